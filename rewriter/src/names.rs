@@ -1,0 +1,1 @@
+//! Rebuilds the name section of the merged module.

@@ -1,0 +1,1 @@
+//! Analyses the app module: which imports to redirect, its memory, its stack pointer.
