@@ -1,2 +1,20 @@
-//! The wasifs filesystem image format (see docs/ARCHITECTURE.md §1).
+//! The wasifs filesystem image format (see docs/ARCHITECTURE.md §1): layout, reader, decoder, builder.
 #![no_std]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+#[cfg(feature = "build")]
+pub mod build;
+#[cfg(feature = "decode")]
+pub mod decode;
+pub mod format;
+pub mod reader;
+
+#[cfg(feature = "build")]
+pub use build::{BuildError, BuildOptions, BuildStats, FileData, ImageBuilder, Meta, NodeRef};
+#[cfg(feature = "decode")]
+pub use decode::{decompress, Decoder};
+pub use format::FormatError;
+pub use reader::{Image, Source};

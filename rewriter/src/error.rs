@@ -7,13 +7,28 @@ use std::path::PathBuf;
 #[derive(Debug)]
 pub enum Error {
     /// Reading a file failed.
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The input is not a core wasm module; `what` says what it is instead and `hint` the fix.
-    NotWasm { path: PathBuf, what: String, hint: String },
+    NotWasm {
+        path: PathBuf,
+        what: String,
+        hint: String,
+    },
     /// The input is a wasm module that wasifs cannot rewrite (component, memory64, shared memory, …).
-    Unsupported { path: PathBuf, what: String, hint: String },
+    Unsupported {
+        path: PathBuf,
+        what: String,
+        hint: String,
+    },
     /// The input is malformed wasm; `offset` is the byte offset of the problem.
-    Invalid { path: PathBuf, offset: usize, message: String },
+    Invalid {
+        path: PathBuf,
+        offset: usize,
+        message: String,
+    },
     /// A `--mount`, `--include`/`--exclude` or other option is wrong.
     Usage { message: String },
     /// A mount source is missing, unreadable or too large.
@@ -25,22 +40,38 @@ pub enum Error {
 impl Error {
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// A usage error with the given message.
     pub fn usage(message: impl Into<String>) -> Self {
-        Error::Usage { message: message.into() }
+        Error::Usage {
+            message: message.into(),
+        }
     }
 
     /// An error about a mount source.
     pub fn mount(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Error::Mount { path: path.into(), message: message.into() }
+        Error::Mount {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 
     /// An unsupported-input error.
-    pub fn unsupported(path: impl Into<PathBuf>, what: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::Unsupported { path: path.into(), what: what.into(), hint: hint.into() }
+    pub fn unsupported(
+        path: impl Into<PathBuf>,
+        what: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Error::Unsupported {
+            path: path.into(),
+            what: what.into(),
+            hint: hint.into(),
+        }
     }
 }
 

@@ -1,2 +1,130 @@
 //! The `wasifs` command line: a thin clap front-end over the `wasifs` library.
-fn main() {}
+
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use wasifs::{MountSpec, RewriteOptions, TreeOptions};
+
+/// Give any wasm32-wasip1 module its files: embed a compressed tree and a WASI shim into it.
+#[derive(Parser, Debug)]
+#[command(name = "wasifs", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Embed host files into a module so it sees them at run time without `--dir`.
+    Rewrite(RewriteArgs),
+}
+
+/// `wasifs rewrite` arguments.
+#[derive(clap::Args, Debug)]
+struct RewriteArgs {
+    /// The core module to rewrite (built for wasm32-wasip1).
+    input: PathBuf,
+    /// Embed HOST (a directory or a file) at GUEST. Repeatable; the order is the preopen order.
+    /// Append `:ro` to make the mount read-only.
+    #[arg(short, long = "mount", value_name = "GUEST=HOST", required = true)]
+    mounts: Vec<MountSpec>,
+    /// Where to write the result [default: INPUT with `.packed.wasm`].
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Only embed files matching this glob (relative to the mount source). Repeatable.
+    #[arg(long, value_name = "GLOB")]
+    include: Vec<String>,
+    /// Leave out files and directories matching this glob. Repeatable; wins over --include.
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+    /// Copy what symlinks point to instead of keeping them as symlinks.
+    #[arg(long)]
+    follow_symlinks: bool,
+    /// zstd compression level (1–22); 0 stores files uncompressed.
+    #[arg(short, long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(0..=22))]
+    level: i32,
+    /// Store files uncompressed (same as `--level 0`).
+    #[arg(long, conflicts_with = "level")]
+    store: bool,
+    /// Print nothing but errors and warnings.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Rewrite(args) => rewrite(args),
+    }
+}
+
+/// Runs `wasifs rewrite` and reports the outcome.
+fn rewrite(args: RewriteArgs) -> ExitCode {
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&args.input));
+    let opts = RewriteOptions {
+        input: args.input,
+        output,
+        mounts: args.mounts,
+        tree: TreeOptions {
+            include: args.include,
+            exclude: args.exclude,
+            follow_symlinks: args.follow_symlinks,
+            level: if args.store { 0 } else { args.level },
+        },
+    };
+    match wasifs::rewrite(&opts) {
+        Ok(report) => {
+            for warning in &report.warnings {
+                eprintln!("warning: {warning}");
+            }
+            if !args.quiet {
+                eprintln!(
+                    "wrote {}: {} ({} in), image {} for {} files, {} dirs, {} symlinks ({} of data); \
+                     {} WASI imports served by the shim",
+                    opts.output.display(),
+                    human(report.output_len),
+                    human(report.input_len),
+                    human(report.image_len),
+                    report.files,
+                    report.dirs,
+                    report.symlinks,
+                    human(report.data_len),
+                    report.redirected.len(),
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `dir/app.wasm` → `dir/app.packed.wasm`.
+fn default_output(input: &Path) -> PathBuf {
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    input.with_file_name(format!("{stem}.packed.wasm"))
+}
+
+/// A byte count for people: `1.4 MiB`.
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

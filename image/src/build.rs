@@ -1,0 +1,761 @@
+//! The host-side image builder: an in-memory tree, laid out deterministically and zstd-compressed per chunk.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use crate::format::{
+    Chunk, Codec, Dirent, Header, Kind, Node, Preopen, CHUNK_RECORD_SIZE, DEFAULT_CHUNK_SIZE,
+    DIRENT_SIZE, HEADER_SIZE, NODE_SIZE, PREOPEN_SIZE, VERSION,
+};
+
+/// Highest zstd level accepted (0 means "store raw").
+pub const MAX_LEVEL: i32 = 22;
+/// Largest accepted chunk size (1 GiB); the shim allocates one chunk-sized buffer.
+pub const MAX_CHUNK_SIZE: u32 = 1 << 30;
+
+/// How the builder compresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// zstd level 1..=22; 0 stores every chunk raw.
+    pub level: i32,
+    /// Uncompressed size of every chunk of a file except its last.
+    pub chunk_size: u32,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            level: 3,
+            chunk_size: DEFAULT_CHUNK_SIZE,
+        }
+    }
+}
+
+/// Permission bits and timestamps of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    /// Permission bits (masked to 0o7777).
+    pub mode: u16,
+    /// Modification time, ns since the epoch.
+    pub mtime_ns: u64,
+    /// Access time, ns since the epoch.
+    pub atime_ns: u64,
+    /// Status-change time, ns since the epoch.
+    pub ctime_ns: u64,
+}
+
+impl Default for Meta {
+    fn default() -> Self {
+        Meta {
+            mode: 0o755,
+            mtime_ns: 0,
+            atime_ns: 0,
+            ctime_ns: 0,
+        }
+    }
+}
+
+/// Where a file's contents come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileData {
+    /// A host file, read while the image is written (never held whole in memory).
+    Path(PathBuf),
+    /// Bytes in memory.
+    Bytes(Vec<u8>),
+}
+
+/// A node of the tree being built (valid only for the builder that returned it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeRef(u32);
+
+/// Counts of what the image holds (hard links counted once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BuildStats {
+    /// Regular files.
+    pub files: u64,
+    /// Directories, roots included.
+    pub dirs: u64,
+    /// Symbolic links.
+    pub symlinks: u64,
+    /// Total uncompressed bytes of file data.
+    pub data_len: u64,
+}
+
+/// Why an image could not be built.
+#[derive(Debug)]
+pub enum BuildError {
+    /// `level` or `chunk_size` out of range.
+    InvalidOptions(String),
+    /// A name that cannot be a directory entry (empty, `.`, `..`, or containing `/` or NUL).
+    InvalidName(Vec<u8>),
+    /// A directory already has an entry with this name.
+    Duplicate(Vec<u8>),
+    /// A node used as a parent or preopen is not a directory.
+    NotADirectory,
+    /// A hard link target is a directory.
+    LinkToDirectory,
+    /// A `NodeRef` from another builder.
+    UnknownNode,
+    /// A file is 4 GiB or larger.
+    FileTooLarge {
+        /// The host path (or the entry name for in-memory data).
+        what: String,
+        /// Its length in bytes.
+        size: u64,
+    },
+    /// The image would be 4 GiB or larger.
+    ImageTooLarge,
+    /// A host file's length changed between adding it and reading it.
+    SizeChanged {
+        /// The host file.
+        path: PathBuf,
+        /// Its length when it was added.
+        expected: u64,
+    },
+    /// Reading a host file failed.
+    Io {
+        /// The host file.
+        path: PathBuf,
+        /// What went wrong.
+        source: io::Error,
+    },
+    /// zstd failed.
+    Compress(io::Error),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::InvalidOptions(m) => write!(f, "invalid image options: {m}"),
+            BuildError::InvalidName(n) => {
+                write!(f, "invalid name {:?} for a directory entry", String::from_utf8_lossy(n))
+            }
+            BuildError::Duplicate(n) => write!(f, "duplicate name {:?} in a directory", String::from_utf8_lossy(n)),
+            BuildError::NotADirectory => f.write_str("parent or preopen node is not a directory"),
+            BuildError::LinkToDirectory => f.write_str("cannot hard-link a directory"),
+            BuildError::UnknownNode => f.write_str("node reference from another image builder"),
+            BuildError::FileTooLarge { what, size } => {
+                write!(f, "{what}: file of {size} bytes is too large (the image holds files under 4 GiB)")
+            }
+            BuildError::ImageTooLarge => f.write_str("image would be 4 GiB or larger; mount less or compress more"),
+            BuildError::SizeChanged { path, expected } => write!(
+                f,
+                "{}: file changed size while being read (expected {expected} bytes); retry when it is not being written",
+                path.display()
+            ),
+            BuildError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            BuildError::Compress(e) => write!(f, "zstd compression failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Io { source, .. } | BuildError::Compress(source) => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// What a builder node holds.
+#[derive(Debug)]
+enum Body {
+    Dir {
+        parent: NodeRef,
+        children: BTreeMap<Vec<u8>, NodeRef>,
+    },
+    File {
+        data: FileData,
+        size: u64,
+    },
+    Symlink {
+        target: Vec<u8>,
+    },
+}
+
+#[derive(Debug)]
+struct BNode {
+    meta: Meta,
+    body: Body,
+}
+
+/// Builds an image in memory; see the crate docs for the layout.
+#[derive(Debug)]
+pub struct ImageBuilder {
+    opts: BuildOptions,
+    nodes: Vec<BNode>,
+    roots: Vec<NodeRef>,
+    shared_root: Option<NodeRef>,
+    preopens: Vec<(Vec<u8>, NodeRef, bool)>,
+}
+
+/// Checks that `name` can be a directory entry.
+fn check_name(name: &[u8]) -> Result<(), BuildError> {
+    if name.is_empty() || name == b"." || name == b".." || name.iter().any(|&b| b == b'/' || b == 0)
+    {
+        return Err(BuildError::InvalidName(name.to_vec()));
+    }
+    Ok(())
+}
+
+/// Reads into `buf` until it is full or the file ends; returns the bytes read.
+fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match f.read(&mut buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// Deduplicated string table, offsets relative to its start.
+#[derive(Default)]
+struct Strings {
+    bytes: Vec<u8>,
+    seen: BTreeMap<Vec<u8>, u32>,
+}
+
+impl Strings {
+    fn intern(&mut self, s: &[u8]) -> Result<(u32, u32), BuildError> {
+        let len = u32::try_from(s.len()).map_err(|_| BuildError::ImageTooLarge)?;
+        if let Some(&off) = self.seen.get(s) {
+            return Ok((off, len));
+        }
+        let off = u32::try_from(self.bytes.len()).map_err(|_| BuildError::ImageTooLarge)?;
+        self.bytes.extend_from_slice(s);
+        self.seen.insert(s.to_vec(), off);
+        Ok((off, len))
+    }
+}
+
+/// Converts a byte count to an image offset, failing past 4 GiB.
+fn to_u32(v: u64) -> Result<u32, BuildError> {
+    u32::try_from(v).map_err(|_| BuildError::ImageTooLarge)
+}
+
+impl ImageBuilder {
+    /// An empty builder.
+    pub fn new(opts: BuildOptions) -> Self {
+        ImageBuilder {
+            opts,
+            nodes: Vec::new(),
+            roots: Vec::new(),
+            shared_root: None,
+            preopens: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, meta: Meta, body: Body) -> Result<NodeRef, BuildError> {
+        let r = NodeRef(u32::try_from(self.nodes.len()).map_err(|_| BuildError::ImageTooLarge)?);
+        self.nodes.push(BNode {
+            meta: Meta {
+                mode: meta.mode & 0o7777,
+                ..meta
+            },
+            body,
+        });
+        Ok(r)
+    }
+
+    fn get(&self, n: NodeRef) -> Result<&BNode, BuildError> {
+        self.nodes.get(n.0 as usize).ok_or(BuildError::UnknownNode)
+    }
+
+    /// The shared root `/`, created (mode 0o755, time 0; see [`Self::set_meta`]) on first use.
+    pub fn root(&mut self) -> NodeRef {
+        if let Some(r) = self.shared_root {
+            return r;
+        }
+        let r = NodeRef(self.nodes.len() as u32);
+        self.nodes.push(BNode {
+            meta: Meta::default(),
+            body: Body::Dir {
+                parent: r,
+                children: BTreeMap::new(),
+            },
+        });
+        self.roots.push(r);
+        self.shared_root = Some(r);
+        r
+    }
+
+    /// A new separate root directory (for a relative mount).
+    pub fn add_root(&mut self, meta: Meta) -> Result<NodeRef, BuildError> {
+        let r = NodeRef(u32::try_from(self.nodes.len()).map_err(|_| BuildError::ImageTooLarge)?);
+        self.push(
+            meta,
+            Body::Dir {
+                parent: r,
+                children: BTreeMap::new(),
+            },
+        )?;
+        self.roots.push(r);
+        Ok(r)
+    }
+
+    /// Replaces a node's permission bits and timestamps.
+    pub fn set_meta(&mut self, node: NodeRef, meta: Meta) -> Result<(), BuildError> {
+        let n = self
+            .nodes
+            .get_mut(node.0 as usize)
+            .ok_or(BuildError::UnknownNode)?;
+        n.meta = Meta {
+            mode: meta.mode & 0o7777,
+            ..meta
+        };
+        Ok(())
+    }
+
+    /// The kind of a node.
+    pub fn kind(&self, node: NodeRef) -> Result<Kind, BuildError> {
+        Ok(match self.get(node)?.body {
+            Body::Dir { .. } => Kind::Dir,
+            Body::File { .. } => Kind::File,
+            Body::Symlink { .. } => Kind::Symlink,
+        })
+    }
+
+    /// The entry `name` of directory `parent`, if any.
+    pub fn lookup_child(&self, parent: NodeRef, name: &[u8]) -> Option<NodeRef> {
+        match &self.get(parent).ok()?.body {
+            Body::Dir { children, .. } => children.get(name).copied(),
+            _ => None,
+        }
+    }
+
+    /// Links `child` into `parent` as `name`, checking the name and that it is new.
+    fn link(&mut self, parent: NodeRef, name: &[u8], child: NodeRef) -> Result<(), BuildError> {
+        let p = self
+            .nodes
+            .get_mut(parent.0 as usize)
+            .ok_or(BuildError::UnknownNode)?;
+        let Body::Dir { children, .. } = &mut p.body else {
+            return Err(BuildError::NotADirectory);
+        };
+        if children.contains_key(name) {
+            return Err(BuildError::Duplicate(name.to_vec()));
+        }
+        children.insert(name.to_vec(), child);
+        Ok(())
+    }
+
+    /// Checks that `name` can be added to `parent` before a node is created for it.
+    fn check_new_entry(&self, parent: NodeRef, name: &[u8]) -> Result<(), BuildError> {
+        check_name(name)?;
+        match &self.get(parent)?.body {
+            Body::Dir { children, .. } if children.contains_key(name) => {
+                Err(BuildError::Duplicate(name.to_vec()))
+            }
+            Body::Dir { .. } => Ok(()),
+            _ => Err(BuildError::NotADirectory),
+        }
+    }
+
+    /// Adds directory `name` under `parent`.
+    pub fn add_dir(
+        &mut self,
+        parent: NodeRef,
+        name: &[u8],
+        meta: Meta,
+    ) -> Result<NodeRef, BuildError> {
+        self.check_new_entry(parent, name)?;
+        let n = self.push(
+            meta,
+            Body::Dir {
+                parent,
+                children: BTreeMap::new(),
+            },
+        )?;
+        self.link(parent, name, n)?;
+        Ok(n)
+    }
+
+    /// Adds file `name` under `parent`; a host path is only stat'ed now and read by [`Self::finish`].
+    pub fn add_file(
+        &mut self,
+        parent: NodeRef,
+        name: &[u8],
+        meta: Meta,
+        data: FileData,
+    ) -> Result<NodeRef, BuildError> {
+        self.check_new_entry(parent, name)?;
+        let size = match &data {
+            FileData::Bytes(b) => b.len() as u64,
+            FileData::Path(p) => std::fs::metadata(p)
+                .map_err(|e| BuildError::Io {
+                    path: p.clone(),
+                    source: e,
+                })?
+                .len(),
+        };
+        if size > u64::from(u32::MAX) {
+            let what = match &data {
+                FileData::Path(p) => p.display().to_string(),
+                FileData::Bytes(_) => String::from_utf8_lossy(name).into_owned(),
+            };
+            return Err(BuildError::FileTooLarge { what, size });
+        }
+        let n = self.push(meta, Body::File { data, size })?;
+        self.link(parent, name, n)?;
+        Ok(n)
+    }
+
+    /// Adds symlink `name` under `parent` pointing at `target` (bytes kept as-is).
+    pub fn add_symlink(
+        &mut self,
+        parent: NodeRef,
+        name: &[u8],
+        meta: Meta,
+        target: &[u8],
+    ) -> Result<NodeRef, BuildError> {
+        self.check_new_entry(parent, name)?;
+        let n = self.push(
+            meta,
+            Body::Symlink {
+                target: target.to_vec(),
+            },
+        )?;
+        self.link(parent, name, n)?;
+        Ok(n)
+    }
+
+    /// Adds `name` under `parent` as another name of the existing file or symlink `existing`.
+    pub fn add_hardlink(
+        &mut self,
+        parent: NodeRef,
+        name: &[u8],
+        existing: NodeRef,
+    ) -> Result<(), BuildError> {
+        self.check_new_entry(parent, name)?;
+        if self.kind(existing)? == Kind::Dir {
+            return Err(BuildError::LinkToDirectory);
+        }
+        self.link(parent, name, existing)
+    }
+
+    /// Declares directory `node` a preopen named `name`; preopens keep the order they are added in.
+    pub fn add_preopen(
+        &mut self,
+        name: &[u8],
+        node: NodeRef,
+        readonly: bool,
+    ) -> Result<(), BuildError> {
+        if self.kind(node)? != Kind::Dir {
+            return Err(BuildError::NotADirectory);
+        }
+        self.preopens.push((name.to_vec(), node, readonly));
+        Ok(())
+    }
+
+    /// Counts files, directories, symlinks and file bytes (each node once).
+    pub fn stats(&self) -> BuildStats {
+        let mut s = BuildStats::default();
+        for n in &self.nodes {
+            match &n.body {
+                Body::Dir { .. } => s.dirs += 1,
+                Body::File { size, .. } => {
+                    s.files += 1;
+                    s.data_len += size;
+                }
+                Body::Symlink { .. } => s.symlinks += 1,
+            }
+        }
+        s
+    }
+
+    /// Node order of the image: roots in creation order, then breadth-first over names sorted by bytes.
+    fn walk_order(&self) -> (Vec<NodeRef>, Vec<u32>) {
+        let mut id_of = std::vec![u32::MAX; self.nodes.len()];
+        let mut order = Vec::with_capacity(self.nodes.len());
+        let mut queue = VecDeque::new();
+        for &r in &self.roots {
+            id_of[r.0 as usize] = order.len() as u32;
+            order.push(r);
+            queue.push_back(r);
+        }
+        while let Some(d) = queue.pop_front() {
+            if let Body::Dir { children, .. } = &self.nodes[d.0 as usize].body {
+                for &c in children.values() {
+                    if id_of[c.0 as usize] == u32::MAX {
+                        id_of[c.0 as usize] = order.len() as u32;
+                        order.push(c);
+                        if matches!(self.nodes[c.0 as usize].body, Body::Dir { .. }) {
+                            queue.push_back(c);
+                        }
+                    }
+                }
+            }
+        }
+        (order, id_of)
+    }
+
+    /// Lays out, reads, compresses and encodes the image.
+    pub fn finish(self) -> Result<Vec<u8>, BuildError> {
+        let opts = self.opts;
+        if !(0..=MAX_LEVEL).contains(&opts.level) {
+            return Err(BuildError::InvalidOptions(std::format!(
+                "compression level {} (use 0 to store raw or 1..={MAX_LEVEL})",
+                opts.level
+            )));
+        }
+        if opts.chunk_size == 0 || opts.chunk_size > MAX_CHUNK_SIZE {
+            return Err(BuildError::InvalidOptions(std::format!(
+                "chunk size {} (use 1..={MAX_CHUNK_SIZE})",
+                opts.chunk_size
+            )));
+        }
+        let (order, id_of) = self.walk_order();
+        let id = |r: NodeRef| id_of[r.0 as usize];
+
+        // Link counts of files and symlinks: one per dirent naming them.
+        let mut links = std::vec![0u32; self.nodes.len()];
+        for n in &self.nodes {
+            if let Body::Dir { children, .. } = &n.body {
+                for &c in children.values() {
+                    links[c.0 as usize] = links[c.0 as usize].saturating_add(1);
+                }
+            }
+        }
+
+        // Strings, dirents and chunk counts, all in node-id order.
+        let mut strings = Strings::default();
+        let mut dirents: Vec<(u32, u32, u32)> = Vec::new();
+        let mut records: Vec<Node> = Vec::with_capacity(order.len());
+        let mut chunk_count: u64 = 0;
+        for (i, &r) in order.iter().enumerate() {
+            let n = &self.nodes[r.0 as usize];
+            let mut rec = Node {
+                id: i as u32,
+                kind: Kind::Dir,
+                mode: n.meta.mode,
+                nlink: 1,
+                size: 0,
+                mtime_ns: n.meta.mtime_ns,
+                atime_ns: n.meta.atime_ns,
+                ctime_ns: n.meta.ctime_ns,
+                parent: 0,
+                a: 0,
+                b: 0,
+            };
+            match &n.body {
+                Body::Dir { parent, children } => {
+                    let subdirs = children
+                        .values()
+                        .filter(|c| matches!(self.nodes[c.0 as usize].body, Body::Dir { .. }))
+                        .count();
+                    rec.nlink = to_u32(2 + subdirs as u64)?;
+                    rec.parent = id(*parent);
+                    rec.a = to_u32(dirents.len() as u64)?;
+                    rec.b = to_u32(children.len() as u64)?;
+                    for (name, &c) in children {
+                        let (off, len) = strings.intern(name)?;
+                        dirents.push((off, len, id(c)));
+                    }
+                }
+                Body::File { size, .. } => {
+                    let count = size.div_ceil(u64::from(opts.chunk_size));
+                    rec.kind = Kind::File;
+                    rec.nlink = links[r.0 as usize];
+                    rec.size = *size;
+                    rec.a = to_u32(chunk_count)?;
+                    rec.b = to_u32(count)?;
+                    chunk_count += count;
+                }
+                Body::Symlink { target } => {
+                    let (off, len) = strings.intern(target)?;
+                    rec.kind = Kind::Symlink;
+                    rec.nlink = links[r.0 as usize];
+                    rec.size = u64::from(len);
+                    rec.a = off;
+                    rec.b = len;
+                }
+            }
+            records.push(rec);
+        }
+        let mut preopens = Vec::with_capacity(self.preopens.len());
+        for (name, node, readonly) in &self.preopens {
+            let (off, len) = strings.intern(name)?;
+            preopens.push(Preopen {
+                name_off: off,
+                name_len: len,
+                node: id(*node),
+                readonly: *readonly,
+            });
+        }
+
+        // Layout: header, nodes, dirents, chunks, preopens, strings, then file data.
+        let nodes_off = u64::from(HEADER_SIZE);
+        let dirents_off = nodes_off + records.len() as u64 * u64::from(NODE_SIZE);
+        let chunks_off = dirents_off + dirents.len() as u64 * u64::from(DIRENT_SIZE);
+        let preopens_off = chunks_off + chunk_count * u64::from(CHUNK_RECORD_SIZE);
+        let strings_off = preopens_off + preopens.len() as u64 * u64::from(PREOPEN_SIZE);
+        let data_off = strings_off + strings.bytes.len() as u64;
+        to_u32(data_off)?;
+        let strings_base = to_u32(strings_off)?;
+
+        let mut out = std::vec![0u8; data_off as usize];
+        let mut chunks: Vec<Chunk> = Vec::new();
+        let mut writer = DataWriter::new(opts)?;
+        for &r in &order {
+            if let Body::File { data, size } = &self.nodes[r.0 as usize].body {
+                writer.write_file(data, *size, &mut out, &mut chunks)?;
+            }
+        }
+        let total_len = to_u32(out.len() as u64)?;
+
+        let header = Header {
+            version: VERSION,
+            total_len,
+            node_count: to_u32(records.len() as u64)?,
+            nodes_off: nodes_off as u32,
+            dirents_off: to_u32(dirents_off)?,
+            dirent_count: to_u32(dirents.len() as u64)?,
+            strings_off: strings_base,
+            strings_len: to_u32(strings.bytes.len() as u64)?,
+            chunks_off: to_u32(chunks_off)?,
+            chunk_count: to_u32(chunk_count)?,
+            preopens_off: to_u32(preopens_off)?,
+            preopen_count: to_u32(preopens.len() as u64)?,
+            chunk_size: opts.chunk_size,
+            flags: 0,
+        };
+        let mut at = 0usize;
+        let mut put = |bytes: &[u8]| {
+            out[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        put(&header.encode());
+        for rec in &mut records {
+            if rec.kind == Kind::Symlink {
+                rec.a += strings_base;
+            }
+            put(&rec.encode());
+        }
+        for &(off, len, node) in &dirents {
+            put(&Dirent {
+                name_off: off + strings_base,
+                name_len: len,
+                node,
+            }
+            .encode());
+        }
+        for c in &chunks {
+            put(&c.encode());
+        }
+        for p in &preopens {
+            put(&Preopen {
+                name_off: p.name_off + strings_base,
+                ..*p
+            }
+            .encode());
+        }
+        put(&strings.bytes);
+        Ok(out)
+    }
+}
+
+/// Appends file data chunk by chunk, compressing each chunk as its own zstd frame.
+struct DataWriter {
+    compressor: Option<zstd::bulk::Compressor<'static>>,
+    chunk_size: u32,
+    buf: Vec<u8>,
+}
+
+impl DataWriter {
+    fn new(opts: BuildOptions) -> Result<Self, BuildError> {
+        let compressor = if opts.level == 0 {
+            None
+        } else {
+            Some(zstd::bulk::Compressor::new(opts.level).map_err(BuildError::Compress)?)
+        };
+        Ok(DataWriter {
+            compressor,
+            chunk_size: opts.chunk_size,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Appends one chunk: compressed when that saves at least 2%, raw otherwise.
+    fn push_chunk(
+        &mut self,
+        raw: &[u8],
+        out: &mut Vec<u8>,
+        chunks: &mut Vec<Chunk>,
+    ) -> Result<(), BuildError> {
+        let stored_off = to_u32(out.len() as u64)?;
+        let compressed = match &mut self.compressor {
+            Some(c) => Some(c.compress(raw).map_err(BuildError::Compress)?),
+            None => None,
+        };
+        let (bytes, codec) = match &compressed {
+            Some(z) if (z.len() as u64) * 50 <= (raw.len() as u64) * 49 => {
+                (z.as_slice(), Codec::Zstd)
+            }
+            _ => (raw, Codec::Raw),
+        };
+        to_u32(out.len() as u64 + bytes.len() as u64)?;
+        out.extend_from_slice(bytes);
+        chunks.push(Chunk {
+            stored_off,
+            stored_len: bytes.len() as u32,
+            codec,
+        });
+        Ok(())
+    }
+
+    /// Appends all chunks of one file; a host file must still be exactly `size` bytes long.
+    fn write_file(
+        &mut self,
+        data: &FileData,
+        size: u64,
+        out: &mut Vec<u8>,
+        chunks: &mut Vec<Chunk>,
+    ) -> Result<(), BuildError> {
+        let cs = u64::from(self.chunk_size);
+        match data {
+            FileData::Bytes(b) => {
+                for piece in b.chunks(self.chunk_size as usize) {
+                    self.push_chunk(piece, out, chunks)?;
+                }
+            }
+            FileData::Path(p) => {
+                let io_err = |e| BuildError::Io {
+                    path: p.clone(),
+                    source: e,
+                };
+                let changed = || BuildError::SizeChanged {
+                    path: p.clone(),
+                    expected: size,
+                };
+                let mut f = File::open(p).map_err(io_err)?;
+                let mut buf = std::mem::take(&mut self.buf);
+                let mut left = size;
+                while left > 0 {
+                    let n = left.min(cs) as usize;
+                    buf.resize(n, 0);
+                    if read_full(&mut f, &mut buf).map_err(io_err)? != n {
+                        return Err(changed());
+                    }
+                    self.push_chunk(&buf, out, chunks)?;
+                    left -= n as u64;
+                }
+                let mut probe = [0u8; 1];
+                if read_full(&mut f, &mut probe).map_err(io_err)? != 0 {
+                    return Err(changed());
+                }
+                self.buf = buf;
+            }
+        }
+        Ok(())
+    }
+}

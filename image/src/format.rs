@@ -1,0 +1,538 @@
+//! The one definition of the image layout (docs/ARCHITECTURE.md §1): constants and fixed-size records.
+
+use core::fmt;
+
+/// The 8 bytes every image starts with.
+pub const MAGIC: [u8; 8] = *b"WASIFS\0\x01";
+/// The only image format version this crate reads and writes.
+pub const VERSION: u32 = 1;
+
+/// Size of the header at offset 0.
+pub const HEADER_SIZE: u32 = 64;
+/// Size of one Node record.
+pub const NODE_SIZE: u32 = 56;
+/// Size of one Dirent record.
+pub const DIRENT_SIZE: u32 = 12;
+/// Size of one Chunk record.
+pub const CHUNK_RECORD_SIZE: u32 = 12;
+/// Size of one Preopen record.
+pub const PREOPEN_SIZE: u32 = 16;
+
+/// Default uncompressed size of a file chunk (256 KiB).
+pub const DEFAULT_CHUNK_SIZE: u32 = 256 * 1024;
+
+/// Header field offsets (bytes from the start of the image).
+pub mod header_off {
+    /// `magic`, 8 bytes.
+    pub const MAGIC: usize = 0;
+    /// `version` u32.
+    pub const VERSION: usize = 8;
+    /// `total_len` u32: length of the whole image.
+    pub const TOTAL_LEN: usize = 12;
+    /// `node_count` u32.
+    pub const NODE_COUNT: usize = 16;
+    /// `nodes_off` u32.
+    pub const NODES_OFF: usize = 20;
+    /// `dirents_off` u32.
+    pub const DIRENTS_OFF: usize = 24;
+    /// `dirent_count` u32.
+    pub const DIRENT_COUNT: usize = 28;
+    /// `strings_off` u32.
+    pub const STRINGS_OFF: usize = 32;
+    /// `strings_len` u32.
+    pub const STRINGS_LEN: usize = 36;
+    /// `chunks_off` u32.
+    pub const CHUNKS_OFF: usize = 40;
+    /// `chunk_count` u32.
+    pub const CHUNK_COUNT: usize = 44;
+    /// `preopens_off` u32.
+    pub const PREOPENS_OFF: usize = 48;
+    /// `preopen_count` u32.
+    pub const PREOPEN_COUNT: usize = 52;
+    /// `chunk_size` u32.
+    pub const CHUNK_SIZE: usize = 56;
+    /// `flags` u32 (reserved, 0).
+    pub const FLAGS: usize = 60;
+}
+
+/// Node `kind` byte of a directory.
+pub const KIND_DIR: u8 = 1;
+/// Node `kind` byte of a regular file.
+pub const KIND_FILE: u8 = 2;
+/// Node `kind` byte of a symbolic link.
+pub const KIND_SYMLINK: u8 = 3;
+
+/// Chunk `codec` of data stored uncompressed.
+pub const CODEC_RAW: u32 = 0;
+/// Chunk `codec` of data stored as one zstd frame.
+pub const CODEC_ZSTD: u32 = 1;
+
+/// Preopen `flags` bit: the mount is read-only.
+pub const PREOPEN_FLAG_READONLY: u32 = 1;
+
+/// Everything that can be wrong with an image; the reader never panics on bad input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatError {
+    /// The image is shorter than its header.
+    TooShort,
+    /// The image does not start with [`MAGIC`].
+    BadMagic,
+    /// The header names a version other than [`VERSION`].
+    UnsupportedVersion(u32),
+    /// The header's `total_len` is not the length of the image.
+    LengthMismatch,
+    /// A table (or the chunk size) described by the header does not fit in the image.
+    BadTable,
+    /// A node, dirent, chunk or preopen index is out of range.
+    IndexOutOfRange,
+    /// A string range lies outside the string table, or the destination buffer is too small.
+    BadString,
+    /// A node record has an unknown kind or inconsistent fields.
+    BadNode,
+    /// A chunk record has an unknown codec or lies outside the image.
+    BadChunk,
+    /// An operation was asked of a node of the wrong kind (e.g. a dirent of a file).
+    WrongKind,
+    /// Decompressing a chunk failed or produced the wrong length.
+    Decompress,
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FormatError::TooShort => f.write_str("image shorter than its header"),
+            FormatError::BadMagic => f.write_str("not a wasifs image (bad magic)"),
+            FormatError::UnsupportedVersion(v) => write!(f, "unsupported image version {v}"),
+            FormatError::LengthMismatch => f.write_str("image length does not match its header"),
+            FormatError::BadTable => f.write_str("image table out of bounds"),
+            FormatError::IndexOutOfRange => f.write_str("image record index out of range"),
+            FormatError::BadString => f.write_str("image string out of bounds"),
+            FormatError::BadNode => f.write_str("corrupt image node"),
+            FormatError::BadChunk => f.write_str("corrupt image chunk"),
+            FormatError::WrongKind => f.write_str("image node of the wrong kind"),
+            FormatError::Decompress => f.write_str("image chunk failed to decompress"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for FormatError {}
+
+/// What a node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// A directory; `a`/`b` = first dirent index and count.
+    Dir,
+    /// A regular file; `a`/`b` = first chunk index and count.
+    File,
+    /// A symbolic link; `a`/`b` = target string offset and length.
+    Symlink,
+}
+
+impl Kind {
+    /// The `kind` byte stored in a node record.
+    pub fn to_byte(self) -> u8 {
+        match self {
+            Kind::Dir => KIND_DIR,
+            Kind::File => KIND_FILE,
+            Kind::Symlink => KIND_SYMLINK,
+        }
+    }
+
+    /// Parses a `kind` byte.
+    pub fn from_byte(b: u8) -> Result<Self, FormatError> {
+        match b {
+            KIND_DIR => Ok(Kind::Dir),
+            KIND_FILE => Ok(Kind::File),
+            KIND_SYMLINK => Ok(Kind::Symlink),
+            _ => Err(FormatError::BadNode),
+        }
+    }
+}
+
+/// How a chunk's bytes are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    /// Stored uncompressed.
+    Raw,
+    /// One zstd frame.
+    Zstd,
+}
+
+impl Codec {
+    /// The `codec` value stored in a chunk record.
+    pub fn to_u32(self) -> u32 {
+        match self {
+            Codec::Raw => CODEC_RAW,
+            Codec::Zstd => CODEC_ZSTD,
+        }
+    }
+
+    /// Parses a `codec` value.
+    pub fn from_u32(v: u32) -> Result<Self, FormatError> {
+        match v {
+            CODEC_RAW => Ok(Codec::Raw),
+            CODEC_ZSTD => Ok(Codec::Zstd),
+            _ => Err(FormatError::BadChunk),
+        }
+    }
+}
+
+fn get_u16(b: &[u8], off: usize) -> u16 {
+    u16::from_le_bytes([b[off], b[off + 1]])
+}
+
+fn get_u32(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
+}
+
+fn get_u64(b: &[u8], off: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[off..off + 8]);
+    u64::from_le_bytes(a)
+}
+
+fn put_u32(b: &mut [u8], off: usize, v: u32) {
+    b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn put_u64(b: &mut [u8], off: usize, v: u64) {
+    b[off..off + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+/// The 64-byte header at offset 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Header {
+    /// Format version ([`VERSION`]).
+    pub version: u32,
+    /// Length of the whole image.
+    pub total_len: u32,
+    /// Number of Node records.
+    pub node_count: u32,
+    /// Offset of the Node table.
+    pub nodes_off: u32,
+    /// Offset of the Dirent table.
+    pub dirents_off: u32,
+    /// Number of Dirent records.
+    pub dirent_count: u32,
+    /// Offset of the string table.
+    pub strings_off: u32,
+    /// Length of the string table.
+    pub strings_len: u32,
+    /// Offset of the Chunk table.
+    pub chunks_off: u32,
+    /// Number of Chunk records.
+    pub chunk_count: u32,
+    /// Offset of the Preopen table.
+    pub preopens_off: u32,
+    /// Number of Preopen records.
+    pub preopen_count: u32,
+    /// Uncompressed size of every chunk of a file except its last.
+    pub chunk_size: u32,
+    /// Reserved, 0.
+    pub flags: u32,
+}
+
+impl Header {
+    /// Encodes the header, magic included.
+    pub fn encode(&self) -> [u8; HEADER_SIZE as usize] {
+        use header_off as o;
+        let mut b = [0u8; HEADER_SIZE as usize];
+        b[o::MAGIC..o::MAGIC + 8].copy_from_slice(&MAGIC);
+        put_u32(&mut b, o::VERSION, self.version);
+        put_u32(&mut b, o::TOTAL_LEN, self.total_len);
+        put_u32(&mut b, o::NODE_COUNT, self.node_count);
+        put_u32(&mut b, o::NODES_OFF, self.nodes_off);
+        put_u32(&mut b, o::DIRENTS_OFF, self.dirents_off);
+        put_u32(&mut b, o::DIRENT_COUNT, self.dirent_count);
+        put_u32(&mut b, o::STRINGS_OFF, self.strings_off);
+        put_u32(&mut b, o::STRINGS_LEN, self.strings_len);
+        put_u32(&mut b, o::CHUNKS_OFF, self.chunks_off);
+        put_u32(&mut b, o::CHUNK_COUNT, self.chunk_count);
+        put_u32(&mut b, o::PREOPENS_OFF, self.preopens_off);
+        put_u32(&mut b, o::PREOPEN_COUNT, self.preopen_count);
+        put_u32(&mut b, o::CHUNK_SIZE, self.chunk_size);
+        put_u32(&mut b, o::FLAGS, self.flags);
+        b
+    }
+
+    /// Decodes a header, checking only the magic (the reader validates the rest).
+    pub fn decode(b: &[u8; HEADER_SIZE as usize]) -> Result<Self, FormatError> {
+        use header_off as o;
+        if b[o::MAGIC..o::MAGIC + 8] != MAGIC {
+            return Err(FormatError::BadMagic);
+        }
+        Ok(Header {
+            version: get_u32(b, o::VERSION),
+            total_len: get_u32(b, o::TOTAL_LEN),
+            node_count: get_u32(b, o::NODE_COUNT),
+            nodes_off: get_u32(b, o::NODES_OFF),
+            dirents_off: get_u32(b, o::DIRENTS_OFF),
+            dirent_count: get_u32(b, o::DIRENT_COUNT),
+            strings_off: get_u32(b, o::STRINGS_OFF),
+            strings_len: get_u32(b, o::STRINGS_LEN),
+            chunks_off: get_u32(b, o::CHUNKS_OFF),
+            chunk_count: get_u32(b, o::CHUNK_COUNT),
+            preopens_off: get_u32(b, o::PREOPENS_OFF),
+            preopen_count: get_u32(b, o::PREOPEN_COUNT),
+            chunk_size: get_u32(b, o::CHUNK_SIZE),
+            flags: get_u32(b, o::FLAGS),
+        })
+    }
+}
+
+/// One Node record (56 bytes); `id` is its index and is not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Node {
+    /// Node id (index in the node table).
+    pub id: u32,
+    /// Directory, file or symlink.
+    pub kind: Kind,
+    /// Permission bits.
+    pub mode: u16,
+    /// Link count.
+    pub nlink: u32,
+    /// File length; symlink target length; 0 for a directory.
+    pub size: u64,
+    /// Modification time, ns since the epoch.
+    pub mtime_ns: u64,
+    /// Access time, ns since the epoch.
+    pub atime_ns: u64,
+    /// Status-change time, ns since the epoch.
+    pub ctime_ns: u64,
+    /// Directories: the parent directory (a root is its own parent); others: 0.
+    pub parent: u32,
+    /// Dir: first dirent index; file: first chunk index; symlink: target string offset.
+    pub a: u32,
+    /// Dir: dirent count; file: chunk count; symlink: target length.
+    pub b: u32,
+}
+
+impl Node {
+    /// Encodes the record.
+    pub fn encode(&self) -> [u8; NODE_SIZE as usize] {
+        let mut r = [0u8; NODE_SIZE as usize];
+        r[0] = self.kind.to_byte();
+        r[2..4].copy_from_slice(&self.mode.to_le_bytes());
+        put_u32(&mut r, 4, self.nlink);
+        put_u64(&mut r, 8, self.size);
+        put_u64(&mut r, 16, self.mtime_ns);
+        put_u64(&mut r, 24, self.atime_ns);
+        put_u64(&mut r, 32, self.ctime_ns);
+        put_u32(&mut r, 40, self.parent);
+        put_u32(&mut r, 44, self.a);
+        put_u32(&mut r, 48, self.b);
+        r
+    }
+
+    /// Decodes the record of node `id`; fails on an unknown kind.
+    pub fn decode(id: u32, r: &[u8; NODE_SIZE as usize]) -> Result<Self, FormatError> {
+        Ok(Node {
+            id,
+            kind: Kind::from_byte(r[0])?,
+            mode: get_u16(r, 2),
+            nlink: get_u32(r, 4),
+            size: get_u64(r, 8),
+            mtime_ns: get_u64(r, 16),
+            atime_ns: get_u64(r, 24),
+            ctime_ns: get_u64(r, 32),
+            parent: get_u32(r, 40),
+            a: get_u32(r, 44),
+            b: get_u32(r, 48),
+        })
+    }
+
+    /// True for a directory.
+    pub fn is_dir(&self) -> bool {
+        self.kind == Kind::Dir
+    }
+
+    /// True for a regular file.
+    pub fn is_file(&self) -> bool {
+        self.kind == Kind::File
+    }
+
+    /// True for a symbolic link.
+    pub fn is_symlink(&self) -> bool {
+        self.kind == Kind::Symlink
+    }
+
+    /// Inode number: node id + 1, never 0.
+    pub fn ino(&self) -> u64 {
+        u64::from(self.id) + 1
+    }
+}
+
+/// One Dirent record (12 bytes): a name in a directory and the node it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dirent {
+    /// Absolute image offset of the name (inside the string table).
+    pub name_off: u32,
+    /// Length of the name in bytes.
+    pub name_len: u32,
+    /// The node it names.
+    pub node: u32,
+}
+
+impl Dirent {
+    /// Encodes the record.
+    pub fn encode(&self) -> [u8; DIRENT_SIZE as usize] {
+        let mut r = [0u8; DIRENT_SIZE as usize];
+        put_u32(&mut r, 0, self.name_off);
+        put_u32(&mut r, 4, self.name_len);
+        put_u32(&mut r, 8, self.node);
+        r
+    }
+
+    /// Decodes the record.
+    pub fn decode(r: &[u8; DIRENT_SIZE as usize]) -> Self {
+        Dirent {
+            name_off: get_u32(r, 0),
+            name_len: get_u32(r, 4),
+            node: get_u32(r, 8),
+        }
+    }
+}
+
+/// One Chunk record (12 bytes): where a piece of file data is stored and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunk {
+    /// Absolute image offset of the stored bytes.
+    pub stored_off: u32,
+    /// Number of stored bytes.
+    pub stored_len: u32,
+    /// Raw or zstd.
+    pub codec: Codec,
+}
+
+impl Chunk {
+    /// Encodes the record.
+    pub fn encode(&self) -> [u8; CHUNK_RECORD_SIZE as usize] {
+        let mut r = [0u8; CHUNK_RECORD_SIZE as usize];
+        put_u32(&mut r, 0, self.stored_off);
+        put_u32(&mut r, 4, self.stored_len);
+        put_u32(&mut r, 8, self.codec.to_u32());
+        r
+    }
+
+    /// Decodes the record; fails on an unknown codec.
+    pub fn decode(r: &[u8; CHUNK_RECORD_SIZE as usize]) -> Result<Self, FormatError> {
+        Ok(Chunk {
+            stored_off: get_u32(r, 0),
+            stored_len: get_u32(r, 4),
+            codec: Codec::from_u32(get_u32(r, 8))?,
+        })
+    }
+}
+
+/// One Preopen record (16 bytes): a directory the guest sees as a preopened fd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preopen {
+    /// Absolute image offset of the preopen name (inside the string table).
+    pub name_off: u32,
+    /// Length of the name in bytes.
+    pub name_len: u32,
+    /// The directory node.
+    pub node: u32,
+    /// True when the mount is read-only (flags bit 0).
+    pub readonly: bool,
+}
+
+impl Preopen {
+    /// Encodes the record.
+    pub fn encode(&self) -> [u8; PREOPEN_SIZE as usize] {
+        let mut r = [0u8; PREOPEN_SIZE as usize];
+        put_u32(&mut r, 0, self.name_off);
+        put_u32(&mut r, 4, self.name_len);
+        put_u32(&mut r, 8, self.node);
+        put_u32(
+            &mut r,
+            12,
+            if self.readonly {
+                PREOPEN_FLAG_READONLY
+            } else {
+                0
+            },
+        );
+        r
+    }
+
+    /// Decodes the record.
+    pub fn decode(r: &[u8; PREOPEN_SIZE as usize]) -> Self {
+        Preopen {
+            name_off: get_u32(r, 0),
+            name_len: get_u32(r, 4),
+            node: get_u32(r, 8),
+            readonly: get_u32(r, 12) & PREOPEN_FLAG_READONLY != 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_encodes_fields_at_documented_offsets() {
+        let h = Header {
+            version: VERSION,
+            total_len: 0x1122_3344,
+            chunk_size: 7,
+            flags: 0,
+            ..Header::default()
+        };
+        let b = h.encode();
+        assert_eq!(&b[..8], &MAGIC);
+        assert_eq!(&b[12..16], &0x1122_3344u32.to_le_bytes());
+        assert_eq!(&b[56..60], &7u32.to_le_bytes());
+        assert_eq!(Header::decode(&b), Ok(h));
+    }
+
+    #[test]
+    fn node_record_round_trips_and_rejects_unknown_kind() {
+        let n = Node {
+            id: 9,
+            kind: Kind::Symlink,
+            mode: 0o777,
+            nlink: 1,
+            size: 5,
+            mtime_ns: 1,
+            atime_ns: 2,
+            ctime_ns: 3,
+            parent: 0,
+            a: 100,
+            b: 5,
+        };
+        let mut r = n.encode();
+        assert_eq!(Node::decode(9, &r), Ok(n));
+        assert_eq!(n.ino(), 10);
+        r[0] = 4;
+        assert_eq!(Node::decode(9, &r), Err(FormatError::BadNode));
+    }
+
+    #[test]
+    fn chunk_record_rejects_unknown_codec() {
+        let c = Chunk {
+            stored_off: 64,
+            stored_len: 3,
+            codec: Codec::Zstd,
+        };
+        let mut r = c.encode();
+        assert_eq!(Chunk::decode(&r), Ok(c));
+        r[8] = 2;
+        assert_eq!(Chunk::decode(&r), Err(FormatError::BadChunk));
+    }
+
+    #[test]
+    fn preopen_readonly_is_flag_bit_zero() {
+        let p = Preopen {
+            name_off: 1,
+            name_len: 2,
+            node: 3,
+            readonly: true,
+        };
+        let r = p.encode();
+        assert_eq!(&r[12..16], &1u32.to_le_bytes());
+        assert_eq!(Preopen::decode(&r), p);
+    }
+}

@@ -1,0 +1,297 @@
+//! The no_std image reader (docs/ARCHITECTURE.md §2): reads only the records it is asked for.
+
+use core::cmp::Ordering;
+
+pub use crate::format::{Chunk, Codec, Dirent, FormatError, Header, Kind, Node, Preopen};
+use crate::format::{
+    CHUNK_RECORD_SIZE, DIRENT_SIZE, HEADER_SIZE, NODE_SIZE, PREOPEN_SIZE, VERSION,
+};
+
+/// Random-access bytes of an image (a slice on the host, `memory.init` in the shim).
+pub trait Source {
+    /// Length of the image in bytes.
+    fn len(&self) -> u32;
+    /// Fills `dst` from `offset`; the caller keeps `offset + dst.len()` within `len()`.
+    fn read_at(&self, offset: u32, dst: &mut [u8]);
+    /// True when the image has no bytes.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Source for &[u8] {
+    fn len(&self) -> u32 {
+        u32::try_from(<[u8]>::len(self)).unwrap_or(u32::MAX)
+    }
+
+    fn read_at(&self, offset: u32, dst: &mut [u8]) {
+        let start = offset as usize;
+        match start
+            .checked_add(dst.len())
+            .and_then(|end| self.get(start..end))
+        {
+            Some(src) => dst.copy_from_slice(src),
+            None => dst.fill(0),
+        }
+    }
+}
+
+/// An opened, validated image.
+#[derive(Debug, Clone)]
+pub struct Image<S: Source> {
+    src: S,
+    header: Header,
+}
+
+/// True when `count` records of `size` bytes at `off` lie within `total`.
+fn table_fits(off: u32, count: u32, size: u32, total: u32) -> bool {
+    u64::from(off) >= u64::from(HEADER_SIZE)
+        && u64::from(off) + u64::from(count) * u64::from(size) <= u64::from(total)
+}
+
+/// True when `[off, off + len)` lies within `[start, start + size)`.
+fn range_within(off: u32, len: u32, start: u32, size: u32) -> bool {
+    off >= start && u64::from(off) + u64::from(len) <= u64::from(start) + u64::from(size)
+}
+
+impl<S: Source> Image<S> {
+    /// Opens an image: checks magic, version, `total_len` and that every table lies inside it.
+    pub fn open(src: S) -> Result<Self, FormatError> {
+        let len = src.len();
+        if len < HEADER_SIZE {
+            return Err(FormatError::TooShort);
+        }
+        let mut raw = [0u8; HEADER_SIZE as usize];
+        src.read_at(0, &mut raw);
+        let header = Header::decode(&raw)?;
+        if header.version != VERSION {
+            return Err(FormatError::UnsupportedVersion(header.version));
+        }
+        if header.total_len != len {
+            return Err(FormatError::LengthMismatch);
+        }
+        let h = &header;
+        let tables_ok = table_fits(h.nodes_off, h.node_count, NODE_SIZE, len)
+            && table_fits(h.dirents_off, h.dirent_count, DIRENT_SIZE, len)
+            && table_fits(h.chunks_off, h.chunk_count, CHUNK_RECORD_SIZE, len)
+            && table_fits(h.preopens_off, h.preopen_count, PREOPEN_SIZE, len)
+            && table_fits(h.strings_off, h.strings_len, 1, len);
+        if !tables_ok || h.chunk_size == 0 {
+            return Err(FormatError::BadTable);
+        }
+        Ok(Image { src, header })
+    }
+
+    /// The underlying source.
+    pub fn source(&self) -> &S {
+        &self.src
+    }
+
+    /// The decoded header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Uncompressed size of every chunk of a file except its last.
+    pub fn chunk_size(&self) -> u32 {
+        self.header.chunk_size
+    }
+
+    /// Number of nodes.
+    pub fn node_count(&self) -> u32 {
+        self.header.node_count
+    }
+
+    /// Number of preopens.
+    pub fn preopen_count(&self) -> u32 {
+        self.header.preopen_count
+    }
+
+    /// True when `[off, off + len)` lies inside the string table.
+    fn str_in_table(&self, off: u32, len: u32) -> bool {
+        range_within(off, len, self.header.strings_off, self.header.strings_len)
+    }
+
+    /// Preopen `i`, with its name range and directory node validated.
+    pub fn preopen(&self, i: u32) -> Result<Preopen, FormatError> {
+        if i >= self.header.preopen_count {
+            return Err(FormatError::IndexOutOfRange);
+        }
+        let mut r = [0u8; PREOPEN_SIZE as usize];
+        self.src
+            .read_at(self.header.preopens_off + i * PREOPEN_SIZE, &mut r);
+        let p = Preopen::decode(&r);
+        if !self.str_in_table(p.name_off, p.name_len) {
+            return Err(FormatError::BadString);
+        }
+        if !self.node(p.node)?.is_dir() {
+            return Err(FormatError::WrongKind);
+        }
+        Ok(p)
+    }
+
+    /// Copies the string `[off, off + len)` into `dst[..len]`.
+    pub fn read_str(&self, off: u32, len: u32, dst: &mut [u8]) -> Result<(), FormatError> {
+        let dst = dst.get_mut(..len as usize).ok_or(FormatError::BadString)?;
+        if !self.str_in_table(off, len) {
+            return Err(FormatError::BadString);
+        }
+        self.src.read_at(off, dst);
+        Ok(())
+    }
+
+    /// Node `id`, with its kind and its dirent/chunk/target range validated.
+    pub fn node(&self, id: u32) -> Result<Node, FormatError> {
+        let h = &self.header;
+        if id >= h.node_count {
+            return Err(FormatError::IndexOutOfRange);
+        }
+        let mut r = [0u8; NODE_SIZE as usize];
+        self.src.read_at(h.nodes_off + id * NODE_SIZE, &mut r);
+        let n = Node::decode(id, &r)?;
+        let end = u64::from(n.a) + u64::from(n.b);
+        let ok = match n.kind {
+            Kind::Dir => end <= u64::from(h.dirent_count) && n.parent < h.node_count,
+            Kind::File => {
+                end <= u64::from(h.chunk_count)
+                    && u64::from(n.b) == n.size.div_ceil(u64::from(h.chunk_size))
+            }
+            Kind::Symlink => u64::from(n.b) == n.size && self.str_in_table(n.a, n.b),
+        };
+        if ok {
+            Ok(n)
+        } else {
+            Err(FormatError::BadNode)
+        }
+    }
+
+    /// Entry `index` (in name order) of directory `dir`.
+    pub fn dirent(&self, dir: &Node, index: u32) -> Result<Dirent, FormatError> {
+        if !dir.is_dir() {
+            return Err(FormatError::WrongKind);
+        }
+        if index >= dir.b {
+            return Err(FormatError::IndexOutOfRange);
+        }
+        let abs = dir
+            .a
+            .checked_add(index)
+            .ok_or(FormatError::IndexOutOfRange)?;
+        if abs >= self.header.dirent_count {
+            return Err(FormatError::IndexOutOfRange);
+        }
+        let mut r = [0u8; DIRENT_SIZE as usize];
+        self.src
+            .read_at(self.header.dirents_off + abs * DIRENT_SIZE, &mut r);
+        let d = Dirent::decode(&r);
+        if !self.str_in_table(d.name_off, d.name_len) {
+            return Err(FormatError::BadString);
+        }
+        if d.node >= self.header.node_count {
+            return Err(FormatError::IndexOutOfRange);
+        }
+        Ok(d)
+    }
+
+    /// Compares the stored string `[off, off + len)` with `name`, reading it in small pieces.
+    fn compare_str(&self, off: u32, len: u32, name: &[u8]) -> Ordering {
+        let mut buf = [0u8; 64];
+        let mut done: u32 = 0;
+        while done < len {
+            let n = core::cmp::min(len - done, buf.len() as u32);
+            let piece = &mut buf[..n as usize];
+            self.src.read_at(off + done, piece);
+            let theirs = name.get(done as usize..).unwrap_or(&[]);
+            let theirs = &theirs[..core::cmp::min(theirs.len(), n as usize)];
+            match (*piece).cmp(theirs) {
+                Ordering::Equal => {}
+                other => return other,
+            }
+            done += n;
+        }
+        (len as usize).cmp(&name.len())
+    }
+
+    /// Looks `name` up in directory `dir` by binary search; `Ok(None)` when absent.
+    pub fn lookup(&self, dir: &Node, name: &[u8]) -> Result<Option<u32>, FormatError> {
+        if !dir.is_dir() {
+            return Err(FormatError::WrongKind);
+        }
+        let (mut lo, mut hi) = (0u32, dir.b);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let d = self.dirent(dir, mid)?;
+            match self.compare_str(d.name_off, d.name_len, name) {
+                Ordering::Equal => return Ok(Some(d.node)),
+                Ordering::Less => lo = mid + 1,
+                Ordering::Greater => hi = mid,
+            }
+        }
+        Ok(None)
+    }
+
+    /// Chunk `index` of file `file`, with its stored range validated.
+    pub fn chunk(&self, file: &Node, index: u32) -> Result<Chunk, FormatError> {
+        if !file.is_file() {
+            return Err(FormatError::WrongKind);
+        }
+        if index >= file.b {
+            return Err(FormatError::IndexOutOfRange);
+        }
+        let abs = file
+            .a
+            .checked_add(index)
+            .ok_or(FormatError::IndexOutOfRange)?;
+        if abs >= self.header.chunk_count {
+            return Err(FormatError::IndexOutOfRange);
+        }
+        let mut r = [0u8; CHUNK_RECORD_SIZE as usize];
+        self.src
+            .read_at(self.header.chunks_off + abs * CHUNK_RECORD_SIZE, &mut r);
+        let c = Chunk::decode(&r)?;
+        let in_image = range_within(c.stored_off, c.stored_len, 0, self.header.total_len);
+        let raw_len_ok = c.codec != Codec::Raw || c.stored_len == self.chunk_len(file, index)?;
+        if in_image && raw_len_ok {
+            Ok(c)
+        } else {
+            Err(FormatError::BadChunk)
+        }
+    }
+
+    /// Index of the chunk holding byte `offset` of a file.
+    pub fn chunk_index(&self, offset: u64) -> u64 {
+        offset / u64::from(self.header.chunk_size)
+    }
+
+    /// Uncompressed length of chunk `index` of `file` (`chunk_size` except for the last one).
+    pub fn chunk_len(&self, file: &Node, index: u32) -> Result<u32, FormatError> {
+        if !file.is_file() {
+            return Err(FormatError::WrongKind);
+        }
+        if index >= file.b {
+            return Err(FormatError::IndexOutOfRange);
+        }
+        let start = u64::from(index) * u64::from(self.header.chunk_size);
+        let rest = file.size.saturating_sub(start);
+        Ok(core::cmp::min(rest, u64::from(self.header.chunk_size)) as u32)
+    }
+
+    /// Reads chunk `index` of `file` uncompressed into `out[..len]`, returning `len`.
+    #[cfg(feature = "decode")]
+    pub fn read_chunk(&self, file: &Node, index: u32, out: &mut [u8]) -> Result<u32, FormatError> {
+        let c = self.chunk(file, index)?;
+        let len = self.chunk_len(file, index)?;
+        let out = out.get_mut(..len as usize).ok_or(FormatError::Decompress)?;
+        match c.codec {
+            Codec::Raw => self.src.read_at(c.stored_off, out),
+            Codec::Zstd => {
+                let mut stored = alloc::vec![0u8; c.stored_len as usize];
+                self.src.read_at(c.stored_off, &mut stored);
+                if crate::decode::decompress(&stored, out)? != out.len() {
+                    return Err(FormatError::Decompress);
+                }
+            }
+        }
+        Ok(len)
+    }
+}

@@ -1,0 +1,559 @@
+//! Builder → reader round trips, compression choices, determinism and corrupt-image handling.
+#![cfg(all(feature = "build", feature = "decode"))]
+
+use wasifs_image::format::{Codec, Kind, Node, HEADER_SIZE};
+use wasifs_image::{BuildError, BuildOptions, FileData, FormatError, Image, ImageBuilder, Meta};
+
+fn meta(mode: u16, t: u64) -> Meta {
+    Meta {
+        mode,
+        mtime_ns: t,
+        atime_ns: t + 1,
+        ctime_ns: t + 2,
+    }
+}
+
+fn opts(level: i32, chunk_size: u32) -> BuildOptions {
+    BuildOptions { level, chunk_size }
+}
+
+/// Deterministic pseudo-random bytes (xorshift64), incompressible for zstd.
+fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(len);
+    while v.len() < len {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        v.extend_from_slice(&seed.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+fn text(len: usize) -> Vec<u8> {
+    b"the quick brown fox jumps over the lazy dog\n"
+        .iter()
+        .copied()
+        .cycle()
+        .take(len)
+        .collect()
+}
+
+/// Reads a whole file through the reader, chunk by chunk.
+fn read_file(img: &Image<&[u8]>, node: &Node) -> Vec<u8> {
+    let mut out = vec![0u8; node.size as usize];
+    let cs = img.chunk_size() as usize;
+    for i in 0..node.b {
+        let start = i as usize * cs;
+        let end = (start + cs).min(out.len());
+        let n = img
+            .read_chunk(node, i, &mut out[start..end])
+            .expect("chunk reads");
+        assert_eq!(n as usize, end - start);
+    }
+    out
+}
+
+fn name_of(img: &Image<&[u8]>, off: u32, len: u32) -> Vec<u8> {
+    let mut v = vec![0u8; len as usize];
+    img.read_str(off, len, &mut v).expect("string in table");
+    v
+}
+
+/// Resolves a `/`-separated path from `start` without following symlinks.
+fn resolve(img: &Image<&[u8]>, start: u32, path: &str) -> Node {
+    let mut node = img.node(start).expect("start node");
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        let id = img
+            .lookup(&node, part.as_bytes())
+            .expect("lookup ok")
+            .unwrap_or_else(|| panic!("{part} missing"));
+        node = img.node(id).expect("node ok");
+    }
+    node
+}
+
+/// A small tree: /etc/hosts, /bin/tool (+ hardlink /bin/tool2), /lib -> symlink, /empty dir.
+fn sample(level: i32) -> Vec<u8> {
+    let mut b = ImageBuilder::new(opts(level, 1024));
+    let root = b.root();
+    b.set_meta(root, meta(0o755, 100)).unwrap();
+    let etc = b.add_dir(root, b"etc", meta(0o750, 200)).unwrap();
+    b.add_file(etc, b"hosts", meta(0o644, 300), FileData::Bytes(text(3000)))
+        .unwrap();
+    let bin = b.add_dir(root, b"bin", meta(0o755, 400)).unwrap();
+    let tool = b
+        .add_file(
+            bin,
+            b"tool",
+            meta(0o755, 500),
+            FileData::Bytes(noise(700, 7)),
+        )
+        .unwrap();
+    b.add_hardlink(bin, b"tool2", tool).unwrap();
+    b.add_symlink(root, b"lib", meta(0o777, 600), b"usr/lib")
+        .unwrap();
+    b.add_dir(root, b"empty", meta(0o700, 700)).unwrap();
+    b.add_preopen(b"/", root, false).unwrap();
+    b.add_preopen(b"/etc", etc, true).unwrap();
+    b.finish().unwrap()
+}
+
+#[test]
+fn round_trip_gives_back_bytes_metadata_symlinks_and_hardlinks() {
+    let bytes = sample(3);
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let root = img.node(0).unwrap();
+    assert!(root.is_dir());
+    assert_eq!(root.parent, 0, "a root is its own parent");
+    assert_eq!(
+        (root.mode, root.mtime_ns, root.atime_ns, root.ctime_ns),
+        (0o755, 100, 101, 102)
+    );
+    assert_eq!(root.nlink, 2 + 3, "root has bin, empty, etc as subdirs");
+
+    let hosts = resolve(&img, 0, "etc/hosts");
+    assert!(hosts.is_file());
+    assert_eq!((hosts.mode, hosts.mtime_ns, hosts.nlink), (0o644, 300, 1));
+    assert_eq!(read_file(&img, &hosts), text(3000));
+
+    let etc = resolve(&img, 0, "etc");
+    assert_eq!((etc.mode, etc.nlink, etc.parent), (0o750, 2, 0));
+
+    let tool = resolve(&img, 0, "bin/tool");
+    let tool2 = resolve(&img, 0, "bin/tool2");
+    assert_eq!(tool.id, tool2.id, "hard links share one node");
+    assert_eq!(tool.nlink, 2);
+    assert_eq!(read_file(&img, &tool), noise(700, 7));
+
+    let lib = resolve(&img, 0, "lib");
+    assert!(lib.is_symlink());
+    assert_eq!(lib.size, 7);
+    assert_eq!(name_of(&img, lib.a, lib.b), b"usr/lib");
+
+    let empty = resolve(&img, 0, "empty");
+    assert_eq!((empty.b, empty.nlink), (0, 2));
+    assert_eq!(img.dirent(&empty, 0), Err(FormatError::IndexOutOfRange));
+
+    assert_eq!(img.preopen_count(), 2);
+    let p0 = img.preopen(0).unwrap();
+    assert_eq!(
+        (
+            name_of(&img, p0.name_off, p0.name_len),
+            p0.node,
+            p0.readonly
+        ),
+        (b"/".to_vec(), 0, false)
+    );
+    let p1 = img.preopen(1).unwrap();
+    assert_eq!(
+        (
+            name_of(&img, p1.name_off, p1.name_len),
+            p1.node,
+            p1.readonly
+        ),
+        (b"/etc".to_vec(), etc.id, true)
+    );
+    assert_eq!(img.preopen(2), Err(FormatError::IndexOutOfRange));
+    for id in 0..img.node_count() {
+        assert_eq!(img.node(id).unwrap().ino(), u64::from(id) + 1);
+    }
+}
+
+#[test]
+fn dirents_are_sorted_by_name_bytes_and_lookup_misses_cleanly() {
+    let mut b = ImageBuilder::new(BuildOptions::default());
+    let root = b.root();
+    let names: [&[u8]; 6] = [b"b", b"a", b"B", b"ab", b"\xff\xfe", b"aa"];
+    for n in names {
+        b.add_file(root, n, Meta::default(), FileData::Bytes(n.to_vec()))
+            .unwrap();
+    }
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let root = img.node(0).unwrap();
+    let listed: Vec<Vec<u8>> = (0..root.b)
+        .map(|i| img.dirent(&root, i).unwrap())
+        .map(|d| name_of(&img, d.name_off, d.name_len))
+        .collect();
+    let mut sorted: Vec<Vec<u8>> = names.iter().map(|n| n.to_vec()).collect();
+    sorted.sort();
+    assert_eq!(listed, sorted);
+    for n in names {
+        let id = img.lookup(&root, n).unwrap().expect("present");
+        assert_eq!(read_file(&img, &img.node(id).unwrap()), n);
+    }
+    for missing in [&b""[..], b"0", b"a\0", b"abc", b"\xff", b"\xff\xff", b"c"] {
+        assert_eq!(img.lookup(&root, missing).unwrap(), None, "{missing:?}");
+    }
+    let file = img.node(img.lookup(&root, b"a").unwrap().unwrap()).unwrap();
+    assert_eq!(img.lookup(&file, b"x"), Err(FormatError::WrongKind));
+}
+
+#[test]
+fn multi_chunk_file_reads_back_at_chunk_borders() {
+    let cs = 4096u32;
+    let data = text(3 * cs as usize + 17);
+    let mut b = ImageBuilder::new(opts(5, cs));
+    let root = b.root();
+    b.add_file(root, b"big", Meta::default(), FileData::Bytes(data.clone()))
+        .unwrap();
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let f = resolve(&img, 0, "big");
+    assert_eq!(f.b, 4);
+    assert_eq!(img.chunk_len(&f, 0).unwrap(), cs);
+    assert_eq!(img.chunk_len(&f, 3).unwrap(), 17);
+    assert_eq!(img.chunk_len(&f, 4), Err(FormatError::IndexOutOfRange));
+    let mut buf = vec![0u8; cs as usize];
+    for off in [0u64, 4095, 4096, 8191, 8192, 12287, 12288, 12304] {
+        let i = img.chunk_index(off) as u32;
+        let n = img.read_chunk(&f, i, &mut buf).unwrap();
+        let within = (off - u64::from(i) * u64::from(cs)) as usize;
+        assert!(within < n as usize);
+        assert_eq!(buf[within], data[off as usize], "byte at {off}");
+    }
+    assert_eq!(img.chunk_index(12288), 3);
+    assert_eq!(read_file(&img, &f), data);
+}
+
+#[test]
+fn incompressible_chunks_are_stored_raw_and_text_is_compressed() {
+    let mut b = ImageBuilder::new(opts(19, 2048));
+    let root = b.root();
+    b.add_file(
+        root,
+        b"noise",
+        Meta::default(),
+        FileData::Bytes(noise(5000, 42)),
+    )
+    .unwrap();
+    b.add_file(root, b"text", Meta::default(), FileData::Bytes(text(5000)))
+        .unwrap();
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let noise_node = resolve(&img, 0, "noise");
+    for i in 0..noise_node.b {
+        let c = img.chunk(&noise_node, i).unwrap();
+        assert_eq!(c.codec, Codec::Raw);
+        assert_eq!(c.stored_len, img.chunk_len(&noise_node, i).unwrap());
+    }
+    let text_node = resolve(&img, 0, "text");
+    for i in 0..text_node.b {
+        let c = img.chunk(&text_node, i).unwrap();
+        assert_eq!(c.codec, Codec::Zstd);
+        assert!(c.stored_len < img.chunk_len(&text_node, i).unwrap() / 2);
+    }
+    assert_eq!(read_file(&img, &noise_node), noise(5000, 42));
+    assert_eq!(read_file(&img, &text_node), text(5000));
+}
+
+#[test]
+fn level_zero_stores_every_chunk_raw() {
+    let bytes = sample(0);
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let hosts = resolve(&img, 0, "etc/hosts");
+    assert_eq!(hosts.b, 3);
+    for i in 0..hosts.b {
+        assert_eq!(img.chunk(&hosts, i).unwrap().codec, Codec::Raw);
+    }
+    assert_eq!(read_file(&img, &hosts), text(3000));
+}
+
+#[test]
+fn host_files_are_read_at_finish_and_size_changes_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.bin");
+    std::fs::write(&path, text(10_000)).unwrap();
+    let mut b = ImageBuilder::new(opts(3, 4096));
+    let root = b.root();
+    b.add_file(
+        root,
+        b"data.bin",
+        Meta::default(),
+        FileData::Path(path.clone()),
+    )
+    .unwrap();
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    assert_eq!(read_file(&img, &resolve(&img, 0, "data.bin")), text(10_000));
+
+    for new_len in [9_000usize, 11_000] {
+        std::fs::write(&path, text(10_000)).unwrap();
+        let mut b = ImageBuilder::new(opts(3, 4096));
+        let root = b.root();
+        b.add_file(
+            root,
+            b"data.bin",
+            Meta::default(),
+            FileData::Path(path.clone()),
+        )
+        .unwrap();
+        std::fs::write(&path, text(new_len)).unwrap();
+        match b.finish() {
+            Err(BuildError::SizeChanged {
+                expected: 10_000, ..
+            }) => {}
+            other => panic!("expected SizeChanged for {new_len}, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn bad_names_duplicates_and_wrong_parents_are_errors() {
+    let mut b = ImageBuilder::new(BuildOptions::default());
+    let root = b.root();
+    for bad in [&b""[..], b".", b"..", b"a/b", b"a\0b"] {
+        assert!(
+            matches!(
+                b.add_dir(root, bad, Meta::default()),
+                Err(BuildError::InvalidName(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    let f = b
+        .add_file(root, b"f", Meta::default(), FileData::Bytes(vec![1]))
+        .unwrap();
+    assert!(matches!(
+        b.add_dir(root, b"f", Meta::default()),
+        Err(BuildError::Duplicate(_))
+    ));
+    assert!(matches!(
+        b.add_hardlink(root, b"f", f),
+        Err(BuildError::Duplicate(_))
+    ));
+    assert!(matches!(
+        b.add_file(f, b"x", Meta::default(), FileData::Bytes(vec![])),
+        Err(BuildError::NotADirectory)
+    ));
+    assert!(matches!(
+        b.add_preopen(b"f", f, false),
+        Err(BuildError::NotADirectory)
+    ));
+    let d = b.add_dir(root, b"d", Meta::default()).unwrap();
+    assert!(matches!(
+        b.add_hardlink(root, b"d2", d),
+        Err(BuildError::LinkToDirectory)
+    ));
+    assert_eq!(b.lookup_child(root, b"f"), Some(f));
+    assert_eq!(b.lookup_child(root, b"nope"), None);
+    let s = b.stats();
+    assert_eq!((s.files, s.dirs, s.symlinks, s.data_len), (1, 2, 0, 1));
+}
+
+#[test]
+fn out_of_range_options_are_errors() {
+    for o in [opts(-1, 4096), opts(23, 4096), opts(3, 0)] {
+        assert!(
+            matches!(
+                ImageBuilder::new(o).finish(),
+                Err(BuildError::InvalidOptions(_))
+            ),
+            "{o:?}"
+        );
+    }
+}
+
+#[test]
+fn separate_roots_are_their_own_parents_and_keep_creation_order() {
+    let mut b = ImageBuilder::new(BuildOptions::default());
+    let data = b.add_root(meta(0o700, 5)).unwrap();
+    b.add_file(data, b"x", Meta::default(), FileData::Bytes(b"x".to_vec()))
+        .unwrap();
+    let root = b.root();
+    b.add_preopen(b"data", data, false).unwrap();
+    b.add_preopen(b"/", root, false).unwrap();
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let p0 = img.preopen(0).unwrap();
+    let p1 = img.preopen(1).unwrap();
+    assert_eq!((p0.node, p1.node), (0, 1));
+    assert_eq!(img.node(0).unwrap().parent, 0);
+    assert_eq!(img.node(1).unwrap().parent, 1);
+    assert_eq!(read_file(&img, &resolve(&img, 0, "x")), b"x");
+    assert_eq!(img.node(1).unwrap().b, 0);
+}
+
+#[test]
+fn same_tree_added_in_different_orders_gives_identical_bytes() {
+    let forward = {
+        let mut b = ImageBuilder::new(opts(3, 512));
+        let root = b.root();
+        let a = b.add_dir(root, b"a", meta(0o755, 1)).unwrap();
+        let z = b.add_dir(root, b"z", meta(0o755, 2)).unwrap();
+        let f = b
+            .add_file(a, b"f", meta(0o644, 3), FileData::Bytes(text(2000)))
+            .unwrap();
+        b.add_hardlink(z, b"g", f).unwrap();
+        b.add_symlink(z, b"s", meta(0o777, 4), b"../a/f").unwrap();
+        b.add_file(root, b"top", meta(0o600, 5), FileData::Bytes(noise(100, 1)))
+            .unwrap();
+        b.add_preopen(b"/", root, false).unwrap();
+        b.finish().unwrap()
+    };
+    let backward = {
+        let mut b = ImageBuilder::new(opts(3, 512));
+        let root = b.root();
+        b.add_file(root, b"top", meta(0o600, 5), FileData::Bytes(noise(100, 1)))
+            .unwrap();
+        let z = b.add_dir(root, b"z", meta(0o755, 2)).unwrap();
+        b.add_symlink(z, b"s", meta(0o777, 4), b"../a/f").unwrap();
+        let g = b
+            .add_file(z, b"g", meta(0o644, 3), FileData::Bytes(text(2000)))
+            .unwrap();
+        let a = b.add_dir(root, b"a", meta(0o755, 1)).unwrap();
+        b.add_hardlink(a, b"f", g).unwrap();
+        b.add_preopen(b"/", root, false).unwrap();
+        b.finish().unwrap()
+    };
+    assert_eq!(forward, backward);
+}
+
+#[test]
+fn empty_image_opens_with_no_nodes() {
+    let bytes = ImageBuilder::new(BuildOptions::default()).finish().unwrap();
+    assert_eq!(bytes.len(), HEADER_SIZE as usize);
+    let img = Image::open(bytes.as_slice()).unwrap();
+    assert_eq!((img.node_count(), img.preopen_count()), (0, 0));
+    assert_eq!(img.node(0), Err(FormatError::IndexOutOfRange));
+}
+
+/// Touches every record the image claims to have; must never panic, whatever the bytes.
+fn exercise(img: &Image<&[u8]>) {
+    let mut buf = vec![0u8; img.chunk_size().min(1 << 20) as usize];
+    for i in 0..img.preopen_count().min(64) {
+        let _ = img.preopen(i);
+    }
+    for id in 0..img.node_count().min(256) {
+        let Ok(n) = img.node(id) else { continue };
+        match n.kind {
+            Kind::Dir => {
+                for i in 0..n.b.min(64) {
+                    if let Ok(d) = img.dirent(&n, i) {
+                        let mut name = vec![0u8; (d.name_len as usize).min(4096)];
+                        let _ = img.read_str(d.name_off, d.name_len, &mut name);
+                    }
+                }
+                let _ = img.lookup(&n, b"hosts");
+                let _ = img.lookup(&n, b"zzz");
+            }
+            Kind::File => {
+                for i in 0..n.b.min(8) {
+                    let _ = img.read_chunk(&n, i, &mut buf);
+                }
+            }
+            Kind::Symlink => {
+                let mut t = vec![0u8; (n.b as usize).min(4096)];
+                let _ = img.read_str(n.a, n.b, &mut t);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_truncation_is_rejected_without_panic() {
+    let bytes = sample(3);
+    for len in 0..bytes.len() {
+        let cut = &bytes[..len];
+        assert!(
+            Image::open(cut).is_err(),
+            "truncated to {len} bytes was accepted"
+        );
+        // Same cut with total_len patched to match: tables past the end must be caught too.
+        if len >= HEADER_SIZE as usize {
+            let mut patched = cut.to_vec();
+            patched[12..16].copy_from_slice(&(len as u32).to_le_bytes());
+            if let Ok(img) = Image::open(patched.as_slice()) {
+                exercise(&img);
+            }
+        }
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert_eq!(
+        Image::open(longer.as_slice()).err(),
+        Some(FormatError::LengthMismatch)
+    );
+}
+
+#[test]
+fn header_checks_name_the_problem() {
+    let bytes = sample(3);
+    let mut bad = bytes.clone();
+    bad[0] = b'X';
+    assert_eq!(
+        Image::open(bad.as_slice()).err(),
+        Some(FormatError::BadMagic)
+    );
+    let mut bad = bytes.clone();
+    bad[8] = 2;
+    assert_eq!(
+        Image::open(bad.as_slice()).err(),
+        Some(FormatError::UnsupportedVersion(2))
+    );
+    let mut bad = bytes.clone();
+    bad[56..60].copy_from_slice(&0u32.to_le_bytes());
+    assert_eq!(
+        Image::open(bad.as_slice()).err(),
+        Some(FormatError::BadTable)
+    );
+    let mut bad = bytes;
+    bad[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(
+        Image::open(bad.as_slice()).err(),
+        Some(FormatError::BadTable)
+    );
+}
+
+#[test]
+fn random_byte_flips_never_panic() {
+    let bytes = sample(3);
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..3000 {
+        let mut bad = bytes.clone();
+        // Two thirds of the rounds hit the header, the rest anywhere in the image.
+        let span = if round % 3 == 2 {
+            bad.len()
+        } else {
+            HEADER_SIZE as usize
+        };
+        for _ in 0..1 + next() % 4 {
+            let at = (next() % span as u64) as usize;
+            bad[at] ^= (next() % 255 + 1) as u8;
+        }
+        if let Ok(img) = Image::open(bad.as_slice()) {
+            exercise(&img);
+        }
+    }
+}
+
+#[test]
+fn corrupt_zstd_chunk_is_a_decompress_error() {
+    let mut bytes = sample(3);
+    let (off, node) = {
+        let img = Image::open(bytes.as_slice()).unwrap();
+        let hosts = resolve(&img, 0, "etc/hosts");
+        let c = img.chunk(&hosts, 0).unwrap();
+        assert_eq!(c.codec, Codec::Zstd);
+        (c.stored_off as usize, hosts)
+    };
+    bytes[off..off + 4].fill(0);
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let mut out = vec![0u8; 1024];
+    assert_eq!(
+        img.read_chunk(&node, 0, &mut out),
+        Err(FormatError::Decompress)
+    );
+    assert_eq!(
+        img.read_chunk(&node, 0, &mut out[..10]),
+        Err(FormatError::Decompress),
+        "short buffer"
+    );
+}

@@ -1,0 +1,160 @@
+//! Encodes the code section: app bodies patched in place, then the shim's and intrinsics' bodies.
+
+use super::layout::{IndexMap, Remap};
+use super::leb;
+use crate::plan::ModuleInfo;
+use wasm_encoder::reencode::Reencode;
+use wasmparser::{
+    BinaryReader, BinaryReaderError, FunctionBody, Operator, OperatorsReaderAllocations,
+};
+
+/// The encoded code section payload.
+pub struct Code {
+    /// The section payload: function count then bodies.
+    pub payload: Vec<u8>,
+    /// Whether every app body kept its offset and length (so DWARF stays valid).
+    pub same_layout: bool,
+}
+
+/// A function-index operand to rewrite: its byte range in the body and the new index.
+#[derive(Clone, Copy)]
+struct Patch {
+    start: usize,
+    end: usize,
+    index: u32,
+}
+
+/// Copies the app's bodies with call/return_call/ref.func operands remapped by `funcs`, then
+/// appends the re-encoded `extra` bodies (shim, then intrinsics).
+pub fn encode(
+    app: &ModuleInfo<'_>,
+    funcs: &IndexMap,
+    extra: &mut [(&ModuleInfo<'_>, &mut Remap)],
+) -> Result<Code, CodeError> {
+    let extra_count: usize = extra.iter().map(|(m, _)| m.bodies.len()).sum();
+    let mut extra_code = wasm_encoder::CodeSection::new();
+    for (module, remap) in extra.iter_mut() {
+        for body in &module.bodies {
+            remap
+                .parse_function_body(&mut extra_code, body.clone())
+                .map_err(|e| CodeError::Shim(e.to_string()))?;
+        }
+    }
+    let extra_bytes = super::entries(&extra_code);
+
+    let (payload, offset) = match &app.code {
+        Some(r) => (&app.bytes[r.clone()], r.start),
+        None => (&[][..], 0),
+    };
+    let mut out = Vec::with_capacity(payload.len() + extra_bytes.len() + 16);
+    let mut reader = BinaryReader::new(payload, offset as u64);
+    let (app_count, count_width) = if payload.is_empty() {
+        (0, 0)
+    } else {
+        let count = reader.read_var_u32()?;
+        (count, reader.current_position())
+    };
+    let total = app_count as usize + extra_count;
+    let total = u32::try_from(total).map_err(|_| CodeError::Shim("too many functions".into()))?;
+    let mut same_layout = if count_width > 0 && leb::fits(total, count_width) {
+        leb::write_padded(&mut out, total, count_width);
+        true
+    } else {
+        leb::write(&mut out, total);
+        count_width == 0
+    };
+
+    let mut patches: Vec<Patch> = Vec::new();
+    let mut allocs = OperatorsReaderAllocations::default();
+    let mut spliced = Vec::new();
+    for _ in 0..app_count {
+        let size_start = reader.current_position();
+        let size = reader.read_var_u32()? as usize;
+        let body_start = reader.current_position();
+        let body_pos = reader.original_position();
+        let body_bytes = reader.read_bytes(size)?;
+        let size_bytes = &payload[size_start..body_start];
+
+        patches.clear();
+        let body = FunctionBody::new(BinaryReader::new(body_bytes, body_pos));
+        let ops = body.get_binary_reader_for_operators()?;
+        let mut ops = wasmparser::OperatorsReader::new_with_allocs(ops, allocs);
+        let mut fits = true;
+        while !ops.eof() {
+            let at = ops.original_position();
+            let old = match ops.read()? {
+                Operator::Call { function_index }
+                | Operator::ReturnCall { function_index }
+                | Operator::RefFunc { function_index } => function_index,
+                _ => continue,
+            };
+            let new = funcs.get(old).ok_or(CodeError::Unmapped(old))?;
+            let start = (at - body_pos) as usize + 1;
+            let end = (ops.original_position() - body_pos) as usize;
+            if new != old {
+                fits &= leb::fits(new, end - start);
+                patches.push(Patch {
+                    start,
+                    end,
+                    index: new,
+                });
+            }
+        }
+        allocs = ops.into_allocations();
+
+        if fits {
+            out.extend_from_slice(size_bytes);
+            let base = out.len();
+            out.extend_from_slice(body_bytes);
+            for p in &patches {
+                leb::overwrite_padded(&mut out[base + p.start..base + p.end], p.index);
+            }
+        } else {
+            same_layout = false;
+            spliced.clear();
+            let mut at = 0;
+            for p in &patches {
+                spliced.extend_from_slice(&body_bytes[at..p.start]);
+                if leb::fits(p.index, p.end - p.start) {
+                    leb::write_padded(&mut spliced, p.index, p.end - p.start);
+                } else {
+                    leb::write(&mut spliced, p.index);
+                }
+                at = p.end;
+            }
+            spliced.extend_from_slice(&body_bytes[at..]);
+            leb::write(&mut out, spliced.len() as u32);
+            out.extend_from_slice(&spliced);
+        }
+    }
+    if !reader.eof() {
+        return Err(CodeError::Trailing(reader.original_position()));
+    }
+    out.extend_from_slice(&extra_bytes);
+    if app_count == 0 {
+        same_layout = true;
+    }
+    Ok(Code {
+        payload: out,
+        same_layout,
+    })
+}
+
+/// Why the code section could not be encoded.
+#[derive(Debug)]
+pub enum CodeError {
+    /// The app's code did not parse (it was validated, so this is unexpected).
+    Parse(BinaryReaderError),
+    /// The app calls a function index that has no place in the output.
+    Unmapped(u32),
+    /// Bytes follow the last body of the app's code section, at this offset.
+    Trailing(u64),
+    /// Re-encoding the shim or intrinsics failed.
+    Shim(String),
+}
+
+impl From<BinaryReaderError> for CodeError {
+    fn from(e: BinaryReaderError) -> Self {
+        CodeError::Parse(e)
+    }
+}

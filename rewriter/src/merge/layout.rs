@@ -1,0 +1,439 @@
+//! Lays out the output's index spaces: where every app, shim and intrinsics entity ends up.
+
+use crate::plan::{same_sig, ModuleInfo, Plan, WASI_P1};
+use std::collections::HashMap;
+use wasm_encoder::reencode::{Error as ReencodeError, Reencode};
+use wasmparser::{ExternalKind, FuncType, TypeRef};
+
+/// The import module through which the shim reaches the intrinsics.
+pub const INTRINSICS_MODULE: &str = "wasifs_intrinsics";
+/// The import module through which the intrinsics name the app's and shim's entities.
+pub const INTRINSICS_LINK_MODULE: &str = "wasifs";
+
+/// Maps one index space of an input module to the output's.
+#[derive(Debug, Clone)]
+pub enum IndexMap {
+    /// Indices `0..len` move up by `by`.
+    Shift {
+        /// Number of indices in the input space.
+        len: u32,
+        /// Amount added to every index.
+        by: u32,
+    },
+    /// Index `i` becomes `table[i]`.
+    Table(Vec<u32>),
+}
+
+impl IndexMap {
+    /// The identity on `0..len`.
+    pub fn identity(len: u32) -> Self {
+        IndexMap::Shift { len, by: 0 }
+    }
+
+    /// The output index of input index `i`, if `i` is in range.
+    #[inline]
+    pub fn get(&self, i: u32) -> Option<u32> {
+        match self {
+            IndexMap::Shift { len, by } => (i < *len).then(|| i + by),
+            IndexMap::Table(t) => t.get(i as usize).copied(),
+        }
+    }
+
+    /// The number of input indices.
+    pub fn len(&self) -> u32 {
+        match self {
+            IndexMap::Shift { len, .. } => *len,
+            IndexMap::Table(t) => t.len() as u32,
+        }
+    }
+
+    /// Whether the input space is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Where every index space of one input module goes; also a [`Reencode`] that applies it.
+#[derive(Debug, Clone)]
+pub struct Remap {
+    /// Type indices.
+    pub types: IndexMap,
+    /// Function indices.
+    pub funcs: IndexMap,
+    /// Table indices.
+    pub tables: IndexMap,
+    /// Memory indices.
+    pub memories: IndexMap,
+    /// Global indices.
+    pub globals: IndexMap,
+    /// Tag indices.
+    pub tags: IndexMap,
+    /// Element segment indices.
+    pub elems: IndexMap,
+    /// Data segment indices.
+    pub data: IndexMap,
+}
+
+/// An index that a [`Remap`] cannot map (a wasifs bug or a malformed shim).
+#[derive(Debug, Clone)]
+pub struct Unmapped(pub &'static str, pub u32);
+
+impl std::fmt::Display for Unmapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} index {} has no place in the merged module",
+            self.0, self.1
+        )
+    }
+}
+
+fn map(m: &IndexMap, what: &'static str, i: u32) -> Result<u32, ReencodeError<Unmapped>> {
+    m.get(i).ok_or(ReencodeError::UserError(Unmapped(what, i)))
+}
+
+impl Reencode for Remap {
+    type Error = Unmapped;
+    fn type_index(&mut self, i: u32) -> Result<u32, ReencodeError<Unmapped>> {
+        map(&self.types, "type", i)
+    }
+    fn function_index(&mut self, i: u32) -> Result<u32, ReencodeError<Unmapped>> {
+        map(&self.funcs, "function", i)
+    }
+    fn table_index(&mut self, i: u32) -> Result<u32, ReencodeError<Unmapped>> {
+        map(&self.tables, "table", i)
+    }
+    fn memory_index(&mut self, i: u32) -> Result<u32, ReencodeError<Unmapped>> {
+        map(&self.memories, "memory", i)
+    }
+    fn global_index(&mut self, i: u32) -> Result<u32, ReencodeError<Unmapped>> {
+        map(&self.globals, "global", i)
+    }
+    fn tag_index(&mut self, i: u32) -> Result<u32, ReencodeError<Unmapped>> {
+        map(&self.tags, "tag", i)
+    }
+    fn element_index(&mut self, i: u32) -> Result<u32, ReencodeError<Unmapped>> {
+        map(&self.elems, "element segment", i)
+    }
+    fn data_index(&mut self, i: u32) -> Result<u32, ReencodeError<Unmapped>> {
+        map(&self.data, "data segment", i)
+    }
+}
+
+/// A host import added for the shim.
+#[derive(Debug, Clone)]
+pub struct HostImport {
+    /// The WASI function name.
+    pub name: String,
+    /// Its output type index.
+    pub ty: u32,
+}
+
+/// Which input module an appended type comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The shim.
+    Shim,
+    /// The intrinsics.
+    Intrinsics,
+}
+
+/// The output's index spaces.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The app's indices (only functions move).
+    pub app: Remap,
+    /// The shim's indices.
+    pub shim: Remap,
+    /// The intrinsics' indices.
+    pub intrinsics: Remap,
+    /// For each app import in order, whether it stays (redirected function imports go).
+    pub kept_imports: Vec<bool>,
+    /// Host imports added after the app's kept imports, in order.
+    pub host_imports: Vec<HostImport>,
+    /// Function types appended after the app's types, in order.
+    pub new_types: Vec<FuncType>,
+    /// Shim function index → index of the host import it became, for naming.
+    pub shim_host_imports: Vec<(u32, u32)>,
+    /// Total number of data segments.
+    pub data_count: u32,
+    /// Index of the image data segment (the last one).
+    pub image_segment: u32,
+}
+
+impl Layout {
+    /// Lays out `plan.app` + `shim` + `intrinsics`; errors describe a malformed shim.
+    pub fn new(
+        plan: &Plan<'_>,
+        shim: &ModuleInfo<'_>,
+        intr: &ModuleInfo<'_>,
+    ) -> Result<Self, String> {
+        let app = &plan.app;
+
+        // Types: the app's stay, the shim's and intrinsics' are appended unless already present.
+        let mut by_sig: HashMap<FuncType, u32> = HashMap::new();
+        for (i, t) in app.types.iter().enumerate() {
+            if let (true, Some(f)) = (t.plain, &t.func) {
+                by_sig.entry(f.clone()).or_insert(i as u32);
+            }
+        }
+        let mut new_types = Vec::new();
+        let mut type_table = |m: &ModuleInfo<'_>, what: &str| -> Result<Vec<u32>, String> {
+            let mut table = Vec::with_capacity(m.types.len());
+            for t in &m.types {
+                let f = match (t.plain, &t.func) {
+                    (true, Some(f)) => f,
+                    _ => {
+                        return Err(format!(
+                            "the {what} uses a type other than a plain function type"
+                        ))
+                    }
+                };
+                let next = app.types.len() as u32 + new_types.len() as u32;
+                let idx = *by_sig.entry(f.clone()).or_insert_with(|| {
+                    new_types.push(f.clone());
+                    next
+                });
+                table.push(idx);
+            }
+            Ok(table)
+        };
+        let shim_types = type_table(shim, "shim")?;
+        let intr_types = type_table(intr, "intrinsics")?;
+
+        // App function imports: redirected ones go, the rest keep their order.
+        let app_funcs = app.func_types.len();
+        let mut app_func_table = vec![u32::MAX; app_funcs];
+        let mut kept_imports = Vec::with_capacity(app.imports.len());
+        let mut kept_funcs = 0u32;
+        let mut func = 0u32;
+        for import in &app.imports {
+            let is_fn = matches!(import.ty, TypeRef::Func(_) | TypeRef::FuncExact(_));
+            if !is_fn {
+                kept_imports.push(true);
+                continue;
+            }
+            let redirected = plan.redirect_of(func).is_some();
+            kept_imports.push(!redirected);
+            if !redirected {
+                app_func_table[func as usize] = kept_funcs;
+                kept_funcs += 1;
+            }
+            func += 1;
+        }
+
+        // Shim function imports: host WASI functions or intrinsics.
+        enum Target {
+            Fixed(u32),
+            Host(u32),
+            Intrinsic(u32),
+        }
+        let mut host_imports: Vec<HostImport> = Vec::new();
+        let mut shim_targets = Vec::with_capacity(shim.imported_funcs as usize);
+        let mut shim_func = 0u32;
+        for import in &shim.imports {
+            let ty = match import.ty {
+                TypeRef::Func(t) | TypeRef::FuncExact(t) => t,
+                _ => {
+                    return Err(format!(
+                        "the shim imports `{}.{}`, which is not a function; the shim must define its own memory, globals and tables",
+                        import.module, import.name
+                    ))
+                }
+            };
+            let sig = shim.types.get(ty as usize).and_then(|t| t.func.as_ref());
+            let sig =
+                sig.ok_or_else(|| format!("shim import `{}` has no function type", import.name))?;
+            let target = match import.module {
+                WASI_P1 => {
+                    let shared = app_import_index(plan, import.name, sig);
+                    match shared.map(|f| app_func_table[f as usize]) {
+                        Some(new) if new != u32::MAX => Target::Fixed(new),
+                        _ => {
+                            let out_ty = shim_types[ty as usize];
+                            let pos = host_imports
+                                .iter()
+                                .position(|h| h.name == import.name && h.ty == out_ty);
+                            Target::Host(pos.unwrap_or_else(|| {
+                                host_imports.push(HostImport {
+                                    name: import.name.to_string(),
+                                    ty: out_ty,
+                                });
+                                host_imports.len() - 1
+                            }) as u32)
+                        }
+                    }
+                }
+                INTRINSICS_MODULE => {
+                    let idx = intr.export(import.name, ExternalKind::Func);
+                    let ok = idx
+                        .filter(|&i| i >= intr.imported_funcs)
+                        .filter(|&i| intr.func_sig(i).is_some_and(|s| same_sig(s, sig)));
+                    let i = ok.ok_or_else(|| {
+                        format!("the shim imports intrinsic `{}`, which the intrinsics do not export with that signature", import.name)
+                    })?;
+                    Target::Intrinsic(i - intr.imported_funcs)
+                }
+                other => {
+                    return Err(format!(
+                        "the shim imports `{other}.{}`, which wasifs cannot provide",
+                        import.name
+                    ))
+                }
+            };
+            shim_targets.push(target);
+            shim_func += 1;
+        }
+        debug_assert_eq!(shim_func, shim.imported_funcs);
+        if intr.imported_funcs != 0 {
+            return Err("the intrinsics import a function".into());
+        }
+
+        let hosts = host_imports.len() as u32;
+        let app_def_base = kept_funcs + hosts;
+        let shim_def_base = app_def_base + app.defined_funcs();
+        let intr_def_base = shim_def_base + shim.defined_funcs();
+
+        let mut shim_host_imports = Vec::new();
+        let mut shim_func_table: Vec<u32> = Vec::with_capacity(shim.func_types.len());
+        for (i, t) in shim_targets.iter().enumerate() {
+            shim_func_table.push(match *t {
+                Target::Fixed(f) => f,
+                Target::Host(h) => {
+                    shim_host_imports.push((i as u32, kept_funcs + h));
+                    kept_funcs + h
+                }
+                Target::Intrinsic(d) => intr_def_base + d,
+            });
+        }
+        shim_func_table.extend((0..shim.defined_funcs()).map(|d| shim_def_base + d));
+
+        for (f, slot) in app_func_table.iter_mut().enumerate() {
+            let f = f as u32;
+            if f >= app.imported_funcs {
+                *slot = app_def_base + (f - app.imported_funcs);
+            } else if let Some(r) = plan.redirect_of(f) {
+                *slot = *shim_func_table
+                    .get(r.shim_func as usize)
+                    .ok_or_else(|| format!("shim export `shim_{}` is out of range", r.name))?;
+            }
+        }
+
+        let none_imported = |n: u32, what: &str| -> Result<(), String> {
+            if n == 0 {
+                Ok(())
+            } else {
+                Err(format!("the shim imports a {what}; it must define its own"))
+            }
+        };
+        none_imported(shim.imported_memories, "memory")?;
+        none_imported(shim.imported_globals, "global")?;
+        none_imported(shim.imported_tables, "table")?;
+        none_imported(shim.imported_tags, "tag")?;
+        if shim.start.is_some() || intr.start.is_some() {
+            return Err("the shim has a start function".into());
+        }
+        if shim.memories == 0 {
+            return Err("the shim defines no memory".into());
+        }
+
+        let app_globals = app.globals.len() as u32;
+        let shim_globals = shim.globals.len() as u32;
+        let shim_memory = app.memories;
+
+        // Intrinsics: memories and globals are imports naming app/shim entities.
+        let mut intr_memories = Vec::new();
+        let mut intr_globals = Vec::new();
+        for import in &intr.imports {
+            if import.module != INTRINSICS_LINK_MODULE {
+                return Err(format!(
+                    "the intrinsics import `{}.{}`",
+                    import.module, import.name
+                ));
+            }
+            match (import.name, &import.ty) {
+                ("app_memory", TypeRef::Memory(_)) => intr_memories.push(plan.memory),
+                ("shim_memory", TypeRef::Memory(_)) => intr_memories.push(shim_memory),
+                ("app_stack_pointer", TypeRef::Global(_)) => intr_globals.push(plan.stack_pointer),
+                (name, _) => {
+                    return Err(format!(
+                        "the intrinsics import unknown entity `wasifs.{name}`"
+                    ))
+                }
+            }
+        }
+        if intr.memories != intr.imported_memories || intr.tables != 0 || intr.tags != 0 {
+            return Err("the intrinsics must define no memories, tables or tags".into());
+        }
+        intr_globals.extend(
+            (intr.imported_globals..intr.globals.len() as u32)
+                .map(|g| app_globals + shim_globals + g - intr.imported_globals),
+        );
+        if intr.data != 1 {
+            return Err("the intrinsics must declare exactly one (image) data segment".into());
+        }
+
+        let data_count = app.data + shim.data + 1;
+        let image_segment = data_count - 1;
+        let shift = |len: u32, by: u32| IndexMap::Shift { len, by };
+
+        Ok(Layout {
+            app: Remap {
+                types: IndexMap::identity(app.types.len() as u32),
+                funcs: IndexMap::Table(app_func_table),
+                tables: IndexMap::identity(app.tables),
+                memories: IndexMap::identity(app.memories),
+                globals: IndexMap::identity(app_globals),
+                tags: IndexMap::identity(app.tags),
+                elems: IndexMap::identity(app.elements),
+                data: IndexMap::identity(app.data),
+            },
+            shim: Remap {
+                types: IndexMap::Table(shim_types),
+                funcs: IndexMap::Table(shim_func_table),
+                tables: shift(shim.tables, app.tables),
+                memories: shift(shim.memories, app.memories),
+                globals: shift(shim_globals, app_globals),
+                tags: shift(shim.tags, app.tags),
+                elems: shift(shim.elements, app.elements),
+                data: shift(shim.data, app.data),
+            },
+            intrinsics: Remap {
+                types: IndexMap::Table(intr_types),
+                funcs: shift(intr.defined_funcs(), intr_def_base),
+                tables: IndexMap::identity(0),
+                memories: IndexMap::Table(intr_memories),
+                globals: IndexMap::Table(intr_globals),
+                tags: IndexMap::identity(0),
+                elems: shift(intr.elements, app.elements + shim.elements),
+                data: IndexMap::Table(vec![image_segment]),
+            },
+            kept_imports,
+            host_imports,
+            new_types,
+            shim_host_imports,
+            data_count,
+            image_segment,
+        })
+    }
+
+    /// Number of function imports in the output.
+    pub fn imported_funcs(&self, plan: &Plan<'_>) -> u32 {
+        plan.app.imported_funcs - plan.redirects.len() as u32 + self.host_imports.len() as u32
+    }
+}
+
+/// The app's function index of its import `wasi_snapshot_preview1.<name>` with signature `sig`.
+fn app_import_index(plan: &Plan<'_>, name: &str, sig: &FuncType) -> Option<u32> {
+    let app = &plan.app;
+    app.imports
+        .iter()
+        .filter(|i| matches!(i.ty, TypeRef::Func(_) | TypeRef::FuncExact(_)))
+        .enumerate()
+        .find(|(f, i)| {
+            i.module == WASI_P1
+                && i.name == name
+                && app.func_sig(*f as u32).is_some_and(|s| same_sig(s, sig))
+        })
+        .map(|(f, _)| f as u32)
+}
