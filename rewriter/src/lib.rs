@@ -62,8 +62,10 @@ pub fn rewrite(opts: &RewriteOptions) -> Result<Report> {
     let image = mount::build_image(&opts.mounts, &opts.tree)?;
     let merged = merge::rewrite_module(&opts.input, &app, &image.bytes)?;
     output::write_atomic(&opts.output, &merged.bytes)?;
+    let mut warnings = image.warnings;
+    warnings.extend(merged.warnings);
     Ok(Report {
-        warnings: merged.warnings,
+        warnings,
         input_len: app.len() as u64,
         output_len: merged.bytes.len() as u64,
         image_len: image.bytes.len() as u64,

@@ -185,11 +185,14 @@ fn meta_of(md: &Metadata) -> Meta {
                     .saturating_add(n.max(0) as u64)
             })
         };
+        // A snapshot has no meaningful access or change time, and the host's move whenever the tree
+        // is read or chmod-ed: record the mtime for all three so the same tree packs to the same bytes.
+        let mtime_ns = ns(md.mtime(), md.mtime_nsec());
         Meta {
             mode: (md.mode() & 0o7777) as u16,
-            mtime_ns: ns(md.mtime(), md.mtime_nsec()),
-            atime_ns: ns(md.atime(), md.atime_nsec()),
-            ctime_ns: ns(md.ctime(), md.ctime_nsec()),
+            mtime_ns,
+            atime_ns: mtime_ns,
+            ctime_ns: mtime_ns,
         }
     }
     #[cfg(not(unix))]
@@ -208,7 +211,7 @@ fn meta_of(md: &Metadata) -> Meta {
         Meta {
             mode,
             mtime_ns,
-            atime_ns: ns(md.accessed()),
+            atime_ns: mtime_ns,
             ctime_ns: mtime_ns,
         }
     }
@@ -1106,24 +1109,16 @@ mod tests {
         }
     }
 
-    /// The image with every node's atime and ctime zeroed (reading a file moves its atime).
-    fn without_atime_ctime(b: &BuiltImage) -> Vec<u8> {
-        let img = open(b);
-        let (off, count) = (img.header().nodes_off as usize, img.node_count() as usize);
-        let mut bytes = b.bytes.clone();
-        for i in 0..count {
-            let rec = off + i * 56;
-            bytes[rec + 24..rec + 40].fill(0);
-        }
-        bytes
-    }
-
     #[test]
-    fn same_tree_builds_identical_bytes_apart_from_access_times() {
+    fn same_tree_builds_identical_bytes_even_after_it_was_read() {
         let t = sample_tree();
         fs::hard_link(t.path().join("a.txt"), t.path().join("z.txt")).unwrap();
         let a = build(&[mount_arg("/", t.path())], &opts()).unwrap();
+        // Reading and chmod-ing move the host's atime and ctime; the image must not change.
+        let _ = fs::read(t.path().join("a.txt")).unwrap();
+        let perms = fs::metadata(t.path().join("a.txt")).unwrap().permissions();
+        fs::set_permissions(t.path().join("a.txt"), perms).unwrap();
         let b = build(&[mount_arg("/", t.path())], &opts()).unwrap();
-        assert_eq!(without_atime_ctime(&a), without_atime_ctime(&b));
+        assert_eq!(a.bytes, b.bytes);
     }
 }

@@ -1,0 +1,105 @@
+//! A small allocator for the shim's own memory: power-of-two size classes with free lists,
+//! carved from pages obtained with `memory.grow` (memory 1 once merged). Never shrinks.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::cell::UnsafeCell;
+use core::ptr::null_mut;
+
+/// Smallest block handed out (room for the free-list link, 16-byte alignment).
+const MIN_BLOCK: usize = 16;
+/// Number of size classes (2^4 … 2^31 bytes).
+const CLASSES: usize = 32;
+/// Bytes per wasm page.
+const PAGE: usize = 65536;
+
+/// Free-list heads per class, and the unused tail `[top, end)` of the grown memory.
+struct State {
+    free: [usize; CLASSES],
+    top: usize,
+    end: usize,
+}
+
+/// The global allocator.
+pub struct Heap(UnsafeCell<State>);
+
+// SAFETY: wasm32 without threads; the allocator is never re-entered.
+unsafe impl Sync for Heap {}
+
+impl Heap {
+    /// An allocator with nothing allocated yet.
+    pub const fn new() -> Self {
+        Heap(UnsafeCell::new(State {
+            free: [0; CLASSES],
+            top: 0,
+            end: 0,
+        }))
+    }
+}
+
+/// Size class (log2 of the block size) for a layout.
+fn class(layout: &Layout) -> usize {
+    let size = layout.size().max(layout.align()).max(MIN_BLOCK);
+    size.next_power_of_two().trailing_zeros() as usize
+}
+
+unsafe impl GlobalAlloc for Heap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: single-threaded, not re-entrant: the only live reference.
+        let st = unsafe { &mut *self.0.get() };
+        let k = class(&layout);
+        if k >= CLASSES {
+            return null_mut();
+        }
+        let head = st.free[k];
+        if head != 0 && layout.align() <= MIN_BLOCK {
+            // SAFETY: `head` is a free block of this class; its first word links the next one.
+            st.free[k] = unsafe { *(head as *const usize) };
+            return head as *mut u8;
+        }
+        let size = 1usize << k;
+        if st.end == 0 {
+            st.top = core::arch::wasm32::memory_size(0) * PAGE;
+            st.end = st.top;
+        }
+        let start =
+            (st.top + layout.align().max(MIN_BLOCK) - 1) & !(layout.align().max(MIN_BLOCK) - 1);
+        let Some(need) = start.checked_add(size) else {
+            return null_mut();
+        };
+        if need > st.end {
+            let pages = (need - st.end).div_ceil(PAGE);
+            if core::arch::wasm32::memory_grow(0, pages) == usize::MAX {
+                return null_mut();
+            }
+            st.end += pages * PAGE;
+        }
+        st.top = need;
+        start as *mut u8
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: single-threaded, not re-entrant: the only live reference.
+        let st = unsafe { &mut *self.0.get() };
+        let k = class(&layout);
+        // SAFETY: `ptr` is a block of class `k` we handed out; it now holds the list link.
+        unsafe { *(ptr as *mut usize) = st.free[k] };
+        st.free[k] = ptr as usize;
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller guarantees a valid layout for `new_size` with the same alignment.
+        let new = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        if class(&new) == class(&layout) {
+            return ptr;
+        }
+        // SAFETY: as for `alloc`; the old block stays valid until freed below.
+        let p = unsafe { self.alloc(new) };
+        if !p.is_null() {
+            // SAFETY: both blocks are live and distinct; copy the smaller size.
+            unsafe { core::ptr::copy_nonoverlapping(ptr, p, layout.size().min(new_size)) };
+            // SAFETY: `ptr` was allocated with `layout`.
+            unsafe { self.dealloc(ptr, layout) };
+        }
+        p
+    }
+}

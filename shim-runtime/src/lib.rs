@@ -1,0 +1,15 @@
+//! wasifs shim: serves the fd- and path-taking WASI preview1 calls from an embedded image.
+#![cfg_attr(target_arch = "wasm32", no_std)]
+
+extern crate alloc;
+
+pub mod fdtable;
+pub mod mem;
+pub mod path;
+pub mod vfs;
+pub mod wasi;
+
+#[cfg(target_arch = "wasm32")]
+mod ffi;
+#[cfg(target_arch = "wasm32")]
+mod heap;
