@@ -54,6 +54,8 @@ pub struct Report {
     pub data_len: u64,
     /// WASI imports now served by the shim.
     pub redirected: Vec<String>,
+    /// The input had been rewritten by wasifs before: its image was replaced, no second shim added.
+    pub image_replaced: bool,
 }
 
 /// Runs the whole rewrite: read, build the image, merge, write. Nothing is written on error.
@@ -74,5 +76,6 @@ pub fn rewrite(opts: &RewriteOptions) -> Result<Report> {
         symlinks: image.symlinks,
         data_len: image.data_len,
         redirected: merged.redirected,
+        image_replaced: merged.image_replaced,
     })
 }

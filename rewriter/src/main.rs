@@ -81,9 +81,17 @@ fn rewrite(args: RewriteArgs) -> ExitCode {
                 eprintln!("warning: {warning}");
             }
             if !args.quiet {
+                let shim = if report.image_replaced {
+                    "already rewritten by wasifs: image replaced".to_string()
+                } else {
+                    format!(
+                        "{} WASI imports served by the shim",
+                        report.redirected.len()
+                    )
+                };
                 eprintln!(
                     "wrote {}: {} ({} in), image {} for {} files, {} dirs, {} symlinks ({} of data); \
-                     {} WASI imports served by the shim",
+                     {shim}",
                     opts.output.display(),
                     human(report.output_len),
                     human(report.input_len),
@@ -92,7 +100,6 @@ fn rewrite(args: RewriteArgs) -> ExitCode {
                     report.dirs,
                     report.symlinks,
                     human(report.data_len),
-                    report.redirected.len(),
                 );
             }
             ExitCode::SUCCESS

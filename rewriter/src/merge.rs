@@ -24,6 +24,8 @@ pub struct MergeOutput {
     pub warnings: Vec<String>,
     /// Names of the `wasi_snapshot_preview1` imports now served by the shim.
     pub redirected: Vec<String>,
+    /// The input was already rewritten by this wasifs: only its image was replaced.
+    pub image_replaced: bool,
 }
 
 /// Merges the committed shim and the intrinsics into `app` with `image` as the filesystem image.
@@ -63,6 +65,7 @@ pub fn merge_modules(
     let hash = shim_hash(shim, intrinsics);
     let plan = plan::analyse(path, app, &shim_info, hash)?;
 
+    let image_replaced = plan.rewritten.is_some();
     let (bytes, warnings, redirected) = match plan.rewritten {
         Some(record) => (
             reimage::replace_image(path, &plan, record, image)?,
@@ -96,6 +99,7 @@ pub fn merge_modules(
         bytes,
         warnings,
         redirected,
+        image_replaced,
     })
 }
 
