@@ -54,10 +54,13 @@ for t in $(printf '%s\n' "${rust_targets[@]}" | sort -u); do
     fi
 done
 
-# --- apt packages (fixtures: C on wasi-libc) --------------------------------------------
-if [ $want_fixtures = 1 ]; then
+# --- apt packages (fixtures: C on wasi-libc; tests: binaryen's wasm-opt for the shim build) ---
+apt_want=()
+[ $want_fixtures = 1 ] && apt_want+=(clang lld wasi-libc libclang-rt-dev-wasm32)
+[ $want_test = 1 ] && apt_want+=(binaryen)
+if [ ${#apt_want[@]} -gt 0 ]; then
     missing=()
-    for p in clang lld wasi-libc libclang-rt-dev-wasm32; do
+    for p in "${apt_want[@]}"; do
         if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
             log "apt $p: present"
         else

@@ -6,7 +6,8 @@ use std::process::{Command, Output};
 /// A minimal valid wasip1 command: exported memory, one WASI import, `_start`.
 const GOOD_WAT: &str = r#"(module
   (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
+  (memory (export "memory") 2)
+  (global $__stack_pointer (mut i32) (i32.const 131072))
   (func (export "_start")))"#;
 
 struct Case {
@@ -71,11 +72,13 @@ impl Case {
         assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
     }
 
-    /// Writes `bytes` as the input file `name`, rewrites it and expects a rejection naming that file.
-    fn assert_input_rejected(&self, name: &str, bytes: impl AsRef<[u8]>) {
+    /// Writes `bytes` as the input file `name`, rewrites it and expects a rejection naming that file
+    /// and mentioning `reason`.
+    fn assert_input_rejected(&self, name: &str, bytes: impl AsRef<[u8]>, reason: &str) {
         let input = self.write(name, bytes);
         let out = self.rewrite(&input, &self.default_mount());
         self.assert_rejected(&out, &input.display().to_string());
+        self.assert_rejected(&out, reason);
     }
 }
 
@@ -98,41 +101,43 @@ fn good_module_is_rewritten_into_a_valid_output() {
 #[test]
 fn elf_executable_is_rejected() {
     let case = Case::new();
-    case.assert_input_rejected("true.wasm", std::fs::read("/bin/true").unwrap());
+    case.assert_input_rejected("true.wasm", std::fs::read("/bin/true").unwrap(), "ELF");
 }
 
 #[test]
 fn text_file_is_rejected() {
-    Case::new().assert_input_rejected("notes.wasm", "this is not wasm, just some text\n");
+    Case::new().assert_input_rejected("notes.wasm", "this is not wasm, just some text\n", "text");
 }
 
 #[test]
 fn truncated_module_is_rejected() {
     let wasm = wat::parse_str(GOOD_WAT).unwrap();
-    Case::new().assert_input_rejected("cut.wasm", &wasm[..wasm.len() - 5]);
+    Case::new().assert_input_rejected("cut.wasm", &wasm[..wasm.len() - 5], "truncated");
 }
 
 #[test]
 fn component_is_rejected() {
-    Case::new().assert_input_rejected("component.wasm", b"\0asm\x0d\0\x01\0");
+    Case::new().assert_input_rejected("component.wasm", b"\0asm\x0d\0\x01\0", "component");
 }
 
 #[test]
 fn module_without_exported_memory_is_rejected() {
     let wat = r#"(module
       (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
-      (memory 1)
+      (memory 2)
+      (global $__stack_pointer (mut i32) (i32.const 131072))
       (func (export "_start")))"#;
-    Case::new().assert_input_rejected("nomem.wasm", wat::parse_str(wat).unwrap());
+    Case::new().assert_input_rejected("nomem.wasm", wat::parse_str(wat).unwrap(), "memory");
 }
 
 #[test]
 fn wasi_unstable_module_is_rejected() {
     let wat = r#"(module
       (import "wasi_unstable" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
-      (memory (export "memory") 1)
+      (memory (export "memory") 2)
+      (global $__stack_pointer (mut i32) (i32.const 131072))
       (func (export "_start")))"#;
-    Case::new().assert_input_rejected("old.wasm", wat::parse_str(wat).unwrap());
+    Case::new().assert_input_rejected("old.wasm", wat::parse_str(wat).unwrap(), "wasi_unstable");
 }
 
 #[test]

@@ -1,0 +1,352 @@
+//! Differential tests: every fixture packed with `fixtures/tree` at `/` behaves exactly like the original
+//! run with that tree preopened (read-only, as the image is).
+
+use std::path::{Path, PathBuf};
+
+use wasifs_tests::{assert_same_outcome, pack, run, workspace_root, Entry, Outcome, RunOptions};
+
+fn fixtures_bin() -> PathBuf {
+    workspace_root().join("fixtures/bin")
+}
+
+fn tree() -> PathBuf {
+    workspace_root().join("fixtures/tree")
+}
+
+/// How a fixture is started: reactors (`*reactor*`) get `_initialize`, then their first exported
+/// function whose name does not start with `_`.
+fn entry_for(name: &str, module: &[u8]) -> Entry {
+    if !name.contains("reactor") {
+        return Entry::Command;
+    }
+    for payload in wasmparser::Parser::new(0).parse_all(module) {
+        if let Ok(wasmparser::Payload::ExportSection(exports)) = payload {
+            for export in exports {
+                let export = export.unwrap();
+                if export.kind == wasmparser::ExternalKind::Func && !export.name.starts_with('_') {
+                    return Entry::Reactor(export.name.to_string());
+                }
+            }
+        }
+    }
+    panic!("{name}: a reactor fixture must export a function besides _initialize");
+}
+
+/// (a) the original with `fixtures/tree` preopened read-only at `/`; (b) packed, no preopens.
+fn check_fixture(name: &str) {
+    let path = fixtures_bin().join(format!("{name}.wasm"));
+    let original = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/build-fixtures.sh)", path.display()));
+    let base = RunOptions {
+        args: vec![format!("{name}.wasm")],
+        entry: entry_for(name, &original),
+        ..RunOptions::default()
+    };
+    let with_dir = RunOptions {
+        preopens: vec![(tree(), "/".to_string())],
+        read_only: vec!["/".to_string()],
+        ..base.clone()
+    };
+    let expected = run(&original, &with_dir)
+        .unwrap_or_else(|e| panic!("{name}: the ORIGINAL module failed under wasmtime: {e:?}"));
+    let packed = pack(&path, &[("/", &tree())]);
+    validate(&packed).unwrap_or_else(|e| panic!("{name}: the packed module is invalid: {e}"));
+    let actual = run(&packed, &base).unwrap_or_else(|e| {
+        panic!(
+            "{name}: the PACKED module failed: {e:?}\noriginal stdout:\n{}",
+            expected.stdout_str()
+        )
+    });
+    let expected = apply_engine_quirks(name, expected, &actual);
+    assert_same_outcome(name, &expected, &actual);
+}
+
+/// Lines where the reference engine is known to be wrong: wasmtime 48 (the newest this Rust can build)
+/// ignores a trailing slash on a no-follow stat, where POSIX and wasmtime 50 give ENOTDIR (or follow a
+/// symlink to a directory). `(fixture, line prefix under wasmtime 48, required packed line prefix)`:
+/// the packed module must give the correct answer, and only that line may differ.
+const WASMTIME48_QUIRKS: &[(&str, &str, &str)] = &[
+    (
+        "c_posix",
+        "lstat(\"/hello.txt/\") = 0 type=file",
+        "lstat(\"/hello.txt/\") = -1 errno=54 NOTDIR",
+    ),
+    (
+        "c_posix",
+        "lstat(\"/sub-link/\") = 0 type=symlink",
+        "lstat(\"/sub-link/\") = 0 type=dir ",
+    ),
+    (
+        "c_wasi_raw",
+        "path_filestat_get(\"hello.txt/\", nofollow) = 0 SUCCESS",
+        "path_filestat_get(\"hello.txt/\", nofollow) = 54 NOTDIR",
+    ),
+    (
+        "zig_fs",
+        "statFile(\"hello.txt/\", follow=false) = kind=file",
+        "statFile(\"hello.txt/\", follow=false) = error.FileNotFound",
+    ),
+];
+
+/// Replaces each quirky reference line by the packed line at the same position when that line is the
+/// correct answer; everything else must still match exactly.
+fn apply_engine_quirks(name: &str, mut expected: Outcome, actual: &Outcome) -> Outcome {
+    let exp = expected.stdout_str();
+    let act = actual.stdout_str();
+    let (exp_lines, act_lines): (Vec<&str>, Vec<&str>) =
+        (exp.lines().collect(), act.lines().collect());
+    let mut fixed: Vec<String> = exp_lines.iter().map(|l| l.to_string()).collect();
+    let mut changed = false;
+    for (fixture, wrong, right) in WASMTIME48_QUIRKS {
+        if *fixture != name {
+            continue;
+        }
+        for (i, line) in exp_lines.iter().enumerate() {
+            if line.starts_with(wrong) && act_lines.get(i).is_some_and(|a| a.starts_with(right)) {
+                fixed[i] = act_lines[i].to_string();
+                changed = true;
+            }
+        }
+    }
+    if !changed {
+        return expected;
+    }
+    let mut stdout = fixed.join("\n");
+    if exp.ends_with('\n') {
+        stdout.push('\n');
+    }
+    expected.stdout = stdout.into_bytes();
+    expected
+}
+
+macro_rules! fixtures {
+    ($($name:ident),* $(,)?) => {
+        /// Every fixture that has a test of its own.
+        const LISTED: &[&str] = &[$(stringify!($name)),*];
+        $(
+            #[test]
+            fn $name() {
+                check_fixture(stringify!($name));
+            }
+        )*
+    };
+}
+
+fixtures!(
+    c_posix,
+    c_wasi_raw,
+    rust_dirs,
+    rust_errors,
+    rust_exit,
+    rust_read,
+    wat_cat,
+    wat_indirect,
+    wat_reactor,
+    zig_fs,
+);
+
+#[test]
+fn every_fixture_binary_is_listed_and_every_listed_fixture_exists() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(fixtures_bin())
+        .expect("fixtures/bin exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    on_disk.sort();
+    let unlisted: Vec<&String> = on_disk
+        .iter()
+        .filter(|n| !LISTED.contains(&n.as_str()))
+        .collect();
+    let missing: Vec<&&str> = LISTED
+        .iter()
+        .filter(|n| !on_disk.iter().any(|d| d == *n))
+        .collect();
+    assert!(
+        unlisted.is_empty() && missing.is_empty(),
+        "fixtures/bin and the fixtures! list in tests/tests/differential.rs disagree:\n  \
+         not listed (would be skipped): {unlisted:?}\n  listed but not built: {missing:?}"
+    );
+}
+
+/// A command that reads `/in.txt` through fd 3 and writes `out.txt` and `made/copy.txt` through fd 4,
+/// echoing what it read to stdout. Step failures exit with 100 + the step number.
+const COPY_WAT: &str = r#"(module
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_close" (func $fd_close (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_create_directory"
+    (func $mkdir (param i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 2)
+  (global $__stack_pointer (mut i32) (i32.const 131072))
+  (data (i32.const 64) "in.txt")
+  (data (i32.const 80) "out.txt")
+  (data (i32.const 96) "made")
+  (data (i32.const 112) "made/copy.txt")
+  (func $check (param $errno i32) (param $step i32)
+    (if (local.get $errno) (then (call $exit (i32.add (i32.const 100) (local.get $step))))))
+  (func $create (param $path i32) (param $len i32) (param $step i32) (result i32)
+    (call $check
+      (call $path_open (i32.const 4) (i32.const 0) (local.get $path) (local.get $len)
+        (i32.const 9) (i64.const 0x1fffffff) (i64.const 0x1fffffff) (i32.const 0) (i32.const 8))
+      (local.get $step))
+    (i32.load (i32.const 8)))
+  (func $write_all (param $fd i32) (param $step i32)
+    (call $check (call $fd_write (local.get $fd) (i32.const 0) (i32.const 1) (i32.const 12))
+      (local.get $step)))
+  (func (export "_start") (local $in i32)
+    ;; fd 3 is "/" (the tree): open in.txt for reading
+    (call $check
+      (call $path_open (i32.const 3) (i32.const 1) (i32.const 64) (i32.const 6)
+        (i32.const 0) (i64.const 0x2) (i64.const 0) (i32.const 0) (i32.const 8))
+      (i32.const 1))
+    (local.set $in (i32.load (i32.const 8)))
+    ;; iovec at 0: buf 1024, len 4096
+    (i32.store (i32.const 0) (i32.const 1024))
+    (i32.store (i32.const 4) (i32.const 4096))
+    (call $check (call $fd_read (local.get $in) (i32.const 0) (i32.const 1) (i32.const 12))
+      (i32.const 2))
+    (drop (call $fd_close (local.get $in)))
+    ;; the iovec now covers exactly what was read
+    (i32.store (i32.const 4) (i32.load (i32.const 12)))
+    (call $write_all (i32.const 1) (i32.const 3))
+    (call $write_all (call $create (i32.const 80) (i32.const 7) (i32.const 4)) (i32.const 5))
+    (call $check (call $mkdir (i32.const 4) (i32.const 96) (i32.const 4)) (i32.const 6))
+    (call $write_all (call $create (i32.const 112) (i32.const 13) (i32.const 7)) (i32.const 8))))"#;
+
+/// Sorted `(relative path, contents)` of every file under `dir` (directories as `path/`).
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if path.is_dir() {
+                out.push((format!("{rel}/"), Vec::new()));
+                walk(root, &path, out);
+            } else {
+                out.push((rel, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Writes COPY_WAT as a module and a tree holding `in.txt`; returns (tempdir, module path, tree path).
+fn copy_fixture() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("copy.wasm");
+    std::fs::write(&module, wat::parse_str(COPY_WAT).unwrap()).unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("in.txt"), "embedded greetings\n").unwrap();
+    (dir, module, tree)
+}
+
+#[test]
+fn packed_module_writes_into_a_host_preopen_like_the_original() {
+    let (dir, module, tree) = copy_fixture();
+    let (out_original, out_packed) = (
+        dir.path().join("out-original"),
+        dir.path().join("out-packed"),
+    );
+    std::fs::create_dir(&out_original).unwrap();
+    std::fs::create_dir(&out_packed).unwrap();
+
+    let original = RunOptions {
+        preopens: vec![
+            (tree.clone(), "/".into()),
+            (out_original.clone(), "/out".into()),
+        ],
+        read_only: vec!["/".into()],
+        ..RunOptions::default()
+    };
+    let expected = run(&std::fs::read(&module).unwrap(), &original).unwrap();
+    assert_eq!(
+        (expected.exit_code, expected.stdout_str().as_str()),
+        (0, "embedded greetings\n"),
+        "the reference run itself must succeed; stderr: {}",
+        expected.stderr_str()
+    );
+
+    let packed = pack(&module, &[("/", &tree)]);
+    let packed_opts = RunOptions::with_preopen(&out_packed, "/out");
+    let actual = run(&packed, &packed_opts).unwrap();
+    assert_same_outcome("copy", &expected, &actual);
+    assert_eq!(snapshot(&out_original), snapshot(&out_packed));
+    assert_eq!(
+        snapshot(&tree),
+        vec![("in.txt".into(), b"embedded greetings\n".to_vec())]
+    );
+}
+
+#[test]
+fn packed_output_validates_with_wasmparser_and_has_two_memories() {
+    let (_dir, module, tree) = copy_fixture();
+    let packed = pack(&module, &[("/", &tree)]);
+    validate(&packed).unwrap_or_else(|e| panic!("packed module is invalid: {e}"));
+    assert_eq!(memory_count(&packed), 2, "app memory 0 + shim memory 1");
+}
+
+fn validate(module: &[u8]) -> Result<(), wasmparser::BinaryReaderError> {
+    let features = wasmparser::WasmFeatures::all();
+    wasmparser::Validator::new_with_features(features)
+        .validate_all(module)
+        .map(drop)
+}
+
+fn memory_count(module: &[u8]) -> u32 {
+    let mut n = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(module) {
+        match payload.unwrap() {
+            wasmparser::Payload::MemorySection(s) => n += s.count(),
+            wasmparser::Payload::ImportSection(s) => {
+                for imp in s.into_imports() {
+                    if matches!(imp.unwrap().ty, wasmparser::TypeRef::Memory(_)) {
+                        n += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    n
+}
+
+fn wasifs_sections(module: &[u8]) -> usize {
+    wasmparser::Parser::new(0)
+        .parse_all(module)
+        .filter(|p| matches!(p, Ok(wasmparser::Payload::CustomSection(c)) if c.name() == "wasifs"))
+        .count()
+}
+
+#[test]
+fn rewriting_a_packed_module_again_replaces_the_image_instead_of_stacking_shims() {
+    let (dir, module, tree) = copy_fixture();
+    let once = dir.path().join("once.wasm");
+    std::fs::write(&once, pack(&module, &[("/", &tree)])).unwrap();
+
+    let tree2 = dir.path().join("tree2");
+    std::fs::create_dir(&tree2).unwrap();
+    std::fs::write(tree2.join("in.txt"), "second image\n").unwrap();
+    let twice = pack(&once, &[("/", &tree2)]);
+
+    assert_eq!(wasifs_sections(&twice), 1, "one `wasifs` custom section");
+    assert_eq!(memory_count(&twice), 2, "still one shim memory");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let outcome: Outcome = run(&twice, &RunOptions::with_preopen(&out, "/out")).unwrap();
+    assert_eq!(
+        (outcome.exit_code, outcome.stdout_str().as_str()),
+        (0, "second image\n")
+    );
+}

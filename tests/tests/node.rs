@@ -1,0 +1,112 @@
+//! Second engine: Node's `node:wasi` runs packed fixtures (no preopens) with the same stdout as wasmtime.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use wasifs_tests::{diff_between, pack, run, skip_or_fail, workspace_root, RunOptions};
+
+/// Runs a wasip1 command under `node:wasi` with no preopens. Every WASI import is wrapped in a plain JS
+/// function: V8's fast API calls crash on built-in WASI imports in a module with two memories.
+const RUNNER_JS: &str = r#"
+const { WASI } = require('node:wasi');
+const fs = require('node:fs');
+const [file, ...args] = process.argv.slice(2);
+const wasi = new WASI({ version: 'preview1', args, env: {}, preopens: {}, returnOnExit: true });
+const raw = wasi.getImportObject();
+const imports = {};
+for (const [mod, fns] of Object.entries(raw)) {
+  imports[mod] = {};
+  for (const [name, fn] of Object.entries(fns)) {
+    imports[mod][name] = typeof fn === 'function' ? (...a) => fn(...a) : fn;
+  }
+}
+const instance = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(file)), imports);
+process.exitCode = wasi.start(instance);
+"#;
+
+/// `$WASIFS_NODE`, else the Node installed by `scripts/install-toolchains.sh --test`, else `node` on PATH;
+/// the first one that is Node ≥ 22.
+fn find_node() -> Option<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(p) = std::env::var_os("WASIFS_NODE") {
+        candidates.push(PathBuf::from(p));
+    }
+    candidates.push(workspace_root().join(".tools/node24/node_modules/.bin/node"));
+    candidates.push(PathBuf::from("node"));
+    candidates.into_iter().find(|node| {
+        let Ok(out) = Command::new(node).arg("--version").output() else {
+            return false;
+        };
+        let version = String::from_utf8_lossy(&out.stdout);
+        let major = version
+            .trim()
+            .trim_start_matches('v')
+            .split('.')
+            .next()
+            .unwrap_or("");
+        out.status.success() && major.parse::<u32>().is_ok_and(|m| m >= 22)
+    })
+}
+
+#[test]
+fn node_runs_packed_fixtures_with_the_same_stdout_as_wasmtime() {
+    let Some(node) = find_node() else {
+        skip_or_fail(
+            "no Node >= 22 found (scripts/install-toolchains.sh --test, or set WASIFS_NODE)",
+        );
+        return;
+    };
+    let root = workspace_root();
+    let tree = root.join("fixtures/tree");
+    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(root.join("fixtures/bin"))
+        .expect("fixtures/bin exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().contains("reactor"))
+        .collect();
+    fixtures.sort();
+    assert!(!fixtures.is_empty(), "no command fixtures in fixtures/bin");
+
+    let dir = tempfile::tempdir().unwrap();
+    let runner = dir.path().join("run.js");
+    std::fs::write(&runner, RUNNER_JS).unwrap();
+    let mut failures = Vec::new();
+    for fixture in &fixtures {
+        let name = fixture.file_name().unwrap().to_string_lossy().into_owned();
+        let packed_path = dir.path().join(&name);
+        std::fs::write(&packed_path, pack(fixture, &[("/", &tree)])).unwrap();
+        let opts = RunOptions {
+            args: vec![name.clone()],
+            ..RunOptions::default()
+        };
+        let expected = run(&std::fs::read(&packed_path).unwrap(), &opts).unwrap();
+        // stdout goes to a file: with stdout on a pipe, Zig programs fail with WriteFailed under
+        // Node's WASI (the unpacked module too), which is not what this test is about.
+
+        let stdout_path = dir.path().join(format!("{name}.stdout"));
+        let out = Command::new(&node)
+            .arg("--no-warnings")
+            .arg(&runner)
+            .arg(&packed_path)
+            .arg(&name)
+            .stdout(std::fs::File::create(&stdout_path).unwrap())
+            .output()
+            .expect("running node");
+        let stdout = std::fs::read(&stdout_path).unwrap();
+        let code = out.status.code().unwrap_or(-1);
+        if stdout != expected.stdout || code != expected.exit_code {
+            failures.push(format!(
+                "{name}: node exit {code}, wasmtime exit {}\n{}node stderr:\n{}",
+                expected.exit_code,
+                diff_between(
+                    "stdout (wasmtime)",
+                    "stdout (node)",
+                    &expected.stdout,
+                    &stdout
+                ),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
