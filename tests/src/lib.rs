@@ -194,14 +194,22 @@ fn val_to_i64(v: &wasmtime::Val) -> i64 {
 /// Rewrites `module_path` with `wasifs::rewrite`, embedding each `(guest, host)` mount, and returns the
 /// packed module's bytes.
 pub fn try_pack(module_path: &Path, mounts: &[(&str, &Path)]) -> anyhow::Result<Vec<u8>> {
+    let specs: Vec<String> = mounts
+        .iter()
+        .map(|(guest, host)| format!("{guest}={}", host.display()))
+        .collect();
+    try_pack_specs(module_path, &specs)
+}
+
+/// Like [`try_pack`], with each mount given as the CLI writes it: `GUEST=HOST[:ro|:rw]`.
+pub fn try_pack_specs(module_path: &Path, specs: &[String]) -> anyhow::Result<Vec<u8>> {
     let dir = tempfile::tempdir()?;
     let output = dir.path().join("packed.wasm");
-    let mounts = mounts
+    let mounts = specs
         .iter()
-        .map(|(guest, host)| {
-            format!("{guest}={}", host.display())
-                .parse::<wasifs::MountSpec>()
-                .map_err(|e| anyhow::anyhow!("bad mount {guest}={}: {e}", host.display()))
+        .map(|spec| {
+            spec.parse::<wasifs::MountSpec>()
+                .map_err(|e| anyhow::anyhow!("bad mount {spec}: {e}"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let opts = wasifs::RewriteOptions {
@@ -225,6 +233,74 @@ pub fn try_pack(module_path: &Path, mounts: &[(&str, &Path)]) -> anyhow::Result<
 /// [`try_pack`], panicking with the rewriter's message on failure (for tests).
 pub fn pack(module_path: &Path, mounts: &[(&str, &Path)]) -> Vec<u8> {
     try_pack(module_path, mounts).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// [`try_pack_specs`], panicking with the rewriter's message on failure (for tests).
+pub fn pack_specs(module_path: &Path, specs: &[String]) -> Vec<u8> {
+    try_pack_specs(module_path, specs).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// Copies the directory `src` to `dst` (which must not exist): directories, regular files
+/// (contents only) and symlinks (as symlinks, target unchanged), then creates each of
+/// `empty_dirs` (relative paths) in the copy — git keeps no empty directories, so seed trees
+/// list theirs here. A fixture that writes must only ever get such a copy, never `src` itself.
+pub fn copy_tree(src: &Path, dst: &Path, empty_dirs: &[&str]) -> anyhow::Result<()> {
+    fn walk(src: &Path, dst: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir(dst).with_context(|| format!("creating {}", dst.display()))?;
+        for entry in std::fs::read_dir(src).with_context(|| format!("listing {}", src.display()))? {
+            let entry = entry?;
+            let (from, to) = (entry.path(), dst.join(entry.file_name()));
+            let kind = entry.file_type()?;
+            if kind.is_symlink() {
+                let target = std::fs::read_link(&from)?;
+                std::os::unix::fs::symlink(&target, &to)
+                    .with_context(|| format!("symlinking {}", to.display()))?;
+            } else if kind.is_dir() {
+                walk(&from, &to)?;
+            } else {
+                std::fs::copy(&from, &to)
+                    .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+            }
+        }
+        Ok(())
+    }
+    walk(src, dst)?;
+    for dir in empty_dirs {
+        let path = dst.join(dir);
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Sorted `(relative path, what)` of everything under `dir`: `dir/` for directories,
+/// `-> target` for symlinks (not followed), the contents for files. For "this tree did not
+/// change" checks.
+pub fn tree_snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let kind = entry.file_type().unwrap();
+            if kind.is_symlink() {
+                let target = std::fs::read_link(&path).unwrap();
+                out.push((rel, format!("-> {}", target.display()).into_bytes()));
+            } else if kind.is_dir() {
+                out.push((format!("{rel}/"), Vec::new()));
+                walk(root, &path, out);
+            } else {
+                out.push((rel, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
 }
 
 /// The workspace root (the directory holding `fixtures/`, `rewriter/`, …).
