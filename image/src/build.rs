@@ -1,11 +1,14 @@
-//! The host-side image builder: an in-memory tree, laid out deterministically and zstd-compressed per chunk.
+//! The host-side image builder: an in-memory tree, laid out deterministically and zstd-compressed per
+//! chunk on several threads, streamed from the host files and deduplicated.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::boxed::Box;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::string::{String, ToString};
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::vec::Vec;
 
 use crate::format::{
@@ -193,6 +196,8 @@ pub struct ImageBuilder {
     roots: Vec<NodeRef>,
     shared_root: Option<NodeRef>,
     preopens: Vec<(Vec<u8>, NodeRef, bool)>,
+    /// Compression threads; 0 = one per available core. Never changes the output.
+    threads: usize,
 }
 
 /// Checks that `name` can be a directory entry.
@@ -252,7 +257,14 @@ impl ImageBuilder {
             roots: Vec::new(),
             shared_root: None,
             preopens: Vec::new(),
+            threads: 0,
         }
+    }
+
+    /// Sets how many threads compress chunks (0, the default: one per available core). The image
+    /// is the same bytes whatever the count.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads;
     }
 
     fn push(&mut self, meta: Meta, body: Body) -> Result<NodeRef, BuildError> {
@@ -501,6 +513,16 @@ impl ImageBuilder {
 
     /// Lays out, reads, compresses and encodes the image.
     pub fn finish(self) -> Result<Vec<u8>, BuildError> {
+        self.finish_with_progress(&mut |_, _| {})
+    }
+
+    /// Like [`Self::finish`], calling `progress(done, total)` (uncompressed file bytes) as data is
+    /// written. Files are read chunk by chunk, a bounded batch at a time, and compressed on
+    /// [`Self::set_threads`] threads; identical files are stored once (their nodes share chunks).
+    pub fn finish_with_progress(
+        self,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Vec<u8>, BuildError> {
         let opts = self.opts;
         if !(0..=MAX_LEVEL).contains(&opts.level) {
             return Err(BuildError::InvalidOptions(std::format!(
@@ -517,6 +539,26 @@ impl ImageBuilder {
         let (order, id_of) = self.walk_order();
         let id = |r: NodeRef| id_of[r.0 as usize];
 
+        // Layout: header, file data, then nodes, dirents, chunks, preopens, strings. Data comes first
+        // so it can be streamed straight into the output; the reader only follows header offsets.
+        let mut out = std::vec![0u8; HEADER_SIZE as usize];
+        let total = self.stats().data_len;
+        let mut ranges: Vec<(u32, u32)> = std::vec![(0, 0); order.len()];
+        let (chunks, file_ranges) = std::thread::scope(|scope| {
+            let mut writer = DataWriter::new(opts, self.threads, scope)?;
+            for (i, &r) in order.iter().enumerate() {
+                if let Body::File { data, size } = &self.nodes[r.0 as usize].body {
+                    writer.add_file(i, data, *size, &mut out, progress, total)?;
+                }
+            }
+            writer.flush(&mut out, progress, total)?;
+            writer.wait(&mut out, progress, total)?;
+            Ok::<_, BuildError>(writer.into_parts())
+        })?;
+        for (i, range) in file_ranges {
+            ranges[i] = range;
+        }
+
         // Link counts of files and symlinks: one per dirent naming them.
         let mut links = std::vec![0u32; self.nodes.len()];
         for n in &self.nodes {
@@ -527,11 +569,10 @@ impl ImageBuilder {
             }
         }
 
-        // Strings, dirents and chunk counts, all in node-id order.
+        // Strings, dirents and node records, all in node-id order.
         let mut strings = Strings::default();
         let mut dirents: Vec<(u32, u32, u32)> = Vec::new();
         let mut records: Vec<Node> = Vec::with_capacity(order.len());
-        let mut chunk_count: u64 = 0;
         for (i, &r) in order.iter().enumerate() {
             let n = &self.nodes[r.0 as usize];
             let mut rec = Node {
@@ -563,13 +604,10 @@ impl ImageBuilder {
                     }
                 }
                 Body::File { size, .. } => {
-                    let count = size.div_ceil(u64::from(opts.chunk_size));
                     rec.kind = Kind::File;
                     rec.nlink = links[r.0 as usize];
                     rec.size = *size;
-                    rec.a = to_u32(chunk_count)?;
-                    rec.b = to_u32(count)?;
-                    chunk_count += count;
+                    (rec.a, rec.b) = ranges[i];
                 }
                 Body::Symlink { target } => {
                     let (off, len) = strings.intern(target)?;
@@ -593,139 +631,320 @@ impl ImageBuilder {
             });
         }
 
-        // Layout: header, nodes, dirents, chunks, preopens, strings, then file data.
-        let nodes_off = u64::from(HEADER_SIZE);
+        let nodes_off = out.len() as u64;
         let dirents_off = nodes_off + records.len() as u64 * u64::from(NODE_SIZE);
         let chunks_off = dirents_off + dirents.len() as u64 * u64::from(DIRENT_SIZE);
-        let preopens_off = chunks_off + chunk_count * u64::from(CHUNK_RECORD_SIZE);
+        let preopens_off = chunks_off + chunks.len() as u64 * u64::from(CHUNK_RECORD_SIZE);
         let strings_off = preopens_off + preopens.len() as u64 * u64::from(PREOPEN_SIZE);
-        let data_off = strings_off + strings.bytes.len() as u64;
-        to_u32(data_off)?;
+        let end = strings_off + strings.bytes.len() as u64;
+        let total_len = to_u32(end)?;
         let strings_base = to_u32(strings_off)?;
-
-        let mut out = std::vec![0u8; data_off as usize];
-        let mut chunks: Vec<Chunk> = Vec::new();
-        let mut writer = DataWriter::new(opts)?;
-        for &r in &order {
-            if let Body::File { data, size } = &self.nodes[r.0 as usize].body {
-                writer.write_file(data, *size, &mut out, &mut chunks)?;
+        out.reserve_exact((end - nodes_off) as usize);
+        for rec in &mut records {
+            if rec.kind == Kind::Symlink {
+                rec.a += strings_base;
             }
+            out.extend_from_slice(&rec.encode());
         }
-        let total_len = to_u32(out.len() as u64)?;
-
+        for &(off, len, node) in &dirents {
+            out.extend_from_slice(
+                &Dirent {
+                    name_off: off + strings_base,
+                    name_len: len,
+                    node,
+                }
+                .encode(),
+            );
+        }
+        for c in &chunks {
+            out.extend_from_slice(&c.encode());
+        }
+        for p in &preopens {
+            out.extend_from_slice(
+                &Preopen {
+                    name_off: p.name_off + strings_base,
+                    ..*p
+                }
+                .encode(),
+            );
+        }
+        out.extend_from_slice(&strings.bytes);
         let header = Header {
             version: VERSION,
             total_len,
             node_count: to_u32(records.len() as u64)?,
-            nodes_off: nodes_off as u32,
+            nodes_off: to_u32(nodes_off)?,
             dirents_off: to_u32(dirents_off)?,
             dirent_count: to_u32(dirents.len() as u64)?,
             strings_off: strings_base,
             strings_len: to_u32(strings.bytes.len() as u64)?,
             chunks_off: to_u32(chunks_off)?,
-            chunk_count: to_u32(chunk_count)?,
+            chunk_count: to_u32(chunks.len() as u64)?,
             preopens_off: to_u32(preopens_off)?,
             preopen_count: to_u32(preopens.len() as u64)?,
             chunk_size: opts.chunk_size,
             flags: 0,
         };
-        let mut at = 0usize;
-        let mut put = |bytes: &[u8]| {
-            out[at..at + bytes.len()].copy_from_slice(bytes);
-            at += bytes.len();
-        };
-        put(&header.encode());
-        for rec in &mut records {
-            if rec.kind == Kind::Symlink {
-                rec.a += strings_base;
-            }
-            put(&rec.encode());
-        }
-        for &(off, len, node) in &dirents {
-            put(&Dirent {
-                name_off: off + strings_base,
-                name_len: len,
-                node,
-            }
-            .encode());
-        }
-        for c in &chunks {
-            put(&c.encode());
-        }
-        for p in &preopens {
-            put(&Preopen {
-                name_off: p.name_off + strings_base,
-                ..*p
-            }
-            .encode());
-        }
-        put(&strings.bytes);
+        out[..HEADER_SIZE as usize].copy_from_slice(&header.encode());
         Ok(out)
     }
 }
 
-/// Appends file data chunk by chunk, compressing each chunk as its own zstd frame.
-struct DataWriter {
-    compressor: Option<zstd::bulk::Compressor<'static>>,
-    chunk_size: u32,
-    buf: Vec<u8>,
+/// Uncompressed bytes read into one batch before it is compressed (two batches are in memory at
+/// once: one being read, one being compressed).
+const BATCH_BYTES: usize = 8 << 20;
+/// Most items in one batch (many small files).
+const BATCH_ITEMS: usize = 4096;
+
+/// One step of the data stream, in image order.
+enum Item {
+    /// A chunk's uncompressed bytes.
+    Chunk(Vec<u8>),
+    /// The end of file `order[index]` (after its chunks).
+    End { index: usize, size: u64 },
 }
 
-impl DataWriter {
-    fn new(opts: BuildOptions) -> Result<Self, BuildError> {
-        let compressor = if opts.level == 0 {
-            None
-        } else {
-            Some(zstd::bulk::Compressor::new(opts.level).map_err(BuildError::Compress)?)
+/// A compressed (or raw) chunk with the hash of its uncompressed bytes.
+struct Done {
+    stored: Option<Vec<u8>>,
+    hash: u64,
+}
+
+/// One zstd context per compression thread (`None` when storing raw).
+type Compressor = zstd::bulk::Compressor<'static>;
+/// A compressed batch: its items, their results, and the contexts handed back.
+type Compressed = (
+    Vec<Item>,
+    Result<Vec<Done>, BuildError>,
+    Vec<Option<Compressor>>,
+);
+
+/// A file's chunk range: (first chunk record, count).
+type Range = (u32, u32);
+
+/// A file already in the image, for deduplication.
+struct Stored {
+    index: usize,
+    range: Range,
+}
+
+/// Streams file data into the image: reads chunks into a bounded batch, compresses the batch on
+/// several threads (each chunk its own zstd frame, so the bytes do not depend on the thread count),
+/// appends the results in order, and stores a file identical to an earlier one only once.
+struct DataWriter<'a, 's, 'e> {
+    chunk_size: u32,
+    scope: &'s std::thread::Scope<'s, 'e>,
+    /// The batch being compressed in the background while the next one is read.
+    pending: Option<std::thread::ScopedJoinHandle<'s, Compressed>>,
+    compressors: Vec<Option<Compressor>>,
+    batch: Vec<Item>,
+    batch_bytes: usize,
+    /// Sources of the files added so far, by node-order index (to verify a hash match byte for byte).
+    sources: HashMap<usize, &'a FileData>,
+    chunks: Vec<Chunk>,
+    ranges: Vec<(usize, Range)>,
+    /// (size, content hash) → files stored with that key.
+    seen: HashMap<(u64, u64), Vec<Stored>>,
+    /// Flush state of the file being appended: first chunk, its offset, running hash.
+    file_start: Option<(u32, usize, u64)>,
+    written: u64,
+}
+
+/// Word-at-a-time 64-bit hash of a chunk (a filter only: matches are verified byte for byte).
+fn chunk_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = (bytes.len() as u64).wrapping_mul(K);
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        h = (h ^ u64::from_le_bytes(a)).wrapping_mul(K).rotate_left(29);
+    }
+    for &b in words.remainder() {
+        h = (h ^ u64::from(b)).wrapping_mul(K);
+    }
+    h ^ (h >> 31)
+}
+
+/// Compresses `raw` when that saves at least 2%.
+fn compress_chunk(
+    c: Option<&mut zstd::bulk::Compressor<'static>>,
+    raw: &[u8],
+) -> Result<Option<Vec<u8>>, BuildError> {
+    let Some(c) = c else { return Ok(None) };
+    let z = c.compress(raw).map_err(BuildError::Compress)?;
+    Ok(((z.len() as u64) * 50 <= (raw.len() as u64) * 49).then_some(z))
+}
+
+/// Hashes and compresses every chunk, on up to one thread per compressor.
+fn compress_all(
+    compressors: &mut [Option<Compressor>],
+    raws: &[&[u8]],
+) -> Result<Vec<Done>, BuildError> {
+    fn one(
+        c: Option<&mut zstd::bulk::Compressor<'static>>,
+        raw: &[u8],
+    ) -> Result<Done, BuildError> {
+        Ok(Done {
+            stored: compress_chunk(c, raw)?,
+            hash: chunk_hash(raw),
+        })
+    }
+    if compressors.len() <= 1 || raws.len() <= 1 {
+        let mut c = compressors.first_mut().and_then(Option::as_mut);
+        return raws.iter().map(|r| one(c.as_deref_mut(), r)).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut slots: Vec<Option<Result<Done, BuildError>>> = Vec::new();
+    slots.resize_with(raws.len(), || None);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = compressors
+            .iter_mut()
+            .map(|c| {
+                let next = &next;
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, AtomicOrdering::Relaxed);
+                        let Some(raw) = raws.get(i) else { break };
+                        mine.push((i, one(c.as_mut(), raw)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        for h in handles {
+            match h.join() {
+                Ok(mine) => {
+                    for (i, r) in mine {
+                        slots[i] = Some(r);
+                    }
+                }
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        }
+    });
+    slots
+        .into_iter()
+        .map(|s| s.unwrap_or_else(|| Err(BuildError::Compress(io::Error::other("lost chunk")))))
+        .collect()
+}
+
+/// True when two sources of `size` bytes hold the same bytes (read again, piece by piece).
+fn same_contents(a: &FileData, b: &FileData, size: u64) -> Result<bool, BuildError> {
+    fn open(d: &FileData) -> Result<Box<dyn Read + '_>, BuildError> {
+        Ok(match d {
+            FileData::Bytes(b) => Box::new(b.as_slice()),
+            FileData::Path(p) => Box::new(File::open(p).map_err(|e| BuildError::Io {
+                path: p.clone(),
+                source: e,
+            })?),
+        })
+    }
+    let io = |d: &FileData, e: io::Error| match d {
+        FileData::Path(p) => BuildError::Io {
+            path: p.clone(),
+            source: e,
+        },
+        FileData::Bytes(_) => BuildError::Compress(e),
+    };
+    let (mut ra, mut rb) = (open(a)?, open(b)?);
+    let (mut ba, mut bb) = (std::vec![0u8; 64 * 1024], std::vec![0u8; 64 * 1024]);
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(ba.len() as u64) as usize;
+        let ga = read_full_dyn(&mut *ra, &mut ba[..n]).map_err(|e| io(a, e))?;
+        let gb = read_full_dyn(&mut *rb, &mut bb[..n]).map_err(|e| io(b, e))?;
+        if ga != n || gb != n || ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+        left -= n as u64;
+    }
+    Ok(true)
+}
+
+/// [`read_full`] for any reader.
+fn read_full_dyn(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match r.read(&mut buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+impl<'a, 's, 'e> DataWriter<'a, 's, 'e> {
+    fn new(
+        opts: BuildOptions,
+        threads: usize,
+        scope: &'s std::thread::Scope<'s, 'e>,
+    ) -> Result<Self, BuildError> {
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
         };
+        let mut compressors = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            compressors.push(if opts.level == 0 {
+                None
+            } else {
+                Some(zstd::bulk::Compressor::new(opts.level).map_err(BuildError::Compress)?)
+            });
+        }
         Ok(DataWriter {
-            compressor,
             chunk_size: opts.chunk_size,
-            buf: Vec::new(),
+            scope,
+            pending: None,
+            compressors,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            sources: HashMap::new(),
+            chunks: Vec::new(),
+            ranges: Vec::new(),
+            seen: HashMap::new(),
+            file_start: None,
+            written: 0,
         })
     }
 
-    /// Appends one chunk: compressed when that saves at least 2%, raw otherwise.
-    fn push_chunk(
+    /// Queues one chunk, flushing the batch when it is full.
+    fn push(
         &mut self,
-        raw: &[u8],
+        item: Item,
         out: &mut Vec<u8>,
-        chunks: &mut Vec<Chunk>,
+        progress: &mut dyn FnMut(u64, u64),
+        total: u64,
     ) -> Result<(), BuildError> {
-        let stored_off = to_u32(out.len() as u64)?;
-        let compressed = match &mut self.compressor {
-            Some(c) => Some(c.compress(raw).map_err(BuildError::Compress)?),
-            None => None,
-        };
-        let (bytes, codec) = match &compressed {
-            Some(z) if (z.len() as u64) * 50 <= (raw.len() as u64) * 49 => {
-                (z.as_slice(), Codec::Zstd)
-            }
-            _ => (raw, Codec::Raw),
-        };
-        to_u32(out.len() as u64 + bytes.len() as u64)?;
-        out.extend_from_slice(bytes);
-        chunks.push(Chunk {
-            stored_off,
-            stored_len: bytes.len() as u32,
-            codec,
-        });
+        if let Item::Chunk(raw) = &item {
+            self.batch_bytes += raw.len();
+        }
+        self.batch.push(item);
+        if self.batch_bytes >= BATCH_BYTES || self.batch.len() >= BATCH_ITEMS {
+            self.flush(out, progress, total)?;
+        }
         Ok(())
     }
 
-    /// Appends all chunks of one file; a host file must still be exactly `size` bytes long.
-    fn write_file(
+    /// Queues all chunks of file `order[index]`; a host file must still be exactly `size` bytes long.
+    fn add_file(
         &mut self,
-        data: &FileData,
+        index: usize,
+        data: &'a FileData,
         size: u64,
         out: &mut Vec<u8>,
-        chunks: &mut Vec<Chunk>,
+        progress: &mut dyn FnMut(u64, u64),
+        total: u64,
     ) -> Result<(), BuildError> {
-        let cs = u64::from(self.chunk_size);
+        self.sources.insert(index, data);
+        let cs = self.chunk_size as usize;
         match data {
             FileData::Bytes(b) => {
-                for piece in b.chunks(self.chunk_size as usize) {
-                    self.push_chunk(piece, out, chunks)?;
+                for piece in b.chunks(cs) {
+                    self.push(Item::Chunk(piece.to_vec()), out, progress, total)?;
                 }
             }
             FileData::Path(p) => {
@@ -738,24 +957,136 @@ impl DataWriter {
                     expected: size,
                 };
                 let mut f = File::open(p).map_err(io_err)?;
-                let mut buf = std::mem::take(&mut self.buf);
                 let mut left = size;
                 while left > 0 {
-                    let n = left.min(cs) as usize;
-                    buf.resize(n, 0);
+                    let n = left.min(cs as u64) as usize;
+                    let mut buf = std::vec![0u8; n];
                     if read_full(&mut f, &mut buf).map_err(io_err)? != n {
                         return Err(changed());
                     }
-                    self.push_chunk(&buf, out, chunks)?;
+                    self.push(Item::Chunk(buf), out, progress, total)?;
                     left -= n as u64;
                 }
                 let mut probe = [0u8; 1];
                 if read_full(&mut f, &mut probe).map_err(io_err)? != 0 {
                     return Err(changed());
                 }
-                self.buf = buf;
             }
         }
+        self.push(Item::End { index, size }, out, progress, total)
+    }
+
+    /// Appends the batch being compressed (if any), then starts compressing the queued one in the
+    /// background: reading the next batch overlaps compressing this one.
+    fn flush(
+        &mut self,
+        out: &mut Vec<u8>,
+        progress: &mut dyn FnMut(u64, u64),
+        total: u64,
+    ) -> Result<(), BuildError> {
+        self.wait(out, progress, total)?;
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        let mut compressors = std::mem::take(&mut self.compressors);
+        self.pending = Some(self.scope.spawn(move || {
+            let raws: Vec<&[u8]> = batch
+                .iter()
+                .filter_map(|it| match it {
+                    Item::Chunk(raw) => Some(raw.as_slice()),
+                    Item::End { .. } => None,
+                })
+                .collect();
+            let done = compress_all(&mut compressors, &raws);
+            drop(raws);
+            (batch, done, compressors)
+        }));
         Ok(())
+    }
+
+    /// Waits for the batch being compressed and appends it, in order, to `out`.
+    fn wait(
+        &mut self,
+        out: &mut Vec<u8>,
+        progress: &mut dyn FnMut(u64, u64),
+        total: u64,
+    ) -> Result<(), BuildError> {
+        let Some(handle) = self.pending.take() else {
+            return Ok(());
+        };
+        let (batch, done, compressors) = match handle.join() {
+            Ok(r) => r,
+            Err(p) => std::panic::resume_unwind(p),
+        };
+        self.compressors = compressors;
+        let mut results = done?.into_iter();
+        for item in &batch {
+            match item {
+                Item::Chunk(raw) => {
+                    let d = results
+                        .next()
+                        .ok_or_else(|| BuildError::Compress(io::Error::other("lost chunk")))?;
+                    let (chunk_idx, stored_off) = (to_u32(self.chunks.len() as u64)?, out.len());
+                    let (start_idx, start_off, hash) =
+                        self.file_start.unwrap_or((chunk_idx, stored_off, 0));
+                    self.file_start = Some((
+                        start_idx,
+                        start_off,
+                        (hash ^ d.hash)
+                            .wrapping_mul(0x100_0000_01B3)
+                            .rotate_left(17),
+                    ));
+                    let (bytes, codec) = match &d.stored {
+                        Some(z) => (z.as_slice(), Codec::Zstd),
+                        None => (raw.as_slice(), Codec::Raw),
+                    };
+                    to_u32(out.len() as u64 + bytes.len() as u64)?;
+                    out.extend_from_slice(bytes);
+                    self.chunks.push(Chunk {
+                        stored_off: to_u32(stored_off as u64)?,
+                        stored_len: bytes.len() as u32,
+                        codec,
+                    });
+                    self.written += raw.len() as u64;
+                }
+                Item::End { index, size } => self.end_file(*index, *size, out)?,
+            }
+        }
+        progress(self.written, total);
+        Ok(())
+    }
+
+    /// Closes file `order[index]`: if an earlier file has the same bytes, drops this copy and shares
+    /// the earlier file's chunks.
+    fn end_file(&mut self, index: usize, size: u64, out: &mut Vec<u8>) -> Result<(), BuildError> {
+        let count = to_u32(self.chunks.len() as u64)?;
+        let Some((first, off, hash)) = self.file_start.take() else {
+            self.ranges.push((index, (count, 0)));
+            return Ok(());
+        };
+        let range = (first, count - first);
+        let source = |i: usize| self.sources.get(&i).copied().ok_or(BuildError::UnknownNode);
+        let key = (size, hash);
+        if let Some(cands) = self.seen.get(&key) {
+            let me = source(index)?;
+            for c in cands {
+                if same_contents(source(c.index)?, me, size)? {
+                    out.truncate(off);
+                    self.chunks.truncate(first as usize);
+                    self.ranges.push((index, c.range));
+                    return Ok(());
+                }
+            }
+        }
+        self.seen
+            .entry(key)
+            .or_default()
+            .push(Stored { index, range });
+        self.ranges.push((index, range));
+        Ok(())
+    }
+
+    /// The chunk records and each file's (first chunk, count), by position in the node order.
+    fn into_parts(self) -> (Vec<Chunk>, Vec<(usize, Range)>) {
+        (self.chunks, self.ranges)
     }
 }

@@ -1,0 +1,102 @@
+//! The benchmark guest: `first PATH` (one byte of one file), `readall DIR` (every file, whole),
+//! `smallfiles DIR N` (open + stat + read of DIR/small/dNNN/fNNNNN.txt for N files), `walk DIR`
+//! (recursive readdir + stat of every entry). Prints one summary line so runs can be compared.
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::Path;
+
+fn readall(dir: &Path, buf: &mut [u8], files: &mut u64, bytes: &mut u64, sum: &mut u64) {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry"))
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        let t = e.file_type().expect("file_type");
+        if t.is_dir() {
+            readall(&p, buf, files, bytes, sum);
+        } else if t.is_file() {
+            let mut f = File::open(&p).expect("open");
+            loop {
+                let n = f.read(buf).expect("read");
+                if n == 0 {
+                    break;
+                }
+                *bytes += n as u64;
+                *sum = sum.wrapping_mul(31).wrapping_add(u64::from(buf[n - 1]));
+            }
+            *files += 1;
+        }
+    }
+}
+
+fn walk(dir: &Path, count: &mut u64, size: &mut u64) {
+    for e in fs::read_dir(dir).expect("read_dir") {
+        let p = e.expect("entry").path();
+        let md = fs::symlink_metadata(&p).expect("stat");
+        *count += 1;
+        *size += md.len() * u64::from(md.is_file());
+        if md.is_dir() {
+            walk(&p, count, size);
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("/");
+    match arg(1) {
+        "first" => {
+            let mut b = [0u8; 1];
+            File::open(arg(2))
+                .expect("open")
+                .read_exact(&mut b)
+                .expect("read");
+        }
+        "readall" => {
+            let mut buf = vec![0u8; 256 * 1024];
+            let (mut files, mut bytes, mut sum) = (0, 0, 0);
+            readall(
+                Path::new(arg(2)),
+                &mut buf,
+                &mut files,
+                &mut bytes,
+                &mut sum,
+            );
+            println!("files {files} bytes {bytes} sum {sum}");
+        }
+        "smallfiles" => {
+            let n: u64 = arg(3).parse().expect("N");
+            let mut buf = vec![0u8; 8192];
+            let (mut bytes, mut sum) = (0u64, 0u64);
+            for i in 0..n {
+                let p = format!("{}/small/d{:03}/f{:05}.txt", arg(2), i / 100, i);
+                let mut f = File::open(&p).expect("open");
+                let len = f.metadata().expect("stat").len();
+                let mut got = 0;
+                loop {
+                    let k = f.read(&mut buf).expect("read");
+                    if k == 0 {
+                        break;
+                    }
+                    got += k as u64;
+                    sum = sum.wrapping_add(u64::from(buf[0]));
+                }
+                assert_eq!(got, len);
+                bytes += got;
+            }
+            println!("files {n} bytes {bytes} sum {sum}");
+        }
+        "walk" => {
+            let (mut count, mut size) = (0, 0);
+            walk(Path::new(arg(2)), &mut count, &mut size);
+            println!("entries {count} bytes {size}");
+        }
+        m => {
+            eprintln!("unknown mode {m}");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Deterministic benchmark inputs: trees of mixed files and padded modules (same bytes every run).
+
+use anyhow::{bail, Context, Result};
+use std::fs;
+use std::path::Path;
+
+/// xorshift64* generator: fast, deterministic, good enough to be incompressible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Incompressible bytes.
+fn noise(rng: &mut Rng, len: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        v.extend_from_slice(&rng.next().to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+/// Source-code-like text: Zipf-ish words from a fixed vocabulary, indented lines (zstd -3: ~3–4×).
+struct Text {
+    words: Vec<Vec<u8>>,
+}
+
+impl Text {
+    fn new() -> Text {
+        let syll = [
+            "ka", "lo", "re", "mi", "tu", "sen", "dar", "ix", "on", "el", "qua", "bri", "st", "ne",
+            "po", "fa", "gor", "ul", "te", "vy",
+        ];
+        let mut rng = Rng(0x5eed_0001);
+        let mut words = Vec::new();
+        for _ in 0..4000 {
+            let n = 1 + rng.below(4);
+            let mut w = Vec::new();
+            for _ in 0..n {
+                w.extend_from_slice(syll[rng.below(syll.len() as u64) as usize].as_bytes());
+            }
+            words.push(w);
+        }
+        for kw in [
+            "fn", "let", "if", "return", "self", "=", "{", "}", "(", ")", ";", "->", "mut", "&",
+        ] {
+            words.insert(0, kw.as_bytes().to_vec());
+        }
+        Text { words }
+    }
+
+    fn fill(&self, rng: &mut Rng, len: usize) -> Vec<u8> {
+        let mut v = Vec::with_capacity(len + 128);
+        while v.len() < len {
+            let indent = 4 * rng.below(4) as usize;
+            v.extend(std::iter::repeat_n(b' ', indent));
+            let n = 3 + rng.below(10);
+            for k in 0..n {
+                // Zipf-like: the product of two uniforms favours small indices.
+                let a = rng.below(self.words.len() as u64);
+                let idx = (a * rng.below(self.words.len() as u64)) / self.words.len() as u64;
+                if k > 0 {
+                    v.push(b' ');
+                }
+                v.extend_from_slice(&self.words[idx as usize]);
+            }
+            v.push(b'\n');
+        }
+        v.truncate(len);
+        v
+    }
+}
+
+fn write(path: &Path, data: &[u8]) -> Result<()> {
+    if let Some(p) = path.parent() {
+        fs::create_dir_all(p)?;
+    }
+    fs::write(path, data).with_context(|| path.display().to_string())
+}
+
+/// `count` 1–4 KiB text files as `small/dNNN/fNNNNN.txt`, 100 per directory.
+fn small_files(out: &Path, count: u64, rng: &mut Rng, text: &Text) -> Result<u64> {
+    let mut total = 0;
+    for i in 0..count {
+        let len = 1024 + rng.below(3 * 1024 + 1) as usize;
+        total += len as u64;
+        write(
+            &out.join(format!("small/d{:03}/f{:05}.txt", i / 100, i)),
+            &text.fill(rng, len),
+        )?;
+    }
+    Ok(total)
+}
+
+/// Writes a tree: `mixed` (10% small files, the rest half noise half text in 64 KiB–4 MiB files),
+/// `meta` (BYTES / 2.5 KiB small files only), `tiny` (the others' first small file only, 1000 bytes). The whole tree is written again from scratch every time.
+pub fn tree(kind: &str, bytes: u64, out: &Path) -> Result<()> {
+    if out.exists() {
+        fs::remove_dir_all(out)?;
+    }
+    fs::create_dir_all(out)?;
+    let mut rng = Rng(0x00c0_ffee ^ bytes);
+    let text = Text::new();
+    match kind {
+        "tiny" => write(
+            &out.join("small/d000/f00000.txt"),
+            &text.fill(&mut rng, bytes as usize),
+        )?,
+        "meta" => {
+            small_files(out, bytes / 2560, &mut rng, &text)?;
+        }
+        "mixed" => {
+            let small = small_files(out, bytes / 25_000, &mut rng, &text)?;
+            let mut left = bytes.saturating_sub(small);
+            let mut i = 0u64;
+            while left > 0 {
+                let len = (64 * 1024 + rng.below(4 * 1024 * 1024 - 64 * 1024)).min(left);
+                left -= len;
+                let (dir, data) = if i.is_multiple_of(2) {
+                    ("bin", noise(&mut rng, len as usize))
+                } else {
+                    ("text", text.fill(&mut rng, len as usize))
+                };
+                write(
+                    &out.join(format!("large/{dir}/g{:02}/{i:05}.dat", i % 7)),
+                    &data,
+                )?;
+                i += 1;
+            }
+        }
+        k => bail!("unknown tree kind {k} (mixed, meta, tiny)"),
+    }
+    Ok(())
+}
+
+/// Appends a custom section named `.debug_bench` of `bytes` bytes of text to module `input`.
+pub fn pad_module(input: &Path, out: &Path, bytes: usize) -> Result<()> {
+    let mut m = fs::read(input)?;
+    let name = b".debug_bench";
+    let mut body = Vec::new();
+    leb(&mut body, name.len() as u64);
+    body.extend_from_slice(name);
+    body.extend_from_slice(&Text::new().fill(&mut Rng(7), bytes));
+    m.push(0);
+    leb(&mut m, body.len() as u64);
+    m.extend_from_slice(&body);
+    fs::write(out, m)?;
+    Ok(())
+}
+
+fn leb(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}

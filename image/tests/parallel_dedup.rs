@@ -1,0 +1,169 @@
+//! Multi-threaded compression, deduplication of identical files and streaming progress.
+#![cfg(all(feature = "build", feature = "decode"))]
+
+use wasifs_image::format::Node;
+use wasifs_image::{BuildOptions, FileData, Image, ImageBuilder, Meta};
+
+fn meta(t: u64) -> Meta {
+    Meta {
+        mode: 0o644,
+        mtime_ns: t,
+        atime_ns: t,
+        ctime_ns: t,
+    }
+}
+
+/// Deterministic bytes: text-like when `text`, incompressible otherwise.
+fn bytes(len: usize, seed: u64, text: bool) -> Vec<u8> {
+    let mut s = seed | 1;
+    (0..len)
+        .map(|i| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            if text {
+                b"abcdefgh ijk\n"[(s % 13) as usize] ^ (i % 2) as u8
+            } else {
+                s as u8
+            }
+        })
+        .collect()
+}
+
+fn resolve(img: &Image<&[u8]>, path: &str) -> Node {
+    let mut node = img.node(0).unwrap();
+    for part in path.split('/') {
+        let id = img.lookup(&node, part.as_bytes()).unwrap().unwrap();
+        node = img.node(id).unwrap();
+    }
+    node
+}
+
+fn read_file(img: &Image<&[u8]>, node: &Node) -> Vec<u8> {
+    let mut out = vec![0u8; node.size as usize];
+    let cs = img.chunk_size() as usize;
+    for i in 0..node.b {
+        let start = i as usize * cs;
+        let end = (start + cs).min(out.len());
+        img.read_chunk(node, i, &mut out[start..end]).unwrap();
+    }
+    out
+}
+
+/// Many files of many chunks, some identical, from memory and from host files.
+fn build(threads: usize, host: &std::path::Path) -> Vec<u8> {
+    let mut b = ImageBuilder::new(BuildOptions {
+        level: 3,
+        chunk_size: 4096,
+    });
+    b.set_threads(threads);
+    let root = b.root();
+    for i in 0..300u64 {
+        let data = bytes(100 + (i as usize * 997) % 20_000, i % 40, i % 3 != 0);
+        let dir = format!("d{}", i % 7);
+        let d = match b.lookup_child(root, dir.as_bytes()) {
+            Some(d) => d,
+            None => b.add_dir(root, dir.as_bytes(), meta(1)).unwrap(),
+        };
+        b.add_file(
+            d,
+            format!("f{i}").as_bytes(),
+            meta(i),
+            FileData::Bytes(data),
+        )
+        .unwrap();
+    }
+    let p = host.join("big");
+    std::fs::write(&p, bytes(100_000, 5, true)).unwrap();
+    b.add_file(root, b"host_big", meta(9), FileData::Path(p.clone()))
+        .unwrap();
+    b.add_file(
+        root,
+        b"mem_big",
+        meta(9),
+        FileData::Bytes(bytes(100_000, 5, true)),
+    )
+    .unwrap();
+    b.add_preopen(b"/", root, false).unwrap();
+    b.finish().unwrap()
+}
+
+#[test]
+fn output_is_the_same_bytes_whatever_the_thread_count() {
+    let t = tempfile::tempdir().unwrap();
+    let one = build(1, t.path());
+    for threads in [2, 3, 8, 0] {
+        assert!(
+            build(threads, t.path()) == one,
+            "{threads} threads changed the image"
+        );
+    }
+}
+
+#[test]
+fn identical_files_share_their_chunks_and_keep_their_own_nodes() {
+    let t = tempfile::tempdir().unwrap();
+    let bytes_out = build(2, t.path());
+    let img = Image::open(bytes_out.as_slice()).unwrap();
+    let host = resolve(&img, "host_big");
+    let mem = resolve(&img, "mem_big");
+    assert_ne!(host.id, mem.id);
+    assert_eq!((host.nlink, mem.nlink), (1, 1), "nlink stays per node");
+    assert_eq!(host.a, mem.a, "identical files share chunk records");
+    assert_eq!(read_file(&img, &host), bytes(100_000, 5, true));
+    assert_eq!(read_file(&img, &mem), read_file(&img, &host));
+    // Every file reads back what was added.
+    for i in 0..300u64 {
+        let n = resolve(&img, &format!("d{}/f{i}", i % 7));
+        let want = bytes(100 + (i as usize * 997) % 20_000, i % 40, i % 3 != 0);
+        assert_eq!(read_file(&img, &n), want, "f{i}");
+    }
+    // Files with equal content but stored once: fewer chunk records than all files need.
+    let needed: u64 = (0..300u64)
+        .map(|i| (100 + (i * 997) % 20_000).div_ceil(4096))
+        .sum::<u64>()
+        + 2 * 100_000u64.div_ceil(4096);
+    assert!(u64::from(img.header().chunk_count) < needed);
+}
+
+#[test]
+fn files_of_equal_size_but_different_bytes_are_kept_apart() {
+    let mut b = ImageBuilder::new(BuildOptions::default());
+    let root = b.root();
+    b.add_file(root, b"a", meta(1), FileData::Bytes(vec![1; 5000]))
+        .unwrap();
+    b.add_file(root, b"b", meta(1), FileData::Bytes(vec![2; 5000]))
+        .unwrap();
+    b.add_file(root, b"c", meta(1), FileData::Bytes(vec![1; 5000]))
+        .unwrap();
+    let out = b.finish().unwrap();
+    let img = Image::open(out.as_slice()).unwrap();
+    let (a, bb, c) = (resolve(&img, "a"), resolve(&img, "b"), resolve(&img, "c"));
+    assert_eq!(a.a, c.a);
+    assert_ne!(a.a, bb.a);
+    assert_eq!(read_file(&img, &bb), vec![2; 5000]);
+    assert_eq!(img.header().chunk_count, 2);
+}
+
+#[test]
+fn progress_reports_every_byte_once_and_ends_at_the_total() {
+    let mut b = ImageBuilder::new(BuildOptions {
+        level: 1,
+        chunk_size: 1024,
+    });
+    let root = b.root();
+    for i in 0..50u64 {
+        b.add_file(
+            root,
+            format!("f{i}").as_bytes(),
+            meta(1),
+            FileData::Bytes(bytes(3000, i, true)),
+        )
+        .unwrap();
+    }
+    let mut seen = Vec::new();
+    b.finish_with_progress(&mut |done, total| seen.push((done, total)))
+        .unwrap();
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0));
+    assert_eq!(seen.last(), Some(&(150_000, 150_000)));
+}
