@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::vec::Vec;
 
 use crate::format::{
-    Chunk, Codec, Dirent, Header, Kind, Node, Preopen, CHUNK_RECORD_SIZE, DEFAULT_CHUNK_SIZE,
-    DIRENT_SIZE, HEADER_SIZE, NODE_SIZE, PREOPEN_SIZE, VERSION,
+    Chunk, Codec, Dirent, Header, HostAlias, Kind, Node, Preopen, CHUNK_RECORD_SIZE,
+    DEFAULT_CHUNK_SIZE, DIRENT_SIZE, FLAG_HOST_FS_DENY, HEADER_SIZE, HOST_ALIAS_SIZE, NODE_SIZE,
+    PREOPEN_SIZE, VERSION,
 };
 
 /// Highest zstd level accepted (0 means "store raw").
@@ -196,6 +197,10 @@ pub struct ImageBuilder {
     roots: Vec<NodeRef>,
     shared_root: Option<NodeRef>,
     preopens: Vec<(Vec<u8>, NodeRef, bool)>,
+    /// Host preopens shown under another name: (guest name, host name).
+    host_aliases: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Hide host preopens that no alias names.
+    host_fs_deny: bool,
     /// Compression threads; 0 = one per available core. Never changes the output.
     threads: usize,
 }
@@ -257,6 +262,8 @@ impl ImageBuilder {
             roots: Vec::new(),
             shared_root: None,
             preopens: Vec::new(),
+            host_aliases: Vec::new(),
+            host_fs_deny: false,
             threads: 0,
         }
     }
@@ -455,6 +462,16 @@ impl ImageBuilder {
         self.link(parent, name, existing)
     }
 
+    /// Shows the host preopen the runtime names `host` to the app as `guest` (`--preopen GUEST=HOST`).
+    pub fn add_host_alias(&mut self, guest: &[u8], host: &[u8]) {
+        self.host_aliases.push((guest.to_vec(), host.to_vec()));
+    }
+
+    /// Hides every host preopen that no alias names (`--host-fs=deny`).
+    pub fn deny_host_fs(&mut self) {
+        self.host_fs_deny = true;
+    }
+
     /// Declares directory `node` a preopen named `name`; preopens keep the order they are added in.
     pub fn add_preopen(
         &mut self,
@@ -631,11 +648,24 @@ impl ImageBuilder {
             });
         }
 
+        let mut host_aliases = Vec::with_capacity(self.host_aliases.len());
+        for (guest, host) in &self.host_aliases {
+            let (guest_off, guest_len) = strings.intern(guest)?;
+            let (host_off, host_len) = strings.intern(host)?;
+            host_aliases.push(HostAlias {
+                guest_off,
+                guest_len,
+                host_off,
+                host_len,
+            });
+        }
+
         let nodes_off = out.len() as u64;
         let dirents_off = nodes_off + records.len() as u64 * u64::from(NODE_SIZE);
         let chunks_off = dirents_off + dirents.len() as u64 * u64::from(DIRENT_SIZE);
         let preopens_off = chunks_off + chunks.len() as u64 * u64::from(CHUNK_RECORD_SIZE);
-        let strings_off = preopens_off + preopens.len() as u64 * u64::from(PREOPEN_SIZE);
+        let host_aliases_off = preopens_off + preopens.len() as u64 * u64::from(PREOPEN_SIZE);
+        let strings_off = host_aliases_off + host_aliases.len() as u64 * u64::from(HOST_ALIAS_SIZE);
         let end = strings_off + strings.bytes.len() as u64;
         let total_len = to_u32(end)?;
         let strings_base = to_u32(strings_off)?;
@@ -668,6 +698,16 @@ impl ImageBuilder {
                 .encode(),
             );
         }
+        for a in &host_aliases {
+            out.extend_from_slice(
+                &HostAlias {
+                    guest_off: a.guest_off + strings_base,
+                    host_off: a.host_off + strings_base,
+                    ..*a
+                }
+                .encode(),
+            );
+        }
         out.extend_from_slice(&strings.bytes);
         let header = Header {
             version: VERSION,
@@ -683,7 +723,13 @@ impl ImageBuilder {
             preopens_off: to_u32(preopens_off)?,
             preopen_count: to_u32(preopens.len() as u64)?,
             chunk_size: opts.chunk_size,
-            flags: 0,
+            flags: if self.host_fs_deny {
+                FLAG_HOST_FS_DENY
+            } else {
+                0
+            },
+            host_aliases_off: to_u32(host_aliases_off)?,
+            host_alias_count: to_u32(host_aliases.len() as u64)?,
         };
         out[..HEADER_SIZE as usize].copy_from_slice(&header.encode());
         Ok(out)

@@ -5,10 +5,10 @@ use core::fmt;
 /// The 8 bytes every image starts with.
 pub const MAGIC: [u8; 8] = *b"WASIFS\0\x01";
 /// The only image format version this crate reads and writes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Size of the header at offset 0.
-pub const HEADER_SIZE: u32 = 64;
+pub const HEADER_SIZE: u32 = 80;
 /// Size of one Node record.
 pub const NODE_SIZE: u32 = 56;
 /// Size of one Dirent record.
@@ -17,6 +17,11 @@ pub const DIRENT_SIZE: u32 = 12;
 pub const CHUNK_RECORD_SIZE: u32 = 12;
 /// Size of one Preopen record.
 pub const PREOPEN_SIZE: u32 = 16;
+/// Size of one HostAlias record.
+pub const HOST_ALIAS_SIZE: u32 = 16;
+
+/// Header flag: hide every host preopen that no HostAlias names (`--host-fs=deny`).
+pub const FLAG_HOST_FS_DENY: u32 = 1;
 
 /// Default uncompressed size of a file chunk (256 KiB).
 pub const DEFAULT_CHUNK_SIZE: u32 = 256 * 1024;
@@ -53,6 +58,10 @@ pub mod header_off {
     pub const CHUNK_SIZE: usize = 56;
     /// `flags` u32 (reserved, 0).
     pub const FLAGS: usize = 60;
+    /// `host_aliases_off` u32: offset of the HostAlias table.
+    pub const HOST_ALIASES_OFF: usize = 64;
+    /// `host_alias_count` u32.
+    pub const HOST_ALIAS_COUNT: usize = 68;
 }
 
 /// Node `kind` byte of a directory.
@@ -200,7 +209,7 @@ fn put_u64(b: &mut [u8], off: usize, v: u64) {
     b[off..off + 8].copy_from_slice(&v.to_le_bytes());
 }
 
-/// The 64-byte header at offset 0.
+/// The 80-byte header at offset 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Header {
     /// Format version ([`VERSION`]).
@@ -229,8 +238,12 @@ pub struct Header {
     pub preopen_count: u32,
     /// Uncompressed size of every chunk of a file except its last.
     pub chunk_size: u32,
-    /// Reserved, 0.
+    /// Policy flags ([`FLAG_HOST_FS_DENY`]); other bits are 0.
     pub flags: u32,
+    /// Offset of the HostAlias table.
+    pub host_aliases_off: u32,
+    /// Number of HostAlias records.
+    pub host_alias_count: u32,
 }
 
 impl Header {
@@ -253,6 +266,8 @@ impl Header {
         put_u32(&mut b, o::PREOPEN_COUNT, self.preopen_count);
         put_u32(&mut b, o::CHUNK_SIZE, self.chunk_size);
         put_u32(&mut b, o::FLAGS, self.flags);
+        put_u32(&mut b, o::HOST_ALIASES_OFF, self.host_aliases_off);
+        put_u32(&mut b, o::HOST_ALIAS_COUNT, self.host_alias_count);
         b
     }
 
@@ -277,6 +292,8 @@ impl Header {
             preopen_count: get_u32(b, o::PREOPEN_COUNT),
             chunk_size: get_u32(b, o::CHUNK_SIZE),
             flags: get_u32(b, o::FLAGS),
+            host_aliases_off: get_u32(b, o::HOST_ALIASES_OFF),
+            host_alias_count: get_u32(b, o::HOST_ALIAS_COUNT),
         })
     }
 }
@@ -464,6 +481,42 @@ impl Preopen {
             name_len: get_u32(r, 4),
             node: get_u32(r, 8),
             readonly: get_u32(r, 12) & PREOPEN_FLAG_READONLY != 0,
+        }
+    }
+}
+
+/// One HostAlias record (16 bytes): the host preopen named `host` is shown to the app as `guest`
+/// (`--preopen GUEST=HOST`). Both names are absolute string-table ranges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostAlias {
+    /// Offset of the name the app sees.
+    pub guest_off: u32,
+    /// Length of the name the app sees.
+    pub guest_len: u32,
+    /// Offset of the name the runtime gives the preopen.
+    pub host_off: u32,
+    /// Length of the name the runtime gives the preopen.
+    pub host_len: u32,
+}
+
+impl HostAlias {
+    /// Encodes the record.
+    pub fn encode(&self) -> [u8; HOST_ALIAS_SIZE as usize] {
+        let mut r = [0u8; HOST_ALIAS_SIZE as usize];
+        put_u32(&mut r, 0, self.guest_off);
+        put_u32(&mut r, 4, self.guest_len);
+        put_u32(&mut r, 8, self.host_off);
+        put_u32(&mut r, 12, self.host_len);
+        r
+    }
+
+    /// Decodes the record.
+    pub fn decode(r: &[u8; HOST_ALIAS_SIZE as usize]) -> Self {
+        HostAlias {
+            guest_off: get_u32(r, 0),
+            guest_len: get_u32(r, 4),
+            host_off: get_u32(r, 8),
+            host_len: get_u32(r, 12),
         }
     }
 }

@@ -2,9 +2,12 @@
 
 use core::cmp::Ordering;
 
-pub use crate::format::{Chunk, Codec, Dirent, FormatError, Header, Kind, Node, Preopen};
+pub use crate::format::{
+    Chunk, Codec, Dirent, FormatError, Header, HostAlias, Kind, Node, Preopen,
+};
 use crate::format::{
-    CHUNK_RECORD_SIZE, DIRENT_SIZE, HEADER_SIZE, NODE_SIZE, PREOPEN_SIZE, VERSION,
+    CHUNK_RECORD_SIZE, DIRENT_SIZE, FLAG_HOST_FS_DENY, HEADER_SIZE, HOST_ALIAS_SIZE, NODE_SIZE,
+    PREOPEN_SIZE, VERSION,
 };
 
 /// Random-access bytes of an image (a slice on the host, `memory.init` in the shim).
@@ -75,6 +78,7 @@ impl<S: Source> Image<S> {
             && table_fits(h.dirents_off, h.dirent_count, DIRENT_SIZE, len)
             && table_fits(h.chunks_off, h.chunk_count, CHUNK_RECORD_SIZE, len)
             && table_fits(h.preopens_off, h.preopen_count, PREOPEN_SIZE, len)
+            && table_fits(h.host_aliases_off, h.host_alias_count, HOST_ALIAS_SIZE, len)
             && table_fits(h.strings_off, h.strings_len, 1, len);
         if !tables_ok || h.chunk_size == 0 {
             return Err(FormatError::BadTable);
@@ -105,6 +109,33 @@ impl<S: Source> Image<S> {
     /// Number of preopens.
     pub fn preopen_count(&self) -> u32 {
         self.header.preopen_count
+    }
+
+    /// True when host preopens not named by a HostAlias are hidden (`--host-fs=deny`).
+    pub fn host_fs_denied(&self) -> bool {
+        self.header.flags & FLAG_HOST_FS_DENY != 0
+    }
+
+    /// Number of host preopen aliases.
+    pub fn host_alias_count(&self) -> u32 {
+        self.header.host_alias_count
+    }
+
+    /// Host preopen alias `i`, with both name ranges validated.
+    pub fn host_alias(&self, i: u32) -> Result<HostAlias, FormatError> {
+        if i >= self.header.host_alias_count {
+            return Err(FormatError::IndexOutOfRange);
+        }
+        let mut r = [0u8; HOST_ALIAS_SIZE as usize];
+        self.src
+            .read_at(self.header.host_aliases_off + i * HOST_ALIAS_SIZE, &mut r);
+        let a = HostAlias::decode(&r);
+        if !self.str_in_table(a.guest_off, a.guest_len)
+            || !self.str_in_table(a.host_off, a.host_len)
+        {
+            return Err(FormatError::BadString);
+        }
+        Ok(a)
     }
 
     /// True when `[off, off + len)` lies inside the string table.

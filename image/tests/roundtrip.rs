@@ -487,10 +487,10 @@ fn header_checks_name_the_problem() {
         Some(FormatError::BadMagic)
     );
     let mut bad = bytes.clone();
-    bad[8] = 2;
+    bad[8] = 1; // version 1: the 64-byte header without host aliases
     assert_eq!(
         Image::open(bad.as_slice()).err(),
-        Some(FormatError::UnsupportedVersion(2))
+        Some(FormatError::UnsupportedVersion(1))
     );
     let mut bad = bytes.clone();
     bad[56..60].copy_from_slice(&0u32.to_le_bytes());
@@ -556,4 +556,39 @@ fn corrupt_zstd_chunk_is_a_decompress_error() {
         Err(FormatError::Decompress),
         "short buffer"
     );
+}
+
+#[test]
+fn host_aliases_and_the_deny_policy_round_trip() {
+    let mut b = ImageBuilder::new(BuildOptions::default());
+    let root = b.root();
+    b.add_preopen(b"/", root, false).unwrap();
+    b.add_host_alias(b"/out", b"/tmp/out");
+    b.add_host_alias(b"/cache", b"cache");
+    b.deny_host_fs();
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    assert!(img.host_fs_denied());
+    assert_eq!(img.host_alias_count(), 2);
+    let text = |off: u32, len: u32| {
+        let mut buf = vec![0u8; len as usize];
+        img.read_str(off, len, &mut buf).unwrap();
+        String::from_utf8(buf).unwrap()
+    };
+    let a = img.host_alias(0).unwrap();
+    assert_eq!(
+        (text(a.guest_off, a.guest_len), text(a.host_off, a.host_len)),
+        ("/out".into(), "/tmp/out".into())
+    );
+    let a = img.host_alias(1).unwrap();
+    assert_eq!(
+        (text(a.guest_off, a.guest_len), text(a.host_off, a.host_len)),
+        ("/cache".into(), "cache".into())
+    );
+    assert_eq!(img.host_alias(2).err(), Some(FormatError::IndexOutOfRange));
+
+    let plain = ImageBuilder::new(BuildOptions::default()).finish().unwrap();
+    let img = Image::open(plain.as_slice()).unwrap();
+    assert!(!img.host_fs_denied());
+    assert_eq!(img.host_alias_count(), 0);
 }

@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use wasifs::mount::Progress;
+use wasifs::mount::{HostPolicy, HostPreopen, Progress};
 use wasifs::{MountSpec, RewriteOptions, TreeOptions};
 
 /// Give any wasm32-wasip1 module its files: embed a compressed tree and a WASI shim into it.
@@ -48,9 +48,26 @@ struct RewriteArgs {
     /// Store files uncompressed (same as `--level 0`).
     #[arg(long, conflicts_with = "level")]
     store: bool,
+    /// Whether the runtime's own preopens (its `--dir`s) stay visible after the embedded ones:
+    /// `deny` hides every one not named by `--preopen`, sealing the module.
+    #[arg(long, value_enum, value_name = "POLICY", default_value_t = HostFs::Allow)]
+    host_fs: HostFs,
+    /// Show the runtime's preopen HOSTNAME to the program as GUEST (e.g. `--preopen /out=/tmp/out`
+    /// when the runtime is given `--dir /tmp/out`). Repeatable.
+    #[arg(long = "preopen", value_name = "GUEST=HOSTNAME")]
+    preopens: Vec<HostPreopen>,
     /// Print nothing but errors and warnings.
     #[arg(short, long)]
     quiet: bool,
+}
+
+/// `--host-fs` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum HostFs {
+    /// The runtime's preopens stay visible after the embedded ones, renumbered.
+    Allow,
+    /// Only the runtime preopens named by `--preopen` are visible.
+    Deny,
 }
 
 fn main() -> ExitCode {
@@ -77,6 +94,10 @@ fn rewrite(args: RewriteArgs) -> ExitCode {
             level: if args.store { 0 } else { args.level },
             threads: 0,
             progress: None,
+            host: HostPolicy {
+                deny: args.host_fs == HostFs::Deny,
+                preopens: args.preopens,
+            },
         },
     };
     let mut opts = opts;

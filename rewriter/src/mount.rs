@@ -45,6 +45,72 @@ pub struct TreeOptions {
     pub threads: usize,
     /// Told how far the image build is, if set.
     pub progress: Option<Progress>,
+    /// What the app sees of the runtime's own preopens.
+    pub host: HostPolicy,
+}
+
+/// What the app sees of the host runtime's own preopens (`--host-fs`, `--preopen`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostPolicy {
+    /// Hide every host preopen that `preopens` does not name (`--host-fs=deny`).
+    pub deny: bool,
+    /// Host preopens shown to the app under another name, in command-line order.
+    pub preopens: Vec<HostPreopen>,
+}
+
+/// One `--preopen GUEST=HOSTNAME`: the runtime's preopen HOSTNAME appears to the app as GUEST.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPreopen {
+    /// The name the app sees (normalised like a mount's GUEST).
+    pub guest: String,
+    /// The name the runtime gives the preopen, exactly (e.g. `/tmp/out` for `--dir /tmp/out`).
+    pub host: String,
+}
+
+/// The form of `--preopen`, shown in its errors.
+const PREOPEN_FORM: &str =
+    "expected GUEST=HOSTNAME, e.g. --preopen /out=/tmp/out for a runtime given --dir /tmp/out";
+
+impl FromStr for HostPreopen {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = |why: &str| Error::usage(format!("--preopen {s:?}: {why}; {PREOPEN_FORM}"));
+        if s.contains('\0') {
+            return Err(bad("contains a NUL byte"));
+        }
+        let (guest, host) = s.split_once('=').ok_or_else(|| bad("missing `=`"))?;
+        if host.is_empty() {
+            return Err(bad("HOSTNAME is empty"));
+        }
+        Ok(HostPreopen {
+            guest: normalise_guest(guest).map_err(bad)?,
+            host: host.to_string(),
+        })
+    }
+}
+
+/// Rejects host preopen aliases that collide with a mount or with each other.
+fn check_host_policy(placed: &[Placed<'_>], host: &HostPolicy) -> Result<()> {
+    for (i, p) in host.preopens.iter().enumerate() {
+        if let Some(m) = placed.iter().find(|m| m.preopen_name() == p.guest) {
+            return Err(Error::usage(format!(
+                "--preopen {}={} and --mount {} both claim the guest path {}; \
+                 give the host directory another guest name",
+                p.guest, p.host, m.spec, p.guest
+            )));
+        }
+        if let Some(q) = host.preopens[..i]
+            .iter()
+            .find(|q| q.guest == p.guest || q.host == p.host)
+        {
+            return Err(Error::usage(format!(
+                "--preopen {}={} and --preopen {}={} overlap; name each guest path and host preopen once",
+                q.guest, q.host, p.guest, p.host
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A callback `(uncompressed bytes written, total bytes to write)`, called as the image is built.
@@ -67,6 +133,7 @@ impl Default for TreeOptions {
             level: 3,
             threads: 0,
             progress: None,
+            host: HostPolicy::default(),
         }
     }
 }
@@ -571,6 +638,7 @@ pub fn build_image(mounts: &[MountSpec], opts: &TreeOptions) -> Result<BuiltImag
     };
     let exclude = glob_set("--exclude", &opts.exclude)?;
     let placed = place(mounts)?;
+    check_host_policy(&placed, &opts.host)?;
     let mut w = Walk {
         b: ImageBuilder::new(BuildOptions {
             level: opts.level,
@@ -687,6 +755,13 @@ pub fn build_image(mounts: &[MountSpec], opts: &TreeOptions) -> Result<BuiltImag
         w.b.add_preopen(p.preopen_name().as_bytes(), node, p.spec.readonly)
             .map_err(build_err)?;
         done.push(node);
+    }
+
+    for p in &opts.host.preopens {
+        w.b.add_host_alias(p.guest.as_bytes(), p.host.as_bytes());
+    }
+    if opts.host.deny {
+        w.b.deny_host_fs();
     }
 
     let stats = w.b.stats();
@@ -1210,5 +1285,61 @@ mod tests {
                 "{threads} threads, other order"
             );
         }
+    }
+
+    #[test]
+    fn host_preopen_parses_and_normalises_its_guest_name() {
+        let p: HostPreopen = "/out//=/tmp/out".parse().unwrap();
+        assert_eq!((p.guest.as_str(), p.host.as_str()), ("/out", "/tmp/out"));
+        for bad in ["/out", "/out=", "/a/../b=x", "=x"] {
+            assert!(
+                bad.parse::<HostPreopen>().is_err(),
+                "{bad:?} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn host_preopen_at_a_mounted_guest_path_is_refused() {
+        let t = sample_tree();
+        let o = TreeOptions {
+            host: HostPolicy {
+                deny: false,
+                preopens: vec!["/data=/tmp/x".parse().unwrap()],
+            },
+            ..opts()
+        };
+        let err = build(&[mount_arg("/data", t.path())], &o).unwrap_err();
+        assert!(
+            err.to_string().contains("both claim the guest path /data"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn host_policy_is_recorded_in_the_image() {
+        let t = sample_tree();
+        let o = TreeOptions {
+            host: HostPolicy {
+                deny: true,
+                preopens: vec!["/out=/tmp/out".parse().unwrap()],
+            },
+            ..opts()
+        };
+        let built = build(&[mount_arg("/", t.path())], &o).unwrap();
+        let img = open(&built);
+        assert!(img.host_fs_denied());
+        assert_eq!(img.host_alias_count(), 1);
+        let twice = TreeOptions {
+            host: HostPolicy {
+                deny: false,
+                preopens: vec![
+                    "/a=/tmp/out".parse().unwrap(),
+                    "/b=/tmp/out".parse().unwrap(),
+                ],
+            },
+            ..opts()
+        };
+        assert!(build(&[mount_arg("/", t.path())], &twice).is_err());
     }
 }

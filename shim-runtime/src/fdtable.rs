@@ -7,23 +7,31 @@ use alloc::vec::Vec;
 pub enum Desc {
     /// A host fd (stdio, a host preopen, or something opened through one): calls forward to it.
     Host(u32),
-    /// An image directory; `preopen` is the image preopen index when it was preopened.
+    /// A directory of the tree; `preopen` is the image preopen index when it was preopened.
     Dir {
         /// Node id of the directory.
         node: u32,
         /// Index of the image preopen this fd is, if it is one.
         preopen: Option<u32>,
+        /// It lies in a read-only mount.
+        ro: bool,
     },
-    /// An image file opened for reading.
+    /// A file of the tree.
     File {
         /// Node id of the file.
         node: u32,
         /// Current position.
         pos: u64,
-        /// fdflags::append was requested (writes are refused anyway; reported by fd_fdstat_get).
+        /// fdflags::append: every fd_write/fd_pwrite goes to the end of the file.
         append: bool,
         /// fdflags::nonblock was requested (reported by fd_fdstat_get).
         nonblock: bool,
+        /// Opened for reading (else fd_read is EBADF, as for an `O_WRONLY` fd).
+        read: bool,
+        /// Opened for writing (else fd_write is EBADF and set_size EINVAL, as for `O_RDONLY`).
+        write: bool,
+        /// It lies in a read-only mount (set_size/set_times: EPERM).
+        ro: bool,
     },
 }
 
@@ -54,7 +62,9 @@ impl FdTable {
     pub fn push(&mut self, d: Desc) -> u32 {
         match self.slots.iter().rposition(Option::is_none) {
             Some(i) => {
-                self.slots[i] = Some(d);
+                if let Some(s) = self.slots.get_mut(i) {
+                    *s = Some(d);
+                }
                 i as u32
             }
             None => {
@@ -75,10 +85,13 @@ impl FdTable {
             return false;
         }
         match self.remove(from) {
-            Some(d) => {
-                self.slots[to as usize] = Some(d);
-                true
-            }
+            Some(d) => match self.slots.get_mut(to as usize) {
+                Some(s) => {
+                    *s = Some(d);
+                    true
+                }
+                None => false,
+            },
             None => false,
         }
     }

@@ -33,6 +33,7 @@ macro_rules! host_imports {
 }
 
 host_imports! {
+    clock_time_get => host_clock_time_get(id: u32, precision: u64, time: u32);
     fd_advise => host_fd_advise(fd: u32, offset: u64, len: u64, advice: u32);
     fd_allocate => host_fd_allocate(fd: u32, offset: u64, len: u64);
     fd_close => host_fd_close(fd: u32);
@@ -124,6 +125,7 @@ fn init() -> Vfs<ImageSrc> {
     unsafe { image_to_shim(header.as_mut_ptr(), 0, 64) };
     let len = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
     let mut vfs = Vfs::new(Image::open(ImageSrc { len }).ok());
+    vfs.now = now;
     // Host functions see only the app's memory: the prestat goes below the app's stack pointer.
     // SAFETY: intrinsic without preconditions.
     let sp = unsafe { app_stack_pointer() };
@@ -141,6 +143,23 @@ fn init() -> Vfs<ImageSrc> {
         }
     }
     vfs
+}
+
+/// The host's realtime clock in ns (0 if it fails); the result lands below the app's stack pointer.
+fn now() -> u64 {
+    // SAFETY: intrinsic without preconditions.
+    let sp = unsafe { app_stack_pointer() };
+    if sp < 16 || u64::from(sp) > Mem.size() {
+        return 0;
+    }
+    let scratch = (sp - 16) & !7;
+    // SAFETY: host call writing 8 bytes at an in-bounds app address.
+    if unsafe { host_clock_time_get(0, 1, scratch) } != u32::from(SUCCESS) {
+        return 0;
+    }
+    let mut b = [0u8; 8];
+    Mem.read(scratch, &mut b);
+    u64::from_le_bytes(b)
 }
 
 /// The one place the shim's state lives.
@@ -247,7 +266,7 @@ pub extern "C" fn shim_fd_filestat_get(fd: u32, buf: u32) -> u32 {
 
 #[no_mangle]
 pub extern "C" fn shim_fd_filestat_set_size(fd: u32, size: u64) -> u32 {
-    on_fd!(fd, h => host_fd_filestat_set_size(h, size), s => s.fd_filestat_set_size(fd))
+    on_fd!(fd, h => host_fd_filestat_set_size(h, size), s => s.fd_filestat_set_size(fd, size))
 }
 
 #[no_mangle]
@@ -255,7 +274,7 @@ pub extern "C" fn shim_fd_filestat_set_times(fd: u32, atim: u64, mtim: u64, fst:
     on_fd!(
         fd,
         h => host_fd_filestat_set_times(h, atim, mtim, fst),
-        s => s.fd_filestat_set_times(fd, fst)
+        s => s.fd_filestat_set_times(fd, atim, mtim, fst)
     )
 }
 
@@ -264,7 +283,7 @@ pub extern "C" fn shim_fd_pread(fd: u32, iovs: u32, n: u32, offset: u64, nread: 
     on_fd!(
         fd,
         h => host_fd_pread(h, iovs, n, offset, nread),
-        s => s.fd_pread(&mut Mem, fd, iovs, n, offset, nread)
+        s => s.fd_read(&mut Mem, fd, iovs, n, Some(offset), nread)
     )
 }
 
@@ -284,12 +303,12 @@ pub extern "C" fn shim_fd_prestat_dir_name(fd: u32, path: u32, len: u32) -> u32 
 
 #[no_mangle]
 pub extern "C" fn shim_fd_pwrite(fd: u32, iovs: u32, n: u32, offset: u64, nwritten: u32) -> u32 {
-    on_fd!(fd, h => host_fd_pwrite(h, iovs, n, offset, nwritten), s => s.fd_write(&Mem, iovs, n))
+    on_fd!(fd, h => host_fd_pwrite(h, iovs, n, offset, nwritten), s => s.fd_write(&mut Mem, fd, iovs, n, Some(offset), nwritten))
 }
 
 #[no_mangle]
 pub extern "C" fn shim_fd_read(fd: u32, iovs: u32, n: u32, nread: u32) -> u32 {
-    on_fd!(fd, h => host_fd_read(h, iovs, n, nread), s => s.fd_read(&mut Mem, fd, iovs, n, nread))
+    on_fd!(fd, h => host_fd_read(h, iovs, n, nread), s => s.fd_read(&mut Mem, fd, iovs, n, None, nread))
 }
 
 #[no_mangle]
@@ -328,7 +347,11 @@ pub extern "C" fn shim_fd_tell(fd: u32, offset: u32) -> u32 {
 
 #[no_mangle]
 pub extern "C" fn shim_fd_write(fd: u32, iovs: u32, n: u32, nwritten: u32) -> u32 {
-    on_fd!(fd, h => host_fd_write(h, iovs, n, nwritten), s => s.fd_write(&Mem, iovs, n))
+    on_fd!(
+        fd,
+        h => host_fd_write(h, iovs, n, nwritten),
+        s => s.fd_write(&mut Mem, fd, iovs, n, None, nwritten)
+    )
 }
 
 #[no_mangle]
@@ -336,7 +359,7 @@ pub extern "C" fn shim_path_create_directory(fd: u32, path: u32, len: u32) -> u3
     on_fd!(
         fd,
         h => host_path_create_directory(h, path, len),
-        s => s.path_write(&Mem, fd, path, len)
+        s => s.path_create_directory(&Mem, fd, path, len)
     )
 }
 
@@ -368,7 +391,7 @@ pub extern "C" fn shim_path_filestat_set_times(
     on_fd!(
         fd,
         h => host_path_filestat_set_times(h, flags, path, len, atim, mtim, fst),
-        s => s.path_filestat_set_times(&Mem, fd, flags, path, len, fst)
+        s => s.path_filestat_set_times(&Mem, fd, flags, path, len, atim, mtim, fst)
     )
 }
 
@@ -388,7 +411,7 @@ pub extern "C" fn shim_path_link(
         (Some(a), Some(b)) => unsafe {
             host_path_link(a, old_flags, old, old_len, b, new, new_len)
         },
-        _ => ret(s.path_two_dirs(&Mem, old_fd, old, old_len, new_fd, new, new_len)),
+        _ => ret(s.path_link(&Mem, old_fd, old_flags, old, old_len, new_fd, new, new_len)),
     }
 }
 
@@ -446,7 +469,7 @@ pub extern "C" fn shim_path_remove_directory(fd: u32, path: u32, len: u32) -> u3
     on_fd!(
         fd,
         h => host_path_remove_directory(h, path, len),
-        s => s.path_write(&Mem, fd, path, len)
+        s => s.path_remove(&Mem, fd, path, len, true)
     )
 }
 
@@ -463,7 +486,7 @@ pub extern "C" fn shim_path_rename(
     match (s.host_fd(fd), s.host_fd(new_fd)) {
         // SAFETY: host call with the app's arguments, fds translated.
         (Some(a), Some(b)) => unsafe { host_path_rename(a, old, old_len, b, new, new_len) },
-        _ => ret(s.path_two_dirs(&Mem, fd, old, old_len, new_fd, new, new_len)),
+        _ => ret(s.path_rename(&Mem, fd, old, old_len, new_fd, new, new_len)),
     }
 }
 
@@ -484,7 +507,7 @@ pub extern "C" fn shim_path_symlink(
 
 #[no_mangle]
 pub extern "C" fn shim_path_unlink_file(fd: u32, path: u32, len: u32) -> u32 {
-    on_fd!(fd, h => host_path_unlink_file(h, path, len), s => s.path_write(&Mem, fd, path, len))
+    on_fd!(fd, h => host_path_unlink_file(h, path, len), s => s.path_remove(&Mem, fd, path, len, false))
 }
 
 #[no_mangle]

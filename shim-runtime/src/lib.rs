@@ -1,10 +1,14 @@
-//! wasifs shim: serves the fd- and path-taking WASI preview1 calls from an embedded image.
+//! wasifs shim: serves the fd- and path-taking WASI preview1 calls from an embedded image and a
+//! writable in-memory layer over it.
 #![cfg_attr(target_arch = "wasm32", no_std)]
 
 extern crate alloc;
 
 pub mod fdtable;
+pub mod file;
 pub mod mem;
+pub mod mutate;
+pub mod overlay;
 pub mod path;
 pub mod vfs;
 pub mod wasi;

@@ -10,17 +10,12 @@
 use alloc::vec::Vec;
 
 use wasifs_image::format::Kind;
-use wasifs_image::reader::{Image, Node, Source};
+use wasifs_image::reader::{Node, Source};
 
+use crate::overlay::Fs;
 use crate::wasi::{
-    Errno, EINVAL, EIO, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, EPERM, MAX_SYMLINKS, NAME_MAX,
-    PATH_MAX,
+    Errno, EINVAL, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, EPERM, MAX_SYMLINKS, NAME_MAX, PATH_MAX,
 };
-
-/// Maps an image format error (corrupt image) to EIO.
-pub fn io<T>(r: Result<T, wasifs_image::FormatError>) -> Result<T, Errno> {
-    r.map_err(|_| EIO)
-}
 
 /// Checks that a path argument is UTF-8 (wasmtime reads it as a string first: EILSEQ).
 /// A small validator: core's `from_utf8` is several times larger in the shim.
@@ -64,11 +59,11 @@ fn os_checks(path: &[u8]) -> Result<(), Errno> {
 }
 
 /// Node ids from the image root down to `dir` (inclusive), following dir parent links.
-fn ancestry<S: Source>(img: &Image<S>, dir: &Node) -> Result<Vec<u32>, Errno> {
+pub fn ancestry<S: Source>(fs: &Fs<S>, dir: &Node) -> Result<Vec<u32>, Errno> {
     let mut chain = alloc::vec![dir.id];
     let mut cur = *dir;
-    while cur.parent != cur.id && chain.len() as u32 <= img.node_count() {
-        cur = io(img.node(cur.parent))?;
+    while cur.parent != cur.id && chain.len() < 1 << 24 {
+        cur = fs.node(cur.parent)?;
         chain.push(cur.id);
     }
     chain.reverse();
@@ -78,7 +73,7 @@ fn ancestry<S: Source>(img: &Image<S>, dir: &Node) -> Result<Vec<u32>, Errno> {
 /// Resolves `path` beneath directory `start`. With `follow`, a final symlink is followed;
 /// without, it is returned as is.
 pub fn resolve<S: Source>(
-    img: &Image<S>,
+    fs: &Fs<S>,
     start: &Node,
     path: &[u8],
     follow: bool,
@@ -121,13 +116,13 @@ pub fn resolve<S: Source>(
         if comp == b".." {
             if stack.len() > 1 {
                 stack.pop();
-                cur = io(img.node(stack[stack.len() - 1]))?;
+                cur = fs.node(stack.last().copied().unwrap_or(start.id))?;
             } else if chain.is_empty() {
                 return Err(EPERM);
             }
             continue;
         }
-        let node = io(img.node(io(img.lookup(&cur, comp))?.ok_or(ENOENT)?))?;
+        let node = fs.node(fs.lookup(&cur, comp)?.ok_or(ENOENT)?)?;
         match node.kind {
             Kind::Dir => {
                 stack.push(node.id);
@@ -141,18 +136,19 @@ pub fn resolve<S: Source>(
                 if links > MAX_SYMLINKS {
                     return Err(ELOOP);
                 }
-                if node.b == 0 {
-                    return Err(ENOENT);
-                }
-                let mut next = alloc::vec![0u8; node.b as usize];
-                io(img.read_str(node.a, node.b, &mut next))?;
-                if next[0] == b'/' {
-                    if chain.is_empty() {
-                        chain = ancestry(img, start)?;
+                let mut next = fs.target(&node)?;
+                match next.first() {
+                    None => return Err(ENOENT),
+                    Some(b'/') => {
+                        if chain.is_empty() {
+                            chain = ancestry(fs, start)?;
+                        }
+                        let top = chain.first().copied().unwrap_or(start.id);
+                        stack.clear();
+                        stack.push(top);
+                        cur = fs.node(top)?;
                     }
-                    stack.clear();
-                    stack.push(chain[0]);
-                    cur = io(img.node(chain[0]))?;
+                    _ => {}
                 }
                 next.extend_from_slice(rest);
                 os_checks(&next)?;
@@ -165,6 +161,47 @@ pub fn resolve<S: Source>(
         return Err(EPERM);
     }
     Ok(node)
+}
+
+/// Splits `path` into its parent directory (resolved beneath `start`, symlinks followed) and its
+/// last component, the way cap-std does before a create/remove/rename: trailing slashes are
+/// stripped and reported (`true`); a last component `.`/`..` is returned as is.
+pub fn split<S: Source>(
+    fs: &Fs<S>,
+    start: &Node,
+    path: &[u8],
+) -> Result<(Node, Vec<u8>, bool), Errno> {
+    os_checks(path)?;
+    match path.first() {
+        None => return Err(ENOENT),
+        Some(b'/') => return Err(EPERM),
+        _ => {}
+    }
+    let mut end = path.len();
+    while end > 1 && path.get(end - 1) == Some(&b'/') {
+        end -= 1;
+    }
+    let trail = end < path.len();
+    let p = path.get(..end).unwrap_or(path);
+    let (dir, base) = match p.iter().rposition(|&c| c == b'/') {
+        Some(i) => {
+            let d = resolve(fs, start, p.get(..i + 1).unwrap_or(p), true)?;
+            (d, p.get(i + 1..).unwrap_or(&[]))
+        }
+        None => (*start, p),
+    };
+    if dir.kind != Kind::Dir {
+        return Err(ENOTDIR);
+    }
+    if base.len() > NAME_MAX {
+        return Err(ENAMETOOLONG);
+    }
+    Ok((dir, base.to_vec(), trail))
+}
+
+/// Whether a last component names the directory itself or its parent.
+pub fn is_dot(base: &[u8]) -> bool {
+    base == b"." || base == b".."
 }
 
 #[cfg(test)]
@@ -231,26 +268,21 @@ pub(crate) mod tests {
         b.finish().unwrap()
     }
 
-    fn open(bytes: &[u8]) -> Image<&[u8]> {
-        Image::open(bytes).unwrap()
+    fn open(bytes: &[u8]) -> Fs<&[u8]> {
+        Fs::new(Some(wasifs_image::reader::Image::open(bytes).unwrap()))
     }
 
-    fn name_of(img: &Image<&[u8]>, r: Result<Node, Errno>) -> Result<(Kind, u64), Errno> {
-        r.map(|n| {
-            let _ = img;
-            (n.kind, n.size)
-        })
-    }
-
-    fn at(img: &Image<&[u8]>, start: &Node, p: &str, follow: bool) -> Result<(Kind, u64), Errno> {
-        name_of(img, resolve(img, start, p.as_bytes(), follow))
+    fn at(img: &Fs<&[u8]>, start: &Node, p: &str, follow: bool) -> Result<(Kind, u64), Errno> {
+        resolve(img, start, p.as_bytes(), follow).map(|n| (n.kind, n.size))
     }
 
     #[test]
     fn dot_dotdot_double_and_trailing_slashes_resolve() {
         let bytes = tree(3);
         let img = open(&bytes);
-        let root = img.node(img.preopen(0).unwrap().node).unwrap();
+        let root = img
+            .node(img.img().unwrap().preopen(0).unwrap().node)
+            .unwrap();
         assert_eq!(at(&img, &root, "a.txt", true), Ok((Kind::File, 5)));
         assert_eq!(at(&img, &root, "./a.txt", true), Ok((Kind::File, 5)));
         assert_eq!(at(&img, &root, "sub//b.txt", true), Ok((Kind::File, 3)));
@@ -270,7 +302,9 @@ pub(crate) mod tests {
     fn bad_paths_answer_wasmtimes_errnos() {
         let bytes = tree(3);
         let img = open(&bytes);
-        let root = img.node(img.preopen(0).unwrap().node).unwrap();
+        let root = img
+            .node(img.img().unwrap().preopen(0).unwrap().node)
+            .unwrap();
         assert_eq!(at(&img, &root, "", true), Err(ENOENT));
         assert_eq!(at(&img, &root, "missing", true), Err(ENOENT));
         assert_eq!(at(&img, &root, "a.txt/", true), Err(ENOTDIR));
@@ -289,7 +323,9 @@ pub(crate) mod tests {
     fn symlinks_follow_in_the_middle_and_at_the_end_only_when_asked() {
         let bytes = tree(3);
         let img = open(&bytes);
-        let root = img.node(img.preopen(0).unwrap().node).unwrap();
+        let root = img
+            .node(img.img().unwrap().preopen(0).unwrap().node)
+            .unwrap();
         assert_eq!(at(&img, &root, "link_a", true), Ok((Kind::File, 5)));
         assert_eq!(at(&img, &root, "link_a", false), Ok((Kind::Symlink, 5)));
         assert_eq!(
@@ -311,7 +347,9 @@ pub(crate) mod tests {
     fn absolute_symlinks_resolve_from_the_tree_root_but_stay_beneath_the_start() {
         let bytes = tree(3);
         let img = open(&bytes);
-        let root = img.node(img.preopen(0).unwrap().node).unwrap();
+        let root = img
+            .node(img.img().unwrap().preopen(0).unwrap().node)
+            .unwrap();
         assert_eq!(at(&img, &root, "abs", true), Ok((Kind::File, 3)));
         assert_eq!(at(&img, &root, "sub/abs_a", true), Ok((Kind::File, 5)));
         let sub = resolve(&img, &root, b"sub", true).unwrap();
@@ -323,7 +361,9 @@ pub(crate) mod tests {
     fn validation_rejects_non_utf8_nul_and_overlong_paths() {
         let bytes = tree(3);
         let img = open(&bytes);
-        let root = img.node(img.preopen(0).unwrap().node).unwrap();
+        let root = img
+            .node(img.img().unwrap().preopen(0).unwrap().node)
+            .unwrap();
         assert_eq!(validate(b"ok/path"), Ok(()));
         assert_eq!(validate(&[0xff, 0xfe]), Err(crate::wasi::EILSEQ));
         for bad in [

@@ -1,35 +1,30 @@
-//! All shim state in one place, and every preview1 call on fds that are not host-backed.
+//! All shim state in one place, and the preview1 calls on fds that are not host-backed that read
+//! (the calls that change the tree are in `mutate.rs`).
 //!
 //! The FFI layer forwards calls on host-backed fds itself; everything else (image fds and unknown
-//! fds) lands here. Errnos follow wasmtime-wasi's preview1 host on a read-only preopen, including
-//! the order in which it checks arguments.
+//! fds) lands here. Errnos follow wasmtime-wasi's preview1 host on a real directory (read-only
+//! mounts: a read-only preopen), including the order in which it checks arguments.
 
 use alloc::vec::Vec;
 
-use wasifs_image::format::{Codec, Kind};
+use wasifs_image::format::Kind;
 use wasifs_image::reader::{Image, Node, Source};
-use wasifs_image::Decoder;
 
 use crate::fdtable::{Desc, FdTable};
 use crate::mem::AppMem;
-use crate::path::{io, resolve, validate};
+use crate::path::{resolve, validate};
 use crate::wasi::*;
 
-/// A call's outcome: `Ok` or an errno.
-pub type R<T> = Result<T, Errno>;
+pub use crate::overlay::{io, zeroed, Fs, R};
 
 /// The shim's whole state.
 pub struct Vfs<S: Source> {
-    img: Option<Image<S>>,
+    /// Every node: the image's and the changes.
+    pub fs: Fs<S>,
     /// fd number → descriptor.
     pub fds: FdTable,
-    /// (node, chunk index) currently decoded in `cache`.
-    cache_key: Option<(u32, u32)>,
-    /// The last decompressed chunk.
-    cache: Vec<u8>,
-    /// Stored (compressed) bytes of the chunk being decoded.
-    stored: Vec<u8>,
-    decoder: Decoder,
+    /// The realtime clock (ns since the epoch) for the timestamps of changes.
+    pub now: fn() -> u64,
 }
 
 /// The preview1 filetype of an image node kind.
@@ -56,7 +51,7 @@ fn put_words<M: AppMem>(m: &mut M, ptr: u32, words: &[u64]) -> R<()> {
     m.put(ptr, &b)
 }
 
-/// The filestat of an image node (layout: wasi::FILESTAT_SIZE).
+/// The filestat of a node (layout: wasi::FILESTAT_SIZE).
 pub fn filestat(n: &Node) -> [u64; 8] {
     [
         IMAGE_DEV,
@@ -90,7 +85,7 @@ pub fn event(userdata: u64, ty: u8, nbytes: u64, flags: u16) -> [u64; 4] {
 }
 
 /// `Err(EINVAL)` when `v` has bits outside `all` (wasmtime rejects such flags before anything else).
-fn flags_ok(v: u64, all: u64) -> R<()> {
+pub fn flags_ok(v: u64, all: u64) -> R<()> {
     if v & !all == 0 {
         Ok(())
     } else {
@@ -99,7 +94,7 @@ fn flags_ok(v: u64, all: u64) -> R<()> {
 }
 
 /// Validates fstflags the way wasmtime does (unknown bits, or a time both given and "now").
-fn fst_ok(fst: u32) -> R<()> {
+pub fn fst_ok(fst: u32) -> R<()> {
     flags_ok(u64::from(fst), u64::from(FSTFLAGS_ALL))?;
     let both = |a, b| fst & a != 0 && fst & b != 0;
     if both(FSTFLAGS_ATIM, FSTFLAGS_ATIM_NOW) || both(FSTFLAGS_MTIM, FSTFLAGS_MTIM_NOW) {
@@ -108,12 +103,9 @@ fn fst_ok(fst: u32) -> R<()> {
     Ok(())
 }
 
-/// A vector of `len` zero bytes, or ENOMEM.
-fn zeroed(len: usize) -> R<Vec<u8>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| ENOMEM)?;
-    v.resize(len, 0);
-    Ok(v)
+/// The clock used until the FFI layer installs the host's.
+fn no_clock() -> u64 {
+    0
 }
 
 impl<S: Source> Vfs<S> {
@@ -129,17 +121,15 @@ impl<S: Source> Vfs<S> {
                     fds.push(Desc::Dir {
                         node: p.node,
                         preopen: Some(i),
+                        ro: p.readonly,
                     });
                 }
             }
         }
         Vfs {
-            img,
+            fs: Fs::new(img),
             fds,
-            cache_key: None,
-            cache: Vec::new(),
-            stored: Vec::new(),
-            decoder: Decoder::new(),
+            now: no_clock,
         }
     }
 
@@ -151,26 +141,25 @@ impl<S: Source> Vfs<S> {
         }
     }
 
-    fn img(&self) -> R<&Image<S>> {
-        self.img.as_ref().ok_or(EIO)
+    pub(crate) fn node(&self, id: u32) -> R<Node> {
+        self.fs.node(id)
     }
 
-    fn node(&self, id: u32) -> R<Node> {
-        io(self.img()?.node(id))
-    }
-
-    /// The directory node behind `fd` (wasmtime's `get_dir_fd`: anything else is EBADF).
-    fn dir(&self, fd: u32) -> R<Node> {
+    /// The directory behind `fd` and whether its mount is read-only (wasmtime's `get_dir_fd`:
+    /// anything else is EBADF).
+    pub(crate) fn dir(&self, fd: u32) -> R<(Node, bool)> {
         match self.fds.get(fd) {
-            Some(Desc::Dir { node, .. }) => self.node(node),
+            Some(Desc::Dir { node, ro, .. }) => Ok((self.node(node)?, ro)),
             _ => Err(EBADF),
         }
     }
 
-    /// The node behind an image fd (file or directory).
-    fn any_node(&self, fd: u32) -> R<Node> {
+    /// The node behind an image fd (file or directory) and whether it may not be changed.
+    pub(crate) fn any_node(&self, fd: u32) -> R<(Node, bool)> {
         match self.fds.get(fd) {
-            Some(Desc::Dir { node, .. }) | Some(Desc::File { node, .. }) => self.node(node),
+            Some(Desc::Dir { node, ro, .. }) | Some(Desc::File { node, ro, .. }) => {
+                Ok((self.node(node)?, ro))
+            }
             _ => Err(EBADF),
         }
     }
@@ -184,72 +173,10 @@ impl<S: Source> Vfs<S> {
     }
 
     /// Reads a path argument from app memory (EFAULT, EILSEQ).
-    fn path<M: AppMem>(m: &M, ptr: u32, len: u32) -> R<Vec<u8>> {
+    pub(crate) fn path<M: AppMem>(m: &M, ptr: u32, len: u32) -> R<Vec<u8>> {
         let p = m.get(ptr, len)?;
         validate(&p)?;
         Ok(p)
-    }
-
-    /// Copies up to `len` bytes of file `node` from `offset` to app address `dst`; returns the count.
-    /// Raw chunks go straight from the image to the app; zstd chunks through the one-chunk cache.
-    fn read_file<M: AppMem>(
-        &mut self,
-        m: &mut M,
-        node: &Node,
-        offset: u64,
-        dst: u32,
-        len: u32,
-    ) -> R<u32> {
-        let img = self.img.as_ref().ok_or(EIO)?;
-        if offset >= node.size {
-            return Ok(0);
-        }
-        let n = core::cmp::min(u64::from(len), node.size - offset) as u32;
-        let cs = u64::from(img.chunk_size());
-        let mut done = 0u32;
-        while done < n {
-            let pos = offset + u64::from(done);
-            let idx = u32::try_from(pos / cs).map_err(|_| EIO)?;
-            let within = (pos % cs) as u32;
-            let clen = io(img.chunk_len(node, idx))?;
-            if within >= clen {
-                return Err(EIO);
-            }
-            let take = core::cmp::min(n - done, clen - within);
-            let c = io(img.chunk(node, idx))?;
-            match c.codec {
-                Codec::Raw => m.image_to_app(dst + done, c.stored_off + within, take),
-                Codec::Zstd => {
-                    if self.cache_key != Some((node.id, idx)) {
-                        self.cache_key = None;
-                        self.stored.clear();
-                        self.stored
-                            .try_reserve(c.stored_len as usize)
-                            .map_err(|_| ENOMEM)?;
-                        self.stored.resize(c.stored_len as usize, 0);
-                        img.source().read_at(c.stored_off, &mut self.stored);
-                        self.cache
-                            .try_reserve((clen as usize).saturating_sub(self.cache.len()))
-                            .map_err(|_| ENOMEM)?;
-                        self.cache.resize(clen as usize, 0);
-                        let got = self
-                            .decoder
-                            .decompress(&self.stored, &mut self.cache)
-                            .map_err(|_| EIO)?;
-                        if got != clen as usize {
-                            return Err(EIO);
-                        }
-                        self.cache_key = Some((node.id, idx));
-                    }
-                    m.write(
-                        dst + done,
-                        &self.cache[within as usize..(within + take) as usize],
-                    );
-                }
-            }
-            done += take;
-        }
-        Ok(n)
     }
 
     /// fd_advise: validates `advice`; a no-op on image files.
@@ -266,17 +193,26 @@ impl<S: Source> Vfs<S> {
         Err(ENOTSUP)
     }
 
-    /// fd_close of an image fd (preopens included).
-    pub fn fd_close(&mut self, fd: u32) -> R<()> {
-        self.fds.remove(fd).map(|_| ()).ok_or(EBADF)
+    /// Forgets what an fd referred to: the node may be freed if it was unlinked.
+    fn drop_desc(&mut self, d: Desc) {
+        if let Desc::Dir { node, .. } | Desc::File { node, .. } = d {
+            self.fs.close(node);
+        }
     }
 
-    /// fd_sync / fd_datasync: nothing to flush on a read-only file.
+    /// fd_close of an image fd (preopens included).
+    pub fn fd_close(&mut self, fd: u32) -> R<()> {
+        let d = self.fds.remove(fd).ok_or(EBADF)?;
+        self.drop_desc(d);
+        Ok(())
+    }
+
+    /// fd_sync / fd_datasync: nothing to flush in memory; files only.
     pub fn fd_sync(&self, fd: u32) -> R<()> {
         self.is_file(fd)
     }
 
-    /// fd_fdstat_get: the rights and flags wasmtime reports for a read-only file or directory.
+    /// fd_fdstat_get: the rights and flags wasmtime reports for a file or directory.
     pub fn fd_fdstat_get<M: AppMem>(&self, m: &mut M, fd: u32, ptr: u32) -> R<()> {
         let st = match self.fds.get(fd) {
             Some(Desc::Dir {
@@ -291,7 +227,11 @@ impl<S: Source> Vfs<S> {
                 fdstat(FILETYPE_DIRECTORY, 0, RIGHTS_OPENED_DIR, RIGHTS_OPENED_DIR)
             }
             Some(Desc::File {
-                append, nonblock, ..
+                append,
+                nonblock,
+                read,
+                write,
+                ..
             }) => {
                 let mut flags = 0;
                 if append {
@@ -300,12 +240,14 @@ impl<S: Source> Vfs<S> {
                 if nonblock {
                     flags |= FDFLAGS_NONBLOCK;
                 }
-                fdstat(
-                    FILETYPE_REGULAR_FILE,
-                    flags,
-                    RIGHTS_READ_FILE,
-                    RIGHTS_READ_FILE,
-                )
+                let mut rights = RIGHTS_ALL;
+                if !read {
+                    rights &= !RIGHT_FD_READ;
+                }
+                if !write {
+                    rights &= !RIGHT_FD_WRITE;
+                }
+                fdstat(FILETYPE_REGULAR_FILE, flags, rights, rights)
             }
             _ => return Err(EBADF),
         };
@@ -340,69 +282,45 @@ impl<S: Source> Vfs<S> {
 
     /// fd_filestat_get of an image file or directory.
     pub fn fd_filestat_get<M: AppMem>(&self, m: &mut M, fd: u32, ptr: u32) -> R<()> {
-        let n = self.any_node(fd)?;
+        let (n, _) = self.any_node(fd)?;
         put_words(m, ptr, &filestat(&n))
     }
 
-    /// fd_filestat_set_size: files only, and not permitted.
-    pub fn fd_filestat_set_size(&self, fd: u32) -> R<()> {
-        self.is_file(fd)?;
-        Err(EPERM)
-    }
-
-    /// fd_filestat_set_times: flags validated first, then not permitted.
-    pub fn fd_filestat_set_times(&self, fd: u32, fst: u32) -> R<()> {
-        fst_ok(fst)?;
-        self.any_node(fd)?;
-        Err(EPERM)
-    }
-
-    /// fd_read: reads into the first non-empty iovec (as wasmtime does) at the current position.
+    /// fd_read / fd_pread: reads into the first non-empty iovec (as wasmtime does) at `at` (pread,
+    /// at most 64 KiB, position unchanged) or at the current position (which advances).
     pub fn fd_read<M: AppMem>(
         &mut self,
         m: &mut M,
         fd: u32,
         iovs: u32,
         count: u32,
+        at: Option<u64>,
         nread: u32,
     ) -> R<()> {
         let (buf, len) = m.first_iovec(iovs, count)?;
-        let Some(Desc::File { node, pos, .. }) = self.fds.get(fd) else {
+        let Some(Desc::File {
+            node, pos, read, ..
+        }) = self.fds.get(fd)
+        else {
             return Err(EBADF);
         };
         m.check(nread, 4)?;
-        let n = self.node(node)?;
-        let got = self.read_file(m, &n, pos, buf, len)?;
-        if let Some(Desc::File { pos, .. }) = self.fds.get_mut(fd) {
-            *pos += u64::from(got);
+        if !read {
+            return Err(EBADF);
         }
-        m.put_u32(nread, got)
-    }
-
-    /// fd_pread: like fd_read at `offset`, position unchanged, at most 64 KiB (wasmtime's cap).
-    pub fn fd_pread<M: AppMem>(
-        &mut self,
-        m: &mut M,
-        fd: u32,
-        iovs: u32,
-        count: u32,
-        offset: u64,
-        nread: u32,
-    ) -> R<()> {
-        let (buf, len) = m.first_iovec(iovs, count)?;
-        let Some(Desc::File { node, .. }) = self.fds.get(fd) else {
-            return Err(EBADF);
+        let got = match at {
+            Some(off) => self
+                .fs
+                .read(m, node, off, buf, core::cmp::min(len, PREAD_MAX))?,
+            None => {
+                let got = self.fs.read(m, node, pos, buf, len)?;
+                if let Some(Desc::File { pos, .. }) = self.fds.get_mut(fd) {
+                    *pos += u64::from(got);
+                }
+                got
+            }
         };
-        m.check(nread, 4)?;
-        let n = self.node(node)?;
-        let got = self.read_file(m, &n, offset, buf, core::cmp::min(len, PREAD_MAX))?;
         m.put_u32(nread, got)
-    }
-
-    /// fd_write / fd_pwrite: image files are opened read-only, so the write fails like the OS's.
-    pub fn fd_write<M: AppMem>(&self, m: &M, iovs: u32, count: u32) -> R<()> {
-        m.first_iovec(iovs, count)?;
-        Err(EBADF)
     }
 
     /// fd_prestat_get of an image preopen.
@@ -413,7 +331,7 @@ impl<S: Source> Vfs<S> {
         else {
             return Err(EBADF);
         };
-        let p = io(self.img()?.preopen(i))?;
+        let p = io(self.fs.img()?.preopen(i))?;
         put_words(
             m,
             ptr,
@@ -430,7 +348,7 @@ impl<S: Source> Vfs<S> {
             Some(_) => return Err(ENOTDIR),
             None => return Err(EBADF),
         };
-        let img = self.img()?;
+        let img = self.fs.img()?;
         let p = io(img.preopen(i))?;
         if p.name_len > len {
             return Err(ENAMETOOLONG);
@@ -440,8 +358,9 @@ impl<S: Source> Vfs<S> {
         m.put(ptr, &name)
     }
 
-    /// fd_readdir: `.`, `..`, then the entries in image order; cookie = index of the next entry;
-    /// the entry that does not fit is truncated to the buffer, exactly like wasmtime.
+    /// fd_readdir: `.`, `..`, then the entries in listing order; cookie = index of the next entry
+    /// in the current listing (wasmtime's rule); the entry that does not fit is truncated to the
+    /// buffer, exactly like wasmtime.
     pub fn fd_readdir<M: AppMem>(
         &self,
         m: &mut M,
@@ -451,28 +370,22 @@ impl<S: Source> Vfs<S> {
         cookie: u64,
         bufused: u32,
     ) -> R<()> {
-        let dir = self.dir(fd)?;
+        let (dir, _) = self.dir(fd)?;
         m.check(buf, buf_len)?;
         m.check(bufused, 4)?;
-        let img = self.img()?;
         let cap = buf_len as usize;
-        let total = 2 + u64::from(dir.b);
         let mut out: Vec<u8> = Vec::new();
-        let mut name: Vec<u8> = Vec::new();
         let mut idx = cookie;
-        while idx < total && out.len() < cap {
-            let (ino, ty) = if idx < 2 {
-                name.clear();
-                name.extend_from_slice(if idx == 0 { b"." } else { b".." });
-                (dir.ino(), FILETYPE_DIRECTORY)
+        while out.len() < cap {
+            let (name, ino, ty) = if idx < 2 {
+                let dots: &[u8] = if idx == 0 { b"." } else { b".." };
+                (dots.to_vec(), dir.ino(), FILETYPE_DIRECTORY)
             } else {
-                let d = io(img.dirent(&dir, (idx - 2) as u32))?;
-                let n = io(img.node(d.node))?;
-                name.clear();
-                name.try_reserve(d.name_len as usize).map_err(|_| ENOMEM)?;
-                name.resize(d.name_len as usize, 0);
-                io(img.read_str(d.name_off, d.name_len, &mut name))?;
-                (n.ino(), filetype(n.kind))
+                let Some((name, id)) = self.fs.entry(&dir, idx - 2)? else {
+                    break;
+                };
+                let n = self.node(id)?;
+                (name, n.ino(), filetype(n.kind))
             };
             push_words(&mut out, &dirent(idx + 1, ino, name.len() as u32, ty));
             out.extend_from_slice(&name);
@@ -505,11 +418,11 @@ impl<S: Source> Vfs<S> {
                 return Err(e);
             }
         }
-        if self.fds.renumber(from, to) {
-            Ok(())
-        } else {
-            Err(EBADF)
+        if !self.fds.renumber(from, to) {
+            return Err(EBADF);
         }
+        self.drop_desc(target);
+        Ok(())
     }
 
     /// fd_seek on an image file (directories: EBADF, as wasmtime).
@@ -551,68 +464,6 @@ impl<S: Source> Vfs<S> {
         m.put_u64(ptr, pos)
     }
 
-    /// path_open beneath an image directory: read-only opens succeed; anything that would create
-    /// or write (CREAT, TRUNC, the fd_write right) is EPERM before any lookup, as wasmtime answers
-    /// for a read-only preopen (so CREAT|EXCL on an existing file is EPERM too, not EEXIST).
-    #[allow(clippy::too_many_arguments)]
-    pub fn path_open<M: AppMem>(
-        &mut self,
-        m: &mut M,
-        fd: u32,
-        dirflags: u32,
-        path: u32,
-        path_len: u32,
-        oflags: u32,
-        base: u64,
-        inheriting: u64,
-        fdflags: u32,
-        fd_ptr: u32,
-    ) -> R<()> {
-        flags_ok(u64::from(dirflags), u64::from(LOOKUPFLAGS_ALL))?;
-        flags_ok(u64::from(oflags), u64::from(OFLAGS_ALL))?;
-        flags_ok(base, RIGHTS_ALL)?;
-        flags_ok(inheriting, RIGHTS_ALL)?;
-        flags_ok(u64::from(fdflags), u64::from(FDFLAGS_ALL))?;
-        let p = Self::path(m, path, path_len)?;
-        let dir = match self.fds.get(fd) {
-            Some(Desc::Dir { node, .. }) => self.node(node)?,
-            Some(Desc::File { .. }) => return Err(ENOTDIR),
-            _ => return Err(EBADF),
-        };
-        let (oflags, fdflags) = (oflags as u16, fdflags as u16);
-        if fdflags & (FDFLAGS_SYNC | FDFLAGS_DSYNC | FDFLAGS_RSYNC) != 0 {
-            return Err(ENOTSUP);
-        }
-        if oflags & OFLAGS_DIRECTORY != 0
-            && oflags & (OFLAGS_CREAT | OFLAGS_EXCL | OFLAGS_TRUNC) != 0
-        {
-            return Err(EINVAL);
-        }
-        let img = self.img()?;
-        if oflags & (OFLAGS_CREAT | OFLAGS_TRUNC) != 0 || base & RIGHT_FD_WRITE != 0 {
-            return Err(EPERM);
-        }
-        let follow = dirflags & LOOKUPFLAGS_SYMLINK_FOLLOW != 0;
-        let n = resolve(img, &dir, &p, follow)?;
-        let desc = match n.kind {
-            Kind::Symlink => return Err(ELOOP),
-            Kind::Dir => Desc::Dir {
-                node: n.id,
-                preopen: None,
-            },
-            Kind::File if oflags & OFLAGS_DIRECTORY != 0 => return Err(ENOTDIR),
-            Kind::File => Desc::File {
-                node: n.id,
-                pos: 0,
-                append: fdflags & FDFLAGS_APPEND != 0,
-                nonblock: fdflags & FDFLAGS_NONBLOCK != 0,
-            },
-        };
-        m.check(fd_ptr, 4)?;
-        let new = self.fds.push(desc);
-        m.put_u32(fd_ptr, new)
-    }
-
     /// path_filestat_get beneath an image directory, following the final symlink or not.
     pub fn path_filestat_get<M: AppMem>(
         &self,
@@ -624,11 +475,10 @@ impl<S: Source> Vfs<S> {
         ptr: u32,
     ) -> R<()> {
         flags_ok(u64::from(flags), u64::from(LOOKUPFLAGS_ALL))?;
-        let dir = self.dir(fd)?;
+        let (dir, _) = self.dir(fd)?;
         let p = Self::path(m, path, path_len)?;
-        let img = self.img()?;
         let follow = flags & LOOKUPFLAGS_SYMLINK_FOLLOW != 0;
-        let n = resolve(img, &dir, &p, follow)?;
+        let n = resolve(&self.fs, &dir, &p, follow)?;
         put_words(m, ptr, &filestat(&n))
     }
 
@@ -644,81 +494,17 @@ impl<S: Source> Vfs<S> {
         buf_len: u32,
         bufused: u32,
     ) -> R<()> {
-        let dir = self.dir(fd)?;
+        let (dir, _) = self.dir(fd)?;
         let p = Self::path(m, path, path_len)?;
-        let img = self.img()?;
-        let n = resolve(img, &dir, &p, false)?;
+        let n = resolve(&self.fs, &dir, &p, false)?;
         if n.kind != Kind::Symlink {
             return Err(EINVAL);
         }
-        let len = core::cmp::min(n.b, buf_len);
-        let mut target = zeroed(n.b as usize)?;
-        io(img.read_str(n.a, n.b, &mut target))?;
+        let target = self.fs.target(&n)?;
+        let len = core::cmp::min(target.len(), buf_len as usize);
         m.check(bufused, 4)?;
-        m.put(buf, &target[..len as usize])?;
-        m.put_u32(bufused, len)
-    }
-
-    /// path_create_directory, path_remove_directory, path_unlink_file (and path_symlink's
-    /// destination): a directory fd and a string are checked, then the write is not permitted.
-    pub fn path_write<M: AppMem>(&self, m: &M, fd: u32, path: u32, path_len: u32) -> R<()> {
-        self.dir(fd)?;
-        Self::path(m, path, path_len)?;
-        Err(EPERM)
-    }
-
-    /// path_symlink into an image directory: not permitted.
-    pub fn path_symlink<M: AppMem>(
-        &self,
-        m: &M,
-        old: u32,
-        old_len: u32,
-        fd: u32,
-        new: u32,
-        new_len: u32,
-    ) -> R<()> {
-        self.dir(fd)?;
-        Self::path(m, old, old_len)?;
-        Self::path(m, new, new_len)?;
-        Err(EPERM)
-    }
-
-    /// path_filestat_set_times in an image directory: flags checked, then not permitted.
-    pub fn path_filestat_set_times<M: AppMem>(
-        &self,
-        m: &M,
-        fd: u32,
-        flags: u32,
-        path: u32,
-        path_len: u32,
-        fst: u32,
-    ) -> R<()> {
-        flags_ok(u64::from(flags), u64::from(LOOKUPFLAGS_ALL))?;
-        fst_ok(fst)?;
-        self.path_write(m, fd, path, path_len)
-    }
-
-    /// path_link / path_rename with at least one image directory: both fds must be directories
-    /// (a host fd counts as one), then wasmtime refuses since one side is read-only: EPERM.
-    #[allow(clippy::too_many_arguments)]
-    pub fn path_two_dirs<M: AppMem>(
-        &self,
-        m: &M,
-        old_fd: u32,
-        old: u32,
-        old_len: u32,
-        new_fd: u32,
-        new: u32,
-        new_len: u32,
-    ) -> R<()> {
-        for fd in [old_fd, new_fd] {
-            if self.host_fd(fd).is_none() {
-                self.dir(fd)?;
-            }
-        }
-        Self::path(m, old, old_len)?;
-        Self::path(m, new, new_len)?;
-        Err(EPERM)
+        m.put(buf, target.get(..len).unwrap_or(&[]))?;
+        m.put_u32(bufused, len as u32)
     }
 
     /// Registers a host fd the host just wrote at `ptr` (path_open, sock_accept) and writes the
@@ -734,7 +520,6 @@ impl<S: Source> Vfs<S> {
         self.any_node(fd)?;
         Err(ENOTSOCK)
     }
-
     /// poll_oneoff. Image-file subscriptions are always ready: when there are any, their events are
     /// returned at once. Otherwise host fds are translated in place in the app's subscriptions,
     /// `host` is called (the host's poll_oneoff), and the app's fds are put back. An unknown fd or
@@ -875,14 +660,14 @@ mod tests {
             self.m.put(IOV, &[0; 8]).unwrap();
             self.m.put(IOV + 8, &BUF.to_le_bytes()).unwrap();
             self.m.put(IOV + 12, &len.to_le_bytes()).unwrap();
-            self.v.fd_read(&mut self.m, fd, IOV, 2, OUT)?;
+            self.v.fd_read(&mut self.m, fd, IOV, 2, None, OUT)?;
             let n = self.m.get_u32(OUT).unwrap();
             Ok(self.m.get(BUF, n).unwrap())
         }
         fn pread(&mut self, fd: u32, len: u32, off: u64) -> R<Vec<u8>> {
             self.m.put(IOV, &BUF.to_le_bytes()).unwrap();
             self.m.put(IOV + 4, &len.to_le_bytes()).unwrap();
-            self.v.fd_pread(&mut self.m, fd, IOV, 1, off, OUT)?;
+            self.v.fd_read(&mut self.m, fd, IOV, 1, Some(off), OUT)?;
             let n = self.m.get_u32(OUT).unwrap();
             Ok(self.m.get(BUF, n).unwrap())
         }
@@ -984,10 +769,10 @@ mod tests {
         let mut t = setup(3);
         let fd = t.open("big.bin").unwrap();
         t.read(fd, 100).unwrap();
-        assert_eq!(t.v.cache_key.map(|k| k.1), Some(0));
-        t.v.stored.clear();
+        assert_eq!(t.v.fs.cache_key.map(|k| k.1), Some(0));
+        t.v.fs.stored.clear();
         t.read(fd, 100).unwrap();
-        assert!(t.v.stored.is_empty(), "chunk 0 was decoded again");
+        assert!(t.v.fs.stored.is_empty(), "chunk 0 was decoded again");
     }
 
     #[test]
@@ -1213,14 +998,20 @@ mod tests {
         let f = t.open("a.txt").unwrap();
         let (pp, pl) = t.path("x");
         t.m.put(IOV, &[0; 8]).unwrap();
-        assert_eq!(t.v.fd_write(&t.m, IOV, 1), Err(EBADF));
-        assert_eq!(t.v.fd_write(&t.m, u32::MAX, 1), Err(EFAULT));
+        assert_eq!(t.v.fd_write(&mut t.m, f, IOV, 1, None, OUT), Err(EBADF));
+        assert_eq!(
+            t.v.fd_write(&mut t.m, f, u32::MAX, 1, None, OUT),
+            Err(EFAULT)
+        );
         assert_eq!(t.v.fd_allocate(f), Err(ENOTSUP));
         assert_eq!(t.v.fd_allocate(3), Err(EBADF));
-        assert_eq!(t.v.fd_filestat_set_size(f), Err(EPERM));
-        assert_eq!(t.v.fd_filestat_set_times(f, FSTFLAGS_MTIM_NOW), Err(EPERM));
+        assert_eq!(t.v.fd_filestat_set_size(f, 0), Err(EPERM));
         assert_eq!(
-            t.v.fd_filestat_set_times(f, FSTFLAGS_MTIM | FSTFLAGS_MTIM_NOW),
+            t.v.fd_filestat_set_times(f, 0, 0, FSTFLAGS_MTIM_NOW),
+            Err(EPERM)
+        );
+        assert_eq!(
+            t.v.fd_filestat_set_times(f, 0, 0, FSTFLAGS_MTIM | FSTFLAGS_MTIM_NOW),
             Err(EINVAL)
         );
         assert_eq!(t.v.fd_sync(f), Ok(()));
@@ -1228,16 +1019,17 @@ mod tests {
         assert_eq!(t.v.fd_advise(f, 9), Err(EINVAL));
         assert_eq!(t.v.fd_advise(f, 1), Ok(()));
         assert_eq!(t.v.fd_fdstat_set_rights(f, 0, 0), Err(ENOTSUP));
-        assert_eq!(t.v.path_write(&t.m, 3, pp, pl), Err(EPERM));
-        assert_eq!(t.v.path_write(&t.m, f, pp, pl), Err(EBADF));
+        assert_eq!(t.v.path_create_directory(&t.m, 3, pp, pl), Err(EPERM));
+        assert_eq!(t.v.path_remove(&t.m, 3, pp, pl, true), Err(EPERM));
+        assert_eq!(t.v.path_remove(&t.m, f, pp, pl, false), Err(EBADF));
         assert_eq!(t.v.path_symlink(&t.m, pp, pl, 3, pp, pl), Err(EPERM));
         assert_eq!(
-            t.v.path_filestat_set_times(&t.m, 3, 0, pp, pl, FSTFLAGS_ATIM),
+            t.v.path_filestat_set_times(&t.m, 3, 0, pp, pl, 0, 0, FSTFLAGS_ATIM),
             Err(EPERM)
         );
-        assert_eq!(t.v.path_two_dirs(&t.m, 3, pp, pl, 4, pp, pl), Err(EPERM));
-        assert_eq!(t.v.path_two_dirs(&t.m, 1, pp, pl, 3, pp, pl), Err(EPERM));
-        assert_eq!(t.v.path_two_dirs(&t.m, 3, pp, pl, f, pp, pl), Err(EBADF));
+        assert_eq!(t.v.path_rename(&t.m, 3, pp, pl, 4, pp, pl), Err(EPERM));
+        assert_eq!(t.v.path_link(&t.m, 1, 0, pp, pl, 3, pp, pl), Err(EPERM));
+        assert_eq!(t.v.path_rename(&t.m, 3, pp, pl, f, pp, pl), Err(EBADF));
         assert_eq!(t.v.sock(f), Err(ENOTSOCK));
         assert_eq!(t.v.sock(50), Err(EBADF));
     }

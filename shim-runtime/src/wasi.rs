@@ -39,6 +39,10 @@ pub const ENOTSUP: Errno = 58;
 pub const EOVERFLOW: Errno = 61;
 /// Operation not permitted (wasmtime's answer for writes under a read-only dir and for escapes).
 pub const EPERM: Errno = 63;
+/// Directory not empty.
+pub const ENOTEMPTY: Errno = 55;
+/// Cross-device link (a rename or link between the embedded tree and a host directory).
+pub const EXDEV: Errno = 75;
 /// Invalid seek.
 pub const ESPIPE: Errno = 70;
 

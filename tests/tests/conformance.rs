@@ -4,8 +4,8 @@
 //! (a) The original runs under wasmtime with fresh copies of `fixtures/rwtree` preopened:
 //!     `/data` writable, `/ro` read-only. (b) The module packed with `--mount /data=<seed>` and
 //!     `--mount /ro=<seed>:ro` runs with no preopen. stdout, stderr and exit code must be
-//!     identical. (b) needs the writable layer, so those tests are ignored for now; the
-//!     non-ignored tests check that (a) alone is deterministic (two runs, same output, exit 0).
+//!     identical. The `original_is_deterministic` tests also check that (a) alone is
+//!     deterministic (two runs, same output, exit 0).
 //!
 //! A fixture is never given a writable preopen inside the repository: every run gets its own
 //! copy of the seed in a tempdir.
@@ -155,7 +155,6 @@ macro_rules! conformance {
         mod packed_matches_original {
             $(
                 #[test]
-                #[ignore = "needs the writable layer (issue 3)"]
                 fn $name() {
                     super::check_packed_matches_original(stringify!($name));
                 }

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use wasifs_tests::{assert_same_outcome, pack, run, workspace_root, Entry, Outcome, RunOptions};
+use wasifs_tests::{
+    assert_same_outcome, pack, pack_specs, run, workspace_root, Entry, Outcome, RunOptions,
+};
 
 fn fixtures_bin() -> PathBuf {
     workspace_root().join("fixtures/bin")
@@ -49,7 +51,8 @@ fn check_fixture(name: &str) {
     };
     let expected = run(&original, &with_dir)
         .unwrap_or_else(|e| panic!("{name}: the ORIGINAL module failed under wasmtime: {e:?}"));
-    let packed = pack(&path, &[("/", &tree())]);
+    // Read-only on both sides: the reference preopen is read-only, so the mount is too.
+    let packed = pack_specs(&path, &[format!("/={}:ro", tree().display())]);
     validate(&packed).unwrap_or_else(|e| panic!("{name}: the packed module is invalid: {e}"));
     let actual = run(&packed, &base).unwrap_or_else(|e| {
         panic!(

@@ -1,0 +1,334 @@
+//! File contents: reads mix owned chunks, image chunks and zeros; writes copy a chunk on write.
+//!
+//! A file's bytes at offset `p` (chunk `p / cs`) are, in order of precedence: the owned chunk's
+//! buffer (zeros past its end), the image's bytes when `p < img_len`, else zeros. Only the chunks a
+//! write touches are copied (one chunk decompressed at most per chunk written); truncation drops the
+//! chunks past the end and lowers `img_len`, so memory goes back to the allocator.
+
+use alloc::vec::Vec;
+
+use wasifs_image::format::Codec;
+use wasifs_image::reader::Source;
+
+use crate::mem::AppMem;
+use crate::overlay::{io, zeroed, Data, Fs, ONode, R};
+use crate::wasi::{EIO, ENOMEM};
+
+/// Where the bytes of one chunk come from.
+enum From {
+    /// Owned buffer (zeros past its end).
+    Owned,
+    /// The image, for this many bytes from the start of the read (zeros after).
+    Image(u64),
+    /// Zeros only.
+    Zero,
+}
+
+/// The owned chunk `idx` among `chunks` (sorted by index).
+fn chunk(chunks: &[(u32, Vec<u8>)], idx: u32) -> Option<&Vec<u8>> {
+    let i = chunks.binary_search_by_key(&idx, |c| c.0).ok()?;
+    chunks.get(i).map(|c| &c.1)
+}
+
+/// Writes `len` zero bytes at app address `dst`.
+fn zero<M: AppMem>(m: &mut M, dst: u32, len: u32) {
+    let z = [0u8; 256];
+    let mut done = 0;
+    while done < len {
+        let n = core::cmp::min(len - done, 256);
+        m.write(dst + done, &z[..n as usize]);
+        done += n;
+    }
+}
+
+impl<S: Source> Fs<S> {
+    /// Makes chunk `idx` of image file `id` readable: `Some(offset)` of a raw chunk in the image, or
+    /// `None` when it was decompressed into `self.cache` (a one-chunk cache).
+    fn image_chunk(&mut self, id: u32, idx: u32) -> R<Option<u32>> {
+        let img = self.img.as_ref().ok_or(EIO)?;
+        let f = io(img.node(id))?;
+        let c = io(img.chunk(&f, idx))?;
+        if c.codec == Codec::Raw {
+            return Ok(Some(c.stored_off));
+        }
+        if self.cache_key != Some((id, idx)) {
+            let clen = io(img.chunk_len(&f, idx))? as usize;
+            self.cache_key = None;
+            self.stored.clear();
+            self.stored
+                .try_reserve(c.stored_len as usize)
+                .map_err(|_| ENOMEM)?;
+            self.stored.resize(c.stored_len as usize, 0);
+            img.source().read_at(c.stored_off, &mut self.stored);
+            self.cache
+                .try_reserve(clen.saturating_sub(self.cache.len()))
+                .map_err(|_| ENOMEM)?;
+            self.cache.resize(clen, 0);
+            let got = self
+                .decoder
+                .decompress(&self.stored, &mut self.cache)
+                .map_err(|_| EIO)?;
+            if got != clen {
+                return Err(EIO);
+            }
+            self.cache_key = Some((id, idx));
+        }
+        Ok(None)
+    }
+
+    /// Copies up to `len` bytes of file `id` from `offset` to app address `dst`; returns the count.
+    /// Raw image chunks go straight from the image to the app.
+    pub fn read<M: AppMem>(
+        &mut self,
+        m: &mut M,
+        id: u32,
+        offset: u64,
+        dst: u32,
+        len: u32,
+    ) -> R<u32> {
+        let size = self.node(id)?.size;
+        if offset >= size {
+            return Ok(0);
+        }
+        let n = core::cmp::min(u64::from(len), size - offset) as u32;
+        let cs = u64::from(self.cs);
+        let mut done = 0u32;
+        while done < n {
+            let pos = offset + u64::from(done);
+            let idx = u32::try_from(pos / cs).map_err(|_| EIO)?;
+            let within = (pos % cs) as usize;
+            let take = core::cmp::min(u64::from(n - done), cs - within as u64) as u32;
+            let at = dst + done;
+            let from = match self.get(id) {
+                Some(ONode {
+                    data: Data::File { img_len, chunks },
+                    ..
+                }) => match chunk(chunks, idx) {
+                    Some(c) => {
+                        let have = c.get(within..).unwrap_or(&[]);
+                        let k = core::cmp::min(have.len(), take as usize);
+                        m.write(at, have.get(..k).unwrap_or(&[]));
+                        zero(m, at + k as u32, take - k as u32);
+                        From::Owned
+                    }
+                    None if pos < *img_len => From::Image(*img_len - pos),
+                    None => From::Zero,
+                },
+                Some(_) => return Err(EIO),
+                None => From::Image(size - pos),
+            };
+            let img_take = match from {
+                From::Owned => take,
+                From::Zero => 0,
+                From::Image(limit) => {
+                    let t = core::cmp::min(u64::from(take), limit) as u32;
+                    match self.image_chunk(id, idx)? {
+                        Some(off) => m.image_to_app(at, off + within as u32, t),
+                        None => {
+                            m.write(at, self.cache.get(within..within + t as usize).ok_or(EIO)?)
+                        }
+                    }
+                    t
+                }
+            };
+            zero(m, at + img_take, take - img_take);
+            done += take;
+        }
+        Ok(n)
+    }
+
+    /// The owned buffer of chunk `idx` of file `id`, copied from the image on first write.
+    fn chunk_mut(&mut self, id: u32, idx: u32) -> R<&mut Vec<u8>> {
+        let cs = u64::from(self.cs);
+        let img_len = match &self.own(id)?.data {
+            Data::File { img_len, chunks } if chunk(chunks, idx).is_none() => Some(*img_len),
+            Data::File { .. } => None,
+            _ => return Err(EIO),
+        };
+        if let Some(img_len) = img_len {
+            let start = u64::from(idx) * cs;
+            let mut v = Vec::new();
+            if start < img_len {
+                v = zeroed(core::cmp::min(cs, img_len - start) as usize)?;
+                match self.image_chunk(id, idx)? {
+                    Some(off) => self.img()?.source().read_at(off, &mut v),
+                    None => {
+                        let n = v.len();
+                        v.copy_from_slice(self.cache.get(..n).ok_or(EIO)?)
+                    }
+                }
+            }
+            if let Data::File { chunks, .. } = &mut self.own(id)?.data {
+                let at = chunks.partition_point(|c| c.0 < idx);
+                chunks.try_reserve(1).map_err(|_| ENOMEM)?;
+                chunks.insert(at, (idx, v));
+            }
+        }
+        match &mut self.own(id)?.data {
+            Data::File { chunks, .. } => chunks
+                .iter_mut()
+                .rev()
+                .find(|c| c.0 == idx)
+                .map(|c| &mut c.1)
+                .ok_or(EIO),
+            _ => Err(EIO),
+        }
+    }
+
+    /// Writes `len` bytes from app address `src` into file `id` at `offset`, growing it as needed.
+    pub fn write<M: AppMem>(
+        &mut self,
+        m: &M,
+        id: u32,
+        offset: u64,
+        src: u32,
+        len: u32,
+        now: u64,
+    ) -> R<()> {
+        let cs = u64::from(self.cs);
+        let end = offset.checked_add(u64::from(len)).ok_or(EIO)?;
+        let mut done = 0u32;
+        while done < len {
+            let pos = offset + u64::from(done);
+            let idx = u32::try_from(pos / cs).map_err(|_| ENOMEM)?;
+            let within = (pos % cs) as usize;
+            let take = core::cmp::min(u64::from(len - done), cs - within as u64) as usize;
+            let buf = self.chunk_mut(id, idx)?;
+            if buf.len() < within + take {
+                buf.try_reserve(within + take - buf.len())
+                    .map_err(|_| ENOMEM)?;
+                buf.resize(within + take, 0);
+            }
+            m.read(src + done, buf.get_mut(within..within + take).ok_or(EIO)?);
+            done += take as u32;
+        }
+        let o = self.own(id)?;
+        o.n.size = core::cmp::max(o.n.size, end);
+        self.touch(id, now)
+    }
+
+    /// Sets the size of file `id`: growing reads as zeros, shrinking frees the chunks past the end.
+    pub fn set_size(&mut self, id: u32, size: u64, now: u64) -> R<()> {
+        let cs = u64::from(self.cs);
+        let o = self.own(id)?;
+        if let Data::File { img_len, chunks } = &mut o.data {
+            if size < o.n.size {
+                *img_len = core::cmp::min(*img_len, size);
+                let first_gone = size.div_ceil(cs);
+                chunks.truncate(chunks.partition_point(|c| u64::from(c.0) < first_gone));
+                chunks.shrink_to_fit();
+                if let Some(c) = chunks.last_mut().filter(|c| u64::from(c.0) == size / cs) {
+                    c.1.truncate((size % cs) as usize);
+                    c.1.shrink_to_fit();
+                }
+            }
+            o.n.size = size;
+        }
+        self.touch(id, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mem::TestMem;
+    use crate::path::tests::tree;
+    use wasifs_image::format::Kind;
+    use wasifs_image::reader::Image;
+
+    fn big() -> Vec<u8> {
+        (0..300 * 1024u32).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    fn read_all(f: &mut Fs<&[u8]>, m: &mut TestMem, id: u32) -> Vec<u8> {
+        let size = f.node(id).unwrap().size as u32;
+        let mut out = Vec::new();
+        let mut off = 0;
+        while off < size {
+            let n = f.read(m, id, u64::from(off), 0, 50_000).unwrap();
+            out.extend_from_slice(&m.app[..n as usize]);
+            off += n;
+        }
+        out
+    }
+
+    #[test]
+    fn one_byte_written_copies_only_its_chunk() {
+        for level in [0, 3] {
+            let bytes = tree(level);
+            let mut f = Fs::new(Some(Image::open(&bytes[..]).unwrap()));
+            let mut m = TestMem {
+                app: alloc::vec![0; 100_000],
+                image: bytes.clone(),
+            };
+            let root = f.node(0).unwrap();
+            let id = f.lookup(&root, b"big.bin").unwrap().unwrap();
+            m.app[0] = b'X';
+            f.write(&m, id, 70_000, 0, 1, 9).unwrap();
+            let Some(ONode {
+                data: Data::File { chunks, .. },
+                ..
+            }) = f.get(id)
+            else {
+                panic!("not changed");
+            };
+            assert_eq!(chunks.iter().map(|c| c.0).collect::<Vec<_>>(), [1]);
+            assert_eq!(chunks[0].1.len(), 64 * 1024);
+            let mut want = big();
+            want[70_000] = b'X';
+            assert_eq!(read_all(&mut f, &mut m, id), want, "level {level}");
+            assert_eq!(f.node(id).unwrap().mtime_ns, 9);
+        }
+    }
+
+    #[test]
+    fn shrinking_frees_chunks_and_growing_again_reads_zeros() {
+        let bytes = tree(3);
+        let mut f = Fs::new(Some(Image::open(&bytes[..]).unwrap()));
+        let mut m = TestMem {
+            app: alloc::vec![7; 100_000],
+            image: bytes.clone(),
+        };
+        let root = f.node(0).unwrap();
+        let id = f.lookup(&root, b"big.bin").unwrap().unwrap();
+        f.write(&m, id, 200_000, 0, 10, 1).unwrap();
+        f.set_size(id, 100, 2).unwrap();
+        if let Some(ONode {
+            data: Data::File { chunks, img_len },
+            ..
+        }) = f.get(id)
+        {
+            assert!(chunks.is_empty());
+            assert_eq!(*img_len, 100);
+        }
+        f.set_size(id, 1000, 3).unwrap();
+        let got = read_all(&mut f, &mut m, id);
+        assert_eq!(&got[..100], &big()[..100]);
+        assert!(got[100..].iter().all(|&b| b == 0));
+        assert_eq!(got.len(), 1000);
+    }
+
+    #[test]
+    fn new_files_grow_sparse_with_zero_holes() {
+        let bytes = tree(3);
+        let mut f = Fs::new(Some(Image::open(&bytes[..]).unwrap()));
+        let mut m = TestMem {
+            app: alloc::vec![b'a'; 100_000],
+            image: bytes.clone(),
+        };
+        let id = f.create(0, b"n", Kind::File, Vec::new(), 1).unwrap();
+        f.write(&m, id, 150_000, 0, 3, 2).unwrap();
+        assert_eq!(f.node(id).unwrap().size, 150_003);
+        if let Some(ONode {
+            data: Data::File { chunks, .. },
+            ..
+        }) = f.get(id)
+        {
+            assert_eq!(chunks.len(), 1, "only the written chunk exists");
+        }
+        m.app.fill(9);
+        let got = read_all(&mut f, &mut m, id);
+        assert!(got[..150_000].iter().all(|&b| b == 0));
+        assert_eq!(&got[150_000..], b"aaa");
+    }
+}

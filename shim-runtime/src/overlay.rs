@@ -1,0 +1,488 @@
+//! The mutable node store: the image's nodes plus every change made since start-up.
+//!
+//! Node ids below the image's node count name image nodes; a node stays image-backed (its record
+//! and data are read from the image) until it changes, when it gets an [`ONode`]. New nodes get
+//! fresh ids after the image's (inode = id + 1, never 0). A changed directory materialises its
+//! entries into owned maps on its first change; a changed file keeps its size and a sparse map of
+//! the chunks written since (see `file.rs`); every other chunk still comes from the image.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use wasifs_image::format::Kind;
+use wasifs_image::reader::{Image, Node, Source};
+use wasifs_image::Decoder;
+
+use crate::wasi::{Errno, EIO, ENOENT, ENOMEM, ENOTDIR};
+
+/// A call's outcome: `Ok` or an errno.
+pub type R<T> = Result<T, Errno>;
+
+/// Maps an image format error (corrupt image) to EIO.
+pub fn io<T>(r: Result<T, wasifs_image::FormatError>) -> R<T> {
+    r.map_err(|_| EIO)
+}
+
+/// The entries of a changed directory, sorted by name (the image's order): lookups are a binary
+/// search, and the `k`-th entry of a listing is just `entries[k]`.
+#[derive(Default)]
+pub struct Dir {
+    entries: Vec<(Box<[u8]>, u32)>,
+}
+
+impl Dir {
+    /// Where `name` is (`Ok`) or would go (`Err`).
+    fn find(&self, name: &[u8]) -> Result<usize, usize> {
+        self.entries.binary_search_by(|e| (*e.0).cmp(name))
+    }
+
+    /// Adds (or replaces) `name` → `node`.
+    pub fn insert(&mut self, name: &[u8], node: u32) {
+        match self.find(name) {
+            Ok(i) => {
+                if let Some(e) = self.entries.get_mut(i) {
+                    e.1 = node;
+                }
+            }
+            Err(i) => self.entries.insert(i, (name.into(), node)),
+        }
+    }
+
+    /// Removes `name`, returning its node.
+    pub fn remove(&mut self, name: &[u8]) -> Option<u32> {
+        let i = self.find(name).ok()?;
+        Some(self.entries.remove(i).1)
+    }
+
+    /// The node named `name`.
+    pub fn get(&self, name: &[u8]) -> Option<u32> {
+        self.entries.get(self.find(name).ok()?).map(|e| e.1)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the directory is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The `k`-th entry of the listing: (name, node).
+    pub fn nth(&self, k: u64) -> Option<(&[u8], u32)> {
+        let e = self.entries.get(usize::try_from(k).ok()?)?;
+        Some((&e.0, e.1))
+    }
+}
+
+/// What a changed node holds.
+pub enum Data {
+    /// A directory: `None` while its entries are still the image's.
+    Dir(Option<Dir>),
+    /// A file: image data is valid below `img_len`; `chunks` are the chunks written since
+    /// (sorted by index; bytes past a buffer's end, up to the chunk size, are zeros).
+    File {
+        /// Image data is the file's content below this offset (unless a chunk overrides it).
+        img_len: u64,
+        /// Owned chunks: (index, bytes), sorted by index.
+        chunks: Vec<(u32, Vec<u8>)>,
+    },
+    /// A symlink's target.
+    Link(Vec<u8>),
+}
+
+/// A node that changed (or is new): its metadata record, open-fd count and contents.
+pub struct ONode {
+    /// Metadata (`a`/`b` keep the image's values for image nodes).
+    pub n: Node,
+    /// Number of fds referring to it: an unlinked node lives until this drops to 0.
+    pub open: u32,
+    /// Contents.
+    pub data: Data,
+}
+
+/// All nodes: the image's and the overlay's.
+pub struct Fs<S: Source> {
+    pub(crate) img: Option<Image<S>>,
+    /// Changed and new nodes, indexed by id (4 bytes per slot for unchanged image nodes).
+    pub(crate) nodes: Vec<Option<Box<ONode>>>,
+    /// Ids of freed new nodes, handed out again.
+    free: Vec<u32>,
+    /// Number of image nodes (ids below are image-backed).
+    base: u32,
+    /// Next fresh node id.
+    next_id: u32,
+    /// Chunk size of owned file data (the image's, so copy-on-write maps chunk to chunk).
+    pub(crate) cs: u32,
+    /// (node, chunk index) currently decoded in `cache`.
+    pub(crate) cache_key: Option<(u32, u32)>,
+    /// The last decompressed image chunk.
+    pub(crate) cache: Vec<u8>,
+    /// Stored (compressed) bytes of the chunk being decoded.
+    pub(crate) stored: Vec<u8>,
+    pub(crate) decoder: Decoder,
+}
+
+/// A vector of `len` zero bytes, or ENOMEM.
+pub fn zeroed(len: usize) -> R<Vec<u8>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| ENOMEM)?;
+    v.resize(len, 0);
+    Ok(v)
+}
+
+impl<S: Source> Fs<S> {
+    /// The store over `img` (no image: an empty store, every lookup EIO).
+    pub fn new(img: Option<Image<S>>) -> Self {
+        let base = img.as_ref().map_or(0, |i| i.node_count());
+        let cs = img.as_ref().map_or(0, |i| i.chunk_size());
+        Fs {
+            img,
+            nodes: Vec::new(),
+            free: Vec::new(),
+            base,
+            next_id: base,
+            cs: if cs == 0 { 64 * 1024 } else { cs },
+            cache_key: None,
+            cache: Vec::new(),
+            stored: Vec::new(),
+            decoder: Decoder::new(),
+        }
+    }
+
+    /// The image.
+    pub fn img(&self) -> R<&Image<S>> {
+        self.img.as_ref().ok_or(EIO)
+    }
+
+    /// The changed state of `id`, if any.
+    pub fn get(&self, id: u32) -> Option<&ONode> {
+        self.nodes.get(id as usize)?.as_deref()
+    }
+
+    /// The changed state of `id`, if any, mutably.
+    pub fn get_mut(&mut self, id: u32) -> Option<&mut ONode> {
+        self.nodes.get_mut(id as usize)?.as_deref_mut()
+    }
+
+    /// Stores the changed state of node `id`.
+    fn put(&mut self, id: u32, o: Option<ONode>) -> R<()> {
+        let i = id as usize;
+        if self.nodes.len() <= i {
+            self.nodes
+                .try_reserve(i + 1 - self.nodes.len())
+                .map_err(|_| ENOMEM)?;
+            self.nodes.resize_with(i + 1, || None);
+        }
+        if let Some(s) = self.nodes.get_mut(i) {
+            *s = o.map(Box::new);
+        }
+        Ok(())
+    }
+
+    /// The current record of node `id`.
+    #[inline(never)]
+    pub fn node(&self, id: u32) -> R<Node> {
+        match self.get(id) {
+            Some(o) => Ok(o.n),
+            None if id < self.base => io(self.img()?.node(id)),
+            None => Err(EIO),
+        }
+    }
+
+    /// Reads an image string into a new vector.
+    fn image_str(&self, off: u32, len: u32) -> R<Vec<u8>> {
+        let mut v = zeroed(len as usize)?;
+        io(self.img()?.read_str(off, len, &mut v))?;
+        Ok(v)
+    }
+
+    /// The target of symlink `n`.
+    pub fn target(&self, n: &Node) -> R<Vec<u8>> {
+        match self.get(n.id) {
+            Some(ONode {
+                data: Data::Link(t),
+                ..
+            }) => Ok(t.clone()),
+            _ => self.image_str(n.a, n.b),
+        }
+    }
+
+    /// The changed state of `id`, created from its image record on first use.
+    #[inline(never)]
+    pub fn own(&mut self, id: u32) -> R<&mut ONode> {
+        if self.get(id).is_none() {
+            let n = self.node(id)?;
+            let data = match n.kind {
+                Kind::Dir => Data::Dir(None),
+                Kind::File => Data::File {
+                    img_len: n.size,
+                    chunks: Vec::new(),
+                },
+                Kind::Symlink => Data::Link(self.image_str(n.a, n.b)?),
+            };
+            self.put(id, Some(ONode { n, open: 0, data }))?;
+        }
+        self.get_mut(id).ok_or(EIO)
+    }
+
+    /// The owned entries of directory `id`, copied from the image on its first change.
+    fn dir_mut(&mut self, id: u32) -> R<&mut Dir> {
+        if let Data::Dir(None) = self.own(id)?.data {
+            let img = self.img()?;
+            let n = io(img.node(id))?;
+            let mut d = Dir::default();
+            for k in 0..n.b {
+                let e = io(img.dirent(&n, k))?;
+                d.insert(&self.image_str(e.name_off, e.name_len)?, e.node);
+            }
+            self.own(id)?.data = Data::Dir(Some(d));
+        }
+        match self.own(id)?.data {
+            Data::Dir(Some(ref mut d)) => Ok(d),
+            _ => Err(ENOTDIR),
+        }
+    }
+
+    /// The owned entries of `dir`, if it changed.
+    fn dir_ref(&self, dir: u32) -> Option<&Dir> {
+        match self.get(dir) {
+            Some(ONode {
+                data: Data::Dir(Some(d)),
+                ..
+            }) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The node named `name` in directory `dir`.
+    #[inline(never)]
+    pub fn lookup(&self, dir: &Node, name: &[u8]) -> R<Option<u32>> {
+        match self.dir_ref(dir.id) {
+            Some(d) => Ok(d.get(name)),
+            None => io(self.img()?.lookup(&io(self.img()?.node(dir.id))?, name)),
+        }
+    }
+
+    /// Number of entries of directory `dir` (without `.` and `..`).
+    pub fn count(&self, dir: &Node) -> R<u64> {
+        match self.dir_ref(dir.id) {
+            Some(d) => Ok(d.len() as u64),
+            None => Ok(u64::from(io(self.img()?.node(dir.id))?.b)),
+        }
+    }
+
+    /// The `k`-th entry of directory `dir` in listing order: (name, node).
+    pub fn entry(&self, dir: &Node, k: u64) -> R<Option<(Vec<u8>, u32)>> {
+        if let Some(d) = self.dir_ref(dir.id) {
+            return Ok(d.nth(k).map(|(n, id)| (n.to_vec(), id)));
+        }
+        let img = self.img()?;
+        let n = io(img.node(dir.id))?;
+        match u32::try_from(k) {
+            Ok(k) if k < n.b => {
+                let e = io(img.dirent(&n, k))?;
+                Ok(Some((self.image_str(e.name_off, e.name_len)?, e.node)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Sets mtime and ctime of `id` to `now` (its contents or entries changed).
+    pub fn touch(&mut self, id: u32, now: u64) -> R<()> {
+        let o = self.own(id)?;
+        o.n.mtime_ns = now;
+        o.n.ctime_ns = now;
+        Ok(())
+    }
+
+    /// Adds entry `name` → `id` to directory `dir` (replacing any entry of that name) and keeps the
+    /// link counts: `dir` gains one when `id` is a directory (whose parent becomes `dir`).
+    pub fn add_entry(&mut self, dir: u32, name: &[u8], id: u32, now: u64) -> R<()> {
+        self.dir_mut(dir)?.insert(name, id);
+        let is_dir = self.node(id)?.kind == Kind::Dir;
+        self.touch(dir, now)?;
+        if is_dir {
+            self.own(dir)?.n.nlink += 1;
+            self.own(id)?.n.parent = dir;
+        }
+        Ok(())
+    }
+
+    /// Removes entry `name` from directory `dir`, returning its node, whose link count drops by one
+    /// (a directory's to 0); a directory entry also drops `dir`'s count. The node is freed once it
+    /// has no links and no open fd (see [`Fs::release`]) — callers that re-link it do so first.
+    pub fn remove_entry(&mut self, dir: u32, name: &[u8], now: u64) -> R<u32> {
+        let id = self.dir_mut(dir)?.remove(name).ok_or(ENOENT)?;
+        self.touch(dir, now)?;
+        let o = self.own(id)?;
+        o.n.ctime_ns = now;
+        if o.n.kind == Kind::Dir {
+            o.n.nlink = 0;
+            let p = self.own(dir)?;
+            p.n.nlink = p.n.nlink.saturating_sub(1);
+        } else {
+            o.n.nlink = o.n.nlink.saturating_sub(1);
+        }
+        Ok(id)
+    }
+
+    /// Creates a node of `kind` named `name` in `dir` (symlinks: with `target`); returns its id.
+    pub fn create(
+        &mut self,
+        dir: u32,
+        name: &[u8],
+        kind: Kind,
+        target: Vec<u8>,
+        now: u64,
+    ) -> R<u32> {
+        let id = match self.free.pop() {
+            Some(id) => id,
+            None => {
+                let id = self.next_id;
+                self.next_id = id.checked_add(1).ok_or(ENOMEM)?;
+                id
+            }
+        };
+        let (mode, nlink, data) = match kind {
+            Kind::Dir => (0o755, 2, Data::Dir(Some(Dir::default()))),
+            Kind::File => (
+                0o644,
+                1,
+                Data::File {
+                    img_len: 0,
+                    chunks: Vec::new(),
+                },
+            ),
+            Kind::Symlink => (0o777, 1, Data::Link(target)),
+        };
+        let size = match &data {
+            Data::Link(t) => t.len() as u64,
+            _ => 0,
+        };
+        let n = Node {
+            id,
+            kind,
+            mode,
+            nlink,
+            size,
+            mtime_ns: now,
+            atime_ns: now,
+            ctime_ns: now,
+            parent: dir,
+            a: 0,
+            b: 0,
+        };
+        self.put(id, Some(ONode { n, open: 0, data }))?;
+        self.add_entry(dir, name, id, now)?;
+        Ok(id)
+    }
+
+    /// Counts one more fd on `id`.
+    pub fn open(&mut self, id: u32) -> R<()> {
+        self.own(id)?.open += 1;
+        Ok(())
+    }
+
+    /// Drops one fd from `id` and frees it if that was the last reference.
+    pub fn close(&mut self, id: u32) {
+        if let Some(o) = self.get_mut(id) {
+            o.open = o.open.saturating_sub(1);
+        }
+        self.release(id);
+    }
+
+    /// Frees node `id` when no entry and no fd refers to it: its data goes back to the allocator.
+    /// A freed image node keeps an empty record so that the image's copy never comes back.
+    pub fn release(&mut self, id: u32) {
+        let base = self.base;
+        if let Some(o) = self.get_mut(id) {
+            if o.n.nlink == 0 && o.open == 0 {
+                if id >= base {
+                    let _ = self.put(id, None);
+                    self.free.push(id);
+                } else {
+                    o.data = Data::Link(Vec::new());
+                    o.n.size = 0;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::path::tests::tree;
+
+    fn fs(bytes: &[u8]) -> Fs<&[u8]> {
+        Fs::new(Some(Image::open(bytes).unwrap()))
+    }
+
+    fn names(f: &Fs<&[u8]>, dir: u32) -> Vec<Vec<u8>> {
+        let d = f.node(dir).unwrap();
+        (0..)
+            .map_while(|k| f.entry(&d, k).unwrap())
+            .map(|e| e.0)
+            .collect()
+    }
+
+    #[test]
+    fn a_directory_materialises_on_first_change_and_keeps_the_listing_order() {
+        let bytes = tree(3);
+        let mut f = fs(&bytes);
+        let before = names(&f, 0);
+        assert!(f.nodes.iter().all(Option::is_none));
+        let id = f.create(0, b"aaa-new", Kind::File, Vec::new(), 7).unwrap();
+        assert!(id >= f.base);
+        let mut after = before.clone();
+        after.push(b"aaa-new".to_vec());
+        after.sort();
+        assert_eq!(names(&f, 0), after, "listings stay sorted by name");
+        let root = f.node(0).unwrap();
+        assert_eq!(f.lookup(&root, b"aaa-new").unwrap(), Some(id));
+        assert!(f.lookup(&root, b"a.txt").unwrap().is_some());
+        assert_eq!(f.count(&root).unwrap(), after.len() as u64);
+        assert_eq!(root.mtime_ns, 7);
+    }
+
+    #[test]
+    fn dir_entries_stay_sorted_and_index_by_position() {
+        let mut d = Dir::default();
+        for i in (0..50u8).rev() {
+            d.insert(&[b'a', i], u32::from(i));
+        }
+        assert_eq!(d.nth(10).map(|e| e.1), Some(10));
+        d.remove(&[b'a', 3]);
+        assert_eq!(d.nth(10).map(|e| e.1), Some(11));
+        assert_eq!(d.get(&[b'a', 3]), None);
+        assert_eq!(d.get(&[b'a', 4]), Some(4));
+        assert_eq!(d.nth(48).map(|e| e.1), Some(49));
+        assert_eq!(d.nth(49), None);
+        assert_eq!(d.len(), 49);
+    }
+
+    #[test]
+    fn link_counts_follow_entries_and_unlinked_open_nodes_live_until_closed() {
+        let bytes = tree(3);
+        let mut f = fs(&bytes);
+        let d = f.create(0, b"d", Kind::Dir, Vec::new(), 1).unwrap();
+        let root_links = f.node(0).unwrap().nlink;
+        let file = f.create(d, b"x", Kind::File, Vec::new(), 1).unwrap();
+        f.add_entry(0, b"x2", file, 2).unwrap();
+        f.own(file).unwrap().n.nlink += 1;
+        assert_eq!(f.node(file).unwrap().nlink, 2);
+        f.open(file).unwrap();
+        f.remove_entry(d, b"x", 3).unwrap();
+        f.remove_entry(0, b"x2", 3).unwrap();
+        f.release(file);
+        assert_eq!(f.node(file).unwrap().nlink, 0, "still open");
+        f.close(file);
+        assert!(f.node(file).is_err(), "freed after the last close");
+        f.remove_entry(0, b"d", 4).unwrap();
+        assert_eq!(f.node(0).unwrap().nlink, root_links - 1);
+        f.release(d);
+        assert!(f.node(d).is_err());
+    }
+}
