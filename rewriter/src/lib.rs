@@ -63,13 +63,18 @@ pub fn rewrite(opts: &RewriteOptions) -> Result<Report> {
     let app = input::read_module(&opts.input)?;
     let image = mount::build_image(&opts.mounts, &opts.tree)?;
     let merged = merge::rewrite_module(&opts.input, &app, &image.bytes)?;
-    output::write_atomic(&opts.output, &merged.bytes)?;
+    // The output is a list of parts borrowing `app` and `image.bytes`, written one by one: the
+    // image is never held twice.
+    let parts = merged.module.parts().map_err(Error::usage)?;
+    let output_len = parts.iter().map(|p| p.len() as u64).sum();
+    output::write_atomic(&opts.output, parts.iter().map(|p| &p[..]))?;
+    drop(parts);
     let mut warnings = image.warnings;
     warnings.extend(merged.warnings);
     Ok(Report {
         warnings,
         input_len: app.len() as u64,
-        output_len: merged.bytes.len() as u64,
+        output_len,
         image_len: image.bytes.len() as u64,
         files: image.files,
         dirs: image.dirs,

@@ -3,6 +3,7 @@
 mod code;
 pub mod layout;
 mod leb;
+pub mod parts;
 mod reimage;
 #[cfg(test)]
 mod tests;
@@ -10,6 +11,7 @@ mod tests;
 use crate::plan::{self, ModuleInfo, Plan, WasifsRecord, WASIFS_RECORD_VERSION, WASIFS_SECTION};
 use crate::{Error, Result};
 use layout::{Layout, Remap};
+use parts::Module;
 use std::path::Path;
 use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
 use wasm_encoder::Encode;
@@ -17,9 +19,9 @@ use wasmparser::BinaryReader;
 
 /// The merged module and what happened on the way.
 #[derive(Debug, Clone, Default)]
-pub struct MergeOutput {
-    /// The output module.
-    pub bytes: Vec<u8>,
+pub struct MergeOutput<'a> {
+    /// The output module, as parts borrowing the image and large app sections.
+    pub module: Module<'a>,
     /// Non-fatal problems, e.g. DWARF sections dropped.
     pub warnings: Vec<String>,
     /// Names of the `wasi_snapshot_preview1` imports now served by the shim.
@@ -29,7 +31,7 @@ pub struct MergeOutput {
 }
 
 /// Merges the committed shim and the intrinsics into `app` with `image` as the filesystem image.
-pub fn rewrite_module(path: &Path, app: &[u8], image: &[u8]) -> Result<MergeOutput> {
+pub fn rewrite_module<'a>(path: &Path, app: &'a [u8], image: &'a [u8]) -> Result<MergeOutput<'a>> {
     if crate::SHIM_WASM.is_empty() {
         return Err(internal(
             "the embedded shim (rewriter/assets/shim.wasm) is empty; build it with scripts/build-shim.sh",
@@ -48,13 +50,13 @@ pub fn intrinsics_wasm() -> Result<Vec<u8>> {
 /// Merges `shim` and `intrinsics` (compiled) into `app` with `image` as the image segment.
 ///
 /// If `app` was already rewritten with the same shim and intrinsics, only its image is replaced.
-pub fn merge_modules(
+pub fn merge_modules<'a>(
     path: &Path,
-    app: &[u8],
+    app: &'a [u8],
     shim: &[u8],
     intrinsics: &[u8],
-    image: &[u8],
-) -> Result<MergeOutput> {
+    image: &'a [u8],
+) -> Result<MergeOutput<'a>> {
     let shim_info = parse_own(shim, "shim")?;
     let intr_info = parse_own(intrinsics, "intrinsics")?;
     if u32::try_from(image.len()).is_err() {
@@ -66,7 +68,7 @@ pub fn merge_modules(
     let plan = plan::analyse(path, app, &shim_info, hash)?;
 
     let image_replaced = plan.rewritten.is_some();
-    let (bytes, warnings, redirected) = match plan.rewritten {
+    let (module, warnings, redirected) = match plan.rewritten {
         Some(record) => (
             reimage::replace_image(path, &plan, record, image)?,
             Vec::new(),
@@ -76,7 +78,7 @@ pub fn merge_modules(
             let mut layout = Layout::new(&plan, &shim_info, &intr_info)
                 .map_err(|m| internal(format!("cannot merge the shim: {m}")))?;
             let mut warnings = Vec::new();
-            let bytes = encode(
+            let module = encode(
                 path,
                 &plan,
                 &shim_info,
@@ -87,16 +89,18 @@ pub fn merge_modules(
                 &mut warnings,
             )?;
             (
-                bytes,
+                module,
                 warnings,
                 plan.redirects.iter().map(|r| r.name.clone()).collect(),
             )
         }
     };
-    ModuleInfo::parse(Path::new("<output>"), &bytes, true, false)
+    // Validated part by part, with the image segment emptied: see `parts`.
+    module
+        .validate()
         .map_err(|e| internal(format!("the merged module does not validate: {e}")))?;
     Ok(MergeOutput {
-        bytes,
+        module,
         warnings,
         redirected,
         image_replaced,
@@ -149,27 +153,13 @@ fn split_count(payload: &[u8]) -> Option<(u32, &[u8])> {
     Some((n, &payload[r.current_position()..]))
 }
 
-/// Writes a section: id, size, payload parts.
-fn write_section(out: &mut Vec<u8>, id: u8, parts: &[&[u8]]) {
-    out.push(id);
-    let len: usize = parts.iter().map(|p| p.len()).sum();
-    leb::write(out, len as u32);
-    for p in parts {
-        out.extend_from_slice(p);
-    }
-}
-
-/// Writes a vector section: id, size, count, entry parts; nothing when `count` is 0.
-fn write_vec_section(out: &mut Vec<u8>, id: u8, count: u32, parts: &[&[u8]]) {
+/// Writes a vector section: id, size, count, then the app's entries (borrowed) and the merged
+/// ones; nothing when `count` is 0.
+fn write_vec_section<'a>(out: &mut Module<'a>, id: u8, count: u32, app: &'a [u8], rest: &[u8]) {
     if count == 0 {
         return;
     }
-    let mut c = Vec::with_capacity(5);
-    leb::write(&mut c, count);
-    let mut all: Vec<&[u8]> = Vec::with_capacity(parts.len() + 1);
-    all.push(&c);
-    all.extend_from_slice(parts);
-    write_section(out, id, &all);
+    out.section(id).leb(count).borrow(app).copy(rest);
 }
 
 /// The canonical order of the non-custom sections.
@@ -214,16 +204,16 @@ fn reencode_sections<S: Default + Encode>(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn encode(
+fn encode<'a>(
     path: &Path,
-    plan: &Plan<'_>,
+    plan: &Plan<'a>,
     shim: &ModuleInfo<'_>,
     intr: &ModuleInfo<'_>,
     layout: &mut Layout,
-    image: &[u8],
+    image: &'a [u8],
     hash: u64,
     warnings: &mut Vec<String>,
-) -> Result<Vec<u8>> {
+) -> Result<Module<'a>> {
     let app = &plan.app;
     let Layout {
         app: app_remap,
@@ -251,15 +241,15 @@ fn encode(
         code::CodeError::Shim(m) => internal(format!("re-encoding the shim's code: {m}")),
     })?;
 
-    let shim_exports = |m: &ModuleInfo<'_>| -> Vec<(u32, String)> {
-        m.exports
-            .iter()
-            .filter(|e| plan::is_func(e.kind))
-            .map(|e| (e.index, e.name.to_string()))
-            .collect()
-    };
-    let shim_fallback = shim_exports(shim);
-    let intr_fallback = shim_exports(intr);
+    // Names: every name of the app; for the shim and the intrinsics only their non-function
+    // names (memory, globals, the image segment) and the names of the shim's entry points the app
+    // now calls, as `wasifs::<wasi name>` — what shows up in a backtrace through the shim. Names of
+    // internal helpers and of entry points the app does not import would only add bytes.
+    let entry_points: Vec<(u32, &str)> = plan
+        .redirects
+        .iter()
+        .map(|r| (r.shim_func, r.name.as_str()))
+        .collect();
     let is_redirected = |f: u32| plan.redirect_of(f).is_some();
     let never = |_: u32| false;
     let (names, name_warnings) = crate::names::rebuild(&[
@@ -267,6 +257,7 @@ fn encode(
             section: app.custom("name"),
             remap: app_remap,
             prefix: "",
+            keep_func_names: true,
             fallback_funcs: Vec::new(),
             skip_funcs: &is_redirected,
             first_named: (0, 0),
@@ -275,10 +266,8 @@ fn encode(
             section: intr.custom("name"),
             remap: intr_remap,
             prefix: "wasifs::",
-            fallback_funcs: intr_fallback
-                .iter()
-                .map(|(i, n)| (*i, n.as_str()))
-                .collect(),
+            keep_func_names: false,
+            fallback_funcs: Vec::new(),
             skip_funcs: &never,
             first_named: (intr.imported_memories, intr.imported_globals),
         },
@@ -286,10 +275,8 @@ fn encode(
             section: shim.custom("name"),
             remap: shim_remap,
             prefix: "wasifs::",
-            fallback_funcs: shim_fallback
-                .iter()
-                .map(|(i, n)| (*i, n.as_str()))
-                .collect(),
+            keep_func_names: false,
+            fallback_funcs: entry_points,
             skip_funcs: &never,
             first_named: (0, 0),
         },
@@ -302,8 +289,8 @@ fn encode(
         names_payload.extend_from_slice(&custom.data);
     }
 
-    let mut out = Vec::with_capacity(app.bytes.len() + shim.bytes.len() + image.len() + 4096);
-    out.extend_from_slice(&app.bytes[..8]);
+    let mut code = (Some(code.payload), code.same_layout);
+    let mut out = Module::new(&app.bytes[..8]);
     let mut next = 0usize;
     let mut names_written = false;
     let mut dwarf_dropped = false;
@@ -311,7 +298,7 @@ fn encode(
         if section.id != 0 {
             if let Some(pos) = ORDER.iter().position(|&id| id == section.id) {
                 for &id in &ORDER[next.min(pos + 1)..=pos] {
-                    emit(&mut out, id, plan, shim, intr, layout, &code.payload, image)?;
+                    emit(&mut out, id, plan, shim, intr, layout, &mut code.0, image)?;
                 }
                 next = next.max(pos + 1);
             }
@@ -320,22 +307,22 @@ fn encode(
         let name = section.custom_name.unwrap_or("");
         if name == "name" {
             if !names_written {
-                write_section(&mut out, 0, &[&names_payload]);
+                out.section(0).copy(&names_payload);
                 names_written = true;
             }
         } else if name == WASIFS_SECTION {
             // A stale record; the new one is written at the end.
-        } else if name.starts_with(".debug_") && !code.same_layout {
+        } else if name.starts_with(".debug_") && !code.1 {
             dwarf_dropped = true;
         } else {
-            write_section(&mut out, 0, &[&app.bytes[section.payload.clone()]]);
+            out.section(0).borrow(&app.bytes[section.payload.clone()]);
         }
     }
     for &id in &ORDER[next..] {
-        emit(&mut out, id, plan, shim, intr, layout, &code.payload, image)?;
+        emit(&mut out, id, plan, shim, intr, layout, &mut code.0, image)?;
     }
     if !names_written {
-        write_section(&mut out, 0, &[&names_payload]);
+        out.section(0).copy(&names_payload);
     }
     let record = WasifsRecord {
         version: WASIFS_RECORD_VERSION,
@@ -345,7 +332,7 @@ fn encode(
     let mut rec = Vec::new();
     WASIFS_SECTION.encode(&mut rec);
     rec.extend_from_slice(&record.encode());
-    write_section(&mut out, 0, &[&rec]);
+    out.section(0).copy(&rec);
     if dwarf_dropped {
         warnings.push(
             "DWARF debug sections (.debug_*) were dropped: patching calls changed the length of some \
@@ -358,15 +345,15 @@ fn encode(
 
 /// Emits the merged section `id`.
 #[allow(clippy::too_many_arguments)]
-fn emit(
-    out: &mut Vec<u8>,
+fn emit<'a>(
+    out: &mut Module<'a>,
     id: u8,
-    plan: &Plan<'_>,
+    plan: &Plan<'a>,
     shim: &ModuleInfo<'_>,
     intr: &ModuleInfo<'_>,
     layout: &mut Layout,
-    code: &[u8],
-    image: &[u8],
+    code: &mut Option<Vec<u8>>,
+    image: &'a [u8],
 ) -> Result<()> {
     let app = &plan.app;
     let Layout {
@@ -398,7 +385,7 @@ fn emit(
                     .ty()
                     .function(params.map_err(round)?, results.map_err(round)?);
             }
-            write_vec_section(out, 1, n + types.len(), &[rest, &entries(&types)]);
+            write_vec_section(out, 1, n + types.len(), rest, &entries(&types));
         }
         2 => {
             let mut imports = wasm_encoder::ImportSection::new();
@@ -415,7 +402,7 @@ fn emit(
                     wasm_encoder::EntityType::Function(h.ty),
                 );
             }
-            write_vec_section(out, 2, imports.len(), &[&entries(&imports)]);
+            write_vec_section(out, 2, imports.len(), &[], &entries(&imports));
         }
         3 => {
             let (n, rest) = raw_entries(app, 3);
@@ -430,7 +417,7 @@ fn emit(
                     );
                 }
             }
-            write_vec_section(out, 3, n + funcs.len(), &[rest, &entries(&funcs)]);
+            write_vec_section(out, 3, n + funcs.len(), rest, &entries(&funcs));
         }
         4 => {
             let (n, bytes) = reencode_sections(
@@ -439,7 +426,7 @@ fn emit(
                 |r, s, b| r.parse_table_section(s, wasmparser::TableSectionReader::new(b)?),
                 wasm_encoder::TableSection::len,
             )?;
-            write_vec_section(out, 4, n, &[&bytes]);
+            write_vec_section(out, 4, n, &[], &bytes);
         }
         5 => {
             let (n, rest) = raw_entries(app, 5);
@@ -449,7 +436,7 @@ fn emit(
                 |r, s, b| r.parse_memory_section(s, wasmparser::MemorySectionReader::new(b)?),
                 wasm_encoder::MemorySection::len,
             )?;
-            write_vec_section(out, 5, n + m, &[rest, &bytes]);
+            write_vec_section(out, 5, n + m, rest, &bytes);
         }
         13 => {
             let (n, rest) = raw_entries(app, 13);
@@ -459,7 +446,7 @@ fn emit(
                 |r, s, b| r.parse_tag_section(s, wasmparser::TagSectionReader::new(b)?),
                 wasm_encoder::TagSection::len,
             )?;
-            write_vec_section(out, 13, n + m, &[rest, &bytes]);
+            write_vec_section(out, 13, n + m, rest, &bytes);
         }
         6 => {
             let (n, bytes) = reencode_sections(
@@ -468,7 +455,7 @@ fn emit(
                 |r, s, b| r.parse_global_section(s, wasmparser::GlobalSectionReader::new(b)?),
                 wasm_encoder::GlobalSection::len,
             )?;
-            write_vec_section(out, 6, n, &[&bytes]);
+            write_vec_section(out, 6, n, &[], &bytes);
         }
         7 => {
             let (n, bytes) = reencode_sections(
@@ -477,7 +464,7 @@ fn emit(
                 |r, s, b| r.parse_export_section(s, wasmparser::ExportSectionReader::new(b)?),
                 wasm_encoder::ExportSection::len,
             )?;
-            write_vec_section(out, 7, n, &[&bytes]);
+            write_vec_section(out, 7, n, &[], &bytes);
         }
         8 => {
             if let Some(start) = app.start {
@@ -486,9 +473,7 @@ fn emit(
                     .funcs
                     .get(start)
                     .ok_or_else(|| internal("start function out of range"))?;
-                let mut payload = Vec::new();
-                leb::write(&mut payload, f);
-                write_section(out, 8, &[&payload]);
+                out.section(8).leb(f);
             }
         }
         9 => {
@@ -498,14 +483,14 @@ fn emit(
                 |r, s, b| r.parse_element_section(s, wasmparser::ElementSectionReader::new(b)?),
                 wasm_encoder::ElementSection::len,
             )?;
-            write_vec_section(out, 9, n, &[&bytes]);
+            write_vec_section(out, 9, n, &[], &bytes);
         }
         12 => {
-            let mut payload = Vec::new();
-            leb::write(&mut payload, layout.data_count);
-            write_section(out, 12, &[&payload]);
+            out.section(12).leb(layout.data_count);
         }
-        10 => write_section(out, 10, &[code]),
+        10 => {
+            out.section(10).owned(code.take().unwrap_or_default());
+        }
         11 => {
             let (n, rest) = raw_entries(app, 11);
             let (m, bytes) = reencode_sections(
@@ -514,9 +499,12 @@ fn emit(
                 |r, s, b| r.parse_data_section(s, wasmparser::DataSectionReader::new(b)?),
                 wasm_encoder::DataSection::len,
             )?;
-            let mut head = vec![0x01];
-            leb::write(&mut head, image.len() as u32);
-            write_vec_section(out, 11, n + m + 1, &[rest, &bytes, &head, image]);
+            // The image segment comes last and is borrowed, not copied: see `parts`.
+            out.section(11)
+                .leb(n + m + 1)
+                .borrow(rest)
+                .copy(&bytes)
+                .image(image);
         }
         _ => {}
     }

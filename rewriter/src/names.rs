@@ -13,6 +13,9 @@ pub struct NameInput<'a> {
     pub remap: &'a Remap,
     /// Prepended to every name (empty for the app, `wasifs::` for the shim).
     pub prefix: &'a str,
+    /// Whether the section's function, local and label names are carried over (the app's are;
+    /// the shim's internal helpers keep no names).
+    pub keep_func_names: bool,
     /// Names for functions the name section does not name (e.g. export names), by input index.
     pub fallback_funcs: Vec<(u32, &'a str)>,
     /// Input function indices whose names must not be carried over (redirected imports).
@@ -42,8 +45,9 @@ struct Names {
 
 /// Builds the output's name section from the app's (first) and the other modules' names.
 ///
-/// The app keeps its module name and every name (remapped); the shim's and intrinsics' entities
-/// get their names with the input's prefix. A malformed app name section is dropped with a
+/// The app keeps its module name and every name (remapped); the other inputs' entities get their
+/// names with the input's prefix (function names only if `keep_func_names`, else from
+/// `fallback_funcs`). A malformed app name section is dropped with a
 /// warning, never an error.
 pub fn rebuild(inputs: &[NameInput<'_>]) -> (NameSection, Vec<String>) {
     let mut names = Names::default();
@@ -161,6 +165,8 @@ fn collect(
                 let mut sub = sub;
                 names.module = Some(sub.read_string()?.to_string());
             }
+            // Function, local and label names of an input whose helpers keep no names.
+            1..=3 if !input.keep_func_names => {}
             1 => {
                 for naming in wasmparser::NameMap::new(sub)? {
                     let naming = naming?;

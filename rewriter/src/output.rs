@@ -4,11 +4,14 @@ use crate::{Error, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Writes `bytes` to `path` so that readers see either the old file or the complete new one; on any
-/// error nothing is left behind.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `parts`, in order, to `path` so that readers see either the old file or the complete new
+/// one; on any error nothing is left behind.
+///
+/// The parts are written one after the other (the merged module is a list of slices that borrow
+/// the image and the input; see `merge::parts`), so the output is never concatenated in memory.
+pub fn write_atomic<'p>(path: &Path, parts: impl IntoIterator<Item = &'p [u8]>) -> Result<()> {
     let tmp = temp_path(path);
-    let result = write_and_sync(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    let result = write_and_sync(&tmp, parts).and_then(|()| std::fs::rename(&tmp, path));
     result.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         Error::io(path, e)
@@ -29,13 +32,20 @@ fn temp_path(path: &Path) -> PathBuf {
 }
 
 /// Creates `tmp` (failing if it exists), writes everything and flushes it to disk.
-fn write_and_sync(tmp: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut file = std::fs::OpenOptions::new()
+fn write_and_sync<'p>(
+    tmp: &Path,
+    parts: impl IntoIterator<Item = &'p [u8]>,
+) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    // Small parts (section headers, short sections) are gathered; large ones go straight through.
+    let mut w = std::io::BufWriter::with_capacity(64 << 10, file);
+    for part in parts {
+        w.write_all(part)?;
+    }
+    w.into_inner().map_err(|e| e.into_error())?.sync_all()
 }
 
 #[cfg(test)]
@@ -47,7 +57,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let target = dir.path().join("out.wasm");
         std::fs::write(&target, b"old").expect("seed");
-        write_atomic(&target, b"new").expect("write");
+        write_atomic(&target, [&b"n"[..], b"", b"ew"]).expect("write");
         assert_eq!(std::fs::read(&target).expect("read"), b"new");
         assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 1);
     }
@@ -56,7 +66,7 @@ mod tests {
     fn missing_directory_is_an_error_naming_the_output() {
         let dir = tempfile::tempdir().expect("tempdir");
         let target = dir.path().join("no/such/dir/out.wasm");
-        let err = write_atomic(&target, b"x").expect_err("must fail");
+        let err = write_atomic(&target, [&b"x"[..]]).expect_err("must fail");
         assert!(err.to_string().contains("out.wasm"));
     }
 }

@@ -204,7 +204,9 @@ fn parse_module<'a>(
 }
 
 /// Validates function bodies, on two threads when there are many.
-fn validate_bodies(mut funcs: Vec<FuncJob<'_>>) -> std::result::Result<(), BinaryReaderError> {
+pub(crate) fn validate_bodies(
+    mut funcs: Vec<FuncJob<'_>>,
+) -> std::result::Result<(), BinaryReaderError> {
     fn run(funcs: Vec<FuncJob<'_>>) -> std::result::Result<(), BinaryReaderError> {
         let mut allocs = FuncValidatorAllocations::default();
         for (func, body) in funcs {
@@ -229,7 +231,7 @@ fn validate_bodies(mut funcs: Vec<FuncJob<'_>>) -> std::result::Result<(), Binar
     }
 }
 
-type FuncJob<'a> = (
+pub(crate) type FuncJob<'a> = (
     wasmparser::FuncToValidate<wasmparser::ValidatorResources>,
     FunctionBody<'a>,
 );

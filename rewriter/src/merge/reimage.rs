@@ -1,18 +1,18 @@
 //! Re-rewriting: replaces the image segment of an already-rewritten module, streaming the rest.
 
-use super::{leb, write_section};
+use super::parts::Module;
 use crate::plan::{Plan, WasifsRecord};
 use crate::{Error, Result};
 use std::path::Path;
 use wasmparser::{BinaryReader, DataKind, DataSectionReader};
 
 /// Copies every section of `plan.app` unchanged except the image segment, which becomes `image`.
-pub fn replace_image(
+pub fn replace_image<'a>(
     path: &Path,
-    plan: &Plan<'_>,
+    plan: &Plan<'a>,
     record: WasifsRecord,
-    image: &[u8],
-) -> Result<Vec<u8>> {
+    image: &'a [u8],
+) -> Result<Module<'a>> {
     let app = &plan.app;
     let stale = || {
         Error::unsupported(
@@ -36,20 +36,18 @@ pub fn replace_image(
     let start = segment.range.start as usize - data.payload.start;
     let end = segment.range.end as usize - data.payload.start;
 
-    let mut out = Vec::with_capacity(app.bytes.len() - (end - start) + image.len() + 16);
-    out.extend_from_slice(&app.bytes[..8]);
+    // Every section is borrowed from the input, the new image from the image buffer: nothing
+    // of the (possibly large) input or image is copied.
+    let mut out = Module::new(&app.bytes[..8]);
     for section in &app.sections {
         let bytes = &app.bytes[section.payload.clone()];
         if section.id == 11 {
-            let mut head = vec![0x01];
-            leb::write(&mut head, image.len() as u32);
-            write_section(
-                &mut out,
-                11,
-                &[&payload[..start], &head, image, &payload[end..]],
-            );
+            out.section(11)
+                .borrow(&payload[..start])
+                .image(image)
+                .borrow(&payload[end..]);
         } else {
-            write_section(&mut out, section.id, &[bytes]);
+            out.section(section.id).borrow(bytes);
         }
     }
     Ok(out)

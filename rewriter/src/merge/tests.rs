@@ -70,9 +70,29 @@ fn wasm(wat: &str) -> Vec<u8> {
     wat::parse_str(wat).expect("test WAT compiles")
 }
 
-fn merge(app: &[u8], image: &[u8]) -> Result<MergeOutput> {
+/// A merge result with the output concatenated.
+#[derive(Debug)]
+struct Merged {
+    bytes: Vec<u8>,
+    warnings: Vec<String>,
+    redirected: Vec<String>,
+}
+
+/// Merges and concatenates the output; also validates the whole output (the merge itself only
+/// validates it part by part with the image emptied).
+fn merge(app: &[u8], image: &[u8]) -> Result<Merged> {
     let intrinsics = intrinsics_wasm().expect("intrinsics compile");
-    merge_modules(Path::new("app.wasm"), app, &wasm(SHIM), &intrinsics, image)
+    let out = merge_modules(Path::new("app.wasm"), app, &wasm(SHIM), &intrinsics, image)?;
+    let bytes = out.module.to_vec();
+    assert_eq!(bytes.len() as u64, out.module.len());
+    wasmparser::Validator::new_with_features(plan::features())
+        .validate_all(&bytes)
+        .expect("the concatenated output validates");
+    Ok(Merged {
+        bytes,
+        warnings: out.warnings,
+        redirected: out.redirected,
+    })
 }
 
 fn print(bytes: &[u8]) -> String {
@@ -104,11 +124,17 @@ fn func_names(bytes: &[u8]) -> HashMap<u32, String> {
 /// Every function index called or referenced by defined function `name`.
 fn callees(bytes: &[u8], name: &str) -> Vec<String> {
     let names = func_names(bytes);
-    let info = ModuleInfo::parse(Path::new("out"), bytes, false, true).expect("parses");
     let (&idx, _) = names
         .iter()
         .find(|(_, n)| *n == name)
         .expect("function is named");
+    callees_at(bytes, idx)
+}
+
+/// Every function called or referenced by function `idx`, by name (`#index` if unnamed).
+fn callees_at(bytes: &[u8], idx: u32) -> Vec<String> {
+    let names = func_names(bytes);
+    let info = ModuleInfo::parse(Path::new("out"), bytes, false, true).expect("parses");
     let body = &info.bodies[(idx - info.imported_funcs) as usize];
     let mut ops = body.get_operators_reader().expect("ops");
     let mut out = Vec::new();
@@ -189,9 +215,9 @@ fn redirected_call_and_ref_func_reach_the_shim() {
     assert_eq!(
         calls,
         [
-            "wasifs::shim_fd_read",
-            "wasifs::shim_fd_write",
-            "wasifs::shim_fd_read",
+            "wasifs::fd_read",
+            "wasifs::fd_write",
+            "wasifs::fd_read",
             "proc_exit"
         ]
     );
@@ -202,11 +228,11 @@ fn element_segment_and_export_of_redirected_import_point_at_the_shim() {
     let out = merge(&wasm(APP), IMAGE).expect("merges");
     let text = print(&out.bytes);
     assert!(
-        text.contains(r#"(export "read" (func $wasifs::shim_fd_read))"#),
+        text.contains(r#"(export "read" (func $wasifs::fd_read))"#),
         "{text}"
     );
     assert!(
-        text.contains("(elem (;0;) (i32.const 1) func $wasifs::shim_fd_read $main $proc_exit)"),
+        text.contains("(elem (;0;) (i32.const 1) func $wasifs::fd_read $main $proc_exit)"),
         "{text}"
     );
 }
@@ -227,23 +253,32 @@ fn kept_import_is_shared_and_redirected_one_gets_a_fresh_host_import() {
         .map(|(m, n)| (m.to_string(), n.to_string()))
         .collect();
     assert_eq!(imports, expect);
+    // Host imports keep no names (the shim's internal names are dropped): index 2 is fd_write.
     assert_eq!(
-        callees(&out.bytes, "wasifs::shim_fd_write")
+        callees(&out.bytes, "wasifs::fd_write")
             .last()
             .map(String::as_str),
-        Some("wasifs::host_fd_write")
+        Some("#2")
     );
-    assert_eq!(
-        callees(&out.bytes, "wasifs::shim_proc_exit_unused"),
-        ["proc_exit"]
-    );
+    // The shim's defined functions follow 3 imports and the app's 2: seven, fd_read, fd_write,
+    // then proc_exit_unused at 8, which calls the shared import.
+    assert_eq!(callees_at(&out.bytes, 8), ["proc_exit"]);
 }
 
 #[test]
 fn shim_calls_to_intrinsics_resolve_to_merged_intrinsics() {
     let out = merge(&wasm(APP), IMAGE).expect("merges");
-    let calls = callees(&out.bytes, "wasifs::shim_fd_read");
-    assert_eq!(calls, ["wasifs::image_to_shim", "wasifs::app_store_u32"]);
+    let calls = callees(&out.bytes, "wasifs::fd_read");
+    // The intrinsics' functions come after the 3 imports, 2 app and 4 shim functions.
+    let intr = intrinsics_wasm().expect("intrinsics");
+    let intr = ModuleInfo::parse(Path::new("intrinsics"), &intr, false, false).expect("parses");
+    let at = |name: &str| {
+        let i = intr
+            .export(name, wasmparser::ExternalKind::Func)
+            .expect("exported");
+        format!("#{}", 9 + i)
+    };
+    assert_eq!(calls, [at("image_to_shim"), at("app_store_u32")]);
     let text = print(&out.bytes);
     // image_to_shim initialises shim memory (1) from the image segment (the last one).
     assert!(text.contains("memory.init 1 $wasifs::image"), "{text}");
@@ -327,9 +362,8 @@ fn names_keep_module_name_and_prefix_shim_functions() {
         "main",
         "init",
         "proc_exit",
-        "wasifs::seven",
-        "wasifs::shim_fd_read",
-        "wasifs::copy_to_app",
+        "wasifs::fd_read",
+        "wasifs::fd_write",
     ] {
         assert!(names.values().any(|v| v == n), "missing {n}: {names:?}");
     }
@@ -337,6 +371,11 @@ fn names_keep_module_name_and_prefix_shim_functions() {
         !names.values().any(|v| v == "fd_read"),
         "redirected import keeps no name"
     );
+    // Shim helpers, intrinsics and entry points the app does not call keep no names.
+    assert_eq!(names.len(), 5, "{names:?}");
+    // Non-function names of the shim and the intrinsics stay.
+    assert!(text.contains("(global $wasifs::__stack_pointer"), "{text}");
+    assert!(text.contains("(data $wasifs::image"), "{text}");
 }
 
 #[test]
@@ -488,7 +527,7 @@ fn dwarf_is_kept_when_padded_call_operands_absorb_the_new_indices() {
             targets.push(names.get(&function_index).cloned().unwrap_or_default());
         }
     }
-    assert_eq!(targets[1], "wasifs::shim_fd_read");
+    assert_eq!(targets[1], "wasifs::fd_read");
 }
 
 #[test]
@@ -514,10 +553,7 @@ fn rewriting_a_rewritten_module_replaces_only_the_image() {
     assert_eq!(data[2], (true, image2.to_vec()));
     let names = func_names(&second.bytes);
     assert_eq!(
-        names
-            .values()
-            .filter(|n| *n == "wasifs::shim_fd_read")
-            .count(),
+        names.values().filter(|n| *n == "wasifs::fd_read").count(),
         1
     );
     assert_eq!(imports(&first.bytes), imports(&second.bytes));
@@ -537,6 +573,47 @@ fn rewriting_a_rewritten_module_replaces_only_the_image() {
     // And once more, back to the first image: identical to the first output.
     let third = merge(&second.bytes, IMAGE).expect("re-merges");
     assert_eq!(third.bytes, first.bytes);
+}
+
+#[test]
+fn large_image_and_custom_sections_are_borrowed_and_written_whole() {
+    // Larger than the borrow threshold, so the output borrows them from the inputs.
+    let image: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let image2: Vec<u8> = (0..200_000u32).map(|i| (i * 13 % 241) as u8).collect();
+    let dwarf = "\\00".repeat(50_000);
+    let app = APP.replace(
+        "(module $app",
+        &format!("(module $app (@custom \"big\" (after code) \"{dwarf}\")"),
+    );
+    let app = wasm(&app);
+    let first = merge(&app, &image).expect("merges");
+    assert_eq!(data_segments(&first.bytes)[2], (true, image.clone()));
+    let big = |b: &[u8]| {
+        custom_sections(b)
+            .into_iter()
+            .find(|(n, _)| n == "big")
+            .map(|(_, d)| d.len())
+    };
+    assert_eq!(big(&first.bytes), Some(50_000));
+    let second = merge(&first.bytes, &image2).expect("re-merges");
+    assert_eq!(data_segments(&second.bytes)[2], (true, image2));
+    assert_eq!(big(&second.bytes), Some(50_000));
+    assert_eq!(
+        merge(&second.bytes, &image).expect("again").bytes,
+        first.bytes
+    );
+}
+
+#[test]
+fn output_validation_sees_a_broken_module() {
+    // A function section without its code section: the view (image emptied) must not validate.
+    let mut m = parts::Module::new(b"\0asm\x01\0\0\0");
+    m.section(1).leb(1).copy(&[0x60, 0, 0]);
+    m.section(3).leb(1).leb(0);
+    m.section(5).leb(1).copy(&[0, 1]);
+    m.section(12).leb(1);
+    m.section(11).leb(1).image(&[1u8; 5000]);
+    assert!(m.validate().is_err());
 }
 
 #[test]
@@ -629,7 +706,7 @@ fn atomics_on_an_unshared_memory_are_accepted() {
     let out = merge(&wasm(app), IMAGE).expect("merges");
     let text = print(&out.bytes);
     assert!(text.contains("i32.atomic.rmw.sub"), "{text}");
-    assert_eq!(callees(&out.bytes, "main"), ["wasifs::shim_fd_read"]);
+    assert_eq!(callees(&out.bytes, "main"), ["wasifs::fd_read"]);
 }
 
 #[test]
