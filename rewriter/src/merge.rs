@@ -4,6 +4,7 @@ mod code;
 pub mod layout;
 mod leb;
 pub mod parts;
+mod reach;
 mod reimage;
 #[cfg(test)]
 mod tests;
@@ -408,7 +409,14 @@ fn emit<'a>(
             let (n, rest) = raw_entries(app, 3);
             let mut funcs = wasm_encoder::FunctionSection::new();
             for (m, remap) in [(shim, &layout.shim), (intr, &layout.intrinsics)] {
-                for &t in &m.func_types[m.imported_funcs as usize..] {
+                let defined = m
+                    .func_types
+                    .iter()
+                    .enumerate()
+                    .skip(m.imported_funcs as usize);
+                // Unreachable functions are left out (see `reach`).
+                let kept = defined.filter(|&(f, _)| remap.funcs.get(f as u32).is_some());
+                for (_, &t) in kept {
                     funcs.function(
                         remap
                             .types

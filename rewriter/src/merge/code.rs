@@ -25,21 +25,25 @@ struct Patch {
 }
 
 /// Copies the app's bodies with call/return_call/ref.func operands remapped by `funcs`, then
-/// appends the re-encoded `extra` bodies (shim, then intrinsics).
+/// appends the re-encoded `extra` bodies (shim, then intrinsics) of the functions their remap
+/// keeps (unreachable ones are dropped).
 pub fn encode(
     app: &ModuleInfo<'_>,
     funcs: &IndexMap,
     extra: &mut [(&ModuleInfo<'_>, &mut Remap)],
 ) -> Result<Code, CodeError> {
-    let extra_count: usize = extra.iter().map(|(m, _)| m.bodies.len()).sum();
     let mut extra_code = wasm_encoder::CodeSection::new();
     for (module, remap) in extra.iter_mut() {
-        for body in &module.bodies {
+        for (d, body) in module.bodies.iter().enumerate() {
+            if remap.funcs.get(module.imported_funcs + d as u32).is_none() {
+                continue;
+            }
             remap
                 .parse_function_body(&mut extra_code, body.clone())
                 .map_err(|e| CodeError::Shim(e.to_string()))?;
         }
     }
+    let extra_count = extra_code.len() as usize;
     let extra_bytes = super::entries(&extra_code);
 
     let (payload, offset) = match &app.code {

@@ -20,9 +20,12 @@ pub enum IndexMap {
         /// Amount added to every index.
         by: u32,
     },
-    /// Index `i` becomes `table[i]`.
+    /// Index `i` becomes `table[i]`; [`DROPPED`] marks an index left out of the output.
     Table(Vec<u32>),
 }
+
+/// In an [`IndexMap::Table`]: the entity is not in the output (an unreachable shim function).
+pub const DROPPED: u32 = u32::MAX;
 
 impl IndexMap {
     /// The identity on `0..len`.
@@ -35,8 +38,13 @@ impl IndexMap {
     pub fn get(&self, i: u32) -> Option<u32> {
         match self {
             IndexMap::Shift { len, by } => (i < *len).then(|| i + by),
-            IndexMap::Table(t) => t.get(i as usize).copied(),
+            IndexMap::Table(t) => t.get(i as usize).copied().filter(|&o| o != DROPPED),
         }
+    }
+
+    /// Whether input index `i` is in range but left out of the output.
+    pub fn is_dropped(&self, i: u32) -> bool {
+        matches!(self, IndexMap::Table(t) if t.get(i as usize) == Some(&DROPPED))
     }
 
     /// The number of input indices.
@@ -117,6 +125,50 @@ impl Reencode for Remap {
     }
     fn data_index(&mut self, i: u32) -> Result<u32, ReencodeError<Unmapped>> {
         map(&self.data, "data segment", i)
+    }
+
+    /// Element items with dropped functions (unreachable shim functions, see `reach`) turned into
+    /// `ref.null func`: no kept code reads the table they would go in.
+    fn element_items<'a>(
+        &mut self,
+        items: wasmparser::ElementItems<'a>,
+    ) -> Result<wasm_encoder::Elements<'a>, ReencodeError<Unmapped>> {
+        use wasm_encoder::{ConstExpr, Elements, HeapType, RefType};
+        let null = || ConstExpr::ref_null(HeapType::FUNC);
+        match items {
+            wasmparser::ElementItems::Functions(fs) => {
+                let fs = fs.into_iter().collect::<Result<Vec<u32>, _>>()?;
+                if !fs.iter().any(|&f| self.funcs.is_dropped(f)) {
+                    let mapped = fs.iter().map(|&f| self.function_index(f));
+                    return Ok(Elements::Functions(
+                        mapped.collect::<Result<Vec<_>, _>>()?.into(),
+                    ));
+                }
+                let mut exprs = Vec::with_capacity(fs.len());
+                for f in fs {
+                    exprs.push(if self.funcs.is_dropped(f) {
+                        null()
+                    } else {
+                        ConstExpr::ref_func(self.function_index(f)?)
+                    });
+                }
+                Ok(Elements::Expressions(RefType::FUNCREF, exprs.into()))
+            }
+            wasmparser::ElementItems::Expressions(ty, es) => {
+                let mut exprs = Vec::new();
+                let out_ty = self.ref_type(ty)?;
+                for e in es {
+                    let e = e?;
+                    exprs.push(match super::reach::lone_ref_func(&e) {
+                        Some(f) if ty.is_nullable() && self.funcs.is_dropped(f) => {
+                            ConstExpr::ref_null(out_ty.heap_type)
+                        }
+                        _ => self.const_expr(e)?,
+                    });
+                }
+                Ok(Elements::Expressions(out_ty, exprs.into()))
+            }
+        }
     }
 }
 
@@ -222,13 +274,14 @@ impl Layout {
             func += 1;
         }
 
-        // Shim function imports: host WASI functions or intrinsics.
-        enum Target {
+        // Shim function imports: host WASI functions (shared with a kept app import, or new host
+        // imports if reachable) or intrinsics.
+        #[derive(Clone, Copy)]
+        enum Target<'n> {
             Fixed(u32),
-            Host(u32),
+            Host(&'n str, u32),
             Intrinsic(u32),
         }
-        let mut host_imports: Vec<HostImport> = Vec::new();
         let mut shim_targets = Vec::with_capacity(shim.imported_funcs as usize);
         let mut shim_func = 0u32;
         for import in &shim.imports {
@@ -249,19 +302,7 @@ impl Layout {
                     let shared = app_import_index(plan, import.name, sig);
                     match shared.map(|f| app_func_table[f as usize]) {
                         Some(new) if new != u32::MAX => Target::Fixed(new),
-                        _ => {
-                            let out_ty = shim_types[ty as usize];
-                            let pos = host_imports
-                                .iter()
-                                .position(|h| h.name == import.name && h.ty == out_ty);
-                            Target::Host(pos.unwrap_or_else(|| {
-                                host_imports.push(HostImport {
-                                    name: import.name.to_string(),
-                                    ty: out_ty,
-                                });
-                                host_imports.len() - 1
-                            }) as u32)
-                        }
+                        _ => Target::Host(import.name, shim_types[ty as usize]),
                     }
                 }
                 INTRINSICS_MODULE => {
@@ -272,7 +313,7 @@ impl Layout {
                     let i = ok.ok_or_else(|| {
                         format!("the shim imports intrinsic `{}`, which the intrinsics do not export with that signature", import.name)
                     })?;
-                    Target::Intrinsic(i - intr.imported_funcs)
+                    Target::Intrinsic(i)
                 }
                 other => {
                     return Err(format!(
@@ -289,32 +330,91 @@ impl Layout {
             return Err("the intrinsics import a function".into());
         }
 
+        // Only what the redirected entry points reach goes into the output (see `reach`).
+        let shim_to_intr: Vec<Option<u32>> = shim_targets
+            .iter()
+            .map(|t| match t {
+                Target::Intrinsic(i) => Some(*i),
+                _ => None,
+            })
+            .collect();
+        let (shim_live, intr_live) = super::reach::reachable(
+            shim,
+            intr,
+            plan.redirects.iter().map(|r| r.shim_func),
+            &shim_to_intr,
+        )
+        .map_err(|e| format!("cannot read the shim's code: {e}"))?;
+
+        // New host imports: those of reachable shim imports not served by a kept app import,
+        // one per (name, type), in the shim's import order.
+        let mut host_imports: Vec<HostImport> = Vec::new();
+        let mut host_of = vec![None; shim_targets.len()];
+        for (i, t) in shim_targets.iter().enumerate() {
+            if let (Target::Host(name, ty), true) = (t, shim_live[i]) {
+                let pos = host_imports
+                    .iter()
+                    .position(|h| h.name == *name && h.ty == *ty);
+                host_of[i] = Some(pos.unwrap_or_else(|| {
+                    host_imports.push(HostImport {
+                        name: name.to_string(),
+                        ty: *ty,
+                    });
+                    host_imports.len() - 1
+                }) as u32);
+            }
+        }
+
+        // Reachable defined functions, numbered in order; the others are dropped.
+        let number = |live: &[bool], first: u32, base: u32| -> (Vec<u32>, u32) {
+            let mut next = base;
+            let table = live[first as usize..]
+                .iter()
+                .map(|&l| {
+                    if l {
+                        next += 1;
+                        next - 1
+                    } else {
+                        DROPPED
+                    }
+                })
+                .collect();
+            (table, next - base)
+        };
         let hosts = host_imports.len() as u32;
         let app_def_base = kept_funcs + hosts;
         let shim_def_base = app_def_base + app.defined_funcs();
-        let intr_def_base = shim_def_base + shim.defined_funcs();
+        let (shim_defined, shim_kept) = number(&shim_live, shim.imported_funcs, shim_def_base);
+        let intr_def_base = shim_def_base + shim_kept;
+        let (intr_func_table, _) = number(&intr_live, 0, intr_def_base);
 
         let mut shim_host_imports = Vec::new();
         let mut shim_func_table: Vec<u32> = Vec::with_capacity(shim.func_types.len());
         for (i, t) in shim_targets.iter().enumerate() {
-            shim_func_table.push(match *t {
-                Target::Fixed(f) => f,
-                Target::Host(h) => {
+            shim_func_table.push(match (*t, host_of[i]) {
+                _ if !shim_live[i] => DROPPED,
+                (Target::Fixed(f), _) => f,
+                (Target::Host(..), Some(h)) => {
                     shim_host_imports.push((i as u32, kept_funcs + h));
                     kept_funcs + h
                 }
-                Target::Intrinsic(d) => intr_def_base + d,
+                (Target::Host(..), None) => DROPPED,
+                (Target::Intrinsic(i), _) => {
+                    intr_func_table.get(i as usize).copied().unwrap_or(DROPPED)
+                }
             });
         }
-        shim_func_table.extend((0..shim.defined_funcs()).map(|d| shim_def_base + d));
+        shim_func_table.extend(shim_defined);
 
         for (f, slot) in app_func_table.iter_mut().enumerate() {
             let f = f as u32;
             if f >= app.imported_funcs {
                 *slot = app_def_base + (f - app.imported_funcs);
             } else if let Some(r) = plan.redirect_of(f) {
-                *slot = *shim_func_table
+                *slot = shim_func_table
                     .get(r.shim_func as usize)
+                    .copied()
+                    .filter(|&f| f != DROPPED)
                     .ok_or_else(|| format!("shim export `shim_{}` is out of range", r.name))?;
             }
         }
@@ -400,7 +500,7 @@ impl Layout {
             },
             intrinsics: Remap {
                 types: IndexMap::Table(intr_types),
-                funcs: shift(intr.defined_funcs(), intr_def_base),
+                funcs: IndexMap::Table(intr_func_table),
                 tables: IndexMap::identity(0),
                 memories: IndexMap::Table(intr_memories),
                 globals: IndexMap::Table(intr_globals),
