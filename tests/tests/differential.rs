@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use wasifs_tests::{
-    assert_same_outcome, pack, pack_specs, run, workspace_root, Entry, Outcome, RunOptions,
+    assert_same_outcome, pack, pack_specs, run, tree_snapshot, workspace_root, Entry, Outcome,
+    RunOptions,
 };
 
 fn fixtures_bin() -> PathBuf {
@@ -144,6 +145,7 @@ fixtures!(
     rust_read,
     wat_cat,
     wat_indirect,
+    wat_preopens,
     wat_reactor,
     zig_fs,
 );
@@ -224,30 +226,6 @@ const COPY_WAT: &str = r#"(module
     (call $check (call $mkdir (i32.const 4) (i32.const 96) (i32.const 4)) (i32.const 6))
     (call $write_all (call $create (i32.const 112) (i32.const 13) (i32.const 7)) (i32.const 8))))"#;
 
-/// Sorted `(relative path, contents)` of every file under `dir` (directories as `path/`).
-fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            let rel = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            if path.is_dir() {
-                out.push((format!("{rel}/"), Vec::new()));
-                walk(root, &path, out);
-            } else {
-                out.push((rel, std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
 /// Writes COPY_WAT as a module and a tree holding `in.txt`; returns (tempdir, module path, tree path).
 fn copy_fixture() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -289,9 +267,9 @@ fn packed_module_writes_into_a_host_preopen_like_the_original() {
     let packed_opts = RunOptions::with_preopen(&out_packed, "/out");
     let actual = run(&packed, &packed_opts).unwrap();
     assert_same_outcome("copy", &expected, &actual);
-    assert_eq!(snapshot(&out_original), snapshot(&out_packed));
+    assert_eq!(tree_snapshot(&out_original), tree_snapshot(&out_packed));
     assert_eq!(
-        snapshot(&tree),
+        tree_snapshot(&tree),
         vec![("in.txt".into(), b"embedded greetings\n".to_vec())]
     );
 }
