@@ -75,7 +75,7 @@ build_zig() {
 }
 
 build_wat() {
-    for src in wat_cat wat_reactor wat_indirect; do
+    for src in wat_cat wat_reactor wat_indirect wat_preopens; do
         log "wat: $src.wat"
         python3 - "$FIX/wat/$src.wat" "$BIN/$src.wasm" <<'PY'
 import sys, wasmtime

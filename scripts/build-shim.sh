@@ -3,6 +3,7 @@
 # rewriter/assets/shim.wasm, which the rewriter include_bytes!. Reproducible: paths of the checkout
 # and of CARGO_HOME are remapped, the shim's own Cargo.lock is used (--locked), and LTO/strip leave
 # nothing that depends on where or when it was built; binaryen's wasm-opt -Oz then shrinks it.
+# Needs clang + llvm-ar (zstd's C decoder; override with WASM_CC / WASM_AR) and wasm-opt (WASM_OPT).
 #
 # Usage: scripts/build-shim.sh [--out FILE]
 #   --out FILE   write the shim to FILE instead of rewriter/assets/shim.wasm (used by the freshness test)
@@ -32,6 +33,18 @@ if ! command -v "$wasm_opt" >/dev/null 2>&1; then
     exit 1
 fi
 
+# zstd's C decoder (image/zstd-wasm/, compiled by image/build.rs) needs clang with the WebAssembly
+# backend and llvm-ar. Like wasm-opt, their version is part of the reproducibility contract: the
+# committed shim was made with Debian bookworm's clang 14.0.6 / llvm 14.
+wasm_cc="${WASM_CC:-clang}"
+wasm_ar="${WASM_AR:-llvm-ar}"
+for tool in "$wasm_cc" "$wasm_ar"; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "build-shim.sh: $tool is missing; install clang and llvm (Debian: apt-get install clang llvm)" >&2
+        exit 1
+    fi
+done
+
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 cargo_home="$(cd "$cargo_home" && pwd)"
 # CARGO_ENCODED_RUSTFLAGS (0x1f-separated) keeps paths with spaces intact.
@@ -45,7 +58,8 @@ target_dir="$root/shim-runtime/target"
 
 (
     cd "$root/shim-runtime"
-    unset RUSTFLAGS CARGO_BUILD_RUSTFLAGS
+    unset RUSTFLAGS CARGO_BUILD_RUSTFLAGS CFLAGS TARGET_CFLAGS CFLAGS_wasm32_unknown_unknown
+    export CC_wasm32_unknown_unknown="$wasm_cc" AR_wasm32_unknown_unknown="$wasm_ar"
     CARGO_ENCODED_RUSTFLAGS="$flags" cargo build --release --locked \
         --target wasm32-unknown-unknown --target-dir "$target_dir"
 )

@@ -9,8 +9,9 @@
 # --fixtures: rustup target wasm32-wasip1; apt clang lld wasi-libc libclang-rt-dev-wasm32;
 #             pip ziglang (pinned: the Zig fixture uses the 0.17 std.Io API) and wasmtime
 #             (wat2wasm for the WAT fixtures, scripts/run_wasm.py).
-# --test:     rustup targets wasm32-wasip1 + wasm32-unknown-unknown (shim build); pip
-#             wasmtime (scripts/run_wasm.py); Node 24 from the npm registry into
+# --test:     rustup targets wasm32-wasip1 + wasm32-unknown-unknown (shim build); apt binaryen,
+#             clang and llvm (the shim build: wasm-opt, and clang + llvm-ar for zstd's C
+#             decoder); pip wasmtime (scripts/run_wasm.py); Node 24 from the npm registry into
 #             .tools/node24 (binary: .tools/node24/node_modules/.bin/node).
 set -euo pipefail
 
@@ -54,10 +55,10 @@ for t in $(printf '%s\n' "${rust_targets[@]}" | sort -u); do
     fi
 done
 
-# --- apt packages (fixtures: C on wasi-libc; tests: binaryen's wasm-opt for the shim build) ---
+# --- apt packages (fixtures: C on wasi-libc; tests: the shim build's wasm-opt, clang, llvm-ar) ---
 apt_want=()
 [ $want_fixtures = 1 ] && apt_want+=(clang lld wasi-libc libclang-rt-dev-wasm32)
-[ $want_test = 1 ] && apt_want+=(binaryen)
+[ $want_test = 1 ] && apt_want+=(binaryen clang llvm)
 if [ ${#apt_want[@]} -gt 0 ]; then
     missing=()
     for p in "${apt_want[@]}"; do

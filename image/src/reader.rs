@@ -185,7 +185,8 @@ impl<S: Source> Image<S> {
             Kind::Dir => end <= u64::from(h.dirent_count) && n.parent < h.node_count,
             Kind::File => {
                 end <= u64::from(h.chunk_count)
-                    && u64::from(n.b) == n.size.div_ceil(u64::from(h.chunk_size))
+                    // (`max(1)`: chunk_size is checked non-zero in open; no division panic path.)
+                    && u64::from(n.b) == n.size.div_ceil(u64::from(h.chunk_size.max(1)))
             }
             Kind::Symlink => u64::from(n.b) == n.size && self.str_in_table(n.a, n.b),
         };

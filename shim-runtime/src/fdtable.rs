@@ -7,6 +7,15 @@ use alloc::vec::Vec;
 pub enum Desc {
     /// A host fd (stdio, a host preopen, or something opened through one): calls forward to it.
     Host(u32),
+    /// A host preopen the image renames (`--preopen GUEST=HOST`): calls forward to host fd
+    /// `host`, except `fd_prestat_get`/`fd_prestat_dir_name`, which answer with the guest name of
+    /// the image's host alias `alias`.
+    Alias {
+        /// The host fd.
+        host: u32,
+        /// Index of the image's HostAlias record.
+        alias: u32,
+    },
     /// A directory of the tree; `preopen` is the image preopen index when it was preopened.
     Dir {
         /// Node id of the directory.

@@ -117,36 +117,76 @@ impl Source for ImageSrc {
 
 /// Most host fds probed for host preopens.
 const MAX_HOST_PROBE: u32 = 1024;
+/// Longest host preopen name read when the image renames or hides host preopens: the name goes to
+/// scratch app memory below the stack pointer; a longer name matches no alias (it is unnamed).
+const NAME_SCRATCH: u32 = 512;
 
-/// Opens the image (header length at offset 12) and enumerates the host's preopens.
+/// Opens the image (header length at offset 12) and enumerates the host's preopens: host fds 3..
+/// until EBADF, each one visible (renumbered after the image's preopens) unless the image's host
+/// policy hides it. Without a policy (no `--preopen`, no `--host-fs=deny`) names are not read.
 fn init() -> Vfs<ImageSrc> {
     let mut header = [0u8; 64];
     // SAFETY: the rewriter always embeds an image of at least one 64-byte header.
     unsafe { image_to_shim(header.as_mut_ptr(), 0, 64) };
     let len = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
     let mut vfs = Vfs::new(Image::open(ImageSrc { len }).ok());
-    vfs.now = now;
-    // Host functions see only the app's memory: the prestat goes below the app's stack pointer.
+    let (deny, aliases) = vfs
+        .fs
+        .img()
+        .map_or((false, 0), |i| (i.host_fs_denied(), i.host_alias_count()));
+    // Host functions see only the app's memory: the prestat (and the name) go below the app's
+    // stack pointer.
     // SAFETY: intrinsic without preconditions.
     let sp = unsafe { app_stack_pointer() };
-    if sp >= 16 && u64::from(sp) <= Mem.size() {
-        let scratch = (sp - 16) & !7;
-        for h in 3..3 + MAX_HOST_PROBE {
-            // SAFETY: host call writing 8 bytes at an in-bounds app address.
-            let e = unsafe { host_fd_prestat_get(h, scratch) };
-            if e == u32::from(EBADF) {
-                break;
-            }
-            if e == u32::from(SUCCESS) {
-                vfs.fds.push(Desc::Host(h));
-            }
+    if sp < 16 || u64::from(sp) > Mem.size() {
+        return vfs;
+    }
+    let scratch = (sp - 16) & !7;
+    let name_at = scratch.checked_sub(NAME_SCRATCH);
+    for h in 3..3 + MAX_HOST_PROBE {
+        // SAFETY: host call writing 8 bytes at an in-bounds app address.
+        let e = unsafe { host_fd_prestat_get(h, scratch) };
+        if e == u32::from(EBADF) {
+            break;
         }
+        if e != u32::from(SUCCESS) {
+            continue;
+        }
+        if !deny && aliases == 0 {
+            vfs.fds.push(Desc::Host(h));
+            continue;
+        }
+        let alias = match (name_at, Mem.get_u32(scratch + 4)) {
+            (Some(at), Ok(n)) if n <= NAME_SCRATCH => host_alias(&vfs, h, at, n),
+            _ => None,
+        };
+        match alias {
+            Some(alias) => vfs.fds.push(Desc::Alias { host: h, alias }),
+            None if !deny => vfs.fds.push(Desc::Host(h)),
+            None => continue,
+        };
     }
     vfs
 }
 
+/// The image's host alias naming host preopen `h`, whose name is `n` bytes long: the name is read
+/// with `fd_prestat_dir_name` to app address `at` (scratch) and compared with each alias's host name.
+fn host_alias(vfs: &Vfs<ImageSrc>, h: u32, at: u32, n: u32) -> Option<u32> {
+    // SAFETY: host call writing `n` <= NAME_SCRATCH bytes at `at`, below the app's stack pointer.
+    if unsafe { host_fd_prestat_dir_name(h, at, n) } != u32::from(SUCCESS) {
+        return None;
+    }
+    let name = Mem.get(at, n).ok()?;
+    let img = vfs.fs.img().ok()?;
+    (0..img.host_alias_count()).find(|&i| {
+        img.host_alias(i).is_ok_and(|a| {
+            a.host_len == n && vfs.fs.image_str(a.host_off, n).as_deref() == Ok(&name)
+        })
+    })
+}
+
 /// The host's realtime clock in ns (0 if it fails); the result lands below the app's stack pointer.
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     // SAFETY: intrinsic without preconditions.
     let sp = unsafe { app_stack_pointer() };
     if sp < 16 || u64::from(sp) > Mem.size() {
@@ -287,18 +327,31 @@ pub extern "C" fn shim_fd_pread(fd: u32, iovs: u32, n: u32, offset: u64, nread: 
     )
 }
 
+/// The host fd behind `fd` when the host answers its prestat calls: a plain host fd (a renamed
+/// host preopen is answered by the shim, with its guest name).
+fn prestat_host(fd: u32) -> Option<u32> {
+    match state().fds.get(fd) {
+        Some(Desc::Host(h)) => Some(h),
+        _ => None,
+    }
+}
+
 #[no_mangle]
 pub extern "C" fn shim_fd_prestat_get(fd: u32, buf: u32) -> u32 {
-    on_fd!(fd, h => host_fd_prestat_get(h, buf), s => s.fd_prestat_get(&mut Mem, fd, buf))
+    match prestat_host(fd) {
+        // SAFETY: host call with the app's arguments, fd translated.
+        Some(h) => unsafe { host_fd_prestat_get(h, buf) },
+        None => ret(state().fd_prestat_get(&mut Mem, fd, buf)),
+    }
 }
 
 #[no_mangle]
 pub extern "C" fn shim_fd_prestat_dir_name(fd: u32, path: u32, len: u32) -> u32 {
-    on_fd!(
-        fd,
-        h => host_fd_prestat_dir_name(h, path, len),
-        s => s.fd_prestat_dir_name(&mut Mem, fd, path, len)
-    )
+    match prestat_host(fd) {
+        // SAFETY: host call with the app's arguments, fd translated.
+        Some(h) => unsafe { host_fd_prestat_dir_name(h, path, len) },
+        None => ret(state().fd_prestat_dir_name(&mut Mem, fd, path, len)),
+    }
 }
 
 #[no_mangle]

@@ -11,7 +11,7 @@ use wasifs_image::format::Codec;
 use wasifs_image::reader::Source;
 
 use crate::mem::AppMem;
-use crate::overlay::{io, zeroed, Data, Fs, ONode, R};
+use crate::overlay::{insert_at, io, zeroed, Data, Fs, ONode, R};
 use crate::wasi::{EIO, ENOMEM};
 
 /// Where the bytes of one chunk come from.
@@ -91,13 +91,13 @@ impl<S: Source> Fs<S> {
             return Ok(0);
         }
         let n = core::cmp::min(u64::from(len), size - offset) as u32;
-        let cs = u64::from(self.cs);
+        let cs = self.cs;
         let mut done = 0u32;
         while done < n {
             let pos = offset + u64::from(done);
             let idx = u32::try_from(pos / cs).map_err(|_| EIO)?;
             let within = (pos % cs) as usize;
-            let take = core::cmp::min(u64::from(n - done), cs - within as u64) as u32;
+            let take = core::cmp::min(u64::from(n - done), cs.get() - within as u64) as u32;
             let at = dst + done;
             let from = match self.get(id) {
                 Some(ONode {
@@ -139,29 +139,33 @@ impl<S: Source> Fs<S> {
 
     /// The owned buffer of chunk `idx` of file `id`, copied from the image on first write.
     fn chunk_mut(&mut self, id: u32, idx: u32) -> R<&mut Vec<u8>> {
-        let cs = u64::from(self.cs);
+        let cs = self.cs;
         let img_len = match &self.own(id)?.data {
             Data::File { img_len, chunks } if chunk(chunks, idx).is_none() => Some(*img_len),
             Data::File { .. } => None,
             _ => return Err(EIO),
         };
         if let Some(img_len) = img_len {
-            let start = u64::from(idx) * cs;
+            let start = u64::from(idx) * cs.get();
             let mut v = Vec::new();
             if start < img_len {
-                v = zeroed(core::cmp::min(cs, img_len - start) as usize)?;
+                let n = core::cmp::min(cs.get(), img_len - start) as usize;
                 match self.image_chunk(id, idx)? {
-                    Some(off) => self.img()?.source().read_at(off, &mut v),
+                    Some(off) => {
+                        v = zeroed(n)?;
+                        self.img()?.source().read_at(off, &mut v)
+                    }
                     None => {
-                        let n = v.len();
-                        v.copy_from_slice(self.cache.get(..n).ok_or(EIO)?)
+                        let src = self.cache.get(..n).ok_or(EIO)?;
+                        v.try_reserve_exact(n).map_err(|_| ENOMEM)?;
+                        v.extend_from_slice(src);
                     }
                 }
             }
             if let Data::File { chunks, .. } = &mut self.own(id)?.data {
                 let at = chunks.partition_point(|c| c.0 < idx);
                 chunks.try_reserve(1).map_err(|_| ENOMEM)?;
-                chunks.insert(at, (idx, v));
+                insert_at(chunks, at, (idx, v));
             }
         }
         match &mut self.own(id)?.data {
@@ -185,14 +189,14 @@ impl<S: Source> Fs<S> {
         len: u32,
         now: u64,
     ) -> R<()> {
-        let cs = u64::from(self.cs);
+        let cs = self.cs;
         let end = offset.checked_add(u64::from(len)).ok_or(EIO)?;
         let mut done = 0u32;
         while done < len {
             let pos = offset + u64::from(done);
             let idx = u32::try_from(pos / cs).map_err(|_| ENOMEM)?;
             let within = (pos % cs) as usize;
-            let take = core::cmp::min(u64::from(len - done), cs - within as u64) as usize;
+            let take = core::cmp::min(u64::from(len - done), cs.get() - within as u64) as usize;
             let buf = self.chunk_mut(id, idx)?;
             if buf.len() < within + take {
                 buf.try_reserve(within + take - buf.len())
@@ -209,17 +213,20 @@ impl<S: Source> Fs<S> {
 
     /// Sets the size of file `id`: growing reads as zeros, shrinking frees the chunks past the end.
     pub fn set_size(&mut self, id: u32, size: u64, now: u64) -> R<()> {
-        let cs = u64::from(self.cs);
+        let cs = self.cs;
         let o = self.own(id)?;
         if let Data::File { img_len, chunks } = &mut o.data {
             if size < o.n.size {
                 *img_len = core::cmp::min(*img_len, size);
-                let first_gone = size.div_ceil(cs);
+                let first_gone = size / cs + u64::from(size % cs != 0);
                 chunks.truncate(chunks.partition_point(|c| u64::from(c.0) < first_gone));
-                chunks.shrink_to_fit();
                 if let Some(c) = chunks.last_mut().filter(|c| u64::from(c.0) == size / cs) {
-                    c.1.truncate((size % cs) as usize);
-                    c.1.shrink_to_fit();
+                    // A smaller copy of the boundary chunk, so its memory goes back to the heap.
+                    let keep = c.1.get(..(size % cs) as usize).unwrap_or(&c.1);
+                    let mut v = Vec::new();
+                    v.try_reserve_exact(keep.len()).map_err(|_| ENOMEM)?;
+                    v.extend_from_slice(keep);
+                    c.1 = v;
                 }
             }
             o.n.size = size;

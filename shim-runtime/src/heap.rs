@@ -47,13 +47,13 @@ unsafe impl GlobalAlloc for Heap {
         // SAFETY: single-threaded, not re-entrant: the only live reference.
         let st = unsafe { &mut *self.0.get() };
         let k = class(&layout);
-        if k >= CLASSES {
+        let Some(slot) = st.free.get_mut(k) else {
             return null_mut();
-        }
-        let head = st.free[k];
+        };
+        let head = *slot;
         if head != 0 && layout.align() <= MIN_BLOCK {
             // SAFETY: `head` is a free block of this class; its first word links the next one.
-            st.free[k] = unsafe { *(head as *const usize) };
+            *slot = unsafe { *(head as *const usize) };
             return head as *mut u8;
         }
         let size = 1usize << k;
@@ -80,10 +80,12 @@ unsafe impl GlobalAlloc for Heap {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: single-threaded, not re-entrant: the only live reference.
         let st = unsafe { &mut *self.0.get() };
-        let k = class(&layout);
-        // SAFETY: `ptr` is a block of class `k` we handed out; it now holds the list link.
-        unsafe { *(ptr as *mut usize) = st.free[k] };
-        st.free[k] = ptr as usize;
+        // A block we handed out always has a class below CLASSES (indexing without a panic path).
+        if let Some(slot) = st.free.get_mut(class(&layout)) {
+            // SAFETY: `ptr` is a block of this class we handed out; it now holds the list link.
+            unsafe { *(ptr as *mut usize) = *slot };
+            *slot = ptr as usize;
+        }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {

@@ -28,7 +28,7 @@ impl<S: Source> Vfs<S> {
 
     /// Sets the times `fst` asks for on node `id` (ctime moves to now).
     fn set_times(&mut self, id: u32, atim: u64, mtim: u64, fst: u32) -> R<()> {
-        let now = (self.now)();
+        let now = self.now();
         let n = &mut self.fs.own(id)?.n;
         let pick = |given, at_now, v, old| {
             if fst & given != 0 {
@@ -93,7 +93,7 @@ impl<S: Source> Vfs<S> {
             return Err(EPERM);
         }
         let follow = dirflags & LOOKUPFLAGS_SYMLINK_FOLLOW != 0;
-        let now = (self.now)();
+        let now = self.now();
         let n = if creat {
             self.open_create(&dir, p, follow, excl, now)?
         } else {
@@ -209,7 +209,7 @@ impl<S: Source> Vfs<S> {
             at.unwrap_or(pos)
         };
         if len > 0 {
-            self.fs.write(m, node, off, buf, len, (self.now)())?;
+            self.fs.write(m, node, off, buf, len, self.now())?;
         }
         if at.is_none() {
             if let Some(Desc::File { pos, .. }) = self.fds.get_mut(fd) {
@@ -233,7 +233,7 @@ impl<S: Source> Vfs<S> {
         if !write {
             return Err(EINVAL);
         }
-        self.fs.set_size(node, size, (self.now)())
+        self.fs.set_size(node, size, self.now())
     }
 
     /// fd_filestat_set_times on a file or directory fd (EPERM on a read-only mount).
@@ -281,7 +281,7 @@ impl<S: Source> Vfs<S> {
             return Err(EEXIST);
         }
         self.fs
-            .create(dir.id, &base, Kind::Dir, Vec::new(), (self.now)())
+            .create(dir.id, &base, Kind::Dir, Vec::new(), self.now())
             .map(drop)
     }
 
@@ -313,7 +313,7 @@ impl<S: Source> Vfs<S> {
             (true, true) if self.fs.count(&n)? > 0 => return Err(ENOTEMPTY),
             _ => {}
         }
-        self.fs.remove_entry(dir.id, &base, (self.now)())?;
+        self.fs.remove_entry(dir.id, &base, self.now())?;
         self.fs.release(id);
         Ok(())
     }
@@ -344,7 +344,7 @@ impl<S: Source> Vfs<S> {
             return Err(ENOENT);
         }
         self.fs
-            .create(dir.id, &base, Kind::Symlink, target, (self.now)())
+            .create(dir.id, &base, Kind::Symlink, target, self.now())
             .map(drop)
     }
 
@@ -362,25 +362,21 @@ impl<S: Source> Vfs<S> {
         new: u32,
         new_len: u32,
     ) -> R<[(Node, Vec<u8>, bool); 2]> {
-        let (mut ro, mut host) = (false, false);
-        for fd in [old_fd, new_fd] {
-            match self.host_fd(fd) {
-                Some(_) => host = true,
-                None => ro |= self.dir(fd)?.1,
-            }
-        }
+        // Each side: `None` for a host directory, else the tree directory and its read-only flag.
+        let side = |fd| match self.host_fd(fd) {
+            Some(_) => Ok(None),
+            None => self.dir(fd).map(Some),
+        };
+        let (sa, sb) = (side(old_fd)?, side(new_fd)?);
         let a = Self::path(m, old, old_len)?;
         let b = Self::path(m, new, new_len)?;
-        if ro {
+        if sa.is_some_and(|d| d.1) || sb.is_some_and(|d| d.1) {
             return Err(EPERM);
         }
-        if host {
+        let (Some((da, _)), Some((db, _))) = (sa, sb) else {
             return Err(EXDEV);
-        }
-        Ok([
-            split(&self.fs, &self.dir(old_fd)?.0, &a)?,
-            split(&self.fs, &self.dir(new_fd)?.0, &b)?,
-        ])
+        };
+        Ok([split(&self.fs, &da, &a)?, split(&self.fs, &db, &b)?])
     }
 
     /// path_link: a new name for a file or symlink (never followed: FOLLOW is EINVAL in wasmtime).
@@ -417,7 +413,7 @@ impl<S: Source> Vfs<S> {
         if dtrail {
             return Err(ENOENT);
         }
-        let now = (self.now)();
+        let now = self.now();
         self.fs.add_entry(ddir.id, &dbase, id, now)?;
         let n = &mut self.fs.own(id)?.n;
         n.nlink += 1;
@@ -465,7 +461,7 @@ impl<S: Source> Vfs<S> {
                 _ => {}
             }
         }
-        let now = (self.now)();
+        let now = self.now();
         self.fs.remove_entry(sdir.id, &sbase, now)?;
         if let Some(t) = target {
             self.fs.remove_entry(ddir.id, &dbase, now)?;

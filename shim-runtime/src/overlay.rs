@@ -8,12 +8,19 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::num::NonZeroU64;
 
 use wasifs_image::format::Kind;
 use wasifs_image::reader::{Image, Node, Source};
 use wasifs_image::Decoder;
 
 use crate::wasi::{Errno, EIO, ENOENT, ENOMEM, ENOTDIR};
+
+/// Chunk size used without an image (an image's chunk size is never 0).
+const DEFAULT_CHUNK: NonZeroU64 = match NonZeroU64::new(64 * 1024) {
+    Some(v) => v,
+    None => NonZeroU64::MIN,
+};
 
 /// A call's outcome: `Ok` or an errno.
 pub type R<T> = Result<T, Errno>;
@@ -44,14 +51,14 @@ impl Dir {
                     e.1 = node;
                 }
             }
-            Err(i) => self.entries.insert(i, (name.into(), node)),
+            Err(i) => insert_at(&mut self.entries, i, (name.into(), node)),
         }
     }
 
     /// Removes `name`, returning its node.
     pub fn remove(&mut self, name: &[u8]) -> Option<u32> {
         let i = self.find(name).ok()?;
-        Some(self.entries.remove(i).1)
+        remove_at(&mut self.entries, i).map(|e| e.1)
     }
 
     /// The node named `name`.
@@ -113,8 +120,9 @@ pub struct Fs<S: Source> {
     base: u32,
     /// Next fresh node id.
     next_id: u32,
-    /// Chunk size of owned file data (the image's, so copy-on-write maps chunk to chunk).
-    pub(crate) cs: u32,
+    /// Chunk size of owned file data (the image's, so copy-on-write maps chunk to chunk); non-zero
+    /// by type, so dividing by it has no panic path.
+    pub(crate) cs: NonZeroU64,
     /// (node, chunk index) currently decoded in `cache`.
     pub(crate) cache_key: Option<(u32, u32)>,
     /// The last decompressed image chunk.
@@ -122,6 +130,39 @@ pub struct Fs<S: Source> {
     /// Stored (compressed) bytes of the chunk being decoded.
     pub(crate) stored: Vec<u8>,
     pub(crate) decoder: Decoder,
+}
+
+/// `v.insert(i, x)` (`i` clamped to the length) without `Vec::insert`'s panicking assertion: the
+/// shim keeps no panic path that formats a message (that would pull `core::fmt` into the budget).
+pub(crate) fn insert_at<T>(v: &mut Vec<T>, i: usize, x: T) {
+    let len = v.len();
+    let i = core::cmp::min(i, len);
+    v.reserve(1);
+    // SAFETY: after `reserve` there is room for `len + 1` elements and `i <= len`: the tail
+    // `[i, len)` moves up by one (overlapping copy), slot `i` is written, then the length grows.
+    unsafe {
+        let p = v.as_mut_ptr().add(i);
+        core::ptr::copy(p, p.add(1), len - i);
+        core::ptr::write(p, x);
+        v.set_len(len + 1);
+    }
+}
+
+/// `v.remove(i)` when `i` is in range (else `None`), without `Vec::remove`'s panicking assertion.
+pub(crate) fn remove_at<T>(v: &mut Vec<T>, i: usize) -> Option<T> {
+    let len = v.len();
+    if i >= len {
+        return None;
+    }
+    // SAFETY: `i < len`: element `i` is moved out, the tail `(i, len)` moves down over it and the
+    // length shrinks, so the moved-out value is never dropped twice.
+    unsafe {
+        let p = v.as_mut_ptr().add(i);
+        let x = core::ptr::read(p);
+        core::ptr::copy(p.add(1), p, len - i - 1);
+        v.set_len(len - 1);
+        Some(x)
+    }
 }
 
 /// A vector of `len` zero bytes, or ENOMEM.
@@ -143,7 +184,7 @@ impl<S: Source> Fs<S> {
             free: Vec::new(),
             base,
             next_id: base,
-            cs: if cs == 0 { 64 * 1024 } else { cs },
+            cs: NonZeroU64::new(u64::from(cs)).unwrap_or(DEFAULT_CHUNK),
             cache_key: None,
             cache: Vec::new(),
             stored: Vec::new(),
@@ -173,7 +214,9 @@ impl<S: Source> Fs<S> {
             self.nodes
                 .try_reserve(i + 1 - self.nodes.len())
                 .map_err(|_| ENOMEM)?;
-            self.nodes.resize_with(i + 1, || None);
+            while self.nodes.len() <= i {
+                self.nodes.push(None);
+            }
         }
         if let Some(s) = self.nodes.get_mut(i) {
             *s = o.map(Box::new);
@@ -192,7 +235,7 @@ impl<S: Source> Fs<S> {
     }
 
     /// Reads an image string into a new vector.
-    fn image_str(&self, off: u32, len: u32) -> R<Vec<u8>> {
+    pub(crate) fn image_str(&self, off: u32, len: u32) -> R<Vec<u8>> {
         let mut v = zeroed(len as usize)?;
         io(self.img()?.read_str(off, len, &mut v))?;
         Ok(v)
@@ -230,8 +273,8 @@ impl<S: Source> Fs<S> {
     /// The owned entries of directory `id`, copied from the image on its first change.
     fn dir_mut(&mut self, id: u32) -> R<&mut Dir> {
         if let Data::Dir(None) = self.own(id)?.data {
+            let n = self.node(id)?;
             let img = self.img()?;
-            let n = io(img.node(id))?;
             let mut d = Dir::default();
             for k in 0..n.b {
                 let e = io(img.dirent(&n, k))?;
@@ -261,7 +304,8 @@ impl<S: Source> Fs<S> {
     pub fn lookup(&self, dir: &Node, name: &[u8]) -> R<Option<u32>> {
         match self.dir_ref(dir.id) {
             Some(d) => Ok(d.get(name)),
-            None => io(self.img()?.lookup(&io(self.img()?.node(dir.id))?, name)),
+            // An unmaterialised directory keeps the image's entry range (`a`, `b`) in its record.
+            None => io(self.img()?.lookup(dir, name)),
         }
     }
 
@@ -269,7 +313,7 @@ impl<S: Source> Fs<S> {
     pub fn count(&self, dir: &Node) -> R<u64> {
         match self.dir_ref(dir.id) {
             Some(d) => Ok(d.len() as u64),
-            None => Ok(u64::from(io(self.img()?.node(dir.id))?.b)),
+            None => Ok(u64::from(dir.b)),
         }
     }
 
@@ -278,11 +322,9 @@ impl<S: Source> Fs<S> {
         if let Some(d) = self.dir_ref(dir.id) {
             return Ok(d.nth(k).map(|(n, id)| (n.to_vec(), id)));
         }
-        let img = self.img()?;
-        let n = io(img.node(dir.id))?;
         match u32::try_from(k) {
-            Ok(k) if k < n.b => {
-                let e = io(img.dirent(&n, k))?;
+            Ok(k) if k < dir.b => {
+                let e = io(self.img()?.dirent(dir, k))?;
                 Ok(Some((self.image_str(e.name_off, e.name_len)?, e.node)))
             }
             _ => Ok(None),

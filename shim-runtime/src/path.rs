@@ -21,8 +21,7 @@ use crate::wasi::{
 /// A small validator: core's `from_utf8` is several times larger in the shim.
 pub fn validate(path: &[u8]) -> Result<(), Errno> {
     let mut i = 0;
-    while i < path.len() {
-        let b = path[i];
+    while let Some(&b) = path.get(i) {
         let (n, min) = match b {
             0x00..=0x7f => (0, 0),
             0xc2..=0xdf => (1, 0x80),
@@ -101,11 +100,11 @@ pub fn resolve<S: Source>(
             break cur;
         }
         let s = i;
-        while i < buf.len() && buf[i] != b'/' {
+        while buf.get(i).is_some_and(|&c| c != b'/') {
             i += 1;
         }
-        let comp = &buf[s..i];
-        let rest = &buf[i..];
+        let comp = buf.get(s..i).unwrap_or(&[]);
+        let rest = buf.get(i..).unwrap_or(&[]);
         let is_last = rest.iter().all(|&c| c == b'/');
         if comp.len() > NAME_MAX {
             return Err(ENAMETOOLONG);

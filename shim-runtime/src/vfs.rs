@@ -23,8 +23,6 @@ pub struct Vfs<S: Source> {
     pub fs: Fs<S>,
     /// fd number → descriptor.
     pub fds: FdTable,
-    /// The realtime clock (ns since the epoch) for the timestamps of changes.
-    pub now: fn() -> u64,
 }
 
 /// The preview1 filetype of an image node kind.
@@ -36,19 +34,23 @@ pub fn filetype(k: Kind) -> u8 {
     }
 }
 
-/// Appends `words` as little-endian bytes (every preview1 struct the shim writes is a run of u64
-/// words whose small fields sit in the low bytes, padding zero).
-fn push_words(out: &mut Vec<u8>, words: &[u64]) {
-    for w in words {
-        out.extend_from_slice(&w.to_le_bytes());
-    }
-}
-
 /// Writes `words` as little-endian bytes at app address `ptr`.
 fn put_words<M: AppMem>(m: &mut M, ptr: u32, words: &[u64]) -> R<()> {
-    let mut b = Vec::new();
-    push_words(&mut b, words);
-    m.put(ptr, &b)
+    m.check(ptr, words.len() as u32 * 8)?;
+    let mut at = ptr;
+    for w in words {
+        m.write(at, &w.to_le_bytes());
+        at += 8;
+    }
+    Ok(())
+}
+
+/// Writes as much of `bytes` as fits in `room` bytes at `ptr` (range checked by the caller);
+/// returns the count written.
+fn put_part<M: AppMem>(m: &mut M, ptr: u32, bytes: &[u8], room: u32) -> u32 {
+    let n = core::cmp::min(bytes.len(), room as usize);
+    m.write(ptr, bytes.get(..n).unwrap_or(&[]));
+    n as u32
 }
 
 /// The filestat of a node (layout: wasi::FILESTAT_SIZE).
@@ -103,11 +105,6 @@ pub fn fst_ok(fst: u32) -> R<()> {
     Ok(())
 }
 
-/// The clock used until the FFI layer installs the host's.
-fn no_clock() -> u64 {
-    0
-}
-
 impl<S: Source> Vfs<S> {
     /// State with fds 0–2 forwarded to the host's 0–2 and one fd per image preopen (3, 4, …).
     pub fn new(img: Option<Image<S>>) -> Self {
@@ -129,14 +126,23 @@ impl<S: Source> Vfs<S> {
         Vfs {
             fs: Fs::new(img),
             fds,
-            now: no_clock,
         }
+    }
+
+    /// The realtime clock (ns since the epoch) for the timestamps of changes: the host's in the
+    /// shim, 0 in host tests. A direct call, not a function pointer: the shim keeps no indirect
+    /// call, so `wasm-opt` can drop the table and the formatting code only it would reach.
+    pub(crate) fn now(&self) -> u64 {
+        #[cfg(target_arch = "wasm32")]
+        return crate::ffi::now();
+        #[cfg(not(target_arch = "wasm32"))]
+        0
     }
 
     /// The host fd behind `fd`, when it is host-backed (the FFI layer then forwards the call).
     pub fn host_fd(&self, fd: u32) -> Option<u32> {
         match self.fds.get(fd) {
-            Some(Desc::Host(h)) => Some(h),
+            Some(Desc::Host(h) | Desc::Alias { host: h, .. }) => Some(h),
             _ => None,
         }
     }
@@ -323,38 +329,40 @@ impl<S: Source> Vfs<S> {
         m.put_u32(nread, got)
     }
 
-    /// fd_prestat_get of an image preopen.
-    pub fn fd_prestat_get<M: AppMem>(&self, m: &mut M, fd: u32, ptr: u32) -> R<()> {
-        let Some(Desc::Dir {
-            preopen: Some(i), ..
-        }) = self.fds.get(fd)
-        else {
-            return Err(EBADF);
-        };
-        let p = io(self.fs.img()?.preopen(i))?;
-        put_words(
-            m,
-            ptr,
-            &[u64::from(PREOPENTYPE_DIR) | u64::from(p.name_len) << 32],
-        )
+    /// The name (image string offset, length) of the preopen behind `fd`: an image preopen or a
+    /// renamed host preopen (its guest name). `Ok(None)` for any other fd the shim knows.
+    fn preopen_name(&self, fd: u32) -> R<Option<(u32, u32)>> {
+        let d = self.fds.get(fd).ok_or(EBADF)?;
+        let img = self.fs.img();
+        Ok(match d {
+            Desc::Dir {
+                preopen: Some(i), ..
+            } => {
+                let p = io(img?.preopen(i))?;
+                Some((p.name_off, p.name_len))
+            }
+            Desc::Alias { alias, .. } => {
+                let a = io(img?.host_alias(alias))?;
+                Some((a.guest_off, a.guest_len))
+            }
+            _ => None,
+        })
     }
 
-    /// fd_prestat_dir_name of an image preopen (ENAMETOOLONG when the buffer is short, no NUL).
+    /// fd_prestat_get of an image preopen or a renamed host preopen.
+    pub fn fd_prestat_get<M: AppMem>(&self, m: &mut M, fd: u32, ptr: u32) -> R<()> {
+        let (_, len) = self.preopen_name(fd)?.ok_or(EBADF)?;
+        put_words(m, ptr, &[u64::from(PREOPENTYPE_DIR) | u64::from(len) << 32])
+    }
+
+    /// fd_prestat_dir_name of an image preopen or a renamed host preopen (ENAMETOOLONG when the
+    /// buffer is short, no NUL).
     pub fn fd_prestat_dir_name<M: AppMem>(&self, m: &mut M, fd: u32, ptr: u32, len: u32) -> R<()> {
-        let i = match self.fds.get(fd) {
-            Some(Desc::Dir {
-                preopen: Some(i), ..
-            }) => i,
-            Some(_) => return Err(ENOTDIR),
-            None => return Err(EBADF),
-        };
-        let img = self.fs.img()?;
-        let p = io(img.preopen(i))?;
-        if p.name_len > len {
+        let (off, name_len) = self.preopen_name(fd)?.ok_or(ENOTDIR)?;
+        if name_len > len {
             return Err(ENAMETOOLONG);
         }
-        let mut name = zeroed(p.name_len as usize)?;
-        io(img.read_str(p.name_off, p.name_len, &mut name))?;
+        let name = self.fs.image_str(off, name_len)?;
         m.put(ptr, &name)
     }
 
@@ -373,10 +381,9 @@ impl<S: Source> Vfs<S> {
         let (dir, _) = self.dir(fd)?;
         m.check(buf, buf_len)?;
         m.check(bufused, 4)?;
-        let cap = buf_len as usize;
-        let mut out: Vec<u8> = Vec::new();
+        let mut used = 0u32;
         let mut idx = cookie;
-        while out.len() < cap {
+        while used < buf_len {
             let (name, ino, ty) = if idx < 2 {
                 let dots: &[u8] = if idx == 0 { b"." } else { b".." };
                 (dots.to_vec(), dir.ino(), FILETYPE_DIRECTORY)
@@ -387,13 +394,13 @@ impl<S: Source> Vfs<S> {
                 let n = self.node(id)?;
                 (name, n.ino(), filetype(n.kind))
             };
-            push_words(&mut out, &dirent(idx + 1, ino, name.len() as u32, ty));
-            out.extend_from_slice(&name);
+            for w in dirent(idx + 1, ino, name.len() as u32, ty) {
+                used += put_part(m, buf + used, &w.to_le_bytes(), buf_len - used);
+            }
+            used += put_part(m, buf + used, &name, buf_len - used);
             idx += 1;
         }
-        out.truncate(cap);
-        m.put(buf, &out)?;
-        m.put_u32(bufused, out.len() as u32)
+        m.put_u32(bufused, used)
     }
 
     /// fd_renumber: both fds must exist; what `to` held is closed (`close_host` for a host fd).
@@ -412,7 +419,7 @@ impl<S: Source> Vfs<S> {
         if from == to {
             return Ok(());
         }
-        if let Desc::Host(h) = target {
+        if let Desc::Host(h) | Desc::Alias { host: h, .. } = target {
             let e = close_host(h);
             if e != SUCCESS {
                 return Err(e);
@@ -541,43 +548,52 @@ impl<S: Source> Vfs<S> {
         m.check(events, n.checked_mul(EVENT_SIZE as u32).ok_or(EFAULT)?)?;
         m.check(nevents, 4)?;
         let raw = m.get(subs, sub_bytes)?;
-        let mut out: Vec<u8> = Vec::new();
+        // Pass 1 checks every subscription and counts the ready ones (image files); pass 2 writes
+        // their events, or (none ready) puts the host fds in place of the app's for the host.
         let mut ready = 0u32;
-        let mut translated = raw.clone();
-        for (s, t) in raw
-            .chunks_exact(SUBSCRIPTION_SIZE as usize)
-            .zip(translated.chunks_exact_mut(SUBSCRIPTION_SIZE as usize))
-        {
-            let tag = s[SUBSCRIPTION_TAG_OFF as usize];
-            if tag == EVENTTYPE_CLOCK {
-                continue;
-            }
-            if tag != EVENTTYPE_FD_READ && tag != EVENTTYPE_FD_WRITE {
-                return Err(EINVAL);
-            }
-            let at = SUBSCRIPTION_FD_OFF as usize;
-            let fd = u32::from_le_bytes([s[at], s[at + 1], s[at + 2], s[at + 3]]);
-            match self.fds.get(fd) {
-                Some(Desc::Host(h)) => t[at..at + 4].copy_from_slice(&h.to_le_bytes()),
-                Some(Desc::File { node, pos, .. }) => {
-                    let mut ud = [0u8; 8];
-                    ud.copy_from_slice(&s[..8]);
+        for pass in [false, true] {
+            let mut found = 0u32;
+            for k in 0..n {
+                let at = subs + k * SUBSCRIPTION_SIZE;
+                let mut s = [0u8; SUBSCRIPTION_SIZE as usize];
+                m.read(at, &mut s);
+                let tag = s[SUBSCRIPTION_TAG_OFF as usize];
+                if tag == EVENTTYPE_CLOCK {
+                    continue;
+                }
+                if tag != EVENTTYPE_FD_READ && tag != EVENTTYPE_FD_WRITE {
+                    return Err(EINVAL);
+                }
+                let fd = u32::from_le_bytes([s[16], s[17], s[18], s[19]]);
+                if let Some(h) = self.host_fd(fd) {
+                    if pass && ready == 0 {
+                        m.put_u32(at + SUBSCRIPTION_FD_OFF, h)?;
+                    }
+                    continue;
+                }
+                let Some(Desc::File { node, pos, .. }) = self.fds.get(fd) else {
+                    return Err(EBADF);
+                };
+                if pass {
+                    let ud = u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
                     let flags = if tag == EVENTTYPE_FD_READ && self.node(node)?.size <= pos {
                         EVENTRWFLAGS_HANGUP
                     } else {
                         0
                     };
-                    push_words(&mut out, &event(u64::from_le_bytes(ud), tag, 1, flags));
-                    ready += 1;
+                    put_words(
+                        m,
+                        events + found * EVENT_SIZE as u32,
+                        &event(ud, tag, 1, flags),
+                    )?;
                 }
-                _ => return Err(EBADF),
+                found += 1;
             }
+            ready = found;
         }
         if ready > 0 {
-            m.put(events, &out)?;
             return m.put_u32(nevents, ready);
         }
-        m.put(subs, &translated)?;
         let e = host(m);
         m.put(subs, &raw)?;
         if e == SUCCESS {

@@ -203,6 +203,15 @@ pub fn try_pack(module_path: &Path, mounts: &[(&str, &Path)]) -> anyhow::Result<
 
 /// Like [`try_pack`], with each mount given as the CLI writes it: `GUEST=HOST[:ro|:rw]`.
 pub fn try_pack_specs(module_path: &Path, specs: &[String]) -> anyhow::Result<Vec<u8>> {
+    try_pack_specs_with(module_path, specs, wasifs::TreeOptions::default())
+}
+
+/// Like [`try_pack_specs`], with the tree options (globs, level, host preopen policy) given.
+pub fn try_pack_specs_with(
+    module_path: &Path,
+    specs: &[String],
+    tree: wasifs::TreeOptions,
+) -> anyhow::Result<Vec<u8>> {
     let dir = tempfile::tempdir()?;
     let output = dir.path().join("packed.wasm");
     let mounts = specs
@@ -216,7 +225,7 @@ pub fn try_pack_specs(module_path: &Path, specs: &[String]) -> anyhow::Result<Ve
         input: module_path.to_path_buf(),
         output: output.clone(),
         mounts,
-        tree: wasifs::TreeOptions::default(),
+        tree,
     };
     wasifs::rewrite(&opts)
         .map_err(|e| anyhow::anyhow!("wasifs rewrite {}: {e}", module_path.display()))?;
@@ -238,6 +247,11 @@ pub fn pack(module_path: &Path, mounts: &[(&str, &Path)]) -> Vec<u8> {
 /// [`try_pack_specs`], panicking with the rewriter's message on failure (for tests).
 pub fn pack_specs(module_path: &Path, specs: &[String]) -> Vec<u8> {
     try_pack_specs(module_path, specs).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// [`try_pack_specs_with`], panicking with the rewriter's message on failure (for tests).
+pub fn pack_specs_with(module_path: &Path, specs: &[String], tree: wasifs::TreeOptions) -> Vec<u8> {
+    try_pack_specs_with(module_path, specs, tree).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// Copies the directory `src` to `dst` (which must not exist): directories, regular files

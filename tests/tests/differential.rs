@@ -1,7 +1,7 @@
 //! Differential tests: every fixture packed with `fixtures/tree` at `/` behaves exactly like the original
 //! run with that tree preopened (read-only, as the image is).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use wasifs_tests::{
     assert_same_outcome, pack, pack_specs, run, tree_snapshot, workspace_root, Entry, Outcome,
