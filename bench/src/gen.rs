@@ -87,22 +87,33 @@ fn write(path: &Path, data: &[u8]) -> Result<()> {
     fs::write(path, data).with_context(|| path.display().to_string())
 }
 
-/// `count` 1–4 KiB text files as `small/dNNN/fNNNNN.txt`, 100 per directory.
+/// The file P3a reads (`small/d000/f00000.txt`): the same 1000 bytes in every tree, so start-up of a
+/// large image and of the 1 KB image is compared on the very same read.
+fn probe_file(text: &Text) -> Vec<u8> {
+    text.fill(&mut Rng(0x0050_0be5), 1000)
+}
+
+/// `count` text files as `small/dNNN/fNNNNN.txt`, 100 per directory: the probe file, then 1–4 KiB each.
 fn small_files(out: &Path, count: u64, rng: &mut Rng, text: &Text) -> Result<u64> {
     let mut total = 0;
     for i in 0..count {
-        let len = 1024 + rng.below(3 * 1024 + 1) as usize;
-        total += len as u64;
+        let data = if i == 0 {
+            probe_file(text)
+        } else {
+            let len = 1024 + rng.below(3 * 1024 + 1) as usize;
+            text.fill(rng, len)
+        };
+        total += data.len() as u64;
         write(
             &out.join(format!("small/d{:03}/f{:05}.txt", i / 100, i)),
-            &text.fill(rng, len),
+            &data,
         )?;
     }
     Ok(total)
 }
 
 /// Writes a tree: `mixed` (10% small files, the rest half noise half text in 64 KiB–4 MiB files),
-/// `meta` (BYTES / 2.5 KiB small files only), `tiny` (the others' first small file only, 1000 bytes). The whole tree is written again from scratch every time.
+/// `meta` (BYTES / 2.5 KiB small files only), `tiny` (only the probe file every tree shares, 1000 bytes). The whole tree is written again from scratch every time.
 pub fn tree(kind: &str, bytes: u64, out: &Path) -> Result<()> {
     if out.exists() {
         fs::remove_dir_all(out)?;
@@ -111,10 +122,7 @@ pub fn tree(kind: &str, bytes: u64, out: &Path) -> Result<()> {
     let mut rng = Rng(0x00c0_ffee ^ bytes);
     let text = Text::new();
     match kind {
-        "tiny" => write(
-            &out.join("small/d000/f00000.txt"),
-            &text.fill(&mut rng, bytes as usize),
-        )?,
+        "tiny" => write(&out.join("small/d000/f00000.txt"), &probe_file(&text))?,
         "meta" => {
             small_files(out, bytes / 2560, &mut rng, &text)?;
         }
