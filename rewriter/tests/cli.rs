@@ -161,3 +161,20 @@ fn two_mounts_at_the_same_guest_path_are_rejected() {
     let out = case.rewrite(&input, &mounts);
     case.assert_rejected(&out, "/data");
 }
+
+#[test]
+fn file_of_4_gib_or_more_is_rejected_naming_it() {
+    let case = Case::new();
+    let input = case.write("app.wasm", wat::parse_str(GOOD_WAT).unwrap());
+    std::fs::create_dir(case.path("huge")).unwrap();
+    let big = case.path("huge/big.bin");
+    // Sparse: takes no disk space, but reports 5 GiB.
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(5 << 30)
+        .unwrap();
+    let out = case.rewrite(&input, &[format!("/={}", case.path("huge").display())]);
+    case.assert_rejected(&out, "big.bin");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("4 GiB"), "the message says why: {stderr}");
+}
