@@ -445,8 +445,10 @@ fn modern_features_and_custom_sections_survive_byte_identical() {
     assert!(text.contains("return_call $id"), "{text}");
 }
 
-/// A module by hand: wasm-ld style padded (5-byte) call operands and a `.debug_info` section.
-fn padded_app(pad: bool, functions: u32) -> Vec<u8> {
+/// A hand-built app up to its exports: types `[(i32 x4) -> i32, () -> ()]`, one `fd_read` import,
+/// `functions` functions of type `() -> ()`, one memory, a `__stack_pointer`-like global, and the
+/// `memory` export (plus `_start` = function 1 when asked). The caller adds the code section.
+fn synthetic_app(functions: u32, export_start: bool) -> wasm_encoder::Module {
     use wasm_encoder::*;
     let mut m = Module::new();
     let mut types = TypeSection::new();
@@ -482,8 +484,17 @@ fn padded_app(pad: bool, functions: u32) -> Vec<u8> {
     m.section(&globals);
     let mut exports = ExportSection::new();
     exports.export("memory", ExportKind::Memory, 0);
-    exports.export("_start", ExportKind::Func, 1);
+    if export_start {
+        exports.export("_start", ExportKind::Func, 1);
+    }
     m.section(&exports);
+    m
+}
+
+/// A module by hand: wasm-ld style padded (5-byte) call operands and a `.debug_info` section.
+fn padded_app(pad: bool, functions: u32) -> Vec<u8> {
+    use wasm_encoder::*;
+    let mut m = synthetic_app(functions, true);
     let mut code = CodeSection::new();
     for f in 0..functions {
         let mut body = vec![0u8]; // no locals
@@ -870,41 +881,7 @@ fn large_module_rewrites_in_seconds() {
     use wasm_encoder::*;
     let functions = 40_000u32;
     let calls_per_function = 400u32;
-    let mut m = Module::new();
-    let mut types = TypeSection::new();
-    types.ty().function([ValType::I32; 4], [ValType::I32]);
-    types.ty().function([], []);
-    m.section(&types);
-    let mut imports = ImportSection::new();
-    imports.import(WASI_P1, "fd_read", EntityType::Function(0));
-    m.section(&imports);
-    let mut funcs = FunctionSection::new();
-    for _ in 0..functions {
-        funcs.function(1);
-    }
-    m.section(&funcs);
-    let mut mems = MemorySection::new();
-    mems.memory(MemoryType {
-        minimum: 1,
-        maximum: None,
-        memory64: false,
-        shared: false,
-        page_size_log2: None,
-    });
-    m.section(&mems);
-    let mut globals = GlobalSection::new();
-    globals.global(
-        GlobalType {
-            val_type: ValType::I32,
-            mutable: true,
-            shared: false,
-        },
-        &ConstExpr::i32_const(1024),
-    );
-    m.section(&globals);
-    let mut exports = ExportSection::new();
-    exports.export("memory", ExportKind::Memory, 0);
-    m.section(&exports);
+    let mut m = synthetic_app(functions, false);
     let mut code = CodeSection::new();
     let mut body = Vec::new();
     for f in 0..functions {
