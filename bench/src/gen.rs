@@ -152,27 +152,14 @@ pub fn tree(kind: &str, bytes: u64, out: &Path) -> Result<()> {
 
 /// Appends a custom section named `.debug_bench` of `bytes` bytes of text to module `input`.
 pub fn pad_module(input: &Path, out: &Path, bytes: usize) -> Result<()> {
+    use wasm_encoder::Section;
     let mut m = fs::read(input)?;
-    let name = b".debug_bench";
-    let mut body = Vec::new();
-    leb(&mut body, name.len() as u64);
-    body.extend_from_slice(name);
-    body.extend_from_slice(&Text::new().fill(&mut Rng(7), bytes));
-    m.push(0);
-    leb(&mut m, body.len() as u64);
-    m.extend_from_slice(&body);
+    let data = Text::new().fill(&mut Rng(7), bytes);
+    wasm_encoder::CustomSection {
+        name: ".debug_bench".into(),
+        data: data.into(),
+    }
+    .append_to(&mut m);
     fs::write(out, m)?;
     Ok(())
-}
-
-fn leb(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
 }
