@@ -2,6 +2,7 @@
 
 use core::cell::UnsafeCell;
 
+use wasifs_image::format::header_off;
 use wasifs_image::reader::{Image, Source};
 
 use crate::fdtable::Desc;
@@ -121,14 +122,15 @@ const MAX_HOST_PROBE: u32 = 1024;
 /// scratch app memory below the stack pointer; a longer name matches no alias (it is unnamed).
 const NAME_SCRATCH: u32 = 512;
 
-/// Opens the image (header length at offset 12) and enumerates the host's preopens: host fds 3..
+/// Opens the image (its total length read from the header, at `header_off::TOTAL_LEN`) and enumerates the host's preopens: host fds 3..
 /// until EBADF, each one visible (renumbered after the image's preopens) unless the image's host
 /// policy hides it. Without a policy (no `--preopen`, no `--host-fs=deny`) names are not read.
 fn init() -> Vfs<ImageSrc> {
-    let mut header = [0u8; 64];
-    // SAFETY: the rewriter always embeds an image of at least one 64-byte header.
-    unsafe { image_to_shim(header.as_mut_ptr(), 0, 64) };
-    let len = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
+    let mut len = [0u8; 4];
+    // SAFETY: the rewriter always embeds an image of at least one header (`HEADER_SIZE` bytes),
+    // which holds the total length.
+    unsafe { image_to_shim(len.as_mut_ptr(), header_off::TOTAL_LEN as u32, 4) };
+    let len = u32::from_le_bytes(len);
     let mut vfs = Vfs::new(Image::open(ImageSrc { len }).ok());
     let (deny, aliases) = vfs
         .fs

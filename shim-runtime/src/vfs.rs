@@ -564,7 +564,8 @@ impl<S: Source> Vfs<S> {
                 if tag != EVENTTYPE_FD_READ && tag != EVENTTYPE_FD_WRITE {
                     return Err(EINVAL);
                 }
-                let fd = u32::from_le_bytes([s[16], s[17], s[18], s[19]]);
+                let o = SUBSCRIPTION_FD_OFF as usize;
+                let fd = u32::from_le_bytes([s[o], s[o + 1], s[o + 2], s[o + 3]]);
                 if let Some(h) = self.host_fd(fd) {
                     if pass && ready == 0 {
                         m.put_u32(at + SUBSCRIPTION_FD_OFF, h)?;
