@@ -4,12 +4,16 @@
 
 extern crate alloc;
 
+pub mod args;
 pub mod fdtable;
 pub mod file;
+pub mod host;
 pub mod mem;
 pub mod mutate;
 pub mod overlay;
 pub mod path;
+pub mod poll;
+pub mod query;
 pub mod vfs;
 pub mod wasi;
 
@@ -17,3 +21,5 @@ pub mod wasi;
 mod ffi;
 #[cfg(target_arch = "wasm32")]
 mod heap;
+#[cfg(test)]
+mod tests;

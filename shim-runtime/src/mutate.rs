@@ -8,18 +8,24 @@ use alloc::vec::Vec;
 use wasifs_image::format::Kind;
 use wasifs_image::reader::{Node, Source};
 
+use crate::args::{At, Iovecs, LookupFlags, OpenArgs, PathArg, Times};
 use crate::fdtable::Desc;
+use crate::host::Host;
 use crate::mem::AppMem;
 use crate::path::{ancestry, is_dot, resolve, split};
-use crate::vfs::{flags_ok, fst_ok, Vfs, R};
+use crate::vfs::{Vfs, R};
 use crate::wasi::*;
 
-impl<S: Source> Vfs<S> {
+/// A path split for a call that changes the tree: its parent directory, last component, and
+/// whether it had a trailing slash (see `path::split`).
+type Split = (Node, Vec<u8>, bool);
+
+impl<S: Source, H: Host> Vfs<S, H> {
     /// The directory behind `fd` and path argument `path`, for a call that changes the tree:
     /// EBADF, then the path's EFAULT/EILSEQ, then EPERM on a read-only mount.
-    fn wdir<M: AppMem>(&self, m: &M, fd: u32, path: u32, len: u32) -> R<(Node, Vec<u8>)> {
-        let (dir, ro) = self.dir(fd)?;
-        let p = Self::path(m, path, len)?;
+    fn wdir<M: AppMem>(&self, m: &M, at: At) -> R<(Node, Vec<u8>)> {
+        let (dir, ro) = self.dir(at.fd)?;
+        let p = at.path.read(m)?;
         if ro {
             return Err(EPERM);
         }
@@ -27,8 +33,9 @@ impl<S: Source> Vfs<S> {
     }
 
     /// Sets the times `fst` asks for on node `id` (ctime moves to now).
-    fn set_times(&mut self, id: u32, atim: u64, mtim: u64, fst: u32) -> R<()> {
-        let now = self.now();
+    fn set_times(&mut self, id: u32, t: Times) -> R<()> {
+        let Times { atim, mtim, fst } = t;
+        let now = self.host.now();
         let n = &mut self.fs.own(id)?.n;
         let pick = |given, at_now, v, old| {
             if fst & given != 0 {
@@ -49,41 +56,39 @@ impl<S: Source> Vfs<S> {
 
     /// path_open beneath a directory of the tree. Write access (the fd_write right, CREAT or
     /// TRUNC) on a read-only mount is EPERM before any lookup, as wasmtime answers.
-    #[allow(clippy::too_many_arguments)]
     pub fn path_open<M: AppMem>(
         &mut self,
         m: &mut M,
-        fd: u32,
-        dirflags: u32,
-        path: u32,
-        path_len: u32,
-        oflags: u32,
-        base: u64,
-        inheriting: u64,
-        fdflags: u32,
+        at: At,
+        args: OpenArgs,
         fd_ptr: u32,
     ) -> R<()> {
-        flags_ok(u64::from(dirflags), u64::from(LOOKUPFLAGS_ALL))?;
-        flags_ok(u64::from(oflags), u64::from(OFLAGS_ALL))?;
-        flags_ok(base, RIGHTS_ALL)?;
-        flags_ok(inheriting, RIGHTS_ALL)?;
-        flags_ok(u64::from(fdflags), u64::from(FDFLAGS_ALL))?;
-        let p = Self::path(m, path, path_len)?;
-        let (dir, ro) = match self.fds.get(fd) {
+        let OpenArgs {
+            dirflags,
+            oflags,
+            rights,
+            fdflags,
+        } = args;
+        dirflags.check()?;
+        oflags.check()?;
+        rights.check()?;
+        fdflags.check()?;
+        let p = at.path.read(m)?;
+        let (dir, ro) = match self.fds.get(at.fd) {
             Some(Desc::Dir { node, ro, .. }) => (self.node(node)?, ro),
             Some(Desc::File { .. }) => return Err(ENOTDIR),
             _ => return Err(EBADF),
         };
-        let (oflags, fdflags) = (oflags as u16, fdflags as u16);
-        let creat = oflags & OFLAGS_CREAT != 0;
-        let trunc = oflags & OFLAGS_TRUNC != 0;
-        let excl = oflags & OFLAGS_EXCL != 0;
-        let directory = oflags & OFLAGS_DIRECTORY != 0;
+        let base = rights.base;
+        let creat = oflags.has(OFLAGS_CREAT);
+        let trunc = oflags.has(OFLAGS_TRUNC);
+        let excl = oflags.has(OFLAGS_EXCL);
+        let directory = oflags.has(OFLAGS_DIRECTORY);
         // wasmtime's open mode: the fd_write right, CREAT or TRUNC open for writing; without the
         // fd_write right the file is also opened for reading.
         let write = base & RIGHT_FD_WRITE != 0 || creat || trunc;
         let read = base & RIGHT_FD_READ != 0 || base & RIGHT_FD_WRITE == 0;
-        if fdflags & (FDFLAGS_SYNC | FDFLAGS_DSYNC | FDFLAGS_RSYNC) != 0 {
+        if fdflags.has(FDFLAGS_SYNC | FDFLAGS_DSYNC | FDFLAGS_RSYNC) {
             return Err(ENOTSUP);
         }
         if directory && (creat || excl || trunc) {
@@ -92,8 +97,8 @@ impl<S: Source> Vfs<S> {
         if ro && write {
             return Err(EPERM);
         }
-        let follow = dirflags & LOOKUPFLAGS_SYMLINK_FOLLOW != 0;
-        let now = self.now();
+        let follow = dirflags.follow();
+        let now = self.host.now();
         let n = if creat {
             self.open_create(&dir, p, follow, excl, now)?
         } else {
@@ -115,8 +120,8 @@ impl<S: Source> Vfs<S> {
                 Desc::File {
                     node: n.id,
                     pos: 0,
-                    append: fdflags & FDFLAGS_APPEND != 0,
-                    nonblock: fdflags & FDFLAGS_NONBLOCK != 0,
+                    append: fdflags.has(FDFLAGS_APPEND),
+                    nonblock: fdflags.has(FDFLAGS_NONBLOCK),
                     read,
                     write,
                     ro,
@@ -178,17 +183,15 @@ impl<S: Source> Vfs<S> {
 
     /// fd_write (`at` = None) and fd_pwrite: writes the first non-empty iovec, as wasmtime does;
     /// in append mode always at the end of the file (Linux `pwrite` ignores the offset then).
-    #[allow(clippy::too_many_arguments)]
     pub fn fd_write<M: AppMem>(
         &mut self,
         m: &mut M,
         fd: u32,
-        iovs: u32,
-        count: u32,
+        iovs: Iovecs,
         at: Option<u64>,
         nwritten: u32,
     ) -> R<()> {
-        let (buf, len) = m.first_iovec(iovs, count)?;
+        let (buf, len) = iovs.first(m)?;
         let Some(Desc::File {
             node,
             pos,
@@ -209,7 +212,7 @@ impl<S: Source> Vfs<S> {
             at.unwrap_or(pos)
         };
         if len > 0 {
-            self.fs.write(m, node, off, buf, len, self.now())?;
+            self.fs.write(m, node, off, buf, len, self.host.now())?;
         }
         if at.is_none() {
             if let Some(Desc::File { pos, .. }) = self.fds.get_mut(fd) {
@@ -233,69 +236,51 @@ impl<S: Source> Vfs<S> {
         if !write {
             return Err(EINVAL);
         }
-        self.fs.set_size(node, size, self.now())
+        self.fs.set_size(node, size, self.host.now())
     }
 
     /// fd_filestat_set_times on a file or directory fd (EPERM on a read-only mount).
-    pub fn fd_filestat_set_times(&mut self, fd: u32, atim: u64, mtim: u64, fst: u32) -> R<()> {
-        fst_ok(fst)?;
+    pub fn fd_filestat_set_times(&mut self, fd: u32, t: Times) -> R<()> {
+        t.check()?;
         let (n, ro) = self.any_node(fd)?;
         if ro {
             return Err(EPERM);
         }
-        self.set_times(n.id, atim, mtim, fst)
+        self.set_times(n.id, t)
     }
 
     /// path_filestat_set_times: flags checked, EPERM on a read-only mount, then the times set on
     /// the node the path names (the final symlink followed or not).
-    #[allow(clippy::too_many_arguments)]
     pub fn path_filestat_set_times<M: AppMem>(
         &mut self,
         m: &M,
-        fd: u32,
-        flags: u32,
-        path: u32,
-        path_len: u32,
-        atim: u64,
-        mtim: u64,
-        fst: u32,
+        at: At,
+        flags: LookupFlags,
+        t: Times,
     ) -> R<()> {
-        flags_ok(u64::from(flags), u64::from(LOOKUPFLAGS_ALL))?;
-        fst_ok(fst)?;
-        let (dir, p) = self.wdir(m, fd, path, path_len)?;
-        let n = resolve(&self.fs, &dir, &p, flags & LOOKUPFLAGS_SYMLINK_FOLLOW != 0)?;
-        self.set_times(n.id, atim, mtim, fst)
+        flags.check()?;
+        t.check()?;
+        let (dir, p) = self.wdir(m, at)?;
+        let n = resolve(&self.fs, &dir, &p, flags.follow())?;
+        self.set_times(n.id, t)
     }
 
     /// path_create_directory: EEXIST for any existing name (a dangling symlink too).
-    pub fn path_create_directory<M: AppMem>(
-        &mut self,
-        m: &M,
-        fd: u32,
-        path: u32,
-        len: u32,
-    ) -> R<()> {
-        let (start, p) = self.wdir(m, fd, path, len)?;
+    pub fn path_create_directory<M: AppMem>(&mut self, m: &M, at: At) -> R<()> {
+        let (start, p) = self.wdir(m, at)?;
         let (dir, base, _) = split(&self.fs, &start, &p)?;
         if is_dot(&base) || self.fs.lookup(&dir, &base)?.is_some() {
             return Err(EEXIST);
         }
         self.fs
-            .create(dir.id, &base, Kind::Dir, Vec::new(), self.now())
+            .create(dir.id, &base, Kind::Dir, Vec::new(), self.host.now())
             .map(drop)
     }
 
     /// path_remove_directory (`dir` true) and path_unlink_file: Linux's errnos, including a
     /// trailing slash or `.` naming the directory itself (rmdir: EINVAL, unlink: EISDIR).
-    pub fn path_remove<M: AppMem>(
-        &mut self,
-        m: &M,
-        fd: u32,
-        path: u32,
-        len: u32,
-        want_dir: bool,
-    ) -> R<()> {
-        let (start, p) = self.wdir(m, fd, path, len)?;
+    pub fn path_remove<M: AppMem>(&mut self, m: &M, at: At, want_dir: bool) -> R<()> {
+        let (start, p) = self.wdir(m, at)?;
         let (dir, base, trail) = split(&self.fs, &start, &p)?;
         if trail || is_dot(&base) {
             resolve(&self.fs, &start, &p, true)?;
@@ -313,24 +298,16 @@ impl<S: Source> Vfs<S> {
             (true, true) if self.fs.count(&n)? > 0 => return Err(ENOTEMPTY),
             _ => {}
         }
-        self.fs.remove_entry(dir.id, &base, self.now())?;
+        self.fs.remove_entry(dir.id, &base, self.host.now())?;
         self.fs.release(id);
         Ok(())
     }
 
     /// path_symlink: absolute targets are EPERM (cap-std refuses them), an empty one ENOENT.
-    pub fn path_symlink<M: AppMem>(
-        &mut self,
-        m: &M,
-        old: u32,
-        old_len: u32,
-        fd: u32,
-        new: u32,
-        new_len: u32,
-    ) -> R<()> {
-        self.dir(fd)?;
-        let target = Self::path(m, old, old_len)?;
-        let (start, p) = self.wdir(m, fd, new, new_len)?;
+    pub fn path_symlink<M: AppMem>(&mut self, m: &M, old: PathArg, new: At) -> R<()> {
+        self.dir(new.fd)?;
+        let target = old.read(m)?;
+        let (start, p) = self.wdir(m, new)?;
         match target.first() {
             None => return Err(ENOENT),
             Some(b'/') => return Err(EPERM),
@@ -344,32 +321,22 @@ impl<S: Source> Vfs<S> {
             return Err(ENOENT);
         }
         self.fs
-            .create(dir.id, &base, Kind::Symlink, target, self.now())
+            .create(dir.id, &base, Kind::Symlink, target, self.host.now())
             .map(drop)
     }
 
     /// The two sides of path_link/path_rename, split into (parent dir, last component, trailing
     /// slash). A read-only side is EPERM (wasmtime checks permissions first); a host directory on
     /// one side only is EXDEV (the embedded tree is another filesystem).
-    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-    fn two<M: AppMem>(
-        &self,
-        m: &M,
-        old_fd: u32,
-        old: u32,
-        old_len: u32,
-        new_fd: u32,
-        new: u32,
-        new_len: u32,
-    ) -> R<[(Node, Vec<u8>, bool); 2]> {
+    fn two<M: AppMem>(&self, m: &M, old: At, new: At) -> R<[Split; 2]> {
         // Each side: `None` for a host directory, else the tree directory and its read-only flag.
         let side = |fd| match self.host_fd(fd) {
             Some(_) => Ok(None),
             None => self.dir(fd).map(Some),
         };
-        let (sa, sb) = (side(old_fd)?, side(new_fd)?);
-        let a = Self::path(m, old, old_len)?;
-        let b = Self::path(m, new, new_len)?;
+        let (sa, sb) = (side(old.fd)?, side(new.fd)?);
+        let a = old.path.read(m)?;
+        let b = new.path.read(m)?;
         if sa.is_some_and(|d| d.1) || sb.is_some_and(|d| d.1) {
             return Err(EPERM);
         }
@@ -380,21 +347,9 @@ impl<S: Source> Vfs<S> {
     }
 
     /// path_link: a new name for a file or symlink (never followed: FOLLOW is EINVAL in wasmtime).
-    #[allow(clippy::too_many_arguments)]
-    pub fn path_link<M: AppMem>(
-        &mut self,
-        m: &M,
-        old_fd: u32,
-        flags: u32,
-        old: u32,
-        old_len: u32,
-        new_fd: u32,
-        new: u32,
-        new_len: u32,
-    ) -> R<()> {
-        let [(sdir, sbase, strail), (ddir, dbase, dtrail)] =
-            self.two(m, old_fd, old, old_len, new_fd, new, new_len)?;
-        if flags != 0 {
+    pub fn path_link<M: AppMem>(&mut self, m: &M, old: At, flags: LookupFlags, new: At) -> R<()> {
+        let [(sdir, sbase, strail), (ddir, dbase, dtrail)] = self.two(m, old, new)?;
+        if flags.0 != 0 {
             return Err(EINVAL);
         }
         if is_dot(&sbase) {
@@ -413,7 +368,7 @@ impl<S: Source> Vfs<S> {
         if dtrail {
             return Err(ENOENT);
         }
-        let now = self.now();
+        let now = self.host.now();
         self.fs.add_entry(ddir.id, &dbase, id, now)?;
         let n = &mut self.fs.own(id)?.n;
         n.nlink += 1;
@@ -423,19 +378,8 @@ impl<S: Source> Vfs<S> {
 
     /// path_rename: files and directories, over an existing target of a compatible kind (an empty
     /// directory for a directory); moving a directory into itself is EINVAL.
-    #[allow(clippy::too_many_arguments)]
-    pub fn path_rename<M: AppMem>(
-        &mut self,
-        m: &M,
-        old_fd: u32,
-        old: u32,
-        old_len: u32,
-        new_fd: u32,
-        new: u32,
-        new_len: u32,
-    ) -> R<()> {
-        let [(sdir, sbase, strail), (ddir, dbase, dtrail)] =
-            self.two(m, old_fd, old, old_len, new_fd, new, new_len)?;
+    pub fn path_rename<M: AppMem>(&mut self, m: &M, old: At, new: At) -> R<()> {
+        let [(sdir, sbase, strail), (ddir, dbase, dtrail)] = self.two(m, old, new)?;
         if is_dot(&sbase) || is_dot(&dbase) {
             return Err(EINVAL);
         }
@@ -461,7 +405,7 @@ impl<S: Source> Vfs<S> {
                 _ => {}
             }
         }
-        let now = self.now();
+        let now = self.host.now();
         self.fs.remove_entry(sdir.id, &sbase, now)?;
         if let Some(t) = target {
             self.fs.remove_entry(ddir.id, &dbase, now)?;

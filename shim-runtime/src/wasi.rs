@@ -247,3 +247,124 @@ pub const NAME_MAX: usize = 255;
 pub const MAX_SYMLINKS: u32 = 40;
 /// Most bytes one `fd_pread` returns (wasmtime reads through a stream capped at 64 KiB).
 pub const PREAD_MAX: u32 = 64 * 1024;
+
+/// A filestat as written to the app (layout: `FILESTAT_SIZE`).
+pub struct Filestat {
+    /// Device (`IMAGE_DEV` for the tree).
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// One of the `FILETYPE_*` values.
+    pub filetype: u8,
+    /// Link count.
+    pub nlink: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Access time, ns.
+    pub atim: u64,
+    /// Modification time, ns.
+    pub mtim: u64,
+    /// Status change time, ns.
+    pub ctim: u64,
+}
+
+impl Filestat {
+    /// The little-endian words of the layout.
+    pub fn words(&self) -> [u64; 8] {
+        let f = u64::from(self.filetype);
+        [
+            self.dev, self.ino, f, self.nlink, self.size, self.atim, self.mtim, self.ctim,
+        ]
+    }
+}
+
+/// An fdstat as written to the app (layout: `FDSTAT_SIZE`).
+pub struct Fdstat {
+    /// One of the `FILETYPE_*` values.
+    pub filetype: u8,
+    /// `FDFLAGS_*` bits.
+    pub flags: u16,
+    /// `fs_rights_base`.
+    pub base: u64,
+    /// `fs_rights_inheriting`.
+    pub inheriting: u64,
+}
+
+impl Fdstat {
+    /// The little-endian words of the layout.
+    pub fn words(&self) -> [u64; 3] {
+        let head = u64::from(self.filetype) | u64::from(self.flags) << 16;
+        [head, self.base, self.inheriting]
+    }
+}
+
+/// A dirent header as written by fd_readdir (layout: `DIRENT_SIZE`; the name follows it).
+pub struct Dirent {
+    /// Cookie of the next entry.
+    pub next: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Length of the name that follows.
+    pub namlen: u32,
+    /// One of the `FILETYPE_*` values.
+    pub filetype: u8,
+}
+
+impl Dirent {
+    /// The little-endian words of the layout.
+    pub fn words(&self) -> [u64; 3] {
+        let tail = u64::from(self.namlen) | u64::from(self.filetype) << 32;
+        [self.next, self.ino, tail]
+    }
+}
+
+/// A successful fd_read/fd_write event as written by poll_oneoff (layout: `EVENT_SIZE`).
+pub struct Event {
+    /// The subscription's userdata.
+    pub userdata: u64,
+    /// `EVENTTYPE_FD_READ` or `EVENTTYPE_FD_WRITE`.
+    pub ty: u8,
+    /// Bytes available.
+    pub nbytes: u64,
+    /// `EVENTRWFLAGS_*` bits.
+    pub flags: u16,
+}
+
+impl Event {
+    /// The little-endian words of the layout (error 0).
+    pub fn words(&self) -> [u64; 4] {
+        [
+            self.userdata,
+            u64::from(self.ty) << 16,
+            self.nbytes,
+            u64::from(self.flags),
+        ]
+    }
+}
+
+/// The fields of a subscription the shim reads (layout: `SUBSCRIPTION_SIZE`).
+pub struct Subscription {
+    /// userdata, copied to the event.
+    pub userdata: u64,
+    /// One of the `EVENTTYPE_*` values.
+    pub tag: u8,
+    /// The fd of an fd_read/fd_write subscription (meaningless for a clock).
+    pub fd: u32,
+}
+
+impl Subscription {
+    /// Decodes the fields from the subscription's bytes.
+    pub fn decode(s: &[u8; SUBSCRIPTION_SIZE as usize]) -> Self {
+        let f = SUBSCRIPTION_FD_OFF as usize;
+        Subscription {
+            userdata: u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]),
+            tag: s[SUBSCRIPTION_TAG_OFF as usize],
+            fd: u32::from_le_bytes([s[f], s[f + 1], s[f + 2], s[f + 3]]),
+        }
+    }
+}
+
+/// A prestat of a preopened directory whose name is `name_len` bytes (layout: `PRESTAT_SIZE`).
+pub fn prestat_dir(name_len: u32) -> [u64; 1] {
+    [u64::from(PREOPENTYPE_DIR) | u64::from(name_len) << 32]
+}

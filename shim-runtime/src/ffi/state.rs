@@ -1,0 +1,102 @@
+//! The shim's state: the one accessor every export goes through, and its initialisation (the
+//! image opened, the host's preopens enumerated).
+
+use core::cell::UnsafeCell;
+
+use wasifs_image::format::header_off;
+use wasifs_image::reader::Image;
+
+use super::imports::{
+    host_fd_prestat_dir_name, host_fd_prestat_get, image_to_shim, scratch, HostCalls, ImageSrc, Mem,
+};
+use crate::fdtable::Desc;
+use crate::mem::AppMem;
+use crate::vfs::Vfs;
+use crate::wasi::{EBADF, SUCCESS};
+
+/// The shim's state: the tree over the embedded image, the fd table and the real host.
+pub(super) type State = Vfs<ImageSrc, HostCalls>;
+
+/// The cell the state lives in.
+struct Global(UnsafeCell<Option<State>>);
+
+// SAFETY: wasm32 without threads; the shim is never re-entered (host calls do not call back).
+unsafe impl Sync for Global {}
+
+static STATE: Global = Global(UnsafeCell::new(None));
+
+/// Runs `f` on the state, initialised on the first call: the one way to it (like the wasmtime
+/// preview1 adapter's `State::with`).
+pub(super) fn with<T>(f: impl FnOnce(&mut State) -> T) -> T {
+    // SAFETY: single-threaded and not re-entrant (no `f` calls `with`), so this is the only live
+    // reference.
+    let slot = unsafe { &mut *STATE.0.get() };
+    f(slot.get_or_insert_with(init))
+}
+
+/// Most host fds probed for host preopens.
+const MAX_HOST_PROBE: u32 = 1024;
+/// Longest host preopen name read when the image renames or hides host preopens: the name goes to
+/// scratch app memory below the stack pointer; a longer name matches no alias (it is unnamed).
+const NAME_SCRATCH: u32 = 512;
+
+/// Opens the image (its total length read from the header, at `header_off::TOTAL_LEN`) and enumerates the host's preopens: host fds 3..
+/// until EBADF, each one visible (renumbered after the image's preopens) unless the image's host
+/// policy hides it. Without a policy (no `--preopen`, no `--host-fs=deny`) names are not read.
+fn init() -> State {
+    let mut len = [0u8; 4];
+    // SAFETY: the rewriter always embeds an image of at least one header (`HEADER_SIZE` bytes),
+    // which holds the total length.
+    unsafe { image_to_shim(len.as_mut_ptr(), header_off::TOTAL_LEN as u32, 4) };
+    let len = u32::from_le_bytes(len);
+    let mut vfs = Vfs::new(Image::open(ImageSrc { len }).ok(), HostCalls);
+    let (deny, aliases) = vfs
+        .fs
+        .img()
+        .map_or((false, 0), |i| (i.host_fs_denied(), i.host_alias_count()));
+    // The prestat (and the name) go to scratch app memory below the app's stack pointer.
+    let Some(scratch) = scratch() else {
+        return vfs;
+    };
+    let name_at = scratch.checked_sub(NAME_SCRATCH);
+    for h in 3..3 + MAX_HOST_PROBE {
+        // SAFETY: host call writing 8 bytes at an in-bounds app address.
+        let e = unsafe { host_fd_prestat_get(h, scratch) };
+        if e == u32::from(EBADF) {
+            break;
+        }
+        if e != u32::from(SUCCESS) {
+            continue;
+        }
+        if !deny && aliases == 0 {
+            vfs.fds.push(Desc::Host(h));
+            continue;
+        }
+        let alias = match (name_at, Mem.get_u32(scratch + 4)) {
+            (Some(at), Ok(n)) if n <= NAME_SCRATCH => host_alias(&vfs, h, at, n),
+            _ => None,
+        };
+        match alias {
+            Some(alias) => vfs.fds.push(Desc::Alias { host: h, alias }),
+            None if !deny => vfs.fds.push(Desc::Host(h)),
+            None => continue,
+        };
+    }
+    vfs
+}
+
+/// The image's host alias naming host preopen `h`, whose name is `n` bytes long: the name is read
+/// with `fd_prestat_dir_name` to app address `at` (scratch) and compared with each alias's host name.
+fn host_alias(vfs: &State, h: u32, at: u32, n: u32) -> Option<u32> {
+    // SAFETY: host call writing `n` <= NAME_SCRATCH bytes at `at`, below the app's stack pointer.
+    if unsafe { host_fd_prestat_dir_name(h, at, n) } != u32::from(SUCCESS) {
+        return None;
+    }
+    let name = Mem.get(at, n).ok()?;
+    let img = vfs.fs.img().ok()?;
+    (0..img.host_alias_count()).find(|&i| {
+        img.host_alias(i).is_ok_and(|a| {
+            a.host_len == n && vfs.fs.image_str(a.host_off, n).as_deref() == Ok(&name)
+        })
+    })
+}
