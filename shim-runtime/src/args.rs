@@ -35,15 +35,6 @@ impl PathArg {
     }
 }
 
-/// A path beneath a directory fd (the `fd, path, path_len` of the path_* calls).
-#[derive(Clone, Copy)]
-pub struct At {
-    /// The directory fd (the app's number).
-    pub fd: u32,
-    /// The path beneath it.
-    pub path: PathArg,
-}
-
 /// An iovec or ciovec list: `count` entries at app address `ptr`.
 #[derive(Clone, Copy)]
 pub struct Iovecs {

@@ -8,7 +8,7 @@ use imports::*;
 use state::with;
 
 use crate::args::{
-    At, Buf, FdFlags, Iovecs, LookupFlags, OFlags, OpenArgs, PathArg, PollArgs, Rights, Times,
+    Buf, FdFlags, Iovecs, LookupFlags, OFlags, OpenArgs, PathArg, PollArgs, Rights, Times,
 };
 use crate::fdtable::Desc;
 use crate::vfs::R;
@@ -22,12 +22,9 @@ fn ret(r: R<()>) -> u32 {
     }
 }
 
-/// The path argument `ptr, len` beneath directory fd `fd`.
-fn at(fd: u32, ptr: u32, len: u32) -> At {
-    At {
-        fd,
-        path: PathArg { ptr, len },
-    }
+/// The path argument `len` bytes at `ptr`.
+fn path_arg(ptr: u32, len: u32) -> PathArg {
+    PathArg { ptr, len }
 }
 
 /// The host fd behind app fd `fd` when it is host-backed, else -1 (an i64 keeps the exports small).
@@ -226,7 +223,7 @@ pub extern "C" fn shim_path_create_directory(fd: u32, path: u32, len: u32) -> u3
     on_fd!(
         fd,
         h => host_path_create_directory(h, path, len),
-        s => s.path_create_directory(&Mem, at(fd, path, len))
+        s => s.path_create_directory(&Mem, fd, path_arg(path, len))
     )
 }
 
@@ -241,7 +238,7 @@ pub extern "C" fn shim_path_filestat_get(
     on_fd!(
         fd,
         h => host_path_filestat_get(h, flags, path, len, buf),
-        s => s.path_filestat_get(&mut Mem, at(fd, path, len), LookupFlags(flags), buf)
+        s => s.path_filestat_get(&mut Mem, fd, path_arg(path, len), LookupFlags(flags), buf)
     )
 }
 
@@ -260,7 +257,7 @@ pub extern "C" fn shim_path_filestat_set_times(
         h => host_path_filestat_set_times(h, flags, path, len, atim, mtim, fst),
         s => s.path_filestat_set_times(
             &Mem,
-            at(fd, path, len),
+            fd, path_arg(path, len),
             LookupFlags(flags),
             Times { atim, mtim, fst }
         )
@@ -284,9 +281,11 @@ pub extern "C" fn shim_path_link(
         },
         _ => ret(s.path_link(
             &Mem,
-            at(old_fd, old, old_len),
+            old_fd,
+            path_arg(old, old_len),
             LookupFlags(old_flags),
-            at(new_fd, new, new_len),
+            new_fd,
+            path_arg(new, new_len),
         )),
     })
 }
@@ -323,7 +322,7 @@ pub extern "C" fn shim_path_open(
                 rights: Rights { base, inheriting },
                 fdflags: FdFlags(fdflags),
             };
-            ret(s.path_open(&mut Mem, at(fd, path, len), args, out))
+            ret(s.path_open(&mut Mem, fd, path_arg(path, len), args, out))
         }
     })
 }
@@ -340,7 +339,7 @@ pub extern "C" fn shim_path_readlink(
     on_fd!(
         fd,
         h => host_path_readlink(h, path, len, buf, buf_len, bufused),
-        s => s.path_readlink(&mut Mem, at(fd, path, len), Buf { ptr: buf, len: buf_len }, bufused)
+        s => s.path_readlink(&mut Mem, fd, path_arg(path, len), Buf { ptr: buf, len: buf_len }, bufused)
     )
 }
 
@@ -349,7 +348,7 @@ pub extern "C" fn shim_path_remove_directory(fd: u32, path: u32, len: u32) -> u3
     on_fd!(
         fd,
         h => host_path_remove_directory(h, path, len),
-        s => s.path_remove(&Mem, at(fd, path, len), true)
+        s => s.path_remove(&Mem, fd, path_arg(path, len), true)
     )
 }
 
@@ -365,7 +364,13 @@ pub extern "C" fn shim_path_rename(
     with(|s| match (s.host_fd(fd), s.host_fd(new_fd)) {
         // SAFETY: host call with the app's arguments, fds translated.
         (Some(a), Some(b)) => unsafe { host_path_rename(a, old, old_len, b, new, new_len) },
-        _ => ret(s.path_rename(&Mem, at(fd, old, old_len), at(new_fd, new, new_len))),
+        _ => ret(s.path_rename(
+            &Mem,
+            fd,
+            path_arg(old, old_len),
+            new_fd,
+            path_arg(new, new_len),
+        )),
     })
 }
 
@@ -380,7 +385,7 @@ pub extern "C" fn shim_path_symlink(
     on_fd!(
         fd,
         h => host_path_symlink(old, old_len, h, new, new_len),
-        s => s.path_symlink(&Mem, PathArg { ptr: old, len: old_len }, at(fd, new, new_len))
+        s => s.path_symlink(&Mem, path_arg(old, old_len), fd, path_arg(new, new_len))
     )
 }
 
@@ -389,7 +394,7 @@ pub extern "C" fn shim_path_unlink_file(fd: u32, path: u32, len: u32) -> u32 {
     on_fd!(
         fd,
         h => host_path_unlink_file(h, path, len),
-        s => s.path_remove(&Mem, at(fd, path, len), false)
+        s => s.path_remove(&Mem, fd, path_arg(path, len), false)
     )
 }
 

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use wasifs_image::format::Kind;
 use wasifs_image::reader::{Node, Source};
 
-use crate::args::{At, Iovecs, LookupFlags, OpenArgs, PathArg, Times};
+use crate::args::{Iovecs, LookupFlags, OpenArgs, PathArg, Times};
 use crate::fdtable::Desc;
 use crate::host::Host;
 use crate::mem::AppMem;
@@ -23,9 +23,9 @@ type Split = (Node, Vec<u8>, bool);
 impl<S: Source, H: Host> Vfs<S, H> {
     /// The directory behind `fd` and path argument `path`, for a call that changes the tree:
     /// EBADF, then the path's EFAULT/EILSEQ, then EPERM on a read-only mount.
-    fn wdir<M: AppMem>(&self, m: &M, at: At) -> R<(Node, Vec<u8>)> {
-        let (dir, ro) = self.dir(at.fd)?;
-        let p = at.path.read(m)?;
+    fn wdir<M: AppMem>(&self, m: &M, fd: u32, path: PathArg) -> R<(Node, Vec<u8>)> {
+        let (dir, ro) = self.dir(fd)?;
+        let p = path.read(m)?;
         if ro {
             return Err(EPERM);
         }
@@ -59,7 +59,8 @@ impl<S: Source, H: Host> Vfs<S, H> {
     pub fn path_open<M: AppMem>(
         &mut self,
         m: &mut M,
-        at: At,
+        fd: u32,
+        path: PathArg,
         args: OpenArgs,
         fd_ptr: u32,
     ) -> R<()> {
@@ -73,8 +74,8 @@ impl<S: Source, H: Host> Vfs<S, H> {
         oflags.check()?;
         rights.check()?;
         fdflags.check()?;
-        let p = at.path.read(m)?;
-        let (dir, ro) = match self.fds.get(at.fd) {
+        let p = path.read(m)?;
+        let (dir, ro) = match self.fds.get(fd) {
             Some(Desc::Dir { node, ro, .. }) => (self.node(node)?, ro),
             Some(Desc::File { .. }) => return Err(ENOTDIR),
             _ => return Err(EBADF),
@@ -254,20 +255,21 @@ impl<S: Source, H: Host> Vfs<S, H> {
     pub fn path_filestat_set_times<M: AppMem>(
         &mut self,
         m: &M,
-        at: At,
+        fd: u32,
+        path: PathArg,
         flags: LookupFlags,
         t: Times,
     ) -> R<()> {
         flags.check()?;
         t.check()?;
-        let (dir, p) = self.wdir(m, at)?;
+        let (dir, p) = self.wdir(m, fd, path)?;
         let n = resolve(&self.fs, &dir, &p, flags.follow())?;
         self.set_times(n.id, t)
     }
 
     /// path_create_directory: EEXIST for any existing name (a dangling symlink too).
-    pub fn path_create_directory<M: AppMem>(&mut self, m: &M, at: At) -> R<()> {
-        let (start, p) = self.wdir(m, at)?;
+    pub fn path_create_directory<M: AppMem>(&mut self, m: &M, fd: u32, path: PathArg) -> R<()> {
+        let (start, p) = self.wdir(m, fd, path)?;
         let (dir, base, _) = split(&self.fs, &start, &p)?;
         if is_dot(&base) || self.fs.lookup(&dir, &base)?.is_some() {
             return Err(EEXIST);
@@ -279,8 +281,14 @@ impl<S: Source, H: Host> Vfs<S, H> {
 
     /// path_remove_directory (`dir` true) and path_unlink_file: Linux's errnos, including a
     /// trailing slash or `.` naming the directory itself (rmdir: EINVAL, unlink: EISDIR).
-    pub fn path_remove<M: AppMem>(&mut self, m: &M, at: At, want_dir: bool) -> R<()> {
-        let (start, p) = self.wdir(m, at)?;
+    pub fn path_remove<M: AppMem>(
+        &mut self,
+        m: &M,
+        fd: u32,
+        path: PathArg,
+        want_dir: bool,
+    ) -> R<()> {
+        let (start, p) = self.wdir(m, fd, path)?;
         let (dir, base, trail) = split(&self.fs, &start, &p)?;
         if trail || is_dot(&base) {
             resolve(&self.fs, &start, &p, true)?;
@@ -304,10 +312,10 @@ impl<S: Source, H: Host> Vfs<S, H> {
     }
 
     /// path_symlink: absolute targets are EPERM (cap-std refuses them), an empty one ENOENT.
-    pub fn path_symlink<M: AppMem>(&mut self, m: &M, old: PathArg, new: At) -> R<()> {
-        self.dir(new.fd)?;
+    pub fn path_symlink<M: AppMem>(&mut self, m: &M, old: PathArg, fd: u32, new: PathArg) -> R<()> {
+        self.dir(fd)?;
         let target = old.read(m)?;
-        let (start, p) = self.wdir(m, new)?;
+        let (start, p) = self.wdir(m, fd, new)?;
         match target.first() {
             None => return Err(ENOENT),
             Some(b'/') => return Err(EPERM),
@@ -328,15 +336,22 @@ impl<S: Source, H: Host> Vfs<S, H> {
     /// The two sides of path_link/path_rename, split into (parent dir, last component, trailing
     /// slash). A read-only side is EPERM (wasmtime checks permissions first); a host directory on
     /// one side only is EXDEV (the embedded tree is another filesystem).
-    fn two<M: AppMem>(&self, m: &M, old: At, new: At) -> R<[Split; 2]> {
+    fn two<M: AppMem>(
+        &self,
+        m: &M,
+        old_fd: u32,
+        old: PathArg,
+        new_fd: u32,
+        new: PathArg,
+    ) -> R<[Split; 2]> {
         // Each side: `None` for a host directory, else the tree directory and its read-only flag.
         let side = |fd| match self.host_fd(fd) {
             Some(_) => Ok(None),
             None => self.dir(fd).map(Some),
         };
-        let (sa, sb) = (side(old.fd)?, side(new.fd)?);
-        let a = old.path.read(m)?;
-        let b = new.path.read(m)?;
+        let (sa, sb) = (side(old_fd)?, side(new_fd)?);
+        let a = old.read(m)?;
+        let b = new.read(m)?;
         if sa.is_some_and(|d| d.1) || sb.is_some_and(|d| d.1) {
             return Err(EPERM);
         }
@@ -347,8 +362,17 @@ impl<S: Source, H: Host> Vfs<S, H> {
     }
 
     /// path_link: a new name for a file or symlink (never followed: FOLLOW is EINVAL in wasmtime).
-    pub fn path_link<M: AppMem>(&mut self, m: &M, old: At, flags: LookupFlags, new: At) -> R<()> {
-        let [(sdir, sbase, strail), (ddir, dbase, dtrail)] = self.two(m, old, new)?;
+    pub fn path_link<M: AppMem>(
+        &mut self,
+        m: &M,
+        old_fd: u32,
+        old: PathArg,
+        flags: LookupFlags,
+        new_fd: u32,
+        new: PathArg,
+    ) -> R<()> {
+        let [(sdir, sbase, strail), (ddir, dbase, dtrail)] =
+            self.two(m, old_fd, old, new_fd, new)?;
         if flags.0 != 0 {
             return Err(EINVAL);
         }
@@ -378,8 +402,16 @@ impl<S: Source, H: Host> Vfs<S, H> {
 
     /// path_rename: files and directories, over an existing target of a compatible kind (an empty
     /// directory for a directory); moving a directory into itself is EINVAL.
-    pub fn path_rename<M: AppMem>(&mut self, m: &M, old: At, new: At) -> R<()> {
-        let [(sdir, sbase, strail), (ddir, dbase, dtrail)] = self.two(m, old, new)?;
+    pub fn path_rename<M: AppMem>(
+        &mut self,
+        m: &M,
+        old_fd: u32,
+        old: PathArg,
+        new_fd: u32,
+        new: PathArg,
+    ) -> R<()> {
+        let [(sdir, sbase, strail), (ddir, dbase, dtrail)] =
+            self.two(m, old_fd, old, new_fd, new)?;
         if is_dot(&sbase) || is_dot(&dbase) {
             return Err(EINVAL);
         }

@@ -4,7 +4,7 @@
 use wasifs_image::format::Kind;
 use wasifs_image::reader::Source;
 
-use crate::args::{At, Buf, FdFlags, Iovecs, LookupFlags, Rights};
+use crate::args::{Buf, FdFlags, Iovecs, LookupFlags, PathArg, Rights};
 use crate::fdtable::Desc;
 use crate::host::Host;
 use crate::mem::AppMem;
@@ -117,7 +117,7 @@ impl<S: Source, H: Host> Vfs<S, H> {
     /// fd_filestat_get of an image file or directory.
     pub fn fd_filestat_get<M: AppMem>(&self, m: &mut M, fd: u32, ptr: u32) -> R<()> {
         let (n, _) = self.any_node(fd)?;
-        put_words(m, ptr, &filestat(&n).words())
+        put_words(m, ptr, &filestat(&n))
     }
 
     /// fd_read / fd_pread: reads into the first non-empty iovec (as wasmtime does) at `at` (pread,
@@ -282,25 +282,33 @@ impl<S: Source, H: Host> Vfs<S, H> {
     pub fn path_filestat_get<M: AppMem>(
         &self,
         m: &mut M,
-        at: At,
+        fd: u32,
+        path: PathArg,
         flags: LookupFlags,
         ptr: u32,
     ) -> R<()> {
         flags.check()?;
-        let (dir, _) = self.dir(at.fd)?;
-        let p = at.path.read(m)?;
+        let (dir, _) = self.dir(fd)?;
+        let p = path.read(m)?;
         let n = resolve(&self.fs, &dir, &p, flags.follow())?;
-        put_words(m, ptr, &filestat(&n).words())
+        put_words(m, ptr, &filestat(&n))
     }
 
     /// path_readlink: the target, truncated to the buffer (EINVAL if not a symlink).
-    pub fn path_readlink<M: AppMem>(&self, m: &mut M, at: At, out: Buf, bufused: u32) -> R<()> {
+    pub fn path_readlink<M: AppMem>(
+        &self,
+        m: &mut M,
+        fd: u32,
+        path: PathArg,
+        out: Buf,
+        bufused: u32,
+    ) -> R<()> {
         let Buf {
             ptr: buf,
             len: buf_len,
         } = out;
-        let (dir, _) = self.dir(at.fd)?;
-        let p = at.path.read(m)?;
+        let (dir, _) = self.dir(fd)?;
+        let p = path.read(m)?;
         let n = resolve(&self.fs, &dir, &p, false)?;
         if n.kind != Kind::Symlink {
             return Err(EINVAL);

@@ -67,7 +67,7 @@ impl T {
             fdflags: FdFlags(u32::from(fdflags)),
         };
         self.v
-            .path_open(&mut self.m, at(dir, pp, pl), args, OUT)
+            .path_open(&mut self.m, dir, path(pp, pl), args, OUT)
             .map(|()| self.m.get_u32(OUT).unwrap())
     }
     fn open(&mut self, p: &str) -> R<u32> {
@@ -97,7 +97,7 @@ impl T {
             0
         };
         self.v
-            .path_filestat_get(&mut self.m, at(dir, pp, pl), LookupFlags(f), OUT)?;
+            .path_filestat_get(&mut self.m, dir, path(pp, pl), LookupFlags(f), OUT)?;
         Ok(self.m.get(OUT, FILESTAT_SIZE as u32).unwrap())
     }
     fn readdir(&mut self, fd: u32, len: u32, cookie: u64) -> R<Vec<u8>> {
@@ -108,12 +108,9 @@ impl T {
     }
 }
 
-/// A path argument beneath `fd`.
-fn at(fd: u32, ptr: u32, len: u32) -> At {
-    At {
-        fd,
-        path: PathArg { ptr, len },
-    }
+/// A path argument.
+fn path(ptr: u32, len: u32) -> PathArg {
+    PathArg { ptr, len }
 }
 
 /// `count` iovecs at `ptr`.
@@ -326,12 +323,12 @@ fn path_open_answers_wasmtimes_read_only_errnos() {
     assert_eq!(t.open_with(f, "x", true, 0, 0, 0), Err(ENOTDIR));
     let (pp, _) = t.path("a.txt");
     assert_eq!(
-        t.v.path_open(&mut t.m, at(3, pp, 5), OPEN_PLAIN, u32::MAX),
+        t.v.path_open(&mut t.m, 3, path(pp, 5), OPEN_PLAIN, u32::MAX),
         Err(EFAULT)
     );
     t.m.put(PATH, &[0xff]).unwrap();
     assert_eq!(
-        t.v.path_open(&mut t.m, at(3, PATH, 1), OPEN_PLAIN, OUT),
+        t.v.path_open(&mut t.m, 3, path(PATH, 1), OPEN_PLAIN, OUT),
         Err(EILSEQ)
     );
 }
@@ -459,16 +456,16 @@ fn readdir_truncates_the_entry_that_does_not_fit_like_wasmtime() {
 fn readlink_truncates_to_the_buffer_and_rejects_non_links() {
     let mut t = setup(3);
     let (pp, pl) = t.path("sub/abs_a");
-    t.v.path_readlink(&mut t.m, at(3, pp, pl), buf(BUF, 100), OUT)
+    t.v.path_readlink(&mut t.m, 3, path(pp, pl), buf(BUF, 100), OUT)
         .unwrap();
     assert_eq!(t.m.get_u32(OUT), Ok(6));
     assert_eq!(t.m.get(BUF, 6).unwrap(), b"/a.txt");
-    t.v.path_readlink(&mut t.m, at(3, pp, pl), buf(BUF, 3), OUT)
+    t.v.path_readlink(&mut t.m, 3, path(pp, pl), buf(BUF, 3), OUT)
         .unwrap();
     assert_eq!(t.m.get_u32(OUT), Ok(3));
     let (pp, pl) = t.path("a.txt");
     assert_eq!(
-        t.v.path_readlink(&mut t.m, at(3, pp, pl), buf(BUF, 100), OUT),
+        t.v.path_readlink(&mut t.m, 3, path(pp, pl), buf(BUF, 100), OUT),
         Err(EINVAL)
     );
 }
@@ -512,27 +509,27 @@ fn write_side_calls_answer_the_read_only_errnos() {
         ),
         Err(ENOTSUP)
     );
-    assert_eq!(t.v.path_create_directory(&t.m, at(3, pp, pl)), Err(EPERM));
-    assert_eq!(t.v.path_remove(&t.m, at(3, pp, pl), true), Err(EPERM));
-    assert_eq!(t.v.path_remove(&t.m, at(f, pp, pl), false), Err(EBADF));
+    assert_eq!(t.v.path_create_directory(&t.m, 3, path(pp, pl)), Err(EPERM));
+    assert_eq!(t.v.path_remove(&t.m, 3, path(pp, pl), true), Err(EPERM));
+    assert_eq!(t.v.path_remove(&t.m, f, path(pp, pl), false), Err(EBADF));
     assert_eq!(
-        t.v.path_symlink(&t.m, PathArg { ptr: pp, len: pl }, at(3, pp, pl)),
+        t.v.path_symlink(&t.m, path(pp, pl), 3, path(pp, pl)),
         Err(EPERM)
     );
     assert_eq!(
-        t.v.path_filestat_set_times(&t.m, at(3, pp, pl), LookupFlags(0), times(FSTFLAGS_ATIM)),
+        t.v.path_filestat_set_times(&t.m, 3, path(pp, pl), LookupFlags(0), times(FSTFLAGS_ATIM)),
         Err(EPERM)
     );
     assert_eq!(
-        t.v.path_rename(&t.m, at(3, pp, pl), at(4, pp, pl)),
+        t.v.path_rename(&t.m, 3, path(pp, pl), 4, path(pp, pl)),
         Err(EPERM)
     );
     assert_eq!(
-        t.v.path_link(&t.m, at(1, pp, pl), LookupFlags(0), at(3, pp, pl)),
+        t.v.path_link(&t.m, 1, path(pp, pl), LookupFlags(0), 3, path(pp, pl)),
         Err(EPERM)
     );
     assert_eq!(
-        t.v.path_rename(&t.m, at(3, pp, pl), at(f, pp, pl)),
+        t.v.path_rename(&t.m, 3, path(pp, pl), f, path(pp, pl)),
         Err(EBADF)
     );
     assert_eq!(t.v.sock(f), Err(ENOTSOCK));

@@ -36,8 +36,10 @@ pub fn filetype(k: Kind) -> u8 {
     }
 }
 
-/// The filestat of a node.
-pub fn filestat(n: &Node) -> Filestat {
+/// The filestat of a node, as the words of its layout (one out-of-line copy: it is the same for
+/// fd_filestat_get and path_filestat_get).
+#[inline(never)]
+pub fn filestat(n: &Node) -> [u64; 8] {
     Filestat {
         dev: IMAGE_DEV,
         ino: n.ino(),
@@ -48,6 +50,7 @@ pub fn filestat(n: &Node) -> Filestat {
         mtim: n.mtime_ns,
         ctim: n.ctime_ns,
     }
+    .words()
 }
 
 /// Writes `words` as little-endian bytes at app address `ptr` (EFAULT when out of bounds).

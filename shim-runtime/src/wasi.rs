@@ -270,6 +270,7 @@ pub struct Filestat {
 
 impl Filestat {
     /// The little-endian words of the layout.
+    #[inline(always)]
     pub fn words(&self) -> [u64; 8] {
         let f = u64::from(self.filetype);
         [
@@ -292,6 +293,7 @@ pub struct Fdstat {
 
 impl Fdstat {
     /// The little-endian words of the layout.
+    #[inline(always)]
     pub fn words(&self) -> [u64; 3] {
         let head = u64::from(self.filetype) | u64::from(self.flags) << 16;
         [head, self.base, self.inheriting]
@@ -312,6 +314,7 @@ pub struct Dirent {
 
 impl Dirent {
     /// The little-endian words of the layout.
+    #[inline(always)]
     pub fn words(&self) -> [u64; 3] {
         let tail = u64::from(self.namlen) | u64::from(self.filetype) << 32;
         [self.next, self.ino, tail]
@@ -332,6 +335,7 @@ pub struct Event {
 
 impl Event {
     /// The little-endian words of the layout (error 0).
+    #[inline(always)]
     pub fn words(&self) -> [u64; 4] {
         [
             self.userdata,

@@ -117,6 +117,7 @@ impl Source for ImageSrc {
 /// An 8-byte-aligned app address just below the app's stack pointer, with 16 bytes free above it:
 /// host functions see only the app's memory, so results they write (and names they are given) go
 /// there. `None` when the stack pointer is unusable.
+#[inline(always)]
 pub(super) fn scratch() -> Option<u32> {
     // SAFETY: intrinsic without preconditions.
     let sp = unsafe { app_stack_pointer() };
