@@ -55,7 +55,9 @@ impl<S: Source, H: Host> Vfs<S, H> {
     }
 
     /// path_open beneath a directory of the tree. Write access (the fd_write right, CREAT or
-    /// TRUNC) on a read-only mount is EPERM before any lookup, as wasmtime answers.
+    /// TRUNC) on a read-only mount is EPERM before any lookup, as wasmtime answers. Inlined into
+    /// its one caller, the export, so that the `OpenArgs` aggregate costs no stack copy.
+    #[inline(always)]
     pub fn path_open<M: AppMem>(
         &mut self,
         m: &mut M,
@@ -240,7 +242,9 @@ impl<S: Source, H: Host> Vfs<S, H> {
         self.fs.set_size(node, size, self.host.now())
     }
 
-    /// fd_filestat_set_times on a file or directory fd (EPERM on a read-only mount).
+    /// fd_filestat_set_times on a file or directory fd (EPERM on a read-only mount). Inlined into
+    /// the export, like `path_open`, so that `Times` costs no stack copy.
+    #[inline(always)]
     pub fn fd_filestat_set_times(&mut self, fd: u32, t: Times) -> R<()> {
         t.check()?;
         let (n, ro) = self.any_node(fd)?;
@@ -251,7 +255,8 @@ impl<S: Source, H: Host> Vfs<S, H> {
     }
 
     /// path_filestat_set_times: flags checked, EPERM on a read-only mount, then the times set on
-    /// the node the path names (the final symlink followed or not).
+    /// the node the path names (the final symlink followed or not). Inlined into the export.
+    #[inline(always)]
     pub fn path_filestat_set_times<M: AppMem>(
         &mut self,
         m: &M,
