@@ -284,8 +284,8 @@ impl<S: Source, H: Host> Vfs<S, H> {
             .map(drop)
     }
 
-    /// path_remove_directory (`dir` true) and path_unlink_file: Linux's errnos, including a
-    /// trailing slash or `.` naming the directory itself (rmdir: EINVAL, unlink: EISDIR).
+    /// path_remove_directory (`dir` true) and path_unlink_file: wasmtime's errnos, including a
+    /// trailing slash, `.` or `..` as last component (rmdir: EINVAL, unlink: EISDIR).
     pub fn path_remove<M: AppMem>(
         &mut self,
         m: &M,
@@ -297,11 +297,9 @@ impl<S: Source, H: Host> Vfs<S, H> {
         let (dir, base, trail) = split(&self.fs, &start, &p)?;
         if trail || is_dot(&base) {
             resolve(&self.fs, &start, &p, true)?;
-            return Err(match (want_dir, base.as_slice()) {
-                (false, _) => EISDIR,
-                (true, b"..") => ENOTEMPTY,
-                _ => EINVAL,
-            });
+            // wasmtime: `dir/.` and `dir/..` alike are EINVAL for rmdir (Linux would say
+            // ENOTEMPTY for `..`).
+            return Err(if want_dir { EINVAL } else { EISDIR });
         }
         let id = self.fs.lookup(&dir, &base)?.ok_or(ENOENT)?;
         let n = self.node(id)?;
@@ -363,7 +361,14 @@ impl<S: Source, H: Host> Vfs<S, H> {
         let (Some((da, _)), Some((db, _))) = (sa, sb) else {
             return Err(EXDEV);
         };
-        Ok([split(&self.fs, &da, &a)?, split(&self.fs, &db, &b)?])
+        let sides = [split(&self.fs, &da, &a)?, split(&self.fs, &db, &b)?];
+        // `..` naming the parent of the directory fd leaves it: EPERM, as wasmtime answers any
+        // escape (before EBUSY or EEXIST for a last component `..`).
+        let leaves = |s: &Split, start: &Node| s.0.id == start.id && s.1 == b"..";
+        if leaves(&sides[0], &da) || leaves(&sides[1], &db) {
+            return Err(EPERM);
+        }
+        Ok(sides)
     }
 
     /// path_link: a new name for a file or symlink (never followed: FOLLOW is EINVAL in wasmtime).
@@ -406,7 +411,8 @@ impl<S: Source, H: Host> Vfs<S, H> {
     }
 
     /// path_rename: files and directories, over an existing target of a compatible kind (an empty
-    /// directory for a directory); moving a directory into itself is EINVAL.
+    /// directory for a directory); moving a directory into itself is EINVAL; `.` or `..` as last
+    /// component of either side is EBUSY.
     pub fn path_rename<M: AppMem>(
         &mut self,
         m: &M,
@@ -418,7 +424,8 @@ impl<S: Source, H: Host> Vfs<S, H> {
         let [(sdir, sbase, strail), (ddir, dbase, dtrail)] =
             self.two(m, old_fd, old, new_fd, new)?;
         if is_dot(&sbase) || is_dot(&dbase) {
-            return Err(EINVAL);
+            // wasmtime's answer (a `..` leaving the directory was EPERM in `two`).
+            return Err(EBUSY);
         }
         let id = self.fs.lookup(&sdir, &sbase)?.ok_or(ENOENT)?;
         let n = self.node(id)?;

@@ -9,6 +9,8 @@ pub const SUCCESS: Errno = 0;
 pub const EACCES: Errno = 2;
 /// Bad file descriptor.
 pub const EBADF: Errno = 8;
+/// Device or resource busy (a rename of `.` or `..`).
+pub const EBUSY: Errno = 10;
 /// File exists.
 pub const EEXIST: Errno = 20;
 /// Bad address (an app pointer outside the app's memory).
