@@ -84,3 +84,73 @@ impl<S: Source, H: Host> Vfs<S, H> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::args::PollArgs;
+    use crate::fdtable::Desc;
+    use crate::mem::AppMem;
+    use crate::tests::{setup, u64_at, BUF, IOV, OUT};
+    use crate::wasi::*;
+
+    /// `n` subscriptions at BUF, events at OUT, the count at IOV.
+    fn poll(n: u32) -> PollArgs {
+        PollArgs {
+            subs: BUF,
+            events: OUT,
+            n,
+            nevents: IOV,
+        }
+    }
+
+    #[test]
+    fn poll_answers_image_files_at_once_and_translates_host_fds() {
+        let mut t = setup(3);
+        let f = t.open("a.txt").unwrap();
+        let sub = |ud: u64, tag: u8, fd: u32| {
+            let mut s = [0u8; 48];
+            s[..8].copy_from_slice(&ud.to_le_bytes());
+            s[8] = tag;
+            s[16..20].copy_from_slice(&fd.to_le_bytes());
+            s
+        };
+        t.m.put(BUF, &sub(7, EVENTTYPE_FD_READ, f)).unwrap();
+        t.m.put(BUF + 48, &sub(8, EVENTTYPE_FD_WRITE, 1)).unwrap();
+        t.v.poll_oneoff(&mut t.m, poll(2)).unwrap();
+        assert!(t.v.host.polled.is_empty(), "host polled");
+        assert_eq!(t.m.get_u32(IOV), Ok(1));
+        let e = t.m.get(OUT, 32).unwrap();
+        assert_eq!(
+            (u64_at(&e, 0), e[10], u64_at(&e, 16), e[24]),
+            (7, EVENTTYPE_FD_READ, 1, 0)
+        );
+
+        let h = t.v.fds.push(Desc::Host(42));
+        t.m.put(BUF, &sub(7, EVENTTYPE_FD_READ, h)).unwrap();
+        t.v.poll_oneoff(&mut t.m, poll(2)).unwrap();
+        assert_eq!(t.v.host.polled, [42]);
+        assert_eq!(t.m.get_u32(BUF + 16), Ok(h));
+
+        t.m.put(BUF, &sub(7, EVENTTYPE_FD_READ, 3)).unwrap();
+        assert_eq!(t.v.poll_oneoff(&mut t.m, poll(1)), Err(EBADF));
+        t.m.put(BUF, &sub(7, EVENTTYPE_FD_READ, 99)).unwrap();
+        assert_eq!(t.v.poll_oneoff(&mut t.m, poll(1)), Err(EBADF));
+        assert_eq!(t.v.poll_oneoff(&mut t.m, poll(0)), Err(EINVAL));
+    }
+
+    #[test]
+    fn a_file_at_end_of_file_polls_readable_with_hangup() {
+        let mut t = setup(3);
+        let f = t.open("a.txt").unwrap();
+        t.read(f, 10).unwrap();
+        let mut s = [0u8; 48];
+        s[8] = EVENTTYPE_FD_READ;
+        s[16..20].copy_from_slice(&f.to_le_bytes());
+        t.m.put(BUF, &s).unwrap();
+        t.v.poll_oneoff(&mut t.m, poll(1)).unwrap();
+        assert_eq!(
+            t.m.get(OUT + 24, 2).unwrap(),
+            EVENTRWFLAGS_HANGUP.to_le_bytes()
+        );
+    }
+}

@@ -1,5 +1,5 @@
-//! Host tests of the preview1 calls served from the image: fd table, reads, stats, listings,
-//! path_open's errnos on read-only mounts, and poll_oneoff.
+//! Host tests of the preview1 calls served from the image (fd table, reads, stats, listings,
+//! path_open's errnos on read-only mounts) and the harness they share with `poll.rs`'s tests.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -7,7 +7,6 @@ use alloc::vec::Vec;
 use wasifs_image::reader::Image;
 
 use crate::args::*;
-use crate::fdtable::Desc;
 use crate::host::TestHost;
 use crate::mem::{AppMem, TestMem};
 use crate::path::tests::tree;
@@ -15,17 +14,17 @@ use crate::vfs::{Vfs, R};
 use crate::wasi::*;
 
 /// App scratch addresses used by the tests.
-const PATH: u32 = 1000;
-const OUT: u32 = 2000;
-const IOV: u32 = 3000;
-const BUF: u32 = 4096;
+pub(crate) const PATH: u32 = 1000;
+pub(crate) const OUT: u32 = 2000;
+pub(crate) const IOV: u32 = 3000;
+pub(crate) const BUF: u32 = 4096;
 
-struct T {
-    v: Vfs<&'static [u8], TestHost>,
-    m: TestMem,
+pub(crate) struct T {
+    pub(crate) v: Vfs<&'static [u8], TestHost>,
+    pub(crate) m: TestMem,
 }
 
-fn setup(level: i32) -> T {
+pub(crate) fn setup(level: i32) -> T {
     let bytes: &'static [u8] = Box::leak(tree(level).into_boxed_slice());
     let v = Vfs::new(Some(Image::open(bytes).unwrap()), TestHost::default());
     T {
@@ -70,10 +69,10 @@ impl T {
             .path_open(&mut self.m, dir, path(pp, pl), args, OUT)
             .map(|()| self.m.get_u32(OUT).unwrap())
     }
-    fn open(&mut self, p: &str) -> R<u32> {
+    pub(crate) fn open(&mut self, p: &str) -> R<u32> {
         self.open_with(3, p, true, 0, RIGHTS_READ_FILE, 0)
     }
-    fn read(&mut self, fd: u32, len: u32) -> R<Vec<u8>> {
+    pub(crate) fn read(&mut self, fd: u32, len: u32) -> R<Vec<u8>> {
         self.m.put(IOV, &[0; 8]).unwrap();
         self.m.put(IOV + 8, &BUF.to_le_bytes()).unwrap();
         self.m.put(IOV + 12, &len.to_le_bytes()).unwrap();
@@ -132,16 +131,6 @@ fn times(fst: u32) -> Times {
     }
 }
 
-/// `n` subscriptions at BUF, events at OUT, the count at IOV.
-fn poll(n: u32) -> PollArgs {
-    PollArgs {
-        subs: BUF,
-        events: OUT,
-        n,
-        nevents: IOV,
-    }
-}
-
 /// path_open with no flags and no rights.
 const OPEN_PLAIN: OpenArgs = OpenArgs {
     dirflags: LookupFlags(0),
@@ -153,7 +142,7 @@ const OPEN_PLAIN: OpenArgs = OpenArgs {
     fdflags: FdFlags(0),
 };
 
-fn u64_at(b: &[u8], off: usize) -> u64 {
+pub(crate) fn u64_at(b: &[u8], off: usize) -> u64 {
     u64::from_le_bytes(b[off..off + 8].try_into().unwrap())
 }
 
@@ -549,55 +538,4 @@ fn close_and_renumber_manage_the_table_like_wasmtime() {
     assert_eq!(t.v.fd_close(3), Err(EBADF));
     assert_eq!(t.open_with(3, "a.txt", true, 0, 0, 0), Err(EBADF));
     assert_eq!(t.open_with(4, "d.txt", true, 0, 0, 0), Ok(5));
-}
-
-#[test]
-fn poll_answers_image_files_at_once_and_translates_host_fds() {
-    let mut t = setup(3);
-    let f = t.open("a.txt").unwrap();
-    let sub = |ud: u64, tag: u8, fd: u32| {
-        let mut s = [0u8; 48];
-        s[..8].copy_from_slice(&ud.to_le_bytes());
-        s[8] = tag;
-        s[16..20].copy_from_slice(&fd.to_le_bytes());
-        s
-    };
-    t.m.put(BUF, &sub(7, EVENTTYPE_FD_READ, f)).unwrap();
-    t.m.put(BUF + 48, &sub(8, EVENTTYPE_FD_WRITE, 1)).unwrap();
-    t.v.poll_oneoff(&mut t.m, poll(2)).unwrap();
-    assert!(t.v.host.polled.is_empty(), "host polled");
-    assert_eq!(t.m.get_u32(IOV), Ok(1));
-    let e = t.m.get(OUT, 32).unwrap();
-    assert_eq!(
-        (u64_at(&e, 0), e[10], u64_at(&e, 16), e[24]),
-        (7, EVENTTYPE_FD_READ, 1, 0)
-    );
-
-    let h = t.v.fds.push(Desc::Host(42));
-    t.m.put(BUF, &sub(7, EVENTTYPE_FD_READ, h)).unwrap();
-    t.v.poll_oneoff(&mut t.m, poll(2)).unwrap();
-    assert_eq!(t.v.host.polled, [42]);
-    assert_eq!(t.m.get_u32(BUF + 16), Ok(h));
-
-    t.m.put(BUF, &sub(7, EVENTTYPE_FD_READ, 3)).unwrap();
-    assert_eq!(t.v.poll_oneoff(&mut t.m, poll(1)), Err(EBADF));
-    t.m.put(BUF, &sub(7, EVENTTYPE_FD_READ, 99)).unwrap();
-    assert_eq!(t.v.poll_oneoff(&mut t.m, poll(1)), Err(EBADF));
-    assert_eq!(t.v.poll_oneoff(&mut t.m, poll(0)), Err(EINVAL));
-}
-
-#[test]
-fn a_file_at_end_of_file_polls_readable_with_hangup() {
-    let mut t = setup(3);
-    let f = t.open("a.txt").unwrap();
-    t.read(f, 10).unwrap();
-    let mut s = [0u8; 48];
-    s[8] = EVENTTYPE_FD_READ;
-    s[16..20].copy_from_slice(&f.to_le_bytes());
-    t.m.put(BUF, &s).unwrap();
-    t.v.poll_oneoff(&mut t.m, poll(1)).unwrap();
-    assert_eq!(
-        t.m.get(OUT + 24, 2).unwrap(),
-        EVENTRWFLAGS_HANGUP.to_le_bytes()
-    );
 }
