@@ -8,7 +8,7 @@ use crate::overlay::R;
 use crate::path::validate;
 use crate::wasi::*;
 
-/// `Err(EINVAL)` when `v` has bits outside `all` (wasmtime rejects such flags before anything else).
+/// `Err(EINVAL)` when `v` has bits outside `all` (wasmtime rejects such flags first).
 fn flags_ok(v: u64, all: u64) -> R<()> {
     if v & !all == 0 {
         Ok(())

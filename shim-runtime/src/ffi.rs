@@ -339,7 +339,10 @@ pub extern "C" fn shim_path_readlink(
     on_fd!(
         fd,
         h => host_path_readlink(h, path, len, buf, buf_len, bufused),
-        s => s.path_readlink(&mut Mem, fd, path_arg(path, len), Buf { ptr: buf, len: buf_len }, bufused)
+        s => {
+            let out = Buf { ptr: buf, len: buf_len };
+            s.path_readlink(&mut Mem, fd, path_arg(path, len), out, bufused)
+        }
     )
 }
 

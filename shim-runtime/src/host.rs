@@ -1,5 +1,5 @@
 //! Services of the host that the calls need besides the app's memory: the clock, closing a host
-//! fd and the host's poll_oneoff (the FFI layer's implementation calls the real host; tests fake it).
+//! fd and the host's poll_oneoff (the FFI layer implements them on the real host; tests fake them).
 
 use crate::args::PollArgs;
 use crate::mem::AppMem;

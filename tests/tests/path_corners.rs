@@ -1,8 +1,8 @@
 //! wasmtime's answers in the last path corners, pinned (issue 8 item 7): `path_rename` with `.`
 //! or `..` as the last component of either side is EBUSY, `path_remove_directory` of `dir/..` or
-//! `dir/.` is EINVAL, and a `..` that leaves the preopen is EPERM (rename and link alike). The same
-//! module runs on a writable tree under wasmtime `--dir` and packed with a copy of that tree mounted
-//! writable; both must print the same errnos.
+//! `dir/.` is EINVAL, and a `..` that leaves the preopen is EPERM (rename and link alike). The
+//! same module runs on a writable tree under wasmtime `--dir` and packed with a copy of that tree
+//! mounted writable; both must print the same errnos.
 
 use std::path::Path;
 

@@ -42,7 +42,8 @@ const NAME_SCRATCH: u32 = 512;
 
 /// Opens the image (its total length read from the header at `header_off::TOTAL_LEN`) and
 /// enumerates the host's preopens: host fds 3.. until EBADF, each one visible (renumbered after the
-/// image's preopens) unless the image's host policy hides it. Without a policy (no `--preopen`, no `--host-fs=deny`) names are not read.
+/// image's preopens) unless the image's host policy hides it. Without a policy (no `--preopen`,
+/// no `--host-fs=deny`) names are not read.
 fn init() -> State {
     let mut len = [0u8; 4];
     // SAFETY: the rewriter always embeds an image of at least one header (`HEADER_SIZE` bytes),
