@@ -28,6 +28,9 @@ const ORDER: [SectionId; 13] = [
     SectionId::Data,
 ];
 
+/// Custom sections LLVM's object reader wants after the data section, in this order.
+const LLVM_ORDERED: [&str; 3] = ["name", "producers", "target_features"];
+
 /// Which of app (0), shim (1) and intrinsics (2) a re-encoded section takes entries from.
 const ALL: Range<usize> = 0..3;
 const APP: Range<usize> = 0..1;
@@ -103,6 +106,17 @@ impl<'p, 's, 'a> Merger<'p, 's, 'a> {
                 continue;
             }
             let name = section.custom_name.unwrap_or("");
+            if LLVM_ORDERED.contains(&name) {
+                // LLVM's tools want these after every known section, in this order.
+                for &id in &ORDER[next..] {
+                    self.section(id)?;
+                }
+                next = ORDER.len();
+                if name != "name" && !names_written {
+                    self.custom().copy(&names);
+                    names_written = true;
+                }
+            }
             if name == "name" {
                 if !names_written {
                     self.custom().copy(&names);

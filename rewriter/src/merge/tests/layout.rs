@@ -205,3 +205,66 @@ fn stack_pointer_is_found_by_name_before_position() {
     let plan = plan::analyse(Path::new("app.wasm"), &app, &shim, 0).expect("plans");
     assert_eq!(plan.stack_pointer, 1);
 }
+
+#[test]
+fn element_segments_of_functions_use_the_index_form_with_table_zero_implicit() {
+    // Expression form and an explicit table 0: LLVM's tools (14, 16) read neither.
+    let app = APP.replace(
+        "(elem (i32.const 1) $fd_read $main $proc_exit)",
+        "(elem (table 0) (i32.const 1) funcref (ref.func $main) (ref.func $init))",
+    );
+    let out = merge(&wasm(&app), IMAGE).expect("merges");
+    let elems = wasmparser::Parser::new(0)
+        .parse_all(&out.bytes)
+        .find_map(|p| match p {
+            Ok(Payload::ElementSection(r)) => Some(r),
+            _ => None,
+        })
+        .expect("an element section");
+    let flags: Vec<u8> = elems
+        .into_iter()
+        .map(|e| {
+            let e = e.expect("element");
+            let b = &out.bytes[e.range.start as usize..];
+            assert!(
+                matches!(e.items, wasmparser::ElementItems::Functions(_)),
+                "index form"
+            );
+            b[0]
+        })
+        .collect();
+    // The app's segment in table 0 (flags 0), the shim's in table 1 (flags 2, function indices).
+    assert_eq!(flags, [0, 2]);
+}
+
+#[test]
+fn name_section_goes_before_producers_and_after_data_as_llvm_wants() {
+    // An app without a name section or data: the merge adds both; LLVM's tools refuse a module
+    // with `name` after `producers`, or either before the data section.
+    let app = r#"(module
+      (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (global (mut i32) (i32.const 65536))
+      (func (export "_start"))
+      (@custom "producers" "\00")
+      (@custom "target_features" "\00"))"#;
+    let out = merge(&wasm(app), IMAGE).expect("merges");
+    let order: Vec<String> = Parser::new(0)
+        .parse_all(&out.bytes)
+        .filter_map(|p| match p.expect("parses") {
+            Payload::DataSection(_) => Some("data".to_string()),
+            Payload::CustomSection(c) => Some(c.name().to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "data",
+            "name",
+            "producers",
+            "target_features",
+            WASIFS_SECTION
+        ]
+    );
+}

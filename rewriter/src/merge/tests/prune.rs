@@ -115,11 +115,10 @@ fn entry_point_the_app_does_not_import_is_pruned_with_its_host_import_and_helper
         text.contains("(elem (;0;) (i32.const 0) func 3 4)"),
         "the table's functions are kept: {text}"
     );
-    // The declared segment's only function is pruned: its entry becomes a null.
-    assert!(
-        text.contains("(elem (;1;) declare funcref (ref.null func))"),
-        "{text}"
-    );
+    // The declared segment's only function is pruned: the segment would declare nothing and
+    // is left out.
+    assert!(!text.contains("(elem (;1;)"), "{text}");
+    assert!(!text.contains("ref.null"), "{text}");
 }
 
 #[test]
@@ -136,12 +135,12 @@ fn host_import_shared_by_kept_and_pruned_entry_points_stays_once() {
 }
 
 #[test]
-fn function_reached_only_through_the_table_is_kept_and_nulled_when_the_table_is_unread() {
+fn function_reached_only_through_the_table_is_kept_and_its_null_segment_left_out_when_unread() {
     // shim_fd_write reads the table: via_table/also_via_table are only reachable through it.
     let read = merge_with(&prune_app(false), PRUNE_SHIM, IMAGE).expect("merges");
     assert!(constant_bodies(&read.bytes).starts_with(&[7, 8]));
     // A shim whose fd_write never reads the table: the table's functions are dropped and their
-    // element entries become nulls, which nothing can observe.
+    // element entries would become nulls, which change nothing: the segment is left out.
     let shim = PRUNE_SHIM.replace(
         "(drop (call_indirect (result i32) (local.get 0)))",
         "(drop (table.size))",
@@ -149,10 +148,8 @@ fn function_reached_only_through_the_table_is_kept_and_nulled_when_the_table_is_
     let unread = merge_with(&prune_app(false), &shim, IMAGE).expect("merges");
     assert_eq!(constant_bodies(&unread.bytes), [9]);
     let text = print(&unread.bytes);
-    assert!(
-        text.contains("(elem (;0;) (i32.const 0) funcref (ref.null func) (ref.null func))"),
-        "{text}"
-    );
+    // So is the declarative segment of the dropped `$declared`: it would declare nothing.
+    assert!(!text.contains("(elem"), "{text}");
     // table.get counts as reading the table, like call_indirect.
     let shim = PRUNE_SHIM.replace(
         "(drop (call_indirect (result i32) (local.get 0)))",
@@ -191,4 +188,24 @@ fn rewriting_a_pruned_module_keeps_the_pruned_shim() {
     assert_eq!(imports(&first.bytes), imports(&second.bytes));
     let third = merge_with(&second.bytes, PRUNE_SHIM, IMAGE).expect("re-merges");
     assert_eq!(third.bytes, first.bytes);
+}
+
+#[test]
+fn segment_mixing_kept_and_dropped_functions_keeps_its_nulls() {
+    // The table is unread, but one function of the segment is kept (a global holds it).
+    let shim = PRUNE_SHIM
+        .replace(
+            "(drop (call_indirect (result i32) (local.get 0)))",
+            "(drop (table.size))",
+        )
+        .replace(
+            "(elem (i32.const 0) $via_table $also_via_table)",
+            "(elem (i32.const 0) $via_table $from_global)",
+        );
+    let out = merge_with(&prune_app(false), &shim, IMAGE).expect("merges");
+    let text = print(&out.bytes);
+    assert!(
+        text.contains("(i32.const 0) funcref (ref.null func) (ref.func"),
+        "{text}"
+    );
 }
