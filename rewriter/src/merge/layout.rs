@@ -127,7 +127,7 @@ impl Reencode for Remap {
         map(&self.data, "data segment", i)
     }
 
-    /// Every segment but those [`super::elements::omitted`] leaves out.
+    /// Every segment but those `elements::omitted` leaves out.
     fn parse_element_section(
         &mut self,
         elements: &mut wasm_encoder::ElementSection,
@@ -136,7 +136,7 @@ impl Reencode for Remap {
         super::elements::section(self, elements, section)
     }
 
-    /// See [`super::elements::items`].
+    /// Items remapped as `elements::items` says.
     fn element_items<'a>(
         &mut self,
         items: wasmparser::ElementItems<'a>,
