@@ -8,7 +8,6 @@ pub mod error;
 pub mod input;
 pub mod merge;
 pub mod mount;
-pub mod names;
 pub mod output;
 pub mod plan;
 
@@ -65,7 +64,10 @@ pub fn rewrite(opts: &RewriteOptions) -> Result<Report> {
     let merged = merge::rewrite_module(&opts.input, &app, &image.bytes)?;
     // The output is a list of parts borrowing `app` and `image.bytes`, written one by one: the
     // image is never held twice.
-    let parts = merged.module.parts().map_err(Error::usage)?;
+    let parts = merged
+        .module
+        .parts()
+        .map_err(|e| e.into_error(&opts.input))?;
     let output_len = parts.iter().map(|p| p.len() as u64).sum();
     output::write_atomic(&opts.output, parts.iter().map(|p| &p[..]))?;
     drop(parts);

@@ -127,48 +127,21 @@ impl Reencode for Remap {
         map(&self.data, "data segment", i)
     }
 
-    /// Element items with dropped functions (unreachable shim functions, see `reach`) turned into
-    /// `ref.null func`: no kept code reads the table they would go in.
+    /// Every segment but those `elements::omitted` leaves out.
+    fn parse_element_section(
+        &mut self,
+        elements: &mut wasm_encoder::ElementSection,
+        section: wasmparser::ElementSectionReader<'_>,
+    ) -> Result<(), ReencodeError<Unmapped>> {
+        super::elements::section(self, elements, section)
+    }
+
+    /// Items remapped as `elements::items` says.
     fn element_items<'a>(
         &mut self,
         items: wasmparser::ElementItems<'a>,
     ) -> Result<wasm_encoder::Elements<'a>, ReencodeError<Unmapped>> {
-        use wasm_encoder::{ConstExpr, Elements, HeapType, RefType};
-        let null = || ConstExpr::ref_null(HeapType::FUNC);
-        match items {
-            wasmparser::ElementItems::Functions(fs) => {
-                let fs = fs.into_iter().collect::<Result<Vec<u32>, _>>()?;
-                if !fs.iter().any(|&f| self.funcs.is_dropped(f)) {
-                    let mapped = fs.iter().map(|&f| self.function_index(f));
-                    return Ok(Elements::Functions(
-                        mapped.collect::<Result<Vec<_>, _>>()?.into(),
-                    ));
-                }
-                let mut exprs = Vec::with_capacity(fs.len());
-                for f in fs {
-                    exprs.push(if self.funcs.is_dropped(f) {
-                        null()
-                    } else {
-                        ConstExpr::ref_func(self.function_index(f)?)
-                    });
-                }
-                Ok(Elements::Expressions(RefType::FUNCREF, exprs.into()))
-            }
-            wasmparser::ElementItems::Expressions(ty, es) => {
-                let mut exprs = Vec::new();
-                let out_ty = self.ref_type(ty)?;
-                for e in es {
-                    let e = e?;
-                    exprs.push(match super::reach::lone_ref_func(&e) {
-                        Some(f) if ty.is_nullable() && self.funcs.is_dropped(f) => {
-                            ConstExpr::ref_null(out_ty.heap_type)
-                        }
-                        _ => self.const_expr(e)?,
-                    });
-                }
-                Ok(Elements::Expressions(out_ty, exprs.into()))
-            }
-        }
+        super::elements::items(self, items)
     }
 }
 
@@ -473,6 +446,25 @@ impl Layout {
             return Err("the intrinsics must declare exactly one (image) data segment".into());
         }
 
+        // The shim's element segments that would only write nulls are left out (LLVM's tools
+        // cannot read the expression form they would need).
+        let shim_funcs = IndexMap::Table(shim_func_table);
+        let omitted = super::elements::omitted(shim, &shim_funcs)?;
+        let mut shim_kept_elems = 0;
+        let shim_elems = IndexMap::Table(
+            omitted
+                .iter()
+                .map(|&gone| {
+                    if gone {
+                        DROPPED
+                    } else {
+                        shim_kept_elems += 1;
+                        app.elements + shim_kept_elems - 1
+                    }
+                })
+                .collect(),
+        );
+
         let data_count = app.data + shim.data + 1;
         let image_segment = data_count - 1;
         let shift = |len: u32, by: u32| IndexMap::Shift { len, by };
@@ -490,12 +482,12 @@ impl Layout {
             },
             shim: Remap {
                 types: IndexMap::Table(shim_types),
-                funcs: IndexMap::Table(shim_func_table),
+                funcs: shim_funcs,
                 tables: shift(shim.tables, app.tables),
                 memories: shift(shim.memories, app.memories),
                 globals: shift(shim_globals, app_globals),
                 tags: shift(shim.tags, app.tags),
-                elems: shift(shim.elements, app.elements),
+                elems: shim_elems,
                 data: shift(shim.data, app.data),
             },
             intrinsics: Remap {
@@ -505,7 +497,7 @@ impl Layout {
                 memories: IndexMap::Table(intr_memories),
                 globals: IndexMap::Table(intr_globals),
                 tags: IndexMap::identity(0),
-                elems: shift(intr.elements, app.elements + shim.elements),
+                elems: shift(intr.elements, app.elements + shim_kept_elems),
                 data: IndexMap::Table(vec![image_segment]),
             },
             kept_imports,
