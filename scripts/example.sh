@@ -3,11 +3,15 @@
 #
 #   scripts/example.sh [--engine auto|python|node] [--release] [--rebuild]
 #
-# Builds only the wasifs CLI (debug profile unless --release), then runs the packed module with
+# Builds only the wasifs CLI, then runs the packed module with
 #   python: the PyPI `wasmtime` package in the project venv (scripts/run_wasm.py), or
 #   node:   Node 24 from the npm registry (scripts/run_wasm_node.js, node:wasi).
 # Both are installed into .tools/ (WASIFS_TOOLS_DIR) by scripts/install-toolchains.sh on first use,
 # in seconds. auto (the default): python, or node when the Python one cannot be installed.
+# The CLI is built in the profile `example` (target/example/): dev with unoptimised dependencies,
+# the quickest build from scratch (measured on 2 busy cores: 31 s, against 2 min 20 s for
+# --release and 2 min 46 s for the whole script with the workspace's dev profile, whose dependencies are
+# optimised for the tests).
 # --rebuild first rebuilds hello.wasm from hello.c (clang + wasi-libc, e.g. Debian's clang lld
 # wasi-libc libclang-rt-dev-wasm32, or WASI_SDK_PATH).
 set -euo pipefail
@@ -15,7 +19,8 @@ cd "$(dirname "$0")/.."
 TOOLS="${WASIFS_TOOLS_DIR:-$PWD/.tools}"
 
 engine=auto
-profile=()
+profile=(--config 'profile.example.inherits="dev"' --config 'profile.example.package."*".opt-level=0'
+         --profile example)
 rebuild=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -23,7 +28,7 @@ while [[ $# -gt 0 ]]; do
         --engine=*) engine="${1#*=}"; shift ;;
         --release) profile=(--release); shift ;;
         --rebuild) rebuild=1; shift ;;
-        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "usage: $0 [--engine auto|python|node] [--release] [--rebuild]" >&2; exit 2 ;;
     esac
 done
