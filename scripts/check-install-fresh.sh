@@ -3,7 +3,7 @@
 # because this machine already has the tools: it runs the install script (both sets) with
 #   - a fresh, EMPTY Python venv first on PATH (no packages, not even pip; user site off), and
 #   - an empty tools dir (WASIFS_TOOLS_DIR=<temp>/tools: a new project venv and Node 24),
-# then runs every tool it is responsible for: the rust targets (a build for each), clang for
+# then runs every tool it is responsible for: rustfmt and clippy, the rust targets (a build for each), clang for
 # wasm32-wasi with wasi-libc, wasm-opt, llvm-ar, Python wasmtime (wat2wasm and scripts/run_wasm.py
 # started by the empty venv's python3), ziglang, and Node 24 (scripts/run_wasm_node.js).
 # apt packages and rustup itself are the machine's (.ci/run installs them on a fresh one).
@@ -53,6 +53,9 @@ for t in wasm32-wasip1 wasm32-unknown-unknown; do
     rustc --edition 2021 --crate-type rlib --target "$t" -o "$work/rs-$t/lib.rlib" "$work/rs-$t/lib.rs"
     log "rustc --target $t: ok"
 done
+
+step="rustfmt, clippy"
+log "$(cargo fmt --version); $(cargo clippy --version)"
 
 step="clang wasm32-wasi + wasi-libc + lld"
 sysroot_flag=()

@@ -11,7 +11,8 @@
 # --fixtures: rustup target wasm32-wasip1; apt clang lld wasi-libc libclang-rt-dev-wasm32;
 #             pip ziglang (pinned: the Zig fixture uses the 0.17 std.Io API) and wasmtime
 #             (wat2wasm for the WAT fixtures, scripts/run_wasm.py).
-# --test:     rustup targets wasm32-wasip1 + wasm32-unknown-unknown (shim build); apt binaryen,
+# --test:     rustup components rustfmt + clippy; rustup targets wasm32-wasip1 +
+#             wasm32-unknown-unknown (shim build); apt binaryen,
 #             clang and llvm (the shim build: wasm-opt, and clang + llvm-ar for zstd's C
 #             decoder); pip wasmtime (scripts/run_wasm.py); Node 24 from the npm registry.
 # Python packages go into a project venv, $TOOLS/venv (never the system Python: Debian's is
@@ -40,7 +41,7 @@ for arg in "$@"; do
         --test) want_test=1 ;;
         --python) want_python=1 ;;
         --node) want_node=1 ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install-toolchains.sh: unknown argument '$arg' (use --fixtures, --test, --python, --node)" >&2; exit 2 ;;
     esac
 done
@@ -88,6 +89,20 @@ if [ ${#rust_targets[@]} -gt 0 ]; then
         else
             log "rust target $t: installing"
             rustup target add "$t"
+        fi
+    done
+fi
+
+# --- rustup components (scripts/test runs cargo fmt and cargo clippy) -----------------------
+if [ $want_test = 1 ]; then
+    installed_components="$(rustup component list --installed)"
+    for c in rustfmt clippy; do
+        step="rust component $c"
+        if grep -q "^$c\(-\|$\)" <<<"$installed_components"; then
+            log "rust component $c: present"
+        else
+            log "rust component $c: installing"
+            rustup component add "$c"
         fi
     done
 fi
