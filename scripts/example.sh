@@ -9,9 +9,9 @@
 # Both are installed into .tools/ (WASIFS_TOOLS_DIR) by scripts/install-toolchains.sh on first use,
 # in seconds. auto (the default): python, or node when the Python one cannot be installed.
 # The CLI is built in the profile `example` (target/example/): dev with unoptimised dependencies,
-# the quickest build from scratch. Measured from a fresh clone on 2 busy cores (load ~2.7): the
-# whole script 35 s; with the workspace's dev profile (dependencies optimised for the tests)
-# 2 min 46 s; a --release build of the CLI alone 2 min 20 s.
+# the quickest build from scratch. Measured from a fresh clone on 2 busy cores: the whole script
+# 35 s (load ~2.7) and 53 s (load ~4), 43 s with --engine node; with the workspace's dev profile
+# (dependencies optimised for the tests) 2 min 46 s; a --release build of the CLI alone 2 min 20 s.
 # --rebuild first rebuilds hello.wasm from hello.c (clang + wasi-libc, e.g. Debian's clang lld
 # wasi-libc libclang-rt-dev-wasm32, or WASI_SDK_PATH).
 set -euo pipefail
