@@ -83,7 +83,8 @@ impl std::error::Error for BuildError {
     }
 }
 
-/// Converts a byte count to an image offset, failing past 4 GiB.
+/// A length, offset or count as the image's `u32`; past [`crate::format::MAX_LEN`] the image would
+/// be too large.
 pub(super) fn to_u32(v: u64) -> Result<u32, BuildError> {
-    u32::try_from(v).map_err(|_| BuildError::ImageTooLarge)
+    crate::format::len_u32(v).map_err(|_| BuildError::ImageTooLarge)
 }

@@ -43,11 +43,11 @@ struct Strings {
 impl Strings {
     /// The (offset, length) of `s` in the table, adding it if it is new.
     fn intern(&mut self, s: &[u8]) -> Result<(u32, u32), BuildError> {
-        let len = u32::try_from(s.len()).map_err(|_| BuildError::ImageTooLarge)?;
+        let len = to_u32(s.len() as u64)?;
         if let Some(&off) = self.seen.get(s) {
             return Ok((off, len));
         }
-        let off = u32::try_from(self.bytes.len()).map_err(|_| BuildError::ImageTooLarge)?;
+        let off = to_u32(self.bytes.len() as u64)?;
         self.bytes.extend_from_slice(s);
         self.seen.insert(s.to_vec(), off);
         Ok((off, len))

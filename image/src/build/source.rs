@@ -9,6 +9,7 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 
 use super::BuildError;
+use crate::format::len_u32;
 
 /// Where a file's contents come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +28,7 @@ impl FileData {
             FileData::Bytes(b) => b.len() as u64,
             FileData::Path(p) => std::fs::metadata(p).map_err(|e| io_error(p, e))?.len(),
         };
-        if size > u64::from(u32::MAX) {
+        if len_u32(size).is_err() {
             let what = match self {
                 FileData::Path(p) => p.display().to_string(),
                 FileData::Bytes(_) => String::from_utf8_lossy(name).into_owned(),

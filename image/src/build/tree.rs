@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::vec::Vec;
 
+use super::error::to_u32;
 use super::{BuildError, BuildStats, FileData, Meta, NodeRef};
 use crate::format::Kind;
 
@@ -78,8 +79,7 @@ fn check_name(name: &[u8]) -> Result<(), BuildError> {
 impl Tree {
     /// The [`NodeRef`] the next node will get.
     fn next_ref(&self) -> Result<NodeRef, BuildError> {
-        let n = u32::try_from(self.nodes.len()).map_err(|_| BuildError::ImageTooLarge)?;
-        Ok(NodeRef(n))
+        Ok(NodeRef(to_u32(self.nodes.len() as u64)?))
     }
 
     fn push(&mut self, meta: Meta, body: Body) -> Result<NodeRef, BuildError> {
