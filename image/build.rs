@@ -1,7 +1,8 @@
-//! Builds zstd's C decoder (decompress-only, `zstd-wasm/`) when the `decode` feature is compiled for
-//! wasm32 (the shim). Needs clang with the WebAssembly backend (Debian bookworm: clang 14; override
-//! with CC_wasm32_unknown_unknown / AR_wasm32_unknown_unknown). The bytes it produces depend only on
-//! the sources and the clang version: no paths, dates or host flags reach the object code.
+//! Builds zstd's C decoder (decompress-only: our `zstd-wasm/` around zstd's own sources in
+//! `third_party/zstd/`) when the `decode` feature is compiled for wasm32 (the shim). Needs clang
+//! with the WebAssembly backend (Debian bookworm: clang 14; override with CC_wasm32_unknown_unknown
+//! / AR_wasm32_unknown_unknown). The bytes it produces depend only on the sources and the clang
+//! version: no paths, dates or host flags reach the object code.
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -43,7 +44,7 @@ WZ_execSequenceSplitLitBuffer(BYTE* op, BYTE* const oend, const BYTE* const oend
 fn rewrite_block_c(src: &str) -> String {
     assert!(
         src.matches(SPLIT_BODY).count() == 1 && src.matches(NEXT_BODY).count() == 1,
-        "zstd_decompress_block.c is not the vendored zstd 1.5.7: update image/build.rs"
+        "zstd_decompress_block.c is not the vendored zstd 1.5.7 (third_party/zstd): update image/build.rs"
     );
     let (a, b) = match (src.find(SPLIT_BODY), src.find(NEXT_BODY)) {
         (Some(a), Some(b)) if a < b => (a, b),
@@ -78,15 +79,22 @@ fn rewrite_block_c(src: &str) -> String {
 
 fn main() {
     println!("cargo:rerun-if-changed=zstd-wasm");
+    println!("cargo:rerun-if-changed=../third_party/zstd");
     println!("cargo:rerun-if-changed=build.rs");
     let wasm = env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("wasm32");
     if !wasm || env::var_os("CARGO_FEATURE_DECODE").is_none() {
         return;
     }
-    let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"))
-        .join("zstd-wasm");
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let dir = manifest.join("zstd-wasm");
+    // zstd's own sources (third_party/zstd/README.md). Like zstd-wasm/, their directory is mapped to
+    // a fixed name (the one it had before it moved) so that no checkout path could reach the bytes.
+    let zstd = manifest
+        .parent()
+        .expect("the image crate sits in the repository root")
+        .join("third_party/zstd");
     let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
-    let lib = dir.join("zstd/lib");
+    let lib = zstd.join("lib");
     let block = lib.join("decompress/zstd_decompress_block.c");
     let text = fs::read_to_string(&block).expect("read zstd_decompress_block.c");
     let gen = out.join("zstd-wasm-gen");
@@ -110,6 +118,10 @@ fn main() {
         .flag("-ffreestanding")
         .flag("-fno-ident")
         .flag(format!("-ffile-prefix-map={}=/zstd-wasm", dir.display()))
+        .flag(format!(
+            "-ffile-prefix-map={}=/zstd-wasm/zstd",
+            zstd.display()
+        ))
         .flag(format!(
             "-ffile-prefix-map={}=/zstd-wasm-gen",
             gen.display()
