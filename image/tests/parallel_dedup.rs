@@ -1,5 +1,4 @@
 //! Multi-threaded compression, deduplication of identical files and streaming progress.
-#![cfg(all(feature = "build", feature = "decode"))]
 
 use wasifs_image::format::Node;
 use wasifs_image::{BuildOptions, FileData, Image, ImageBuilder, Level, Meta};

@@ -1,5 +1,4 @@
 //! Builder → reader round trips, compression choices, determinism and corrupt-image handling.
-#![cfg(all(feature = "build", feature = "decode"))]
 
 use wasifs_image::build::MAX_CHUNK_SIZE;
 use wasifs_image::format::{Codec, Kind, Node, HEADER_SIZE};

@@ -1,8 +1,8 @@
 //! The host-side image builder: its API (add nodes, preopens, host aliases; then `finish`).
 //!
-//! `finish` runs the stages in order: [`tree`] fixes the node order, [`data`] streams the file
-//! contents through [`compress`] and [`dedup`] into the image, and [`layout`] appends the tables
-//! and writes the header. [`source`] reads host files; [`error`] says what went wrong.
+//! `finish` runs the stages in order: `tree.rs` fixes the node order, `data.rs` streams the file
+//! contents through `compress.rs` and `dedup.rs` into the image, and `layout.rs` appends the tables
+//! and writes the header. `source.rs` reads host files; `error.rs` says what went wrong.
 
 mod compress;
 mod data;
