@@ -8,7 +8,7 @@ use std::fs::{self, Metadata};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use wasifs_image::format::Kind;
-use wasifs_image::{BuildError, BuildOptions, FileData, ImageBuilder, Meta, NodeRef};
+use wasifs_image::{BuildError, BuildOptions, FileData, ImageBuilder, Level, Meta, NodeRef};
 
 /// The form every `--mount` must have, shown in each parse error.
 const MOUNT_FORM: &str =
@@ -39,8 +39,8 @@ pub struct TreeOptions {
     pub exclude: Vec<String>,
     /// Store what symlinks point to instead of the links.
     pub follow_symlinks: bool,
-    /// 0 stores data uncompressed; 1..=22 are zstd levels.
-    pub level: i32,
+    /// zstd level of the file data, or store it uncompressed.
+    pub level: Level,
     /// Compression threads; 0 = one per available core. The image is the same bytes either way.
     pub threads: usize,
     /// Told how far the image build is, if set.
@@ -124,13 +124,13 @@ impl std::fmt::Debug for Progress {
 }
 
 impl Default for TreeOptions {
-    /// No globs, symlinks kept as links, zstd level 3 (the CLI default), all cores, no progress.
+    /// No globs, symlinks kept as links, [`Level::DEFAULT`] (the CLI default), all cores, no progress.
     fn default() -> Self {
         TreeOptions {
             include: Vec::new(),
             exclude: Vec::new(),
             follow_symlinks: false,
-            level: 3,
+            level: Level::DEFAULT,
             threads: 0,
             progress: None,
             host: HostPolicy::default(),
@@ -625,12 +625,6 @@ fn place(mounts: &[MountSpec]) -> Result<Vec<Placed<'_>>> {
 
 /// Walks every mount and builds the compressed image.
 pub fn build_image(mounts: &[MountSpec], opts: &TreeOptions) -> Result<BuiltImage> {
-    if !(0..=22).contains(&opts.level) {
-        return Err(Error::usage(format!(
-            "--level {}: use 0 to store files uncompressed or a zstd level 1..=22",
-            opts.level
-        )));
-    }
     let include = if opts.include.is_empty() {
         None
     } else {
@@ -796,10 +790,7 @@ mod tests {
     }
 
     fn opts() -> TreeOptions {
-        TreeOptions {
-            level: 3,
-            ..TreeOptions::default()
-        }
+        TreeOptions::default()
     }
 
     fn build(mounts: &[String], opts: &TreeOptions) -> Result<BuiltImage> {
@@ -1178,12 +1169,15 @@ mod tests {
     }
 
     #[test]
-    fn level_zero_stores_raw_and_out_of_range_level_is_rejected() {
+    fn store_level_keeps_chunks_raw_and_default_level_compresses() {
         let t = sample_tree();
         fs::write(t.path().join("big.txt"), "abc".repeat(10_000)).unwrap();
         let raw = build(
             &[mount_arg("/", t.path())],
-            &TreeOptions { level: 0, ..opts() },
+            &TreeOptions {
+                level: Level::STORE,
+                ..opts()
+            },
         )
         .unwrap();
         let img = open(&raw);
@@ -1197,14 +1191,6 @@ mod tests {
                 .codec,
             Codec::Zstd
         );
-        for level in [-1, 23] {
-            let err = build(
-                &[mount_arg("/", t.path())],
-                &TreeOptions { level, ..opts() },
-            )
-            .unwrap_err();
-            assert!(matches!(err, Error::Usage { .. }), "{err}");
-        }
     }
 
     #[test]
