@@ -7,10 +7,12 @@
 pub mod error;
 pub mod input;
 pub mod merge;
+pub mod module;
 pub mod mount;
 pub mod names;
 pub mod output;
 pub mod plan;
+pub mod record;
 
 use std::path::PathBuf;
 
