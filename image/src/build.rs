@@ -16,17 +16,16 @@ use crate::format::{
     DEFAULT_CHUNK_SIZE, DIRENT_SIZE, FLAG_HOST_FS_DENY, HEADER_SIZE, HOST_ALIAS_SIZE, NODE_SIZE,
     PREOPEN_SIZE, VERSION,
 };
+use crate::level::Level;
 
-/// Highest zstd level accepted (0 means "store raw").
-pub const MAX_LEVEL: i32 = 22;
 /// Largest accepted chunk size (1 GiB); the shim allocates one chunk-sized buffer.
 pub const MAX_CHUNK_SIZE: u32 = 1 << 30;
 
 /// How the builder compresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BuildOptions {
-    /// zstd level 1..=22; 0 stores every chunk raw.
-    pub level: i32,
+    /// How chunks are compressed (or stored raw).
+    pub level: Level,
     /// Uncompressed size of every chunk of a file except its last.
     pub chunk_size: u32,
 }
@@ -34,7 +33,7 @@ pub struct BuildOptions {
 impl Default for BuildOptions {
     fn default() -> Self {
         BuildOptions {
-            level: 3,
+            level: Level::DEFAULT,
             chunk_size: DEFAULT_CHUNK_SIZE,
         }
     }
@@ -93,7 +92,7 @@ pub struct BuildStats {
 /// Why an image could not be built.
 #[derive(Debug)]
 pub enum BuildError {
-    /// `level` or `chunk_size` out of range.
+    /// `chunk_size` out of range.
     InvalidOptions(String),
     /// A name that cannot be a directory entry (empty, `.`, `..`, or containing `/` or NUL).
     InvalidName(Vec<u8>),
@@ -541,12 +540,6 @@ impl ImageBuilder {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Vec<u8>, BuildError> {
         let opts = self.opts;
-        if !(0..=MAX_LEVEL).contains(&opts.level) {
-            return Err(BuildError::InvalidOptions(std::format!(
-                "compression level {} (use 0 to store raw or 1..={MAX_LEVEL})",
-                opts.level
-            )));
-        }
         if opts.chunk_size == 0 || opts.chunk_size > MAX_CHUNK_SIZE {
             return Err(BuildError::InvalidOptions(std::format!(
                 "chunk size {} (use 1..={MAX_CHUNK_SIZE})",
@@ -935,10 +928,11 @@ impl<'a, 's, 'e> DataWriter<'a, 's, 'e> {
         };
         let mut compressors = Vec::with_capacity(threads);
         for _ in 0..threads {
-            compressors.push(if opts.level == 0 {
-                None
-            } else {
-                Some(zstd::bulk::Compressor::new(opts.level).map_err(BuildError::Compress)?)
+            compressors.push(match opts.level.zstd() {
+                None => None,
+                Some(level) => {
+                    Some(zstd::bulk::Compressor::new(level).map_err(BuildError::Compress)?)
+                }
             });
         }
         Ok(DataWriter {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use wasifs::mount::{HostPolicy, HostPreopen, Progress};
 use wasifs::{MountSpec, RewriteOptions, TreeOptions};
+use wasifs_image::Level;
 
 /// Give any wasm32-wasip1 module its files: embed a compressed tree and a WASI shim into it.
 #[derive(Parser, Debug)]
@@ -43,8 +44,8 @@ struct RewriteArgs {
     #[arg(long)]
     follow_symlinks: bool,
     /// zstd compression level (1–22); 0 stores files uncompressed.
-    #[arg(short, long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(0..=22))]
-    level: i32,
+    #[arg(short, long, default_value_t = Level::DEFAULT)]
+    level: Level,
     /// Store files uncompressed (same as `--level 0`).
     #[arg(long, conflicts_with = "level")]
     store: bool,
@@ -91,7 +92,7 @@ fn rewrite(args: RewriteArgs) -> ExitCode {
             include: args.include,
             exclude: args.exclude,
             follow_symlinks: args.follow_symlinks,
-            level: if args.store { 0 } else { args.level },
+            level: if args.store { Level::STORE } else { args.level },
             threads: 0,
             progress: None,
             host: HostPolicy {

@@ -12,7 +12,7 @@ mod walk;
 use crate::{Error, Result};
 use filter::Filter;
 use walk::{Walk, FIX_ENTRY};
-use wasifs_image::{BuildError, BuildOptions, ImageBuilder};
+use wasifs_image::{BuildError, BuildOptions, ImageBuilder, Level};
 
 pub use place::HostPolicy;
 pub use spec::{HostPreopen, MountSpec};
@@ -26,8 +26,8 @@ pub struct TreeOptions {
     pub exclude: Vec<String>,
     /// Store what symlinks point to instead of the links.
     pub follow_symlinks: bool,
-    /// 0 stores data uncompressed; 1..=22 are zstd levels.
-    pub level: i32,
+    /// zstd level of the file data, or store it uncompressed.
+    pub level: Level,
     /// Compression threads; 0 = one per available core. The image is the same bytes either way.
     pub threads: usize,
     /// Told how far the image build is, if set.
@@ -47,13 +47,13 @@ impl std::fmt::Debug for Progress {
 }
 
 impl Default for TreeOptions {
-    /// No globs, symlinks kept as links, zstd level 3 (the CLI default), all cores, no progress.
+    /// No globs, symlinks kept as links, [`Level::DEFAULT`] (the CLI default), all cores, no progress.
     fn default() -> Self {
         TreeOptions {
             include: Vec::new(),
             exclude: Vec::new(),
             follow_symlinks: false,
-            level: 3,
+            level: Level::DEFAULT,
             threads: 0,
             progress: None,
             host: HostPolicy::default(),
@@ -99,12 +99,6 @@ fn build_err(e: BuildError) -> Error {
 
 /// Walks every mount and builds the compressed image.
 pub fn build_image(mounts: &[MountSpec], opts: &TreeOptions) -> Result<BuiltImage> {
-    if !(0..=22).contains(&opts.level) {
-        return Err(Error::usage(format!(
-            "--level {}: use 0 to store files uncompressed or a zstd level 1..=22",
-            opts.level
-        )));
-    }
     let filter = Filter::new(&opts.include, &opts.exclude)?;
     let placed = place::place(mounts)?;
     place::check_host_policy(&placed, &opts.host)?;
