@@ -178,11 +178,7 @@ pub(crate) fn parse_module<'a>(
             ..
         } = payload
         {
-            return Err(Error::unsupported(
-                path,
-                "is a WebAssembly component, not a core module",
-                "wasifs rewrites core modules such as those built for wasm32-wasip1; build for that target",
-            ));
+            return Err(crate::input::component(path));
         }
         check(&payload)?;
         record(&mut info, &payload, keep_bodies).map_err(inv)?;

@@ -41,11 +41,21 @@ fn glob_set(flag: &str, patterns: &[String]) -> Result<GlobSet> {
 
 /// The compiled `--include` and `--exclude` globs.
 #[derive(Debug, Clone)]
-pub struct Filter {
+pub(super) struct Filter {
     /// Files and symlinks to keep (all when `None`).
     include: Option<GlobSet>,
     /// Paths to leave out; a matching directory is pruned.
     exclude: GlobSet,
+}
+
+impl Default for Filter {
+    /// Keeps everything.
+    fn default() -> Self {
+        Filter {
+            include: None,
+            exclude: GlobSet::empty(),
+        }
+    }
 }
 
 impl Filter {

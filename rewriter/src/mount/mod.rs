@@ -9,36 +9,28 @@ mod spec;
 mod tests;
 mod walk;
 
+use crate::policy::HostPolicy;
 use crate::{Error, Result};
-use filter::Filter;
 use walk::{Walk, FIX_ENTRY};
 use wasifs_image::{BuildError, BuildOptions, ImageBuilder, Level};
 
-pub use place::HostPolicy;
 pub use spec::{HostPreopen, MountSpec};
+pub(crate) use walk::WalkOptions;
 
-/// How the host tree is turned into an image.
-#[derive(Debug, Clone)]
-pub struct TreeOptions {
-    /// Globs selecting files and symlinks (all if empty), relative to the mount source.
-    pub include: Vec<String>,
-    /// Globs of paths to leave out (directories are pruned); wins over `include`.
-    pub exclude: Vec<String>,
-    /// Store what symlinks point to instead of the links.
-    pub follow_symlinks: bool,
+/// How the image is built: the compression level, threads and a progress callback.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ImageOptions {
     /// zstd level of the file data, or store it uncompressed.
     pub level: Level,
     /// Compression threads; 0 = one per available core. The image is the same bytes either way.
     pub threads: usize,
     /// Told how far the image build is, if set.
     pub progress: Option<Progress>,
-    /// What the app sees of the runtime's own preopens.
-    pub host: HostPolicy,
 }
 
 /// A callback `(uncompressed bytes written, total bytes to write)`, called as the image is built.
 #[derive(Clone)]
-pub struct Progress(pub std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>);
+pub(crate) struct Progress(pub std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>);
 
 impl std::fmt::Debug for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -46,24 +38,9 @@ impl std::fmt::Debug for Progress {
     }
 }
 
-impl Default for TreeOptions {
-    /// No globs, symlinks kept as links, [`Level::DEFAULT`] (the CLI default), all cores, no progress.
-    fn default() -> Self {
-        TreeOptions {
-            include: Vec::new(),
-            exclude: Vec::new(),
-            follow_symlinks: false,
-            level: Level::DEFAULT,
-            threads: 0,
-            progress: None,
-            host: HostPolicy::default(),
-        }
-    }
-}
-
 /// A built image and what it holds.
 #[derive(Debug, Clone, Default)]
-pub struct BuiltImage {
+pub(crate) struct BuiltImage {
     /// The encoded image (the passive data segment).
     pub bytes: Vec<u8>,
     /// Regular files (hard links counted once).
@@ -97,24 +74,28 @@ fn build_err(e: BuildError) -> Error {
     }
 }
 
-/// Walks every mount and builds the compressed image.
-pub fn build_image(mounts: &[MountSpec], opts: &TreeOptions) -> Result<BuiltImage> {
-    let filter = Filter::new(&opts.include, &opts.exclude)?;
+/// Walks every mount as `walk` says, records `host`, and builds the image as `image` says.
+pub(crate) fn build_image(
+    mounts: &[MountSpec],
+    walk: &WalkOptions,
+    image: &ImageOptions,
+    host: &HostPolicy,
+) -> Result<BuiltImage> {
     let placed = place::place(mounts)?;
-    place::check_host_policy(&placed, &opts.host)?;
+    place::check_host_policy(&placed, host)?;
     let builder = ImageBuilder::new(BuildOptions {
-        level: opts.level,
+        level: image.level,
         ..BuildOptions::default()
     });
-    let mut w = Walk::new(builder, &filter, opts.follow_symlinks);
+    let mut w = Walk::new(builder, walk);
     let nodes = place::fill(&mut w, &placed)?;
     place::add_preopens(&mut w.b, &placed, &nodes)?;
-    place::add_host_policy(&mut w.b, &opts.host);
-    finish(w, opts)
+    host.record(&mut w.b);
+    finish(w, image)
 }
 
 /// Compresses and serialises the image, reporting progress.
-fn finish(mut w: Walk<'_>, opts: &TreeOptions) -> Result<BuiltImage> {
+fn finish(mut w: Walk<'_>, opts: &ImageOptions) -> Result<BuiltImage> {
     let stats = w.b.stats();
     w.b.set_threads(opts.threads);
     let bytes =

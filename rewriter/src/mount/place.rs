@@ -1,9 +1,10 @@
 //! Placing the mounts in the guest tree: their namespaces, grafting each source at its guest path,
-//! the preopen table, and the policy for the runtime's own preopens.
+//! and the preopen table.
 
 use super::build_err;
-use super::spec::{HostPreopen, MountSpec};
+use super::spec::MountSpec;
 use super::walk::{Shadow, Walk};
+use crate::policy::HostPolicy;
 use crate::{Error, Result};
 use std::fs::{self, Metadata};
 use wasifs_image::format::Kind;
@@ -13,15 +14,6 @@ use super::host_meta::meta_of;
 
 /// Hint appended to errors about a mount source.
 const CHECK_PATH: &str = "(check the path given to --mount)";
-
-/// What the app sees of the host runtime's own preopens (`--host-fs`, `--preopen`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HostPolicy {
-    /// Hide every host preopen that `preopens` does not name (`--host-fs=deny`).
-    pub deny: bool,
-    /// Host preopens shown to the app under another name, in command-line order.
-    pub preopens: Vec<HostPreopen>,
-}
 
 /// Which root a mount lives under: the shared `/` tree or a separate root named by a relative path.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -129,23 +121,14 @@ pub(super) fn place(mounts: &[MountSpec]) -> Result<Vec<Placed<'_>>> {
     Ok(placed)
 }
 
-/// Rejects host preopen aliases that collide with a mount or with each other.
+/// Rejects host preopen aliases that claim a mount's guest path.
 pub(super) fn check_host_policy(placed: &[Placed<'_>], host: &HostPolicy) -> Result<()> {
-    for (i, p) in host.preopens.iter().enumerate() {
+    for p in host.preopens() {
         if let Some(m) = placed.iter().find(|m| m.preopen_name() == p.guest) {
             return Err(Error::usage(format!(
                 "--preopen {}={} and --mount {} both claim the guest path {}; \
                  give the host directory another guest name",
                 p.guest, p.host, m.spec, p.guest
-            )));
-        }
-        if let Some(q) = host.preopens[..i]
-            .iter()
-            .find(|q| q.guest == p.guest || q.host == p.host)
-        {
-            return Err(Error::usage(format!(
-                "--preopen {}={} and --preopen {}={} overlap; name each guest path and host preopen once",
-                q.guest, q.host, p.guest, p.host
             )));
         }
     }
@@ -279,14 +262,4 @@ pub(super) fn add_preopens(
         done.push(node);
     }
     Ok(())
-}
-
-/// Records the host preopen policy: the aliases in command-line order, then whether to deny the rest.
-pub(super) fn add_host_policy(b: &mut ImageBuilder, host: &HostPolicy) {
-    for p in &host.preopens {
-        b.add_host_alias(p.guest.as_bytes(), p.host.as_bytes());
-    }
-    if host.deny {
-        b.deny_host_fs();
-    }
 }

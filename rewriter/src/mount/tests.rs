@@ -2,6 +2,7 @@
 
 use super::host_meta::meta_of;
 use super::*;
+use crate::policy::HostFs;
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -14,13 +15,33 @@ fn spec(s: &str) -> MountSpec {
         .unwrap_or_else(|e| panic!("{s:?} should parse: {e}"))
 }
 
-fn opts() -> TreeOptions {
-    TreeOptions::default()
+/// Every option of the mount stage, flat, as the tests vary them.
+#[derive(Default)]
+struct Opts {
+    include: Vec<String>,
+    exclude: Vec<String>,
+    follow_symlinks: bool,
+    level: Level,
+    threads: usize,
+    host_fs: HostFs,
+    preopens: Vec<HostPreopen>,
 }
 
-fn build(mounts: &[String], opts: &TreeOptions) -> Result<BuiltImage> {
+fn opts() -> Opts {
+    Opts::default()
+}
+
+/// Makes each stage's options from `opts` (where they are validated) and builds the image.
+fn build(mounts: &[String], opts: &Opts) -> Result<BuiltImage> {
     let specs: Vec<MountSpec> = mounts.iter().map(|m| spec(m)).collect();
-    build_image(&specs, opts)
+    let walk = WalkOptions::new(&opts.include, &opts.exclude, opts.follow_symlinks)?;
+    let image = ImageOptions {
+        level: opts.level,
+        threads: opts.threads,
+        progress: None,
+    };
+    let host = HostPolicy::new(opts.host_fs, opts.preopens.clone())?;
+    build_image(&specs, &walk, &image, &host)
 }
 
 fn open(b: &BuiltImage) -> Image<&[u8]> {
@@ -174,7 +195,7 @@ fn hardlinks_inside_the_tree_share_one_node() {
 #[test]
 fn excluded_dir_is_pruned_and_include_filters_files_only() {
     let t = sample_tree();
-    let o = TreeOptions {
+    let o = Opts {
         exclude: vec!["docs/**".into()],
         include: vec!["*.txt".into()],
         ..opts()
@@ -191,7 +212,7 @@ fn excluded_dir_is_pruned_and_include_filters_files_only() {
         "a bare pattern matches at any depth"
     );
 
-    let o = TreeOptions {
+    let o = Opts {
         exclude: vec!["sub/deep".into(), "/a.txt".into()],
         ..opts()
     };
@@ -204,7 +225,7 @@ fn excluded_dir_is_pruned_and_include_filters_files_only() {
 #[test]
 fn bad_glob_is_a_usage_error() {
     let t = sample_tree();
-    let o = TreeOptions {
+    let o = Opts {
         exclude: vec!["a[".into()],
         ..opts()
     };
@@ -345,7 +366,7 @@ fn file_source_at_a_directory_guest_is_rejected() {
 #[test]
 fn follow_symlinks_copies_targets_and_rejects_dangling_and_loops() {
     let t = sample_tree();
-    let o = TreeOptions {
+    let o = Opts {
         follow_symlinks: true,
         ..opts()
     };
@@ -399,7 +420,7 @@ fn store_level_keeps_chunks_raw_and_default_level_compresses() {
     fs::write(t.path().join("big.txt"), "abc".repeat(10_000)).unwrap();
     let raw = build(
         &[mount_arg("/", t.path())],
-        &TreeOptions {
+        &Opts {
             level: Level::STORE,
             ..opts()
         },
@@ -478,7 +499,7 @@ fn same_tree_created_in_another_order_or_packed_on_other_thread_counts_gives_ide
     names.rotate_left(17);
     tree_in_order(t2.path(), &names);
     let build_with = |root: &Path, threads: usize| {
-        let o = TreeOptions { threads, ..opts() };
+        let o = Opts { threads, ..opts() };
         build(&[mount_arg("/", root)], &o).unwrap().bytes
     };
     let reference = build_with(t1.path(), 1);
@@ -513,11 +534,8 @@ fn host_preopen_parses_and_normalises_its_guest_name() {
 #[test]
 fn host_preopen_at_a_mounted_guest_path_is_refused() {
     let t = sample_tree();
-    let o = TreeOptions {
-        host: HostPolicy {
-            deny: false,
-            preopens: vec!["/data=/tmp/x".parse().unwrap()],
-        },
+    let o = Opts {
+        preopens: vec!["/data=/tmp/x".parse().unwrap()],
         ..opts()
     };
     let err = build(&[mount_arg("/data", t.path())], &o).unwrap_err();
@@ -530,25 +548,20 @@ fn host_preopen_at_a_mounted_guest_path_is_refused() {
 #[test]
 fn host_policy_is_recorded_in_the_image() {
     let t = sample_tree();
-    let o = TreeOptions {
-        host: HostPolicy {
-            deny: true,
-            preopens: vec!["/out=/tmp/out".parse().unwrap()],
-        },
+    let o = Opts {
+        host_fs: HostFs::Deny,
+        preopens: vec!["/out=/tmp/out".parse().unwrap()],
         ..opts()
     };
     let built = build(&[mount_arg("/", t.path())], &o).unwrap();
     let img = open(&built);
     assert!(img.host_fs_denied());
     assert_eq!(img.host_alias_count(), 1);
-    let twice = TreeOptions {
-        host: HostPolicy {
-            deny: false,
-            preopens: vec![
-                "/a=/tmp/out".parse().unwrap(),
-                "/b=/tmp/out".parse().unwrap(),
-            ],
-        },
+    let twice = Opts {
+        preopens: vec![
+            "/a=/tmp/out".parse().unwrap(),
+            "/b=/tmp/out".parse().unwrap(),
+        ],
         ..opts()
     };
     assert!(build(&[mount_arg("/", t.path())], &twice).is_err());

@@ -17,14 +17,32 @@ pub(super) const FIX_ENTRY: &str =
 /// Guest paths (components inside one namespace) of deeper mounts, skipped while walking a shallower one.
 pub(super) type Shadow = BTreeSet<Vec<Vec<u8>>>;
 
+/// How the walk selects and copies entries; made only by [`WalkOptions::new`], which compiles the
+/// globs (so a bad one is refused before anything is read).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WalkOptions {
+    /// `--include`/`--exclude`.
+    filter: Filter,
+    /// `--follow-symlinks`: store what symlinks point to instead of the links.
+    follow_symlinks: bool,
+}
+
+impl WalkOptions {
+    /// Compiles the `include` and `exclude` globs.
+    pub fn new(include: &[String], exclude: &[String], follow_symlinks: bool) -> Result<Self> {
+        Ok(WalkOptions {
+            filter: Filter::new(include, exclude)?,
+            follow_symlinks,
+        })
+    }
+}
+
 /// The walk over every mount, feeding one builder.
 pub(super) struct Walk<'a> {
     /// The image being built.
     pub b: ImageBuilder,
-    /// Which entries to keep.
-    filter: &'a Filter,
-    /// Store what symlinks point to instead of the links.
-    follow_symlinks: bool,
+    /// Which entries to keep, whether to follow symlinks.
+    opts: &'a WalkOptions,
     /// Skipped entries (sockets, FIFOs, devices), one line each.
     pub warnings: Vec<String>,
     /// Host (dev, ino) of files with several names → their node.
@@ -34,12 +52,11 @@ pub(super) struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
-    /// A walk feeding `b`, keeping what `filter` keeps.
-    pub fn new(b: ImageBuilder, filter: &'a Filter, follow_symlinks: bool) -> Self {
+    /// A walk feeding `b` as `opts` say.
+    pub fn new(b: ImageBuilder, opts: &'a WalkOptions) -> Self {
         Walk {
             b,
-            filter,
-            follow_symlinks,
+            opts,
             warnings: Vec::new(),
             inodes: HashMap::new(),
             ancestors: Vec::new(),
@@ -133,12 +150,12 @@ impl<'a> Walk<'a> {
             rel.push(b'/');
         }
         rel.extend_from_slice(name);
-        if self.filter.excluded(&rel) {
+        if self.opts.filter.excluded(&rel) {
             return Ok(());
         }
         let mut md = fs::symlink_metadata(path)
             .map_err(|e| Error::mount(path, format!("cannot read: {e} {FIX_ENTRY}")))?;
-        if md.file_type().is_symlink() && self.follow_symlinks {
+        if md.file_type().is_symlink() && self.opts.follow_symlinks {
             md = fs::metadata(path).map_err(|e| {
                 Error::mount(
                     path,
@@ -162,7 +179,7 @@ impl<'a> Walk<'a> {
             }
             return result;
         }
-        if !self.filter.included(&rel) {
+        if !self.opts.filter.included(&rel) {
             return Ok(());
         }
         if md.is_file() {
