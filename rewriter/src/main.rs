@@ -26,8 +26,9 @@ struct RewriteArgs {
     /// The core module to rewrite (built for wasm32-wasip1).
     input: PathBuf,
     /// Embed HOST (a directory or a file) at GUEST. Repeatable; the order is the preopen order.
-    /// Append `:ro` to make the mount read-only.
-    #[arg(short, long = "mount", value_name = "GUEST=HOST", required = true)]
+    /// Append `:ro` to make the mount read-only. With none, the module keeps the runtime's preopens
+    /// (the shim passes them through).
+    #[arg(short, long = "mount", value_name = "GUEST=HOST")]
     mounts: Vec<MountSpec>,
     /// Where to write the result [default: INPUT with `.packed.wasm`].
     #[arg(short, long, value_name = "FILE")]
