@@ -21,9 +21,9 @@ const BYTES_NAME: &str = "<input module>";
 /// # fn main() -> wasifs::Result<()> {
 /// let app = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/bin/wat_cat.wasm"));
 /// let tree = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/tree");
-/// let mount: MountSpec = format!("/={tree}:ro").parse()?;
 /// let packed = Rewriter::new()
-///     .mount(mount)
+///     .mount(MountSpec::new("/", tree)?.read_only())
+///     .mount("/etc/app.toml=Cargo.toml:ro".parse()?)
 ///     .exclude("*.tmp")
 ///     .level(Level::DEFAULT)
 ///     .rewrite(app)?;

@@ -2,6 +2,7 @@
 //! and the preopen table.
 
 use super::build_err;
+use super::host_meta::meta_of;
 use super::spec::MountSpec;
 use super::walk::{Shadow, Walk};
 use crate::policy::HostPolicy;
@@ -9,8 +10,6 @@ use crate::{Error, Result};
 use std::fs::{self, Metadata};
 use wasifs_image::format::Kind;
 use wasifs_image::{ImageBuilder, Meta, NodeRef};
-
-use super::host_meta::meta_of;
 
 /// Hint appended to errors about a mount source.
 const CHECK_PATH: &str = "(check the path given to --mount)";

@@ -7,18 +7,57 @@ use std::str::FromStr;
 /// The form every `--mount` must have, shown in each parse error.
 const MOUNT_FORM: &str =
     "expected GUEST=HOST[:ro|:rw], e.g. --mount /=./assets or --mount /data=./data:ro";
-/// One `--mount GUEST=HOST[:ro|:rw]`, with GUEST normalised.
+
+/// One mount: a host directory or file embedded at a guest path. Made by parsing
+/// `GUEST=HOST[:ro|:rw]` (as `--mount` takes it) or by [`MountSpec::new`]; either way the guest
+/// path is checked and normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountSpec {
     /// Guest path: absolute (`/`, `/usr/lib`) or relative (`.`, `data`), normalised.
-    pub guest: String,
+    pub(crate) guest: String,
     /// Host directory or file.
-    pub host: PathBuf,
+    pub(crate) host: PathBuf,
     /// True for `:ro`: recorded in the preopen flags.
-    pub readonly: bool,
+    pub(crate) readonly: bool,
 }
 
 impl MountSpec {
+    /// Embeds `host` (a directory or a file) at `guest`, read-write; `guest` is absolute (`/`,
+    /// `/usr/share/app`) or relative (`.`, `data`) and must not contain `..`.
+    pub fn new(guest: &str, host: impl Into<PathBuf>) -> Result<Self> {
+        let host = host.into();
+        let bad = |why: &str| Error::usage(format!("mount at {guest:?}: {why}"));
+        if host.as_os_str().is_empty() {
+            return Err(bad("HOST is empty"));
+        }
+        Ok(MountSpec {
+            guest: normalise_guest(guest).map_err(bad)?,
+            host,
+            readonly: false,
+        })
+    }
+
+    /// The same mount, read-only (like `:ro`).
+    pub fn read_only(mut self) -> Self {
+        self.readonly = true;
+        self
+    }
+
+    /// The normalised guest path.
+    pub fn guest(&self) -> &str {
+        &self.guest
+    }
+
+    /// The host directory or file.
+    pub fn host(&self) -> &std::path::Path {
+        &self.host
+    }
+
+    /// Whether the mount is read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.readonly
+    }
+
     /// True when the guest path is absolute (part of the shared `/` tree).
     pub fn is_absolute(&self) -> bool {
         self.guest.starts_with('/')
@@ -84,9 +123,21 @@ impl FromStr for MountSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPreopen {
     /// The name the app sees (normalised like a mount's GUEST).
-    pub guest: String,
+    pub(crate) guest: String,
     /// The name the runtime gives the preopen, exactly (e.g. `/tmp/out` for `--dir /tmp/out`).
-    pub host: String,
+    pub(crate) host: String,
+}
+
+impl HostPreopen {
+    /// The name the app sees.
+    pub fn guest(&self) -> &str {
+        &self.guest
+    }
+
+    /// The runtime's name of the preopen.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
 }
 
 /// The form of `--preopen`, shown in its errors.

@@ -139,6 +139,20 @@ fn parse_normalises_guest_and_reads_flags() {
 }
 
 #[test]
+fn mount_spec_new_normalises_like_the_flag_and_refuses_what_it_refuses() {
+    let m = MountSpec::new("//usr//lib/", "x").unwrap().read_only();
+    assert_eq!(m, spec("/usr/lib=x:ro"));
+    assert_eq!((m.guest(), m.is_read_only()), ("/usr/lib", true));
+    assert_eq!(MountSpec::new("./data", "d").unwrap(), spec("data=d"));
+    for (guest, host) in [("/a/../b", "x"), ("", "x"), ("/", "")] {
+        assert!(
+            MountSpec::new(guest, host).is_err(),
+            "{guest:?}={host:?} should be refused"
+        );
+    }
+}
+
+#[test]
 fn parse_rejects_malformed_specs_showing_the_expected_form() {
     for bad in [
         "",
