@@ -22,7 +22,7 @@ mod record;
 mod rewrite;
 
 pub use error::{Error, Result};
-pub use mount::{HostPreopen, MountSpec};
+pub use mount::{Glob, HostPreopen, MountSpec};
 pub use policy::HostFs;
 pub use rewrite::{Report, Rewriter, Rewritten};
 pub use wasifs_image::Level;

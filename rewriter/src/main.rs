@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use wasifs::{HostFs, HostPreopen, Level, MountSpec, Rewriter};
+use wasifs::{Glob, HostFs, HostPreopen, Level, MountSpec, Rewriter};
 
 /// Give any wasm32-wasip1 module its files: embed a compressed tree and a WASI shim into it.
 #[derive(Parser, Debug)]
@@ -35,10 +35,10 @@ struct RewriteArgs {
     output: Option<PathBuf>,
     /// Only embed files matching this glob (relative to the mount source). Repeatable.
     #[arg(long, value_name = "GLOB")]
-    include: Vec<String>,
+    include: Vec<Glob>,
     /// Leave out files and directories matching this glob. Repeatable; wins over --include.
     #[arg(long, value_name = "GLOB")]
-    exclude: Vec<String>,
+    exclude: Vec<Glob>,
     /// Copy what symlinks point to instead of keeping them as symlinks.
     #[arg(long)]
     follow_symlinks: bool,

@@ -3,7 +3,7 @@
 
 use crate::mount::{self, ImageOptions, MountSpec, Progress, WalkOptions};
 use crate::policy::{HostFs, HostPolicy};
-use crate::{input, merge, output, Error, HostPreopen, Result};
+use crate::{input, merge, output, Error, Glob, HostPreopen, Result};
 use std::borrow::Cow;
 use std::path::Path;
 use wasifs_image::Level;
@@ -24,7 +24,7 @@ const BYTES_NAME: &str = "<input module>";
 /// let packed = Rewriter::new()
 ///     .mount(MountSpec::new("/", tree)?.read_only())
 ///     .mount("/etc/app.toml=Cargo.toml:ro".parse()?)
-///     .exclude("*.tmp")
+///     .exclude("*.tmp".parse()?)
 ///     .level(Level::DEFAULT)
 ///     .rewrite(app)?;
 /// assert!(packed.bytes.starts_with(b"\0asm"));
@@ -37,10 +37,10 @@ const BYTES_NAME: &str = "<input module>";
 pub struct Rewriter {
     /// The mounts, in preopen order.
     mounts: Vec<MountSpec>,
-    /// `--include` globs, checked by [`WalkOptions::new`].
-    include: Vec<String>,
-    /// `--exclude` globs, checked by [`WalkOptions::new`].
-    exclude: Vec<String>,
+    /// `--include` globs.
+    include: Vec<Glob>,
+    /// `--exclude` globs.
+    exclude: Vec<Glob>,
     /// `--follow-symlinks`.
     follow_symlinks: bool,
     /// Level, threads and progress of the image build.
@@ -99,14 +99,14 @@ impl Rewriter {
     }
 
     /// Embeds only files and symlinks matching `glob` (relative to the mount source); repeatable.
-    pub fn include(mut self, glob: impl Into<String>) -> Self {
-        self.include.push(glob.into());
+    pub fn include(mut self, glob: Glob) -> Self {
+        self.include.push(glob);
         self
     }
 
     /// Leaves out files and directories matching `glob`; repeatable, wins over [`include`](Self::include).
-    pub fn exclude(mut self, glob: impl Into<String>) -> Self {
-        self.exclude.push(glob.into());
+    pub fn exclude(mut self, glob: Glob) -> Self {
+        self.exclude.push(glob);
         self
     }
 

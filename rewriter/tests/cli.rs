@@ -122,6 +122,26 @@ fn rewrite_without_any_mount_is_valid_and_embeds_the_shim() {
 }
 
 #[test]
+fn bad_exclude_glob_is_refused_naming_the_flag_before_anything_is_written() {
+    let case = Case::new();
+    let input = case.write("app.wasm", wat::parse_str(GOOD_WAT).unwrap());
+    let out = Command::new(env!("CARGO_BIN_EXE_wasifs"))
+        .arg("rewrite")
+        .arg(&input)
+        .args(
+            case.default_mount()
+                .iter()
+                .flat_map(|m| ["--mount", m.as_str()]),
+        )
+        .args(["--exclude", "a["])
+        .arg("-o")
+        .arg(case.path("out.wasm"))
+        .output()
+        .expect("running wasifs");
+    case.assert_rejected(&out, "--exclude");
+}
+
+#[test]
 fn elf_executable_is_rejected() {
     let case = Case::new();
     case.assert_input_rejected("true.wasm", std::fs::read("/bin/true").unwrap(), "ELF");

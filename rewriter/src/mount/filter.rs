@@ -2,19 +2,34 @@
 
 use crate::{Error, Result};
 use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
+use std::fmt;
+use std::str::FromStr;
 
-/// Compiles `--include`/`--exclude` globs: a pattern without `/` matches at any depth, a trailing
-/// `/**` also matches the directory itself, a leading `/` anchors at the mount source.
-fn glob_set(flag: &str, patterns: &[String]) -> Result<GlobSet> {
-    let mut set = GlobSetBuilder::new();
-    for pat in patterns {
+/// One `--include`/`--exclude` pattern, checked when it is parsed. A pattern without `/` matches
+/// at any depth, a trailing `/**` also matches the directory itself, a leading `/` anchors at the
+/// mount source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glob {
+    /// The pattern as given.
+    pattern: String,
+    /// What it compiles to (one or two globset globs).
+    forms: Vec<globset::Glob>,
+}
+
+impl FromStr for Glob {
+    type Err = Error;
+
+    fn from_str(pat: &str) -> Result<Self> {
+        let bad = |why: &dyn std::fmt::Display| {
+            Error::usage(format!(
+                "glob {pat:?}: {why}; give a glob such as **/*.py or docs/**"
+            ))
+        };
         let trimmed = pat.trim_start_matches('/');
-        let mut forms = Vec::new();
         if trimmed.is_empty() {
-            return Err(Error::usage(format!(
-                "{flag} {pat:?}: empty pattern; give a glob such as **/*.py or docs/**"
-            )));
+            return Err(bad(&"empty pattern"));
         }
+        let mut forms = Vec::new();
         if pat.starts_with('/') || trimmed.contains('/') {
             forms.push(trimmed.to_string());
         } else {
@@ -23,17 +38,33 @@ fn glob_set(flag: &str, patterns: &[String]) -> Result<GlobSet> {
         if let Some(dir) = trimmed.strip_suffix("/**") {
             forms.push(dir.to_string());
         }
-        for form in forms {
-            let glob = GlobBuilder::new(&form)
-                .literal_separator(true)
-                .build()
-                .map_err(|e| {
-                    Error::usage(format!(
-                        "{flag} {pat:?}: {e}; give a glob such as **/*.py or docs/**"
-                    ))
-                })?;
-            set.add(glob);
-        }
+        let forms = forms
+            .iter()
+            .map(|form| {
+                GlobBuilder::new(form)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|e| bad(&e))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Glob {
+            pattern: pat.to_string(),
+            forms,
+        })
+    }
+}
+
+impl fmt::Display for Glob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.pattern)
+    }
+}
+
+/// The set matching any of `globs` (given to `flag`).
+fn glob_set(flag: &str, globs: &[Glob]) -> Result<GlobSet> {
+    let mut set = GlobSetBuilder::new();
+    for form in globs.iter().flat_map(|g| &g.forms) {
+        set.add(form.clone());
     }
     set.build()
         .map_err(|e| Error::usage(format!("{flag}: {e}")))
@@ -59,8 +90,8 @@ impl Default for Filter {
 }
 
 impl Filter {
-    /// Compiles the patterns; a bad glob is a usage error naming its flag.
-    pub fn new(include: &[String], exclude: &[String]) -> Result<Filter> {
+    /// Gathers the patterns into sets (too large a set is a usage error naming its flag).
+    pub fn new(include: &[Glob], exclude: &[Glob]) -> Result<Filter> {
         let include = if include.is_empty() {
             None
         } else {

@@ -14,6 +14,7 @@ use crate::{Error, Result};
 use walk::{Walk, FIX_ENTRY};
 use wasifs_image::{BuildError, BuildOptions, ImageBuilder, Level};
 
+pub use filter::Glob;
 pub use spec::{HostPreopen, MountSpec};
 pub(crate) use walk::WalkOptions;
 

@@ -18,13 +18,21 @@ fn spec(s: &str) -> MountSpec {
 /// Every option of the mount stage, flat, as the tests vary them.
 #[derive(Default)]
 struct Opts {
-    include: Vec<String>,
-    exclude: Vec<String>,
+    include: Vec<Glob>,
+    exclude: Vec<Glob>,
     follow_symlinks: bool,
     level: Level,
     threads: usize,
     host_fs: HostFs,
     preopens: Vec<HostPreopen>,
+}
+
+/// Parses each pattern as `--include`/`--exclude` do.
+fn globs(patterns: &[&str]) -> Vec<Glob> {
+    patterns
+        .iter()
+        .map(|p| p.parse().unwrap_or_else(|e| panic!("{p:?}: {e}")))
+        .collect()
 }
 
 fn opts() -> Opts {
@@ -210,8 +218,8 @@ fn hardlinks_inside_the_tree_share_one_node() {
 fn excluded_dir_is_pruned_and_include_filters_files_only() {
     let t = sample_tree();
     let o = Opts {
-        exclude: vec!["docs/**".into()],
-        include: vec!["*.txt".into()],
+        exclude: globs(&["docs/**"]),
+        include: globs(&["*.txt"]),
         ..opts()
     };
     let built = build(&[mount_arg("/", t.path())], &o).unwrap();
@@ -227,7 +235,7 @@ fn excluded_dir_is_pruned_and_include_filters_files_only() {
     );
 
     let o = Opts {
-        exclude: vec!["sub/deep".into(), "/a.txt".into()],
+        exclude: globs(&["sub/deep", "/a.txt"]),
         ..opts()
     };
     let img_built = build(&[mount_arg("/", t.path())], &o).unwrap();
@@ -237,15 +245,12 @@ fn excluded_dir_is_pruned_and_include_filters_files_only() {
 }
 
 #[test]
-fn bad_glob_is_a_usage_error() {
-    let t = sample_tree();
-    let o = Opts {
-        exclude: vec!["a[".into()],
-        ..opts()
-    };
-    let err = build(&[mount_arg("/", t.path())], &o).unwrap_err();
-    assert!(matches!(err, Error::Usage { .. }), "{err}");
-    assert!(err.to_string().contains("--exclude"), "{err}");
+fn bad_or_empty_glob_is_refused_when_parsed() {
+    for bad in ["a[", "", "/"] {
+        let err = bad.parse::<Glob>().expect_err(bad);
+        assert!(matches!(err, Error::Usage { .. }), "{err}");
+        assert!(err.to_string().contains("give a glob such as"), "{err}");
+    }
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! hard links shared, symlinks kept or followed (with loop detection), special files skipped.
 
 use super::build_err;
-use super::filter::Filter;
+use super::filter::{Filter, Glob};
 use super::host_meta::{file_key, has_links, meta_of, name_bytes, special_kind};
 use crate::{Error, Result};
 use std::collections::{BTreeSet, HashMap};
@@ -17,8 +17,8 @@ pub(super) const FIX_ENTRY: &str =
 /// Guest paths (components inside one namespace) of deeper mounts, skipped while walking a shallower one.
 pub(super) type Shadow = BTreeSet<Vec<Vec<u8>>>;
 
-/// How the walk selects and copies entries; made only by [`WalkOptions::new`], which compiles the
-/// globs (so a bad one is refused before anything is read).
+/// How the walk selects and copies entries; made only by [`WalkOptions::new`], before anything is
+/// read.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WalkOptions {
     /// `--include`/`--exclude`.
@@ -28,8 +28,8 @@ pub(crate) struct WalkOptions {
 }
 
 impl WalkOptions {
-    /// Compiles the `include` and `exclude` globs.
-    pub fn new(include: &[String], exclude: &[String], follow_symlinks: bool) -> Result<Self> {
+    /// Gathers the `include` and `exclude` globs into sets.
+    pub fn new(include: &[Glob], exclude: &[Glob], follow_symlinks: bool) -> Result<Self> {
         Ok(WalkOptions {
             filter: Filter::new(include, exclude)?,
             follow_symlinks,
