@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 /// Everything that can stop a rewrite. `Display` gives the full, user-facing message.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// Reading a file failed.
     Io {

@@ -53,6 +53,7 @@ pub struct Rewriter {
 
 /// A rewritten module and what was done.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Rewritten {
     /// The rewritten module.
     pub bytes: Vec<u8>,
@@ -62,6 +63,7 @@ pub struct Rewritten {
 
 /// What a successful rewrite did.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Report {
     /// Non-fatal problems (e.g. DWARF dropped).
     pub warnings: Vec<String>,
