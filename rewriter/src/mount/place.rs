@@ -58,52 +58,8 @@ impl Placed<'_> {
 pub(super) fn place(mounts: &[MountSpec]) -> Result<Vec<Placed<'_>>> {
     let mut placed: Vec<Placed<'_>> = Vec::with_capacity(mounts.len());
     for spec in mounts {
-        let meta = fs::metadata(&spec.host).map_err(|e| {
-            Error::mount(
-                &spec.host,
-                format!("cannot read mount source: {e} {CHECK_PATH}"),
-            )
-        })?;
-        if !meta.is_dir() && !meta.is_file() {
-            return Err(Error::mount(
-                &spec.host,
-                format!("not a directory or regular file {CHECK_PATH}"),
-            ));
-        }
-        let parts: Vec<Vec<u8>> = spec
-            .guest
-            .split('/')
-            .filter(|p| !p.is_empty() && *p != ".")
-            .map(|p| p.as_bytes().to_vec())
-            .collect();
-        if meta.is_file() && parts.is_empty() {
-            return Err(Error::usage(format!(
-                "--mount {spec}: {} is a file, so GUEST must name a file (e.g. {}/{}), not a directory",
-                spec.host.display(),
-                if spec.is_absolute() { "" } else { "." },
-                spec.host.file_name().map_or("file".into(), |n| n.to_string_lossy())
-            )));
-        }
-        let (ns, comps) = match (spec.is_absolute(), meta.is_file()) {
-            (true, _) => (Namespace::Absolute, parts),
-            (false, false) => (Namespace::Relative(spec.guest.clone()), Vec::new()),
-            (false, true) => {
-                let (last, parent) = parts
-                    .split_last()
-                    .map(|(l, p)| (l.clone(), p))
-                    .unwrap_or_default();
-                let parent: Vec<String> = parent
-                    .iter()
-                    .map(|c| String::from_utf8_lossy(c).into_owned())
-                    .collect();
-                let name = if parent.is_empty() {
-                    ".".to_string()
-                } else {
-                    parent.join("/")
-                };
-                (Namespace::Relative(name), vec![last])
-            }
-        };
+        let meta = source_meta(spec)?;
+        let (ns, comps) = locate(spec, &meta)?;
         if let Some(other) = placed.iter().find(|p| p.ns == ns && p.comps == comps) {
             return Err(Error::usage(format!(
                 "--mount {spec} and --mount {} both mount at {}; give each guest path once",
@@ -118,6 +74,64 @@ pub(super) fn place(mounts: &[MountSpec]) -> Result<Vec<Placed<'_>>> {
         });
     }
     Ok(placed)
+}
+
+/// The metadata of a mount source (symlinks followed), which must be a directory or a regular file.
+fn source_meta(spec: &MountSpec) -> Result<Metadata> {
+    let meta = fs::metadata(&spec.host).map_err(|e| {
+        Error::mount(
+            &spec.host,
+            format!("cannot read mount source: {e} {CHECK_PATH}"),
+        )
+    })?;
+    if !meta.is_dir() && !meta.is_file() {
+        return Err(Error::mount(
+            &spec.host,
+            format!("not a directory or regular file {CHECK_PATH}"),
+        ));
+    }
+    Ok(meta)
+}
+
+/// The namespace of a mount and its path inside it. A relative file mount lives in the namespace
+/// of its parent directory.
+fn locate(spec: &MountSpec, meta: &Metadata) -> Result<(Namespace, Vec<Vec<u8>>)> {
+    let parts: Vec<Vec<u8>> = spec
+        .guest
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .map(|p| p.as_bytes().to_vec())
+        .collect();
+    if meta.is_file() && parts.is_empty() {
+        return Err(Error::usage(format!(
+            "--mount {spec}: {} is a file, so GUEST must name a file (e.g. {}/{}), not a directory",
+            spec.host.display(),
+            if spec.is_absolute() { "" } else { "." },
+            spec.host
+                .file_name()
+                .map_or("file".into(), |n| n.to_string_lossy())
+        )));
+    }
+    Ok(match (spec.is_absolute(), meta.is_file()) {
+        (true, _) => (Namespace::Absolute, parts),
+        (false, false) => (Namespace::Relative(spec.guest.clone()), Vec::new()),
+        (false, true) => {
+            let (last, parent) = parts
+                .split_last()
+                .map(|(l, p)| (l.clone(), p))
+                .unwrap_or_default();
+            let parent: Vec<String> = parent
+                .iter()
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect();
+            let name = if parent.is_empty() {
+                ".".to_string()
+            } else {
+                parent.join("/")
+            };
+            (Namespace::Relative(name), vec![last])
+        }
+    })
 }
 
 /// Rejects host preopen aliases that claim a mount's guest path.
