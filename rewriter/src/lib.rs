@@ -16,11 +16,13 @@ mod plan;
 mod policy;
 mod record;
 mod rewrite;
+mod timestamp;
 
 pub use error::{Error, Result};
 pub use mount::{Glob, HostPreopen, MountSpec};
 pub use policy::HostFs;
 pub use rewrite::{Report, Rewriter, Rewritten};
+pub use timestamp::Timestamp;
 pub use wasifs_image::Level;
 
 /// The committed build of `shim-runtime` (rebuilt by `scripts/build-shim.sh`).

@@ -1,9 +1,9 @@
 //! The library's entry point: the [`Rewriter`] builder, which checks each stage's options once and
 //! runs the pipeline (read → image → merge → write).
 
-use crate::mount::{self, ImageOptions, MountSpec, Progress, WalkOptions};
+use crate::mount::{self, ImageOptions, MountSpec, Mtimes, Progress, WalkOptions};
 use crate::policy::{HostFs, HostPolicy};
-use crate::{input, merge, output, Glob, HostPreopen, Result};
+use crate::{input, merge, output, Error, Glob, HostPreopen, Result, Timestamp};
 use std::borrow::Cow;
 use std::path::Path;
 use wasifs_image::Level;
@@ -49,7 +49,26 @@ pub struct Rewriter {
     host_fs: HostFs,
     /// `--preopen`, checked by [`HostPolicy::new`].
     preopens: Vec<HostPreopen>,
+    /// `--mtime`: one modification time for every node.
+    mtime: Option<Timestamp>,
+    /// The latest modification time recorded.
+    clamp: Clamp,
 }
+
+/// The latest modification time a rewrite records.
+#[derive(Debug, Clone, Copy, Default)]
+enum Clamp {
+    /// `SOURCE_DATE_EPOCH`, if set when the rewrite runs.
+    #[default]
+    FromEnv,
+    /// This time, whatever the environment says.
+    At(Timestamp),
+    /// None.
+    Off,
+}
+
+/// The environment variable of reproducible builds: the latest time a build may record.
+const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
 
 /// A rewritten module and what was done.
 #[derive(Debug, Clone)]
@@ -89,7 +108,7 @@ pub struct Report {
 
 impl Rewriter {
     /// No mounts, no globs, symlinks kept as links, [`Level::DEFAULT`], all cores, host preopens
-    /// allowed.
+    /// allowed, host mtimes clamped to `SOURCE_DATE_EPOCH` when it is set.
     pub fn new() -> Self {
         Rewriter::default()
     }
@@ -149,6 +168,51 @@ impl Rewriter {
         self
     }
 
+    /// Records `mtime` as the modification (and access and change) time of every file, directory
+    /// and symlink; wins over [`clamp_mtime`](Self::clamp_mtime) and `SOURCE_DATE_EPOCH`.
+    pub fn mtime(mut self, mtime: Timestamp) -> Self {
+        self.mtime = Some(mtime);
+        self
+    }
+
+    /// Records no modification time later than `latest` (`None`: the host's times as they are).
+    /// Without this call, `SOURCE_DATE_EPOCH` (unix seconds), when set in the environment at
+    /// rewrite time, is the latest time, as reproducible-builds tools do; a malformed value is an
+    /// error.
+    pub fn clamp_mtime(mut self, latest: Option<Timestamp>) -> Self {
+        self.clamp = latest.map_or(Clamp::Off, Clamp::At);
+        self
+    }
+
+    /// Which modification times the image records, reading `SOURCE_DATE_EPOCH` if it decides.
+    fn mtimes(&self) -> Result<Mtimes> {
+        if let Some(t) = self.mtime {
+            return Ok(Mtimes::Fixed(t.unix_nanos()));
+        }
+        let latest = match self.clamp {
+            Clamp::Off => None,
+            Clamp::At(t) => Some(t),
+            Clamp::FromEnv => match std::env::var_os(SOURCE_DATE_EPOCH) {
+                None => None,
+                Some(v) if v.is_empty() => None,
+                Some(v) => {
+                    let secs = v
+                        .to_str()
+                        .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .ok_or_else(|| {
+                            Error::usage(format!(
+                                "{SOURCE_DATE_EPOCH}={v:?} is not a number of seconds since 1970; \
+                                 set it to e.g. $(git log -1 --format=%ct), or unset it"
+                            ))
+                        })?;
+                    Some(Timestamp::from_unix_secs(secs))
+                }
+            },
+        };
+        Ok(latest.map_or(Mtimes::Host, |t| Mtimes::Clamp(t.unix_nanos())))
+    }
+
     /// Rewrites the core module `bytes`.
     pub fn rewrite(&self, bytes: &[u8]) -> Result<Rewritten> {
         let path = Path::new(BYTES_NAME);
@@ -190,7 +254,12 @@ impl Rewriter {
         app: &[u8],
         sink: impl FnOnce(&[Cow<'_, [u8]>]) -> Result<()>,
     ) -> Result<Report> {
-        let walk = WalkOptions::new(&self.include, &self.exclude, self.follow_symlinks)?;
+        let walk = WalkOptions::new(
+            &self.include,
+            &self.exclude,
+            self.follow_symlinks,
+            self.mtimes()?,
+        )?;
         let host = HostPolicy::new(self.host_fs, self.preopens.clone())?;
         let image = mount::build_image(&self.mounts, &walk, &self.image, &host)?;
         let merged = merge::rewrite_module(path, app, &image.bytes)?;

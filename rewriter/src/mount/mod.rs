@@ -15,6 +15,7 @@ use walk::{Walk, FIX_ENTRY};
 use wasifs_image::{BuildError, BuildOptions, ImageBuilder, Level};
 
 pub use filter::Glob;
+pub(crate) use host_meta::Mtimes;
 pub use spec::{HostPreopen, MountSpec};
 pub(crate) use walk::WalkOptions;
 

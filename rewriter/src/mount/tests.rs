@@ -25,6 +25,7 @@ struct Opts {
     threads: usize,
     host_fs: HostFs,
     preopens: Vec<HostPreopen>,
+    mtimes: Mtimes,
 }
 
 /// Parses each pattern as `--include`/`--exclude` do.
@@ -42,7 +43,12 @@ fn opts() -> Opts {
 /// Makes each stage's options from `opts` (where they are validated) and builds the image.
 fn build(mounts: &[String], opts: &Opts) -> Result<BuiltImage> {
     let specs: Vec<MountSpec> = mounts.iter().map(|m| spec(m)).collect();
-    let walk = WalkOptions::new(&opts.include, &opts.exclude, opts.follow_symlinks)?;
+    let walk = WalkOptions::new(
+        &opts.include,
+        &opts.exclude,
+        opts.follow_symlinks,
+        opts.mtimes,
+    )?;
     let image = ImageOptions {
         level: opts.level,
         threads: opts.threads,

@@ -3,11 +3,12 @@
 
 use super::build_err;
 use super::filter::{Filter, Glob};
-use super::host_meta::{file_key, has_links, meta_of, name_bytes, special_kind};
+use super::host_meta::{file_key, has_links, meta_of, name_bytes, special_kind, Mtimes};
 use crate::{Error, Result};
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, Metadata};
 use std::path::Path;
+use wasifs_image::Meta;
 use wasifs_image::{FileData, ImageBuilder, NodeRef};
 
 /// Hint appended to errors about an entry inside a mount source.
@@ -25,14 +26,22 @@ pub(crate) struct WalkOptions {
     filter: Filter,
     /// `--follow-symlinks`: store what symlinks point to instead of the links.
     follow_symlinks: bool,
+    /// `--mtime` / `SOURCE_DATE_EPOCH`.
+    mtimes: Mtimes,
 }
 
 impl WalkOptions {
     /// Gathers the `include` and `exclude` globs into sets.
-    pub fn new(include: &[Glob], exclude: &[Glob], follow_symlinks: bool) -> Result<Self> {
+    pub fn new(
+        include: &[Glob],
+        exclude: &[Glob],
+        follow_symlinks: bool,
+        mtimes: Mtimes,
+    ) -> Result<Self> {
         Ok(WalkOptions {
             filter: Filter::new(include, exclude)?,
             follow_symlinks,
+            mtimes,
         })
     }
 }
@@ -61,6 +70,11 @@ impl<'a> Walk<'a> {
             inodes: HashMap::new(),
             ancestors: Vec::new(),
         }
+    }
+
+    /// The image metadata of a host entry, its times as `--mtime`/`SOURCE_DATE_EPOCH` say.
+    pub fn meta(&self, md: &Metadata) -> Meta {
+        self.opts.mtimes.apply(meta_of(md))
     }
 
     /// Walks the directory mount source `host` (metadata `meta`) into image directory `node`,
@@ -94,7 +108,7 @@ impl<'a> Walk<'a> {
         }
         let node = self
             .b
-            .add_file(dir, name, meta_of(md), FileData::Path(path.to_path_buf()))
+            .add_file(dir, name, self.meta(md), FileData::Path(path.to_path_buf()))
             .map_err(build_err)?;
         if let Some(k) = key {
             self.inodes.insert(k, node);
@@ -171,7 +185,10 @@ impl<'a> Walk<'a> {
                     "symlink loop: it leads back to a directory being copied; exclude it or drop --follow-symlinks",
                 ));
             }
-            let node = self.b.add_dir(dir, name, meta_of(&md)).map_err(build_err)?;
+            let node = self
+                .b
+                .add_dir(dir, name, self.meta(&md))
+                .map_err(build_err)?;
             self.ancestors.extend(key);
             let result = self.walk_dir(path, &rel, node, shadow, comps);
             if key.is_some() {
@@ -190,7 +207,7 @@ impl<'a> Walk<'a> {
                 .map_err(|e| Error::mount(path, format!("cannot read symlink: {e}")))?;
             return self
                 .b
-                .add_symlink(dir, name, meta_of(&md), &name_bytes(target.as_os_str()))
+                .add_symlink(dir, name, self.meta(&md), &name_bytes(target.as_os_str()))
                 .map(drop)
                 .map_err(build_err);
         }
