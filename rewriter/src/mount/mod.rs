@@ -91,6 +91,7 @@ pub(crate) fn build_image(
     });
     let mut w = Walk::new(builder, walk);
     let nodes = place::fill(&mut w, &placed)?;
+    w.finish_filter();
     place::add_preopens(&mut w.b, &placed, &nodes)?;
     host.record(&mut w.b);
     finish(w, image)

@@ -1,8 +1,9 @@
 //! The walk of a mount source's host tree into the image builder: entries sorted, globs applied,
-//! hard links shared, symlinks kept or followed (with loop detection), special files skipped.
+//! hard links shared, symlinks kept or followed (with loop detection), special files skipped,
+//! directories that `--include` leaves empty not created.
 
 use super::build_err;
-use super::filter::{Filter, Glob};
+use super::filter::{Filter, Glob, Seen};
 use super::host_meta::{file_key, has_links, meta_of, name_bytes, special_kind, Mtimes};
 use crate::{Error, Result};
 use std::collections::{BTreeSet, HashMap};
@@ -58,6 +59,21 @@ pub(super) struct Walk<'a> {
     inodes: HashMap<(u64, u64), NodeRef>,
     /// Host (dev, ino) of the directories being walked, to catch symlink loops.
     ancestors: Vec<(u64, u64)>,
+    /// The directories from the mount point down to the one being walked; one is created only
+    /// when something is added to it (or it is included as a whole).
+    dirs: Vec<PendingDir>,
+    /// The patterns that matched something.
+    seen: Seen,
+}
+
+/// A directory on the walk's path, created in the image when first needed.
+struct PendingDir {
+    /// Its name in its parent.
+    name: Vec<u8>,
+    /// Its metadata.
+    meta: Meta,
+    /// Its node, once created.
+    node: Option<NodeRef>,
 }
 
 impl<'a> Walk<'a> {
@@ -69,12 +85,20 @@ impl<'a> Walk<'a> {
             warnings: Vec::new(),
             inodes: HashMap::new(),
             ancestors: Vec::new(),
+            dirs: Vec::new(),
+            seen: Seen::default(),
         }
     }
 
     /// The image metadata of a host entry, its times as `--mtime`/`SOURCE_DATE_EPOCH` say.
     pub fn meta(&self, md: &Metadata) -> Meta {
         self.opts.mtimes.apply(meta_of(md))
+    }
+
+    /// Ends the walk: a warning for every `--include`/`--exclude` pattern that matched nothing.
+    pub fn finish_filter(&mut self) {
+        let unused = self.opts.filter.unused(&self.seen);
+        self.warnings.extend(unused);
     }
 
     /// Walks the directory mount source `host` (metadata `meta`) into image directory `node`,
@@ -88,10 +112,42 @@ impl<'a> Walk<'a> {
         shadow: &Shadow,
     ) -> Result<()> {
         self.ancestors.extend(file_key(meta));
+        self.dirs = vec![PendingDir {
+            name: Vec::new(),
+            meta: self.meta(meta),
+            node: Some(node),
+        }];
         let mut comps = comps.to_vec();
-        let result = self.walk_dir(host, b"", node, shadow, &mut comps);
+        let included = !self.opts.filter.includes();
+        let result = self.walk_dir(host, b"", included, shadow, &mut comps);
         self.ancestors.clear();
+        self.dirs.clear();
         result
+    }
+
+    /// The node of the directory being walked, created (with its missing parents) if need be.
+    fn current_dir(&mut self) -> Result<NodeRef> {
+        let first = self
+            .dirs
+            .iter()
+            .rposition(|d| d.node.is_some())
+            .ok_or_else(|| Error::Internal {
+                message: "walk: mount point missing".into(),
+            })?;
+        for i in first + 1..self.dirs.len() {
+            let parent = self.dirs[i - 1].node.ok_or_else(|| Error::Internal {
+                message: "walk: parent directory not created".into(),
+            })?;
+            let d = &self.dirs[i];
+            let node = self.b.add_dir(parent, &d.name, d.meta).map_err(build_err)?;
+            self.dirs[i].node = Some(node);
+        }
+        self.dirs
+            .last()
+            .and_then(|d| d.node)
+            .ok_or_else(|| Error::Internal {
+                message: "walk: no directory".into(),
+            })
     }
 
     /// Adds host file `path` as `name` under `dir`, as a hard link when its inode was seen already.
@@ -116,12 +172,13 @@ impl<'a> Walk<'a> {
         Ok(())
     }
 
-    /// Walks host directory `host` into image directory `dir`; `comps` is `dir`'s path in its namespace.
+    /// Walks host directory `host`, the top of `self.dirs`; `rel` is its path in the mount source,
+    /// `comps` in its namespace; `included` when it is included as a whole.
     fn walk_dir(
         &mut self,
         host: &Path,
         rel: &[u8],
-        dir: NodeRef,
+        included: bool,
         shadow: &Shadow,
         comps: &mut Vec<Vec<u8>>,
     ) -> Result<()> {
@@ -141,7 +198,7 @@ impl<'a> Walk<'a> {
             let result = if shadowed {
                 Ok(())
             } else {
-                self.walk_entry(&path, rel, &name, dir, shadow, comps)
+                self.walk_entry(&path, rel, &name, included, shadow, comps)
             };
             comps.pop();
             result?;
@@ -149,13 +206,30 @@ impl<'a> Walk<'a> {
         Ok(())
     }
 
-    /// Adds one directory entry (recursing into directories).
+    /// The metadata of `path` (the target's, for a symlink under `--follow-symlinks`); `Err` holds
+    /// the link's own metadata and the error of a dangling or looping link.
+    fn entry_meta(&self, path: &Path) -> Result<std::result::Result<Metadata, (Metadata, String)>> {
+        let md = fs::symlink_metadata(path)
+            .map_err(|e| Error::mount(path, format!("cannot read: {e} {FIX_ENTRY}")))?;
+        if md.file_type().is_symlink() && self.opts.follow_symlinks {
+            return Ok(fs::metadata(path).map_err(|e| {
+                (
+                    md,
+                    format!("dangling or looping symlink ({e}); fix it, exclude it, or drop --follow-symlinks"),
+                )
+            }));
+        }
+        Ok(Ok(md))
+    }
+
+    /// Adds one directory entry (recursing into directories); `parent_included` when its
+    /// directory is included as a whole.
     fn walk_entry(
         &mut self,
         path: &Path,
         parent_rel: &[u8],
         name: &[u8],
-        dir: NodeRef,
+        parent_included: bool,
         shadow: &Shadow,
         comps: &mut Vec<Vec<u8>>,
     ) -> Result<()> {
@@ -164,19 +238,14 @@ impl<'a> Walk<'a> {
             rel.push(b'/');
         }
         rel.extend_from_slice(name);
-        if self.opts.filter.excluded(&rel) {
+        let md = self.entry_meta(path)?;
+        let is_dir = md.as_ref().is_ok_and(|md| md.is_dir());
+        let filter = &self.opts.filter;
+        if filter.excluded(&rel, is_dir, &mut self.seen) {
             return Ok(());
         }
-        let mut md = fs::symlink_metadata(path)
-            .map_err(|e| Error::mount(path, format!("cannot read: {e} {FIX_ENTRY}")))?;
-        if md.file_type().is_symlink() && self.opts.follow_symlinks {
-            md = fs::metadata(path).map_err(|e| {
-                Error::mount(
-                    path,
-                    format!("dangling or looping symlink ({e}); fix it, exclude it, or drop --follow-symlinks"),
-                )
-            })?;
-        }
+        let included = filter.included(&rel, is_dir, parent_included, &mut self.seen);
+        let md = md.map_err(|(_, e)| Error::mount(path, e))?;
         if md.is_dir() {
             let key = file_key(&md);
             if key.is_some_and(|k| self.ancestors.contains(&k)) {
@@ -185,26 +254,35 @@ impl<'a> Walk<'a> {
                     "symlink loop: it leads back to a directory being copied; exclude it or drop --follow-symlinks",
                 ));
             }
-            let node = self
-                .b
-                .add_dir(dir, name, self.meta(&md))
-                .map_err(build_err)?;
+            self.dirs.push(PendingDir {
+                name: name.to_vec(),
+                meta: self.meta(&md),
+                node: None,
+            });
+            let made = if included {
+                self.current_dir().map(drop)
+            } else {
+                Ok(())
+            };
             self.ancestors.extend(key);
-            let result = self.walk_dir(path, &rel, node, shadow, comps);
+            let result = made.and_then(|()| self.walk_dir(path, &rel, included, shadow, comps));
             if key.is_some() {
                 self.ancestors.pop();
             }
+            self.dirs.pop();
             return result;
         }
-        if !self.opts.filter.included(&rel) {
+        if !included {
             return Ok(());
         }
         if md.is_file() {
+            let dir = self.current_dir()?;
             return self.add_file(dir, name, path, &md);
         }
         if md.file_type().is_symlink() {
             let target = fs::read_link(path)
                 .map_err(|e| Error::mount(path, format!("cannot read symlink: {e}")))?;
+            let dir = self.current_dir()?;
             return self
                 .b
                 .add_symlink(dir, name, self.meta(&md), &name_bytes(target.as_os_str()))

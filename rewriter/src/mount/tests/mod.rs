@@ -1,4 +1,6 @@
-//! Tests of the mount stage: spec parsing, globs, placement, the walk and the built image.
+//! Tests of the mount stage: spec parsing, placement, the walk and the built image.
+
+mod filter;
 
 use super::host_meta::meta_of;
 use super::*;
@@ -218,45 +220,6 @@ fn hardlinks_inside_the_tree_share_one_node() {
     assert_eq!(a.id, again.id);
     assert_eq!(a.nlink, 2);
     assert_eq!(built.files, 4, "the hard link is stored once");
-}
-
-#[test]
-fn excluded_dir_is_pruned_and_include_filters_files_only() {
-    let t = sample_tree();
-    let o = Opts {
-        exclude: globs(&["docs/**"]),
-        include: globs(&["*.txt"]),
-        ..opts()
-    };
-    let built = build(&[mount_arg("/", t.path())], &o).unwrap();
-    let img = open(&built);
-    assert_eq!(
-        names(&img, &img.node(0).unwrap()),
-        ["a.txt", "sub"],
-        "docs pruned, link not included"
-    );
-    assert!(
-        resolve(&img, 0, b"sub/deep/c.txt").is_some(),
-        "a bare pattern matches at any depth"
-    );
-
-    let o = Opts {
-        exclude: globs(&["sub/deep", "/a.txt"]),
-        ..opts()
-    };
-    let img_built = build(&[mount_arg("/", t.path())], &o).unwrap();
-    let img = open(&img_built);
-    assert_eq!(names(&img, &img.node(0).unwrap()), ["docs", "link", "sub"]);
-    assert_eq!(names(&img, &resolve(&img, 0, b"sub").unwrap()), ["b.txt"]);
-}
-
-#[test]
-fn bad_or_empty_glob_is_refused_when_parsed() {
-    for bad in ["a[", "", "/"] {
-        let err = bad.parse::<Glob>().expect_err(bad);
-        assert!(matches!(err, Error::Usage { .. }), "{err}");
-        assert!(err.to_string().contains("give a glob such as"), "{err}");
-    }
 }
 
 #[test]
