@@ -119,13 +119,15 @@ impl Rewriter {
         self
     }
 
-    /// Embeds only files and symlinks matching `glob` (relative to the mount source); repeatable.
+    /// Embeds only what matches `glob`, a `.gitignore` line relative to the mount source (a
+    /// matching directory comes with everything below it); repeatable, the last matching line wins.
     pub fn include(mut self, glob: Glob) -> Self {
         self.include.push(glob);
         self
     }
 
-    /// Leaves out files and directories matching `glob`; repeatable, wins over [`include`](Self::include).
+    /// Leaves out what matches `glob`, a `.gitignore` line (a matching directory is pruned);
+    /// repeatable, the last matching line wins; wins over [`include`](Self::include).
     pub fn exclude(mut self, glob: Glob) -> Self {
         self.exclude.push(glob);
         self

@@ -8,7 +8,7 @@ use super::host_meta::{file_key, has_links, meta_of, name_bytes, special_kind, M
 use crate::{Error, Result};
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, Metadata};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use wasifs_image::Meta;
 use wasifs_image::{FileData, ImageBuilder, NodeRef};
 
@@ -70,6 +70,8 @@ pub(super) struct Walk<'a> {
 struct PendingDir {
     /// Its name in its parent.
     name: Vec<u8>,
+    /// Its host path.
+    path: PathBuf,
     /// Its metadata.
     meta: Meta,
     /// Its node, once created.
@@ -114,6 +116,7 @@ impl<'a> Walk<'a> {
         self.ancestors.extend(file_key(meta));
         self.dirs = vec![PendingDir {
             name: Vec::new(),
+            path: host.to_path_buf(),
             meta: self.meta(meta),
             node: Some(node),
         }];
@@ -139,6 +142,7 @@ impl<'a> Walk<'a> {
                 message: "walk: parent directory not created".into(),
             })?;
             let d = &self.dirs[i];
+            check_utf8(&d.path, &d.name)?;
             let node = self.b.add_dir(parent, &d.name, d.meta).map_err(build_err)?;
             self.dirs[i].node = Some(node);
         }
@@ -256,6 +260,7 @@ impl<'a> Walk<'a> {
             }
             self.dirs.push(PendingDir {
                 name: name.to_vec(),
+                path: path.to_path_buf(),
                 meta: self.meta(&md),
                 node: None,
             });
@@ -275,6 +280,7 @@ impl<'a> Walk<'a> {
         if !included {
             return Ok(());
         }
+        check_utf8(path, name)?;
         if md.is_file() {
             let dir = self.current_dir()?;
             return self.add_file(dir, name, path, &md);
@@ -296,4 +302,20 @@ impl<'a> Walk<'a> {
         ));
         Ok(())
     }
+}
+
+/// Refuses a name that is not UTF-8: WASI passes names to programs as UTF-8 strings (wasmtime
+/// `--dir` fails `fd_readdir` on a directory holding one).
+fn check_utf8(path: &Path, name: &[u8]) -> Result<()> {
+    if std::str::from_utf8(name).is_ok() {
+        return Ok(());
+    }
+    Err(Error::mount(
+        path,
+        format!(
+            "the name `{}` is not valid UTF-8, which WASI cannot pass to a program \
+             (wasmtime --dir fails to list such a directory); rename it, or --exclude it",
+            name.escape_ascii()
+        ),
+    ))
 }

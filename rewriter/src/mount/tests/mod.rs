@@ -394,12 +394,42 @@ fn sockets_are_skipped_with_a_warning() {
 }
 
 #[test]
-fn non_utf8_names_are_kept_as_bytes() {
+fn non_utf8_name_is_refused_naming_it_unless_excluded() {
     let t = tempfile::tempdir().unwrap();
-    let name = OsStr::from_bytes(b"caf\xe9");
-    fs::write(t.path().join(name), b"x").unwrap();
-    let built = build(&[mount_arg("/", t.path())], &opts()).unwrap();
-    assert!(resolve(&open(&built), 0, b"caf\xe9").is_some());
+    let name = OsStr::from_bytes(b"caf\xe9.txt");
+    fs::write(t.path().join("ok.txt"), b"x").unwrap();
+    fs::create_dir(t.path().join("sub")).unwrap();
+    fs::write(t.path().join("sub").join(name), b"x").unwrap();
+    let err = build(&[mount_arg("/", t.path())], &opts()).expect_err("refused");
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Mount { .. }), "{msg}");
+    assert!(
+        msg.contains("sub/caf") && msg.contains("caf\\xe9.txt"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("not valid UTF-8") && msg.contains("--exclude"),
+        "{msg}"
+    );
+    let dir = OsStr::from_bytes(b"d\xff");
+    fs::create_dir(t.path().join(dir)).unwrap();
+    let o = Opts {
+        exclude: globs(&["caf*"]),
+        ..opts()
+    };
+    let err = build(&[mount_arg("/", t.path())], &o).expect_err("the directory is refused too");
+    assert!(err.to_string().contains("d\\xff"), "{err}");
+    let o = Opts {
+        exclude: globs(&["caf*", "d?"]),
+        ..opts()
+    };
+    build(&[mount_arg("/", t.path())], &o).expect("excluded, it is no obstacle");
+    let o = Opts {
+        include: globs(&["ok.txt"]),
+        ..opts()
+    };
+    let built = build(&[mount_arg("/", t.path())], &o).expect("not included, no obstacle");
+    assert!(resolve(&open(&built), 0, b"ok.txt").is_some());
 }
 
 #[test]
