@@ -63,13 +63,24 @@ fn pack(rewriter: Rewriter, tree: &Path) -> Vec<u8> {
 
 /// `wasifs rewrite` of the fixture with `tree` at `/`, `SOURCE_DATE_EPOCH` as given.
 fn cli_pack(tree: &Path, out: &Path, source_date_epoch: Option<&str>) -> Output {
+    cli_pack_with(tree, out, source_date_epoch, &[])
+}
+
+/// [`cli_pack`] with more arguments.
+fn cli_pack_with(
+    tree: &Path,
+    out: &Path,
+    source_date_epoch: Option<&str>,
+    args: &[&str],
+) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasifs"));
     cmd.arg("rewrite")
         .arg(app())
         .arg("--mount")
         .arg(format!("/={}", tree.display()))
         .arg("-o")
-        .arg(out);
+        .arg(out)
+        .args(args);
     match source_date_epoch {
         Some(v) => cmd.env("SOURCE_DATE_EPOCH", v),
         None => cmd.env_remove("SOURCE_DATE_EPOCH"),
@@ -139,4 +150,21 @@ fn malformed_source_date_epoch_is_refused_naming_it() {
     assert!(!run.status.success(), "{stderr}");
     assert!(stderr.contains("SOURCE_DATE_EPOCH"), "{stderr}");
     assert!(!target.exists(), "nothing written");
+}
+
+#[test]
+fn mtime_flag_makes_two_checkouts_pack_alike() {
+    let (a, b) = two_checkouts(EPOCH - 1000, EPOCH - 2000);
+    let out = tempfile::tempdir().unwrap();
+    let packed = |tree: &Path, name: &str| {
+        let path = out.path().join(name);
+        let run = cli_pack_with(tree, &path, None, &["--mtime", "2024-01-02T03:04:05+01:00"]);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        fs::read(path).unwrap()
+    };
+    assert_eq!(packed(a.path(), "a.wasm"), packed(b.path(), "b.wasm"));
 }

@@ -4,10 +4,24 @@ use super::{bar, human};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use wasifs::{Glob, HostFs, HostPreopen, Level, MountSpec, Rewriter};
+use wasifs::{Glob, HostFs, HostPreopen, Level, MountSpec, Rewriter, Timestamp};
+
+/// Examples shown after `wasifs rewrite --help`.
+const EXAMPLES: &str = "\
+Patterns (--include/--exclude) are .gitignore lines, relative to each mount source:
+  --exclude target/                        directories named target, at any depth
+  --exclude '*.log' --exclude '!keep.log'  every .log but keep.log (the last matching line wins)
+  --exclude /build   (or ./build)          only build at the top of the mount source
+  --exclude '**/node_modules'              every node_modules directory
+  --include src --include '*.md'           src with everything below it, and every .md file
+
+Reproducible output:
+  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) wasifs rewrite app.wasm -m /=assets
+  wasifs rewrite app.wasm -m /=assets --mtime 2024-01-01T00:00:00Z";
 
 /// `wasifs rewrite` arguments.
 #[derive(clap::Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub struct RewriteArgs {
     /// The core module to rewrite (built for wasm32-wasip1).
     input: PathBuf,
@@ -19,12 +33,18 @@ pub struct RewriteArgs {
     /// Where to write the result [default: INPUT with `.packed.wasm`].
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Only embed files matching this glob (relative to the mount source). Repeatable.
-    #[arg(long, value_name = "GLOB")]
+    /// Only embed what matches this .gitignore pattern (a directory: with all below it); a
+    /// directory with nothing included is left out. Repeatable.
+    #[arg(long, value_name = "PATTERN")]
     include: Vec<Glob>,
-    /// Leave out files and directories matching this glob. Repeatable; wins over --include.
-    #[arg(long, value_name = "GLOB")]
+    /// Leave out what matches this .gitignore pattern (`target/`, `*.log`, `!keep.log`, `/build`).
+    /// Repeatable; wins over --include.
+    #[arg(long, value_name = "PATTERN")]
     exclude: Vec<Glob>,
+    /// Record this modification time for every embedded node: RFC 3339 or unix seconds. Without
+    /// it, mtimes later than SOURCE_DATE_EPOCH (when set) are clamped to it.
+    #[arg(long, value_name = "TIME")]
+    mtime: Option<Timestamp>,
     /// Copy what symlinks point to instead of keeping them as symlinks.
     #[arg(long)]
     follow_symlinks: bool,
@@ -68,6 +88,9 @@ pub fn run(args: RewriteArgs) -> ExitCode {
     }
     for preopen in args.preopens {
         rewriter = rewriter.preopen(preopen);
+    }
+    if let Some(mtime) = args.mtime {
+        rewriter = rewriter.mtime(mtime);
     }
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(bar::Bar::new);
     if let Some(bar) = &bar {
