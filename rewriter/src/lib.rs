@@ -19,7 +19,9 @@ mod rewrite;
 mod timestamp;
 
 pub use error::{Error, Result};
+pub use input::Input;
 pub use mount::{Glob, HostPreopen, MountSpec};
+pub use output::Output;
 pub use policy::HostFs;
 pub use rewrite::{Report, Rewriter, Rewritten};
 pub use timestamp::Timestamp;

@@ -2,8 +2,9 @@
 //! runs the pipeline (read → image → merge → write).
 
 use crate::mount::{self, ImageOptions, MountSpec, Mtimes, Progress, WalkOptions};
+use crate::output::{Output, Target};
 use crate::policy::{HostFs, HostPolicy};
-use crate::{input, merge, output, Error, Glob, HostPreopen, Result, Timestamp};
+use crate::{input, merge, output, Error, Glob, HostPreopen, Input, Result, Timestamp};
 use std::borrow::Cow;
 use std::path::Path;
 use wasifs_image::Level;
@@ -222,46 +223,77 @@ impl Rewriter {
         self.rewrite_bytes(path, bytes)
     }
 
-    /// Reads the core module at `path` and rewrites it; errors name `path`.
+    /// Reads the core module at `path` and rewrites it; errors name `path`. The module itself is
+    /// never embedded (a mount holding it leaves it out, with a warning).
     pub fn rewrite_file(&self, path: impl AsRef<Path>) -> Result<Rewritten> {
         let path = path.as_ref();
         let app = input::read_module(path)?;
-        self.rewrite_bytes(path, &app)
-    }
-
-    /// Rewrites the core module at `input` into `output`, atomically: on error nothing is written.
-    /// The output is streamed, never held in memory as a whole.
-    pub fn write_file(&self, input: impl AsRef<Path>, output: impl AsRef<Path>) -> Result<Report> {
-        let input = input.as_ref();
-        let app = input::read_module(input)?;
-        self.run(input, &app, |parts| {
-            output::write_atomic(output.as_ref(), parts.iter().map(|p| &p[..]))
-        })
-    }
-
-    /// Rewrites `app` (read from `path`) into a byte vector.
-    fn rewrite_bytes(&self, path: &Path, app: &[u8]) -> Result<Rewritten> {
         let mut bytes = Vec::new();
-        let report = self.run(path, app, |parts| {
+        let report = self.run(path, &app, &[(path, "input module")], |parts| {
             bytes = parts.concat();
             Ok(())
         })?;
         Ok(Rewritten { bytes, report })
     }
 
-    /// Runs the pipeline on `app` (read from `path`), handing the output's parts to `sink`.
+    /// Rewrites the core module at `input` into the file `output`, as [`write`](Self::write) does.
+    pub fn write_file(&self, input: impl AsRef<Path>, output: impl AsRef<Path>) -> Result<Report> {
+        self.write(
+            &Input::File(input.as_ref().to_path_buf()),
+            &Output::File(output.as_ref().to_path_buf()),
+        )
+    }
+
+    /// Rewrites the module read from `input` into `output`. The output is checked before anything
+    /// is read (a directory, a trailing `/`, a missing directory, a terminal are refused), streamed
+    /// (never held in memory as a whole), and on error nothing is written to a file. A file output
+    /// is replaced atomically and gets the input's permission bits; a symlink's target is replaced,
+    /// the link kept; a device or FIFO is written through. Neither the input nor the output file is
+    /// ever embedded (a mount holding them leaves them out, with a warning).
+    pub fn write(&self, input: &Input, output: &Output) -> Result<Report> {
+        let target = Target::check(output)?;
+        let (name, app) = input::read(input)?;
+        let in_path = match input {
+            Input::File(p) => Some(p.as_path()),
+            Input::Stdin => None,
+        };
+        let mode = output::mode_for(in_path, &target);
+        let mut skip: Vec<(&Path, &str)> = Vec::new();
+        skip.extend(in_path.map(|p| (p, "input module")));
+        skip.extend(target.replaced().map(|p| (p, "output")));
+        self.run(&name, &app, &skip, |parts| {
+            target.write(parts.iter().map(|p| &p[..]), mode)
+        })
+    }
+
+    /// Rewrites `app` (read from `path`) into a byte vector.
+    fn rewrite_bytes(&self, path: &Path, app: &[u8]) -> Result<Rewritten> {
+        let mut bytes = Vec::new();
+        let report = self.run(path, app, &[], |parts| {
+            bytes = parts.concat();
+            Ok(())
+        })?;
+        Ok(Rewritten { bytes, report })
+    }
+
+    /// Runs the pipeline on `app` (read from `path`), handing the output's parts to `sink`; the
+    /// host files `skip` (with what they are) are never embedded.
     fn run(
         &self,
         path: &Path,
         app: &[u8],
+        skip: &[(&Path, &str)],
         sink: impl FnOnce(&[Cow<'_, [u8]>]) -> Result<()>,
     ) -> Result<Report> {
-        let walk = WalkOptions::new(
+        let mut walk = WalkOptions::new(
             &self.include,
             &self.exclude,
             self.follow_symlinks,
             self.mtimes()?,
         )?;
+        for (file, what) in skip {
+            walk.skip(file, what);
+        }
         let host = HostPolicy::new(self.host_fs, self.preopens.clone())?;
         let image = mount::build_image(&self.mounts, &walk, &self.image, &host)?;
         let merged = merge::rewrite_module(path, app, &image.bytes)?;

@@ -4,7 +4,7 @@ use super::{bar, human};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use wasifs::{Glob, HostFs, HostPreopen, Level, MountSpec, Rewriter, Timestamp};
+use wasifs::{Glob, HostFs, HostPreopen, Input, Level, MountSpec, Output, Rewriter, Timestamp};
 
 /// Examples shown after `wasifs rewrite --help`.
 const EXAMPLES: &str = "\
@@ -23,14 +23,15 @@ Reproducible output:
 #[derive(clap::Args, Debug)]
 #[command(after_help = EXAMPLES)]
 pub struct RewriteArgs {
-    /// The core module to rewrite (built for wasm32-wasip1).
+    /// The core module to rewrite (built for wasm32-wasip1); `-` reads it from stdin.
     input: PathBuf,
     /// Embed HOST (a directory or a file) at GUEST. Repeatable; the order is the preopen order.
     /// Append `:ro` to make the mount read-only. With none, the module keeps the runtime's preopens
     /// (the shim passes them through).
     #[arg(short, long = "mount", value_name = "GUEST=HOST")]
     mounts: Vec<MountSpec>,
-    /// Where to write the result [default: INPUT with `.packed.wasm`].
+    /// Where to write the result [default: INPUT with `.packed.wasm`; stdout for `-`]. `-` is
+    /// stdout (not a terminal); a symlink's target is replaced, a device or FIFO written through.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Only embed what matches this .gitignore pattern (a directory: with all below it); a
@@ -69,10 +70,17 @@ pub struct RewriteArgs {
 
 /// Runs `wasifs rewrite` and reports the outcome.
 pub fn run(args: RewriteArgs) -> ExitCode {
-    let output = args
-        .output
-        .clone()
-        .unwrap_or_else(|| default_output(&args.input));
+    let input = if args.input.as_os_str() == "-" {
+        Input::Stdin
+    } else {
+        Input::File(args.input.clone())
+    };
+    let output = match (&args.output, &input) {
+        (Some(o), _) if o.as_os_str() == "-" => Output::Stdout,
+        (Some(o), _) => Output::File(o.clone()),
+        (None, Input::Stdin) => Output::Stdout,
+        (None, Input::File(i)) => Output::File(default_output(i)),
+    };
     let mut rewriter = Rewriter::new()
         .follow_symlinks(args.follow_symlinks)
         .level(if args.store { Level::STORE } else { args.level })
@@ -97,7 +105,7 @@ pub fn run(args: RewriteArgs) -> ExitCode {
         let bar = bar.clone();
         rewriter = rewriter.progress(move |done, total| bar.update(done, total));
     }
-    let result = rewriter.write_file(&args.input, &output);
+    let result = rewriter.write(&input, &output);
     if let Some(bar) = &bar {
         bar.clear();
     }
@@ -118,7 +126,7 @@ pub fn run(args: RewriteArgs) -> ExitCode {
                 eprintln!(
                     "wrote {}: {} ({} in), image {} for {} files, {} dirs, {} symlinks ({} of data); \
                      {shim}",
-                    output.display(),
+                    output.name(),
                     human(report.output_len),
                     human(report.input_len),
                     human(report.image_len),

@@ -29,6 +29,8 @@ pub(crate) struct WalkOptions {
     follow_symlinks: bool,
     /// `--mtime` / `SOURCE_DATE_EPOCH`.
     mtimes: Mtimes,
+    /// Host files never embedded (the input module, the output): (dev, ino) and what they are.
+    skip: Vec<((u64, u64), String)>,
 }
 
 impl WalkOptions {
@@ -43,7 +45,15 @@ impl WalkOptions {
             filter: Filter::new(include, exclude)?,
             follow_symlinks,
             mtimes,
+            skip: Vec::new(),
         })
+    }
+
+    /// Never embeds the host file `path` (if it exists), `what` the rewrite calls it.
+    pub fn skip(&mut self, path: &Path, what: &str) {
+        if let Some(key) = fs::metadata(path).ok().as_ref().and_then(file_key) {
+            self.skip.push((key, what.to_string()));
+        }
     }
 }
 
@@ -278,6 +288,15 @@ impl<'a> Walk<'a> {
             return result;
         }
         if !included {
+            return Ok(());
+        }
+        if let Some((_, what)) =
+            file_key(&md).and_then(|k| self.opts.skip.iter().find(|(s, _)| *s == k))
+        {
+            self.warnings.push(format!(
+                "{}: not embedded: it is the {what} of this rewrite (it would grow on every run)",
+                path.display()
+            ));
             return Ok(());
         }
         check_utf8(path, name)?;
