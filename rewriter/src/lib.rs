@@ -20,7 +20,7 @@ mod timestamp;
 
 pub use error::{Error, Result};
 pub use input::Input;
-pub use mount::{Glob, HostPreopen, MountSpec};
+pub use mount::{DryRun, Entry, EntryKind, Glob, HostPreopen, MountSpec, Skipped};
 pub use output::Output;
 pub use policy::HostFs;
 pub use rewrite::{Report, Rewriter, Rewritten};

@@ -1,7 +1,7 @@
 //! The library's entry point: the [`Rewriter`] builder, which checks each stage's options once and
 //! runs the pipeline (read → image → merge → write).
 
-use crate::mount::{self, ImageOptions, MountSpec, Mtimes, Progress, WalkOptions};
+use crate::mount::{self, DryRun, ImageOptions, MountSpec, Mtimes, Progress, WalkOptions};
 use crate::output::{Output, Target};
 use crate::policy::{HostFs, HostPolicy};
 use crate::{input, merge, output, Error, Glob, HostPreopen, Input, Result, Timestamp};
@@ -266,6 +266,36 @@ impl Rewriter {
         })
     }
 
+    /// Lists what [`write`](Self::write) would embed, and what it would leave out and why, without
+    /// compressing or writing anything. `input` is read and its header checked; `output` is checked
+    /// as `write` checks it (a directory, a missing directory… are errors) unless it is stdout.
+    pub fn dry_run(&self, input: &Input, output: &Output) -> Result<DryRun> {
+        let target = match output {
+            Output::File(_) => Some(Target::check(output)?),
+            Output::Stdout => None,
+        };
+        let _ = input::read(input)?;
+        let mut walk = self.walk_options()?;
+        if let Input::File(p) = input {
+            walk.skip(p, "input module");
+        }
+        if let Some(p) = target.as_ref().and_then(Target::replaced) {
+            walk.skip(p, "output");
+        }
+        let host = HostPolicy::new(self.host_fs, self.preopens.clone())?;
+        mount::plan_image(&self.mounts, &walk, &host)
+    }
+
+    /// The walk's options, checked.
+    fn walk_options(&self) -> Result<WalkOptions> {
+        WalkOptions::new(
+            &self.include,
+            &self.exclude,
+            self.follow_symlinks,
+            self.mtimes()?,
+        )
+    }
+
     /// Rewrites `app` (read from `path`) into a byte vector.
     fn rewrite_bytes(&self, path: &Path, app: &[u8]) -> Result<Rewritten> {
         let mut bytes = Vec::new();
@@ -285,12 +315,7 @@ impl Rewriter {
         skip: &[(&Path, &str)],
         sink: impl FnOnce(&[Cow<'_, [u8]>]) -> Result<()>,
     ) -> Result<Report> {
-        let mut walk = WalkOptions::new(
-            &self.include,
-            &self.exclude,
-            self.follow_symlinks,
-            self.mtimes()?,
-        )?;
+        let mut walk = self.walk_options()?;
         for (file, what) in skip {
             walk.skip(file, what);
         }

@@ -4,7 +4,10 @@ use super::{bar, human};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use wasifs::{Glob, HostFs, HostPreopen, Input, Level, MountSpec, Output, Rewriter, Timestamp};
+use wasifs::{
+    DryRun, EntryKind, Glob, HostFs, HostPreopen, Input, Level, MountSpec, Output, Rewriter,
+    Timestamp,
+};
 
 /// Examples shown after `wasifs rewrite --help`.
 const EXAMPLES: &str = "\
@@ -63,6 +66,10 @@ pub struct RewriteArgs {
     /// when the runtime is given `--dir /tmp/out`). Repeatable.
     #[arg(long = "preopen", value_name = "GUEST=HOSTNAME")]
     preopens: Vec<HostPreopen>,
+    /// List what would be embedded (guest path, size, host path) and what is left out and why, on
+    /// stdout; nothing is written.
+    #[arg(long)]
+    dry_run: bool,
     /// Print nothing but errors and warnings.
     #[arg(short, long)]
     quiet: bool,
@@ -99,6 +106,15 @@ pub fn run(args: RewriteArgs) -> ExitCode {
     }
     if let Some(mtime) = args.mtime {
         rewriter = rewriter.mtime(mtime);
+    }
+    if args.dry_run {
+        return match rewriter.dry_run(&input, &output) {
+            Ok(plan) => print_dry_run(&plan, &output),
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(bar::Bar::new);
     if let Some(bar) = &bar {
@@ -140,6 +156,53 @@ pub fn run(args: RewriteArgs) -> ExitCode {
         }
         Err(err) => {
             eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a dry run: one line per node (`d`/`f`/`h`/`l`, size, guest path, host path), then what
+/// was left out and why, then the totals; warnings go to stderr.
+fn print_dry_run(plan: &DryRun, output: &Output) -> ExitCode {
+    for warning in &plan.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let mut out = String::new();
+    for e in &plan.entries {
+        let (kind, extra) = match &e.kind {
+            EntryKind::Dir => ('d', String::new()),
+            EntryKind::File => ('f', String::new()),
+            EntryKind::HardLink => ('h', " (hard link)".into()),
+            EntryKind::Symlink(target) => ('l', format!(" -> {target}")),
+            _ => ('?', String::new()),
+        };
+        out += &format!(
+            "{kind} {:>10}  {}{extra}  <- {}\n",
+            e.size,
+            e.guest,
+            e.host.display()
+        );
+    }
+    for s in &plan.skipped {
+        out += &format!(
+            "- {:>10}  {}  left out: {}\n",
+            "",
+            s.host.display(),
+            s.reason
+        );
+    }
+    out += &format!(
+        "dry run, nothing written to {}: {} files, {} dirs, {} symlinks, {} of data before compression\n",
+        output.name(),
+        plan.files,
+        plan.dirs,
+        plan.symlinks,
+        human(plan.data_len)
+    );
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: <stdout>: {e}");
             ExitCode::FAILURE
         }
     }

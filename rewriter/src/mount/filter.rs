@@ -103,8 +103,14 @@ impl Patterns {
         })
     }
 
-    /// How `rel` matches (`Some(true)`: a pattern, `Some(false)`: a `!` pattern), noting the line in `seen`.
-    fn matched(&self, rel: &[u8], is_dir: bool, seen: &mut HashSet<String>) -> Option<bool> {
+    /// How `rel` matches (`Some(true)`: a pattern, `Some(false)`: a `!` pattern) and the pattern
+    /// as given, noting the line in `seen`.
+    fn matched(
+        &self,
+        rel: &[u8],
+        is_dir: bool,
+        seen: &mut HashSet<String>,
+    ) -> Option<(bool, &str)> {
         let (hit, glob) = match self.matcher.matched(as_path(rel).as_ref(), is_dir) {
             Match::None => return None,
             Match::Ignore(g) => (true, g),
@@ -113,7 +119,12 @@ impl Patterns {
         if !seen.contains(glob.original()) {
             seen.insert(glob.original().to_string());
         }
-        Some(hit)
+        let pattern = self
+            .globs
+            .iter()
+            .find(|g| g.line == glob.original())
+            .map_or(glob.original(), |g| g.pattern.as_str());
+        Some((hit, pattern))
     }
 
     /// A warning for each pattern no path matched.
@@ -191,9 +202,13 @@ impl Filter {
         !self.include.globs.is_empty()
     }
 
-    /// Whether `rel` (relative to the mount source, its parent not excluded) is left out.
-    pub fn excluded(&self, rel: &[u8], is_dir: bool, seen: &mut Seen) -> bool {
-        self.exclude.matched(rel, is_dir, &mut seen.exclude) == Some(true)
+    /// The `--exclude` pattern that leaves `rel` (relative to the mount source, its parent not
+    /// excluded) out, if one does.
+    pub fn excluded(&self, rel: &[u8], is_dir: bool, seen: &mut Seen) -> Option<&str> {
+        match self.exclude.matched(rel, is_dir, &mut seen.exclude) {
+            Some((true, pattern)) => Some(pattern),
+            _ => None,
+        }
     }
 
     /// Whether `rel` is included: matched by an `--include` pattern, or inside an included
@@ -204,7 +219,7 @@ impl Filter {
         }
         self.include
             .matched(rel, is_dir, &mut seen.include)
-            .unwrap_or(parent)
+            .map_or(parent, |(hit, _)| hit)
     }
 
     /// A warning for each pattern that matched nothing.

@@ -2,6 +2,7 @@
 //! and the preopen table.
 
 use super::build_err;
+use super::listing::EntryKind;
 use super::spec::MountSpec;
 use super::walk::{Shadow, Walk};
 use crate::policy::HostPolicy;
@@ -167,8 +168,13 @@ pub(super) fn fill(w: &mut Walk<'_>, placed: &[Placed<'_>]) -> Result<Vec<NodeRe
             .find(|(ns, _)| *ns == p.ns)
             .map(|(_, r)| *r)
             .ok_or_else(|| internal("mount root missing"))?;
+        w.ns_prefix = match &p.ns {
+            Namespace::Absolute => String::new(),
+            Namespace::Relative(name) => name.clone(),
+        };
         let node = graft(w, p, root)?;
         if !p.is_file() {
+            w.note_entry(&p.comps, EntryKind::Dir, 0, &p.spec.host);
             w.walk_mount(&p.spec.host, &p.meta, node, &p.comps, &shadow)?;
         }
         nodes[i] = Some(node);
@@ -246,7 +252,8 @@ fn graft(w: &mut Walk<'_>, p: &Placed<'_>, root: NodeRef) -> Result<NodeRef> {
         }
         (Some(name), false) => w.b.add_dir(dir, name, w.meta(&p.meta)).map_err(build_err),
         (Some(name), true) => {
-            w.add_file(dir, name, &p.spec.host, &p.meta)?;
+            let kind = w.add_file(dir, name, &p.spec.host, &p.meta)?;
+            w.note_entry(&p.comps, kind, p.meta.len(), &p.spec.host);
             Ok(dir)
         }
     }

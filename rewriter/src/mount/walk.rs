@@ -5,6 +5,7 @@
 use super::build_err;
 use super::filter::{Filter, Glob, Seen};
 use super::host_meta::{file_key, has_links, meta_of, name_bytes, special_kind, Mtimes};
+use super::listing::{guest_path, EntryKind, Listing};
 use crate::{Error, Result};
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, Metadata};
@@ -74,6 +75,10 @@ pub(super) struct Walk<'a> {
     dirs: Vec<PendingDir>,
     /// The patterns that matched something.
     seen: Seen,
+    /// What a dry run reports, when one was asked for.
+    pub listing: Option<Listing>,
+    /// The guest path of the namespace being filled (`""` for `/`, a relative mount's name).
+    pub ns_prefix: String,
 }
 
 /// A directory on the walk's path, created in the image when first needed.
@@ -82,6 +87,8 @@ struct PendingDir {
     name: Vec<u8>,
     /// Its host path.
     path: PathBuf,
+    /// Its guest path, when a dry run lists it.
+    guest: Option<String>,
     /// Its metadata.
     meta: Meta,
     /// Its node, once created.
@@ -99,6 +106,22 @@ impl<'a> Walk<'a> {
             ancestors: Vec::new(),
             dirs: Vec::new(),
             seen: Seen::default(),
+            listing: None,
+            ns_prefix: String::new(),
+        }
+    }
+
+    /// Notes the node at namespace path `comps` for a dry run.
+    pub fn note_entry(&mut self, comps: &[Vec<u8>], kind: EntryKind, size: u64, host: &Path) {
+        if let Some(l) = &mut self.listing {
+            l.entry(guest_path(&self.ns_prefix, comps), kind, size, host);
+        }
+    }
+
+    /// Notes a left-out host entry for a dry run.
+    fn note_skip(&mut self, host: &Path, reason: String) {
+        if let Some(l) = &mut self.listing {
+            l.skip(host, reason);
         }
     }
 
@@ -127,6 +150,7 @@ impl<'a> Walk<'a> {
         self.dirs = vec![PendingDir {
             name: Vec::new(),
             path: host.to_path_buf(),
+            guest: None,
             meta: self.meta(meta),
             node: Some(node),
         }];
@@ -154,6 +178,9 @@ impl<'a> Walk<'a> {
             let d = &self.dirs[i];
             check_utf8(&d.path, &d.name)?;
             let node = self.b.add_dir(parent, &d.name, d.meta).map_err(build_err)?;
+            if let (Some(l), Some(guest)) = (&mut self.listing, &d.guest) {
+                l.entry(guest.clone(), EntryKind::Dir, 0, &d.path);
+            }
             self.dirs[i].node = Some(node);
         }
         self.dirs
@@ -164,17 +191,21 @@ impl<'a> Walk<'a> {
             })
     }
 
-    /// Adds host file `path` as `name` under `dir`, as a hard link when its inode was seen already.
+    /// Adds host file `path` as `name` under `dir`, as a hard link when its inode was seen already;
+    /// says which it added.
     pub fn add_file(
         &mut self,
         dir: NodeRef,
         name: &[u8],
         path: &Path,
         md: &Metadata,
-    ) -> Result<()> {
+    ) -> Result<EntryKind> {
         let key = if has_links(md) { file_key(md) } else { None };
         if let Some(&existing) = key.as_ref().and_then(|k| self.inodes.get(k)) {
-            return self.b.add_hardlink(dir, name, existing).map_err(build_err);
+            self.b
+                .add_hardlink(dir, name, existing)
+                .map_err(build_err)?;
+            return Ok(EntryKind::HardLink);
         }
         let node = self
             .b
@@ -183,7 +214,7 @@ impl<'a> Walk<'a> {
         if let Some(k) = key {
             self.inodes.insert(k, node);
         }
-        Ok(())
+        Ok(EntryKind::File)
     }
 
     /// Walks host directory `host`, the top of `self.dirs`; `rel` is its path in the mount source,
@@ -255,7 +286,9 @@ impl<'a> Walk<'a> {
         let md = self.entry_meta(path)?;
         let is_dir = md.as_ref().is_ok_and(|md| md.is_dir());
         let filter = &self.opts.filter;
-        if filter.excluded(&rel, is_dir, &mut self.seen) {
+        if let Some(pattern) = filter.excluded(&rel, is_dir, &mut self.seen) {
+            let reason = format!("--exclude {pattern:?}");
+            self.note_skip(path, reason);
             return Ok(());
         }
         let included = filter.included(&rel, is_dir, parent_included, &mut self.seen);
@@ -271,6 +304,10 @@ impl<'a> Walk<'a> {
             self.dirs.push(PendingDir {
                 name: name.to_vec(),
                 path: path.to_path_buf(),
+                guest: self
+                    .listing
+                    .as_ref()
+                    .map(|_| guest_path(&self.ns_prefix, comps)),
                 meta: self.meta(&md),
                 node: None,
             });
@@ -288,6 +325,7 @@ impl<'a> Walk<'a> {
             return result;
         }
         if !included {
+            self.note_skip(path, "not matched by --include".into());
             return Ok(());
         }
         if let Some((_, what)) =
@@ -297,28 +335,35 @@ impl<'a> Walk<'a> {
                 "{}: not embedded: it is the {what} of this rewrite (it would grow on every run)",
                 path.display()
             ));
+            let reason = format!("the {what}");
+            self.note_skip(path, reason);
             return Ok(());
         }
         check_utf8(path, name)?;
         if md.is_file() {
             let dir = self.current_dir()?;
-            return self.add_file(dir, name, path, &md);
+            let kind = self.add_file(dir, name, path, &md)?;
+            self.note_entry(comps, kind, md.len(), path);
+            return Ok(());
         }
         if md.file_type().is_symlink() {
             let target = fs::read_link(path)
                 .map_err(|e| Error::mount(path, format!("cannot read symlink: {e}")))?;
             let dir = self.current_dir()?;
-            return self
-                .b
-                .add_symlink(dir, name, self.meta(&md), &name_bytes(target.as_os_str()))
-                .map(drop)
-                .map_err(build_err);
+            let target = name_bytes(target.as_os_str());
+            self.b
+                .add_symlink(dir, name, self.meta(&md), &target)
+                .map_err(build_err)?;
+            let kind = EntryKind::Symlink(String::from_utf8_lossy(&target).into_owned());
+            self.note_entry(comps, kind, target.len() as u64, path);
+            return Ok(());
         }
         self.warnings.push(format!(
             "{}: skipped {} (only files, directories and symlinks are stored)",
             path.display(),
             special_kind(&md)
         ));
+        self.note_skip(path, special_kind(&md).into());
         Ok(())
     }
 }
