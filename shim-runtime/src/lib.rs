@@ -13,6 +13,7 @@ pub mod mutate;
 pub mod overlay;
 pub mod path;
 pub mod poll;
+pub mod preopens;
 pub mod query;
 pub mod vfs;
 pub mod wasi;
