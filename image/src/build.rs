@@ -201,6 +201,8 @@ pub struct ImageBuilder {
     host_aliases: Vec<(Vec<u8>, Vec<u8>)>,
     /// Hide host preopens that no alias names.
     host_fs_deny: bool,
+    /// `--max-write-memory` in KiB (0: no limit).
+    max_write_kib: u32,
     /// Compression threads; 0 = one per available core. Never changes the output.
     threads: usize,
 }
@@ -264,6 +266,7 @@ impl ImageBuilder {
             preopens: Vec::new(),
             host_aliases: Vec::new(),
             host_fs_deny: false,
+            max_write_kib: 0,
             threads: 0,
         }
     }
@@ -465,6 +468,12 @@ impl ImageBuilder {
     /// Shows the host preopen the runtime names `host` to the app as `guest` (`--preopen GUEST=HOST`).
     pub fn add_host_alias(&mut self, guest: &[u8], host: &[u8]) {
         self.host_aliases.push((guest.to_vec(), host.to_vec()));
+    }
+
+    /// Caps the shim's in-memory layer at `bytes` (`--max-write-memory`, rounded up to whole KiB;
+    /// 0 or 4 TiB and more: no cap but the address space).
+    pub fn set_max_write_memory(&mut self, bytes: u64) {
+        self.max_write_kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(0);
     }
 
     /// Hides every host preopen that no alias names (`--host-fs=deny`).
@@ -730,6 +739,7 @@ impl ImageBuilder {
             },
             host_aliases_off: to_u32(host_aliases_off)?,
             host_alias_count: to_u32(host_aliases.len() as u64)?,
+            max_write_kib: self.max_write_kib,
         };
         out[..HEADER_SIZE as usize].copy_from_slice(&header.encode());
         Ok(out)

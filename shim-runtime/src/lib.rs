@@ -5,6 +5,7 @@
 extern crate alloc;
 
 pub mod args;
+pub mod fallible;
 pub mod fdtable;
 pub mod file;
 pub mod host;
@@ -18,6 +19,8 @@ pub mod query;
 pub mod vfs;
 pub mod wasi;
 
+#[cfg(test)]
+mod enomem_tests;
 #[cfg(target_arch = "wasm32")]
 mod ffi;
 #[cfg(target_arch = "wasm32")]

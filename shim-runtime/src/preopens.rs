@@ -102,7 +102,11 @@ mod tests {
         let bytes: &'static [u8] = Box::leak(tree(3).into_boxed_slice());
         let v = Vfs::new(Some(Image::open(bytes).unwrap()), TestHost::default());
         for shadowed in ["/", ".", "./", "/data", "data", "./data/"] {
-            assert_eq!(v.host_preopen(9, Some(shadowed.as_bytes())), None, "{shadowed}");
+            assert_eq!(
+                v.host_preopen(9, Some(shadowed.as_bytes())),
+                None,
+                "{shadowed}"
+            );
         }
         for kept in ["/data/sub", "/tmp", "out"] {
             assert_eq!(

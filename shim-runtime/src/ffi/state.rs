@@ -40,17 +40,23 @@ const MAX_HOST_PROBE: u32 = 1024;
 /// longer one is left unnamed (no alias renames it, no embedded mount hides it).
 const NAME_SCRATCH: u32 = 512;
 
-/// Opens the image (its total length read from the header at `header_off::TOTAL_LEN`) and
-/// enumerates the host's preopens: host fds 3.. until EBADF, each one read with its name and shown
-/// (renumbered after the image's preopens) as `Vfs::host_preopen` decides: renamed by an alias,
-/// hidden by an embedded mount at the same guest path or by `--host-fs=deny`, else as it is.
+/// Opens the image (its total length read from the header at `header_off::TOTAL_LEN`), caps the
+/// heap at its `--max-write-memory`, and enumerates the host's preopens: host fds 3.. until
+/// EBADF, each one read with its name and shown (renumbered after the image's preopens) as
+/// `Vfs::host_preopen` decides: renamed by an alias, hidden by an embedded mount at the same guest
+/// path or by `--host-fs=deny`, else as it is.
 fn init() -> State {
     let mut len = [0u8; 4];
     // SAFETY: the rewriter always embeds an image of at least one header (`HEADER_SIZE` bytes),
     // which holds the total length.
     unsafe { image_to_shim(len.as_mut_ptr(), header_off::TOTAL_LEN as u32, 4) };
     let len = u32::from_le_bytes(len);
-    let mut vfs = Vfs::new(Image::open(ImageSrc { len }).ok(), HostCalls);
+    let img = Image::open(ImageSrc { len }).ok();
+    if let Some(i) = &img {
+        // `--max-write-memory`, before anything is allocated (4 GiB or more: no limit).
+        super::ALLOC.set_limit(usize::try_from(i.max_write_memory()).unwrap_or(0));
+    }
+    let mut vfs = Vfs::new(img, HostCalls);
     // The prestat (and the name) go to scratch app memory below the app's stack pointer.
     let Some(scratch) = scratch() else {
         return vfs;
@@ -70,7 +76,8 @@ fn init() -> State {
             _ => None,
         };
         if let Some(d) = vfs.host_preopen(h, name.as_deref()) {
-            vfs.fds.push(d);
+            // Without room in the table the preopen is not shown (its fd answers EBADF).
+            let _ = vfs.fds.push(d);
         }
     }
     vfs
