@@ -26,4 +26,6 @@ mod ffi;
 #[cfg(target_arch = "wasm32")]
 mod heap;
 #[cfg(test)]
+mod path_fuzz;
+#[cfg(test)]
 mod tests;
