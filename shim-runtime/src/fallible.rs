@@ -17,26 +17,21 @@ pub fn reserve<T>(v: &mut Vec<T>, n: usize) -> R<()> {
 pub fn push<T>(v: &mut Vec<T>, x: T) -> R<()> {
     reserve(v, 1)?;
     let len = v.len();
-    match v.spare_capacity_mut().first_mut() {
-        Some(slot) => {
-            slot.write(x);
-            // SAFETY: the slot just past the length was initialised above.
-            unsafe { v.set_len(len + 1) };
-            Ok(())
-        }
-        None => Err(ENOMEM),
+    // SAFETY: `try_reserve` succeeded, so the capacity is at least `len + 1`: the slot past the
+    // length is written, then the length covers it.
+    unsafe {
+        v.as_mut_ptr().add(len).write(x);
+        v.set_len(len + 1);
     }
+    Ok(())
 }
 
 /// Appends the bytes of `s` to `v`, or ENOMEM (then `v` is unchanged).
 pub fn extend(v: &mut Vec<u8>, s: &[u8]) -> R<()> {
     reserve(v, s.len())?;
     let len = v.len();
-    if v.capacity() - len < s.len() {
-        return Err(ENOMEM);
-    }
-    // SAFETY: there is room for `s.len()` more bytes past the length (checked above), and a
-    // reserved buffer never overlaps `s`.
+    // SAFETY: `try_reserve` succeeded, so there is room for `s.len()` more bytes past the length,
+    // and `s` cannot overlap the vector's spare capacity.
     unsafe {
         core::ptr::copy_nonoverlapping(s.as_ptr(), v.as_mut_ptr().add(len), s.len());
         v.set_len(len + s.len());
@@ -60,11 +55,8 @@ pub fn resize(v: &mut Vec<u8>, n: usize) -> R<()> {
         return Ok(());
     }
     v.try_reserve_exact(n - len).map_err(|_| ENOMEM)?;
-    if v.capacity() < n {
-        return Err(ENOMEM);
-    }
-    // SAFETY: capacity is at least `n` (checked above); bytes `len..n` are zeroed before the
-    // length covers them.
+    // SAFETY: `try_reserve_exact` succeeded, so the capacity is at least `n`; bytes `len..n` are
+    // zeroed before the length covers them.
     unsafe {
         core::ptr::write_bytes(v.as_mut_ptr().add(len), 0, n - len);
         v.set_len(n);

@@ -142,9 +142,6 @@ pub(crate) fn insert_at<T>(v: &mut Vec<T>, i: usize, x: T) -> R<()> {
     let len = v.len();
     let i = core::cmp::min(i, len);
     reserve(v, 1)?;
-    if v.capacity() == len {
-        return Err(ENOMEM);
-    }
     // SAFETY: after `reserve` there is room for `len + 1` elements and `i <= len`: the tail
     // `[i, len)` moves up by one (overlapping copy), slot `i` is written, then the length grows.
     unsafe {
