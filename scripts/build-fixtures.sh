@@ -15,6 +15,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FIX="$ROOT/fixtures"
 BIN="$FIX/bin"
 ZIG_VERSION="0.17.0"   # fixtures/zig uses the 0.17 std.Io API
+# ziglang and wasmtime live in the project venv (scripts/install-toolchains.sh --fixtures).
+PY="${WASIFS_TOOLS_DIR:-$ROOT/.tools}/venv/bin/python"
+[ -x "$PY" ] || PY=python3
 
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && steps=(tree rust c zig wat)
@@ -59,16 +62,16 @@ build_c() {
 
 build_zig() {
     local v
-    v="$(python3 -m ziglang version)"
+    v="$("$PY" -m ziglang version)"
     if [ "$v" != "$ZIG_VERSION" ]; then
-        echo "build-fixtures.sh: Zig $v found, fixtures/zig needs $ZIG_VERSION (pip install ziglang==$ZIG_VERSION)" >&2
+        echo "build-fixtures.sh: Zig $v found, fixtures/zig needs $ZIG_VERSION (scripts/install-toolchains.sh --fixtures)" >&2
         exit 1
     fi
     log "zig: zig_fs.zig (Zig $v, ReleaseSmall: stripped, no name section)"
     # Caches live under fixtures/zig/target (git-ignored), not in $HOME.
     (
         cd "$FIX/zig"
-        nice python3 -m ziglang build-exe -target wasm32-wasi -O ReleaseSmall \
+        nice "$PY" -m ziglang build-exe -target wasm32-wasi -O ReleaseSmall \
             --cache-dir "$FIX/zig/target/cache" --global-cache-dir "$FIX/zig/target/global-cache" \
             -femit-bin="$BIN/zig_fs.wasm" zig_fs.zig
     )
@@ -77,7 +80,7 @@ build_zig() {
 build_wat() {
     for src in wat_cat wat_reactor wat_indirect wat_preopens; do
         log "wat: $src.wat"
-        python3 - "$FIX/wat/$src.wat" "$BIN/$src.wasm" <<'PY'
+        "$PY" - "$FIX/wat/$src.wat" "$BIN/$src.wasm" <<'PY'
 import sys, wasmtime
 with open(sys.argv[1]) as f:
     wasm = wasmtime.wat2wasm(f.read())

@@ -33,8 +33,8 @@ if ! command -v "$wasm_opt" >/dev/null 2>&1; then
     exit 1
 fi
 
-# zstd's C decoder (image/zstd-wasm/, compiled by image/build.rs) needs clang with the WebAssembly
-# backend and llvm-ar. Like wasm-opt, their version is part of the reproducibility contract: the
+# zstd's C decoder (image/zstd-wasm/ around third_party/zstd/, compiled by image/build.rs) needs
+# clang with the WebAssembly backend and llvm-ar. Like wasm-opt, their version is part of the reproducibility contract: the
 # committed shim was made with Debian bookworm's clang 14.0.6 / llvm 14.
 wasm_cc="${WASM_CC:-clang}"
 wasm_ar="${WASM_AR:-llvm-ar}"

@@ -23,6 +23,41 @@ pub const HOST_ALIAS_SIZE: u32 = 16;
 /// Header flag: hide every host preopen that no HostAlias names (`--host-fs=deny`).
 pub const FLAG_HOST_FS_DENY: u32 = 1;
 
+/// Largest length (or offset) an image records: its fields are `u32`, so the image and every file
+/// in it must be smaller than 4 GiB.
+pub const MAX_LEN: u64 = u32::MAX as u64;
+
+/// A length over [`MAX_LEN`] (4 GiB or more), which no image field can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge(pub u64);
+
+impl fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} bytes is 4 GiB or more; an image holds less than 4 GiB",
+            self.0
+        )
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for TooLarge {}
+
+/// `len` as the `u32` an image field holds, or [`TooLarge`] past [`MAX_LEN`].
+pub fn len_u32(len: u64) -> Result<u32, TooLarge> {
+    if len > MAX_LEN {
+        return Err(TooLarge(len));
+    }
+    Ok(len as u32)
+}
+
+/// The image's length as its header records it (`total_len` at [`header_off::TOTAL_LEN`]); nothing
+/// else is checked: [`crate::Image::open`] compares it with the real length.
+pub fn total_len(header: &[u8; HEADER_SIZE as usize]) -> u32 {
+    get_u32(header, header_off::TOTAL_LEN)
+}
+
 /// Default uncompressed size of a file chunk (256 KiB).
 pub const DEFAULT_CHUNK_SIZE: u32 = 256 * 1024;
 
@@ -56,7 +91,7 @@ pub mod header_off {
     pub const PREOPEN_COUNT: usize = 52;
     /// `chunk_size` u32.
     pub const CHUNK_SIZE: usize = 56;
-    /// `flags` u32 (reserved, 0).
+    /// `flags` u32: [`super::FLAG_HOST_FS_DENY`]; other bits 0.
     pub const FLAGS: usize = 60;
     /// `host_aliases_off` u32: offset of the HostAlias table.
     pub const HOST_ALIASES_OFF: usize = 64;
@@ -546,8 +581,17 @@ mod tests {
         assert_eq!(&b[..8], &MAGIC);
         assert_eq!(&b[72..76], &0x5566u32.to_le_bytes());
         assert_eq!(&b[12..16], &0x1122_3344u32.to_le_bytes());
+        assert_eq!(total_len(&b), 0x1122_3344);
         assert_eq!(&b[56..60], &7u32.to_le_bytes());
         assert_eq!(Header::decode(&b), Ok(h));
+    }
+
+    #[test]
+    fn lengths_fit_the_image_up_to_4_gib_minus_one() {
+        assert_eq!(len_u32(0), Ok(0));
+        assert_eq!(len_u32(MAX_LEN), Ok(u32::MAX));
+        assert_eq!(len_u32(MAX_LEN + 1), Err(TooLarge(1 << 32)));
+        assert_eq!(len_u32(u64::MAX), Err(TooLarge(u64::MAX)));
     }
 
     #[test]

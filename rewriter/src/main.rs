@@ -4,8 +4,7 @@ use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use wasifs::mount::{HostPolicy, HostPreopen, Progress};
-use wasifs::{MountSpec, RewriteOptions, TreeOptions};
+use wasifs::{Glob, HostFs, HostPreopen, Level, MountSpec, Rewriter};
 
 /// Give any wasm32-wasip1 module its files: embed a compressed tree and a WASI shim into it.
 #[derive(Parser, Debug)]
@@ -27,24 +26,25 @@ struct RewriteArgs {
     /// The core module to rewrite (built for wasm32-wasip1).
     input: PathBuf,
     /// Embed HOST (a directory or a file) at GUEST. Repeatable; the order is the preopen order.
-    /// Append `:ro` to make the mount read-only.
-    #[arg(short, long = "mount", value_name = "GUEST=HOST", required = true)]
+    /// Append `:ro` to make the mount read-only. With none, the module keeps the runtime's preopens
+    /// (the shim passes them through).
+    #[arg(short, long = "mount", value_name = "GUEST=HOST")]
     mounts: Vec<MountSpec>,
     /// Where to write the result [default: INPUT with `.packed.wasm`].
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Only embed files matching this glob (relative to the mount source). Repeatable.
     #[arg(long, value_name = "GLOB")]
-    include: Vec<String>,
+    include: Vec<Glob>,
     /// Leave out files and directories matching this glob. Repeatable; wins over --include.
     #[arg(long, value_name = "GLOB")]
-    exclude: Vec<String>,
+    exclude: Vec<Glob>,
     /// Copy what symlinks point to instead of keeping them as symlinks.
     #[arg(long)]
     follow_symlinks: bool,
     /// zstd compression level (1–22); 0 stores files uncompressed.
-    #[arg(short, long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(0..=22))]
-    level: i32,
+    #[arg(short, long, default_value_t = Level::DEFAULT)]
+    level: Level,
     /// Store files uncompressed (same as `--level 0`).
     #[arg(long, conflicts_with = "level")]
     store: bool,
@@ -61,15 +61,6 @@ struct RewriteArgs {
     quiet: bool,
 }
 
-/// `--host-fs` values.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum HostFs {
-    /// The runtime's preopens stay visible after the embedded ones, renumbered.
-    Allow,
-    /// Only the runtime preopens named by `--preopen` are visible.
-    Deny,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -83,32 +74,28 @@ fn rewrite(args: RewriteArgs) -> ExitCode {
         .output
         .clone()
         .unwrap_or_else(|| default_output(&args.input));
-    let opts = RewriteOptions {
-        input: args.input,
-        output,
-        mounts: args.mounts,
-        tree: TreeOptions {
-            include: args.include,
-            exclude: args.exclude,
-            follow_symlinks: args.follow_symlinks,
-            level: if args.store { 0 } else { args.level },
-            threads: 0,
-            progress: None,
-            host: HostPolicy {
-                deny: args.host_fs == HostFs::Deny,
-                preopens: args.preopens,
-            },
-        },
-    };
-    let mut opts = opts;
+    let mut rewriter = Rewriter::new()
+        .follow_symlinks(args.follow_symlinks)
+        .level(if args.store { Level::STORE } else { args.level })
+        .host_fs(args.host_fs);
+    for mount in args.mounts {
+        rewriter = rewriter.mount(mount);
+    }
+    for glob in args.include {
+        rewriter = rewriter.include(glob);
+    }
+    for glob in args.exclude {
+        rewriter = rewriter.exclude(glob);
+    }
+    for preopen in args.preopens {
+        rewriter = rewriter.preopen(preopen);
+    }
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(bar::Bar::new);
     if let Some(bar) = &bar {
         let bar = bar.clone();
-        opts.tree.progress = Some(Progress(std::sync::Arc::new(move |done, total| {
-            bar.update(done, total)
-        })));
+        rewriter = rewriter.progress(move |done, total| bar.update(done, total));
     }
-    let result = wasifs::rewrite(&opts);
+    let result = rewriter.write_file(&args.input, &output);
     if let Some(bar) = &bar {
         bar.clear();
     }
@@ -129,7 +116,7 @@ fn rewrite(args: RewriteArgs) -> ExitCode {
                 eprintln!(
                     "wrote {}: {} ({} in), image {} for {} files, {} dirs, {} symlinks ({} of data); \
                      {shim}",
-                    opts.output.display(),
+                    output.display(),
                     human(report.output_len),
                     human(report.input_len),
                     human(report.image_len),

@@ -86,7 +86,7 @@ fn setup() -> (V, TestMem) {
         ctime_ns: 1,
     };
     let mut b = ImageBuilder::new(BuildOptions {
-        level: 3,
+        level: wasifs_image::Level::DEFAULT,
         chunk_size: 64 * 1024,
     });
     let root = b.root();

@@ -224,7 +224,7 @@ pub(crate) mod tests {
     /// ```
     pub fn tree(level: i32) -> Vec<u8> {
         let mut b = ImageBuilder::new(BuildOptions {
-            level,
+            level: wasifs_image::Level::try_from(level).expect("a test level is 0..=22"),
             chunk_size: 64 * 1024,
         });
         let meta = Meta {

@@ -324,7 +324,7 @@ fn build(m: &mut Model, roots: &[usize]) -> Vec<u8> {
         ctime_ns: 0,
     };
     let mut b = ImageBuilder::new(BuildOptions {
-        level: 0,
+        level: wasifs_image::Level::STORE,
         chunk_size: 64 * 1024,
     });
     let mut refs = BTreeMap::new();

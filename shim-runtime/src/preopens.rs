@@ -127,7 +127,7 @@ mod tests {
             ctime_ns: 0,
         };
         let mut b = ImageBuilder::new(BuildOptions {
-            level: 3,
+            level: wasifs_image::Level::DEFAULT,
             chunk_size: 64 * 1024,
         });
         let root = b.root();

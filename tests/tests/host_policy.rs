@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use wasifs::mount::{HostPolicy, HostPreopen};
+use wasifs::{HostFs, HostPreopen, Rewriter};
 use wasifs_tests::{
     assert_same_outcome, pack_specs_with, run, tree_snapshot, workspace_root, Outcome, RunOptions,
 };
@@ -17,21 +17,22 @@ fn fixture() -> PathBuf {
     workspace_root().join("fixtures/bin/wat_preopens.wasm")
 }
 
-/// `wat_preopens` packed with `fixtures/tree` read-only at `/` and the given host policy.
-fn packed(host: HostPolicy) -> Vec<u8> {
+/// `wat_preopens` packed with `fixtures/tree` read-only at `/`, the host preopens `host_fs`, and
+/// each alias of `preopens` (`GUEST=HOSTNAME`).
+fn packed(host_fs: HostFs, preopens: &[HostPreopen]) -> Vec<u8> {
     let tree = workspace_root().join("fixtures/tree");
-    let opts = wasifs::TreeOptions {
-        host,
-        ..wasifs::TreeOptions::default()
-    };
-    pack_specs_with(&fixture(), &[format!("/={}:ro", tree.display())], opts)
+    let rewriter = preopens
+        .iter()
+        .fold(Rewriter::new().host_fs(host_fs), |r, p| {
+            r.preopen(p.clone())
+        });
+    pack_specs_with(&fixture(), &[format!("/={}:ro", tree.display())], rewriter)
 }
 
 fn alias(guest: &str, host: &str) -> HostPreopen {
-    HostPreopen {
-        guest: guest.into(),
-        host: host.into(),
-    }
+    format!("{guest}={host}")
+        .parse()
+        .expect("a well-formed --preopen")
 }
 
 /// Runs `module` with each `(host dir, runtime preopen name)` preopened writable.
@@ -55,10 +56,7 @@ fn written() -> Vec<(String, Vec<u8>)> {
 #[test]
 fn an_aliased_host_preopen_is_seen_under_its_guest_name_and_written_through() {
     let host_dir = tempfile::tempdir().unwrap();
-    let module = packed(HostPolicy {
-        deny: false,
-        preopens: vec![alias("/out", "/real-host-name")],
-    });
+    let module = packed(HostFs::Allow, &[alias("/out", "/real-host-name")]);
     let actual = run_with(&module, &[(host_dir.path(), "/real-host-name")]);
     assert_eq!(
         actual.stdout_str(),
@@ -86,10 +84,7 @@ fn an_aliased_host_preopen_is_seen_under_its_guest_name_and_written_through() {
 #[test]
 fn deny_hides_every_host_preopen_that_no_alias_names() {
     let host_dir = tempfile::tempdir().unwrap();
-    let module = packed(HostPolicy {
-        deny: true,
-        preopens: Vec::new(),
-    });
+    let module = packed(HostFs::Deny, &[]);
     let actual = run_with(&module, &[(host_dir.path(), "/real-host-name")]);
     assert_eq!(actual.stdout_str(), "preopen 3 /\nno /out\n");
     assert!(tree_snapshot(host_dir.path()).is_empty());
@@ -98,10 +93,7 @@ fn deny_hides_every_host_preopen_that_no_alias_names() {
 #[test]
 fn deny_keeps_the_aliased_preopen_and_hides_the_others() {
     let (kept, hidden) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let module = packed(HostPolicy {
-        deny: true,
-        preopens: vec![alias("/out", "/real-host-name")],
-    });
+    let module = packed(HostFs::Deny, &[alias("/out", "/real-host-name")]);
     let actual = run_with(
         &module,
         &[(hidden.path(), "/other"), (kept.path(), "/real-host-name")],
@@ -114,17 +106,14 @@ fn deny_keeps_the_aliased_preopen_and_hides_the_others() {
 #[test]
 fn without_a_policy_host_preopens_keep_their_runtime_names() {
     let host_dir = tempfile::tempdir().unwrap();
-    let module = packed(HostPolicy::default());
+    let module = packed(HostFs::Allow, &[]);
     let actual = run_with(&module, &[(host_dir.path(), "/real-host-name")]);
     assert_eq!(
         actual.stdout_str(),
         "preopen 3 /\npreopen 4 /real-host-name\nno /out\n"
     );
     // An alias naming no runtime preopen changes nothing for the others.
-    let module = packed(HostPolicy {
-        deny: false,
-        preopens: vec![alias("/out", "/not-there")],
-    });
+    let module = packed(HostFs::Allow, &[alias("/out", "/not-there")]);
     let actual = run_with(&module, &[(host_dir.path(), "/real-host-name")]);
     assert_eq!(
         actual.stdout_str(),

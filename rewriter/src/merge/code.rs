@@ -1,12 +1,12 @@
 //! Encodes the code section: app bodies patched in place, then the shim's and intrinsics' bodies.
 
+use super::error::MergeError;
 use super::layout::{IndexMap, Remap};
 use super::leb;
 use crate::plan::ModuleInfo;
 use wasm_encoder::reencode::Reencode;
-use wasmparser::{
-    BinaryReader, BinaryReaderError, FunctionBody, Operator, OperatorsReaderAllocations,
-};
+use wasm_encoder::SectionId;
+use wasmparser::{BinaryReader, FunctionBody, Operator, OperatorsReaderAllocations};
 
 /// The encoded code section payload.
 pub struct Code {
@@ -31,7 +31,7 @@ pub fn encode(
     app: &ModuleInfo<'_>,
     funcs: &IndexMap,
     extra: &mut [(&ModuleInfo<'_>, &mut Remap)],
-) -> Result<Code, CodeError> {
+) -> Result<Code, MergeError> {
     let mut extra_code = wasm_encoder::CodeSection::new();
     for (module, remap) in extra.iter_mut() {
         for (d, body) in module.bodies.iter().enumerate() {
@@ -40,7 +40,10 @@ pub fn encode(
             }
             remap
                 .parse_function_body(&mut extra_code, body.clone())
-                .map_err(|e| CodeError::Shim(e.to_string()))?;
+                .map_err(|e| MergeError::Reencode {
+                    section: SectionId::Code,
+                    message: e.to_string(),
+                })?;
         }
     }
     let extra_count = extra_code.len() as usize;
@@ -59,7 +62,10 @@ pub fn encode(
         (count, reader.current_position())
     };
     let total = app_count as usize + extra_count;
-    let total = u32::try_from(total).map_err(|_| CodeError::Shim("too many functions".into()))?;
+    let total = u32::try_from(total).map_err(|_| MergeError::Reencode {
+        section: SectionId::Code,
+        message: "too many functions".into(),
+    })?;
     let mut same_layout = if count_width > 0 && leb::fits(total, count_width) {
         leb::write_padded(&mut out, total, count_width);
         true
@@ -92,7 +98,7 @@ pub fn encode(
                 | Operator::RefFunc { function_index } => function_index,
                 _ => continue,
             };
-            let new = funcs.get(old).ok_or(CodeError::Unmapped(old))?;
+            let new = funcs.get(old).ok_or(MergeError::Unmapped { func: old })?;
             let start = (at - body_pos) as usize + 1;
             let end = (ops.original_position() - body_pos) as usize;
             if new != old {
@@ -132,7 +138,9 @@ pub fn encode(
         }
     }
     if !reader.eof() {
-        return Err(CodeError::Trailing(reader.original_position()));
+        return Err(MergeError::TrailingCode {
+            offset: reader.original_position(),
+        });
     }
     out.extend_from_slice(&extra_bytes);
     if app_count == 0 {
@@ -142,23 +150,4 @@ pub fn encode(
         payload: out,
         same_layout,
     })
-}
-
-/// Why the code section could not be encoded.
-#[derive(Debug)]
-pub enum CodeError {
-    /// The app's code did not parse (it was validated, so this is unexpected).
-    Parse(BinaryReaderError),
-    /// The app calls a function index that has no place in the output.
-    Unmapped(u32),
-    /// Bytes follow the last body of the app's code section, at this offset.
-    Trailing(u64),
-    /// Re-encoding the shim or intrinsics failed.
-    Shim(String),
-}
-
-impl From<BinaryReaderError> for CodeError {
-    fn from(e: BinaryReaderError) -> Self {
-        CodeError::Parse(e)
-    }
 }

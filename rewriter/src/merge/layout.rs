@@ -46,19 +46,6 @@ impl IndexMap {
     pub fn is_dropped(&self, i: u32) -> bool {
         matches!(self, IndexMap::Table(t) if t.get(i as usize) == Some(&DROPPED))
     }
-
-    /// The number of input indices.
-    pub fn len(&self) -> u32 {
-        match self {
-            IndexMap::Shift { len, .. } => *len,
-            IndexMap::Table(t) => t.len() as u32,
-        }
-    }
-
-    /// Whether the input space is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Where every index space of one input module goes; also a [`Reencode`] that applies it.
@@ -127,48 +114,21 @@ impl Reencode for Remap {
         map(&self.data, "data segment", i)
     }
 
-    /// Element items with dropped functions (unreachable shim functions, see `reach`) turned into
-    /// `ref.null func`: no kept code reads the table they would go in.
+    /// Every segment but those `elements::omitted` leaves out.
+    fn parse_element_section(
+        &mut self,
+        elements: &mut wasm_encoder::ElementSection,
+        section: wasmparser::ElementSectionReader<'_>,
+    ) -> Result<(), ReencodeError<Unmapped>> {
+        super::elements::section(self, elements, section)
+    }
+
+    /// Items remapped as `elements::items` says.
     fn element_items<'a>(
         &mut self,
         items: wasmparser::ElementItems<'a>,
     ) -> Result<wasm_encoder::Elements<'a>, ReencodeError<Unmapped>> {
-        use wasm_encoder::{ConstExpr, Elements, HeapType, RefType};
-        let null = || ConstExpr::ref_null(HeapType::FUNC);
-        match items {
-            wasmparser::ElementItems::Functions(fs) => {
-                let fs = fs.into_iter().collect::<Result<Vec<u32>, _>>()?;
-                if !fs.iter().any(|&f| self.funcs.is_dropped(f)) {
-                    let mapped = fs.iter().map(|&f| self.function_index(f));
-                    return Ok(Elements::Functions(
-                        mapped.collect::<Result<Vec<_>, _>>()?.into(),
-                    ));
-                }
-                let mut exprs = Vec::with_capacity(fs.len());
-                for f in fs {
-                    exprs.push(if self.funcs.is_dropped(f) {
-                        null()
-                    } else {
-                        ConstExpr::ref_func(self.function_index(f)?)
-                    });
-                }
-                Ok(Elements::Expressions(RefType::FUNCREF, exprs.into()))
-            }
-            wasmparser::ElementItems::Expressions(ty, es) => {
-                let mut exprs = Vec::new();
-                let out_ty = self.ref_type(ty)?;
-                for e in es {
-                    let e = e?;
-                    exprs.push(match super::reach::lone_ref_func(&e) {
-                        Some(f) if ty.is_nullable() && self.funcs.is_dropped(f) => {
-                            ConstExpr::ref_null(out_ty.heap_type)
-                        }
-                        _ => self.const_expr(e)?,
-                    });
-                }
-                Ok(Elements::Expressions(out_ty, exprs.into()))
-            }
-        }
+        super::elements::items(self, items)
     }
 }
 
@@ -179,15 +139,6 @@ pub struct HostImport {
     pub name: String,
     /// Its output type index.
     pub ty: u32,
-}
-
-/// Which input module an appended type comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// The shim.
-    Shim,
-    /// The intrinsics.
-    Intrinsics,
 }
 
 /// The output's index spaces.
@@ -205,8 +156,6 @@ pub struct Layout {
     pub host_imports: Vec<HostImport>,
     /// Function types appended after the app's types, in order.
     pub new_types: Vec<FuncType>,
-    /// Shim function index → index of the host import it became, for naming.
-    pub shim_host_imports: Vec<(u32, u32)>,
     /// Total number of data segments.
     pub data_count: u32,
     /// Index of the image data segment (the last one).
@@ -388,16 +337,12 @@ impl Layout {
         let intr_def_base = shim_def_base + shim_kept;
         let (intr_func_table, _) = number(&intr_live, 0, intr_def_base);
 
-        let mut shim_host_imports = Vec::new();
         let mut shim_func_table: Vec<u32> = Vec::with_capacity(shim.func_types.len());
         for (i, t) in shim_targets.iter().enumerate() {
             shim_func_table.push(match (*t, host_of[i]) {
                 _ if !shim_live[i] => DROPPED,
                 (Target::Fixed(f), _) => f,
-                (Target::Host(..), Some(h)) => {
-                    shim_host_imports.push((i as u32, kept_funcs + h));
-                    kept_funcs + h
-                }
+                (Target::Host(..), Some(h)) => kept_funcs + h,
                 (Target::Host(..), None) => DROPPED,
                 (Target::Intrinsic(i), _) => {
                     intr_func_table.get(i as usize).copied().unwrap_or(DROPPED)
@@ -473,6 +418,25 @@ impl Layout {
             return Err("the intrinsics must declare exactly one (image) data segment".into());
         }
 
+        // The shim's element segments that would only write nulls are left out (LLVM's tools
+        // cannot read the expression form they would need).
+        let shim_funcs = IndexMap::Table(shim_func_table);
+        let omitted = super::elements::omitted(shim, &shim_funcs)?;
+        let mut shim_kept_elems = 0;
+        let shim_elems = IndexMap::Table(
+            omitted
+                .iter()
+                .map(|&gone| {
+                    if gone {
+                        DROPPED
+                    } else {
+                        shim_kept_elems += 1;
+                        app.elements + shim_kept_elems - 1
+                    }
+                })
+                .collect(),
+        );
+
         let data_count = app.data + shim.data + 1;
         let image_segment = data_count - 1;
         let shift = |len: u32, by: u32| IndexMap::Shift { len, by };
@@ -490,12 +454,12 @@ impl Layout {
             },
             shim: Remap {
                 types: IndexMap::Table(shim_types),
-                funcs: IndexMap::Table(shim_func_table),
+                funcs: shim_funcs,
                 tables: shift(shim.tables, app.tables),
                 memories: shift(shim.memories, app.memories),
                 globals: shift(shim_globals, app_globals),
                 tags: shift(shim.tags, app.tags),
-                elems: shift(shim.elements, app.elements),
+                elems: shim_elems,
                 data: shift(shim.data, app.data),
             },
             intrinsics: Remap {
@@ -505,21 +469,15 @@ impl Layout {
                 memories: IndexMap::Table(intr_memories),
                 globals: IndexMap::Table(intr_globals),
                 tags: IndexMap::identity(0),
-                elems: shift(intr.elements, app.elements + shim.elements),
+                elems: shift(intr.elements, app.elements + shim_kept_elems),
                 data: IndexMap::Table(vec![image_segment]),
             },
             kept_imports,
             host_imports,
             new_types,
-            shim_host_imports,
             data_count,
             image_segment,
         })
-    }
-
-    /// Number of function imports in the output.
-    pub fn imported_funcs(&self, plan: &Plan<'_>) -> u32 {
-        plan.app.imported_funcs - plan.redirects.len() as u32 + self.host_imports.len() as u32
     }
 }
 

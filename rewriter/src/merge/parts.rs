@@ -21,8 +21,10 @@
 //! sizes, the segment's length) is computed here from the very slices that are written. The unit
 //! tests also validate concatenated outputs in full.
 
-use crate::merge::leb;
+use super::error::MergeError;
+use super::leb;
 use std::borrow::Cow;
+#[cfg(test)]
 use std::io::{self, Write};
 use wasmparser::{
     BinaryReaderError, Chunk, FuncValidatorAllocations, Parser, ValidPayload, Validator,
@@ -129,7 +131,7 @@ impl<'a> Module<'a> {
     /// The module's bytes, in order, as slices (section headers and segment headers are small
     /// owned pieces; everything else is borrowed from the parts). With `view`, the module that
     /// [`Module::validate`] checks: the image segment emptied, custom sections left out.
-    fn chunks(&self, view: bool) -> std::result::Result<Vec<Cow<'_, [u8]>>, String> {
+    fn chunks(&self, view: bool) -> Result<Vec<Cow<'_, [u8]>>, MergeError> {
         let mut out: Vec<Cow<'_, [u8]>> = vec![Cow::Borrowed(&self.preamble[..])];
         for section in &self.sections {
             if view && section.id == 0 {
@@ -144,8 +146,8 @@ impl<'a> Module<'a> {
                         body.push(Cow::Borrowed(&b[..]));
                     }
                     Part::Image(image) => {
-                        let len = u32::try_from(image.len())
-                            .map_err(|_| "the image segment is 4 GiB or larger".to_string())?;
+                        let len =
+                            u32::try_from(image.len()).map_err(|_| MergeError::ImageTooLarge)?;
                         let mut head = vec![0x01];
                         leb::write(&mut head, if view { 0 } else { len });
                         size += head.len() as u64;
@@ -157,11 +159,8 @@ impl<'a> Module<'a> {
                     }
                 }
             }
-            let size = u32::try_from(size).map_err(|_| {
-                format!(
-                    "section {} would be 4 GiB or larger; mount less data",
-                    section.id
-                )
+            let size = u32::try_from(size).map_err(|_| MergeError::SectionTooLarge {
+                section: section.id,
             })?;
             let mut head = vec![section.id];
             leb::write(&mut head, size);
@@ -173,27 +172,16 @@ impl<'a> Module<'a> {
     }
 
     /// The module's bytes as slices to write in order; errors if a section reaches 4 GiB.
-    pub fn parts(&self) -> std::result::Result<Vec<Cow<'_, [u8]>>, String> {
+    pub fn parts(&self) -> Result<Vec<Cow<'_, [u8]>>, MergeError> {
         self.chunks(false)
-    }
-
-    /// The total length of the module in bytes.
-    pub fn len(&self) -> u64 {
-        self.chunks(false)
-            .map(|c| c.iter().map(|c| c.len() as u64).sum())
-            .unwrap_or(0)
-    }
-
-    /// Whether the module has no bytes at all.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Writes the module to `w`.
+    #[cfg(test)]
     pub fn write_to(&self, w: &mut impl Write) -> io::Result<()> {
         let parts = self
             .parts()
-            .map_err(|m| io::Error::new(io::ErrorKind::InvalidData, m))?;
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         for p in &parts {
             w.write_all(p)?;
         }
@@ -201,8 +189,9 @@ impl<'a> Module<'a> {
     }
 
     /// The module's bytes in one buffer (for tests and small modules).
+    #[cfg(test)]
     pub fn to_vec(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.len() as usize);
+        let mut out = Vec::new();
         // Writing to a Vec cannot fail; a 4 GiB section cannot be built in memory in a test.
         let _ = self.write_to(&mut out);
         out
@@ -210,10 +199,10 @@ impl<'a> Module<'a> {
 
     /// Validates the module (with wasifs' features) without concatenating it: see the module
     /// documentation. Error offsets are in the view (image emptied, custom sections left out).
-    pub fn validate(&self) -> std::result::Result<(), String> {
+    pub fn validate(&self) -> Result<(), MergeError> {
         let chunks = self.chunks(true)?;
         let chunks: Vec<&[u8]> = chunks.iter().map(|c| &c[..]).collect();
-        validate_chunks(&chunks).map_err(|e| e.to_string())
+        validate_chunks(&chunks).map_err(|e| MergeError::Validate(e.to_string()))
     }
 }
 
@@ -354,7 +343,6 @@ mod tests {
         m.section(11).leb(1).image(&image);
         m.section(0).copy(b"\x04note").borrow(&[9u8; 5000]);
         let bytes = m.to_vec();
-        assert_eq!(bytes.len() as u64, m.len());
         let parsed: Vec<_> = Parser::new(0)
             .parse_all(&bytes)
             .map(|p| p.expect("parses"))

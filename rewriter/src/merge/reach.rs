@@ -14,6 +14,7 @@
 
 use super::reader;
 use crate::plan::ModuleInfo;
+use wasm_encoder::SectionId;
 use wasmparser::{ElementItems, ElementSectionReader, GlobalSectionReader, Operator};
 
 /// One module's part of the call graph.
@@ -51,13 +52,13 @@ fn graph(m: &ModuleInfo<'_>) -> Result<Graph, String> {
         elem_funcs: Vec::new(),
         roots: m.start.into_iter().collect(),
     };
-    if let Some(r) = reader(m, 6) {
+    if let Some(r) = reader(m, SectionId::Global) {
         for global in GlobalSectionReader::new(r).map_err(|e| e.to_string())? {
             let global = global.map_err(|e| e.to_string())?;
             ref_funcs(&global.init_expr, &mut g.roots)?;
         }
     }
-    if let Some(r) = reader(m, 9) {
+    if let Some(r) = reader(m, SectionId::Element) {
         for elem in ElementSectionReader::new(r).map_err(|e| e.to_string())? {
             let elem = elem.map_err(|e| e.to_string())?;
             if let wasmparser::ElementKind::Active { offset_expr, .. } = &elem.kind {

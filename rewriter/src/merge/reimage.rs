@@ -1,37 +1,32 @@
 //! Re-rewriting: replaces the image segment of an already-rewritten module, streaming the rest.
 
+use super::error::MergeError;
 use super::parts::Module;
 use crate::plan::{Plan, WasifsRecord};
-use crate::{Error, Result};
-use std::path::Path;
+use wasm_encoder::SectionId;
 use wasmparser::{BinaryReader, DataKind, DataSectionReader};
 
 /// Copies every section of `plan.app` unchanged except the image segment, which becomes `image`.
 pub fn replace_image<'a>(
-    path: &Path,
     plan: &Plan<'a>,
     record: WasifsRecord,
     image: &'a [u8],
-) -> Result<Module<'a>> {
+) -> Result<Module<'a>, MergeError> {
     let app = &plan.app;
-    let stale = || {
-        Error::unsupported(
-            path,
-            "was rewritten by another wasifs version",
-            "rewrite the original module",
-        )
-    };
-    let data = app.sections.iter().find(|s| s.id == 11).ok_or_else(stale)?;
+    let data_id = u8::from(SectionId::Data);
+    let data = app
+        .sections
+        .iter()
+        .find(|s| s.id == data_id)
+        .ok_or(MergeError::StaleRecord)?;
     let payload = &app.bytes[data.payload.clone()];
-    let reader = DataSectionReader::new(BinaryReader::new(payload, data.payload.start as u64))
-        .map_err(|e| crate::plan::invalid(path, e))?;
+    let reader = DataSectionReader::new(BinaryReader::new(payload, data.payload.start as u64))?;
     let segment = reader
         .into_iter()
         .nth(record.image_segment as usize)
-        .ok_or_else(stale)?
-        .map_err(|e| crate::plan::invalid(path, e))?;
+        .ok_or(MergeError::StaleRecord)??;
     if !matches!(segment.kind, DataKind::Passive) {
-        return Err(stale());
+        return Err(MergeError::StaleRecord);
     }
     let start = segment.range.start as usize - data.payload.start;
     let end = segment.range.end as usize - data.payload.start;
@@ -41,8 +36,8 @@ pub fn replace_image<'a>(
     let mut out = Module::new(&app.bytes[..8]);
     for section in &app.sections {
         let bytes = &app.bytes[section.payload.clone()];
-        if section.id == 11 {
-            out.section(11)
+        if section.id == data_id {
+            out.section(data_id)
                 .borrow(&payload[..start])
                 .image(image)
                 .borrow(&payload[end..]);

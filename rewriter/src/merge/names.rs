@@ -1,6 +1,6 @@
 //! Rebuilds the name section of the merged module.
 
-use crate::merge::layout::{IndexMap, Remap};
+use super::layout::{IndexMap, Remap};
 use std::collections::BTreeMap;
 use wasm_encoder::{IndirectNameMap, NameMap, NameSection};
 use wasmparser::BinaryReader;
