@@ -22,7 +22,7 @@ pub use error::{Error, Result};
 pub use input::Input;
 pub use mount::{DryRun, Entry, EntryKind, Glob, HostPreopen, MountSpec, Skipped};
 pub use output::Output;
-pub use policy::HostFs;
+pub use policy::{HostFs, MemorySize};
 pub use rewrite::{Report, Rewriter, Rewritten};
 pub use timestamp::Timestamp;
 pub use wasifs_image::Level;

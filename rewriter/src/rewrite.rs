@@ -3,7 +3,7 @@
 
 use crate::mount::{self, DryRun, ImageOptions, MountSpec, Mtimes, Progress, WalkOptions};
 use crate::output::{Output, Target};
-use crate::policy::{HostFs, HostPolicy};
+use crate::policy::{HostFs, HostPolicy, MemorySize};
 use crate::{input, merge, output, Error, Glob, HostPreopen, Input, Result, Timestamp};
 use std::borrow::Cow;
 use std::path::Path;
@@ -54,6 +54,8 @@ pub struct Rewriter {
     mtime: Option<Timestamp>,
     /// The latest modification time recorded.
     clamp: Clamp,
+    /// `--max-write-memory`.
+    max_write_memory: Option<MemorySize>,
 }
 
 /// The latest modification time a rewrite records.
@@ -216,6 +218,13 @@ impl Rewriter {
         Ok(latest.map_or(Mtimes::Host, |t| Mtimes::Clamp(t.unix_nanos())))
     }
 
+    /// Caps the memory the module's writes may take at run time (the shim's in-memory layer);
+    /// past it, writes answer ENOMEM and the program goes on. Without it, the 4 GiB address space.
+    pub fn max_write_memory(mut self, size: MemorySize) -> Self {
+        self.max_write_memory = Some(size);
+        self
+    }
+
     /// Rewrites the core module `bytes`.
     pub fn rewrite(&self, bytes: &[u8]) -> Result<Rewritten> {
         let path = Path::new(BYTES_NAME);
@@ -282,8 +291,14 @@ impl Rewriter {
         if let Some(p) = target.as_ref().and_then(Target::replaced) {
             walk.skip(p, "output");
         }
-        let host = HostPolicy::new(self.host_fs, self.preopens.clone())?;
+        let host = self.host_policy()?;
         mount::plan_image(&self.mounts, &walk, &host)
+    }
+
+    /// The host policy, checked.
+    fn host_policy(&self) -> Result<HostPolicy> {
+        Ok(HostPolicy::new(self.host_fs, self.preopens.clone())?
+            .max_write_memory(self.max_write_memory))
     }
 
     /// The walk's options, checked.
@@ -319,7 +334,7 @@ impl Rewriter {
         for (file, what) in skip {
             walk.skip(file, what);
         }
-        let host = HostPolicy::new(self.host_fs, self.preopens.clone())?;
+        let host = self.host_policy()?;
         let image = mount::build_image(&self.mounts, &walk, &self.image, &host)?;
         let merged = merge::rewrite_module(path, app, &image.bytes)?;
         // The output is a list of parts borrowing `app` and `image.bytes`, written one by one: the

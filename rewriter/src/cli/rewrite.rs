@@ -5,8 +5,8 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use wasifs::{
-    DryRun, EntryKind, Glob, HostFs, HostPreopen, Input, Level, MountSpec, Output, Rewriter,
-    Timestamp,
+    DryRun, EntryKind, Glob, HostFs, HostPreopen, Input, Level, MemorySize, MountSpec, Output,
+    Rewriter, Timestamp,
 };
 
 /// Examples shown after `wasifs rewrite --help`.
@@ -70,6 +70,11 @@ pub struct RewriteArgs {
     /// stdout; nothing is written.
     #[arg(long)]
     dry_run: bool,
+    /// Cap the memory the program's writes take at run time (files written live in memory), e.g.
+    /// 64M or 1G (K, M, G: powers of 1024; 256K to 4G). Past it, writes answer ENOMEM and the
+    /// program goes on. Default: no cap but the 4 GiB address space.
+    #[arg(long, value_name = "SIZE")]
+    max_write_memory: Option<MemorySize>,
     /// Print nothing but errors and warnings.
     #[arg(short, long)]
     quiet: bool,
@@ -106,6 +111,9 @@ pub fn run(args: RewriteArgs) -> ExitCode {
     }
     if let Some(mtime) = args.mtime {
         rewriter = rewriter.mtime(mtime);
+    }
+    if let Some(size) = args.max_write_memory {
+        rewriter = rewriter.max_write_memory(size);
     }
     if args.dry_run {
         return match rewriter.dry_run(&input, &output) {
