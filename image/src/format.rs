@@ -5,7 +5,7 @@ use core::fmt;
 /// The 8 bytes every image starts with.
 pub const MAGIC: [u8; 8] = *b"WASIFS\0\x01";
 /// The only image format version this crate reads and writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// Size of the header at offset 0.
 pub const HEADER_SIZE: u32 = 80;
@@ -97,6 +97,10 @@ pub mod header_off {
     pub const HOST_ALIASES_OFF: usize = 64;
     /// `host_alias_count` u32.
     pub const HOST_ALIAS_COUNT: usize = 68;
+    /// `policy_off` u32: offset of the WASI policy block ([`crate::policy`]; version 3).
+    pub const POLICY_OFF: usize = 72;
+    /// `policy_len` u32: its length (0: every policy is the default).
+    pub const POLICY_LEN: usize = 76;
 }
 
 /// Node `kind` byte of a directory.
@@ -139,6 +143,8 @@ pub enum FormatError {
     WrongKind,
     /// Decompressing a chunk failed or produced the wrong length.
     Decompress,
+    /// The WASI policy block is malformed.
+    BadPolicy,
 }
 
 impl fmt::Display for FormatError {
@@ -155,6 +161,7 @@ impl fmt::Display for FormatError {
             FormatError::BadChunk => f.write_str("corrupt image chunk"),
             FormatError::WrongKind => f.write_str("image node of the wrong kind"),
             FormatError::Decompress => f.write_str("image chunk failed to decompress"),
+            FormatError::BadPolicy => f.write_str("corrupt image WASI policy block"),
         }
     }
 }
@@ -279,6 +286,10 @@ pub struct Header {
     pub host_aliases_off: u32,
     /// Number of HostAlias records.
     pub host_alias_count: u32,
+    /// Offset of the WASI policy block.
+    pub policy_off: u32,
+    /// Length of the WASI policy block (0: default policies).
+    pub policy_len: u32,
 }
 
 impl Header {
@@ -303,6 +314,8 @@ impl Header {
         put_u32(&mut b, o::FLAGS, self.flags);
         put_u32(&mut b, o::HOST_ALIASES_OFF, self.host_aliases_off);
         put_u32(&mut b, o::HOST_ALIAS_COUNT, self.host_alias_count);
+        put_u32(&mut b, o::POLICY_OFF, self.policy_off);
+        put_u32(&mut b, o::POLICY_LEN, self.policy_len);
         b
     }
 
@@ -329,6 +342,8 @@ impl Header {
             flags: get_u32(b, o::FLAGS),
             host_aliases_off: get_u32(b, o::HOST_ALIASES_OFF),
             host_alias_count: get_u32(b, o::HOST_ALIAS_COUNT),
+            policy_off: get_u32(b, o::POLICY_OFF),
+            policy_len: get_u32(b, o::POLICY_LEN),
         })
     }
 }

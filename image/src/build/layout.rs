@@ -22,6 +22,8 @@ pub(super) struct Extras {
     pub(super) host_aliases: Vec<(Vec<u8>, Vec<u8>)>,
     /// Hide host preopens that no alias names.
     pub(super) host_fs_deny: bool,
+    /// The encoded WASI policy block (empty: default policies), placed after the strings.
+    pub(super) policy: Vec<u8>,
 }
 
 /// Everything the tables are made from.
@@ -83,6 +85,7 @@ impl Tables<'_> {
         let strings_base = to_u32(offs.strings)?;
         out.reserve_exact((offs.end - offs.nodes) as usize);
         append_records(&mut out, &records, &self.data.chunks, strings_base);
+        out.extend_from_slice(&self.extras.policy);
         let header = self.header(&records, &offs, total_len, strings_base)?;
         out[..HEADER_SIZE as usize].copy_from_slice(&header.encode());
         Ok(out)
@@ -203,7 +206,7 @@ impl Tables<'_> {
             preopens,
             host_aliases,
             strings,
-            end: strings + r.strings.bytes.len() as u64,
+            end: strings + r.strings.bytes.len() as u64 + self.extras.policy.len() as u64,
         }
     }
 
@@ -236,6 +239,8 @@ impl Tables<'_> {
             },
             host_aliases_off: to_u32(offs.host_aliases)?,
             host_alias_count: to_u32(r.host_aliases.len() as u64)?,
+            policy_off: to_u32(offs.end - self.extras.policy.len() as u64)?,
+            policy_len: to_u32(self.extras.policy.len() as u64)?,
         })
     }
 }

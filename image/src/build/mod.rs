@@ -210,6 +210,15 @@ impl ImageBuilder {
             .push((guest.to_vec(), host.to_vec()));
     }
 
+    /// Records the WASI policies (env, args, stdio, clocks, random) the shim enforces.
+    pub fn set_policies(&mut self, policies: &crate::policy::Policies) {
+        self.extras.policy = if policies.is_default() {
+            Vec::new()
+        } else {
+            policies.encode()
+        };
+    }
+
     /// Hides every host preopen that no alias names (`--host-fs=deny`).
     pub fn deny_host_fs(&mut self) {
         self.extras.host_fs_deny = true;
