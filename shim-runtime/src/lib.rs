@@ -12,6 +12,7 @@ pub mod mem;
 pub mod mutate;
 pub mod overlay;
 pub mod path;
+pub mod policy;
 pub mod poll;
 pub mod query;
 pub mod vfs;
