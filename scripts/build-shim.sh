@@ -11,7 +11,10 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$root/rewriter/assets/shim.wasm"
-budget=65536
+# The artifact holds every export; the merge keeps only what the app reaches. The WASI-policy
+# exports (args, environ, clocks, random: ~12 KiB) are reached only when a policy redirects those
+# calls, so what the merge adds to an app without policies stays under 64 KiB (tests/tests/policies.rs).
+budget=81920
 
 while [ $# -gt 0 ]; do
     case "$1" in

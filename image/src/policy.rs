@@ -283,11 +283,17 @@ impl Deny {
     }
 }
 
+/// Offset in the block of the deny mode byte (0 errno, 1 trap).
+pub const DENY_AT: u32 = 0;
+/// Offset in the block of the stdin, stdout and stderr mode bytes ([`Stdio::from_byte`]).
+pub const STDIO_AT: u32 = 1;
+
 impl Stdio {
     fn byte(self) -> u8 {
         self as u8
     }
-    fn from_byte(b: u8) -> Result<Self, FormatError> {
+    /// The mode a block's stdio byte encodes.
+    pub fn from_byte(b: u8) -> Result<Self, FormatError> {
         match b {
             0 => Ok(Stdio::Inherit),
             1 => Ok(Stdio::Null),

@@ -212,7 +212,10 @@ mod tests {
         assert_eq!(m.get_u32(108), Ok(204));
         assert_eq!(&m.app[200..206], b"ab\0\0c\0");
         assert_eq!(split_list(&m.app[200..206], 3), list);
-        assert_eq!(write_list(&mut m, &list, 4094, 200), Err(crate::wasi::EFAULT));
+        assert_eq!(
+            write_list(&mut m, &list, 4094, 200),
+            Err(crate::wasi::EFAULT)
+        );
     }
 
     #[test]
