@@ -21,6 +21,7 @@ pub use error::{Error, Result};
 pub use mount::{Glob, HostPreopen, MountSpec};
 pub use policy::HostFs;
 pub use rewrite::{Report, Rewriter, Rewritten};
+pub use wasifs_image::policy::{Clock, Deny, EnvFromHost, Policies, PolicyError, Random, Stdio};
 pub use wasifs_image::Level;
 
 /// The committed build of `shim-runtime` (rebuilt by `scripts/build-shim.sh`).

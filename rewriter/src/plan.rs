@@ -49,12 +49,36 @@ impl Plan<'_> {
     }
 }
 
-/// Checks and validates the app and decides what to redirect to `shim` (hashing to `shim_hash`).
+/// Calls the shim exports but serves only when a WASI policy asks (see `policy::policy_calls`).
+pub const POLICY_CALLS: &[&str] = &[
+    "args_get",
+    "args_sizes_get",
+    "environ_get",
+    "environ_sizes_get",
+    "clock_time_get",
+    "clock_res_get",
+    "random_get",
+];
+
+/// Checks and validates the app and decides what to redirect to `shim` (hashing to `shim_hash`),
+/// no policy call ([`POLICY_CALLS`]) among them.
+#[cfg(test)]
 pub fn analyse<'a>(
     path: &Path,
     bytes: &'a [u8],
     shim: &ModuleInfo<'_>,
     shim_hash: u64,
+) -> Result<Plan<'a>> {
+    analyse_with(path, bytes, shim, shim_hash, &[])
+}
+
+/// [`analyse`], redirecting the policy calls named in `policy_calls` too.
+pub fn analyse_with<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    shim: &ModuleInfo<'_>,
+    shim_hash: u64,
+    policy_calls: &[&str],
 ) -> Result<Plan<'a>> {
     let mut check = |payload: &Payload<'a>| check_payload(path, payload);
     let app = parse_module(path, bytes, true, false, &mut check)?;
@@ -88,6 +112,12 @@ pub fn analyse<'a>(
         )
     })?;
 
+    if rewritten.is_some() && !policy_calls.is_empty() {
+        return Err(Error::usage(format!(
+            "{}: was rewritten by wasifs before, and its calls are redirected once and for all: an args, env, clock or random policy can only be set on the original module; rewrite the original",
+            path.display()
+        )));
+    }
     let mut redirects = Vec::new();
     if rewritten.is_none() {
         for (func, import) in app
@@ -97,7 +127,9 @@ pub fn analyse<'a>(
             .enumerate()
         {
             let func = func as u32;
-            if import.module != WASI_P1 {
+            if import.module != WASI_P1
+                || (POLICY_CALLS.contains(&&*import.name) && !policy_calls.contains(&&*import.name))
+            {
                 continue;
             }
             let Some(shim_func) = shim.export(&format!("shim_{}", import.name), ExternalKind::Func)

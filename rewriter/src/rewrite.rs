@@ -2,8 +2,9 @@
 //! runs the pipeline (read → image → merge → write).
 
 use crate::mount::{self, ImageOptions, MountSpec, Progress, WalkOptions};
-use crate::policy::{HostFs, HostPolicy};
+use crate::policy::{policy_calls, HostFs, HostPolicy};
 use crate::{input, merge, output, Glob, HostPreopen, Result};
+use crate::{Clock, Deny, EnvFromHost, Policies, Random, Stdio};
 use std::borrow::Cow;
 use std::path::Path;
 use wasifs_image::Level;
@@ -49,6 +50,8 @@ pub struct Rewriter {
     host_fs: HostFs,
     /// `--preopen`, checked by [`HostPolicy::new`].
     preopens: Vec<HostPreopen>,
+    /// `--env`, `--arg`, `--stdin`… (the WASI policies), checked by [`HostPolicy::new`].
+    policies: Policies,
 }
 
 /// A rewritten module and what was done.
@@ -149,6 +152,74 @@ impl Rewriter {
         self
     }
 
+    /// Gives the app the environment variable `name=value`, before (and over) the host's; repeatable.
+    /// The name must be non-empty without `=`, and neither may hold a NUL byte (else `rewrite`
+    /// fails with a usage error).
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.policies.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// Which of the runtime's environment variables the app sees (all by default).
+    pub fn env_from_host(mut self, from_host: EnvFromHost) -> Self {
+        self.policies.env_from_host = from_host;
+        self
+    }
+
+    /// Bakes one argument: the app sees the runtime's argv[0], the baked arguments in order, then
+    /// the runtime's other arguments; repeatable.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.policies.args.push(arg.into());
+        self
+    }
+
+    /// Bakes several arguments, as [`arg`](Self::arg) each in order.
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.policies.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// What the app's stdin is ([`Stdio::Inherit`] by default).
+    pub fn stdin(mut self, stdio: Stdio) -> Self {
+        self.policies.stdio[0] = stdio;
+        self
+    }
+
+    /// What the app's stdout is ([`Stdio::Inherit`] by default).
+    pub fn stdout(mut self, stdio: Stdio) -> Self {
+        self.policies.stdio[1] = stdio;
+        self
+    }
+
+    /// What the app's stderr is ([`Stdio::Inherit`] by default).
+    pub fn stderr(mut self, stdio: Stdio) -> Self {
+        self.policies.stdio[2] = stdio;
+        self
+    }
+
+    /// The clocks the app reads ([`Clock::Host`] by default).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.policies.clock = clock;
+        self
+    }
+
+    /// The bytes `random_get` gives ([`Random::Host`] by default).
+    pub fn random(mut self, random: Random) -> Self {
+        self.policies.random = random;
+        self
+    }
+
+    /// What a call a policy denies does: answer `ENOTCAPABLE` (the default) or trap.
+    pub fn deny(mut self, deny: Deny) -> Self {
+        self.policies.deny = deny;
+        self
+    }
+
+    /// The WASI policies set so far (what the image will record).
+    pub fn policies(&self) -> &Policies {
+        &self.policies
+    }
+
     /// Rewrites the core module `bytes`.
     pub fn rewrite(&self, bytes: &[u8]) -> Result<Rewritten> {
         let path = Path::new(BYTES_NAME);
@@ -191,9 +262,10 @@ impl Rewriter {
         sink: impl FnOnce(&[Cow<'_, [u8]>]) -> Result<()>,
     ) -> Result<Report> {
         let walk = WalkOptions::new(&self.include, &self.exclude, self.follow_symlinks)?;
-        let host = HostPolicy::new(self.host_fs, self.preopens.clone())?;
+        let host = HostPolicy::new(self.host_fs, self.preopens.clone(), self.policies.clone())?;
         let image = mount::build_image(&self.mounts, &walk, &self.image, &host)?;
-        let merged = merge::rewrite_module(path, app, &image.bytes)?;
+        let calls = policy_calls(&self.policies);
+        let merged = merge::rewrite_module(path, app, &image.bytes, &calls)?;
         // The output is a list of parts borrowing `app` and `image.bytes`, written one by one: the
         // image is never held twice.
         let parts = merged.module.parts().map_err(|e| e.into_error(path))?;
