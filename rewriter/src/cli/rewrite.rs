@@ -1,5 +1,6 @@
 //! `wasifs rewrite`: embed host files and the WASI shim into a module.
 
+use super::policy::PolicyArgs;
 use super::{bar, human};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -45,6 +46,8 @@ pub struct RewriteArgs {
     /// Print nothing but errors and warnings.
     #[arg(short, long)]
     quiet: bool,
+    #[command(flatten)]
+    policy: PolicyArgs,
 }
 
 /// Runs `wasifs rewrite` and reports the outcome.
@@ -69,6 +72,7 @@ pub fn run(args: RewriteArgs) -> ExitCode {
     for preopen in args.preopens {
         rewriter = rewriter.preopen(preopen);
     }
+    rewriter = args.policy.apply(rewriter);
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(bar::Bar::new);
     if let Some(bar) = &bar {
         let bar = bar.clone();
