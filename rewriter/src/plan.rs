@@ -128,7 +128,7 @@ pub fn analyse_with<'a>(
         {
             let func = func as u32;
             if import.module != WASI_P1
-                || (POLICY_CALLS.contains(&&*import.name) && !policy_calls.contains(&&*import.name))
+                || (POLICY_CALLS.contains(&import.name) && !policy_calls.contains(&import.name))
             {
                 continue;
             }
