@@ -2,7 +2,7 @@
 //! encoded by the rewriter into the image's policy block and decoded by the shim at start-up.
 //!
 //! Block layout (little-endian): 8 mode bytes (deny, stdin, stdout, stderr, clock, random,
-//! env-from-host, reserved 0), clock base u64 (ns since the epoch), random seed u64, then three
+//! env-from-host, trace), clock base u64 (ns since the epoch), random seed u64, then three
 //! string lists (baked env `K=V`, host env names let through, baked args), each a u32 count and
 //! per string a u32 length and its bytes.
 
@@ -61,6 +61,30 @@ pub enum Random {
     Seed(u64),
 }
 
+/// Whether the shim logs every WASI call the app makes to stderr (`--trace`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Trace {
+    /// No trace: the app's calls reach the untraced entry points.
+    #[default]
+    Off,
+    /// Every call is logged.
+    On,
+    /// Calls are logged when the runtime's environment has `WASIFS_TRACE` set (not empty, not `0`).
+    Env,
+}
+
+impl FromStr for Trace {
+    type Err = PolicyError;
+    fn from_str(s: &str) -> Result<Self, PolicyError> {
+        match s {
+            "off" => Ok(Trace::Off),
+            "on" => Ok(Trace::On),
+            "env" => Ok(Trace::Env),
+            _ => Err(bad("trace mode", s, "off, on or env")),
+        }
+    }
+}
+
 /// Which of the runtime's environment variables the app sees (`--env-from-host`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum EnvFromHost {
@@ -90,6 +114,8 @@ pub struct Policies {
     pub random: Random,
     /// What a denied call does.
     pub deny: Deny,
+    /// The call trace.
+    pub trace: Trace,
 }
 
 /// A policy value that does not parse; its text says what is accepted.
@@ -351,7 +377,8 @@ impl Policies {
         };
         let [i, o, e] = self.stdio.map(Stdio::byte);
         let mut out = Vec::new();
-        out.extend_from_slice(&[self.deny.byte(), i, o, e, clock, random, from_host, 0]);
+        let trace = self.trace as u8;
+        out.extend_from_slice(&[self.deny.byte(), i, o, e, clock, random, from_host, trace]);
         out.extend_from_slice(&base.to_le_bytes());
         out.extend_from_slice(&seed.to_le_bytes());
         let env: Vec<String> = self
@@ -404,6 +431,12 @@ impl Policies {
             2 => Random::Seed(u64_at(16)),
             _ => return Err(bad),
         };
+        let trace = match m[7] {
+            0 => Trace::Off,
+            1 => Trace::On,
+            2 => Trace::Env,
+            _ => return Err(bad),
+        };
         let mut at = FIXED;
         let mut lists: [Vec<String>; 3] = Default::default();
         for list in &mut lists {
@@ -440,6 +473,7 @@ impl Policies {
             clock,
             random,
             deny,
+            trace,
         })
     }
 }
@@ -511,7 +545,13 @@ impl fmt::Display for Policies {
             Deny::Errno => "errno (ENOTCAPABLE)",
             Deny::Trap => "trap",
         };
-        writeln!(f, "deny: {deny}")
+        writeln!(f, "deny: {deny}")?;
+        let trace = match self.trace {
+            Trace::Off => "off",
+            Trace::On => "on (stderr)",
+            Trace::Env => "when WASIFS_TRACE is set (stderr)",
+        };
+        writeln!(f, "trace: {trace}")
     }
 }
 
@@ -579,6 +619,7 @@ mod tests {
             clock: Clock::Fixed(7),
             random: Random::Seed(9),
             deny: Deny::Trap,
+            trace: Trace::Env,
         };
         assert_eq!(Policies::decode(&p.encode()), Ok(p));
         assert_eq!(Policies::decode(&[]), Ok(Policies::default()));

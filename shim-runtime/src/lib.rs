@@ -15,6 +15,7 @@ pub mod path;
 pub mod policy;
 pub mod poll;
 pub mod query;
+pub mod trace;
 pub mod vfs;
 pub mod wasi;
 
