@@ -4,6 +4,7 @@
 mod imports;
 mod policy;
 mod state;
+mod trace;
 
 use imports::*;
 use state::with;

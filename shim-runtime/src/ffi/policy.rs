@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::arch::wasm32::unreachable;
 use core::cell::UnsafeCell;
 
-use wasifs_image::policy::{Deny, EnvFromHost, Stdio, DENY_AT, STDIO_AT};
+use wasifs_image::policy::{Deny, EnvFromHost, Stdio, Trace, DENY_AT, STDIO_AT};
 
 use super::imports::*;
 use super::ret;
@@ -129,6 +129,22 @@ impl PolicyState {
         }
         Ok(self.env.as_deref().unwrap_or_default())
     }
+}
+
+/// The image's trace mode.
+pub(super) fn trace_mode() -> Trace {
+    policy(|s| s.rt.p.trace)
+}
+
+/// Whether the runtime's environment sets `name` to something other than empty or `0`.
+pub(super) fn host_env_has(name: &[u8]) -> bool {
+    host_list(true).is_ok_and(|env| {
+        env.iter().any(|kv| {
+            kv.strip_prefix(name)
+                .and_then(|r| r.strip_prefix(b"="))
+                .is_some_and(|v| !v.is_empty() && v != b"0")
+        })
+    })
 }
 
 /// Writes the count and size of a list at `count` and `size`.
