@@ -13,7 +13,7 @@ mod reimage;
 #[cfg(test)]
 mod tests;
 
-use crate::plan::{self, ModuleInfo, Plan};
+use crate::plan::{self, ModuleInfo, Plan, Served};
 use crate::Result;
 use encode::Merger;
 pub use error::MergeError;
@@ -37,25 +37,23 @@ pub struct MergeOutput<'a> {
 }
 
 /// Merges the committed shim and the intrinsics into `app` with `image` as the filesystem image;
-/// the policy calls named in `policy_calls` are redirected to the shim too.
+/// `served` says which calls go to which shim entry points besides the default ones.
 pub fn rewrite_module<'a>(
     path: &Path,
     app: &'a [u8],
     image: &'a [u8],
-    policy_calls: &[&str],
+    served: &Served<'_>,
 ) -> Result<MergeOutput<'a>> {
-    if crate::SHIM_WASM.is_empty() {
+    let shim = if served.trace {
+        crate::SHIM_TRACE_WASM
+    } else {
+        crate::SHIM_WASM
+    };
+    if shim.is_empty() {
         return Err(MergeError::ShimMissing.into_error(path));
     }
     let intrinsics = intrinsics_wasm().map_err(|e| e.into_error(path))?;
-    merge_modules_with(
-        path,
-        app,
-        crate::SHIM_WASM,
-        &intrinsics,
-        image,
-        policy_calls,
-    )
+    merge_modules_with(path, app, shim, &intrinsics, image, served)
 }
 
 /// Compiles `shim-wat/intrinsics.wat`.
@@ -75,17 +73,17 @@ pub fn merge_modules<'a>(
     intrinsics: &[u8],
     image: &'a [u8],
 ) -> Result<MergeOutput<'a>> {
-    merge_modules_with(path, app, shim, intrinsics, image, &[])
+    merge_modules_with(path, app, shim, intrinsics, image, &Served::default())
 }
 
-/// [`merge_modules`], redirecting the policy calls named in `policy_calls` too.
+/// [`merge_modules`], redirecting as `served` says.
 pub fn merge_modules_with<'a>(
     path: &Path,
     app: &'a [u8],
     shim: &[u8],
     intrinsics: &[u8],
     image: &'a [u8],
-    policy_calls: &[&str],
+    served: &Served<'_>,
 ) -> Result<MergeOutput<'a>> {
     let shim_info = parse_own(shim, "shim").map_err(|e| e.into_error(path))?;
     let intr_info = parse_own(intrinsics, "intrinsics").map_err(|e| e.into_error(path))?;
@@ -93,7 +91,7 @@ pub fn merge_modules_with<'a>(
         return Err(MergeError::ImageTooLarge.into_error(path));
     }
     let hash = shim_hash(shim, intrinsics);
-    let plan = plan::analyse_with(path, app, &shim_info, hash, policy_calls)?;
+    let plan = plan::analyse_with(path, app, &shim_info, hash, served)?;
     merge_planned(&plan, &shim_info, &intr_info, image, hash).map_err(|e| e.into_error(path))
 }
 

@@ -69,17 +69,27 @@ pub fn analyse<'a>(
     shim: &ModuleInfo<'_>,
     shim_hash: u64,
 ) -> Result<Plan<'a>> {
-    analyse_with(path, bytes, shim, shim_hash, &[])
+    analyse_with(path, bytes, shim, shim_hash, &Served::default())
 }
 
-/// [`analyse`], redirecting the policy calls named in `policy_calls` too.
+/// Which calls go to which shim entry points besides the default ones.
+#[derive(Debug, Clone, Default)]
+pub struct Served<'s> {
+    /// The policy calls ([`POLICY_CALLS`]) to redirect.
+    pub policy_calls: &'s [&'static str],
+    /// Redirect every call to its traced entry point `shim_trace_<call>` (`--trace`).
+    pub trace: bool,
+}
+
+/// [`analyse`], redirecting as `served` says.
 pub fn analyse_with<'a>(
     path: &Path,
     bytes: &'a [u8],
     shim: &ModuleInfo<'_>,
     shim_hash: u64,
-    policy_calls: &[&str],
+    served: &Served<'_>,
 ) -> Result<Plan<'a>> {
+    let policy_calls = served.policy_calls;
     let mut check = |payload: &Payload<'a>| check_payload(path, payload);
     let app = parse_module(path, bytes, true, false, &mut check)?;
 
@@ -112,9 +122,9 @@ pub fn analyse_with<'a>(
         )
     })?;
 
-    if rewritten.is_some() && !policy_calls.is_empty() {
+    if rewritten.is_some() && (!policy_calls.is_empty() || served.trace) {
         return Err(Error::usage(format!(
-            "{}: was rewritten by wasifs before, and its calls are redirected once and for all: an args, env, clock or random policy can only be set on the original module; rewrite the original",
+            "{}: was rewritten by wasifs before, and its calls are redirected once and for all: --trace and the args, env, clock and random policies can only be set on the original module; rewrite the original",
             path.display()
         )));
     }
@@ -128,11 +138,15 @@ pub fn analyse_with<'a>(
         {
             let func = func as u32;
             if import.module != WASI_P1
-                || (POLICY_CALLS.contains(&import.name) && !policy_calls.contains(&import.name))
+                || (!served.trace
+                    && POLICY_CALLS.contains(&import.name)
+                    && !policy_calls.contains(&import.name))
             {
                 continue;
             }
-            let Some(shim_func) = shim.export(&format!("shim_{}", import.name), ExternalKind::Func)
+            let entry = if served.trace { "shim_trace_" } else { "shim_" };
+            let Some(shim_func) =
+                shim.export(&format!("{entry}{}", import.name), ExternalKind::Func)
             else {
                 continue;
             };

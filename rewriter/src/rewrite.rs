@@ -2,9 +2,10 @@
 //! runs the pipeline (read → image → merge → write).
 
 use crate::mount::{self, ImageOptions, MountSpec, Progress, WalkOptions};
+use crate::plan::Served;
 use crate::policy::{policy_calls, HostFs, HostPolicy};
 use crate::{input, merge, output, Glob, HostPreopen, Result};
-use crate::{Clock, Deny, EnvFromHost, Policies, Random, Stdio};
+use crate::{Clock, Deny, EnvFromHost, Policies, Random, Stdio, Trace};
 use std::borrow::Cow;
 use std::path::Path;
 use wasifs_image::Level;
@@ -215,6 +216,13 @@ impl Rewriter {
         self
     }
 
+    /// Logs every WASI call the app makes to stderr, one strace-like line each: always
+    /// ([`Trace::On`]) or when the runtime's environment sets `WASIFS_TRACE` ([`Trace::Env`]).
+    pub fn trace(mut self, trace: Trace) -> Self {
+        self.policies.trace = trace;
+        self
+    }
+
     /// The WASI policies set so far (what the image will record).
     pub fn policies(&self) -> &Policies {
         &self.policies
@@ -265,7 +273,11 @@ impl Rewriter {
         let host = HostPolicy::new(self.host_fs, self.preopens.clone(), self.policies.clone())?;
         let image = mount::build_image(&self.mounts, &walk, &self.image, &host)?;
         let calls = policy_calls(&self.policies);
-        let merged = merge::rewrite_module(path, app, &image.bytes, &calls)?;
+        let served = Served {
+            policy_calls: &calls,
+            trace: self.policies.trace != Trace::Off,
+        };
+        let merged = merge::rewrite_module(path, app, &image.bytes, &served)?;
         // The output is a list of parts borrowing `app` and `image.bytes`, written one by one: the
         // image is never held twice.
         let parts = merged.module.parts().map_err(|e| e.into_error(path))?;

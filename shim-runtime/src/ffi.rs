@@ -4,6 +4,7 @@
 mod imports;
 mod policy;
 mod state;
+#[cfg(feature = "trace")]
 mod trace;
 
 use imports::*;

@@ -131,7 +131,9 @@ fn flags(out: &mut String, v: u64, names: &[(u64, &str)]) {
             rest &= !bit;
         }
     }
-    if rest != 0 || first {
+    if v == 0 {
+        out.push('0');
+    } else if rest != 0 {
         let _ = write!(out, "{}{rest:#x}", if first { "" } else { "|" });
     }
 }

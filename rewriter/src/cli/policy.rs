@@ -1,7 +1,7 @@
 //! The WASI policy flags of `wasifs rewrite` (`--env`, `--arg`, `--stdin`, `--clock`, …), each a
 //! thin layer over the matching [`Rewriter`] method.
 
-use wasifs::{Clock, Deny, EnvFromHost, Random, Rewriter, Stdio};
+use wasifs::{Clock, Deny, EnvFromHost, Random, Rewriter, Stdio, Trace};
 
 /// `NAME=VALUE` of `--env`: split at the first `=` (the rewriter checks the name).
 fn env_var(s: &str) -> Result<(String, String), String> {
@@ -58,6 +58,13 @@ pub struct PolicyArgs {
     /// `trap` stops the program at the call.
     #[arg(long, value_name = "errno|trap", default_value = "errno")]
     deny: Deny,
+    /// Log every WASI call the program makes to stderr, one strace-like line each (paths as
+    /// strings, flags by name, `= 0` or `= -1 ENAME (errno N)`): `--trace` (or `on`) always,
+    /// `--trace=env` only when the runtime sets WASIFS_TRACE (e.g. `wasmtime run --env
+    /// WASIFS_TRACE=1`). Untraced modules carry none of the trace code.
+    #[arg(long, value_name = "on|env|off", num_args = 0..=1, require_equals = true,
+          default_value = "off", default_missing_value = "on")]
+    trace: Trace,
 }
 
 impl PolicyArgs {
@@ -79,5 +86,6 @@ impl PolicyArgs {
             .clock(self.clock)
             .random(self.random)
             .deny(self.deny)
+            .trace(self.trace)
     }
 }

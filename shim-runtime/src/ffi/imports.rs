@@ -76,20 +76,11 @@ host_imports! {
     path_symlink => host_path_symlink(old: u32, old_len: u32, fd: u32, new: u32, new_len: u32);
     path_unlink_file => host_path_unlink_file(fd: u32, path: u32, len: u32);
     poll_oneoff => host_poll_oneoff(subs: u32, events: u32, n: u32, nevents: u32);
-    proc_raise => host_proc_raise(sig: u32);
-    sched_yield => host_sched_yield();
     sock_accept => host_sock_accept(fd: u32, flags: u32, out: u32);
     sock_recv => host_sock_recv(
         fd: u32, iovs: u32, n: u32, flags: u32, datalen: u32, roflags: u32);
     sock_send => host_sock_send(fd: u32, iovs: u32, n: u32, flags: u32, datalen: u32);
     sock_shutdown => host_sock_shutdown(fd: u32, how: u32);
-}
-
-#[link(wasm_import_module = "wasi_snapshot_preview1")]
-extern "C" {
-    /// The host's `proc_exit` (no result: it does not return).
-    #[link_name = "proc_exit"]
-    pub(super) fn host_proc_exit(code: u32);
 }
 
 /// The app's memory, reached through the intrinsics.

@@ -5,7 +5,9 @@ use alloc::vec::Vec;
 use core::arch::wasm32::unreachable;
 use core::cell::UnsafeCell;
 
-use wasifs_image::policy::{Deny, EnvFromHost, Stdio, Trace, DENY_AT, STDIO_AT};
+#[cfg(feature = "trace")]
+use wasifs_image::policy::Trace;
+use wasifs_image::policy::{Deny, EnvFromHost, Stdio, DENY_AT, STDIO_AT};
 
 use super::imports::*;
 use super::ret;
@@ -132,11 +134,13 @@ impl PolicyState {
 }
 
 /// The image's trace mode.
+#[cfg(feature = "trace")]
 pub(super) fn trace_mode() -> Trace {
     policy(|s| s.rt.p.trace)
 }
 
 /// Whether the runtime's environment sets `name` to something other than empty or `0`.
+#[cfg(feature = "trace")]
 pub(super) fn host_env_has(name: &[u8]) -> bool {
     host_list(true).is_ok_and(|env| {
         env.iter().any(|kv| {

@@ -13,6 +13,19 @@ use super::*;
 use crate::mem::AppMem;
 use crate::trace::{line, Kind};
 
+#[link(wasm_import_module = "wasi_snapshot_preview1")]
+extern "C" {
+    /// The host's `proc_exit` (no result: it does not return).
+    #[link_name = "proc_exit"]
+    fn host_proc_exit(code: u32);
+    /// The host's `proc_raise`.
+    #[link_name = "proc_raise"]
+    fn host_proc_raise(sig: u32) -> u32;
+    /// The host's `sched_yield`.
+    #[link_name = "sched_yield"]
+    fn host_sched_yield() -> u32;
+}
+
 /// The longest line written; longer ones are cut (their end is lost).
 const LINE_MAX: u32 = 1024;
 
