@@ -18,9 +18,9 @@ const BYTES_NAME: &str = "<input module>";
 /// or [`write_file`](Rewriter::write_file).
 ///
 /// ```
-/// use wasifs::{Level, MountSpec, Rewriter};
+/// use wasifs::{Level, MountSpec, Random, Rewriter};
 ///
-/// # fn main() -> wasifs::Result<()> {
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let app = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/bin/wat_cat.wasm"));
 /// let tree = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/tree");
 /// let packed = Rewriter::new()
@@ -28,6 +28,10 @@ const BYTES_NAME: &str = "<input module>";
 ///     .mount("/etc/app.toml=Cargo.toml:ro".parse()?)
 ///     .exclude("*.tmp".parse()?)
 ///     .level(Level::DEFAULT)
+///     .env("APP_MODE", "test")
+///     .arg("--verbose")
+///     .clock("fixed:2024-01-02T03:04:05Z".parse()?)
+///     .random(Random::Seed(42))
 ///     .rewrite(app)?;
 /// assert!(packed.bytes.starts_with(b"\0asm"));
 /// assert!(packed.report.files > 0);

@@ -304,3 +304,49 @@ fn bad_policy_values_are_usage_errors_naming_the_fix() {
     assert!("seed:-1".parse::<Random>().is_err());
     assert!("sometimes".parse::<Stdio>().is_err());
 }
+
+/// Zig's std (`zig_fs`, which lists `/`) under stdio and env/clock policies: a null stdout takes the
+/// report and the program succeeds; a denied one makes its writes fail (Zig's `WriteFailed`).
+#[test]
+fn zig_sees_a_null_stdout_succeed_and_a_denied_one_fail() {
+    let tree = workspace_root().join("fixtures/tree");
+    let pack = |r: Rewriter| {
+        let r = r.mount(wasifs::MountSpec::new("/", &tree).unwrap().read_only());
+        packed("zig_fs", &r)
+    };
+    let plain = run(&pack(Rewriter::new()), &RunOptions::default()).unwrap();
+    assert_eq!(plain.exit_code, 0, "{}", plain.stderr_str());
+    assert!(!plain.stdout.is_empty());
+    let policed = Rewriter::new()
+        .env_from_host(EnvFromHost::Deny)
+        .env("A", "1")
+        .clock(Clock::Fixed(0));
+    let same = run(&pack(policed), &RunOptions::default()).unwrap();
+    assert_eq!(
+        same.stdout, plain.stdout,
+        "env and clock policies leave the listing alone"
+    );
+    let null = run(
+        &pack(Rewriter::new().stdout(Stdio::Null)),
+        &RunOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        (null.exit_code, null.stdout.len()),
+        (0, 0),
+        "{}",
+        null.stderr_str()
+    );
+    let deny = run(
+        &pack(Rewriter::new().stdout(Stdio::Deny)),
+        &RunOptions::default(),
+    )
+    .unwrap();
+    assert_ne!(deny.exit_code, 0);
+    assert_eq!(deny.stdout, b"");
+    assert!(
+        deny.stderr_str().contains("WriteFailed"),
+        "{}",
+        deny.stderr_str()
+    );
+}
