@@ -104,7 +104,7 @@ pub struct Policies {
     pub env: Vec<(String, String)>,
     /// Which host variables the app sees.
     pub env_from_host: EnvFromHost,
-    /// Baked arguments: the app sees the host's argv[0], then these, then the host's other args.
+    /// Baked arguments: the app sees the host's `argv[0]`, then these, then the host's other args.
     pub args: Vec<String>,
     /// stdin, stdout, stderr.
     pub stdio: [Stdio; 3],

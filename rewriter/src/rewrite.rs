@@ -171,7 +171,7 @@ impl Rewriter {
         self
     }
 
-    /// Bakes one argument: the app sees the runtime's argv[0], the baked arguments in order, then
+    /// Bakes one argument: the app sees the runtime's `argv[0]`, the baked arguments in order, then
     /// the runtime's other arguments; repeatable.
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.policies.args.push(arg.into());
