@@ -499,14 +499,33 @@ impl fmt::Display for Clock {
         match self {
             Clock::Host => f.write_str("host"),
             Clock::Deny => f.write_str("deny"),
-            Clock::Fixed(ns) => write!(
-                f,
-                "fixed:{}.{:09}s since the epoch, +1us per read",
-                ns / 1_000_000_000,
-                ns % 1_000_000_000
-            ),
+            Clock::Fixed(ns) => {
+                let (secs, frac) = (ns / 1_000_000_000, ns % 1_000_000_000);
+                let (days, rem) = (secs / 86400, secs % 86400);
+                let (y, m, d) = civil(days);
+                let (h, mi, se) = (rem / 3600, rem % 3600 / 60, rem % 60);
+                write!(f, "fixed:{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{se:02}")?;
+                if frac != 0 {
+                    write!(f, ".{frac:09}")?;
+                }
+                f.write_str("Z (+1 us per read)")
+            }
         }
     }
+}
+
+/// The (year, month, day) of `days` since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
 }
 
 impl fmt::Display for Random {
@@ -624,6 +643,40 @@ mod tests {
         assert_eq!(Policies::decode(&p.encode()), Ok(p));
         assert_eq!(Policies::decode(&[]), Ok(Policies::default()));
         assert_eq!(Policies::decode(&[9; 24]), Err(FormatError::BadPolicy));
+    }
+
+    #[test]
+    fn a_fixed_clock_displays_as_the_rfc3339_time_it_was_given() {
+        for t in [
+            "1970-01-01T00:00:00Z",
+            "2000-02-29T23:59:59.000000001Z",
+            "2024-12-31T00:00:00Z",
+        ] {
+            let c: Clock = alloc::format!("fixed:{t}").parse().unwrap();
+            assert_eq!(
+                alloc::format!("{c}"),
+                alloc::format!("fixed:{t} (+1 us per read)")
+            );
+        }
+    }
+
+    #[test]
+    fn policies_display_one_line_each_for_inspect() {
+        let p = Policies {
+            env: alloc::vec![("A".into(), "1".into())],
+            args: alloc::vec!["-v".into()],
+            stdio: [Stdio::Null, Stdio::Inherit, Stdio::Deny],
+            clock: "fixed:2024-01-02T03:04:05Z".parse().unwrap(),
+            random: Random::Seed(3),
+            ..Policies::default()
+        };
+        assert_eq!(
+            alloc::format!("{p}"),
+            "env: A=1\nenv-from-host: allow\nargs: <host argv[0]> \"-v\" <host args>\n\
+             stdin: null\nstdout: inherit\nstderr: deny\n\
+             clock: fixed:2024-01-02T03:04:05Z (+1 us per read)\n\
+             random: seed:3 (xoshiro256**)\ndeny: errno (ENOTCAPABLE)\ntrace: off\n"
+        );
     }
 
     #[test]
