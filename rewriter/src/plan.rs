@@ -100,7 +100,7 @@ pub fn analyse_with<'a>(
             _ => {
                 return Err(Error::unsupported(
                     path,
-                    "was rewritten by another wasifs version",
+                    "was rewritten by another wasifs version, or with the other shim variant (with or without --trace)",
                     "rewrite the original module",
                 ))
             }
