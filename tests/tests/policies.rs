@@ -350,3 +350,26 @@ fn zig_sees_a_null_stdout_succeed_and_a_denied_one_fail() {
         deny.stderr_str()
     );
 }
+
+/// A packed module can get a new image (and new stdio policies, served by calls it already
+/// redirects), but a policy needing new redirects is refused with the fix.
+#[test]
+fn repacking_keeps_the_redirects_and_refuses_policies_that_need_new_ones() {
+    let once = packed("c_policy", &Rewriter::new().clock(Clock::Deny));
+    let again = Rewriter::new()
+        .stdout(Stdio::Null)
+        .rewrite(&once)
+        .expect("a new image and stdio policy");
+    assert!(again.report.image_replaced);
+    assert_eq!(run_host(&again.bytes, b"").stdout, b"");
+    let host_clock = run_host(&Rewriter::new().rewrite(&once).unwrap().bytes, b"");
+    assert!(
+        one(&host_clock, "realtime").parse::<u64>().is_ok(),
+        "the new image's default clock"
+    );
+    let err = Rewriter::new()
+        .random(Random::Seed(1))
+        .rewrite(&once)
+        .expect_err("a random policy needs a redirect the packed module does not have");
+    assert!(err.to_string().contains("rewrite the original"), "{err}");
+}
