@@ -118,3 +118,25 @@ fn the_untraced_module_carries_no_trace_code() {
     );
     assert!(!has(&plain, b"ENOTCAPABLE"), "the untraced one has none");
 }
+
+#[test]
+fn wasifs_trace_naming_a_file_under_a_runtime_preopen_writes_the_trace_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        env: vec![("WASIFS_TRACE".into(), "/trace/app.log".into())],
+        preopens: vec![(dir.path().to_path_buf(), "/trace".into())],
+        ..RunOptions::default()
+    };
+    let out = run(&packed("c_posix", Trace::Env), &opts).expect("runs");
+    assert!(
+        trace_lines(&out).is_empty(),
+        "nothing on stderr: {}",
+        out.stderr_str()
+    );
+    let log = std::fs::read_to_string(dir.path().join("app.log")).expect("the trace file");
+    assert!(log.lines().count() > 10, "{log}");
+    assert!(
+        log.contains("path_open(3, SYMLINK_FOLLOW, \"hello.txt\""),
+        "{log}"
+    );
+}

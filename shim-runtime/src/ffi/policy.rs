@@ -139,15 +139,14 @@ pub(super) fn trace_mode() -> Trace {
     policy(|s| s.rt.p.trace)
 }
 
-/// Whether the runtime's environment sets `name` to something other than empty or `0`.
+/// The value of the runtime's environment variable `name`, if set.
 #[cfg(feature = "trace")]
-pub(super) fn host_env_has(name: &[u8]) -> bool {
-    host_list(true).is_ok_and(|env| {
-        env.iter().any(|kv| {
-            kv.strip_prefix(name)
-                .and_then(|r| r.strip_prefix(b"="))
-                .is_some_and(|v| !v.is_empty() && v != b"0")
-        })
+pub(super) fn host_env_value(name: &[u8]) -> Option<Vec<u8>> {
+    let env = host_list(true).ok()?;
+    env.iter().find_map(|kv| {
+        kv.strip_prefix(name)
+            .and_then(|r| r.strip_prefix(b"="))
+            .map(<[u8]>::to_vec)
     })
 }
 

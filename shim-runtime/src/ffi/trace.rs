@@ -8,10 +8,11 @@ use core::cell::UnsafeCell;
 use wasifs_image::policy::Trace;
 
 use super::imports::*;
-use super::policy::{host_env_has, trace_mode};
+use super::policy::{host_env_value, trace_mode};
 use super::*;
 use crate::mem::AppMem;
 use crate::trace::{line, Kind};
+use crate::wasi::{EBADF, SUCCESS};
 
 #[link(wasm_import_module = "wasi_snapshot_preview1")]
 extern "C" {
@@ -29,24 +30,97 @@ extern "C" {
 /// The longest line written; longer ones are cut (their end is lost).
 const LINE_MAX: u32 = 1024;
 
-/// Whether tracing is on: `--trace`, or `--trace=env` with `WASIFS_TRACE` set (decided once).
-fn on() -> bool {
-    struct Cell(UnsafeCell<Option<bool>>);
+/// Where trace lines go: `None` when tracing is off, else a host fd — stderr (2), or the file
+/// `WASIFS_TRACE` names when it is an absolute path under one of the runtime's preopens (created
+/// or truncated). Tracing is on under `--trace`, or under `--trace=env` when `WASIFS_TRACE` is set
+/// (not empty, not `0`). Decided once.
+fn dest() -> Option<u32> {
+    struct Cell(UnsafeCell<Option<Option<u32>>>);
     // SAFETY: wasm32 without threads; the shim is never re-entered.
     unsafe impl Sync for Cell {}
-    static ON: Cell = Cell(UnsafeCell::new(None));
+    static DEST: Cell = Cell(UnsafeCell::new(None));
     // SAFETY: single-threaded, not re-entrant: the only live reference.
-    let slot = unsafe { &mut *ON.0.get() };
-    *slot.get_or_insert_with(|| match trace_mode() {
-        Trace::Off => false,
-        Trace::On => true,
-        Trace::Env => host_env_has(b"WASIFS_TRACE"),
+    let slot = unsafe { &mut *DEST.0.get() };
+    *slot.get_or_insert_with(|| {
+        let mode = trace_mode();
+        if mode == Trace::Off {
+            return None;
+        }
+        let var = host_env_value(b"WASIFS_TRACE").unwrap_or_default();
+        if mode == Trace::Env && (var.is_empty() || var == b"0") {
+            return None;
+        }
+        Some(match var.first() {
+            Some(b'/') => open_trace_file(&var).unwrap_or(2),
+            _ => 2,
+        })
     })
 }
 
-/// Logs `name(vals as kinds) = errno` to the host's stderr (fd 2, past any stdio policy), the
-/// line placed in scratch app memory below the stack pointer.
+/// Whether tracing is on.
+fn on() -> bool {
+    dest().is_some()
+}
+
+/// Creates (or truncates) the host file at absolute guest path `path` under the runtime preopen
+/// whose name starts it, for writing; `None` when no preopen holds it or the open fails.
+fn open_trace_file(path: &[u8]) -> Option<u32> {
+    const OFLAGS_CREAT_TRUNC: u32 = 1 | 8;
+    const RIGHT_FD_WRITE: u64 = 1 << 6;
+    let at = scratch()?;
+    let name_at = at.checked_sub(1024)?;
+    for h in 3..3 + 1024u32 {
+        // SAFETY: host call writing 8 bytes at an in-bounds app address.
+        let e = unsafe { host_fd_prestat_get(h, at) };
+        if e == u32::from(EBADF) {
+            return None;
+        }
+        let n = Mem.get_u32(at + 4).ok()?;
+        if e != u32::from(SUCCESS) || n > 512 {
+            continue;
+        }
+        // SAFETY: host call writing `n` <= 512 bytes at `name_at`, below the stack pointer.
+        if unsafe { host_fd_prestat_dir_name(h, name_at, n) } != u32::from(SUCCESS) {
+            continue;
+        }
+        let name = Mem.get(name_at, n).ok()?;
+        let dir = name.strip_suffix(b"/").unwrap_or(&name);
+        let Some(rel) = path.strip_prefix(dir).and_then(|r| r.strip_prefix(b"/")) else {
+            continue;
+        };
+        if rel.is_empty() || rel.len() > 512 {
+            return None;
+        }
+        Mem.put(name_at, rel).ok()?;
+        // SAFETY: host call on a path and a result slot in app memory below the stack pointer.
+        let e = unsafe {
+            host_path_open(
+                h,
+                0,
+                name_at,
+                rel.len() as u32,
+                OFLAGS_CREAT_TRUNC,
+                RIGHT_FD_WRITE,
+                0,
+                0,
+                at,
+            )
+        };
+        return if e == u32::from(SUCCESS) {
+            Mem.get_u32(at).ok()
+        } else {
+            None
+        };
+    }
+    None
+}
+
+/// Logs `name(vals as kinds) = errno` to [`dest`] (stderr past any stdio policy, or the trace
+/// file), the line placed in scratch app memory below the stack pointer.
 fn log(name: &str, kinds: &[Kind], vals: &[u64], errno: u32) {
+    let Some(fd) = dest() else {
+        return;
+    };
     let text = line(&Mem, name, kinds, vals, errno);
     let len = (text.len() as u32).min(LINE_MAX);
     let Some(at) = scratch() else {
@@ -62,7 +136,7 @@ fn log(name: &str, kinds: &[Kind], vals: &[u64], errno: u32) {
         return;
     }
     // SAFETY: host call on a ciovec and buffer in app memory below the stack pointer.
-    unsafe { host_fd_write(2, at, 1, at + 8) };
+    unsafe { host_fd_write(fd, at, 1, at + 8) };
 }
 
 /// Defines `shim_trace_<call>` for each call: forward to `$target`, log, answer.
