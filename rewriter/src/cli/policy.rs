@@ -61,7 +61,8 @@ pub struct PolicyArgs {
     /// Log every WASI call the program makes to stderr, one strace-like line each (paths as
     /// strings, flags by name, `= 0` or `= -1 ENAME (errno N)`): `--trace` (or `on`) always,
     /// `--trace=env` only when the runtime sets WASIFS_TRACE (e.g. `wasmtime run --env
-    /// WASIFS_TRACE=1`). Untraced modules carry none of the trace code.
+    /// WASIFS_TRACE=1`). WASIFS_TRACE=/dir/file (under a runtime preopen /dir) writes the trace
+    /// there instead. Untraced modules carry none of the trace code.
     #[arg(long, value_name = "on|env|off", num_args = 0..=1, require_equals = true,
           default_value = "off", default_missing_value = "on")]
     trace: Trace,
