@@ -97,10 +97,11 @@ pub mod header_off {
     pub const HOST_ALIASES_OFF: usize = 64;
     /// `host_alias_count` u32.
     pub const HOST_ALIAS_COUNT: usize = 68;
-    /// `policy_off` u32: offset of the WASI policy block ([`crate::policy`]; version 3).
-    pub const POLICY_OFF: usize = 72;
-    /// `policy_len` u32: its length (0: every policy is the default).
-    pub const POLICY_LEN: usize = 76;
+    /// `max_write_kib` u32: most KiB the shim's in-memory layer may take (0: no limit).
+    pub const MAX_WRITE_KIB: usize = 72;
+    /// `policy_off` u32: offset of the WASI policy block ([`crate::policy`]; version 3), which runs
+    /// to the end of the image; 0: every policy is the default.
+    pub const POLICY_OFF: usize = 76;
 }
 
 /// Node `kind` byte of a directory.
@@ -286,10 +287,22 @@ pub struct Header {
     pub host_aliases_off: u32,
     /// Number of HostAlias records.
     pub host_alias_count: u32,
-    /// Offset of the WASI policy block.
+    /// Most KiB the shim's in-memory (writable) layer may take, `--max-write-memory` (0: no limit
+    /// but the address space).
+    pub max_write_kib: u32,
+    /// Offset of the WASI policy block, which runs to `total_len` (0: default policies).
     pub policy_off: u32,
-    /// Length of the WASI policy block (0: default policies).
-    pub policy_len: u32,
+}
+
+impl Header {
+    /// The length of the WASI policy block (0 without one).
+    pub fn policy_len(&self) -> u32 {
+        if self.policy_off == 0 {
+            0
+        } else {
+            self.total_len.saturating_sub(self.policy_off)
+        }
+    }
 }
 
 impl Header {
@@ -314,8 +327,8 @@ impl Header {
         put_u32(&mut b, o::FLAGS, self.flags);
         put_u32(&mut b, o::HOST_ALIASES_OFF, self.host_aliases_off);
         put_u32(&mut b, o::HOST_ALIAS_COUNT, self.host_alias_count);
+        put_u32(&mut b, o::MAX_WRITE_KIB, self.max_write_kib);
         put_u32(&mut b, o::POLICY_OFF, self.policy_off);
-        put_u32(&mut b, o::POLICY_LEN, self.policy_len);
         b
     }
 
@@ -342,8 +355,8 @@ impl Header {
             flags: get_u32(b, o::FLAGS),
             host_aliases_off: get_u32(b, o::HOST_ALIASES_OFF),
             host_alias_count: get_u32(b, o::HOST_ALIAS_COUNT),
+            max_write_kib: get_u32(b, o::MAX_WRITE_KIB),
             policy_off: get_u32(b, o::POLICY_OFF),
-            policy_len: get_u32(b, o::POLICY_LEN),
         })
     }
 }
@@ -582,10 +595,12 @@ mod tests {
             total_len: 0x1122_3344,
             chunk_size: 7,
             flags: 0,
+            max_write_kib: 0x5566,
             ..Header::default()
         };
         let b = h.encode();
         assert_eq!(&b[..8], &MAGIC);
+        assert_eq!(&b[72..76], &0x5566u32.to_le_bytes());
         assert_eq!(&b[12..16], &0x1122_3344u32.to_le_bytes());
         assert_eq!(total_len(&b), 0x1122_3344);
         assert_eq!(&b[56..60], &7u32.to_le_bytes());

@@ -3,7 +3,7 @@
 
 use crate::mount::{self, ImageOptions, MountSpec, Progress, WalkOptions};
 use crate::plan::Served;
-use crate::policy::{policy_calls, HostFs, HostPolicy};
+use crate::policy::{policy_calls, HostFs, HostPolicy, MemorySize};
 use crate::{input, merge, output, Glob, HostPreopen, Result};
 use crate::{Clock, Deny, EnvFromHost, Policies, Random, Stdio, Trace};
 use std::borrow::Cow;
@@ -57,6 +57,8 @@ pub struct Rewriter {
     preopens: Vec<HostPreopen>,
     /// `--env`, `--arg`, `--stdin`… (the WASI policies), checked by [`HostPolicy::new`].
     policies: Policies,
+    /// `--max-write-memory`.
+    max_write_memory: Option<MemorySize>,
 }
 
 /// A rewritten module and what was done.
@@ -232,6 +234,13 @@ impl Rewriter {
         &self.policies
     }
 
+    /// Caps the memory the module's writes may take at run time (the shim's in-memory layer);
+    /// past it, writes answer ENOMEM and the program goes on. Without it, the 4 GiB address space.
+    pub fn max_write_memory(mut self, size: MemorySize) -> Self {
+        self.max_write_memory = Some(size);
+        self
+    }
+
     /// Rewrites the core module `bytes`.
     pub fn rewrite(&self, bytes: &[u8]) -> Result<Rewritten> {
         let path = Path::new(BYTES_NAME);
@@ -274,7 +283,8 @@ impl Rewriter {
         sink: impl FnOnce(&[Cow<'_, [u8]>]) -> Result<()>,
     ) -> Result<Report> {
         let walk = WalkOptions::new(&self.include, &self.exclude, self.follow_symlinks)?;
-        let host = HostPolicy::new(self.host_fs, self.preopens.clone(), self.policies.clone())?;
+        let host = HostPolicy::new(self.host_fs, self.preopens.clone(), self.policies.clone())?
+            .max_write_memory(self.max_write_memory);
         let image = mount::build_image(&self.mounts, &walk, &self.image, &host)?;
         let calls = policy_calls(&self.policies);
         let served = Served {

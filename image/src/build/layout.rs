@@ -24,6 +24,8 @@ pub(super) struct Extras {
     pub(super) host_fs_deny: bool,
     /// The encoded WASI policy block (empty: default policies), placed after the strings.
     pub(super) policy: Vec<u8>,
+    /// `--max-write-memory` in KiB (0: no limit).
+    pub(super) max_write_kib: u32,
 }
 
 /// Everything the tables are made from.
@@ -239,8 +241,12 @@ impl Tables<'_> {
             },
             host_aliases_off: to_u32(offs.host_aliases)?,
             host_alias_count: to_u32(r.host_aliases.len() as u64)?,
-            policy_off: to_u32(offs.end - self.extras.policy.len() as u64)?,
-            policy_len: to_u32(self.extras.policy.len() as u64)?,
+            policy_off: if self.extras.policy.is_empty() {
+                0
+            } else {
+                to_u32(offs.end - self.extras.policy.len() as u64)?
+            },
+            max_write_kib: self.extras.max_write_kib,
         })
     }
 }

@@ -225,7 +225,7 @@ fn stdio_bytes() -> [u8; 4] {
         let at = with(|s| {
             s.fs.img()
                 .ok()
-                .map(|i| (i.header().policy_off, i.header().policy_len))
+                .map(|i| (i.header().policy_off, i.header().policy_len()))
         });
         if let Some((off, _)) = at.filter(|&(_, len)| len >= STDIO_AT + 3) {
             // SAFETY: 4 bytes of the block, which the reader checked lies inside the image.
