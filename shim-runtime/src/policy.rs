@@ -3,8 +3,11 @@
 
 use alloc::vec::Vec;
 
-use wasifs_image::policy::{Clock, EnvFromHost, Policies, Random, Xoshiro256};
+use wasifs_image::policy::{
+    split_env, Clock, Deny, EnvMode, PolicyView, Random, Trace, Xoshiro256,
+};
 
+use crate::fallible::{copy, push};
 use crate::mem::AppMem;
 use crate::overlay::R;
 use crate::wasi::{Errno, EINVAL, ENOTCAPABLE};
@@ -16,8 +19,16 @@ const CLOCK_MAX: u32 = 3;
 
 /// The policies and the state they keep while the app runs.
 pub struct Runtime {
-    /// The image's policies.
-    pub p: Policies,
+    /// The image's policy block (checked), read in place by [`view`](Self::view).
+    block: Vec<u8>,
+    /// The clocks.
+    pub clock: Clock,
+    /// The random source.
+    pub random: Random,
+    /// What a denied call does.
+    pub deny: Deny,
+    /// The call trace.
+    pub trace: Trace,
     /// Reads of a fixed clock so far.
     ticks: u64,
     /// The seeded generator, if random is seeded.
@@ -28,19 +39,35 @@ pub struct Runtime {
 pub const DENIED: Errno = ENOTCAPABLE;
 
 impl Runtime {
-    /// The state at start-up for `p`.
-    pub fn new(p: Policies) -> Self {
-        let rng = match p.random {
+    /// The state at start-up for policy block `block` (empty: the defaults); ENOTCAPABLE if it
+    /// is corrupt (no rewrite makes one: every policy call is then refused).
+    pub fn new(block: Vec<u8>) -> R<Self> {
+        let v = PolicyView::parse(&block).map_err(|_| DENIED)?;
+        let (clock, random, deny, trace) = (v.clock(), v.random(), v.deny(), v.trace());
+        let rng = match random {
             Random::Seed(n) => Some(Xoshiro256::new(n)),
             _ => None,
         };
-        Runtime { p, ticks: 0, rng }
+        Ok(Runtime {
+            block,
+            clock,
+            random,
+            deny,
+            trace,
+            ticks: 0,
+            rng,
+        })
+    }
+
+    /// The policy block, read in place.
+    pub fn view(&self) -> PolicyView<'_> {
+        PolicyView::parse(&self.block).unwrap_or_default()
     }
 
     /// `clock_time_get` under a clock policy: `None` when the host answers, else the time written
     /// at `out`. A fixed clock reads its base plus [`FIXED_TICK_NS`] per earlier read.
     pub fn clock_time<M: AppMem>(&mut self, m: &mut M, id: u32, out: u32) -> Option<R<()>> {
-        match self.p.clock {
+        match self.clock {
             Clock::Host => None,
             Clock::Deny => Some(Err(DENIED)),
             Clock::Fixed(base) => Some(if id > CLOCK_MAX {
@@ -55,7 +82,7 @@ impl Runtime {
 
     /// `clock_res_get` under a clock policy: `None` when the host answers.
     pub fn clock_res<M: AppMem>(&self, m: &mut M, id: u32, out: u32) -> Option<R<()>> {
-        match self.p.clock {
+        match self.clock {
             Clock::Host => None,
             Clock::Deny => Some(Err(DENIED)),
             Clock::Fixed(_) if id > CLOCK_MAX => Some(Err(EINVAL)),
@@ -66,7 +93,7 @@ impl Runtime {
     /// `random_get` under a random policy: `None` when the host answers. A seeded generator fills
     /// the buffer with whole outputs, little-endian; the unused bytes of the last are dropped.
     pub fn random<M: AppMem>(&mut self, m: &mut M, buf: u32, len: u32) -> Option<R<()>> {
-        let rng = match self.p.random {
+        let rng = match self.random {
             Random::Host => return None,
             Random::Deny => return Some(Err(DENIED)),
             Random::Seed(_) => self.rng.as_mut()?,
@@ -78,11 +105,13 @@ impl Runtime {
         let mut done = 0;
         while done < len {
             let n = (len - done).min(chunk.len() as u32);
-            for w in chunk[..n as usize].chunks_mut(8) {
-                let v = rng.next_u64().to_le_bytes();
-                w.copy_from_slice(&v[..w.len()]);
+            let part = chunk.get_mut(..n as usize).unwrap_or_default();
+            for w in part.chunks_mut(8) {
+                for (d, s) in w.iter_mut().zip(rng.next_u64().to_le_bytes()) {
+                    *d = s;
+                }
             }
-            m.write(buf + done, &chunk[..n as usize]);
+            m.write(buf + done, part);
             done += n;
         }
         Some(Ok(()))
@@ -91,38 +120,44 @@ impl Runtime {
 
 /// The name of an environment entry `NAME=value` (all of it without `=`).
 fn env_name(kv: &[u8]) -> &[u8] {
-    kv.split(|&b| b == b'=').next().unwrap_or(kv)
+    split_env(kv).0
 }
 
 /// The environment the app sees: the baked variables in order, then the host's `host` entries
-/// that the policy lets through and that no baked variable names.
-pub fn merge_env(p: &Policies, host: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    let mut out: Vec<Vec<u8>> = p
-        .env
-        .iter()
-        .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat())
-        .collect();
+/// that the policy lets through and that no baked variable names; ENOMEM when memory runs out.
+pub fn merge_env(p: &PolicyView<'_>, host: &[Vec<u8>]) -> R<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    for kv in p.env() {
+        push(&mut out, copy(kv)?)?;
+    }
     for kv in host {
         let name = env_name(kv);
-        let allowed = match &p.env_from_host {
-            EnvFromHost::Allow => true,
-            EnvFromHost::Deny => false,
-            EnvFromHost::Only(names) => names.iter().any(|n| n.as_bytes() == name),
+        let allowed = match p.env_from_host() {
+            EnvMode::Allow => true,
+            EnvMode::Deny => false,
+            EnvMode::Only => p.host_names().any(|n| n == name),
         };
-        if allowed && !p.env.iter().any(|(k, _)| k.as_bytes() == name) {
-            out.push(kv.clone());
+        if allowed && !p.env().any(|b| env_name(b) == name) {
+            push(&mut out, copy(kv)?)?;
         }
     }
-    out
+    Ok(out)
 }
 
 /// The arguments the app sees: the host's argv[0], the baked arguments, then the host's others.
-pub fn merge_args(p: &Policies, host: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    let mut out = Vec::with_capacity(host.len() + p.args.len());
-    out.extend(host.first().cloned());
-    out.extend(p.args.iter().map(|a| a.as_bytes().to_vec()));
-    out.extend(host.iter().skip(1).cloned());
-    out
+pub fn merge_args(p: &PolicyView<'_>, host: &[Vec<u8>]) -> R<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    let baked = p.args();
+    for a in host.iter().take(1) {
+        push(&mut out, copy(a)?)?;
+    }
+    for a in baked {
+        push(&mut out, copy(a)?)?;
+    }
+    for a in host.iter().skip(1) {
+        push(&mut out, copy(a)?)?;
+    }
+    Ok(out)
 }
 
 /// The count and total bytes (each string NUL-terminated) of `list`, as `*_sizes_get` answers.
@@ -147,19 +182,26 @@ pub fn write_list<M: AppMem>(m: &mut M, list: &[Vec<u8>], ptrs: u32, buf: u32) -
     Ok(())
 }
 
-/// Splits a host list as `*_get` wrote it (`n` NUL-terminated strings in `buf`) into strings.
-pub fn split_list(buf: &[u8], n: u32) -> Vec<Vec<u8>> {
-    buf.split(|&b| b == 0)
-        .take(n as usize)
-        .map(<[u8]>::to_vec)
-        .collect()
+/// Splits a host list as `*_get` wrote it (`n` NUL-terminated strings in `buf`) into strings;
+/// ENOMEM when memory runs out.
+pub fn split_list(buf: &[u8], n: u32) -> R<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    for s in buf.split(|&b| b == 0).take(n as usize) {
+        push(&mut out, copy(s)?)?;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mem::TestMem;
-    use wasifs_image::policy::Deny;
+    use wasifs_image::policy::{EnvFromHost, Policies};
+
+    /// The runtime for `p`, through its encoded block as the shim gets it.
+    fn runtime(p: Policies) -> Runtime {
+        Runtime::new(p.encode()).unwrap()
+    }
 
     fn mem() -> TestMem {
         TestMem {
@@ -180,12 +222,16 @@ mod tests {
             ..Policies::default()
         };
         let host = strs(&["A=host", "HOME=/h", "PATH=/bin", "HOMEX=1"]);
-        assert_eq!(merge_env(&p, &host), strs(&["A=baked", "HOME=/h"]));
-        let deny = Policies {
+        let rt = runtime(p.clone());
+        assert_eq!(
+            merge_env(&rt.view(), &host),
+            Ok(strs(&["A=baked", "HOME=/h"]))
+        );
+        let deny = runtime(Policies {
             env_from_host: EnvFromHost::Deny,
-            ..p.clone()
-        };
-        assert_eq!(merge_env(&deny, &host), strs(&["A=baked"]));
+            ..p
+        });
+        assert_eq!(merge_env(&deny.view(), &host), Ok(strs(&["A=baked"])));
     }
 
     #[test]
@@ -194,11 +240,12 @@ mod tests {
             args: alloc::vec!["-v".into(), "x y".into()],
             ..Policies::default()
         };
+        let rt = runtime(p);
         assert_eq!(
-            merge_args(&p, &strs(&["prog", "h1"])),
-            strs(&["prog", "-v", "x y", "h1"])
+            merge_args(&rt.view(), &strs(&["prog", "h1"])),
+            Ok(strs(&["prog", "-v", "x y", "h1"]))
         );
-        assert_eq!(merge_args(&p, &[]), strs(&["-v", "x y"]));
+        assert_eq!(merge_args(&rt.view(), &[]), Ok(strs(&["-v", "x y"])));
     }
 
     #[test]
@@ -211,7 +258,7 @@ mod tests {
         assert_eq!(m.get_u32(104), Ok(203));
         assert_eq!(m.get_u32(108), Ok(204));
         assert_eq!(&m.app[200..206], b"ab\0\0c\0");
-        assert_eq!(split_list(&m.app[200..206], 3), list);
+        assert_eq!(split_list(&m.app[200..206], 3), Ok(list.clone()));
         assert_eq!(
             write_list(&mut m, &list, 4094, 200),
             Err(crate::wasi::EFAULT)
@@ -220,7 +267,7 @@ mod tests {
 
     #[test]
     fn a_fixed_clock_ticks_one_microsecond_per_read_on_every_clock() {
-        let mut r = Runtime::new(Policies {
+        let mut r = runtime(Policies {
             clock: Clock::Fixed(5_000),
             ..Policies::default()
         });
@@ -239,7 +286,7 @@ mod tests {
 
     #[test]
     fn denied_clock_and_random_answer_enotcapable_and_host_ones_are_not_served() {
-        let mut r = Runtime::new(Policies {
+        let mut r = runtime(Policies {
             clock: Clock::Deny,
             random: Random::Deny,
             deny: Deny::Errno,
@@ -249,14 +296,14 @@ mod tests {
         assert_eq!(r.clock_time(&mut m, 0, 8), Some(Err(ENOTCAPABLE)));
         assert_eq!(r.clock_res(&mut m, 0, 8), Some(Err(ENOTCAPABLE)));
         assert_eq!(r.random(&mut m, 8, 8), Some(Err(ENOTCAPABLE)));
-        let mut host = Runtime::new(Policies::default());
+        let mut host = Runtime::new(Vec::new()).unwrap();
         assert!(host.clock_time(&mut m, 0, 8).is_none());
         assert!(host.random(&mut m, 8, 8).is_none());
     }
 
     #[test]
     fn seeded_random_is_the_xoshiro_stream_in_whole_little_endian_outputs() {
-        let mut r = Runtime::new(Policies {
+        let mut r = runtime(Policies {
             random: Random::Seed(7),
             ..Policies::default()
         });

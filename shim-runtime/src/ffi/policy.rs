@@ -7,15 +7,17 @@ use core::cell::UnsafeCell;
 
 #[cfg(feature = "trace")]
 use wasifs_image::policy::Trace;
-use wasifs_image::policy::{Deny, EnvFromHost, Stdio, DENY_AT, STDIO_AT};
+use wasifs_image::policy::{Deny, EnvMode, Stdio, DENY_AT, STDIO_AT};
 
 use super::imports::*;
 use super::ret;
 use super::state::with;
+use crate::fallible::resize;
 use crate::mem::AppMem;
 use crate::overlay::R;
 use crate::policy::{merge_args, merge_env, sizes, split_list, write_list, Runtime, DENIED};
 use crate::wasi::{EFAULT, ENOMEM, SUCCESS};
+use wasifs_image::reader::Source;
 
 /// Most bytes of the host's args or environment (pointers and strings) read through scratch app
 /// memory below the stack pointer; a larger host list answers ENOMEM.
@@ -37,34 +39,39 @@ unsafe impl<T> Sync for Cell<T> {}
 static POLICY: Cell<PolicyState> = Cell(UnsafeCell::new(None));
 static STDIO: Cell<[u8; 4]> = Cell(UnsafeCell::new(None));
 
-/// Runs `f` on the policy state, made on first use by [`init`].
-fn policy<T>(f: impl FnOnce(&mut PolicyState) -> T) -> T {
+/// Runs `f` on the policy state, made on first use by [`init`] (whose error is answered, and
+/// tried again on the next call).
+fn policy<T>(f: impl FnOnce(&mut PolicyState) -> R<T>) -> R<T> {
     // SAFETY: single-threaded, not re-entrant: the only live reference.
     let slot = unsafe { &mut *POLICY.0.get() };
     if slot.is_none() {
-        *slot = Some(init());
+        *slot = Some(init()?);
     }
     match slot {
         Some(s) => f(s),
-        None => unreachable(),
+        None => Err(ENOMEM),
     }
 }
 
-/// Decodes the image's policy block (a corrupt block, which no rewrite makes, traps rather than
-/// run the app without its policies).
+/// Reads the image's policy block into shim memory: ENOMEM when there is no room, ENOTCAPABLE
+/// when it is corrupt (no rewrite makes one; every policy call is then refused).
 #[inline(never)]
-fn init() -> PolicyState {
-    let p = with(|s| s.fs.img().ok().map(|i| i.policies()));
-    let p = match p {
-        None => Default::default(),
-        Some(Ok(p)) => p,
-        Some(Err(_)) => unreachable(),
-    };
-    PolicyState {
-        rt: Runtime::new(p),
+fn init() -> R<PolicyState> {
+    let block = with(|s| -> R<Vec<u8>> {
+        let Ok(img) = s.fs.img() else {
+            return Ok(Vec::new());
+        };
+        let (off, len) = (img.header().policy_off, img.header().policy_len());
+        let mut block = Vec::new();
+        resize(&mut block, len as usize)?;
+        img.source().read_at(off, &mut block);
+        Ok(block)
+    })?;
+    Ok(PolicyState {
+        rt: Runtime::new(block)?,
         env: None,
         args: None,
-    }
+    })
 }
 
 /// The errno answering `r`, trapping instead of answering a denial under `--deny=trap`.
@@ -108,14 +115,14 @@ fn host_list(env: bool) -> R<Vec<Vec<u8>>> {
     if e != u32::from(SUCCESS) {
         return Err(e as u16);
     }
-    Ok(split_list(&Mem.get(buf, size)?, n))
+    split_list(&Mem.get(buf, size)?, n)
 }
 
 impl PolicyState {
     /// The arguments the app sees (host argv[0], baked, host rest).
     fn args(&mut self) -> R<&[Vec<u8>]> {
         if self.args.is_none() {
-            self.args = Some(merge_args(&self.rt.p, &host_list(false)?));
+            self.args = Some(merge_args(&self.rt.view(), &host_list(false)?)?);
         }
         Ok(self.args.as_deref().unwrap_or_default())
     }
@@ -123,11 +130,11 @@ impl PolicyState {
     /// The environment the app sees (baked, then the host's that the policy lets through).
     fn env(&mut self) -> R<&[Vec<u8>]> {
         if self.env.is_none() {
-            let host = match self.rt.p.env_from_host {
-                EnvFromHost::Deny => Vec::new(),
+            let host = match self.rt.view().env_from_host() {
+                EnvMode::Deny => Vec::new(),
                 _ => host_list(true)?,
             };
-            self.env = Some(merge_env(&self.rt.p, &host));
+            self.env = Some(merge_env(&self.rt.view(), &host)?);
         }
         Ok(self.env.as_deref().unwrap_or_default())
     }
@@ -136,18 +143,17 @@ impl PolicyState {
 /// The image's trace mode.
 #[cfg(feature = "trace")]
 pub(super) fn trace_mode() -> Trace {
-    policy(|s| s.rt.p.trace)
+    policy(|s| Ok(s.rt.trace)).unwrap_or(Trace::Off)
 }
 
 /// The value of the runtime's environment variable `name`, if set.
 #[cfg(feature = "trace")]
 pub(super) fn host_env_value(name: &[u8]) -> Option<Vec<u8>> {
     let env = host_list(true).ok()?;
-    env.iter().find_map(|kv| {
-        kv.strip_prefix(name)
-            .and_then(|r| r.strip_prefix(b"="))
-            .map(<[u8]>::to_vec)
-    })
+    let v = env
+        .iter()
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix(b"="))?;
+    crate::fallible::copy(v).ok()
 }
 
 /// Writes the count and size of a list at `count` and `size`.
@@ -159,60 +165,63 @@ fn put_sizes(list: &[Vec<u8>], count: u32, size: u32) -> R<()> {
 
 #[no_mangle]
 pub extern "C" fn shim_args_sizes_get(argc: u32, argv_buf_size: u32) -> u32 {
-    policy(|s| ret(s.args().and_then(|l| put_sizes(l, argc, argv_buf_size))))
+    ret(policy(|s| put_sizes(s.args()?, argc, argv_buf_size)))
 }
 
 #[no_mangle]
 pub extern "C" fn shim_args_get(argv: u32, argv_buf: u32) -> u32 {
-    policy(|s| {
-        ret(s
-            .args()
-            .and_then(|l| write_list(&mut Mem, l, argv, argv_buf)))
-    })
+    ret(policy(|s| write_list(&mut Mem, s.args()?, argv, argv_buf)))
 }
 
 #[no_mangle]
 pub extern "C" fn shim_environ_sizes_get(count: u32, size: u32) -> u32 {
-    policy(|s| ret(s.env().and_then(|l| put_sizes(l, count, size))))
+    ret(policy(|s| put_sizes(s.env()?, count, size)))
 }
 
 #[no_mangle]
 pub extern "C" fn shim_environ_get(environ: u32, environ_buf: u32) -> u32 {
-    policy(|s| {
-        ret(s
-            .env()
-            .and_then(|l| write_list(&mut Mem, l, environ, environ_buf)))
-    })
+    ret(policy(|s| {
+        write_list(&mut Mem, s.env()?, environ, environ_buf)
+    }))
+}
+
+/// The answer of a call a policy may serve: `Ok(None)` lets the host answer.
+fn served(r: R<Option<u32>>) -> Option<u32> {
+    match r {
+        Ok(a) => a,
+        Err(e) => Some(u32::from(e)),
+    }
 }
 
 #[no_mangle]
 pub extern "C" fn shim_clock_time_get(id: u32, precision: u64, time: u32) -> u32 {
-    let served = policy(|s| {
-        let r = s.rt.clock_time(&mut Mem, id, time)?;
-        Some(answer(r, s.rt.p.deny))
+    let a = policy(|s| {
+        let deny = s.rt.deny;
+        Ok(s.rt.clock_time(&mut Mem, id, time).map(|r| answer(r, deny)))
     });
     // SAFETY: host call with the app's own arguments.
-    served.unwrap_or_else(|| unsafe { host_clock_time_get(id, precision, time) })
+    served(a).unwrap_or_else(|| unsafe { host_clock_time_get(id, precision, time) })
 }
 
 #[no_mangle]
 pub extern "C" fn shim_clock_res_get(id: u32, res: u32) -> u32 {
-    let served = policy(|s| {
-        let r = s.rt.clock_res(&mut Mem, id, res)?;
-        Some(answer(r, s.rt.p.deny))
+    let a = policy(|s| {
+        Ok(s.rt
+            .clock_res(&mut Mem, id, res)
+            .map(|r| answer(r, s.rt.deny)))
     });
     // SAFETY: host call with the app's own arguments.
-    served.unwrap_or_else(|| unsafe { host_clock_res_get(id, res) })
+    served(a).unwrap_or_else(|| unsafe { host_clock_res_get(id, res) })
 }
 
 #[no_mangle]
 pub extern "C" fn shim_random_get(buf: u32, len: u32) -> u32 {
-    let served = policy(|s| {
-        let r = s.rt.random(&mut Mem, buf, len)?;
-        Some(answer(r, s.rt.p.deny))
+    let a = policy(|s| {
+        let deny = s.rt.deny;
+        Ok(s.rt.random(&mut Mem, buf, len).map(|r| answer(r, deny)))
     });
     // SAFETY: host call with the app's own arguments.
-    served.unwrap_or_else(|| unsafe { host_random_get(buf, len) })
+    served(a).unwrap_or_else(|| unsafe { host_random_get(buf, len) })
 }
 
 /// The deny byte and the three stdio bytes of the policy block (zero without one), read once
