@@ -48,8 +48,8 @@ fn packed_fixtures(dir: &Path) -> Vec<(PathBuf, PathBuf)> {
 }
 
 /// How many fixtures LLVM's tools are expected to read unpacked: all but the Go ones. Go's linker
-/// writes its `producers` custom section before `name`, and LLVM's wasm reader (Debian's LLVM 14) refuses
-/// that order in any module ("out of order section type: 0").
+/// writes its `producers` custom section before `name`, and LLVM's wasm reader (Debian's LLVM 14)
+/// refuses that order in any module ("out of order section type: 0").
 fn readable_by_llvm(fixtures: &[(PathBuf, PathBuf)]) -> usize {
     fixtures
         .iter()
