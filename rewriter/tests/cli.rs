@@ -99,6 +99,49 @@ fn good_module_is_rewritten_into_a_valid_output() {
 }
 
 #[test]
+fn rewrite_without_any_mount_is_valid_and_embeds_the_shim() {
+    let case = Case::new();
+    let input = case.write("app.wasm", wat::parse_str(GOOD_WAT).unwrap());
+    let out = case.rewrite(&input, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let packed = std::fs::read(case.path("out.wasm")).unwrap();
+    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+        .validate_all(&packed)
+        .expect("the output validates");
+    let has_record = wasmparser::Parser::new(0)
+        .parse_all(&packed)
+        .any(|p| matches!(p, Ok(wasmparser::Payload::CustomSection(c)) if c.name() == "wasifs"));
+    assert!(
+        has_record,
+        "the shim was merged in (the wasifs record is there)"
+    );
+}
+
+#[test]
+fn bad_exclude_glob_is_refused_naming_the_flag_before_anything_is_written() {
+    let case = Case::new();
+    let input = case.write("app.wasm", wat::parse_str(GOOD_WAT).unwrap());
+    let out = Command::new(env!("CARGO_BIN_EXE_wasifs"))
+        .arg("rewrite")
+        .arg(&input)
+        .args(
+            case.default_mount()
+                .iter()
+                .flat_map(|m| ["--mount", m.as_str()]),
+        )
+        .args(["--exclude", "a["])
+        .arg("-o")
+        .arg(case.path("out.wasm"))
+        .output()
+        .expect("running wasifs");
+    case.assert_rejected(&out, "--exclude");
+}
+
+#[test]
 fn elf_executable_is_rejected() {
     let case = Case::new();
     case.assert_input_rejected("true.wasm", std::fs::read("/bin/true").unwrap(), "ELF");
