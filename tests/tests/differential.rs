@@ -139,6 +139,9 @@ macro_rules! fixtures {
 fixtures!(
     c_posix,
     c_wasi_raw,
+    go_preopen,
+    go_read,
+    go_walk,
     rust_dirs,
     rust_errors,
     rust_exit,
@@ -152,7 +155,12 @@ fixtures!(
 
 /// Fixtures that write into a writable `/data` and a read-only `/ro`: covered by
 /// `tests/tests/conformance.rs`, not by the read-only differential test above.
-const COVERED_BY_CONFORMANCE: &[&str] = &["c_conformance", "rust_conformance", "rust_stress"];
+const COVERED_BY_CONFORMANCE: &[&str] = &[
+    "c_conformance",
+    "go_write",
+    "rust_conformance",
+    "rust_stress",
+];
 
 /// Fixtures that print clocks and random bytes (different on every run): covered by
 /// `tests/tests/policies.rs`.
