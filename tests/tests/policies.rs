@@ -373,3 +373,28 @@ fn repacking_keeps_the_redirects_and_refuses_policies_that_need_new_ones() {
         .expect_err("a random policy needs a redirect the packed module does not have");
     assert!(err.to_string().contains("rewrite the original"), "{err}");
 }
+
+/// Go (`go_read`, which reads `/`): its runtime reads the baked args and env at start-up (exact
+/// counts and sizes, or it would crash) and runs under a fixed clock and seeded random unchanged; a
+/// null or denied stdout takes its report (Go's fmt ignores write errors, so it still exits 0).
+#[test]
+fn go_runs_under_env_args_clock_and_random_policies_and_loses_a_null_or_denied_stdout() {
+    let tree = workspace_root().join("fixtures/tree");
+    let pack = |r: Rewriter| {
+        let r = r.mount(wasifs::MountSpec::new("/", &tree).unwrap().read_only());
+        packed("go_read", &r)
+    };
+    let plain = run_host(&pack(Rewriter::new()), b"");
+    assert!(!plain.stdout.is_empty());
+    let policed = Rewriter::new()
+        .env("A", "1")
+        .env_from_host(EnvFromHost::Deny)
+        .args(["x", "y"])
+        .clock("fixed:2024-01-02T03:04:05Z".parse().unwrap())
+        .random(Random::Seed(1));
+    assert_eq!(run_host(&pack(policed), b"").stdout, plain.stdout);
+    for stdio in [Stdio::Null, Stdio::Deny] {
+        let out = run_host(&pack(Rewriter::new().stdout(stdio)), b"");
+        assert_eq!(out.stdout, b"", "{stdio}");
+    }
+}
