@@ -25,9 +25,14 @@ pub use output::Output;
 pub use policy::{HostFs, MemorySize};
 pub use rewrite::{Report, Rewriter, Rewritten};
 pub use timestamp::Timestamp;
+pub use wasifs_image::policy::{
+    Clock, Deny, EnvFromHost, Policies, PolicyError, Random, Stdio, Trace,
+};
 pub use wasifs_image::Level;
 
 /// The committed build of `shim-runtime` (rebuilt by `scripts/build-shim.sh`).
 const SHIM_WASM: &[u8] = include_bytes!("../assets/shim.wasm");
+/// The same shim with the `shim_trace_*` entry points, merged under `--trace` (same script).
+const SHIM_TRACE_WASM: &[u8] = include_bytes!("../assets/shim-trace.wasm");
 /// The hand-written intrinsics through which the shim touches app memory and the image.
 const INTRINSICS_WAT: &str = include_str!("../../shim-wat/intrinsics.wat");

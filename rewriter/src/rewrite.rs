@@ -3,8 +3,10 @@
 
 use crate::mount::{self, DryRun, ImageOptions, MountSpec, Mtimes, Progress, WalkOptions};
 use crate::output::{Output, Target};
-use crate::policy::{HostFs, HostPolicy, MemorySize};
+use crate::plan::Served;
+use crate::policy::{policy_calls, HostFs, HostPolicy, MemorySize};
 use crate::{input, merge, output, Error, Glob, HostPreopen, Input, Result, Timestamp};
+use crate::{Clock, Deny, EnvFromHost, Policies, Random, Stdio, Trace};
 use std::borrow::Cow;
 use std::path::Path;
 use wasifs_image::Level;
@@ -17,9 +19,9 @@ const BYTES_NAME: &str = "<input module>";
 /// or [`write_file`](Rewriter::write_file).
 ///
 /// ```
-/// use wasifs::{Level, MountSpec, Rewriter};
+/// use wasifs::{Level, MountSpec, Random, Rewriter};
 ///
-/// # fn main() -> wasifs::Result<()> {
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let app = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/bin/wat_cat.wasm"));
 /// let tree = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/tree");
 /// let packed = Rewriter::new()
@@ -27,6 +29,10 @@ const BYTES_NAME: &str = "<input module>";
 ///     .mount("/etc/app.toml=Cargo.toml:ro".parse()?)
 ///     .exclude("*.tmp".parse()?)
 ///     .level(Level::DEFAULT)
+///     .env("APP_MODE", "test")
+///     .arg("--verbose")
+///     .clock("fixed:2024-01-02T03:04:05Z".parse()?)
+///     .random(Random::Seed(42))
 ///     .rewrite(app)?;
 /// assert!(packed.bytes.starts_with(b"\0asm"));
 /// assert!(packed.report.files > 0);
@@ -54,6 +60,8 @@ pub struct Rewriter {
     mtime: Option<Timestamp>,
     /// The latest modification time recorded.
     clamp: Clamp,
+    /// `--env`, `--arg`, `--stdin`… (the WASI policies), checked by [`HostPolicy::new`].
+    policies: Policies,
     /// `--max-write-memory`.
     max_write_memory: Option<MemorySize>,
 }
@@ -218,6 +226,81 @@ impl Rewriter {
         Ok(latest.map_or(Mtimes::Host, |t| Mtimes::Clamp(t.unix_nanos())))
     }
 
+    /// Gives the app the environment variable `name=value`, before (and over) the host's; repeatable.
+    /// The name must be non-empty without `=`, and neither may hold a NUL byte (else `rewrite`
+    /// fails with a usage error).
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.policies.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// Which of the runtime's environment variables the app sees (all by default).
+    pub fn env_from_host(mut self, from_host: EnvFromHost) -> Self {
+        self.policies.env_from_host = from_host;
+        self
+    }
+
+    /// Bakes one argument: the app sees the runtime's `argv[0]`, the baked arguments in order, then
+    /// the runtime's other arguments; repeatable.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.policies.args.push(arg.into());
+        self
+    }
+
+    /// Bakes several arguments, as [`arg`](Self::arg) each in order.
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.policies.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// What the app's stdin is ([`Stdio::Inherit`] by default).
+    pub fn stdin(mut self, stdio: Stdio) -> Self {
+        self.policies.stdio[0] = stdio;
+        self
+    }
+
+    /// What the app's stdout is ([`Stdio::Inherit`] by default).
+    pub fn stdout(mut self, stdio: Stdio) -> Self {
+        self.policies.stdio[1] = stdio;
+        self
+    }
+
+    /// What the app's stderr is ([`Stdio::Inherit`] by default).
+    pub fn stderr(mut self, stdio: Stdio) -> Self {
+        self.policies.stdio[2] = stdio;
+        self
+    }
+
+    /// The clocks the app reads ([`Clock::Host`] by default).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.policies.clock = clock;
+        self
+    }
+
+    /// The bytes `random_get` gives ([`Random::Host`] by default).
+    pub fn random(mut self, random: Random) -> Self {
+        self.policies.random = random;
+        self
+    }
+
+    /// What a call a policy denies does: answer `ENOTCAPABLE` (the default) or trap.
+    pub fn deny(mut self, deny: Deny) -> Self {
+        self.policies.deny = deny;
+        self
+    }
+
+    /// Logs every WASI call the app makes to stderr, one strace-like line each: always
+    /// ([`Trace::On`]) or when the runtime's environment sets `WASIFS_TRACE` ([`Trace::Env`]).
+    pub fn trace(mut self, trace: Trace) -> Self {
+        self.policies.trace = trace;
+        self
+    }
+
+    /// The WASI policies set so far (what the image will record).
+    pub fn policies(&self) -> &Policies {
+        &self.policies
+    }
+
     /// Caps the memory the module's writes may take at run time (the shim's in-memory layer);
     /// past it, writes answer ENOMEM and the program goes on. Without it, the 4 GiB address space.
     pub fn max_write_memory(mut self, size: MemorySize) -> Self {
@@ -297,8 +380,10 @@ impl Rewriter {
 
     /// The host policy, checked.
     fn host_policy(&self) -> Result<HostPolicy> {
-        Ok(HostPolicy::new(self.host_fs, self.preopens.clone())?
-            .max_write_memory(self.max_write_memory))
+        Ok(
+            HostPolicy::new(self.host_fs, self.preopens.clone(), self.policies.clone())?
+                .max_write_memory(self.max_write_memory),
+        )
     }
 
     /// The walk's options, checked.
@@ -336,7 +421,12 @@ impl Rewriter {
         }
         let host = self.host_policy()?;
         let image = mount::build_image(&self.mounts, &walk, &self.image, &host)?;
-        let merged = merge::rewrite_module(path, app, &image.bytes)?;
+        let calls = policy_calls(&self.policies);
+        let served = Served {
+            policy_calls: &calls,
+            trace: self.policies.trace != Trace::Off,
+        };
+        let merged = merge::rewrite_module(path, app, &image.bytes, &served)?;
         // The output is a list of parts borrowing `app` and `image.bytes`, written one by one: the
         // image is never held twice.
         let parts = merged.module.parts().map_err(|e| e.into_error(path))?;

@@ -1,5 +1,6 @@
 //! `wasifs rewrite`: embed host files and the WASI shim into a module.
 
+use super::policy::PolicyArgs;
 use super::{bar, human};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -78,6 +79,8 @@ pub struct RewriteArgs {
     /// Print nothing but errors and warnings.
     #[arg(short, long)]
     quiet: bool,
+    #[command(flatten)]
+    policy: PolicyArgs,
 }
 
 /// Runs `wasifs rewrite` and reports the outcome.
@@ -112,6 +115,7 @@ pub fn run(args: RewriteArgs) -> ExitCode {
     if let Some(mtime) = args.mtime {
         rewriter = rewriter.mtime(mtime);
     }
+    rewriter = args.policy.apply(rewriter);
     if let Some(size) = args.max_write_memory {
         rewriter = rewriter.max_write_memory(size);
     }

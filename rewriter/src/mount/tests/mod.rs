@@ -56,7 +56,7 @@ fn build(mounts: &[String], opts: &Opts) -> Result<BuiltImage> {
         threads: opts.threads,
         progress: None,
     };
-    let host = HostPolicy::new(opts.host_fs, opts.preopens.clone())?;
+    let host = HostPolicy::new(opts.host_fs, opts.preopens.clone(), Default::default())?;
     build_image(&specs, &walk, &image, &host)
 }
 
