@@ -7,20 +7,29 @@
 //! encode, leaving a `record`) → `output` (atomic write).
 
 mod error;
+mod extract;
 mod input;
+mod inspect;
+mod listing;
 mod merge;
 mod module;
 mod mount;
 mod output;
+mod packed;
 mod plan;
 mod policy;
 mod record;
 mod rewrite;
+mod strip;
 
 pub use error::{Error, Result};
+pub use extract::{extract, Extracted};
+pub use inspect::{inspect, HostFsPolicy, Inspection, Mount, LARGEST};
+pub use listing::{list, Entry, EntryKind};
 pub use mount::{Glob, HostPreopen, MountSpec};
 pub use policy::HostFs;
 pub use rewrite::{Report, Rewriter, Rewritten};
+pub use strip::{strip, Stripped};
 pub use wasifs_image::Level;
 
 /// The committed build of `shim-runtime` (rebuilt by `scripts/build-shim.sh`).

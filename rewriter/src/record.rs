@@ -1,12 +1,29 @@
 //! The record a rewrite leaves in the `wasifs` custom section, by which a second rewrite knows the
-//! module and replaces its image instead of adding a second shim.
+//! module and replaces its image instead of adding a second shim, and from which `inspect` and
+//! `strip` read what was done.
+//!
+//! Layout (little-endian): version u32, shim hash u64, image segment index u32 — the 16-byte
+//! header every record version starts with — then, from version 2 on, tagged fields until the
+//! end: tag u8, length u32, bytes. A reader skips tags it does not know, so a field is added
+//! with a new tag, without a version bump.
+
+use crate::merge::layout::Layout;
+use crate::plan::Plan;
+use wasm_encoder::SectionId;
+use wasmparser::{BinaryReader, KnownCustom, Name};
 
 /// The custom section recording that a module was rewritten by wasifs.
 pub const WASIFS_SECTION: &str = "wasifs";
-/// Version of the `wasifs` custom section's layout.
-pub const WASIFS_RECORD_VERSION: u32 = 1;
+/// Version of the `wasifs` custom section's layout (2: tagged fields after the header).
+pub const WASIFS_RECORD_VERSION: u32 = 2;
+/// Length of the header every record version starts with.
+const HEADER_LEN: usize = 16;
+/// Field tag: the version of wasifs that wrote the record (UTF-8).
+const TAG_WRITER: u8 = 1;
+/// Field tag: what `strip` needs to give back the original module ([`StripInfo`]).
+const TAG_STRIP: u8 = 2;
 
-/// The record a rewrite leaves in the `wasifs` custom section.
+/// The record a rewrite leaves in the `wasifs` custom section (its header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WasifsRecord {
     /// Layout version of the record ([`WASIFS_RECORD_VERSION`]).
@@ -18,25 +35,311 @@ pub struct WasifsRecord {
 }
 
 impl WasifsRecord {
-    /// Encodes the record: version u32, shim hash u64, image segment index u32, little-endian.
+    /// Encodes the header: version u32, shim hash u64, image segment index u32, little-endian.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16);
+        let mut out = Vec::with_capacity(HEADER_LEN);
         out.extend_from_slice(&self.version.to_le_bytes());
         out.extend_from_slice(&self.shim_hash.to_le_bytes());
         out.extend_from_slice(&self.image_segment.to_le_bytes());
         out
     }
 
-    /// Decodes a record; `None` if it is malformed or of another layout version.
+    /// Decodes a record's header; `None` if it is malformed or of another layout version.
     pub fn decode(data: &[u8]) -> Option<Self> {
-        let version = u32::from_le_bytes(data.get(0..4)?.try_into().ok()?);
-        if version != WASIFS_RECORD_VERSION || data.len() != 16 {
+        let header = Self::decode_any(data)?;
+        if header.version != WASIFS_RECORD_VERSION {
             return None;
         }
+        fields(&data[HEADER_LEN..])?;
+        Some(header)
+    }
+
+    /// Decodes the header of a record of any version.
+    fn decode_any(data: &[u8]) -> Option<Self> {
         Some(WasifsRecord {
-            version,
+            version: u32::from_le_bytes(data.get(0..4)?.try_into().ok()?),
             shim_hash: u64::from_le_bytes(data.get(4..12)?.try_into().ok()?),
             image_segment: u32::from_le_bytes(data.get(12..16)?.try_into().ok()?),
         })
+    }
+}
+
+/// Splits the tagged fields after the header; `None` if one runs past the end.
+fn fields(mut data: &[u8]) -> Option<Vec<(u8, &[u8])>> {
+    let mut out = Vec::new();
+    while let Some((&tag, rest)) = data.split_first() {
+        let len = u32::from_le_bytes(rest.get(0..4)?.try_into().ok()?) as usize;
+        let value = rest.get(4..4usize.checked_add(len)?)?;
+        out.push((tag, value));
+        data = &rest[4 + len..];
+    }
+    Some(out)
+}
+
+/// Appends field `tag` holding `value`.
+fn field(out: &mut Vec<u8>, tag: u8, value: &[u8]) {
+    out.push(tag);
+    out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    out.extend_from_slice(value);
+}
+
+/// A whole record: the header and the fields this wasifs knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Record {
+    /// The header.
+    pub header: WasifsRecord,
+    /// The version of wasifs that wrote it.
+    pub writer: Option<String>,
+    /// What `strip` needs.
+    pub strip: Option<StripInfo>,
+}
+
+/// Why a record cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RecordError {
+    /// A record of another layout version.
+    Version(u32),
+    /// A record cut short or otherwise malformed.
+    Malformed,
+}
+
+impl Record {
+    /// Parses a record of the current layout version.
+    pub fn parse(data: &[u8]) -> Result<Self, RecordError> {
+        let header = WasifsRecord::decode_any(data).ok_or(RecordError::Malformed)?;
+        if header.version != WASIFS_RECORD_VERSION {
+            return Err(RecordError::Version(header.version));
+        }
+        let mut record = Record {
+            header,
+            writer: None,
+            strip: None,
+        };
+        for (tag, value) in fields(&data[HEADER_LEN..]).ok_or(RecordError::Malformed)? {
+            match tag {
+                TAG_WRITER => {
+                    let s = std::str::from_utf8(value).map_err(|_| RecordError::Malformed)?;
+                    record.writer = Some(s.to_string());
+                }
+                TAG_STRIP => record.strip = Some(StripInfo::decode(value)?),
+                _ => {}
+            }
+        }
+        Ok(record)
+    }
+}
+
+/// The sections whose leading entries are the app's, in the order of [`StripInfo::counts`].
+pub(crate) const COUNTED: [SectionId; 8] = [
+    SectionId::Type,
+    SectionId::Function,
+    SectionId::Table,
+    SectionId::Memory,
+    SectionId::Tag,
+    SectionId::Global,
+    SectionId::Element,
+    SectionId::Data,
+];
+
+/// What `strip` needs to give back the app: how many leading entries of each merged section are
+/// the app's, the app's import section, and where each redirected import went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct StripInfo {
+    /// The app's entry count of each section of [`COUNTED`] (0 when it had none).
+    pub counts: [u32; 8],
+    /// Whether the app had a data count section.
+    pub data_count: bool,
+    /// The app's import section payload (count and entries), empty if it had none.
+    pub imports: Vec<u8>,
+    /// Each redirected import: the app's function index, the output's function index it became
+    /// (a shim entry point), and its name in the app's name section ("" if none).
+    pub redirects: Vec<(u32, u32, String)>,
+}
+
+/// Flag bit of [`StripInfo::data_count`].
+const FLAG_DATA_COUNT: u32 = 1;
+
+impl StripInfo {
+    /// What the merge of `plan` laid out as `layout` must remember for `strip`.
+    pub fn new(plan: &Plan<'_>, layout: &Layout) -> Self {
+        let app = &plan.app;
+        let payload = |id: SectionId| {
+            app.sections
+                .iter()
+                .find(|s| s.id == u8::from(id))
+                .map(|s| &app.bytes[s.payload.clone()])
+        };
+        let mut counts = [0; 8];
+        for (count, id) in counts.iter_mut().zip(COUNTED) {
+            *count = payload(id)
+                .and_then(|p| BinaryReader::new(p, 0).read_var_u32().ok())
+                .unwrap_or(0);
+        }
+        let names = import_names(plan);
+        let redirects = plan
+            .redirects
+            .iter()
+            .map(|r| {
+                let out = layout.app.funcs.get(r.app_func).unwrap_or(u32::MAX);
+                let name = names
+                    .iter()
+                    .find(|(f, _)| *f == r.app_func)
+                    .map(|(_, n)| n.clone())
+                    .unwrap_or_default();
+                (r.app_func, out, name)
+            })
+            .collect();
+        StripInfo {
+            counts,
+            data_count: payload(SectionId::DataCount).is_some(),
+            imports: payload(SectionId::Import).unwrap_or_default().to_vec(),
+            redirects,
+        }
+    }
+
+    /// The app's entry count of section `id` (0 for a section not in [`COUNTED`]).
+    pub fn count(&self, id: SectionId) -> u32 {
+        COUNTED
+            .iter()
+            .position(|&c| c == id)
+            .map_or(0, |i| self.counts[i])
+    }
+
+    /// Encodes the field: the 8 counts, flags, imports (length-prefixed), then the redirects.
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let u32le = |out: &mut Vec<u8>, v: u32| out.extend_from_slice(&v.to_le_bytes());
+        for c in self.counts {
+            u32le(&mut out, c);
+        }
+        u32le(
+            &mut out,
+            if self.data_count { FLAG_DATA_COUNT } else { 0 },
+        );
+        u32le(&mut out, self.imports.len() as u32);
+        out.extend_from_slice(&self.imports);
+        u32le(&mut out, self.redirects.len() as u32);
+        for (app, merged, name) in &self.redirects {
+            u32le(&mut out, *app);
+            u32le(&mut out, *merged);
+            u32le(&mut out, name.len() as u32);
+            out.extend_from_slice(name.as_bytes());
+        }
+        out
+    }
+
+    /// Decodes the field written by [`encode`](Self::encode).
+    fn decode(data: &[u8]) -> Result<Self, RecordError> {
+        let mut at = 0usize;
+        let mut take = |n: usize| -> Result<&[u8], RecordError> {
+            let s = data
+                .get(at..at.checked_add(n).ok_or(RecordError::Malformed)?)
+                .ok_or(RecordError::Malformed)?;
+            at += n;
+            Ok(s)
+        };
+        fn u32_of(b: &[u8]) -> u32 {
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        }
+        let mut info = StripInfo::default();
+        for c in info.counts.iter_mut() {
+            *c = u32_of(take(4)?);
+        }
+        info.data_count = u32_of(take(4)?) & FLAG_DATA_COUNT != 0;
+        let len = u32_of(take(4)?) as usize;
+        info.imports = take(len)?.to_vec();
+        let n = u32_of(take(4)?);
+        for _ in 0..n {
+            let app = u32_of(take(4)?);
+            let merged = u32_of(take(4)?);
+            let len = u32_of(take(4)?) as usize;
+            let name = std::str::from_utf8(take(len)?).map_err(|_| RecordError::Malformed)?;
+            info.redirects.push((app, merged, name.to_string()));
+        }
+        Ok(info)
+    }
+}
+
+/// The fields after the header that a rewrite of `plan` laid out as `layout` writes: the writer's
+/// version and the [`StripInfo`].
+pub(crate) fn fields_of(plan: &Plan<'_>, layout: &Layout) -> Vec<u8> {
+    let mut out = Vec::new();
+    field(&mut out, TAG_WRITER, env!("CARGO_PKG_VERSION").as_bytes());
+    field(&mut out, TAG_STRIP, &StripInfo::new(plan, layout).encode());
+    out
+}
+
+/// The app's function names of its redirected imports, from its name section.
+fn import_names(plan: &Plan<'_>) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    let Some(section) = plan
+        .app
+        .sections
+        .iter()
+        .find(|s| s.custom_name == Some("name"))
+    else {
+        return out;
+    };
+    let payload = &plan.app.bytes[section.payload.clone()];
+    let reader = BinaryReader::new(payload, section.payload.start as u64);
+    let Ok(custom) = wasmparser::CustomSectionReader::new(reader) else {
+        return out;
+    };
+    if let KnownCustom::Name(names) = custom.as_known() {
+        for sub in names.into_iter().flatten() {
+            if let Name::Function(map) = sub {
+                for naming in map.into_iter().flatten() {
+                    if plan.redirect_of(naming.index).is_some() {
+                        out.push((naming.index, naming.name.to_string()));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trips_and_skips_unknown_fields() {
+        let header = WasifsRecord {
+            version: WASIFS_RECORD_VERSION,
+            shim_hash: 7,
+            image_segment: 3,
+        };
+        let strip = StripInfo {
+            counts: [1, 2, 3, 4, 5, 6, 7, 8],
+            data_count: true,
+            imports: vec![0],
+            redirects: vec![(0, 9, "fd_write".into())],
+        };
+        let mut bytes = header.encode();
+        field(&mut bytes, 200, b"from the future");
+        field(&mut bytes, TAG_WRITER, b"9.9.9");
+        field(&mut bytes, TAG_STRIP, &strip.encode());
+        let record = Record::parse(&bytes).expect("parses");
+        assert_eq!(record.header, header);
+        assert_eq!(record.writer.as_deref(), Some("9.9.9"));
+        assert_eq!(record.strip, Some(strip));
+        assert_eq!(WasifsRecord::decode(&bytes), Some(header));
+    }
+
+    #[test]
+    fn version_1_and_cut_records_are_refused() {
+        let mut v1 = WasifsRecord {
+            version: 1,
+            shim_hash: 7,
+            image_segment: 3,
+        }
+        .encode();
+        assert_eq!(Record::parse(&v1), Err(RecordError::Version(1)));
+        assert_eq!(WasifsRecord::decode(&v1), None);
+        v1[0] = 2;
+        v1.extend_from_slice(&[TAG_WRITER, 9, 0, 0, 0, b'x']);
+        assert_eq!(Record::parse(&v1), Err(RecordError::Malformed));
+        assert_eq!(WasifsRecord::decode(&v1), None);
     }
 }
