@@ -243,3 +243,28 @@ fn served(imports: &[u8], redirects: &[(u32, u32, String)]) -> Vec<String> {
     }
     out
 }
+
+/// The versions a wasifs build writes, for `wasifs --version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Versions {
+    /// This wasifs (the crate version).
+    pub wasifs: &'static str,
+    /// Hash identifying the shim (and intrinsics) it merges, as [`Inspection::shim_hash`].
+    pub shim_hash: u64,
+    /// The image format version it writes and reads.
+    pub image_format: u32,
+    /// The `wasifs` record layout version it writes and reads.
+    pub record: u32,
+}
+
+/// The versions this wasifs writes.
+pub fn versions() -> Versions {
+    let intrinsics = crate::merge::intrinsics_wasm().unwrap_or_default();
+    Versions {
+        wasifs: env!("CARGO_PKG_VERSION"),
+        shim_hash: crate::merge::shim_hash(crate::SHIM_WASM, &intrinsics),
+        image_format: wasifs_image::format::VERSION,
+        record: crate::record::WASIFS_RECORD_VERSION,
+    }
+}

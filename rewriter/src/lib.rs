@@ -24,7 +24,7 @@ mod strip;
 
 pub use error::{Error, Result};
 pub use extract::{extract, Extracted};
-pub use inspect::{inspect, HostFsPolicy, Inspection, Mount, LARGEST};
+pub use inspect::{inspect, versions, HostFsPolicy, Inspection, Mount, Versions, LARGEST};
 pub use listing::{list, Entry, EntryKind};
 pub use mount::{Glob, HostPreopen, MountSpec};
 pub use policy::HostFs;

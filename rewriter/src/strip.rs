@@ -256,6 +256,12 @@ impl FuncMap {
         })
     }
 
+    /// The app's index of merged function `f` if it is one of the app's own (a kept import or a
+    /// defined function), not a shim entry point.
+    fn own(&self, f: u32) -> Option<u32> {
+        self.get(f).ok().filter(|_| !self.redirects.contains_key(&f))
+    }
+
     /// The app's index of merged function `f`.
     fn get(&self, f: u32) -> Result<u32, String> {
         let kept = self.kept.len() as u32;
@@ -502,7 +508,9 @@ fn names(
         }
         Ok::<_, String>(m)
     };
-    let func = |f: u32| funcs.get(f).ok();
+    // Only the app's own functions: the shim's entry points are named `wasifs::…`, and the
+    // imports they replaced get their names back from the record.
+    let func = |f: u32| funcs.own(f);
     let below = |n: u32| move |i: u32| (i < n).then_some(i);
     let mut out = NameSection::new();
     for sub in reader {
