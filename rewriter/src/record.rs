@@ -149,15 +149,31 @@ pub(crate) struct StripInfo {
     pub counts: [u32; 8],
     /// Whether the app had a data count section.
     pub data_count: bool,
+    /// Byte width of the app's code section entry count (0 if it had no code section).
+    pub code_count_width: u32,
     /// The app's import section payload (count and entries), empty if it had none.
     pub imports: Vec<u8>,
+    /// The app's payloads of the sections the merge re-encodes with new function indices
+    /// ([`VERBATIM`]), by section id; a section the app did not have is absent.
+    pub verbatim: Vec<(u8, Vec<u8>)>,
     /// Each redirected import: the app's function index, the output's function index it became
     /// (a shim entry point), and its name in the app's name section ("" if none).
     pub redirects: Vec<(u32, u32, String)>,
 }
 
+/// The sections whose app payload the record keeps as it was: the merge re-encodes them.
+pub(crate) const VERBATIM: [SectionId; 5] = [
+    SectionId::Table,
+    SectionId::Global,
+    SectionId::Export,
+    SectionId::Start,
+    SectionId::Element,
+];
+
 /// Flag bit of [`StripInfo::data_count`].
 const FLAG_DATA_COUNT: u32 = 1;
+/// Where [`StripInfo::code_count_width`] sits in the flags (bits 8–15).
+const WIDTH_SHIFT: u32 = 8;
 
 impl StripInfo {
     /// What the merge of `plan` laid out as `layout` must remember for `strip`.
@@ -189,10 +205,19 @@ impl StripInfo {
                 (r.app_func, out, name)
             })
             .collect();
+        let code_count_width = payload(SectionId::Code).map_or(0, |p| {
+            let mut r = BinaryReader::new(p, 0);
+            r.read_var_u32().map_or(0, |_| r.current_position() as u32)
+        });
         StripInfo {
             counts,
+            code_count_width,
             data_count: payload(SectionId::DataCount).is_some(),
             imports: payload(SectionId::Import).unwrap_or_default().to_vec(),
+            verbatim: VERBATIM
+                .iter()
+                .filter_map(|&id| Some((u8::from(id), payload(id)?.to_vec())))
+                .collect(),
             redirects,
         }
     }
@@ -214,7 +239,7 @@ impl StripInfo {
         }
         u32le(
             &mut out,
-            if self.data_count { FLAG_DATA_COUNT } else { 0 },
+            u32::from(self.data_count) * FLAG_DATA_COUNT | self.code_count_width << WIDTH_SHIFT,
         );
         u32le(&mut out, self.imports.len() as u32);
         out.extend_from_slice(&self.imports);
@@ -224,6 +249,12 @@ impl StripInfo {
             u32le(&mut out, *merged);
             u32le(&mut out, name.len() as u32);
             out.extend_from_slice(name.as_bytes());
+        }
+        u32le(&mut out, self.verbatim.len() as u32);
+        for (id, payload) in &self.verbatim {
+            out.push(*id);
+            u32le(&mut out, payload.len() as u32);
+            out.extend_from_slice(payload);
         }
         out
     }
@@ -245,7 +276,9 @@ impl StripInfo {
         for c in info.counts.iter_mut() {
             *c = u32_of(take(4)?);
         }
-        info.data_count = u32_of(take(4)?) & FLAG_DATA_COUNT != 0;
+        let flags = u32_of(take(4)?);
+        info.data_count = flags & FLAG_DATA_COUNT != 0;
+        info.code_count_width = flags >> WIDTH_SHIFT & 0xff;
         let len = u32_of(take(4)?) as usize;
         info.imports = take(len)?.to_vec();
         let n = u32_of(take(4)?);
@@ -255,6 +288,12 @@ impl StripInfo {
             let len = u32_of(take(4)?) as usize;
             let name = std::str::from_utf8(take(len)?).map_err(|_| RecordError::Malformed)?;
             info.redirects.push((app, merged, name.to_string()));
+        }
+        let n = u32_of(take(4)?);
+        for _ in 0..n {
+            let id = take(1)?[0];
+            let len = u32_of(take(4)?) as usize;
+            info.verbatim.push((id, take(len)?.to_vec()));
         }
         Ok(info)
     }
@@ -313,7 +352,9 @@ mod tests {
         let strip = StripInfo {
             counts: [1, 2, 3, 4, 5, 6, 7, 8],
             data_count: true,
+            code_count_width: 2,
             imports: vec![0],
+            verbatim: vec![(7, vec![0])],
             redirects: vec![(0, 9, "fd_write".into())],
         };
         let mut bytes = header.encode();

@@ -5,16 +5,16 @@
 //! Every index space of the merged module starts with the app's entities (functions after the
 //! kept imports and the shim's host imports), so the app is the leading entries of each section
 //! with function indices mapped back. Sections the merge borrowed (types, functions, memories,
-//! tags, data, the app's code bodies) come back byte for byte; those it re-encoded (tables,
-//! globals, elements, exports) are re-encoded again; the import section is the app's own, kept
-//! in the record; the name section is rebuilt without the shim's names.
+//! tags, data) come back byte for byte; the app's code bodies get their call operands mapped back
+//! at the widths they had; the sections it re-encoded (imports, tables, globals, exports, start,
+//! elements) are the app's own, kept in the record; the name section is rebuilt without the
+//! shim's names, the restored imports' names put back from the record.
 
 use crate::packed::{Packed, BYTES_NAME};
 use crate::record::{StripInfo, WASIFS_SECTION};
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::path::Path;
-use wasm_encoder::reencode::{Error as ReencodeError, Reencode};
 use wasm_encoder::{Encode, SectionId};
 use wasmparser::{
     BinaryReader, FromReader, FunctionBody, ImportSectionReader, KnownCustom, Name, Operator,
@@ -86,8 +86,8 @@ pub fn strip(bytes: &[u8]) -> Result<Stripped> {
                 if name == WASIFS_SECTION {
                     None
                 } else if name == "name" {
-                    let names = names(payload, section.payload.start, &funcs, info, &app, types);
-                    Some(names.map_err(bad)?)
+                    names(payload, section.payload.start, &funcs, info, &app, types)
+                        .map_err(bad)?
                 } else if name.starts_with(".debug_") {
                     debug.push(out.len());
                     Some(payload.to_vec())
@@ -101,16 +101,15 @@ pub fn strip(bytes: &[u8]) -> Result<Stripped> {
             SectionId::Tag => first::<wasmparser::TagType>(payload, count).map_err(wasm)?,
             SectionId::Data => first::<wasmparser::Data<'_>>(payload, count).map_err(wasm)?,
             SectionId::Import => (!info.imports.is_empty()).then(|| info.imports.clone()),
-            SectionId::Table | SectionId::Global | SectionId::Element | SectionId::Export => {
-                reencode(id, payload, count, &funcs).map_err(bad)?
-            }
-            SectionId::Start => {
-                let f = BinaryReader::new(payload, 0).read_var_u32().map_err(wasm)?;
-                let f = funcs.get(f).map_err(bad)?;
-                let mut b = Vec::new();
-                f.encode(&mut b);
-                Some(b)
-            }
+            SectionId::Table
+            | SectionId::Global
+            | SectionId::Element
+            | SectionId::Export
+            | SectionId::Start => info
+                .verbatim
+                .iter()
+                .find(|(v, _)| *v == section.id)
+                .map(|(_, payload)| payload.clone()),
             SectionId::DataCount => info.data_count.then(|| {
                 let mut b = Vec::new();
                 info.count(SectionId::Data).encode(&mut b);
@@ -118,7 +117,7 @@ pub fn strip(bytes: &[u8]) -> Result<Stripped> {
             }),
             SectionId::Code => {
                 let app_funcs = info.count(SectionId::Function);
-                let (code, same) = code(payload, app_funcs, &funcs).map_err(|e| match e {
+                let (code, same) = code(payload, app_funcs, info.code_count_width as usize, &funcs).map_err(|e| match e {
                     CodeError::Wasm(e) => wasm(e),
                     CodeError::Map(m) => bad(m),
                 })?;
@@ -297,70 +296,6 @@ fn type_count(module: &crate::module::ModuleInfo<'_>, info: &StripInfo) -> wasmp
     Ok(n)
 }
 
-/// Re-encodes with function indices mapped back to the app's.
-struct Unmerge<'f>(&'f FuncMap);
-
-impl Reencode for Unmerge<'_> {
-    type Error = String;
-    fn function_index(&mut self, i: u32) -> Result<u32, ReencodeError<String>> {
-        self.0.get(i).map_err(ReencodeError::UserError)
-    }
-}
-
-/// The first `count` entries of table, global or element section `payload` (every export of the
-/// export section), re-encoded with function indices mapped back.
-fn reencode(
-    id: SectionId,
-    payload: &[u8],
-    count: u32,
-    funcs: &FuncMap,
-) -> Result<Option<Vec<u8>>, String> {
-    let mut re = Unmerge(funcs);
-    let r = BinaryReader::new(payload, 0);
-    let err = |e: &dyn std::fmt::Display| format!("its {id:?} section: {e}");
-    let mut out = Vec::new();
-    let n = match id {
-        SectionId::Table => {
-            let mut s = wasm_encoder::TableSection::new();
-            for t in wasmparser::TableSectionReader::new(r).map_err(|e| err(&e))?.into_iter().take(count as usize) {
-                re.parse_table(&mut s, t.map_err(|e| err(&e))?).map_err(|e| err(&e))?;
-            }
-            s.encode(&mut out);
-            s.len()
-        }
-        SectionId::Global => {
-            let mut s = wasm_encoder::GlobalSection::new();
-            for g in wasmparser::GlobalSectionReader::new(r).map_err(|e| err(&e))?.into_iter().take(count as usize) {
-                re.parse_global(&mut s, g.map_err(|e| err(&e))?).map_err(|e| err(&e))?;
-            }
-            s.encode(&mut out);
-            s.len()
-        }
-        SectionId::Element => {
-            let mut s = wasm_encoder::ElementSection::new();
-            for e in wasmparser::ElementSectionReader::new(r).map_err(|e| err(&e))?.into_iter().take(count as usize) {
-                re.parse_element(&mut s, e.map_err(|e| err(&e))?).map_err(|e| err(&e))?;
-            }
-            s.encode(&mut out);
-            s.len()
-        }
-        _ => {
-            let mut s = wasm_encoder::ExportSection::new();
-            re.parse_export_section(&mut s, wasmparser::ExportSectionReader::new(r).map_err(|e| err(&e))?)
-                .map_err(|e| err(&e))?;
-            s.encode(&mut out);
-            s.len()
-        }
-    };
-    if n == 0 {
-        return Ok(None);
-    }
-    // `encode` wrote the section's size first; keep the payload only.
-    let mut r = BinaryReader::new(&out, 0);
-    r.read_var_u32().map_err(|e| err(&e))?;
-    Ok(Some(out[r.current_position()..].to_vec()))
-}
-
 /// Why the code section could not be given back.
 enum CodeError {
     Wasm(wasmparser::BinaryReaderError),
@@ -375,11 +310,18 @@ impl From<wasmparser::BinaryReaderError> for CodeError {
 
 /// The app's `n` bodies (the first ones) with call, return_call and ref.func operands mapped back,
 /// in place at the width the merge left where they fit; and whether every body kept its length.
-fn code(payload: &[u8], n: u32, funcs: &FuncMap) -> Result<(Vec<u8>, bool), CodeError> {
+fn code(
+    payload: &[u8],
+    n: u32,
+    app_width: usize,
+    funcs: &FuncMap,
+) -> Result<(Vec<u8>, bool), CodeError> {
     let mut reader = BinaryReader::new(payload, 0);
     reader.read_var_u32()?;
     let width = reader.current_position();
     let mut out = Vec::with_capacity(payload.len());
+    // The app's own width, as the record keeps it (0 in none).
+    let width = if app_width > 0 { app_width } else { width };
     let mut same = leb_fits(n, width);
     if same {
         leb_padded(&mut out, n, width);
@@ -407,8 +349,13 @@ fn code(payload: &[u8], n: u32, funcs: &FuncMap) -> Result<(Vec<u8>, bool), Code
             let new = funcs.get(old).map_err(CodeError::Map)?;
             let start = at as usize - body_start + 1;
             let end = ops.original_position() as usize - body_start;
-            if new != old {
-                fits &= leb_fits(new, end - start);
+            // The merge keeps an operand's width when the new index fits it, else writes it
+            // minimal: a minimal operand under 5 bytes (padded ones are 5, as wasm-ld writes
+            // them) was minimal in the app too.
+            let width = end - start;
+            let minimal = width < 5 && leb_len(old) == width && leb_len(new) < width;
+            if new != old || minimal {
+                fits &= !minimal && leb_fits(new, width);
                 patches.push((start, end, new));
             }
         }
@@ -427,7 +374,8 @@ fn code(payload: &[u8], n: u32, funcs: &FuncMap) -> Result<(Vec<u8>, bool), Code
             let mut at = 0;
             for &(s, e, v) in &patches {
                 spliced.extend_from_slice(&body[at..s]);
-                if leb_fits(v, e - s) {
+                let was_minimal = e - s < 5 && leb_len(old_at(body, s)) == e - s;
+                if leb_fits(v, e - s) && !was_minimal {
                     leb_padded(&mut spliced, v, e - s);
                 } else {
                     v.encode(&mut spliced);
@@ -440,6 +388,16 @@ fn code(payload: &[u8], n: u32, funcs: &FuncMap) -> Result<(Vec<u8>, bool), Code
         }
     }
     Ok((out, same))
+}
+
+/// The length of `v` as a minimal unsigned LEB128.
+fn leb_len(v: u32) -> usize {
+    (1..5).find(|&n| u64::from(v) < 1u64 << (7 * n)).unwrap_or(5)
+}
+
+/// The unsigned LEB128 at `body[at..]` (0 if unreadable).
+fn old_at(body: &[u8], at: usize) -> u32 {
+    BinaryReader::new(&body[at..], 0).read_var_u32().unwrap_or(0)
 }
 
 /// Whether `v` fits an unsigned LEB128 of `width` bytes.
@@ -466,7 +424,7 @@ fn names(
     info: &StripInfo,
     app: &AppImports,
     types: u32,
-) -> Result<Vec<u8>, String> {
+) -> Result<Option<Vec<u8>>, String> {
     use wasm_encoder::{IndirectNameMap, NameMap, NameSection};
     let err = |e: wasmparser::BinaryReaderError| format!("its name section: {e}");
     let reader = BinaryReader::new(payload, offset as u64);
@@ -484,7 +442,7 @@ fn names(
         }
         Ok::<_, String>(v)
     };
-    let to_map = |mut v: Vec<(u32, String)>| {
+    let to_map = |mut v: Vec<(u32, String)>| -> NameMap {
         v.sort_by_key(|e| e.0);
         v.dedup_by_key(|e| e.0);
         let mut m = NameMap::new();
@@ -502,20 +460,28 @@ fn names(
             }
         }
         v.sort_by_key(|e| e.0);
+        v.dedup_by_key(|e| e.0);
+        if v.is_empty() {
+            return Ok::<_, String>(None);
+        }
         let mut m = IndirectNameMap::new();
         for (i, names) in v {
             m.append(i, &to_map(names));
         }
-        Ok::<_, String>(m)
+        Ok(Some(m))
     };
     // Only the app's own functions: the shim's entry points are named `wasifs::…`, and the
     // imports they replaced get their names back from the record.
     let func = |f: u32| funcs.own(f);
     let below = |n: u32| move |i: u32| (i < n).then_some(i);
     let mut out = NameSection::new();
+    let mut any = false;
     for sub in reader {
         match sub.map_err(err)? {
-            Name::Module { name, .. } => out.module(name),
+            Name::Module { name, .. } => {
+                any = true;
+                out.module(name)
+            }
             Name::Function(map) => {
                 let mut v = direct(map, &func)?;
                 v.extend(
@@ -524,46 +490,78 @@ fn names(
                         .filter(|r| !r.2.is_empty())
                         .map(|r| (r.0, r.2.clone())),
                 );
-                out.functions(&to_map(v));
+                put(&mut out, &mut any, NameSection::functions, to_map(v));
             }
-            Name::Local(map) => out.locals(&indirect(map, &func)?),
-            Name::Label(map) => out.labels(&indirect(map, &func)?),
-            Name::Type(map) => out.types(&to_map(direct(map, &below(types))?)),
-            Name::Table(map) => out.tables(&to_map(direct(
+            Name::Local(map) => put_indirect(&mut out, &mut any, NameSection::locals, indirect(map, &func)?),
+            Name::Label(map) => put_indirect(&mut out, &mut any, NameSection::labels, indirect(map, &func)?),
+            Name::Type(map) => put(&mut out, &mut any, NameSection::types, to_map(direct(map, &below(types))?)),
+            Name::Table(map) => put(&mut out, &mut any, NameSection::tables, to_map(direct(
                 map,
                 &below(app.tables + info.count(SectionId::Table)),
             )?)),
-            Name::Memory(map) => out.memories(&to_map(direct(
+            Name::Memory(map) => put(&mut out, &mut any, NameSection::memories, to_map(direct(
                 map,
                 &below(app.memories + info.count(SectionId::Memory)),
             )?)),
-            Name::Global(map) => out.globals(&to_map(direct(
+            Name::Global(map) => put(&mut out, &mut any, NameSection::globals, to_map(direct(
                 map,
                 &below(app.globals + info.count(SectionId::Global)),
             )?)),
-            Name::Element(map) => out.elements(&to_map(direct(
+            Name::Element(map) => put(&mut out, &mut any, NameSection::elements, to_map(direct(
                 map,
                 &below(info.count(SectionId::Element)),
             )?)),
             Name::Data(map) => {
-                out.data(&to_map(direct(map, &below(info.count(SectionId::Data)))?))
+                put(&mut out, &mut any, NameSection::data, to_map(direct(map, &below(info.count(SectionId::Data)))?))
             }
-            Name::Tag(map) => out.tag(&to_map(direct(
+            Name::Tag(map) => put(&mut out, &mut any, NameSection::tag, to_map(direct(
                 map,
                 &below(app.tags + info.count(SectionId::Tag)),
             )?)),
-            Name::Field(map) => out.fields(&indirect(map, &below(types))?),
-            Name::Parameter(map) => out.parameters(&indirect(map, &func)?),
-            Name::TagParameter(map) => out.tag_parameters(&indirect(
+            Name::Field(map) => put_indirect(&mut out, &mut any, NameSection::fields, indirect(map, &below(types))?),
+            Name::Parameter(map) => put_indirect(&mut out, &mut any, NameSection::parameters, indirect(map, &func)?),
+            Name::TagParameter(map) => put_indirect(&mut out, &mut any, NameSection::tag_parameters, indirect(
                 map,
                 &below(app.tags + info.count(SectionId::Tag)),
             )?),
-            Name::Unknown { ty, data, .. } => out.raw(ty, data),
+            Name::Unknown { ty, data, .. } => {
+                any = true;
+                out.raw(ty, data)
+            }
         }
+    }
+    if !any {
+        return Ok(None);
     }
     let mut bytes = Vec::new();
     "name".encode(&mut bytes);
     let custom = out.as_custom();
     bytes.extend_from_slice(&custom.data);
-    Ok(bytes)
+    Ok(Some(bytes))
+}
+
+/// Adds the subsection `add` writes for `map` unless `map` is empty.
+fn put(
+    out: &mut wasm_encoder::NameSection,
+    any: &mut bool,
+    add: fn(&mut wasm_encoder::NameSection, &wasm_encoder::NameMap),
+    map: wasm_encoder::NameMap,
+) {
+    if !map.is_empty() {
+        add(out, &map);
+        *any = true;
+    }
+}
+
+/// Adds the subsection `add` writes for `map` unless it is empty (`None`).
+fn put_indirect(
+    out: &mut wasm_encoder::NameSection,
+    any: &mut bool,
+    add: fn(&mut wasm_encoder::NameSection, &wasm_encoder::IndirectNameMap),
+    map: Option<wasm_encoder::IndirectNameMap>,
+) {
+    if let Some(map) = map {
+        add(out, &map);
+        *any = true;
+    }
 }
