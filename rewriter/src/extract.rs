@@ -9,7 +9,7 @@
 use crate::listing::{Entry, EntryKind, Tree};
 use crate::packed::{Packed, BYTES_NAME};
 use crate::{Error, Result};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
@@ -70,6 +70,7 @@ pub fn extract(
         done: Extracted::default(),
         linked: HashMap::new(),
         dir_times: Vec::new(),
+        written: HashSet::new(),
     };
     for root in roots {
         let mut entries = vec![root.clone()];
@@ -96,11 +97,16 @@ struct Writer<'t, 'i, 'a> {
     linked: HashMap<u32, PathBuf>,
     /// Directories written, in creation order, to get their times at the end.
     dir_times: Vec<(PathBuf, Entry)>,
+    /// Guest paths already written (a mount inside another, or a path given twice).
+    written: HashSet<String>,
 }
 
 impl Writer<'_, '_, '_> {
     /// Writes `entry`, its parent directories first.
     fn write(&mut self, entry: &Entry) -> Result<()> {
+        if !self.written.insert(entry.path.clone()) {
+            return Ok(());
+        }
         let rel: Vec<&str> = entry.path.split('/').filter(|c| !c.is_empty()).collect();
         let mut at = self.dir.to_path_buf();
         let (last, parents) = match rel.split_last() {
@@ -147,10 +153,8 @@ impl Writer<'_, '_, '_> {
 
     /// Remembers directory `at` for its times and counts it.
     fn note_dir(&mut self, at: PathBuf, entry: &Entry) {
-        if !self.dir_times.iter().any(|(p, _)| *p == at) {
-            self.done.dirs += 1;
-            self.dir_times.push((at, entry.clone()));
-        }
+        self.done.dirs += 1;
+        self.dir_times.push((at, entry.clone()));
     }
 
     /// Writes the bytes of file `entry` to the new file `at`, chunk by chunk.
