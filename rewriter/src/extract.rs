@@ -49,7 +49,7 @@ pub struct Extracted {
 pub fn extract(
     bytes: &[u8],
     dir: impl AsRef<Path>,
-    guest_paths: &[impl AsRef<str>],
+    guest_paths: &[&str],
 ) -> Result<Extracted> {
     let path = Path::new(BYTES_NAME);
     let packed = Packed::open(path, bytes)?;
@@ -60,7 +60,7 @@ pub fn extract(
     } else {
         guest_paths
             .iter()
-            .map(|p| tree.resolve(p.as_ref()))
+            .map(|p| tree.resolve(p))
             .collect::<Result<Vec<_>>>()?
     };
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;

@@ -155,7 +155,10 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
                 .map_err(|e| tree.corrupt(e))?;
             Ok(String::from_utf8_lossy(&buf).into_owned())
         };
-        preopens.push((read(a.guest_off, a.guest_len)?, read(a.host_off, a.host_len)?));
+        preopens.push((
+            read(a.guest_off, a.guest_len)?,
+            read(a.host_off, a.host_len)?,
+        ));
     }
 
     let served = match &packed.record.strip {

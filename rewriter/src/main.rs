@@ -41,7 +41,9 @@ enum Command {
 
 /// The full clap definition, `--version` naming the shim and the image format.
 pub fn command() -> clap::Command {
-    Cli::command().version(cli::version()).long_version(cli::version())
+    Cli::command()
+        .version(cli::version())
+        .long_version(cli::version())
 }
 
 fn main() -> ExitCode {

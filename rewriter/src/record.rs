@@ -239,7 +239,7 @@ impl StripInfo {
         }
         u32le(
             &mut out,
-            u32::from(self.data_count) * FLAG_DATA_COUNT | self.code_count_width << WIDTH_SHIFT,
+            (u32::from(self.data_count) * FLAG_DATA_COUNT) | (self.code_count_width << WIDTH_SHIFT),
         );
         u32le(&mut out, self.imports.len() as u32);
         out.extend_from_slice(&self.imports);

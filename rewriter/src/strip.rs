@@ -86,8 +86,7 @@ pub fn strip(bytes: &[u8]) -> Result<Stripped> {
                 if name == WASIFS_SECTION {
                     None
                 } else if name == "name" {
-                    names(payload, section.payload.start, &funcs, info, &app, types)
-                        .map_err(bad)?
+                    names(payload, section.payload.start, &funcs, info, &app, types).map_err(bad)?
                 } else if name.starts_with(".debug_") {
                     debug.push(out.len());
                     Some(payload.to_vec())
@@ -117,10 +116,11 @@ pub fn strip(bytes: &[u8]) -> Result<Stripped> {
             }),
             SectionId::Code => {
                 let app_funcs = info.count(SectionId::Function);
-                let (code, same) = code(payload, app_funcs, info.code_count_width as usize, &funcs).map_err(|e| match e {
-                    CodeError::Wasm(e) => wasm(e),
-                    CodeError::Map(m) => bad(m),
-                })?;
+                let (code, same) = code(payload, app_funcs, info.code_count_width as usize, &funcs)
+                    .map_err(|e| match e {
+                        CodeError::Wasm(e) => wasm(e),
+                        CodeError::Map(m) => bad(m),
+                    })?;
                 same_layout = same;
                 (app_funcs > 0).then_some(code)
             }
@@ -171,10 +171,7 @@ fn section_id(id: u8) -> Option<SectionId> {
 }
 
 /// The first `n` entries of a vector section's payload, with the count `n`; `None` for none.
-fn first<'a, T: FromReader<'a>>(
-    payload: &'a [u8],
-    n: u32,
-) -> wasmparser::Result<Option<Vec<u8>>> {
+fn first<'a, T: FromReader<'a>>(payload: &'a [u8], n: u32) -> wasmparser::Result<Option<Vec<u8>>> {
     if n == 0 {
         return Ok(None);
     }
@@ -258,7 +255,9 @@ impl FuncMap {
     /// The app's index of merged function `f` if it is one of the app's own (a kept import or a
     /// defined function), not a shim entry point.
     fn own(&self, f: u32) -> Option<u32> {
-        self.get(f).ok().filter(|_| !self.redirects.contains_key(&f))
+        self.get(f)
+            .ok()
+            .filter(|_| !self.redirects.contains_key(&f))
     }
 
     /// The app's index of merged function `f`.
@@ -392,12 +391,16 @@ fn code(
 
 /// The length of `v` as a minimal unsigned LEB128.
 fn leb_len(v: u32) -> usize {
-    (1..5).find(|&n| u64::from(v) < 1u64 << (7 * n)).unwrap_or(5)
+    (1..5)
+        .find(|&n| u64::from(v) < 1u64 << (7 * n))
+        .unwrap_or(5)
 }
 
 /// The unsigned LEB128 at `body[at..]` (0 if unreadable).
 fn old_at(body: &[u8], at: usize) -> u32 {
-    BinaryReader::new(&body[at..], 0).read_var_u32().unwrap_or(0)
+    BinaryReader::new(&body[at..], 0)
+        .read_var_u32()
+        .unwrap_or(0)
 }
 
 /// Whether `v` fits an unsigned LEB128 of `width` bytes.
@@ -492,38 +495,87 @@ fn names(
                 );
                 put(&mut out, &mut any, NameSection::functions, to_map(v));
             }
-            Name::Local(map) => put_indirect(&mut out, &mut any, NameSection::locals, indirect(map, &func)?),
-            Name::Label(map) => put_indirect(&mut out, &mut any, NameSection::labels, indirect(map, &func)?),
-            Name::Type(map) => put(&mut out, &mut any, NameSection::types, to_map(direct(map, &below(types))?)),
-            Name::Table(map) => put(&mut out, &mut any, NameSection::tables, to_map(direct(
-                map,
-                &below(app.tables + info.count(SectionId::Table)),
-            )?)),
-            Name::Memory(map) => put(&mut out, &mut any, NameSection::memories, to_map(direct(
-                map,
-                &below(app.memories + info.count(SectionId::Memory)),
-            )?)),
-            Name::Global(map) => put(&mut out, &mut any, NameSection::globals, to_map(direct(
-                map,
-                &below(app.globals + info.count(SectionId::Global)),
-            )?)),
-            Name::Element(map) => put(&mut out, &mut any, NameSection::elements, to_map(direct(
-                map,
-                &below(info.count(SectionId::Element)),
-            )?)),
-            Name::Data(map) => {
-                put(&mut out, &mut any, NameSection::data, to_map(direct(map, &below(info.count(SectionId::Data)))?))
-            }
-            Name::Tag(map) => put(&mut out, &mut any, NameSection::tag, to_map(direct(
-                map,
-                &below(app.tags + info.count(SectionId::Tag)),
-            )?)),
-            Name::Field(map) => put_indirect(&mut out, &mut any, NameSection::fields, indirect(map, &below(types))?),
-            Name::Parameter(map) => put_indirect(&mut out, &mut any, NameSection::parameters, indirect(map, &func)?),
-            Name::TagParameter(map) => put_indirect(&mut out, &mut any, NameSection::tag_parameters, indirect(
-                map,
-                &below(app.tags + info.count(SectionId::Tag)),
-            )?),
+            Name::Local(map) => put_indirect(
+                &mut out,
+                &mut any,
+                NameSection::locals,
+                indirect(map, &func)?,
+            ),
+            Name::Label(map) => put_indirect(
+                &mut out,
+                &mut any,
+                NameSection::labels,
+                indirect(map, &func)?,
+            ),
+            Name::Type(map) => put(
+                &mut out,
+                &mut any,
+                NameSection::types,
+                to_map(direct(map, &below(types))?),
+            ),
+            Name::Table(map) => put(
+                &mut out,
+                &mut any,
+                NameSection::tables,
+                to_map(direct(
+                    map,
+                    &below(app.tables + info.count(SectionId::Table)),
+                )?),
+            ),
+            Name::Memory(map) => put(
+                &mut out,
+                &mut any,
+                NameSection::memories,
+                to_map(direct(
+                    map,
+                    &below(app.memories + info.count(SectionId::Memory)),
+                )?),
+            ),
+            Name::Global(map) => put(
+                &mut out,
+                &mut any,
+                NameSection::globals,
+                to_map(direct(
+                    map,
+                    &below(app.globals + info.count(SectionId::Global)),
+                )?),
+            ),
+            Name::Element(map) => put(
+                &mut out,
+                &mut any,
+                NameSection::elements,
+                to_map(direct(map, &below(info.count(SectionId::Element)))?),
+            ),
+            Name::Data(map) => put(
+                &mut out,
+                &mut any,
+                NameSection::data,
+                to_map(direct(map, &below(info.count(SectionId::Data)))?),
+            ),
+            Name::Tag(map) => put(
+                &mut out,
+                &mut any,
+                NameSection::tag,
+                to_map(direct(map, &below(app.tags + info.count(SectionId::Tag)))?),
+            ),
+            Name::Field(map) => put_indirect(
+                &mut out,
+                &mut any,
+                NameSection::fields,
+                indirect(map, &below(types))?,
+            ),
+            Name::Parameter(map) => put_indirect(
+                &mut out,
+                &mut any,
+                NameSection::parameters,
+                indirect(map, &func)?,
+            ),
+            Name::TagParameter(map) => put_indirect(
+                &mut out,
+                &mut any,
+                NameSection::tag_parameters,
+                indirect(map, &below(app.tags + info.count(SectionId::Tag)))?,
+            ),
             Name::Unknown { ty, data, .. } => {
                 any = true;
                 out.raw(ty, data)

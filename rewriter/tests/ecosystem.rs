@@ -31,8 +31,14 @@ fn version_names_the_shim_image_format_and_record() {
     let v = wasifs::versions();
     let text = wasifs(&["--version"]);
     assert!(text.starts_with(&format!("wasifs {}", v.wasifs)), "{text}");
-    assert!(text.contains(&format!("shim {:016x}", v.shim_hash)), "{text}");
-    assert!(text.contains(&format!("image format {}", v.image_format)), "{text}");
+    assert!(
+        text.contains(&format!("shim {:016x}", v.shim_hash)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("image format {}", v.image_format)),
+        "{text}"
+    );
     assert!(text.contains(&format!("record {}", v.record)), "{text}");
 }
 
@@ -50,7 +56,10 @@ fn completions_cover_every_subcommand_in_each_shell() {
 #[test]
 fn man_prints_a_roff_page_and_writes_one_per_subcommand() {
     let page = wasifs(&["man"]);
-    assert!(page.starts_with(".ie") || page.contains(".TH wasifs"), "{page}");
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH wasifs"),
+        "{page}"
+    );
     let dir = tempfile::tempdir().unwrap();
     wasifs(&["man", "--dir", dir.path().to_str().unwrap()]);
     assert!(dir.path().join("wasifs.1").is_file());
@@ -66,7 +75,13 @@ fn help_shows_examples_for_mounts_ro_globs_and_policies() {
     let top = wasifs(&["--help"]);
     assert!(top.contains("Examples:"), "{top}");
     let rewrite = wasifs(&["rewrite", "--help"]);
-    for want in [":ro", "--include", "--exclude", "--host-fs deny", "--preopen"] {
+    for want in [
+        ":ro",
+        "--include",
+        "--exclude",
+        "--host-fs deny",
+        "--preopen",
+    ] {
         assert!(rewrite.contains(want), "no {want} in\n{rewrite}");
     }
 }

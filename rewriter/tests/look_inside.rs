@@ -57,8 +57,12 @@ fn host_tree(dir: &Path, prefix: &str) -> BTreeMap<String, Meta> {
             } else {
                 '-'
             };
-            let target = (kind == 'l')
-                .then(|| std::fs::read_link(&path).unwrap().to_string_lossy().into_owned());
+            let target = (kind == 'l').then(|| {
+                std::fs::read_link(&path)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            });
             out.insert(
                 g.clone(),
                 Meta {
@@ -263,7 +267,13 @@ fn extract_never_writes_through_a_symlink_to_outside_the_directory() {
     let outside = victim.join("hello.txt");
     std::fs::write(&outside, "untouched").unwrap();
     std::os::unix::fs::symlink(&outside, dest.join("hello.txt")).unwrap();
-    ok(wasifs(&["extract", &p.module(), "-C", dest.to_str().unwrap(), "-q"]));
+    ok(wasifs(&[
+        "extract",
+        &p.module(),
+        "-C",
+        dest.to_str().unwrap(),
+        "-q",
+    ]));
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "untouched");
     assert_eq!(
         std::fs::read(dest.join("hello.txt")).unwrap(),
@@ -315,7 +325,11 @@ fn inspect_json_has_the_documented_keys_and_the_tree_counts() {
     let count = |k: char| expected.values().filter(|m| m.kind == k).count() as u64;
     assert_eq!(json["image"]["files"], count('-'));
     assert_eq!(json["image"]["symlinks"], count('l'));
-    let data: u64 = expected.values().filter(|m| m.kind == '-').map(|m| m.size).sum();
+    let data: u64 = expected
+        .values()
+        .filter(|m| m.kind == '-')
+        .map(|m| m.size)
+        .sum();
     assert_eq!(json["image"]["data_size"], data);
     assert_eq!(json["shim"]["current"], true);
     let mounts = json["mounts"].as_array().unwrap();
@@ -339,7 +353,10 @@ fn inspect_text_names_versions_mounts_policy_and_imports() {
     let text = ok(wasifs(&["inspect", &p.module()]));
     let v = wasifs::versions();
     assert!(text.contains(&format!("{:016x}", v.shim_hash)), "{text}");
-    assert!(text.contains(&format!("format {}", v.image_format)), "{text}");
+    assert!(
+        text.contains(&format!("format {}", v.image_format)),
+        "{text}"
+    );
     assert!(text.contains("/data:ro"), "{text}");
     assert!(text.contains("host fs"), "{text}");
     assert!(text.contains("served"), "{text}");

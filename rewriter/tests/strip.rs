@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use wasmparser::{Parser, Payload};
 
-
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
@@ -39,11 +38,15 @@ fn strip_gives_back_every_fixture_byte_for_byte_but_for_dropped_dwarf() {
         let app = std::fs::read(&path).unwrap();
         let packed = wasifs::Rewriter::new()
             .mount(format!("/={}", tree.display()).parse().unwrap())
-            .mount(format!("/etc={}:ro", tree.join("sub").display()).parse().unwrap())
+            .mount(
+                format!("/etc={}:ro", tree.join("sub").display())
+                    .parse()
+                    .unwrap(),
+            )
             .rewrite(&app)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let stripped = wasifs::strip(&packed.bytes)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let stripped =
+            wasifs::strip(&packed.bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let expected = if packed.report.warnings.iter().any(|w| w.contains("DWARF")) {
             without_dwarf(&app)
         } else {
@@ -99,7 +102,11 @@ fn strip_of_a_module_never_rewritten_names_the_problem() {
 fn strip_of_a_version_1_record_asks_for_a_rewrite_with_this_wasifs() {
     let app = std::fs::read(fixtures().join("bin/wat_cat.wasm")).unwrap();
     let packed = wasifs::Rewriter::new()
-        .mount(format!("/={}", fixtures().join("tree").display()).parse().unwrap())
+        .mount(
+            format!("/={}", fixtures().join("tree").display())
+                .parse()
+                .unwrap(),
+        )
         .rewrite(&app)
         .unwrap();
     let mut bytes = packed.bytes;

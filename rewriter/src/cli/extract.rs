@@ -13,7 +13,12 @@ pub struct ExtractArgs {
     guest_paths: Vec<String>,
     /// Write into DIR (created if missing); guest `/a/b` becomes `DIR/a/b`. Nothing is written
     /// outside DIR: symlinks are written as stored but never followed.
-    #[arg(short = 'C', long = "directory", value_name = "DIR", default_value = ".")]
+    #[arg(
+        short = 'C',
+        long = "directory",
+        value_name = "DIR",
+        default_value = "."
+    )]
     dir: PathBuf,
     /// Print nothing but errors.
     #[arg(short, long)]
@@ -26,7 +31,8 @@ pub fn run(args: ExtractArgs) -> ExitCode {
         Ok(b) => b,
         Err(code) => return code,
     };
-    match wasifs::extract(&bytes, &args.dir, &args.guest_paths) {
+    let paths: Vec<&str> = args.guest_paths.iter().map(String::as_str).collect();
+    match wasifs::extract(&bytes, &args.dir, &paths) {
         Ok(done) => {
             if !args.quiet {
                 eprintln!(

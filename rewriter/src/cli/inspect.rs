@@ -36,7 +36,10 @@ pub fn run(args: InspectArgs) -> ExitCode {
         let text = serde_json::to_string_pretty(&to_json(&inspection)).unwrap_or_default();
         println!("{text}");
     } else {
-        print!("{}", to_text(&args.input.display().to_string(), &inspection));
+        print!(
+            "{}",
+            to_text(&args.input.display().to_string(), &inspection)
+        );
     }
     ExitCode::SUCCESS
 }
@@ -138,7 +141,10 @@ pub fn to_text(name: &str, i: &Inspection) -> String {
         );
     }
     if i.mounts.is_empty() {
-        line("mounts", "none (the runtime's preopens pass through)".into());
+        line(
+            "mounts",
+            "none (the runtime's preopens pass through)".into(),
+        );
     }
     line(
         "host fs",
