@@ -4,7 +4,7 @@
 //! Names are checked to be single components (see `listing`), every directory on the way is
 //! checked to be a real directory (never a symlink) before anything is created in it, and an
 //! existing file or symlink in the way is removed, not followed. Symlinks are written as they are
-//! stored, wherever they point: they are never followed while extracting.
+//! stored, wherever they point, and get their own mtime: they are never followed while extracting.
 
 use crate::listing::{Entry, EntryKind, Tree};
 use crate::packed::{Packed, BYTES_NAME};
@@ -46,11 +46,7 @@ pub struct Extracted {
 /// # Ok(())
 /// # }
 /// ```
-pub fn extract(
-    bytes: &[u8],
-    dir: impl AsRef<Path>,
-    guest_paths: &[&str],
-) -> Result<Extracted> {
+pub fn extract(bytes: &[u8], dir: impl AsRef<Path>, guest_paths: &[&str]) -> Result<Extracted> {
     let path = Path::new(BYTES_NAME);
     let packed = Packed::open(path, bytes)?;
     let tree = Tree::new(path, &packed.image);
@@ -132,6 +128,7 @@ impl Writer<'_, '_, '_> {
                 clear(&at)?;
                 let target = entry.target.clone().unwrap_or_default();
                 symlink(&target, &at)?;
+                set_link_mtime(&at, entry.mtime_ns)?;
                 self.done.symlinks += 1;
             }
             EntryKind::File => {
@@ -231,6 +228,45 @@ fn set_meta(at: &Path, entry: &Entry) -> Result<()> {
         fs::set_permissions(at, fs::Permissions::from_mode(entry.mode & 0o7777))
             .map_err(|e| Error::io(at, e))?;
     }
+    Ok(())
+}
+
+/// Gives the symlink `at` itself (not what it points to) the mtime `ns`.
+#[cfg(unix)]
+fn set_link_mtime(at: &Path, ns: u64) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(at.as_os_str().as_bytes())
+        .map_err(|_| Error::usage(format!("{}: path holds a NUL byte", at.display())))?;
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        libc::timespec {
+            tv_sec: (ns / 1_000_000_000) as libc::time_t,
+            tv_nsec: (ns % 1_000_000_000) as _,
+        },
+    ];
+    // SAFETY: `c` is a NUL-terminated path and `times` two valid timespecs, as utimensat wants;
+    // AT_SYMLINK_NOFOLLOW makes it change the link, never its target.
+    let rc = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(Error::io(at, std::io::Error::last_os_error()))
+    }
+}
+
+/// Symlink mtimes are left as they are where there is no `utimensat`.
+#[cfg(not(unix))]
+fn set_link_mtime(_at: &Path, _ns: u64) -> Result<()> {
     Ok(())
 }
 
