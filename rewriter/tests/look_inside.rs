@@ -367,3 +367,50 @@ fn inspect_of_a_module_never_rewritten_says_so() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn inspect_shows_the_host_fs_policy_and_preopen_aliases() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("h.wasm");
+    ok(wasifs(&[
+        "rewrite",
+        fixture("bin/wat_cat.wasm").to_str().unwrap(),
+        "-m",
+        &format!("/={}", fixture("tree").display()),
+        "--host-fs",
+        "deny",
+        "--preopen",
+        "/out=/tmp/out",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]));
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(wasifs(&["inspect", out.to_str().unwrap(), "--json"]))).unwrap();
+    assert_eq!(json["policies"]["host_fs"], "deny");
+    assert_eq!(
+        json["policies"]["preopens"],
+        serde_json::json!([{ "guest": "/out", "host": "/tmp/out" }])
+    );
+    let text = ok(wasifs(&["inspect", out.to_str().unwrap()]));
+    assert!(text.contains("deny"), "{text}");
+    assert!(text.contains("/out=/tmp/out"), "{text}");
+}
+
+#[test]
+fn inspect_of_a_module_packed_without_mounts_shows_none_and_ls_lists_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("z.wasm");
+    ok(wasifs(&[
+        "rewrite",
+        fixture("bin/wat_cat.wasm").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]));
+    let bytes = std::fs::read(&out).unwrap();
+    let i = wasifs::inspect(&bytes).unwrap();
+    assert!(i.mounts.is_empty());
+    assert_eq!((i.files, i.dirs, i.symlinks), (0, 0, 0));
+    assert!(wasifs::list(&bytes, None, true).unwrap().is_empty());
+}
