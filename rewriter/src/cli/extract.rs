@@ -46,6 +46,6 @@ pub fn run(args: ExtractArgs) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(e) => fail(format!("{}: {e}", args.input.display())),
+        Err(e) => fail(e.in_file(&args.input)),
     }
 }

@@ -30,7 +30,7 @@ pub fn run(args: InspectArgs) -> ExitCode {
     };
     let inspection = match wasifs::inspect(&bytes) {
         Ok(i) => i,
-        Err(e) => return fail(format!("{}: {e}", args.input.display())),
+        Err(e) => return fail(e.in_file(&args.input)),
     };
     if args.json {
         let text = serde_json::to_string_pretty(&to_json(&inspection)).unwrap_or_default();

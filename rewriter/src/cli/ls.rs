@@ -29,7 +29,7 @@ pub fn run(args: LsArgs) -> ExitCode {
     };
     let entries = match wasifs::list(&bytes, args.guest_path.as_deref(), args.recursive) {
         Ok(e) => e,
-        Err(e) => return fail(format!("{}: {e}", args.input.display())),
+        Err(e) => return fail(e.in_file(&args.input)),
     };
     let mut out = String::new();
     for e in &entries {

@@ -25,7 +25,7 @@ pub fn run(args: StripArgs) -> ExitCode {
     };
     let stripped = match wasifs::strip(&bytes) {
         Ok(s) => s,
-        Err(e) => return fail(format!("{}: {e}", args.input.display())),
+        Err(e) => return fail(e.in_file(&args.input)),
     };
     for w in &stripped.warnings {
         eprintln!("warning: {w}");
