@@ -73,6 +73,31 @@ mkdir -p "$(dirname "$out")"
     --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types \
     "$built" -o "$out.tmp.$$"
 mv "$out.tmp.$$" "$out"
+
+# Running out of memory must be an errno, never a trap (issue 8 item 8): the same build with its
+# symbols kept (a separate target dir; the committed bytes come from the stripped build above),
+# optimised the same way, may hold no alloc error handler and no panic (the panic handler traps).
+(
+    cd "$root/shim-runtime"
+    unset RUSTFLAGS CARGO_BUILD_RUSTFLAGS CFLAGS TARGET_CFLAGS CFLAGS_wasm32_unknown_unknown
+    export CC_wasm32_unknown_unknown="$wasm_cc" AR_wasm32_unknown_unknown="$wasm_ar"
+    CARGO_PROFILE_RELEASE_STRIP=false CARGO_ENCODED_RUSTFLAGS="$flags" cargo build --release \
+        --locked --target wasm32-unknown-unknown --target-dir "$target_dir/with-symbols"
+)
+features=(--enable-bulk-memory --enable-sign-ext --enable-mutable-globals
+    --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types)
+named="$target_dir/with-symbols/named.wasm"
+"$wasm_opt" -Oz -g "${features[@]}" \
+    "$target_dir/with-symbols/wasm32-unknown-unknown/release/wasifs_shim.wasm" -o "$named"
+traps="$("$wasm_opt" --print-function-map "${features[@]}" "$named" -o /dev/null |
+    grep -E 'alloc_error|handle_alloc|capacity_overflow|panic|begin_unwind|4core3fmt' || true)"
+if [ -n "$traps" ]; then
+    echo "$traps" >&2
+    echo "build-shim.sh: error: the shim can trap: the functions above (a panic, or an allocation" \
+        "that is not fallible) are linked in; allocate through shim-runtime/src/fallible.rs" >&2
+    exit 1
+fi
+
 size=$(wc -c < "$out")
 echo "build-shim.sh: wrote $out ($size bytes, budget $budget)"
 if [ "$size" -gt "$budget" ]; then

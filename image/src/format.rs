@@ -97,6 +97,8 @@ pub mod header_off {
     pub const HOST_ALIASES_OFF: usize = 64;
     /// `host_alias_count` u32.
     pub const HOST_ALIAS_COUNT: usize = 68;
+    /// `max_write_kib` u32: most KiB the shim's in-memory layer may take (0: no limit).
+    pub const MAX_WRITE_KIB: usize = 72;
 }
 
 /// Node `kind` byte of a directory.
@@ -279,6 +281,9 @@ pub struct Header {
     pub host_aliases_off: u32,
     /// Number of HostAlias records.
     pub host_alias_count: u32,
+    /// Most KiB the shim's in-memory (writable) layer may take, `--max-write-memory` (0: no limit
+    /// but the address space).
+    pub max_write_kib: u32,
 }
 
 impl Header {
@@ -303,6 +308,7 @@ impl Header {
         put_u32(&mut b, o::FLAGS, self.flags);
         put_u32(&mut b, o::HOST_ALIASES_OFF, self.host_aliases_off);
         put_u32(&mut b, o::HOST_ALIAS_COUNT, self.host_alias_count);
+        put_u32(&mut b, o::MAX_WRITE_KIB, self.max_write_kib);
         b
     }
 
@@ -329,6 +335,7 @@ impl Header {
             flags: get_u32(b, o::FLAGS),
             host_aliases_off: get_u32(b, o::HOST_ALIASES_OFF),
             host_alias_count: get_u32(b, o::HOST_ALIAS_COUNT),
+            max_write_kib: get_u32(b, o::MAX_WRITE_KIB),
         })
     }
 }
@@ -567,10 +574,12 @@ mod tests {
             total_len: 0x1122_3344,
             chunk_size: 7,
             flags: 0,
+            max_write_kib: 0x5566,
             ..Header::default()
         };
         let b = h.encode();
         assert_eq!(&b[..8], &MAGIC);
+        assert_eq!(&b[72..76], &0x5566u32.to_le_bytes());
         assert_eq!(&b[12..16], &0x1122_3344u32.to_le_bytes());
         assert_eq!(total_len(&b), 0x1122_3344);
         assert_eq!(&b[56..60], &7u32.to_le_bytes());

@@ -116,6 +116,11 @@ impl<S: Source> Image<S> {
         self.header.flags & FLAG_HOST_FS_DENY != 0
     }
 
+    /// Most bytes the shim's in-memory layer may take (`--max-write-memory`; 0: no limit).
+    pub fn max_write_memory(&self) -> u64 {
+        u64::from(self.header.max_write_kib) * 1024
+    }
+
     /// Number of host preopen aliases.
     pub fn host_alias_count(&self) -> u32 {
         self.header.host_alias_count

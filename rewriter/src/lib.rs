@@ -27,7 +27,7 @@ pub use extract::{extract, Extracted};
 pub use inspect::{inspect, versions, HostFsPolicy, Inspection, Mount, Versions, LARGEST};
 pub use listing::{list, Entry, EntryKind};
 pub use mount::{Glob, HostPreopen, MountSpec};
-pub use policy::HostFs;
+pub use policy::{HostFs, MemorySize};
 pub use rewrite::{Report, Rewriter, Rewritten};
 pub use strip::{strip, Stripped};
 pub use wasifs_image::Level;

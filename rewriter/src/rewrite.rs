@@ -2,7 +2,7 @@
 //! runs the pipeline (read → image → merge → write).
 
 use crate::mount::{self, ImageOptions, MountSpec, Progress, WalkOptions};
-use crate::policy::{HostFs, HostPolicy};
+use crate::policy::{HostFs, HostPolicy, MemorySize};
 use crate::{input, merge, output, Glob, HostPreopen, Result};
 use std::borrow::Cow;
 use std::path::Path;
@@ -49,6 +49,8 @@ pub struct Rewriter {
     host_fs: HostFs,
     /// `--preopen`, checked by [`HostPolicy::new`].
     preopens: Vec<HostPreopen>,
+    /// `--max-write-memory`.
+    max_write_memory: Option<MemorySize>,
 }
 
 /// A rewritten module and what was done.
@@ -149,6 +151,13 @@ impl Rewriter {
         self
     }
 
+    /// Caps the memory the module's writes may take at run time (the shim's in-memory layer);
+    /// past it, writes answer ENOMEM and the program goes on. Without it, the 4 GiB address space.
+    pub fn max_write_memory(mut self, size: MemorySize) -> Self {
+        self.max_write_memory = Some(size);
+        self
+    }
+
     /// Rewrites the core module `bytes`.
     pub fn rewrite(&self, bytes: &[u8]) -> Result<Rewritten> {
         let path = Path::new(BYTES_NAME);
@@ -191,7 +200,8 @@ impl Rewriter {
         sink: impl FnOnce(&[Cow<'_, [u8]>]) -> Result<()>,
     ) -> Result<Report> {
         let walk = WalkOptions::new(&self.include, &self.exclude, self.follow_symlinks)?;
-        let host = HostPolicy::new(self.host_fs, self.preopens.clone())?;
+        let host = HostPolicy::new(self.host_fs, self.preopens.clone())?
+            .max_write_memory(self.max_write_memory);
         let image = mount::build_image(&self.mounts, &walk, &self.image, &host)?;
         let merged = merge::rewrite_module(path, app, &image.bytes)?;
         // The output is a list of parts borrowing `app` and `image.bytes`, written one by one: the

@@ -22,6 +22,8 @@ pub(super) struct Extras {
     pub(super) host_aliases: Vec<(Vec<u8>, Vec<u8>)>,
     /// Hide host preopens that no alias names.
     pub(super) host_fs_deny: bool,
+    /// `--max-write-memory` in KiB (0: no limit).
+    pub(super) max_write_kib: u32,
 }
 
 /// Everything the tables are made from.
@@ -236,6 +238,7 @@ impl Tables<'_> {
             },
             host_aliases_off: to_u32(offs.host_aliases)?,
             host_alias_count: to_u32(r.host_aliases.len() as u64)?,
+            max_write_kib: self.extras.max_write_kib,
         })
     }
 }

@@ -4,7 +4,7 @@ use super::{bar, human};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use wasifs::{Glob, HostFs, HostPreopen, Level, MountSpec, Rewriter};
+use wasifs::{Glob, HostFs, HostPreopen, Level, MemorySize, MountSpec, Rewriter};
 
 /// `wasifs rewrite` arguments.
 #[derive(clap::Args, Debug)]
@@ -42,6 +42,11 @@ pub struct RewriteArgs {
     /// when the runtime is given `--dir /tmp/out`). Repeatable.
     #[arg(long = "preopen", value_name = "GUEST=HOSTNAME")]
     preopens: Vec<HostPreopen>,
+    /// Cap the memory the program's writes take at run time (files written live in memory), e.g.
+    /// 64M or 1G (K, M, G: powers of 1024; 256K to 4G). Past it, writes answer ENOMEM and the
+    /// program goes on. Default: no cap but the 4 GiB address space.
+    #[arg(long, value_name = "SIZE")]
+    max_write_memory: Option<MemorySize>,
     /// Print nothing but errors and warnings.
     #[arg(short, long)]
     quiet: bool,
@@ -68,6 +73,9 @@ pub fn run(args: RewriteArgs) -> ExitCode {
     }
     for preopen in args.preopens {
         rewriter = rewriter.preopen(preopen);
+    }
+    if let Some(size) = args.max_write_memory {
+        rewriter = rewriter.max_write_memory(size);
     }
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(bar::Bar::new);
     if let Some(bar) = &bar {
