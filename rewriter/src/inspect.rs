@@ -33,6 +33,9 @@ pub struct Inspection {
     pub mounts: Vec<Mount>,
     /// What the app sees of the runtime's own preopens.
     pub host_fs: HostFsPolicy,
+    /// Most bytes the shim's in-memory layer of written files may take (`--max-write-memory`);
+    /// `None`: no limit.
+    pub max_write_memory: Option<u64>,
     /// Regular files in the image (hard links counted once).
     pub files: u64,
     /// Directories, mount roots included.
@@ -193,6 +196,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
             deny: image.host_fs_denied(),
             preopens,
         },
+        max_write_memory: Some(image.max_write_memory()).filter(|&m| m > 0),
         files: total.files,
         dirs: total.dirs,
         symlinks: total.symlinks,

@@ -307,6 +307,7 @@ fn inspect_json_has_the_documented_keys_and_the_tree_counts() {
         "/image/symlinks",
         "/mounts",
         "/policies/host_fs",
+        "/policies/max_write_memory",
         "/policies/preopens",
         "/largest",
         "/imports/served_by_shim",
@@ -369,7 +370,7 @@ fn inspect_of_a_module_never_rewritten_says_so() {
 }
 
 #[test]
-fn inspect_shows_the_host_fs_policy_and_preopen_aliases() {
+fn inspect_shows_the_host_fs_policy_preopen_aliases_and_write_memory_limit() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("h.wasm");
     ok(wasifs(&[
@@ -381,6 +382,8 @@ fn inspect_shows_the_host_fs_policy_and_preopen_aliases() {
         "deny",
         "--preopen",
         "/out=/tmp/out",
+        "--max-write-memory",
+        "1M",
         "-o",
         out.to_str().unwrap(),
         "-q",
@@ -388,6 +391,7 @@ fn inspect_shows_the_host_fs_policy_and_preopen_aliases() {
     let json: serde_json::Value =
         serde_json::from_str(&ok(wasifs(&["inspect", out.to_str().unwrap(), "--json"]))).unwrap();
     assert_eq!(json["policies"]["host_fs"], "deny");
+    assert_eq!(json["policies"]["max_write_memory"], 1 << 20);
     assert_eq!(
         json["policies"]["preopens"],
         serde_json::json!([{ "guest": "/out", "host": "/tmp/out" }])

@@ -71,6 +71,7 @@ pub fn to_json(i: &Inspection) -> Value {
         })).collect::<Vec<_>>(),
         "policies": {
             "host_fs": if i.host_fs.deny { "deny" } else { "allow" },
+            "max_write_memory": i.max_write_memory,
             "preopens": i.host_fs.preopens.iter().map(|(guest, host)| json!({
                 "guest": guest, "host": host,
             })).collect::<Vec<_>>(),
@@ -157,6 +158,13 @@ pub fn to_text(name: &str, i: &Inspection) -> String {
     for (guest, host) in &i.host_fs.preopens {
         line("preopen", format!("{guest}={host}"));
     }
+    line(
+        "writes",
+        match i.max_write_memory {
+            Some(m) => format!("at most {} in memory (--max-write-memory)", human(m)),
+            None => "no memory limit".into(),
+        },
+    );
     for (n, e) in i.largest.iter().enumerate() {
         line(
             if n == 0 { "largest" } else { "" },
