@@ -418,3 +418,46 @@ fn inspect_of_a_module_packed_without_mounts_shows_none_and_ls_lists_nothing() {
     assert_eq!((i.files, i.dirs, i.symlinks), (0, 0, 0));
     assert!(wasifs::list(&bytes, None, true).unwrap().is_empty());
 }
+
+#[test]
+fn extract_keeps_hard_links_modes_of_read_only_dirs_empty_dirs_and_old_mtimes() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let fs = std::fs::create_dir_all;
+    fs(src.join("a")).unwrap();
+    fs(src.join("ro")).unwrap();
+    fs(src.join("e")).unwrap();
+    std::fs::write(src.join("a/x"), b"shared bytes").unwrap();
+    std::fs::hard_link(src.join("a/x"), src.join("a/hard")).unwrap();
+    std::fs::write(src.join("ro/f"), b"read only").unwrap();
+    std::fs::write(src.join("exec"), b"#!/bin/sh\n").unwrap();
+    let when = std::time::UNIX_EPOCH + std::time::Duration::new(1_000_000_000, 123_456_789);
+    let set = |rel: &str, mode: u32| {
+        let p = src.join(rel);
+        std::fs::File::open(&p).unwrap().set_modified(when).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    set("a/x", 0o600);
+    set("ro/f", 0o444);
+    set("exec", 0o755);
+    set("e", 0o700);
+    set("ro", 0o555);
+    set("a", 0o750);
+
+    let app = std::fs::read(fixture("bin/wat_cat.wasm")).unwrap();
+    let packed = wasifs::Rewriter::new()
+        .mount(format!("/={}", src.display()).parse().unwrap())
+        .rewrite(&app)
+        .unwrap();
+    let out = dir.path().join("out");
+    let done = wasifs::extract(&packed.bytes, &out, &[]).unwrap();
+    assert_eq!(done.files, 4); // a/x, a/hard, ro/f, exec
+    assert_eq!(host_tree(&out, "/"), host_tree(&src, "/"));
+    let ino = |rel: &str| std::fs::metadata(out.join(rel)).unwrap().ino();
+    assert_eq!(
+        ino("a/x"),
+        ino("a/hard"),
+        "the hard link is a hard link again"
+    );
+    assert_eq!(std::fs::metadata(out.join("a/x")).unwrap().nlink(), 2);
+}
