@@ -159,6 +159,12 @@ pub(crate) struct StripInfo {
     /// Each redirected import: the app's function index, the output's function index it became
     /// (a shim entry point), and its name in the app's name section ("" if none).
     pub redirects: Vec<(u32, u32, String)>,
+    /// Operands that name a redirected import other than the first one redirected to the same
+    /// entry point (an app that imports a function twice, as Go does): (body index, ordinal of
+    /// the call/return_call/ref.func operand in the body, the app's function index).
+    pub aliases: Vec<(u32, u32, u32)>,
+    /// Index of the name section among the app's custom sections (`u32::MAX`: it had none).
+    pub name_at: u32,
 }
 
 /// The sections whose app payload the record keeps as it was: the merge re-encodes them.
@@ -192,7 +198,7 @@ impl StripInfo {
                 .unwrap_or(0);
         }
         let names = import_names(plan);
-        let redirects = plan
+        let redirects: Vec<_> = plan
             .redirects
             .iter()
             .map(|r| {
@@ -218,6 +224,13 @@ impl StripInfo {
                 .iter()
                 .filter_map(|&id| Some((u8::from(id), payload(id)?.to_vec())))
                 .collect(),
+            aliases: aliases(plan, &redirects),
+            name_at: app
+                .sections
+                .iter()
+                .filter(|s| s.id == 0)
+                .position(|s| s.custom_name == Some("name"))
+                .map_or(u32::MAX, |i| i as u32),
             redirects,
         }
     }
@@ -256,6 +269,13 @@ impl StripInfo {
             u32le(&mut out, payload.len() as u32);
             out.extend_from_slice(payload);
         }
+        u32le(&mut out, self.aliases.len() as u32);
+        for &(body, ordinal, func) in &self.aliases {
+            u32le(&mut out, body);
+            u32le(&mut out, ordinal);
+            u32le(&mut out, func);
+        }
+        u32le(&mut out, self.name_at);
         out
     }
 
@@ -295,6 +315,13 @@ impl StripInfo {
             let len = u32_of(take(4)?) as usize;
             info.verbatim.push((id, take(len)?.to_vec()));
         }
+        let n = u32_of(take(4)?);
+        for _ in 0..n {
+            let body = u32_of(take(4)?);
+            let ordinal = u32_of(take(4)?);
+            info.aliases.push((body, ordinal, u32_of(take(4)?)));
+        }
+        info.name_at = u32_of(take(4)?);
         Ok(info)
     }
 }
@@ -305,6 +332,57 @@ pub(crate) fn fields_of(plan: &Plan<'_>, layout: &Layout) -> Vec<u8> {
     let mut out = Vec::new();
     field(&mut out, TAG_WRITER, env!("CARGO_PKG_VERSION").as_bytes());
     field(&mut out, TAG_STRIP, &StripInfo::new(plan, layout).encode());
+    out
+}
+
+/// The operands of the app's code that name a redirected import other than the first one
+/// redirected to the same entry point (see [`StripInfo::aliases`]); none, without reading the
+/// code, when no two imports share an entry point.
+fn aliases(plan: &Plan<'_>, redirects: &[(u32, u32, String)]) -> Vec<(u32, u32, u32)> {
+    let mut first: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+    let mut later = std::collections::HashSet::new();
+    for (app, merged, _) in redirects {
+        if *first.entry(*merged).or_insert(*app) != *app {
+            later.insert(*app);
+        }
+    }
+    let mut out = Vec::new();
+    let Some(code) = &plan.app.code else {
+        return out;
+    };
+    if later.is_empty() {
+        return out;
+    }
+    let payload = &plan.app.bytes[code.clone()];
+    let mut r = BinaryReader::new(payload, code.start as u64);
+    let Ok(count) = r.read_var_u32() else {
+        return out;
+    };
+    for body in 0..count {
+        let Ok(size) = r.read_var_u32() else { break };
+        let at = r.original_position();
+        let Ok(bytes) = r.read_bytes(size as usize) else {
+            break;
+        };
+        let fb = wasmparser::FunctionBody::new(BinaryReader::new(bytes, at));
+        let Ok(mut ops) = fb.get_operators_reader() else {
+            break;
+        };
+        let mut ordinal = 0;
+        while !ops.eof() {
+            let Ok(op) = ops.read() else { break };
+            let f = match op {
+                wasmparser::Operator::Call { function_index }
+                | wasmparser::Operator::ReturnCall { function_index }
+                | wasmparser::Operator::RefFunc { function_index } => function_index,
+                _ => continue,
+            };
+            if later.contains(&f) {
+                out.push((body, ordinal, f));
+            }
+            ordinal += 1;
+        }
+    }
     out
 }
 
@@ -355,6 +433,8 @@ mod tests {
             code_count_width: 2,
             imports: vec![0],
             verbatim: vec![(7, vec![0])],
+            aliases: vec![(3, 1, 14)],
+            name_at: 1,
             redirects: vec![(0, 9, "fd_write".into())],
         };
         let mut bytes = header.encode();

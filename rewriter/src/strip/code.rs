@@ -2,6 +2,7 @@
 //! function indices, at the widths the app had.
 
 use super::FuncMap;
+use std::collections::HashMap;
 use wasm_encoder::Encode;
 use wasmparser::{BinaryReader, FunctionBody, Operator};
 
@@ -26,6 +27,7 @@ pub(super) fn code(
     n: u32,
     app_width: usize,
     funcs: &FuncMap,
+    aliases: &HashMap<(u32, u32), u32>,
 ) -> Result<(Vec<u8>, bool), CodeError> {
     let mut reader = BinaryReader::new(payload, 0);
     reader.read_var_u32()?;
@@ -40,7 +42,7 @@ pub(super) fn code(
         n.encode(&mut out);
     }
     let mut patches: Vec<(usize, usize, u32)> = Vec::new();
-    for _ in 0..n {
+    for body_index in 0..n {
         let size_start = reader.current_position();
         let size = reader.read_var_u32()? as usize;
         let body_start = reader.current_position();
@@ -49,6 +51,7 @@ pub(super) fn code(
         let fb = FunctionBody::new(BinaryReader::new(body, body_start as u64));
         let mut ops = fb.get_operators_reader()?;
         let mut fits = true;
+        let mut ordinal = 0;
         while !ops.eof() {
             let at = ops.original_position();
             let old = match ops.read()? {
@@ -57,7 +60,12 @@ pub(super) fn code(
                 | Operator::RefFunc { function_index } => function_index,
                 _ => continue,
             };
-            let new = funcs.get(old).map_err(CodeError::Map)?;
+            // An app that imported a function twice gets each call site's import back.
+            let new = match aliases.get(&(body_index, ordinal)) {
+                Some(&f) => f,
+                None => funcs.get(old).map_err(CodeError::Map)?,
+            };
+            ordinal += 1;
             let start = at as usize - body_start + 1;
             let end = ops.original_position() as usize - body_start;
             // The merge keeps an operand's width when the new index fits it, else writes it

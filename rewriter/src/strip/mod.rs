@@ -13,13 +13,13 @@
 use crate::packed::{Packed, BYTES_NAME};
 use crate::record::{StripInfo, WASIFS_SECTION};
 use crate::{Error, Result};
+use std::collections::HashMap;
 
 mod code;
 mod names;
 
 use code::{code, CodeError};
 use names::names;
-use std::collections::HashMap;
 use std::path::Path;
 use wasm_encoder::{Encode, SectionId};
 use wasmparser::{BinaryReader, FromReader, ImportSectionReader, TypeRef};
@@ -73,10 +73,15 @@ pub fn strip(bytes: &[u8]) -> Result<Stripped> {
     let funcs = FuncMap::new(info, &app, module.imported_funcs).map_err(bad)?;
     let types = type_count(module, info).map_err(wasm)?;
 
-    let mut out = module.bytes[..8].to_vec();
+    let aliases: HashMap<(u32, u32), u32> = info
+        .aliases
+        .iter()
+        .map(|&(body, ordinal, f)| ((body, ordinal), f))
+        .collect();
+    // (id, custom section name, payload) of each output section, in order.
+    let mut sections: Vec<(u8, Option<&str>, Vec<u8>)> = Vec::new();
     let mut warnings = Vec::new();
     let mut same_layout = true;
-    let mut debug = Vec::new();
     for section in &module.sections {
         let payload = &module.bytes[section.payload.clone()];
         let Some(id) = section_id(section.id) else {
@@ -90,9 +95,6 @@ pub fn strip(bytes: &[u8]) -> Result<Stripped> {
                     None
                 } else if name == "name" {
                     names(payload, section.payload.start, &funcs, info, &app, types).map_err(bad)?
-                } else if name.starts_with(".debug_") {
-                    debug.push(out.len());
-                    Some(payload.to_vec())
                 } else {
                     Some(payload.to_vec())
                 }
@@ -119,8 +121,9 @@ pub fn strip(bytes: &[u8]) -> Result<Stripped> {
             }),
             SectionId::Code => {
                 let app_funcs = info.count(SectionId::Function);
-                let (code, same) = code(payload, app_funcs, info.code_count_width as usize, &funcs)
-                    .map_err(|e| match e {
+                let width = info.code_count_width as usize;
+                let (code, same) =
+                    code(payload, app_funcs, width, &funcs, &aliases).map_err(|e| match e {
                         CodeError::Wasm(e) => wasm(e),
                         CodeError::Map(m) => bad(m),
                     })?;
@@ -129,28 +132,42 @@ pub fn strip(bytes: &[u8]) -> Result<Stripped> {
             }
         };
         if let Some(body) = body {
-            out.push(section.id);
-            (body.len() as u32).encode(&mut out);
-            out.extend_from_slice(&body);
+            sections.push((section.id, section.custom_name, body));
         }
     }
-    if !same_layout && !debug.is_empty() {
+    let is_debug = |n: Option<&str>| n.is_some_and(|n| n.starts_with(".debug_"));
+    if !same_layout && sections.iter().any(|s| is_debug(s.1)) {
         // Drop the DWARF sections: their code addresses no longer hold.
-        let mut kept = out[..8].to_vec();
-        let parsed = crate::module::ModuleInfo::parse(path, &out, false, false)?;
-        for s in &parsed.sections {
-            if s.custom_name.is_some_and(|n| n.starts_with(".debug_")) {
-                continue;
-            }
-            kept.push(s.id);
-            (s.payload.len() as u32).encode(&mut kept);
-            kept.extend_from_slice(&out[s.payload.clone()]);
-        }
-        out = kept;
+        sections.retain(|s| !is_debug(s.1));
         warnings.push(
             "DWARF debug sections (.debug_*) were dropped: restoring calls changed the length of some function bodies"
                 .into(),
         );
+    }
+    // The name section back at its place among the custom sections (the merge writes it before
+    // `producers` and `target_features`, as LLVM's tools want).
+    if let Some(from) = sections.iter().position(|s| s.1 == Some("name")) {
+        let name = sections.remove(from);
+        let to = sections
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.0 == 0)
+            .nth(info.name_at as usize)
+            .map_or(
+                if info.name_at == u32::MAX {
+                    from
+                } else {
+                    sections.len()
+                },
+                |(i, _)| i,
+            );
+        sections.insert(to.min(sections.len()), name);
+    }
+    let mut out = module.bytes[..8].to_vec();
+    for (id, _, body) in &sections {
+        out.push(*id);
+        (body.len() as u32).encode(&mut out);
+        out.extend_from_slice(body);
     }
     let mut validator = wasmparser::Validator::new_with_features(crate::module::features());
     validator.validate_all(&out).map_err(|e| Error::Internal {
