@@ -165,6 +165,11 @@ pub(crate) struct StripInfo {
     pub aliases: Vec<(u32, u32, u32)>,
     /// Index of the name section among the app's custom sections (`u32::MAX`: it had none).
     pub name_at: u32,
+    /// Sections whose size the app wrote wider than needed (Go pads them to 5 bytes): (ordinal
+    /// among the app's sections, section id, width of the size).
+    pub widths: Vec<(u32, u8, u8)>,
+    /// The same for the subsections of the app's name section: (subsection id, width).
+    pub name_widths: Vec<(u8, u8)>,
 }
 
 /// The sections whose app payload the record keeps as it was: the merge re-encodes them.
@@ -231,6 +236,10 @@ impl StripInfo {
                 .filter(|s| s.id == 0)
                 .position(|s| s.custom_name == Some("name"))
                 .map_or(u32::MAX, |i| i as u32),
+            widths: padded_sections(app.bytes),
+            name_widths: app
+                .custom("name")
+                .map_or_else(Vec::new, |(d, _)| padded_subsections(d)),
             redirects,
         }
     }
@@ -276,6 +285,15 @@ impl StripInfo {
             u32le(&mut out, func);
         }
         u32le(&mut out, self.name_at);
+        u32le(&mut out, self.widths.len() as u32);
+        for &(ordinal, id, width) in &self.widths {
+            u32le(&mut out, ordinal);
+            out.extend_from_slice(&[id, width]);
+        }
+        u32le(&mut out, self.name_widths.len() as u32);
+        for &(id, width) in &self.name_widths {
+            out.extend_from_slice(&[id, width]);
+        }
         out
     }
 
@@ -322,6 +340,17 @@ impl StripInfo {
             info.aliases.push((body, ordinal, u32_of(take(4)?)));
         }
         info.name_at = u32_of(take(4)?);
+        let n = u32_of(take(4)?);
+        for _ in 0..n {
+            let ordinal = u32_of(take(4)?);
+            let b = take(2)?;
+            info.widths.push((ordinal, b[0], b[1]));
+        }
+        let n = u32_of(take(4)?);
+        for _ in 0..n {
+            let b = take(2)?;
+            info.name_widths.push((b[0], b[1]));
+        }
         Ok(info)
     }
 }
@@ -386,6 +415,44 @@ fn aliases(plan: &Plan<'_>, redirects: &[(u32, u32, String)]) -> Vec<(u32, u32, 
     out
 }
 
+/// (ordinal, id, width) of each section of `module` whose size is a wider LEB than needed.
+fn padded_sections(module: &[u8]) -> Vec<(u32, u8, u8)> {
+    padded(module.get(8..).unwrap_or_default())
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, (id, width, minimal))| (width > minimal).then_some((i as u32, id, width)))
+        .collect()
+}
+
+/// (id, width) of each subsection of name section data `data` (after the section's name) whose
+/// size is a wider LEB than needed.
+fn padded_subsections(data: &[u8]) -> Vec<(u8, u8)> {
+    padded(data)
+        .into_iter()
+        .filter_map(|(id, width, minimal)| (width > minimal).then_some((id, width)))
+        .collect()
+}
+
+/// (id, width of the size LEB, minimal width) of each `id, size, payload` item of `bytes`.
+pub(crate) fn padded(bytes: &[u8]) -> Vec<(u8, u8, u8)> {
+    let mut out = Vec::new();
+    let mut r = BinaryReader::new(bytes, 0);
+    while !r.eof() {
+        let Ok(id) = r.read_u8() else { break };
+        let start = r.current_position();
+        let Ok(size) = r.read_var_u32() else { break };
+        let width = (r.current_position() - start) as u8;
+        let minimal = (1..5u8)
+            .find(|&n| u64::from(size) < 1u64 << (7 * n))
+            .unwrap_or(5);
+        out.push((id, width, minimal));
+        if r.read_bytes(size as usize).is_err() {
+            break;
+        }
+    }
+    out
+}
+
 /// The app's function names of its redirected imports, from its name section.
 fn import_names(plan: &Plan<'_>) -> Vec<(u32, String)> {
     let mut out = Vec::new();
@@ -435,6 +502,8 @@ mod tests {
             verbatim: vec![(7, vec![0])],
             aliases: vec![(3, 1, 14)],
             name_at: 1,
+            widths: vec![(0, 1, 5)],
+            name_widths: vec![(1, 5)],
             redirects: vec![(0, 9, "fd_write".into())],
         };
         let mut bytes = header.encode();

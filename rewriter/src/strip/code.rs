@@ -124,12 +124,12 @@ fn old_at(body: &[u8], at: usize) -> u32 {
 }
 
 /// Whether `v` fits an unsigned LEB128 of `width` bytes.
-fn leb_fits(v: u32, width: usize) -> bool {
+pub(super) fn leb_fits(v: u32, width: usize) -> bool {
     width >= 5 || u64::from(v) < 1u64 << (7 * width)
 }
 
 /// Writes `v` as an unsigned LEB128 of exactly `width` bytes (`v` must fit).
-fn leb_padded(out: &mut Vec<u8>, mut v: u32, width: usize) {
+pub(super) fn leb_padded(out: &mut Vec<u8>, mut v: u32, width: usize) {
     for i in 0..width {
         let more = i + 1 < width;
         out.push((v & 0x7f) as u8 | if more { 0x80 } else { 0 });

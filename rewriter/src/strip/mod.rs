@@ -164,9 +164,14 @@ pub fn strip(bytes: &[u8]) -> Result<Stripped> {
         sections.insert(to.min(sections.len()), name);
     }
     let mut out = module.bytes[..8].to_vec();
-    for (id, _, body) in &sections {
+    for (i, (id, _, body)) in sections.iter().enumerate() {
         out.push(*id);
-        (body.len() as u32).encode(&mut out);
+        let width = info
+            .widths
+            .iter()
+            .find(|w| w.0 == i as u32 && w.1 == *id)
+            .map_or(0, |w| usize::from(w.2));
+        write_size(&mut out, body.len() as u32, width);
         out.extend_from_slice(body);
     }
     let mut validator = wasmparser::Validator::new_with_features(crate::module::features());
@@ -177,6 +182,16 @@ pub fn strip(bytes: &[u8]) -> Result<Stripped> {
         bytes: out,
         warnings,
     })
+}
+
+/// Writes a size as an unsigned LEB128 `width` bytes wide where it fits, else minimal (`width`
+/// 0: minimal).
+pub(super) fn write_size(out: &mut Vec<u8>, size: u32, width: usize) {
+    if width > 0 && code::leb_fits(size, width) {
+        code::leb_padded(out, size, width);
+    } else {
+        size.encode(out);
+    }
 }
 
 /// The section id `id`, if it is one.

@@ -177,7 +177,21 @@ pub(super) fn names(
     let mut bytes = Vec::new();
     "name".encode(&mut bytes);
     let custom = out.as_custom();
-    bytes.extend_from_slice(&custom.data);
+    // Each subsection's size as wide as the app wrote it.
+    let mut r = BinaryReader::new(&custom.data, 0);
+    while !r.eof() {
+        let id = r.read_u8().map_err(err)?;
+        let size = r.read_var_u32().map_err(err)?;
+        let body = r.read_bytes(size as usize).map_err(err)?;
+        let width = info
+            .name_widths
+            .iter()
+            .find(|w| w.0 == id)
+            .map_or(0, |w| usize::from(w.1));
+        bytes.push(id);
+        super::write_size(&mut bytes, size, width);
+        bytes.extend_from_slice(body);
+    }
     Ok(Some(bytes))
 }
 
