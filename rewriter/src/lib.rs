@@ -7,23 +7,32 @@
 //! encode, leaving a `record`) → `output` (atomic write).
 
 mod error;
+mod extract;
 mod input;
+mod inspect;
+mod listing;
 mod merge;
 mod module;
 mod mount;
 mod output;
+mod packed;
 mod plan;
 mod policy;
 mod record;
 mod rewrite;
+mod strip;
 mod timestamp;
 
 pub use error::{Error, Result};
+pub use extract::{extract, Extracted};
 pub use input::Input;
-pub use mount::{DryRun, Entry, EntryKind, Glob, HostPreopen, MountSpec, Skipped};
+pub use inspect::{inspect, versions, HostFsPolicy, Inspection, Mount, Versions, LARGEST};
+pub use listing::{list, Entry, EntryKind};
+pub use mount::{DryRun, Glob, HostPreopen, MountSpec, PlannedEntry, PlannedKind, Skipped};
 pub use output::Output;
 pub use policy::{HostFs, MemorySize};
 pub use rewrite::{Report, Rewriter, Rewritten};
+pub use strip::{strip, Stripped};
 pub use timestamp::Timestamp;
 pub use wasifs_image::policy::{
     Clock, Deny, EnvFromHost, Policies, PolicyError, Random, Stdio, Trace,

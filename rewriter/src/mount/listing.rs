@@ -10,7 +10,7 @@ use std::path::PathBuf;
 pub struct DryRun {
     /// The nodes, in the order they would be added (mount points first, then each mount's tree in
     /// sorted order).
-    pub entries: Vec<Entry>,
+    pub entries: Vec<PlannedEntry>,
     /// Host entries left out, in walk order.
     pub skipped: Vec<Skipped>,
     /// Warnings a rewrite would give (e.g. a pattern that matched nothing).
@@ -28,21 +28,21 @@ pub struct DryRun {
 /// One node the image would hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Entry {
+pub struct PlannedEntry {
     /// Where the program sees it (`/etc/app.toml`; a relative mount's path starts with its name).
     pub guest: String,
     /// What it is.
-    pub kind: EntryKind,
+    pub kind: PlannedKind,
     /// File length, symlink target length, 0 for a directory.
     pub size: u64,
     /// The host path it comes from.
     pub host: PathBuf,
 }
 
-/// The kind of an [`Entry`].
+/// The kind of an [`PlannedEntry`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum EntryKind {
+pub enum PlannedKind {
     /// A directory.
     Dir,
     /// A regular file.
@@ -66,14 +66,14 @@ pub struct Skipped {
 /// Collects a [`DryRun`] during the walk (only when one was asked for).
 #[derive(Debug, Default)]
 pub(super) struct Listing {
-    pub entries: Vec<Entry>,
+    pub entries: Vec<PlannedEntry>,
     pub skipped: Vec<Skipped>,
 }
 
 impl Listing {
     /// Notes a node.
-    pub fn entry(&mut self, guest: String, kind: EntryKind, size: u64, host: &std::path::Path) {
-        self.entries.push(Entry {
+    pub fn entry(&mut self, guest: String, kind: PlannedKind, size: u64, host: &std::path::Path) {
+        self.entries.push(PlannedEntry {
             guest,
             kind,
             size,
