@@ -24,7 +24,7 @@ struct Cli {
 enum Command {
     /// Embed host files into a module so it sees them at run time without `--dir`.
     #[command(after_help = cli::REWRITE_EXAMPLES)]
-    Rewrite(cli::rewrite::RewriteArgs),
+    Rewrite(Box<cli::rewrite::RewriteArgs>),
     /// Show what a packed module carries: versions, mounts, policies, sizes, largest files, imports.
     Inspect(cli::inspect::InspectArgs),
     /// List the files embedded in a packed module, like `ls` (or `tar -tv` with -lR).
@@ -53,7 +53,7 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     match cli.command {
-        Command::Rewrite(args) => cli::rewrite::run(args),
+        Command::Rewrite(args) => cli::rewrite::run(*args),
         Command::Inspect(args) => cli::inspect::run(args),
         Command::Ls(args) => cli::ls::run(args),
         Command::Extract(args) => cli::extract::run(args),

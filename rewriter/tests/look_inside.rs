@@ -124,7 +124,7 @@ impl Packed {
     }
 }
 
-fn listed(entries: &[wasifs::Entry]) -> BTreeMap<String, Meta> {
+fn listed(entries: &[wasifs::ImageEntry]) -> BTreeMap<String, Meta> {
     entries
         .iter()
         .map(|e| {
@@ -132,9 +132,9 @@ fn listed(entries: &[wasifs::Entry]) -> BTreeMap<String, Meta> {
                 e.path.clone(),
                 Meta {
                     kind: match e.kind {
-                        wasifs::EntryKind::Dir => 'd',
-                        wasifs::EntryKind::Symlink => 'l',
-                        wasifs::EntryKind::File => '-',
+                        wasifs::ImageEntryKind::Dir => 'd',
+                        wasifs::ImageEntryKind::Symlink => 'l',
+                        wasifs::ImageEntryKind::File => '-',
                     },
                     mode: e.mode & 0o7777,
                     size: e.size,
@@ -308,6 +308,16 @@ fn inspect_json_has_the_documented_keys_and_the_tree_counts() {
         "/mounts",
         "/policies/host_fs",
         "/policies/max_write_memory",
+        "/policies/env",
+        "/policies/env_from_host/mode",
+        "/policies/args",
+        "/policies/stdin",
+        "/policies/stdout",
+        "/policies/stderr",
+        "/policies/clock/mode",
+        "/policies/random/mode",
+        "/policies/deny",
+        "/policies/trace",
         "/policies/preopens",
         "/largest",
         "/imports/served_by_shim",

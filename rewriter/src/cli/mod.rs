@@ -6,6 +6,7 @@ pub mod extract;
 pub mod inspect;
 pub mod ls;
 pub mod man;
+pub mod policy;
 pub mod rewrite;
 pub mod strip;
 
