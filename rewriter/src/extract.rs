@@ -6,7 +6,7 @@
 //! existing file or symlink in the way is removed, not followed. Symlinks are written as they are
 //! stored, wherever they point, and get their own mtime: they are never followed while extracting.
 
-use crate::listing::{Entry, EntryKind, Tree};
+use crate::listing::{ImageEntry, ImageEntryKind, Tree};
 use crate::packed::{Packed, BYTES_NAME};
 use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};
@@ -70,7 +70,7 @@ pub fn extract(bytes: &[u8], dir: impl AsRef<Path>, guest_paths: &[&str]) -> Res
     };
     for root in roots {
         let mut entries = vec![root.clone()];
-        if root.kind == EntryKind::Dir {
+        if root.kind == ImageEntryKind::Dir {
             tree.children(&root, true, &mut entries)?;
         }
         for entry in &entries {
@@ -92,14 +92,14 @@ struct Writer<'t, 'i, 'a> {
     /// Host path of every file node already written with more than one link.
     linked: HashMap<u32, PathBuf>,
     /// Directories written, in creation order, to get their times at the end.
-    dir_times: Vec<(PathBuf, Entry)>,
+    dir_times: Vec<(PathBuf, ImageEntry)>,
     /// Guest paths already written (a mount inside another, or a path given twice).
     written: HashSet<String>,
 }
 
 impl Writer<'_, '_, '_> {
     /// Writes `entry`, its parent directories first.
-    fn write(&mut self, entry: &Entry) -> Result<()> {
+    fn write(&mut self, entry: &ImageEntry) -> Result<()> {
         if !self.written.insert(entry.path.clone()) {
             return Ok(());
         }
@@ -120,18 +120,18 @@ impl Writer<'_, '_, '_> {
         };
         at.push(checked(last)?);
         match entry.kind {
-            EntryKind::Dir => {
+            ImageEntryKind::Dir => {
                 ensure_dir(&at)?;
                 self.note_dir(at, entry);
             }
-            EntryKind::Symlink => {
+            ImageEntryKind::Symlink => {
                 clear(&at)?;
                 let target = entry.target.clone().unwrap_or_default();
                 symlink(&target, &at)?;
                 set_link_mtime(&at, entry.mtime_ns)?;
                 self.done.symlinks += 1;
             }
-            EntryKind::File => {
+            ImageEntryKind::File => {
                 clear(&at)?;
                 if let Some(first) = self.linked.get(&entry.node) {
                     fs::hard_link(first, &at).map_err(|e| Error::io(&at, e))?;
@@ -149,13 +149,13 @@ impl Writer<'_, '_, '_> {
     }
 
     /// Remembers directory `at` for its times and counts it.
-    fn note_dir(&mut self, at: PathBuf, entry: &Entry) {
+    fn note_dir(&mut self, at: PathBuf, entry: &ImageEntry) {
         self.done.dirs += 1;
         self.dir_times.push((at, entry.clone()));
     }
 
     /// Writes the bytes of file `entry` to the new file `at`, chunk by chunk.
-    fn write_file(&mut self, at: &Path, entry: &Entry) -> Result<()> {
+    fn write_file(&mut self, at: &Path, entry: &ImageEntry) -> Result<()> {
         let image = self.tree.image();
         let node = self.tree.node(entry)?;
         let mut file = fs::OpenOptions::new()
@@ -216,7 +216,7 @@ fn clear(at: &Path) -> Result<()> {
 }
 
 /// Gives `at` the mtime, then the mode of `entry` (the mode last: it may forbid reading).
-fn set_meta(at: &Path, entry: &Entry) -> Result<()> {
+fn set_meta(at: &Path, entry: &ImageEntry) -> Result<()> {
     let mtime = SystemTime::UNIX_EPOCH + Duration::from_nanos(entry.mtime_ns);
     // Opening for reading works for a directory too.
     let file = fs::File::open(at).map_err(|e| Error::io(at, e))?;

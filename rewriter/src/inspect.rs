@@ -1,7 +1,7 @@
 //! `inspect`: what a packed module carries — who wrote it, its mounts and policies, what is in
 //! its image, and which WASI imports the shim serves.
 
-use crate::listing::{Entry, EntryKind, Tree};
+use crate::listing::{ImageEntry, ImageEntryKind, Tree};
 use crate::packed::{Packed, BYTES_NAME};
 use crate::plan::WASI_P1;
 use crate::Result;
@@ -24,7 +24,7 @@ pub struct Inspection {
     pub wasifs_version: Option<String>,
     /// Hash identifying the merged shim (and intrinsics).
     pub shim_hash: u64,
-    /// Whether that shim is the one this wasifs merges (else a rewrite replaces only the image if
+    /// Whether that shim is one this wasifs merges (plain or traced; else a rewrite replaces only the image if
     /// the hashes match, and refuses otherwise).
     pub shim_current: bool,
     /// Format version of the embedded image.
@@ -33,6 +33,8 @@ pub struct Inspection {
     pub mounts: Vec<Mount>,
     /// What the app sees of the runtime's own preopens.
     pub host_fs: HostFsPolicy,
+    /// The WASI policies (environment, arguments, stdio, clocks, randomness, denial, trace).
+    pub wasi: crate::Policies,
     /// Most bytes the shim's in-memory layer of written files may take (`--max-write-memory`);
     /// `None`: no limit.
     pub max_write_memory: Option<u64>,
@@ -47,7 +49,7 @@ pub struct Inspection {
     /// Size of the image (compressed data and tables) in bytes.
     pub image_len: u64,
     /// The largest files, largest first (at most [`LARGEST`]; ties in path order).
-    pub largest: Vec<Entry>,
+    pub largest: Vec<ImageEntry>,
     /// WASI imports of the app now served by the shim, in the app's import order.
     pub served: Vec<String>,
     /// WASI functions the packed module still imports from the host (the app's that the shim
@@ -118,7 +120,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
 
     let mut seen = HashSet::new();
     let mut total = Counts::default();
-    let mut files: Vec<Entry> = Vec::new();
+    let mut files: Vec<ImageEntry> = Vec::new();
     let mut mounts = Vec::new();
     for m in tree.mounts()? {
         let mut entries = vec![m.root.clone()];
@@ -131,7 +133,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
             }
             if seen.insert(e.node) {
                 total.add(&e);
-                if e.kind == EntryKind::File {
+                if e.kind == ImageEntryKind::File {
                     files.push(e);
                 }
             }
@@ -188,8 +190,11 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
         record_version: packed.record.header.version,
         wasifs_version: packed.record.writer.clone(),
         shim_hash: packed.record.header.shim_hash,
-        shim_current: packed.record.header.shim_hash
-            == crate::merge::shim_hash(crate::SHIM_WASM, &intrinsics),
+        shim_current: [crate::SHIM_WASM, crate::SHIM_TRACE_WASM]
+            .iter()
+            .any(|shim| {
+                packed.record.header.shim_hash == crate::merge::shim_hash(shim, &intrinsics)
+            }),
         image_version: image.header().version,
         mounts,
         host_fs: HostFsPolicy {
@@ -197,6 +202,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
             preopens,
         },
         max_write_memory: Some(image.max_write_memory()).filter(|&m| m > 0),
+        wasi: image.policies().map_err(|e| tree.corrupt(e))?,
         files: total.files,
         dirs: total.dirs,
         symlinks: total.symlinks,
@@ -219,11 +225,11 @@ struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, e: &Entry) {
+    fn add(&mut self, e: &ImageEntry) {
         match e.kind {
-            EntryKind::Dir => self.dirs += 1,
-            EntryKind::Symlink => self.symlinks += 1,
-            EntryKind::File => {
+            ImageEntryKind::Dir => self.dirs += 1,
+            ImageEntryKind::Symlink => self.symlinks += 1,
+            ImageEntryKind::File => {
                 self.files += 1;
                 self.data_len += e.size;
             }

@@ -8,9 +8,9 @@ use std::path::Path;
 use wasifs_image::reader::{Kind, Node};
 use wasifs_image::Image;
 
-/// What an [`Entry`] is.
+/// What an [`ImageEntry`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
+pub enum ImageEntryKind {
     /// A directory.
     Dir,
     /// A regular file.
@@ -22,11 +22,11 @@ pub enum EntryKind {
 /// One file, directory or symlink of the embedded tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Entry {
+pub struct ImageEntry {
     /// Its absolute guest path, e.g. `/data/a.txt`.
     pub path: String,
     /// What it is.
-    pub kind: EntryKind,
+    pub kind: ImageEntryKind,
     /// Permission bits (e.g. `0o644`).
     pub mode: u32,
     /// File length in bytes; a symlink's target length; 0 for a directory.
@@ -44,7 +44,7 @@ pub struct Entry {
 /// The entries of the packed module `bytes` at `guest_path`, like `ls`: a directory's entries
 /// (with `recursive`, every entry below it, depth first), or the entry itself for a file or
 /// symlink. With no path, the entries of every mount root. Entries come in name order.
-pub fn list(bytes: &[u8], guest_path: Option<&str>, recursive: bool) -> Result<Vec<Entry>> {
+pub fn list(bytes: &[u8], guest_path: Option<&str>, recursive: bool) -> Result<Vec<ImageEntry>> {
     let path = Path::new(BYTES_NAME);
     let packed = Packed::open(path, bytes)?;
     let tree = Tree::new(path, &packed.image);
@@ -54,7 +54,7 @@ pub fn list(bytes: &[u8], guest_path: Option<&str>, recursive: bool) -> Result<V
     };
     let mut out = Vec::new();
     for root in roots {
-        if root.kind == EntryKind::Dir {
+        if root.kind == ImageEntryKind::Dir {
             tree.children(&root, recursive, &mut out)?;
         } else {
             out.push(root);
@@ -67,7 +67,7 @@ pub fn list(bytes: &[u8], guest_path: Option<&str>, recursive: bool) -> Result<V
 #[derive(Debug, Clone)]
 pub(crate) struct MountRoot {
     /// The root directory, its path the mount's guest path.
-    pub root: Entry,
+    pub root: ImageEntry,
     /// Mounted `:ro`.
     pub read_only: bool,
 }
@@ -121,14 +121,14 @@ impl<'i, 'a> Tree<'i, 'a> {
     }
 
     /// The entry for node `id` at `path`.
-    pub fn entry(&self, id: u32, path: String) -> Result<Entry> {
+    pub fn entry(&self, id: u32, path: String) -> Result<ImageEntry> {
         let n = self.image.node(id).map_err(|e| self.corrupt(e))?;
-        Ok(Entry {
+        Ok(ImageEntry {
             path,
             kind: match n.kind {
-                Kind::Dir => EntryKind::Dir,
-                Kind::File => EntryKind::File,
-                Kind::Symlink => EntryKind::Symlink,
+                Kind::Dir => ImageEntryKind::Dir,
+                Kind::File => ImageEntryKind::File,
+                Kind::Symlink => ImageEntryKind::Symlink,
             },
             mode: u32::from(n.mode),
             size: if n.is_dir() { 0 } else { n.size },
@@ -144,12 +144,17 @@ impl<'i, 'a> Tree<'i, 'a> {
     }
 
     /// The image node of `entry`.
-    pub fn node(&self, entry: &Entry) -> Result<Node> {
+    pub fn node(&self, entry: &ImageEntry) -> Result<Node> {
         self.image.node(entry.node).map_err(|e| self.corrupt(e))
     }
 
     /// Appends the entries of directory `dir` (all below it with `recursive`), depth first.
-    pub fn children(&self, dir: &Entry, recursive: bool, out: &mut Vec<Entry>) -> Result<()> {
+    pub fn children(
+        &self,
+        dir: &ImageEntry,
+        recursive: bool,
+        out: &mut Vec<ImageEntry>,
+    ) -> Result<()> {
         let node = self.node(dir)?;
         for i in 0..node.b {
             let d = self.image.dirent(&node, i).map_err(|e| self.corrupt(e))?;
@@ -161,7 +166,7 @@ impl<'i, 'a> Tree<'i, 'a> {
                 )));
             }
             let entry = self.entry(d.node, join(&dir.path, &name))?;
-            let descend = recursive && entry.kind == EntryKind::Dir && d.node != dir.node;
+            let descend = recursive && entry.kind == ImageEntryKind::Dir && d.node != dir.node;
             out.push(entry);
             if descend {
                 let entry = out.last().cloned().ok_or_else(|| self.corrupt("empty"))?;
@@ -173,7 +178,7 @@ impl<'i, 'a> Tree<'i, 'a> {
 
     /// The entry at guest path `guest`: the mount with the longest matching path, then each
     /// component looked up in turn (symlinks are not followed).
-    pub fn resolve(&self, guest: &str) -> Result<Entry> {
+    pub fn resolve(&self, guest: &str) -> Result<ImageEntry> {
         let not_found = || {
             Error::usage(format!(
                 "{guest}: no such file or directory in the embedded tree; `wasifs ls` shows what is there"

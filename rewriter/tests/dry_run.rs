@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use wasifs::{Input, MountSpec, Output, PlannedKind, Rewriter};
+use wasifs::{EntryKind, Input, MountSpec, Output, Rewriter};
 
 fn app() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/bin/wat_cat.wasm")
@@ -42,7 +42,7 @@ fn dry_run_lists_nodes_and_left_out_entries_with_the_counts_of_the_real_rewrite(
         .dry_run(&Input::File(app()), &Output::File(out.clone()))
         .unwrap();
     assert!(!out.exists(), "nothing written");
-    let listed: Vec<(&str, &PlannedKind, u64)> = plan
+    let listed: Vec<(&str, &EntryKind, u64)> = plan
         .entries
         .iter()
         .map(|e| (e.guest.as_str(), &e.kind, e.size))
@@ -50,12 +50,12 @@ fn dry_run_lists_nodes_and_left_out_entries_with_the_counts_of_the_real_rewrite(
     assert_eq!(
         listed,
         [
-            ("/", &PlannedKind::Dir, 0),
-            ("/a.txt", &PlannedKind::File, 6),
-            ("/hard.txt", &PlannedKind::HardLink, 6),
-            ("/link", &PlannedKind::Symlink("a.txt".into()), 5),
-            ("/sub", &PlannedKind::Dir, 0),
-            ("/sub/keep.log", &PlannedKind::File, 5),
+            ("/", &EntryKind::Dir, 0),
+            ("/a.txt", &EntryKind::File, 6),
+            ("/hard.txt", &EntryKind::HardLink, 6),
+            ("/link", &EntryKind::Symlink("a.txt".into()), 5),
+            ("/sub", &EntryKind::Dir, 0),
+            ("/sub/keep.log", &EntryKind::File, 5),
         ]
     );
     let skipped: Vec<(String, &str)> = plan

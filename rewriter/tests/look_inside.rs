@@ -124,7 +124,7 @@ impl Packed {
     }
 }
 
-fn listed(entries: &[wasifs::Entry]) -> BTreeMap<String, Meta> {
+fn listed(entries: &[wasifs::ImageEntry]) -> BTreeMap<String, Meta> {
     entries
         .iter()
         .map(|e| {
@@ -132,9 +132,9 @@ fn listed(entries: &[wasifs::Entry]) -> BTreeMap<String, Meta> {
                 e.path.clone(),
                 Meta {
                     kind: match e.kind {
-                        wasifs::EntryKind::Dir => 'd',
-                        wasifs::EntryKind::Symlink => 'l',
-                        wasifs::EntryKind::File => '-',
+                        wasifs::ImageEntryKind::Dir => 'd',
+                        wasifs::ImageEntryKind::Symlink => 'l',
+                        wasifs::ImageEntryKind::File => '-',
                     },
                     mode: e.mode & 0o7777,
                     size: e.size,
@@ -308,6 +308,16 @@ fn inspect_json_has_the_documented_keys_and_the_tree_counts() {
         "/mounts",
         "/policies/host_fs",
         "/policies/max_write_memory",
+        "/policies/env",
+        "/policies/env_from_host/mode",
+        "/policies/args",
+        "/policies/stdin",
+        "/policies/stdout",
+        "/policies/stderr",
+        "/policies/clock/mode",
+        "/policies/random/mode",
+        "/policies/deny",
+        "/policies/trace",
         "/policies/preopens",
         "/largest",
         "/imports/served_by_shim",
@@ -460,4 +470,65 @@ fn extract_keeps_hard_links_modes_of_read_only_dirs_empty_dirs_and_old_mtimes() 
         "the hard link is a hard link again"
     );
     assert_eq!(std::fs::metadata(out.join("a/x")).unwrap().nlink(), 2);
+}
+
+#[test]
+fn inspect_shows_the_wasi_policies_given_at_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p.wasm");
+    ok(wasifs(&[
+        "rewrite",
+        fixture("bin/rust_read.wasm").to_str().unwrap(),
+        "-m",
+        &format!("/={}", fixture("tree/sub").display()),
+        "--env",
+        "LANG=C",
+        "--arg",
+        "one",
+        "--env-from-host",
+        "HOME,PATH",
+        "--clock",
+        "fixed:2024-01-01T00:00:00Z",
+        "--random",
+        "seed:42",
+        "--stdin",
+        "null",
+        "--stderr",
+        "deny",
+        "--deny",
+        "trap",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]));
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(wasifs(&["inspect", out.to_str().unwrap(), "--json"]))).unwrap();
+    let p = &json["policies"];
+    assert_eq!(
+        p["env"],
+        serde_json::json!([{ "name": "LANG", "value": "C" }])
+    );
+    assert_eq!(p["args"], serde_json::json!(["one"]));
+    assert_eq!(
+        p["env_from_host"],
+        serde_json::json!({ "mode": "only", "names": ["HOME", "PATH"] })
+    );
+    assert_eq!(
+        p["clock"],
+        serde_json::json!({ "mode": "fixed", "fixed_ns": 1_704_067_200_000_000_000u64 })
+    );
+    assert_eq!(
+        p["random"],
+        serde_json::json!({ "mode": "seed", "seed": 42 })
+    );
+    assert_eq!(
+        (p["stdin"].as_str(), p["stdout"].as_str()),
+        (Some("null"), Some("inherit"))
+    );
+    assert_eq!(p["stderr"], "deny");
+    assert_eq!(p["deny"], "trap");
+    assert_eq!(p["trace"], "off");
+    let text = ok(wasifs(&["inspect", out.to_str().unwrap()]));
+    assert!(text.contains("clock: fixed:2024-01-01T00:00:00Z"), "{text}");
+    assert!(text.contains("random: seed:42"), "{text}");
 }

@@ -7,7 +7,7 @@ use super::{fail, human, read};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use wasifs::Inspection;
+use wasifs::{Clock, EnvFromHost, Inspection, Random, Trace};
 
 /// The version of the `--json` schema (docs/inspect-schema.md).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -72,6 +72,32 @@ pub fn to_json(i: &Inspection) -> Value {
         "policies": {
             "host_fs": if i.host_fs.deny { "deny" } else { "allow" },
             "max_write_memory": i.max_write_memory,
+            "env": i.wasi.env.iter().map(|(k, v)| json!({ "name": k, "value": v })).collect::<Vec<_>>(),
+            "env_from_host": match &i.wasi.env_from_host {
+                EnvFromHost::Allow => json!({ "mode": "allow", "names": [] }),
+                EnvFromHost::Deny => json!({ "mode": "deny", "names": [] }),
+                EnvFromHost::Only(names) => json!({ "mode": "only", "names": names }),
+            },
+            "args": i.wasi.args,
+            "stdin": i.wasi.stdio[0].to_string(),
+            "stdout": i.wasi.stdio[1].to_string(),
+            "stderr": i.wasi.stdio[2].to_string(),
+            "clock": match i.wasi.clock {
+                Clock::Host => json!({ "mode": "host", "fixed_ns": null }),
+                Clock::Deny => json!({ "mode": "deny", "fixed_ns": null }),
+                Clock::Fixed(ns) => json!({ "mode": "fixed", "fixed_ns": ns }),
+            },
+            "random": match i.wasi.random {
+                Random::Host => json!({ "mode": "host", "seed": null }),
+                Random::Deny => json!({ "mode": "deny", "seed": null }),
+                Random::Seed(n) => json!({ "mode": "seed", "seed": n }),
+            },
+            "deny": if i.wasi.deny == wasifs::Deny::Trap { "trap" } else { "errno" },
+            "trace": match i.wasi.trace {
+                Trace::Off => "off",
+                Trace::On => "on",
+                Trace::Env => "env",
+            },
             "preopens": i.host_fs.preopens.iter().map(|(guest, host)| json!({
                 "guest": guest, "host": host,
             })).collect::<Vec<_>>(),
@@ -104,9 +130,9 @@ pub fn to_text(name: &str, i: &Inspection) -> String {
             "{:016x} ({})",
             i.shim_hash,
             if i.shim_current {
-                "the one this wasifs merges"
+                "one this wasifs merges"
             } else {
-                "not the one this wasifs merges"
+                "not one this wasifs merges"
             }
         ),
     );
@@ -165,6 +191,9 @@ pub fn to_text(name: &str, i: &Inspection) -> String {
             None => "no memory limit".into(),
         },
     );
+    for (n, policy) in i.wasi.to_string().lines().enumerate() {
+        line(if n == 0 { "wasi" } else { "" }, policy.to_string());
+    }
     for (n, e) in i.largest.iter().enumerate() {
         line(
             if n == 0 { "largest" } else { "" },

@@ -4,7 +4,7 @@
 use super::{fail, read};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use wasifs::{Entry, EntryKind};
+use wasifs::{ImageEntry, ImageEntryKind};
 
 /// `wasifs ls` arguments.
 #[derive(clap::Args, Debug)]
@@ -45,7 +45,7 @@ pub fn run(args: LsArgs) -> ExitCode {
 }
 
 /// `-rw-r--r--  1      1234 2024-05-01 12:00 /path -> target`.
-pub fn long(e: &Entry) -> String {
+pub fn long(e: &ImageEntry) -> String {
     let mut s = format!(
         "{} {:>2} {:>10} {} {}",
         mode_string(e.kind, e.mode),
@@ -62,12 +62,12 @@ pub fn long(e: &Entry) -> String {
 }
 
 /// `drwxr-xr-x` (with setuid/setgid/sticky as `ls` shows them).
-fn mode_string(kind: EntryKind, mode: u32) -> String {
+fn mode_string(kind: ImageEntryKind, mode: u32) -> String {
     let mut s = String::with_capacity(10);
     s.push(match kind {
-        EntryKind::Dir => 'd',
-        EntryKind::File => '-',
-        EntryKind::Symlink => 'l',
+        ImageEntryKind::Dir => 'd',
+        ImageEntryKind::File => '-',
+        ImageEntryKind::Symlink => 'l',
     });
     let special = [(0o4000, 's', 'S'), (0o2000, 's', 'S'), (0o1000, 't', 'T')];
     for (who, (bit, lower, upper)) in special.into_iter().enumerate() {
@@ -122,8 +122,8 @@ mod tests {
 
     #[test]
     fn modes_read_like_ls() {
-        assert_eq!(mode_string(EntryKind::Dir, 0o755), "drwxr-xr-x");
-        assert_eq!(mode_string(EntryKind::File, 0o4644), "-rwSr--r--");
-        assert_eq!(mode_string(EntryKind::Symlink, 0o1777), "lrwxrwxrwt");
+        assert_eq!(mode_string(ImageEntryKind::Dir, 0o755), "drwxr-xr-x");
+        assert_eq!(mode_string(ImageEntryKind::File, 0o4644), "-rwSr--r--");
+        assert_eq!(mode_string(ImageEntryKind::Symlink, 0o1777), "lrwxrwxrwt");
     }
 }

@@ -35,7 +35,11 @@ Examples:
     wasifs rewrite app.wasm -m /=./site --include '**/*.html' --include 'img/**' --exclude '**/*.tmp'
   Policies: hide the runtime's own --dir preopens except one, shown to the app as /out:
     wasifs rewrite app.wasm -m /=./assets --host-fs deny --preopen /out=/tmp/out -o out.wasm
-    wasmtime --dir /tmp/out out.wasm";
+    wasmtime --dir /tmp/out out.wasm
+  WASI policies: baked environment and argument, no host variables, a fixed clock, seeded random:
+    wasifs rewrite app.wasm -m /=./assets --env LANG=C --arg --verbose --env-from-host deny \\
+      --clock fixed:2024-01-01T00:00:00Z --random seed:42 --stdin null -o out.wasm
+  See what is inside afterwards: wasifs inspect out.wasm";
 
 /// `wasifs 0.1.0 (shim 0123456789abcdef, image format 2, record 2)`.
 pub fn version() -> String {

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use wasifs::{
-    DryRun, Glob, HostFs, HostPreopen, Input, Level, MemorySize, MountSpec, Output, PlannedKind,
+    DryRun, EntryKind, Glob, HostFs, HostPreopen, Input, Level, MemorySize, MountSpec, Output,
     Rewriter, Timestamp,
 };
 
@@ -182,10 +182,10 @@ fn print_dry_run(plan: &DryRun, output: &Output) -> ExitCode {
     let mut out = String::new();
     for e in &plan.entries {
         let (kind, extra) = match &e.kind {
-            PlannedKind::Dir => ('d', String::new()),
-            PlannedKind::File => ('f', String::new()),
-            PlannedKind::HardLink => ('h', " (hard link)".into()),
-            PlannedKind::Symlink(target) => ('l', format!(" -> {target}")),
+            EntryKind::Dir => ('d', String::new()),
+            EntryKind::File => ('f', String::new()),
+            EntryKind::HardLink => ('h', " (hard link)".into()),
+            EntryKind::Symlink(target) => ('l', format!(" -> {target}")),
             _ => ('?', String::new()),
         };
         out += &format!(

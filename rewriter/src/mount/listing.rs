@@ -10,7 +10,7 @@ use std::path::PathBuf;
 pub struct DryRun {
     /// The nodes, in the order they would be added (mount points first, then each mount's tree in
     /// sorted order).
-    pub entries: Vec<PlannedEntry>,
+    pub entries: Vec<Entry>,
     /// Host entries left out, in walk order.
     pub skipped: Vec<Skipped>,
     /// Warnings a rewrite would give (e.g. a pattern that matched nothing).
@@ -28,21 +28,21 @@ pub struct DryRun {
 /// One node the image would hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct PlannedEntry {
+pub struct Entry {
     /// Where the program sees it (`/etc/app.toml`; a relative mount's path starts with its name).
     pub guest: String,
     /// What it is.
-    pub kind: PlannedKind,
+    pub kind: EntryKind,
     /// File length, symlink target length, 0 for a directory.
     pub size: u64,
     /// The host path it comes from.
     pub host: PathBuf,
 }
 
-/// The kind of an [`PlannedEntry`].
+/// The kind of an [`Entry`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum PlannedKind {
+pub enum EntryKind {
     /// A directory.
     Dir,
     /// A regular file.
@@ -66,14 +66,14 @@ pub struct Skipped {
 /// Collects a [`DryRun`] during the walk (only when one was asked for).
 #[derive(Debug, Default)]
 pub(super) struct Listing {
-    pub entries: Vec<PlannedEntry>,
+    pub entries: Vec<Entry>,
     pub skipped: Vec<Skipped>,
 }
 
 impl Listing {
     /// Notes a node.
-    pub fn entry(&mut self, guest: String, kind: PlannedKind, size: u64, host: &std::path::Path) {
-        self.entries.push(PlannedEntry {
+    pub fn entry(&mut self, guest: String, kind: EntryKind, size: u64, host: &std::path::Path) {
+        self.entries.push(Entry {
             guest,
             kind,
             size,

@@ -17,7 +17,7 @@ use wasifs_image::{BuildError, BuildOptions, ImageBuilder, Level};
 
 pub use filter::Glob;
 pub(crate) use host_meta::Mtimes;
-pub use listing::{DryRun, PlannedEntry, PlannedKind, Skipped};
+pub use listing::{DryRun, Entry, EntryKind, Skipped};
 pub use spec::{HostPreopen, MountSpec};
 pub(crate) use walk::WalkOptions;
 

@@ -2,7 +2,7 @@
 //! and the preopen table.
 
 use super::build_err;
-use super::listing::PlannedKind;
+use super::listing::EntryKind;
 use super::spec::MountSpec;
 use super::walk::{Shadow, Walk};
 use crate::policy::HostPolicy;
@@ -174,7 +174,7 @@ pub(super) fn fill(w: &mut Walk<'_>, placed: &[Placed<'_>]) -> Result<Vec<NodeRe
         };
         let node = graft(w, p, root)?;
         if !p.is_file() {
-            w.note_entry(&p.comps, PlannedKind::Dir, 0, &p.spec.host);
+            w.note_entry(&p.comps, EntryKind::Dir, 0, &p.spec.host);
             w.walk_mount(&p.spec.host, &p.meta, node, &p.comps, &shadow)?;
         }
         nodes[i] = Some(node);

@@ -5,7 +5,7 @@
 use super::build_err;
 use super::filter::{Filter, Glob, Seen};
 use super::host_meta::{file_key, has_links, meta_of, name_bytes, special_kind, Mtimes};
-use super::listing::{guest_path, Listing, PlannedKind};
+use super::listing::{guest_path, EntryKind, Listing};
 use crate::{Error, Result};
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, Metadata};
@@ -112,7 +112,7 @@ impl<'a> Walk<'a> {
     }
 
     /// Notes the node at namespace path `comps` for a dry run.
-    pub fn note_entry(&mut self, comps: &[Vec<u8>], kind: PlannedKind, size: u64, host: &Path) {
+    pub fn note_entry(&mut self, comps: &[Vec<u8>], kind: EntryKind, size: u64, host: &Path) {
         if let Some(l) = &mut self.listing {
             l.entry(guest_path(&self.ns_prefix, comps), kind, size, host);
         }
@@ -179,7 +179,7 @@ impl<'a> Walk<'a> {
             check_utf8(&d.path, &d.name)?;
             let node = self.b.add_dir(parent, &d.name, d.meta).map_err(build_err)?;
             if let (Some(l), Some(guest)) = (&mut self.listing, &d.guest) {
-                l.entry(guest.clone(), PlannedKind::Dir, 0, &d.path);
+                l.entry(guest.clone(), EntryKind::Dir, 0, &d.path);
             }
             self.dirs[i].node = Some(node);
         }
@@ -199,13 +199,13 @@ impl<'a> Walk<'a> {
         name: &[u8],
         path: &Path,
         md: &Metadata,
-    ) -> Result<PlannedKind> {
+    ) -> Result<EntryKind> {
         let key = if has_links(md) { file_key(md) } else { None };
         if let Some(&existing) = key.as_ref().and_then(|k| self.inodes.get(k)) {
             self.b
                 .add_hardlink(dir, name, existing)
                 .map_err(build_err)?;
-            return Ok(PlannedKind::HardLink);
+            return Ok(EntryKind::HardLink);
         }
         let node = self
             .b
@@ -214,7 +214,7 @@ impl<'a> Walk<'a> {
         if let Some(k) = key {
             self.inodes.insert(k, node);
         }
-        Ok(PlannedKind::File)
+        Ok(EntryKind::File)
     }
 
     /// Walks host directory `host`, the top of `self.dirs`; `rel` is its path in the mount source,
@@ -354,7 +354,7 @@ impl<'a> Walk<'a> {
             self.b
                 .add_symlink(dir, name, self.meta(&md), &target)
                 .map_err(build_err)?;
-            let kind = PlannedKind::Symlink(String::from_utf8_lossy(&target).into_owned());
+            let kind = EntryKind::Symlink(String::from_utf8_lossy(&target).into_owned());
             self.note_entry(comps, kind, target.len() as u64, path);
             return Ok(());
         }
