@@ -13,6 +13,7 @@ pub mod format;
 mod level;
 pub mod policy;
 pub mod reader;
+pub mod time;
 
 #[cfg(feature = "build")]
 pub use build::{BuildError, BuildOptions, BuildStats, FileData, ImageBuilder, Meta, NodeRef};

@@ -12,6 +12,7 @@ use core::fmt;
 use core::str::FromStr;
 
 use crate::format::FormatError;
+use crate::time::{parse_rfc3339, Rfc3339};
 
 /// What a denied call does (`--deny`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -167,9 +168,9 @@ impl FromStr for Clock {
             "host" => Ok(Clock::Host),
             "deny" => Ok(Clock::Deny),
             _ => match s.strip_prefix("fixed:") {
-                Some(t) => rfc3339_ns(t)
+                Some(t) => parse_rfc3339(t)
                     .map(Clock::Fixed)
-                    .ok_or_else(|| bad("fixed time", t, "RFC 3339, e.g. 2024-01-02T03:04:05Z")),
+                    .map_err(|_| bad("fixed time", t, "RFC 3339, e.g. 2024-01-02T03:04:05Z")),
                 None => Err(bad("clock", s, "host, deny or fixed:RFC3339")),
             },
         }
@@ -212,95 +213,6 @@ impl FromStr for EnvFromHost {
             }
         }
     }
-}
-
-/// Nanoseconds since the epoch of an RFC 3339 time (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, at or
-/// after 1970); `None` if it is not one.
-pub fn rfc3339_ns(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    let num = |r: core::ops::Range<usize>| -> Option<u64> {
-        let d = b.get(r)?;
-        if d.is_empty() || !d.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        Some(d.iter().fold(0, |a, &c| a * 10 + u64::from(c - b'0')))
-    };
-    let sep = |i: usize, c: &[u8]| b.get(i).is_some_and(|x| c.contains(x));
-    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
-        return None;
-    }
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-    let mdays = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if y < 1970 || !(1..=12).contains(&mo) || d == 0 || d > mdays[mo as usize - 1] {
-        return None;
-    }
-    if h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut frac = 0u64;
-    if b.get(i) == Some(&b'.') {
-        let start = i + 1;
-        i = start;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        for k in 0..9 {
-            let digit = if start + k < i {
-                b[start + k] - b'0'
-            } else {
-                0
-            };
-            frac = frac * 10 + u64::from(digit);
-        }
-    }
-    let offset: i64 = match b.get(i) {
-        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
-        Some(&c @ (b'+' | b'-')) if i + 6 == b.len() && b[i + 3] == b':' => {
-            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
-            if oh > 23 || om > 59 {
-                return None;
-            }
-            let o = (oh * 3600 + om * 60) as i64;
-            if c == b'+' {
-                o
-            } else {
-                -o
-            }
-        }
-        _ => return None,
-    };
-    let days_before_year = (1970..y)
-        .map(|yy| {
-            if yy % 4 == 0 && (yy % 100 != 0 || yy % 400 == 0) {
-                366
-            } else {
-                365
-            }
-        })
-        .sum::<u64>();
-    let days = days_before_year + mdays[..mo as usize - 1].iter().sum::<u64>() + d - 1;
-    let secs = (days * 86400 + h * 3600 + mi * 60 + se) as i64 - offset;
-    let secs = u64::try_from(secs).ok()?;
-    secs.checked_mul(1_000_000_000)?.checked_add(frac)
 }
 
 impl Deny {
@@ -618,33 +530,9 @@ impl fmt::Display for Clock {
         match self {
             Clock::Host => f.write_str("host"),
             Clock::Deny => f.write_str("deny"),
-            Clock::Fixed(ns) => {
-                let (secs, frac) = (ns / 1_000_000_000, ns % 1_000_000_000);
-                let (days, rem) = (secs / 86400, secs % 86400);
-                let (y, m, d) = civil(days);
-                let (h, mi, se) = (rem / 3600, rem % 3600 / 60, rem % 60);
-                write!(f, "fixed:{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{se:02}")?;
-                if frac != 0 {
-                    write!(f, ".{frac:09}")?;
-                }
-                f.write_str("Z (+1 us per read)")
-            }
+            Clock::Fixed(ns) => write!(f, "fixed:{} (+1 us per read)", Rfc3339(*ns)),
         }
     }
-}
-
-/// The (year, month, day) of `days` since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
 }
 
 impl fmt::Display for Random {
@@ -730,22 +618,6 @@ impl Xoshiro256 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_times_convert_to_ns_since_the_epoch() {
-        assert_eq!(rfc3339_ns("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(
-            rfc3339_ns("2000-03-01T00:00:00Z"),
-            Some(951_868_800_000_000_000)
-        );
-        assert_eq!(
-            rfc3339_ns("2024-01-02T03:04:05.5+01:00"),
-            Some(1_704_161_045_500_000_000)
-        );
-        assert_eq!(rfc3339_ns("2024-02-30T00:00:00Z"), None);
-        assert_eq!(rfc3339_ns("2024-01-02 03:04:05"), None);
-        assert_eq!(rfc3339_ns("1969-12-31T23:59:59Z"), None);
-    }
 
     #[test]
     fn policies_round_trip_through_the_block() {
