@@ -1,39 +1,12 @@
 //! The `wasifs rewrite` command line: bad inputs fail with a message naming the culprit and write nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-/// A minimal valid wasip1 command: exported memory, one WASI import, `_start`.
-const GOOD_WAT: &str = r#"(module
-  (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 2)
-  (global $__stack_pointer (mut i32) (i32.const 131072))
-  (func (export "_start")))"#;
-
-struct Case {
-    dir: tempfile::TempDir,
-}
+mod common;
+use common::{Case, GOOD_WAT};
 
 impl Case {
-    fn new() -> Self {
-        let case = Case {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        std::fs::create_dir(case.path("assets")).unwrap();
-        std::fs::write(case.path("assets/hello.txt"), "hello\n").unwrap();
-        case
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn write(&self, rel: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-        let p = self.path(rel);
-        std::fs::write(&p, bytes).unwrap();
-        p
-    }
-
     /// `wasifs rewrite INPUT --mount MOUNT... -o out.wasm`.
     fn rewrite(&self, input: &Path, mounts: &[String]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasifs"));
@@ -47,6 +20,20 @@ impl Case {
 
     fn default_mount(&self) -> Vec<String> {
         vec![format!("/={}", self.path("assets").display())]
+    }
+
+    /// Asserts the run succeeded and wrote a valid `out.wasm`; its bytes.
+    fn valid_output(&self, out: &Output) -> Vec<u8> {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let packed = std::fs::read(self.path("out.wasm")).unwrap();
+        wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+            .validate_all(&packed)
+            .expect("the output validates");
+        packed
     }
 
     /// Asserts the run failed, its stderr names `culprit`, and no output (or temp file) was left.
@@ -85,33 +72,17 @@ impl Case {
 #[test]
 fn good_module_is_rewritten_into_a_valid_output() {
     let case = Case::new();
-    let input = case.write("app.wasm", wat::parse_str(GOOD_WAT).unwrap());
+    let input = case.path("app.wasm");
     let out = case.rewrite(&input, &case.default_mount());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let packed = std::fs::read(case.path("out.wasm")).unwrap();
-    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
-        .validate_all(&packed)
-        .expect("the output validates");
+    case.valid_output(&out);
 }
 
 #[test]
 fn rewrite_without_any_mount_is_valid_and_embeds_the_shim() {
     let case = Case::new();
-    let input = case.write("app.wasm", wat::parse_str(GOOD_WAT).unwrap());
+    let input = case.path("app.wasm");
     let out = case.rewrite(&input, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let packed = std::fs::read(case.path("out.wasm")).unwrap();
-    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
-        .validate_all(&packed)
-        .expect("the output validates");
+    let packed = case.valid_output(&out);
     let has_record = wasmparser::Parser::new(0)
         .parse_all(&packed)
         .any(|p| matches!(p, Ok(wasmparser::Payload::CustomSection(c)) if c.name() == "wasifs"));
@@ -124,7 +95,7 @@ fn rewrite_without_any_mount_is_valid_and_embeds_the_shim() {
 #[test]
 fn bad_exclude_glob_is_refused_naming_the_flag_before_anything_is_written() {
     let case = Case::new();
-    let input = case.write("app.wasm", wat::parse_str(GOOD_WAT).unwrap());
+    let input = case.path("app.wasm");
     let out = Command::new(env!("CARGO_BIN_EXE_wasifs"))
         .arg("rewrite")
         .arg(&input)
@@ -186,7 +157,7 @@ fn wasi_unstable_module_is_rejected() {
 #[test]
 fn missing_mount_source_is_rejected() {
     let case = Case::new();
-    let input = case.write("app.wasm", wat::parse_str(GOOD_WAT).unwrap());
+    let input = case.path("app.wasm");
     let missing = case.path("no-such-dir");
     let out = case.rewrite(&input, &[format!("/={}", missing.display())]);
     case.assert_rejected(&out, &missing.display().to_string());
@@ -195,7 +166,7 @@ fn missing_mount_source_is_rejected() {
 #[test]
 fn two_mounts_at_the_same_guest_path_are_rejected() {
     let case = Case::new();
-    let input = case.write("app.wasm", wat::parse_str(GOOD_WAT).unwrap());
+    let input = case.path("app.wasm");
     std::fs::create_dir(case.path("other")).unwrap();
     let mounts = [
         format!("/data={}", case.path("assets").display()),
@@ -208,7 +179,7 @@ fn two_mounts_at_the_same_guest_path_are_rejected() {
 #[test]
 fn file_of_4_gib_or_more_is_rejected_naming_it() {
     let case = Case::new();
-    let input = case.write("app.wasm", wat::parse_str(GOOD_WAT).unwrap());
+    let input = case.path("app.wasm");
     std::fs::create_dir(case.path("huge")).unwrap();
     let big = case.path("huge/big.bin");
     // Sparse: takes no disk space, but reports 5 GiB.
@@ -226,7 +197,7 @@ fn file_of_4_gib_or_more_is_rejected_naming_it() {
 fn non_utf8_file_name_is_refused_naming_it_and_the_fix() {
     use std::os::unix::ffi::OsStrExt;
     let case = Case::new();
-    let input = case.write("app.wasm", wat::parse_str(GOOD_WAT).unwrap());
+    let input = case.path("app.wasm");
     let name = std::ffi::OsStr::from_bytes(b"na\xefve.txt");
     std::fs::write(case.path("assets").join(name), "x").unwrap();
     let out = case.rewrite(&input, &case.default_mount());

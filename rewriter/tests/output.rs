@@ -3,36 +3,13 @@
 
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-/// A minimal valid wasip1 command.
-const GOOD_WAT: &str = r#"(module
-  (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 2)
-  (global $__stack_pointer (mut i32) (i32.const 131072))
-  (func (export "_start")))"#;
-
-/// A temp dir with `app.wasm` and `assets/hello.txt`.
-struct Case {
-    dir: tempfile::TempDir,
-}
+mod common;
+use common::{is_wasm, Case};
 
 impl Case {
-    fn new() -> Self {
-        let case = Case {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        fs::create_dir(case.path("assets")).unwrap();
-        fs::write(case.path("assets/hello.txt"), "hello\n").unwrap();
-        fs::write(case.path("app.wasm"), wat::parse_str(GOOD_WAT).unwrap()).unwrap();
-        case
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
     /// `wasifs rewrite INPUT --mount /=assets ARGS...` in the case's directory.
     fn run(&self, input: &str, args: &[&str]) -> Output {
         self.command(input, args).output().expect("running wasifs")
@@ -74,12 +51,6 @@ fn assert_refused(out: &Output, needles: &[&str]) {
     for n in needles {
         assert!(err.contains(n), "no {n:?} in:\n{err}");
     }
-}
-
-fn is_wasm(bytes: &[u8]) -> bool {
-    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
-        .validate_all(bytes)
-        .is_ok()
 }
 
 #[test]
