@@ -338,6 +338,24 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The path of the built fixture `name` (`fixtures/bin/NAME.wasm`, made by scripts/build-fixtures.sh).
+pub fn fixture(name: &str) -> PathBuf {
+    workspace_root().join(format!("fixtures/bin/{name}.wasm"))
+}
+
+/// The bytes of the built fixture `name`; panics naming it and the script that builds it.
+pub fn read_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixture(name))
+        .unwrap_or_else(|e| panic!("{name}: {e} (run scripts/build-fixtures.sh)"))
+}
+
+/// Whether `module` holds the `wasifs` custom section (the record a rewrite adds).
+pub fn has_wasifs_record(module: &[u8]) -> bool {
+    wasmparser::Parser::new(0)
+        .parse_all(module)
+        .any(|p| matches!(p, Ok(wasmparser::Payload::CustomSection(c)) if c.name() == "wasifs"))
+}
+
 /// Whether we run under CI (`CI=true`), where a missing prerequisite is a failure instead of a skip.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")

@@ -1,9 +1,10 @@
 //! `wasifs strip` round trip: strip(rewrite(app)) runs under wasmtime exactly as app does, given
 //! the same host directory, on every command fixture that only reads (C, Go, Rust, Zig, WAT).
 
-use std::path::PathBuf;
-
-use wasifs_tests::{assert_same_outcome, pack_specs, run, workspace_root, RunOptions};
+use wasifs_tests::{
+    assert_same_outcome, fixture, has_wasifs_record, pack_specs, read_fixture, run, workspace_root,
+    RunOptions,
+};
 
 /// The command fixtures that do not write (go_write needs a writable preopen of its own) and
 /// print the same on every run (c_policy and rust_policy print the host clocks and random bytes).
@@ -25,22 +26,17 @@ const COMMANDS: &[&str] = &[
     "zig_fs",
 ];
 
-fn fixture(name: &str) -> PathBuf {
-    workspace_root().join(format!("fixtures/bin/{name}.wasm"))
-}
-
 #[test]
 fn a_stripped_module_runs_like_the_original_on_every_command_fixture() {
     let tree = workspace_root().join("fixtures/tree");
     for name in COMMANDS {
-        let original = std::fs::read(fixture(name))
-            .unwrap_or_else(|e| panic!("{name}: {e} (run scripts/build-fixtures.sh)"));
+        let original = read_fixture(name);
         let packed = pack_specs(&fixture(name), &[format!("/={}:ro", tree.display())]);
         let stripped = wasifs::strip(&packed).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let has_record = wasmparser::Parser::new(0).parse_all(&stripped.bytes).any(
-            |p| matches!(p, Ok(wasmparser::Payload::CustomSection(c)) if c.name() == "wasifs"),
+        assert!(
+            !has_wasifs_record(&stripped.bytes),
+            "{name}: the stripped module kept the record"
         );
-        assert!(!has_record, "{name}: the stripped module kept the record");
         let opts = RunOptions {
             args: vec![format!("{name}.wasm")],
             preopens: vec![(tree.clone(), "/".to_string())],

@@ -1,10 +1,9 @@
 //! A module rewritten with no mount at all: the shim owns the fd table and passes the runtime's
 //! preopens through, so the program behaves as it does unpacked with the same `--dir`.
 
-use std::path::PathBuf;
-
 use wasifs_tests::{
-    assert_same_outcome, run, tree_snapshot, try_pack_specs, workspace_root, Outcome, RunOptions,
+    assert_same_outcome, fixture, has_wasifs_record, read_fixture, run, tree_snapshot,
+    try_pack_specs, workspace_root, Outcome, RunOptions,
 };
 
 /// The command fixtures (the reactor needs an entry point of its own and opens no files).
@@ -24,19 +23,12 @@ const COMMANDS: &[&str] = &[
     "zig_fs",
 ];
 
-fn fixture(name: &str) -> PathBuf {
-    workspace_root().join(format!("fixtures/bin/{name}.wasm"))
-}
-
 /// `name` rewritten with no `--mount`.
 fn packed_without_mounts(name: &str) -> Vec<u8> {
     let packed = try_pack_specs(&fixture(name), &[])
         .unwrap_or_else(|e| panic!("{name}: a rewrite with no mount must succeed: {e:#}"));
-    let has_record = wasmparser::Parser::new(0)
-        .parse_all(&packed)
-        .any(|p| matches!(p, Ok(wasmparser::Payload::CustomSection(c)) if c.name() == "wasifs"));
     assert!(
-        has_record,
+        has_wasifs_record(&packed),
         "{name}: the shim was merged in (the wasifs record is there)"
     );
     packed
@@ -44,8 +36,7 @@ fn packed_without_mounts(name: &str) -> Vec<u8> {
 
 /// Runs the original and the packed module with the same options.
 fn both(name: &str, opts: &RunOptions) -> (Outcome, Outcome) {
-    let original = std::fs::read(fixture(name))
-        .unwrap_or_else(|e| panic!("{name}: {e} (run scripts/build-fixtures.sh)"));
+    let original = read_fixture(name);
     let expected = run(&original, opts)
         .unwrap_or_else(|e| panic!("{name}: the ORIGINAL module failed under wasmtime: {e:?}"));
     let actual = run(&packed_without_mounts(name), opts)
@@ -78,7 +69,7 @@ fn every_fixture_packed_without_mounts_behaves_like_the_original_given_the_same_
 fn a_module_packed_without_mounts_lists_and_writes_the_host_preopen_as_unpacked() {
     let (original_dir, packed_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let opts = |dir: &tempfile::TempDir| RunOptions::with_preopen(dir.path(), "/out");
-    let original = std::fs::read(fixture("wat_preopens")).unwrap();
+    let original = read_fixture("wat_preopens");
     let expected = run(&original, &opts(&original_dir)).expect("the original runs");
     let actual = run(&packed_without_mounts("wat_preopens"), &opts(&packed_dir))
         .expect("the packed module runs");
