@@ -40,6 +40,15 @@ fn ok(out: Output) -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
+/// `wasifs rewrite fixtures/bin/APP ARGS... -o OUT -q`, which must succeed.
+fn rewrite(app: &str, args: &[&str], out: &Path) {
+    let app = fixture(&format!("bin/{app}"));
+    let mut all = vec!["rewrite", app.to_str().unwrap()];
+    all.extend_from_slice(args);
+    all.extend(["-o", out.to_str().unwrap(), "-q"]);
+    ok(wasifs(&all));
+}
+
 /// Every entry below `dir` (not `dir` itself), keyed by `prefix` + relative path.
 fn host_tree(dir: &Path, prefix: &str) -> BTreeMap<String, Meta> {
     let mut out = BTreeMap::new();
@@ -94,17 +103,16 @@ impl Packed {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out.wasm");
-        ok(wasifs(&[
-            "rewrite",
-            fixture("bin/wat_cat.wasm").to_str().unwrap(),
-            "-m",
-            &format!("/={}", fixture("tree").display()),
-            "-m",
-            &format!("/data={}:ro", fixture("rwtree").display()),
-            "-o",
-            out.to_str().unwrap(),
-            "-q",
-        ]));
+        rewrite(
+            "wat_cat.wasm",
+            &[
+                "-m",
+                &format!("/={}", fixture("tree").display()),
+                "-m",
+                &format!("/data={}:ro", fixture("rwtree").display()),
+            ],
+            &out,
+        );
         Packed { dir }
     }
 
@@ -383,21 +391,20 @@ fn inspect_of_a_module_never_rewritten_says_so() {
 fn inspect_shows_the_host_fs_policy_preopen_aliases_and_write_memory_limit() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("h.wasm");
-    ok(wasifs(&[
-        "rewrite",
-        fixture("bin/wat_cat.wasm").to_str().unwrap(),
-        "-m",
-        &format!("/={}", fixture("tree").display()),
-        "--host-fs",
-        "deny",
-        "--preopen",
-        "/out=/tmp/out",
-        "--max-write-memory",
-        "1M",
-        "-o",
-        out.to_str().unwrap(),
-        "-q",
-    ]));
+    rewrite(
+        "wat_cat.wasm",
+        &[
+            "-m",
+            &format!("/={}", fixture("tree").display()),
+            "--host-fs",
+            "deny",
+            "--preopen",
+            "/out=/tmp/out",
+            "--max-write-memory",
+            "1M",
+        ],
+        &out,
+    );
     let json: serde_json::Value =
         serde_json::from_str(&ok(wasifs(&["inspect", out.to_str().unwrap(), "--json"]))).unwrap();
     assert_eq!(json["policies"]["host_fs"], "deny");
@@ -415,13 +422,7 @@ fn inspect_shows_the_host_fs_policy_preopen_aliases_and_write_memory_limit() {
 fn inspect_of_a_module_packed_without_mounts_shows_none_and_ls_lists_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("z.wasm");
-    ok(wasifs(&[
-        "rewrite",
-        fixture("bin/wat_cat.wasm").to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "-q",
-    ]));
+    rewrite("wat_cat.wasm", &[], &out);
     let bytes = std::fs::read(&out).unwrap();
     let i = wasifs::inspect(&bytes).unwrap();
     assert!(i.mounts.is_empty());
@@ -476,31 +477,30 @@ fn extract_keeps_hard_links_modes_of_read_only_dirs_empty_dirs_and_old_mtimes() 
 fn inspect_shows_the_wasi_policies_given_at_rewrite() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("p.wasm");
-    ok(wasifs(&[
-        "rewrite",
-        fixture("bin/rust_read.wasm").to_str().unwrap(),
-        "-m",
-        &format!("/={}", fixture("tree/sub").display()),
-        "--env",
-        "LANG=C",
-        "--arg",
-        "one",
-        "--env-from-host",
-        "HOME,PATH",
-        "--clock",
-        "fixed:2024-01-01T00:00:00Z",
-        "--random",
-        "seed:42",
-        "--stdin",
-        "null",
-        "--stderr",
-        "deny",
-        "--deny",
-        "trap",
-        "-o",
-        out.to_str().unwrap(),
-        "-q",
-    ]));
+    rewrite(
+        "rust_read.wasm",
+        &[
+            "-m",
+            &format!("/={}", fixture("tree/sub").display()),
+            "--env",
+            "LANG=C",
+            "--arg",
+            "one",
+            "--env-from-host",
+            "HOME,PATH",
+            "--clock",
+            "fixed:2024-01-01T00:00:00Z",
+            "--random",
+            "seed:42",
+            "--stdin",
+            "null",
+            "--stderr",
+            "deny",
+            "--deny",
+            "trap",
+        ],
+        &out,
+    );
     let json: serde_json::Value =
         serde_json::from_str(&ok(wasifs(&["inspect", out.to_str().unwrap(), "--json"]))).unwrap();
     let p = &json["policies"];
