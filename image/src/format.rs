@@ -4,8 +4,9 @@ use core::fmt;
 
 /// The 8 bytes every image starts with.
 pub const MAGIC: [u8; 8] = *b"WASIFS\0\x01";
-/// The only image format version this crate reads and writes.
-pub const VERSION: u32 = 2;
+/// The only image format version this crate reads and writes (3: 64 KiB chunks and the
+/// `cache_size` header field; version 2 images are refused, re-run `wasifs rewrite`).
+pub const VERSION: u32 = 3;
 
 /// Size of the header at offset 0.
 pub const HEADER_SIZE: u32 = 80;
@@ -58,8 +59,12 @@ pub fn total_len(header: &[u8; HEADER_SIZE as usize]) -> u32 {
     get_u32(header, header_off::TOTAL_LEN)
 }
 
-/// Default uncompressed size of a file chunk (256 KiB).
-pub const DEFAULT_CHUNK_SIZE: u32 = 256 * 1024;
+/// Default uncompressed size of a file chunk (64 KiB): a random read decompresses at most this
+/// much (BENCHMARKS.md, P9).
+pub const DEFAULT_CHUNK_SIZE: u32 = 64 * 1024;
+
+/// Default budget of the shim's cache of decompressed chunks (header `cache_size`).
+pub const DEFAULT_CACHE_SIZE: u32 = 1024 * 1024;
 
 /// Header field offsets (bytes from the start of the image).
 pub mod header_off {
@@ -97,6 +102,8 @@ pub mod header_off {
     pub const HOST_ALIASES_OFF: usize = 64;
     /// `host_alias_count` u32.
     pub const HOST_ALIAS_COUNT: usize = 68;
+    /// `cache_size` u32: bytes of decompressed chunks the reader may keep (at least one chunk).
+    pub const CACHE_SIZE: usize = 72;
 }
 
 /// Node `kind` byte of a directory.
@@ -146,7 +153,11 @@ impl fmt::Display for FormatError {
         match self {
             FormatError::TooShort => f.write_str("image shorter than its header"),
             FormatError::BadMagic => f.write_str("not a wasifs image (bad magic)"),
-            FormatError::UnsupportedVersion(v) => write!(f, "unsupported image version {v}"),
+            FormatError::UnsupportedVersion(v) => write!(
+                f,
+                "image format version {v}, but this wasifs reads only version {VERSION}: \
+                 rewrite the module from its original with this wasifs"
+            ),
             FormatError::LengthMismatch => f.write_str("image length does not match its header"),
             FormatError::BadTable => f.write_str("image table out of bounds"),
             FormatError::IndexOutOfRange => f.write_str("image record index out of range"),
@@ -279,6 +290,8 @@ pub struct Header {
     pub host_aliases_off: u32,
     /// Number of HostAlias records.
     pub host_alias_count: u32,
+    /// Bytes of decompressed chunks the reader may keep cached (it keeps at least one chunk).
+    pub cache_size: u32,
 }
 
 impl Header {
@@ -303,6 +316,7 @@ impl Header {
         put_u32(&mut b, o::FLAGS, self.flags);
         put_u32(&mut b, o::HOST_ALIASES_OFF, self.host_aliases_off);
         put_u32(&mut b, o::HOST_ALIAS_COUNT, self.host_alias_count);
+        put_u32(&mut b, o::CACHE_SIZE, self.cache_size);
         b
     }
 
@@ -329,6 +343,7 @@ impl Header {
             flags: get_u32(b, o::FLAGS),
             host_aliases_off: get_u32(b, o::HOST_ALIASES_OFF),
             host_alias_count: get_u32(b, o::HOST_ALIAS_COUNT),
+            cache_size: get_u32(b, o::CACHE_SIZE),
         })
     }
 }
@@ -567,6 +582,7 @@ mod tests {
             total_len: 0x1122_3344,
             chunk_size: 7,
             flags: 0,
+            cache_size: 0x0102_0304,
             ..Header::default()
         };
         let b = h.encode();
@@ -574,6 +590,7 @@ mod tests {
         assert_eq!(&b[12..16], &0x1122_3344u32.to_le_bytes());
         assert_eq!(total_len(&b), 0x1122_3344);
         assert_eq!(&b[56..60], &7u32.to_le_bytes());
+        assert_eq!(&b[72..76], &0x0102_0304u32.to_le_bytes());
         assert_eq!(Header::decode(&b), Ok(h));
     }
 

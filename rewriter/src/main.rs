@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use wasifs::mount::{HostPolicy, HostPreopen, Progress};
 use wasifs::{MountSpec, RewriteOptions, TreeOptions};
-use wasifs_image::Level;
+use wasifs_image::{CacheSize, Level};
 
 /// Give any wasm32-wasip1 module its files: embed a compressed tree and a WASI shim into it.
 #[derive(Parser, Debug)]
@@ -49,6 +49,10 @@ struct RewriteArgs {
     /// Store files uncompressed (same as `--level 0`).
     #[arg(long, conflicts_with = "level")]
     store: bool,
+    /// Memory the program may use to keep decompressed chunks for random reads (bytes, or with a
+    /// K or M suffix); a file's chunks are freed when its last fd closes.
+    #[arg(long, value_name = "SIZE", default_value_t = CacheSize::DEFAULT)]
+    cache_size: CacheSize,
     /// Whether the runtime's own preopens (its `--dir`s) stay visible after the embedded ones:
     /// `deny` hides every one not named by `--preopen`, sealing the module.
     #[arg(long, value_enum, value_name = "POLICY", default_value_t = HostFs::Allow)]
@@ -93,6 +97,7 @@ fn rewrite(args: RewriteArgs) -> ExitCode {
             exclude: args.exclude,
             follow_symlinks: args.follow_symlinks,
             level: if args.store { Level::STORE } else { args.level },
+            cache_size: args.cache_size,
             threads: 0,
             progress: None,
             host: HostPolicy {

@@ -8,7 +8,9 @@ use std::fs::{self, Metadata};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use wasifs_image::format::Kind;
-use wasifs_image::{BuildError, BuildOptions, FileData, ImageBuilder, Level, Meta, NodeRef};
+use wasifs_image::{
+    BuildError, BuildOptions, CacheSize, FileData, ImageBuilder, Level, Meta, NodeRef,
+};
 
 /// The form every `--mount` must have, shown in each parse error.
 const MOUNT_FORM: &str =
@@ -41,6 +43,8 @@ pub struct TreeOptions {
     pub follow_symlinks: bool,
     /// zstd level of the file data, or store it uncompressed.
     pub level: Level,
+    /// Bytes of decompressed chunks the shim may keep cached.
+    pub cache_size: CacheSize,
     /// Compression threads; 0 = one per available core. The image is the same bytes either way.
     pub threads: usize,
     /// Told how far the image build is, if set.
@@ -131,6 +135,7 @@ impl Default for TreeOptions {
             exclude: Vec::new(),
             follow_symlinks: false,
             level: Level::DEFAULT,
+            cache_size: CacheSize::DEFAULT,
             threads: 0,
             progress: None,
             host: HostPolicy::default(),
@@ -636,6 +641,7 @@ pub fn build_image(mounts: &[MountSpec], opts: &TreeOptions) -> Result<BuiltImag
     let mut w = Walk {
         b: ImageBuilder::new(BuildOptions {
             level: opts.level,
+            cache_size: opts.cache_size,
             ..BuildOptions::default()
         }),
         opts,

@@ -31,6 +31,7 @@ pub(super) struct Tables<'a> {
     pub(super) data: &'a Data,
     pub(super) extras: &'a Extras,
     pub(super) chunk_size: u32,
+    pub(super) cache_size: u32,
 }
 
 /// Deduplicated string table, offsets relative to its start.
@@ -236,6 +237,7 @@ impl Tables<'_> {
             },
             host_aliases_off: to_u32(offs.host_aliases)?,
             host_alias_count: to_u32(r.host_aliases.len() as u64)?,
+            cache_size: self.cache_size,
         })
     }
 }
