@@ -11,7 +11,8 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$root/rewriter/assets/shim.wasm"
-budget=65536
+# 66 KiB: 64 KiB until the chunk cache (shim-runtime/src/cache.rs, issue 10) added ~1.5 KiB.
+budget=67584
 
 while [ $# -gt 0 ]; do
     case "$1" in

@@ -137,13 +137,18 @@ mod wt {
             current: usize,
             desired: usize,
             _max: Option<usize>,
-        ) -> Result<bool> {
+        ) -> wasmtime::Result<bool> {
             // Called on creation too (current 0), so the sum is every memory's size.
             self.memory += desired - current;
             Ok(true)
         }
 
-        fn table_growing(&mut self, _: usize, _: usize, _: Option<usize>) -> Result<bool> {
+        fn table_growing(
+            &mut self,
+            _: usize,
+            _: usize,
+            _: Option<usize>,
+        ) -> wasmtime::Result<bool> {
             Ok(true)
         }
     }

@@ -4,7 +4,7 @@ use core::fmt;
 
 /// The 8 bytes every image starts with.
 pub const MAGIC: [u8; 8] = *b"WASIFS\0\x01";
-/// The only image format version this crate reads and writes (3: 64 KiB chunks and the
+/// The only image format version this crate reads and writes (3: 32 KiB chunks and the
 /// `cache_size` header field; version 2 images are refused, re-run `wasifs rewrite`).
 pub const VERSION: u32 = 3;
 
@@ -59,9 +59,9 @@ pub fn total_len(header: &[u8; HEADER_SIZE as usize]) -> u32 {
     get_u32(header, header_off::TOTAL_LEN)
 }
 
-/// Default uncompressed size of a file chunk (64 KiB): a random read decompresses at most this
+/// Default uncompressed size of a file chunk (32 KiB): a random read decompresses at most this
 /// much (BENCHMARKS.md, P9).
-pub const DEFAULT_CHUNK_SIZE: u32 = 64 * 1024;
+pub const DEFAULT_CHUNK_SIZE: u32 = 32 * 1024;
 
 /// Default budget of the shim's cache of decompressed chunks (header `cache_size`).
 pub const DEFAULT_CACHE_SIZE: u32 = 1024 * 1024;

@@ -7,28 +7,21 @@
 
 use alloc::vec::Vec;
 
-use crate::overlay::R;
+use crate::overlay::{remove_at, R};
 use crate::wasi::ENOMEM;
 
-/// One decompressed chunk.
-struct Slot {
-    /// Image node id.
-    node: u32,
-    /// Chunk index within the file.
-    idx: u32,
-    /// Value of [`ChunkCache::tick`] at the last use.
-    used: u64,
-    /// The decompressed bytes; empty (and not matched) while being filled.
-    data: Vec<u8>,
-    /// True once `data` holds the chunk.
-    valid: bool,
-}
+/// Chunk index of a slot being filled (never matched; chunk indexes are below the chunk count).
+const FILLING: u32 = u32::MAX;
 
-/// The cache: at most `max` slots.
+/// The cache: at most `max` slots. (Its vectors reuse element types the shim already has, which keeps
+/// the shim's code small.)
 pub struct ChunkCache {
-    slots: Vec<Slot>,
+    /// Per slot: (image node id, decompressed bytes).
+    slots: Vec<(u32, Vec<u8>)>,
+    /// Per slot, two words: chunk index ([`FILLING`] until filled) and the tick of its last use.
+    meta: Vec<u32>,
     max: usize,
-    tick: u64,
+    tick: u32,
 }
 
 impl ChunkCache {
@@ -37,79 +30,103 @@ impl ChunkCache {
         let max = (u64::from(budget) / chunk_size.max(1)).max(1);
         ChunkCache {
             slots: Vec::new(),
+            meta: Vec::new(),
             max: usize::try_from(max).unwrap_or(usize::MAX),
             tick: 0,
         }
     }
 
-    /// The slot holding chunk `idx` of `node`, marked as just used.
-    pub fn find(&mut self, node: u32, idx: u32) -> Option<usize> {
-        self.tick += 1;
-        let tick = self.tick;
-        let i = self
-            .slots
-            .iter()
-            .position(|s| s.valid && s.node == node && s.idx == idx)?;
-        if let Some(s) = self.slots.get_mut(i) {
-            s.used = tick;
+    /// The next use tick; on wrap-around every slot's age is reset (one round of misordering).
+    fn next_tick(&mut self) -> u32 {
+        if self.tick == u32::MAX {
+            self.tick = 0;
+            for (i, m) in self.meta.iter_mut().enumerate() {
+                if i % 2 == 1 {
+                    *m = 0;
+                }
+            }
         }
-        Some(i)
+        self.tick += 1;
+        self.tick
+    }
+
+    /// The slot holding chunk `idx` of `node`, marked as just used.
+        pub fn find(&mut self, node: u32, idx: u32) -> Option<usize> {
+        let tick = self.next_tick();
+        for (i, s) in self.slots.iter().enumerate() {
+            if s.0 == node && self.meta.get(2 * i) == Some(&idx) {
+                if let Some(u) = self.meta.get_mut(2 * i + 1) {
+                    *u = tick;
+                }
+                return Some(i);
+            }
+        }
+        None
     }
 
     /// A slot for chunk `idx` of `node` with a buffer of `len` bytes to decompress into: a new slot
     /// while fewer than the maximum exist, else the least recently used one (its buffer reused).
     /// The slot counts only after [`ChunkCache::filled`].
     pub fn fill(&mut self, node: u32, idx: u32, len: usize) -> R<(usize, &mut Vec<u8>)> {
+        let tick = self.tick;
         let i = if self.slots.len() < self.max {
             self.slots.try_reserve(1).map_err(|_| ENOMEM)?;
-            self.slots.push(Slot {
-                node,
-                idx,
-                used: 0,
-                data: Vec::new(),
-                valid: false,
-            });
+            self.meta.try_reserve(2).map_err(|_| ENOMEM)?;
+            self.slots.push((node, Vec::new()));
+            self.meta.push(FILLING);
+            self.meta.push(tick);
             self.slots.len() - 1
         } else {
-            self.slots
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, s)| (s.valid, s.used))
-                .map_or(0, |(i, _)| i)
+            let mut lru = 0;
+            let mut oldest = u32::MAX;
+            for (i, m) in self.meta.chunks_exact(2).enumerate() {
+                let &[cidx, used] = m else { continue };
+                let used = if cidx == FILLING { 0 } else { used };
+                if used < oldest {
+                    (lru, oldest) = (i, used);
+                }
+            }
+            lru
         };
-        let tick = self.tick;
+        if let Some(m) = self.meta.get_mut(2 * i..2 * i + 2) {
+            m.copy_from_slice(&[FILLING, tick]);
+        }
         let s = self.slots.get_mut(i).ok_or(ENOMEM)?;
-        s.node = node;
-        s.idx = idx;
-        s.used = tick;
-        s.valid = false;
-        s.data
-            .try_reserve(len.saturating_sub(s.data.len()))
+        s.0 = node;
+        s.1.try_reserve(len.saturating_sub(s.1.len()))
             .map_err(|_| ENOMEM)?;
-        s.data.resize(len, 0);
-        Ok((i, &mut s.data))
+        s.1.resize(len, 0);
+        Ok((i, &mut s.1))
     }
 
-    /// Marks slot `i` (from [`ChunkCache::fill`]) as holding its chunk.
-    pub fn filled(&mut self, i: usize) {
-        if let Some(s) = self.slots.get_mut(i) {
-            s.valid = true;
+    /// Marks slot `i` (from [`ChunkCache::fill`]) as holding chunk `idx`.
+    pub fn filled(&mut self, i: usize, idx: u32) {
+        if let Some(m) = self.meta.get_mut(2 * i) {
+            *m = idx;
         }
     }
 
     /// The bytes of slot `i`.
     pub fn data(&self, i: usize) -> &[u8] {
-        self.slots.get(i).map_or(&[], |s| &s.data)
+        self.slots.get(i).map_or(&[], |s| &s.1)
     }
 
     /// Drops every chunk of `node`, giving their memory back to the allocator.
-    pub fn forget(&mut self, node: u32) {
-        self.slots.retain(|s| s.node != node);
+        pub fn forget(&mut self, node: u32) {
+        let mut i = self.slots.len();
+        while i > 0 {
+            i -= 1;
+            if self.slots.get(i).is_some_and(|s| s.0 == node) {
+                remove_at(&mut self.slots, i);
+                remove_at(&mut self.meta, 2 * i + 1);
+                remove_at(&mut self.meta, 2 * i);
+            }
+        }
     }
 
     /// Bytes held by cached chunks.
     pub fn bytes(&self) -> usize {
-        self.slots.iter().map(|s| s.data.capacity()).sum()
+        self.slots.iter().map(|s| s.1.capacity()).sum()
     }
 }
 
@@ -120,7 +137,7 @@ mod tests {
     fn put(c: &mut ChunkCache, node: u32, idx: u32) -> usize {
         let (i, buf) = c.fill(node, idx, 4).unwrap();
         buf.fill(idx as u8);
-        c.filled(i);
+        c.filled(i, idx);
         i
     }
 
