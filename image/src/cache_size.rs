@@ -87,6 +87,6 @@ mod tests {
         assert_eq!("1025M".parse::<CacheSize>(), Err(CacheSizeError));
         assert_eq!("-1".parse::<CacheSize>(), Err(CacheSizeError));
         assert_eq!("M".parse::<CacheSize>(), Err(CacheSizeError));
-        assert_eq!(CacheSize::DEFAULT.to_string(), "1M");
+        assert_eq!(alloc::format!("{}", CacheSize::DEFAULT), "1M");
     }
 }
