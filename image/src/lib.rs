@@ -16,9 +16,9 @@ pub mod reader;
 
 #[cfg(feature = "build")]
 pub use build::{BuildError, BuildOptions, BuildStats, FileData, ImageBuilder, Meta, NodeRef};
+pub use cache_size::{CacheSize, CacheSizeError};
 #[cfg(feature = "decode")]
 pub use decode::{decompress, Decoder};
-pub use cache_size::{CacheSize, CacheSizeError};
 pub use format::FormatError;
 pub use level::{Level, LevelError};
 pub use reader::{Image, Source};

@@ -51,7 +51,7 @@ impl ChunkCache {
     }
 
     /// The slot holding chunk `idx` of `node`, marked as just used.
-        pub fn find(&mut self, node: u32, idx: u32) -> Option<usize> {
+    pub fn find(&mut self, node: u32, idx: u32) -> Option<usize> {
         let tick = self.next_tick();
         for (i, s) in self.slots.iter().enumerate() {
             if s.0 == node && self.meta.get(2 * i) == Some(&idx) {
@@ -112,7 +112,7 @@ impl ChunkCache {
     }
 
     /// Drops every chunk of `node`, giving their memory back to the allocator.
-        pub fn forget(&mut self, node: u32) {
+    pub fn forget(&mut self, node: u32) {
         let mut i = self.slots.len();
         while i > 0 {
             i -= 1;

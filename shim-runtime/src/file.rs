@@ -52,7 +52,7 @@ fn zero<M: AppMem>(m: &mut M, dst: u32, len: u32) {
 impl<S: Source> Fs<S> {
     /// Makes chunk `idx` of image file `id` readable: [`Chunk::Raw`] offset in the image, or the
     /// [`Chunk::Cached`] slot it was (or already is) decompressed into.
-        fn image_chunk(&mut self, id: u32, idx: u32) -> R<Chunk> {
+    fn image_chunk(&mut self, id: u32, idx: u32) -> R<Chunk> {
         if let Some(slot) = self.cache.find(id, idx) {
             return Ok(Chunk::Cached(slot));
         }

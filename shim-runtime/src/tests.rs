@@ -250,7 +250,11 @@ fn random_reads_revisit_cached_chunks_and_closing_the_file_frees_them() {
         assert!(t.v.fs.stored.is_empty(), "offset {off} was decoded again");
     }
     t.v.fd_close(fd).unwrap();
-    assert_eq!(t.v.fs.cache.bytes(), 0, "the closed file's chunks stay cached");
+    assert_eq!(
+        t.v.fs.cache.bytes(),
+        0,
+        "the closed file's chunks stay cached"
+    );
 }
 
 #[test]
