@@ -64,10 +64,10 @@ impl ChunkCache {
         None
     }
 
-    /// A slot for chunk `idx` of `node` with a buffer of `len` bytes to decompress into: a new slot
+    /// A slot for a chunk of `node` with a buffer of `len` bytes to decompress into: a new slot
     /// while fewer than the maximum exist, else the least recently used one (its buffer reused).
-    /// The slot counts only after [`ChunkCache::filled`].
-    pub fn fill(&mut self, node: u32, idx: u32, len: usize) -> R<(usize, &mut Vec<u8>)> {
+    /// It holds nothing until [`ChunkCache::filled`] names the chunk.
+    pub fn fill(&mut self, node: u32, len: usize) -> R<(usize, &mut Vec<u8>)> {
         let tick = self.tick;
         let i = if self.slots.len() < self.max {
             self.slots.try_reserve(1).map_err(|_| ENOMEM)?;
@@ -135,7 +135,7 @@ mod tests {
     use super::*;
 
     fn put(c: &mut ChunkCache, node: u32, idx: u32) -> usize {
-        let (i, buf) = c.fill(node, idx, 4).unwrap();
+        let (i, buf) = c.fill(node, 4).unwrap();
         buf.fill(idx as u8);
         c.filled(i, idx);
         i
@@ -170,7 +170,7 @@ mod tests {
     #[test]
     fn a_slot_not_marked_filled_is_never_found() {
         let mut c = ChunkCache::new(8, 4);
-        let _ = c.fill(1, 0, 4).unwrap();
+        let _ = c.fill(1, 4).unwrap();
         assert!(c.find(1, 0).is_none());
     }
 

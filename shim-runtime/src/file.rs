@@ -69,7 +69,7 @@ impl<S: Source> Fs<S> {
             .map_err(|_| ENOMEM)?;
         self.stored.resize(c.stored_len as usize, 0);
         img.source().read_at(c.stored_off, &mut self.stored);
-        let (slot, buf) = self.cache.fill(id, idx, clen)?;
+        let (slot, buf) = self.cache.fill(id, clen)?;
         let got = self
             .decoder
             .decompress(&self.stored, buf)
