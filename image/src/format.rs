@@ -4,12 +4,13 @@ use core::fmt;
 
 /// The 8 bytes every image starts with.
 pub const MAGIC: [u8; 8] = *b"WASIFS\0\x01";
-/// The only image format version this crate reads and writes (3: 32 KiB chunks and the
-/// `cache_size` header field; version 2 images are refused, re-run `wasifs rewrite`).
-pub const VERSION: u32 = 3;
+/// The only image format version this crate reads and writes (4: 32 KiB chunks and the
+/// `cache_size` header field beside the version-3 policy block; older images are refused,
+/// re-run `wasifs rewrite`).
+pub const VERSION: u32 = 4;
 
 /// Size of the header at offset 0.
-pub const HEADER_SIZE: u32 = 80;
+pub const HEADER_SIZE: u32 = 84;
 /// Size of one Node record.
 pub const NODE_SIZE: u32 = 56;
 /// Size of one Dirent record.
@@ -102,8 +103,14 @@ pub mod header_off {
     pub const HOST_ALIASES_OFF: usize = 64;
     /// `host_alias_count` u32.
     pub const HOST_ALIAS_COUNT: usize = 68;
-    /// `cache_size` u32: bytes of decompressed chunks the reader may keep (at least one chunk).
-    pub const CACHE_SIZE: usize = 72;
+    /// `max_write_kib` u32: most KiB the shim's in-memory layer may take (0: no limit).
+    pub const MAX_WRITE_KIB: usize = 72;
+    /// `policy_off` u32: offset of the WASI policy block ([`crate::policy`]; version 3), which runs
+    /// to the end of the image; 0: every policy is the default.
+    pub const POLICY_OFF: usize = 76;
+    /// `cache_size` u32: bytes of decompressed chunks the reader may keep (at least one chunk;
+    /// version 4).
+    pub const CACHE_SIZE: usize = 80;
 }
 
 /// Node `kind` byte of a directory.
@@ -146,6 +153,8 @@ pub enum FormatError {
     WrongKind,
     /// Decompressing a chunk failed or produced the wrong length.
     Decompress,
+    /// The WASI policy block is malformed.
+    BadPolicy,
 }
 
 impl fmt::Display for FormatError {
@@ -166,6 +175,7 @@ impl fmt::Display for FormatError {
             FormatError::BadChunk => f.write_str("corrupt image chunk"),
             FormatError::WrongKind => f.write_str("image node of the wrong kind"),
             FormatError::Decompress => f.write_str("image chunk failed to decompress"),
+            FormatError::BadPolicy => f.write_str("corrupt image WASI policy block"),
         }
     }
 }
@@ -255,7 +265,7 @@ fn put_u64(b: &mut [u8], off: usize, v: u64) {
     b[off..off + 8].copy_from_slice(&v.to_le_bytes());
 }
 
-/// The 80-byte header at offset 0.
+/// The 84-byte header at offset 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Header {
     /// Format version ([`VERSION`]).
@@ -290,8 +300,24 @@ pub struct Header {
     pub host_aliases_off: u32,
     /// Number of HostAlias records.
     pub host_alias_count: u32,
+    /// Most KiB the shim's in-memory (writable) layer may take, `--max-write-memory` (0: no limit
+    /// but the address space).
+    pub max_write_kib: u32,
+    /// Offset of the WASI policy block, which runs to `total_len` (0: default policies).
+    pub policy_off: u32,
     /// Bytes of decompressed chunks the reader may keep cached (it keeps at least one chunk).
     pub cache_size: u32,
+}
+
+impl Header {
+    /// The length of the WASI policy block (0 without one).
+    pub fn policy_len(&self) -> u32 {
+        if self.policy_off == 0 {
+            0
+        } else {
+            self.total_len.saturating_sub(self.policy_off)
+        }
+    }
 }
 
 impl Header {
@@ -316,6 +342,8 @@ impl Header {
         put_u32(&mut b, o::FLAGS, self.flags);
         put_u32(&mut b, o::HOST_ALIASES_OFF, self.host_aliases_off);
         put_u32(&mut b, o::HOST_ALIAS_COUNT, self.host_alias_count);
+        put_u32(&mut b, o::MAX_WRITE_KIB, self.max_write_kib);
+        put_u32(&mut b, o::POLICY_OFF, self.policy_off);
         put_u32(&mut b, o::CACHE_SIZE, self.cache_size);
         b
     }
@@ -343,6 +371,8 @@ impl Header {
             flags: get_u32(b, o::FLAGS),
             host_aliases_off: get_u32(b, o::HOST_ALIASES_OFF),
             host_alias_count: get_u32(b, o::HOST_ALIAS_COUNT),
+            max_write_kib: get_u32(b, o::MAX_WRITE_KIB),
+            policy_off: get_u32(b, o::POLICY_OFF),
             cache_size: get_u32(b, o::CACHE_SIZE),
         })
     }
@@ -582,15 +612,17 @@ mod tests {
             total_len: 0x1122_3344,
             chunk_size: 7,
             flags: 0,
+            max_write_kib: 0x5566,
             cache_size: 0x0102_0304,
             ..Header::default()
         };
         let b = h.encode();
         assert_eq!(&b[..8], &MAGIC);
+        assert_eq!(&b[72..76], &0x5566u32.to_le_bytes());
         assert_eq!(&b[12..16], &0x1122_3344u32.to_le_bytes());
         assert_eq!(total_len(&b), 0x1122_3344);
         assert_eq!(&b[56..60], &7u32.to_le_bytes());
-        assert_eq!(&b[72..76], &0x0102_0304u32.to_le_bytes());
+        assert_eq!(&b[80..84], &0x0102_0304u32.to_le_bytes());
         assert_eq!(Header::decode(&b), Ok(h));
     }
 

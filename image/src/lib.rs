@@ -12,6 +12,7 @@ mod cache_size;
 pub mod decode;
 pub mod format;
 mod level;
+pub mod policy;
 pub mod reader;
 
 #[cfg(feature = "build")]

@@ -498,14 +498,17 @@ fn header_checks_name_the_problem() {
         Image::open(bad.as_slice()).err(),
         Some(FormatError::UnsupportedVersion(1))
     );
-    let mut old = bytes.clone();
-    old[8] = 2; // version 2: 256 KiB chunks, no cache_size
-    let err = Image::open(old.as_slice()).unwrap_err();
-    assert_eq!(err, FormatError::UnsupportedVersion(2));
-    assert!(
-        err.to_string().contains("rewrite the module"),
-        "the message says what to do: {err}"
-    );
+    for v in [2, 3] {
+        // version 2: no policy block; version 3: 256 KiB chunks, no cache_size
+        let mut old = bytes.clone();
+        old[8] = v;
+        let err = Image::open(old.as_slice()).unwrap_err();
+        assert_eq!(err, FormatError::UnsupportedVersion(u32::from(v)));
+        assert!(
+            err.to_string().contains("rewrite the module"),
+            "the message says what to do: {err}"
+        );
+    }
     let mut bad = bytes.clone();
     bad[56..60].copy_from_slice(&0u32.to_le_bytes());
     assert_eq!(

@@ -7,6 +7,7 @@
 
 use alloc::vec::Vec;
 
+use crate::fallible::{push, reserve, resize};
 use crate::overlay::{remove_at, R};
 use crate::wasi::ENOMEM;
 
@@ -70,11 +71,11 @@ impl ChunkCache {
     pub fn fill(&mut self, node: u32, len: usize) -> R<(usize, &mut Vec<u8>)> {
         let tick = self.tick;
         let i = if self.slots.len() < self.max {
-            self.slots.try_reserve(1).map_err(|_| ENOMEM)?;
-            self.meta.try_reserve(2).map_err(|_| ENOMEM)?;
-            self.slots.push((node, Vec::new()));
-            self.meta.push(FILLING);
-            self.meta.push(tick);
+            reserve(&mut self.slots, 1)?;
+            reserve(&mut self.meta, 2)?;
+            push(&mut self.slots, (node, Vec::new()))?;
+            push(&mut self.meta, FILLING)?;
+            push(&mut self.meta, tick)?;
             self.slots.len() - 1
         } else {
             let mut lru = 0;
@@ -88,14 +89,12 @@ impl ChunkCache {
             }
             lru
         };
-        if let Some(m) = self.meta.get_mut(2 * i..2 * i + 2) {
-            m.copy_from_slice(&[FILLING, tick]);
+        if let Some([c, u]) = self.meta.get_mut(2 * i..2 * i + 2) {
+            (*c, *u) = (FILLING, tick);
         }
         let s = self.slots.get_mut(i).ok_or(ENOMEM)?;
         s.0 = node;
-        s.1.try_reserve(len.saturating_sub(s.1.len()))
-            .map_err(|_| ENOMEM)?;
-        s.1.resize(len, 0);
+        resize(&mut s.1, len)?;
         Ok((i, &mut s.1))
     }
 
