@@ -16,6 +16,7 @@ out="$root/rewriter/assets/shim.wasm"
 # exports (args, environ, clocks, random: ~12 KiB) are reached only when a policy redirects those
 # calls, so what the merge adds to an app without policies stays under 64 KiB (tests/tests/policies.rs).
 budget=81920
+# The chunk cache (shim-runtime/src/cache.rs, issue 10) adds ~1.5 KiB to each variant.
 # The `--trace` variant adds the shim_trace_* entry points and their formatting (~15 KiB).
 trace_budget=98304
 

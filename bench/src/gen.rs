@@ -113,7 +113,9 @@ fn small_files(out: &Path, count: u64, rng: &mut Rng, text: &Text) -> Result<u64
 }
 
 /// Writes a tree: `mixed` (10% small files, the rest half noise half text in 64 KiB–4 MiB files),
-/// `meta` (BYTES / 2.5 KiB small files only), `tiny` (only the probe file every tree shares, 1000 bytes). The whole tree is written again from scratch every time.
+/// `meta` (BYTES / 2.5 KiB small files only), `tiny` (only the probe file every tree shares, 1000 bytes), `random` (one
+/// BYTES-long file `db.bin` of alternating 1–128 KiB text and noise segments), `tinyfiles` (BYTES files
+/// of 1–8 bytes), `shared` (BYTES of 1–16 KiB files cut from one 2 MiB text pool). The whole tree is written again from scratch every time.
 pub fn tree(kind: &str, bytes: u64, out: &Path) -> Result<()> {
     if out.exists() {
         fs::remove_dir_all(out)?;
@@ -145,7 +147,48 @@ pub fn tree(kind: &str, bytes: u64, out: &Path) -> Result<()> {
                 i += 1;
             }
         }
-        k => bail!("unknown tree kind {k} (mixed, meta, tiny)"),
+        "random" => {
+            // One file for random reads: segments of 1–128 KiB, alternately text and noise.
+            let mut data = Vec::with_capacity(bytes as usize + 128 * 1024);
+            let mut i = 0u64;
+            while (data.len() as u64) < bytes {
+                let len = 1024 + rng.below(127 * 1024) as usize;
+                if i.is_multiple_of(2) {
+                    data.extend_from_slice(&text.fill(&mut rng, len));
+                } else {
+                    data.extend_from_slice(&noise(&mut rng, len));
+                }
+                i += 1;
+            }
+            data.truncate(bytes as usize);
+            write(&out.join("db.bin"), &data)?;
+        }
+        "tinyfiles" => {
+            // BYTES files of 1–8 bytes, 500 per directory.
+            for i in 0..bytes {
+                let len = 1 + rng.below(8) as usize;
+                let data = text.fill(&mut rng, len);
+                write(&out.join(format!("t{:03}/f{i:05}", i / 500)), &data)?;
+            }
+        }
+        "shared" => {
+            // Source-tree-like: files of 1–16 KiB cut from one 2 MiB text pool, so content repeats
+            // across files but never within one file's frame.
+            let pool = text.fill(&mut Rng(0x0007_0001), 2 << 20);
+            let mut total = 0u64;
+            let mut i = 0u64;
+            while total < bytes {
+                let len = 1024 + rng.below(15 * 1024) as usize;
+                let at = rng.below((pool.len() - len) as u64) as usize;
+                write(
+                    &out.join(format!("src/m{:02}/s{i:05}.rs", i % 40)),
+                    &pool[at..at + len],
+                )?;
+                total += len as u64;
+                i += 1;
+            }
+        }
+        k => bail!("unknown tree kind {k} (mixed, meta, tiny, random, tinyfiles, shared)"),
     }
     Ok(())
 }

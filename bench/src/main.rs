@@ -6,8 +6,9 @@
 //! wasifs-bench pad-module IN OUT BYTES                   IN plus a BYTES-long custom section
 //! wasifs-bench start wasmtime|wasmi MODULE ITERS [--dir H::G]... -- ARGS
 //!     compile once, then ITERS × (instantiate + run); prints the median in ns
-//! wasifs-bench run MODULE [--cache DIR] [--dir H::G]... -- ARGS
-//!     one whole run like `wasmtime run` (compiled-code cache in DIR; a `.cwasm` is mapped, not read)
+//! wasifs-bench run MODULE [--cache DIR] [--mem] [--dir H::G]... -- ARGS
+//!     one whole run like `wasmtime run` (compiled-code cache in DIR; a `.cwasm` is mapped, not read);
+//!     --mem prints `linear-memory BYTES` (all memories' final sizes, shim's included) to stderr
 //! wasifs-bench precompile IN OUT                        IN compiled to OUT (`.cwasm`, like `wasmtime compile`)
 //! ```
 
@@ -29,6 +30,7 @@ fn main() {
 struct RunArgs {
     dirs: Vec<(PathBuf, String)>,
     cache: Option<PathBuf>,
+    mem: bool,
     args: Vec<String>,
 }
 
@@ -41,6 +43,7 @@ fn parse_run_args(mut it: impl Iterator<Item = String>) -> Result<RunArgs> {
                 let (h, g) = spec.split_once("::").unwrap_or((&spec, &spec));
                 r.dirs.push((PathBuf::from(h), g.to_string()));
             }
+            "--mem" => r.mem = true,
             "--cache" => r.cache = Some(PathBuf::from(it.next().context("--cache needs a dir")?)),
             "--" => {
                 r.args.extend(it.by_ref());
@@ -107,7 +110,7 @@ fn median(mut v: Vec<u128>) -> u128 {
 /// wasmtime: the same preview1 host as `wasmtime run`.
 mod wt {
     use super::*;
-    use wasmtime::{Cache, CacheConfig, Config, Engine, Linker, Module, Store};
+    use wasmtime::{Cache, CacheConfig, Config, Engine, Linker, Module, ResourceLimiter, Store};
     use wasmtime_wasi::p1::{self, WasiP1Ctx};
     use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
@@ -122,6 +125,34 @@ mod wt {
         Ok(Engine::new(&c)?)
     }
 
+    /// The store's data: the WASI context and the bytes of linear memory created and grown so far.
+    struct Ctx {
+        wasi: WasiP1Ctx,
+        memory: usize,
+    }
+
+    impl ResourceLimiter for Ctx {
+        fn memory_growing(
+            &mut self,
+            current: usize,
+            desired: usize,
+            _max: Option<usize>,
+        ) -> wasmtime::Result<bool> {
+            // Called on creation too (current 0), so the sum is every memory's size.
+            self.memory += desired - current;
+            Ok(true)
+        }
+
+        fn table_growing(
+            &mut self,
+            _: usize,
+            _: usize,
+            _: Option<usize>,
+        ) -> wasmtime::Result<bool> {
+            Ok(true)
+        }
+    }
+
     /// Instantiates and runs `_start` once; returns the exit code.
     fn run(engine: &Engine, module: &Module, r: &RunArgs) -> Result<i32> {
         let mut b = WasiCtxBuilder::new();
@@ -131,9 +162,14 @@ mod wt {
         for (h, g) in &r.dirs {
             b.preopened_dir(h, g, FsPerms::ReadOnly)?;
         }
-        let mut linker: Linker<WasiP1Ctx> = Linker::new(engine);
-        p1::add_to_linker_sync(&mut linker, |c| c)?;
-        let mut store = Store::new(engine, b.build_p1());
+        let mut linker: Linker<Ctx> = Linker::new(engine);
+        p1::add_to_linker_sync(&mut linker, |c| &mut c.wasi)?;
+        let ctx = Ctx {
+            wasi: b.build_p1(),
+            memory: 0,
+        };
+        let mut store = Store::new(engine, ctx);
+        store.limiter(|c| c as &mut dyn ResourceLimiter);
         let inst = linker.instantiate(&mut store, module)?;
         let start = inst.get_typed_func::<(), ()>(&mut store, "_start")?;
         let code = match start.call(&mut store, ()) {
@@ -143,6 +179,9 @@ mod wt {
                 None => return Err(e.into()),
             },
         };
+        if r.mem {
+            eprintln!("linear-memory {}", store.data().memory);
+        }
         Ok(code)
     }
 

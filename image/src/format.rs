@@ -4,11 +4,13 @@ use core::fmt;
 
 /// The 8 bytes every image starts with.
 pub const MAGIC: [u8; 8] = *b"WASIFS\0\x01";
-/// The only image format version this crate reads and writes.
-pub const VERSION: u32 = 3;
+/// The only image format version this crate reads and writes (4: 32 KiB chunks and the
+/// `cache_size` header field beside the version-3 policy block; older images are refused,
+/// re-run `wasifs rewrite`).
+pub const VERSION: u32 = 4;
 
 /// Size of the header at offset 0.
-pub const HEADER_SIZE: u32 = 80;
+pub const HEADER_SIZE: u32 = 84;
 /// Size of one Node record.
 pub const NODE_SIZE: u32 = 56;
 /// Size of one Dirent record.
@@ -58,8 +60,12 @@ pub fn total_len(header: &[u8; HEADER_SIZE as usize]) -> u32 {
     get_u32(header, header_off::TOTAL_LEN)
 }
 
-/// Default uncompressed size of a file chunk (256 KiB).
-pub const DEFAULT_CHUNK_SIZE: u32 = 256 * 1024;
+/// Default uncompressed size of a file chunk (32 KiB): a random read decompresses at most this
+/// much (BENCHMARKS.md, P9).
+pub const DEFAULT_CHUNK_SIZE: u32 = 32 * 1024;
+
+/// Default budget of the shim's cache of decompressed chunks (header `cache_size`).
+pub const DEFAULT_CACHE_SIZE: u32 = 1024 * 1024;
 
 /// Header field offsets (bytes from the start of the image).
 pub mod header_off {
@@ -102,6 +108,9 @@ pub mod header_off {
     /// `policy_off` u32: offset of the WASI policy block ([`crate::policy`]; version 3), which runs
     /// to the end of the image; 0: every policy is the default.
     pub const POLICY_OFF: usize = 76;
+    /// `cache_size` u32: bytes of decompressed chunks the reader may keep (at least one chunk;
+    /// version 4).
+    pub const CACHE_SIZE: usize = 80;
 }
 
 /// Node `kind` byte of a directory.
@@ -153,7 +162,11 @@ impl fmt::Display for FormatError {
         match self {
             FormatError::TooShort => f.write_str("image shorter than its header"),
             FormatError::BadMagic => f.write_str("not a wasifs image (bad magic)"),
-            FormatError::UnsupportedVersion(v) => write!(f, "unsupported image version {v}"),
+            FormatError::UnsupportedVersion(v) => write!(
+                f,
+                "image format version {v}, but this wasifs reads only version {VERSION}: \
+                 rewrite the module from its original with this wasifs"
+            ),
             FormatError::LengthMismatch => f.write_str("image length does not match its header"),
             FormatError::BadTable => f.write_str("image table out of bounds"),
             FormatError::IndexOutOfRange => f.write_str("image record index out of range"),
@@ -252,7 +265,7 @@ fn put_u64(b: &mut [u8], off: usize, v: u64) {
     b[off..off + 8].copy_from_slice(&v.to_le_bytes());
 }
 
-/// The 80-byte header at offset 0.
+/// The 84-byte header at offset 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Header {
     /// Format version ([`VERSION`]).
@@ -292,6 +305,8 @@ pub struct Header {
     pub max_write_kib: u32,
     /// Offset of the WASI policy block, which runs to `total_len` (0: default policies).
     pub policy_off: u32,
+    /// Bytes of decompressed chunks the reader may keep cached (it keeps at least one chunk).
+    pub cache_size: u32,
 }
 
 impl Header {
@@ -329,6 +344,7 @@ impl Header {
         put_u32(&mut b, o::HOST_ALIAS_COUNT, self.host_alias_count);
         put_u32(&mut b, o::MAX_WRITE_KIB, self.max_write_kib);
         put_u32(&mut b, o::POLICY_OFF, self.policy_off);
+        put_u32(&mut b, o::CACHE_SIZE, self.cache_size);
         b
     }
 
@@ -357,6 +373,7 @@ impl Header {
             host_alias_count: get_u32(b, o::HOST_ALIAS_COUNT),
             max_write_kib: get_u32(b, o::MAX_WRITE_KIB),
             policy_off: get_u32(b, o::POLICY_OFF),
+            cache_size: get_u32(b, o::CACHE_SIZE),
         })
     }
 }
@@ -596,6 +613,7 @@ mod tests {
             chunk_size: 7,
             flags: 0,
             max_write_kib: 0x5566,
+            cache_size: 0x0102_0304,
             ..Header::default()
         };
         let b = h.encode();
@@ -604,6 +622,7 @@ mod tests {
         assert_eq!(&b[12..16], &0x1122_3344u32.to_le_bytes());
         assert_eq!(total_len(&b), 0x1122_3344);
         assert_eq!(&b[56..60], &7u32.to_le_bytes());
+        assert_eq!(&b[80..84], &0x0102_0304u32.to_le_bytes());
         assert_eq!(Header::decode(&b), Ok(h));
     }
 

@@ -7,6 +7,7 @@ extern crate std;
 
 #[cfg(feature = "build")]
 pub mod build;
+mod cache_size;
 #[cfg(feature = "decode")]
 pub mod decode;
 pub mod format;
@@ -17,6 +18,7 @@ pub mod time;
 
 #[cfg(feature = "build")]
 pub use build::{BuildError, BuildOptions, BuildStats, FileData, ImageBuilder, Meta, NodeRef};
+pub use cache_size::{CacheSize, CacheSizeError};
 #[cfg(feature = "decode")]
 pub use decode::{decompress, Decoder};
 pub use format::FormatError;

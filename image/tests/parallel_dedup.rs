@@ -54,6 +54,7 @@ fn build(threads: usize, host: &std::path::Path) -> Vec<u8> {
     let mut b = ImageBuilder::new(BuildOptions {
         level: Level::DEFAULT,
         chunk_size: 4096,
+        ..BuildOptions::default()
     });
     b.set_threads(threads);
     let root = b.root();
@@ -149,6 +150,7 @@ fn progress_reports_every_byte_once_and_ends_at_the_total() {
     let mut b = ImageBuilder::new(BuildOptions {
         level: Level::try_from(1).expect("zstd level 1"),
         chunk_size: 1024,
+        ..BuildOptions::default()
     });
     let root = b.root();
     for i in 0..50u64 {

@@ -19,6 +19,7 @@ fn opts(level: i32, chunk_size: u32) -> BuildOptions {
     BuildOptions {
         level: Level::try_from(level).expect("a test level is in range"),
         chunk_size,
+        ..BuildOptions::default()
     }
 }
 
@@ -497,6 +498,17 @@ fn header_checks_name_the_problem() {
         Image::open(bad.as_slice()).err(),
         Some(FormatError::UnsupportedVersion(1))
     );
+    for v in [2, 3] {
+        // version 2: no policy block; version 3: 256 KiB chunks, no cache_size
+        let mut old = bytes.clone();
+        old[8] = v;
+        let err = Image::open(old.as_slice()).unwrap_err();
+        assert_eq!(err, FormatError::UnsupportedVersion(u32::from(v)));
+        assert!(
+            err.to_string().contains("rewrite the module"),
+            "the message says what to do: {err}"
+        );
+    }
     let mut bad = bytes.clone();
     bad[56..60].copy_from_slice(&0u32.to_le_bytes());
     assert_eq!(
@@ -596,4 +608,20 @@ fn host_aliases_and_the_deny_policy_round_trip() {
     let img = Image::open(plain.as_slice()).unwrap();
     assert!(!img.host_fs_denied());
     assert_eq!(img.host_alias_count(), 0);
+}
+
+#[test]
+fn header_records_the_cache_size_the_builder_was_given() {
+    for (size, want) in [("1M", 1 << 20), ("40K", 40 << 10)] {
+        let mut b = ImageBuilder::new(BuildOptions {
+            cache_size: size.parse().expect("a valid cache size"),
+            ..BuildOptions::default()
+        });
+        let root = b.root();
+        b.add_preopen(b"/", root, false).unwrap();
+        let bytes = b.finish().unwrap();
+        let img = Image::open(bytes.as_slice()).unwrap();
+        assert_eq!(img.header().cache_size, want);
+        assert_eq!(img.chunk_size(), 32 * 1024);
+    }
 }

@@ -9,7 +9,7 @@ use crate::{input, merge, output, Error, Glob, HostPreopen, Input, Result, Times
 use crate::{Clock, Deny, EnvFromHost, Policies, Random, Stdio, Trace};
 use std::borrow::Cow;
 use std::path::Path;
-use wasifs_image::Level;
+use wasifs_image::{CacheSize, Level};
 
 /// The name errors give a module passed as bytes to [`Rewriter::rewrite`].
 const BYTES_NAME: &str = "<input module>";
@@ -153,6 +153,13 @@ impl Rewriter {
     /// The zstd level of the file data ([`Level::STORE`] keeps it uncompressed).
     pub fn level(mut self, level: Level) -> Self {
         self.image.level = level;
+        self
+    }
+
+    /// Memory the program may use to keep decompressed chunks for random reads
+    /// ([`CacheSize::DEFAULT`] unless set); a file's chunks are freed when its last fd closes.
+    pub fn cache_size(mut self, size: CacheSize) -> Self {
+        self.image.cache_size = size;
         self
     }
 

@@ -88,6 +88,7 @@ fn setup() -> (V, TestMem) {
     let mut b = ImageBuilder::new(BuildOptions {
         level: wasifs_image::Level::DEFAULT,
         chunk_size: 64 * 1024,
+        ..BuildOptions::default()
     });
     let root = b.root();
     b.set_meta(root, meta).unwrap();

@@ -1,4 +1,4 @@
-//! File contents: reads mix owned chunks, image chunks and zeros; writes copy a chunk on write.
+//! File contents: reads mix owned chunks, image chunks (decompressed through `cache.rs`) and zeros; writes copy a chunk on write.
 //!
 //! A file's bytes at offset `p` (chunk `p / cs`) are, in order of precedence: the owned chunk's
 //! buffer (zeros past its end), the image's bytes when `p < img_len`, else zeros. Only the chunks a
@@ -25,6 +25,14 @@ enum From {
     Zero,
 }
 
+/// Where a readable image chunk is.
+enum Chunk {
+    /// Stored raw at this image offset.
+    Raw(u32),
+    /// Decompressed in this cache slot.
+    Cached(usize),
+}
+
 /// The owned chunk `idx` among `chunks` (sorted by index).
 fn chunk(chunks: &[(u32, Vec<u8>)], idx: u32) -> Option<&Vec<u8>> {
     let i = chunks.binary_search_by_key(&idx, |c| c.0).ok()?;
@@ -43,32 +51,32 @@ fn zero<M: AppMem>(m: &mut M, dst: u32, len: u32) {
 }
 
 impl<S: Source> Fs<S> {
-    /// Makes chunk `idx` of image file `id` readable: `Some(offset)` of a raw chunk in the image, or
-    /// `None` when it was decompressed into `self.cache` (a one-chunk cache).
-    fn image_chunk(&mut self, id: u32, idx: u32) -> R<Option<u32>> {
+    /// Makes chunk `idx` of image file `id` readable: [`Chunk::Raw`] offset in the image, or the
+    /// [`Chunk::Cached`] slot it was (or already is) decompressed into.
+    fn image_chunk(&mut self, id: u32, idx: u32) -> R<Chunk> {
+        if let Some(slot) = self.cache.find(id, idx) {
+            return Ok(Chunk::Cached(slot));
+        }
         let img = self.img.as_ref().ok_or(EIO)?;
         let f = io(img.node(id))?;
         let c = io(img.chunk(&f, idx))?;
         if c.codec == Codec::Raw {
-            return Ok(Some(c.stored_off));
+            return Ok(Chunk::Raw(c.stored_off));
         }
-        if self.cache_key != Some((id, idx)) {
-            let clen = io(img.chunk_len(&f, idx))? as usize;
-            self.cache_key = None;
-            self.stored.clear();
-            resize(&mut self.stored, c.stored_len as usize)?;
-            img.source().read_at(c.stored_off, &mut self.stored);
-            resize(&mut self.cache, clen)?;
-            let got = self
-                .decoder
-                .decompress(&self.stored, &mut self.cache)
-                .map_err(|_| EIO)?;
-            if got != clen {
-                return Err(EIO);
-            }
-            self.cache_key = Some((id, idx));
+        let clen = io(img.chunk_len(&f, idx))? as usize;
+        self.stored.clear();
+        resize(&mut self.stored, c.stored_len as usize)?;
+        img.source().read_at(c.stored_off, &mut self.stored);
+        let (slot, buf) = self.cache.fill(id, clen)?;
+        let got = self
+            .decoder
+            .decompress(&self.stored, buf)
+            .map_err(|_| EIO)?;
+        if got != clen {
+            return Err(EIO);
         }
-        Ok(None)
+        self.cache.filled(slot, idx);
+        Ok(Chunk::Cached(slot))
     }
 
     /// Copies up to `len` bytes of file `id` from `offset` to app address `dst`; returns the count.
@@ -118,10 +126,14 @@ impl<S: Source> Fs<S> {
                 From::Image(limit) => {
                     let t = core::cmp::min(u64::from(take), limit) as u32;
                     match self.image_chunk(id, idx)? {
-                        Some(off) => m.image_to_app(at, off + within as u32, t),
-                        None => {
-                            m.write(at, self.cache.get(within..within + t as usize).ok_or(EIO)?)
-                        }
+                        Chunk::Raw(off) => m.image_to_app(at, off + within as u32, t),
+                        Chunk::Cached(slot) => m.write(
+                            at,
+                            self.cache
+                                .data(slot)
+                                .get(within..within + t as usize)
+                                .ok_or(EIO)?,
+                        ),
                     }
                     t
                 }
@@ -146,11 +158,13 @@ impl<S: Source> Fs<S> {
             if start < img_len {
                 let n = core::cmp::min(cs.get(), img_len - start) as usize;
                 match self.image_chunk(id, idx)? {
-                    Some(off) => {
+                    Chunk::Raw(off) => {
                         v = zeroed(n)?;
                         self.img()?.source().read_at(off, &mut v)
                     }
-                    None => v = copy(self.cache.get(..n).ok_or(EIO)?)?,
+                    Chunk::Cached(slot) => {
+                        v = copy(self.cache.data(slot).get(..n).ok_or(EIO)?)?;
+                    }
                 }
             }
             if let Data::File { chunks, .. } = &mut self.own(id)?.data {

@@ -5,6 +5,7 @@
 extern crate alloc;
 
 pub mod args;
+pub mod cache;
 pub mod fallible;
 pub mod fdtable;
 pub mod file;

@@ -14,6 +14,7 @@ use wasifs_image::format::Kind;
 use wasifs_image::reader::{Image, Node, Source};
 use wasifs_image::Decoder;
 
+use crate::cache::ChunkCache;
 use crate::fallible::{boxed, copy, push, reserve, resize};
 use crate::wasi::{Errno, EIO, ENOENT, ENOMEM, ENOTDIR};
 
@@ -126,10 +127,8 @@ pub struct Fs<S: Source> {
     /// Chunk size of owned file data (the image's, so copy-on-write maps chunk to chunk); non-zero
     /// by type, so dividing by it has no panic path.
     pub(crate) cs: NonZeroU64,
-    /// (node, chunk index) currently decoded in `cache`.
-    pub(crate) cache_key: Option<(u32, u32)>,
-    /// The last decompressed image chunk.
-    pub(crate) cache: Vec<u8>,
+    /// Decompressed image chunks, bounded by the image's `cache_size`.
+    pub(crate) cache: ChunkCache,
     /// Stored (compressed) bytes of the chunk being decoded.
     pub(crate) stored: Vec<u8>,
     pub(crate) decoder: Decoder,
@@ -182,6 +181,7 @@ impl<S: Source> Fs<S> {
     pub fn new(img: Option<Image<S>>) -> Self {
         let base = img.as_ref().map_or(0, |i| i.node_count());
         let cs = img.as_ref().map_or(0, |i| i.chunk_size());
+        let budget = img.as_ref().map_or(0, |i| i.header().cache_size);
         Fs {
             img,
             nodes: Vec::new(),
@@ -189,8 +189,7 @@ impl<S: Source> Fs<S> {
             base,
             next_id: base,
             cs: NonZeroU64::new(u64::from(cs)).unwrap_or(DEFAULT_CHUNK),
-            cache_key: None,
-            cache: Vec::new(),
+            cache: ChunkCache::new(budget, u64::from(cs)),
             stored: Vec::new(),
             decoder: Decoder::new(),
         }
@@ -461,10 +460,14 @@ impl<S: Source> Fs<S> {
         Ok(())
     }
 
-    /// Drops one fd from `id` and frees it if that was the last reference.
+    /// Drops one fd from `id` and frees it if that was the last reference; the last fd's close also
+    /// gives the file's cached chunks back to the allocator.
     pub fn close(&mut self, id: u32) {
         if let Some(o) = self.get_mut(id) {
             o.open = o.open.saturating_sub(1);
+            if o.open == 0 {
+                self.cache.forget(id);
+            }
         }
         self.release(id);
     }

@@ -226,6 +226,7 @@ pub(crate) mod tests {
         let mut b = ImageBuilder::new(BuildOptions {
             level: wasifs_image::Level::try_from(level).expect("a test level is 0..=22"),
             chunk_size: 64 * 1024,
+            ..BuildOptions::default()
         });
         let meta = Meta {
             mode: 0o644,

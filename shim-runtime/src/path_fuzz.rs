@@ -326,6 +326,7 @@ fn build(m: &mut Model, roots: &[usize]) -> Vec<u8> {
     let mut b = ImageBuilder::new(BuildOptions {
         level: wasifs_image::Level::STORE,
         chunk_size: 64 * 1024,
+        ..BuildOptions::default()
     });
     let mut refs = BTreeMap::new();
     for (i, &root) in roots.iter().enumerate() {

@@ -129,6 +129,7 @@ mod tests {
         let mut b = ImageBuilder::new(BuildOptions {
             level: wasifs_image::Level::DEFAULT,
             chunk_size: 64 * 1024,
+            ..BuildOptions::default()
         });
         let root = b.root();
         b.set_meta(root, meta).unwrap();

@@ -229,10 +229,32 @@ fn sequential_reads_decompress_each_chunk_once() {
     let mut t = setup(3);
     let fd = t.open("big.bin").unwrap();
     t.read(fd, 100).unwrap();
-    assert_eq!(t.v.fs.cache_key.map(|k| k.1), Some(0));
     t.v.fs.stored.clear();
     t.read(fd, 100).unwrap();
     assert!(t.v.fs.stored.is_empty(), "chunk 0 was decoded again");
+}
+
+#[test]
+fn random_reads_revisit_cached_chunks_and_closing_the_file_frees_them() {
+    let mut t = setup(3);
+    let fd = t.open("big.bin").unwrap();
+    let expect: Vec<u8> = (0..300 * 1024u32).map(|i| (i * 7 % 251) as u8).collect();
+    for off in [200_000u64, 10, 140_000] {
+        t.pread(fd, 100, off).unwrap();
+    }
+    assert!(t.v.fs.cache.bytes() >= 3 * 64 * 1024);
+    for off in [10u64, 200_000, 140_000] {
+        t.v.fs.stored.clear();
+        let got = t.pread(fd, 100, off).unwrap();
+        assert_eq!(got, &expect[off as usize..off as usize + 100]);
+        assert!(t.v.fs.stored.is_empty(), "offset {off} was decoded again");
+    }
+    t.v.fd_close(fd).unwrap();
+    assert_eq!(
+        t.v.fs.cache.bytes(),
+        0,
+        "the closed file's chunks stay cached"
+    );
 }
 
 #[test]

@@ -1,10 +1,65 @@
 //! The benchmark guest: `first PATH` (one byte of one file), `readall DIR` (every file, whole),
 //! `smallfiles DIR N` (open + stat + read of DIR/small/dNNN/fNNNNN.txt for N files), `walk DIR`
-//! (recursive readdir + stat of every entry). Prints one summary line so runs can be compared.
+//! (recursive readdir + stat of every entry), `random FILE N pread|seek` (N reads of 4 KiB at
+//! deterministic random offsets, with `fd_pread` or `fd_seek` + `fd_read`). Prints one summary line
+//! so runs can be compared.
 
 use std::fs::{self, File};
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::AsRawFd;
 use std::path::Path;
+
+/// One iovec of preview1.
+#[repr(C)]
+struct Iovec {
+    buf: *mut u8,
+    len: usize,
+}
+
+#[link(wasm_import_module = "wasi_snapshot_preview1")]
+extern "C" {
+    /// preview1 `fd_pread` (std has no stable positional read on wasip1).
+    fn fd_pread(fd: u32, iovs: *const Iovec, n: usize, offset: u64, nread: *mut usize) -> u16;
+}
+
+/// Reads into `buf` at `offset` with one `fd_pread`; returns the count.
+fn pread(f: &File, buf: &mut [u8], offset: u64) -> usize {
+    let iov = Iovec {
+        buf: buf.as_mut_ptr(),
+        len: buf.len(),
+    };
+    let mut n = 0;
+    // SAFETY: one valid iovec over `buf`; `n` is a valid out pointer.
+    let e = unsafe { fd_pread(f.as_raw_fd() as u32, &iov, 1, offset, &mut n) };
+    assert_eq!(e, 0, "fd_pread errno {e}");
+    n
+}
+
+/// `n` reads of 4 KiB at xorshift-random offsets in `path`: `pread` or `seek` + `read`.
+fn random(path: &str, n: u64, how: &str) {
+    let mut f = File::open(path).expect("open");
+    let size = f.metadata().expect("stat").len();
+    let mut buf = [0u8; 4096];
+    let (mut state, mut bytes, mut sum) = (0x9e37_79b9_7f4a_7c15u64, 0u64, 0u64);
+    for _ in 0..n {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        let off = state.wrapping_mul(0x2545_F491_4F6C_DD1D) % size.saturating_sub(4096).max(1);
+        let got = match how {
+            "pread" => pread(&f, &mut buf, off),
+            _ => {
+                f.seek(SeekFrom::Start(off)).expect("seek");
+                f.read(&mut buf).expect("read")
+            }
+        };
+        bytes += got as u64;
+        for w in buf[..got].chunks(512) {
+            sum = sum.wrapping_mul(31).wrapping_add(u64::from(w[0]));
+        }
+    }
+    println!("reads {n} bytes {bytes} sum {sum}");
+}
 
 fn readall(dir: &Path, buf: &mut [u8], files: &mut u64, bytes: &mut u64, sum: &mut u64) {
     let mut entries: Vec<_> = fs::read_dir(dir)
@@ -89,6 +144,7 @@ fn main() {
             }
             println!("files {n} bytes {bytes} sum {sum}");
         }
+        "random" => random(arg(2), arg(3).parse().expect("N"), arg(4)),
         "walk" => {
             let (mut count, mut size) = (0, 0);
             walk(Path::new(arg(2)), &mut count, &mut size);

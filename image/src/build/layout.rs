@@ -35,6 +35,7 @@ pub(super) struct Tables<'a> {
     pub(super) data: &'a Data,
     pub(super) extras: &'a Extras,
     pub(super) chunk_size: u32,
+    pub(super) cache_size: u32,
 }
 
 /// Deduplicated string table, offsets relative to its start.
@@ -247,6 +248,7 @@ impl Tables<'_> {
                 to_u32(offs.end - self.extras.policy.len() as u64)?
             },
             max_write_kib: self.extras.max_write_kib,
+            cache_size: self.cache_size,
         })
     }
 }

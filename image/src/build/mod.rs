@@ -14,6 +14,7 @@ mod tree;
 
 use std::vec::Vec;
 
+use crate::cache_size::CacheSize;
 use crate::format::{Kind, DEFAULT_CHUNK_SIZE, HEADER_SIZE};
 use crate::level::Level;
 pub use error::BuildError;
@@ -31,6 +32,8 @@ pub struct BuildOptions {
     pub level: Level,
     /// Uncompressed size of every chunk of a file except its last.
     pub chunk_size: u32,
+    /// Bytes of decompressed chunks the shim may keep cached (header `cache_size`).
+    pub cache_size: CacheSize,
 }
 
 impl Default for BuildOptions {
@@ -38,6 +41,7 @@ impl Default for BuildOptions {
         BuildOptions {
             level: Level::DEFAULT,
             chunk_size: DEFAULT_CHUNK_SIZE,
+            cache_size: CacheSize::DEFAULT,
         }
     }
 }
@@ -280,6 +284,7 @@ impl ImageBuilder {
             data: &data,
             extras: &self.extras,
             chunk_size: self.opts.chunk_size,
+            cache_size: self.opts.cache_size.get(),
         }
         .append_to(out)
     }

@@ -6,8 +6,8 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use wasifs::{
-    DryRun, EntryKind, Glob, HostFs, HostPreopen, Input, Level, MemorySize, MountSpec, Output,
-    Rewriter, Timestamp,
+    CacheSize, DryRun, EntryKind, Glob, HostFs, HostPreopen, Input, Level, MemorySize, MountSpec,
+    Output, Rewriter, Timestamp,
 };
 
 /// Examples shown after `wasifs rewrite --help`.
@@ -59,6 +59,10 @@ pub struct RewriteArgs {
     /// Store files uncompressed (same as `--level 0`).
     #[arg(long, conflicts_with = "level")]
     store: bool,
+    /// Memory the program may use to keep decompressed chunks for random reads (bytes, or with a
+    /// K or M suffix); a file's chunks are freed when its last fd closes.
+    #[arg(long, value_name = "SIZE", default_value_t = CacheSize::DEFAULT)]
+    cache_size: CacheSize,
     /// Whether the runtime's own preopens (its `--dir`s) stay visible after the embedded ones:
     /// `deny` hides every one not named by `--preopen`, sealing the module.
     #[arg(long, value_enum, value_name = "POLICY", default_value_t = HostFs::Allow)]
@@ -99,6 +103,7 @@ pub fn run(args: RewriteArgs) -> ExitCode {
     let mut rewriter = Rewriter::new()
         .follow_symlinks(args.follow_symlinks)
         .level(if args.store { Level::STORE } else { args.level })
+        .cache_size(args.cache_size)
         .host_fs(args.host_fs);
     for mount in args.mounts {
         rewriter = rewriter.mount(mount);

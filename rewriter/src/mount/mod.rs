@@ -13,7 +13,7 @@ mod walk;
 use crate::policy::HostPolicy;
 use crate::{Error, Result};
 use walk::{Walk, FIX_ENTRY};
-use wasifs_image::{BuildError, BuildOptions, ImageBuilder, Level};
+use wasifs_image::{BuildError, BuildOptions, CacheSize, ImageBuilder, Level};
 
 pub use filter::Glob;
 pub(crate) use host_meta::Mtimes;
@@ -21,11 +21,14 @@ pub use listing::{DryRun, Entry, EntryKind, Skipped};
 pub use spec::{HostPreopen, MountSpec};
 pub(crate) use walk::WalkOptions;
 
-/// How the image is built: the compression level, threads and a progress callback.
+/// How the image is built: the compression level, the shim's chunk cache, threads and a progress
+/// callback.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ImageOptions {
     /// zstd level of the file data, or store it uncompressed.
     pub level: Level,
+    /// Bytes of decompressed chunks the shim may keep cached (header `cache_size`).
+    pub cache_size: CacheSize,
     /// Compression threads; 0 = one per available core. The image is the same bytes either way.
     pub threads: usize,
     /// Told how far the image build is, if set.
@@ -87,6 +90,7 @@ pub(crate) fn build_image(
 ) -> Result<BuiltImage> {
     let builder = ImageBuilder::new(BuildOptions {
         level: image.level,
+        cache_size: image.cache_size,
         ..BuildOptions::default()
     });
     let w = fill_image(Walk::new(builder, walk), mounts, host)?;

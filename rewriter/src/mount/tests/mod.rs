@@ -55,6 +55,7 @@ fn build(mounts: &[String], opts: &Opts) -> Result<BuiltImage> {
         level: opts.level,
         threads: opts.threads,
         progress: None,
+        ..ImageOptions::default()
     };
     let host = HostPolicy::new(opts.host_fs, opts.preopens.clone(), Default::default())?;
     build_image(&specs, &walk, &image, &host)
