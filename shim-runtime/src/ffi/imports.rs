@@ -117,20 +117,19 @@ impl Source for ImageSrc {
 pub(super) const BORROW_MAX: u32 = 512;
 
 /// Lends the host `len` (<= `BORROW_MAX`) bytes of the app's memory for one call: host functions
-/// see only the app's memory, so results the shim asks for land there. The bytes at the top of the
-/// app's memory (8-byte aligned) are saved in shim memory, `call` gets their address (it makes the
-/// host call and copies the result out), and the saved bytes are written back. wasip1 is
-/// single-threaded, shared memories are refused, and a host function never calls back into the
-/// app, so no app code runs while the bytes are lent: the app's memory is byte-for-byte unchanged
-/// after every shim call, wherever the bytes sit (no stack pointer needed). `None` when the app's
-/// memory is smaller than `len`.
+/// see only the app's memory, so results the shim asks for land there. The bytes at app address 0
+/// are saved in shim memory, `call` gets their address (it makes the host call and copies the
+/// result out), and the saved bytes are written back. wasip1 is single-threaded, shared memories
+/// are refused, and a host function never calls back into the app, so no app code runs while the
+/// bytes are lent: the app's memory is byte-for-byte unchanged after every shim call, wherever the
+/// bytes sit (no stack pointer needed). Address 0 because in the single-memory layout the shim's
+/// own memory starts at a page the merge puts above 0 (the top of memory may be shim heap).
+/// `None` when the app's memory is smaller than `len`.
 pub(super) fn borrow<T>(len: u32, call: impl FnOnce(u32) -> T) -> Option<T> {
-    let size = Mem.size();
-    if len > BORROW_MAX || u64::from(len) > size {
+    if len > BORROW_MAX || u64::from(len) > Mem.size() {
         return None;
     }
-    // `size` <= 4 GiB, so the difference fits; the alignment only moves it down.
-    let at = ((size - u64::from(len)) as u32) & !7;
+    let at = 0;
     let mut saved = [0u8; BORROW_MAX as usize];
     let saved = &mut saved[..len as usize];
     Mem.read(at, saved);
