@@ -19,7 +19,7 @@ mod rewrite;
 
 pub use error::{Error, Result};
 pub use mount::{Glob, HostPreopen, MountSpec};
-pub use policy::{HostFs, MemorySize};
+pub use policy::{HostFs, MemoryLayout, MemorySize};
 pub use rewrite::{Report, Rewriter, Rewritten};
 pub use wasifs_image::Level;
 

@@ -2,7 +2,7 @@
 //! runs the pipeline (read → image → merge → write).
 
 use crate::mount::{self, ImageOptions, MountSpec, Progress, WalkOptions};
-use crate::policy::{HostFs, HostPolicy, MemorySize};
+use crate::policy::{HostFs, HostPolicy, MemoryLayout, MemorySize};
 use crate::{input, merge, output, Glob, HostPreopen, Result};
 use std::borrow::Cow;
 use std::path::Path;
@@ -51,6 +51,8 @@ pub struct Rewriter {
     preopens: Vec<HostPreopen>,
     /// `--max-write-memory`.
     max_write_memory: Option<MemorySize>,
+    /// `--memory`: where the shim's state lives.
+    memory: MemoryLayout,
 }
 
 /// A rewritten module and what was done.
@@ -158,6 +160,12 @@ impl Rewriter {
         self
     }
 
+    /// Where the shim's state lives (`--memory`; default: its own memory).
+    pub fn memory_layout(mut self, memory: MemoryLayout) -> Self {
+        self.memory = memory;
+        self
+    }
+
     /// Rewrites the core module `bytes`.
     pub fn rewrite(&self, bytes: &[u8]) -> Result<Rewritten> {
         let path = Path::new(BYTES_NAME);
@@ -203,10 +211,29 @@ impl Rewriter {
         let host = HostPolicy::new(self.host_fs, self.preopens.clone())?
             .max_write_memory(self.max_write_memory);
         let image = mount::build_image(&self.mounts, &walk, &self.image, &host)?;
+        let single = match self.memory {
+            MemoryLayout::Multi => false,
+            MemoryLayout::Single => {
+                merge::single_memory::refuse_go(path, app)?;
+                true
+            }
+            MemoryLayout::Auto => merge::single_memory::suits(app),
+        };
         let merged = merge::rewrite_module(path, app, &image.bytes)?;
         // The output is a list of parts borrowing `app` and `image.bytes`, written one by one: the
-        // image is never held twice.
-        let parts = merged.module.parts().map_err(|e| e.into_error(path))?;
+        // image is never held twice (except by the single-memory layout, which re-encodes it).
+        let mut parts = merged.module.parts().map_err(|e| e.into_error(path))?;
+        if single {
+            if merged.image_replaced {
+                return Err(crate::Error::unsupported(
+                    path,
+                    "was already rewritten: the single-memory layout is made from the original",
+                    "rewrite the original module with --memory=single",
+                ));
+            }
+            let folded = merge::single_memory::fold(path, app, &parts.concat())?;
+            parts = vec![Cow::Owned(folded)];
+        }
         let output_len = parts.iter().map(|p| p.len() as u64).sum();
         sink(&parts)?;
         drop(parts);

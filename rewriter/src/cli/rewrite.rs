@@ -4,7 +4,7 @@ use super::{bar, human};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use wasifs::{Glob, HostFs, HostPreopen, Level, MemorySize, MountSpec, Rewriter};
+use wasifs::{Glob, HostFs, HostPreopen, Level, MemoryLayout, MemorySize, MountSpec, Rewriter};
 
 /// `wasifs rewrite` arguments.
 #[derive(clap::Args, Debug)]
@@ -47,6 +47,12 @@ pub struct RewriteArgs {
     /// program goes on. Default: no cap but the 4 GiB address space.
     #[arg(long, value_name = "SIZE")]
     max_write_memory: Option<MemorySize>,
+    /// Where the shim keeps its state: `multi` (its own memory; engines with multi-memory),
+    /// `single` (pages of the program's memory its allocator never hands out; engines with one
+    /// memory such as Node 20, wazero, wasm3; refused for Go) or `auto` (single unless the
+    /// program is Go or TinyGo).
+    #[arg(long, value_enum, value_name = "LAYOUT", default_value_t = MemoryLayout::Multi)]
+    memory: MemoryLayout,
     /// Print nothing but errors and warnings.
     #[arg(short, long)]
     quiet: bool,
@@ -61,7 +67,8 @@ pub fn run(args: RewriteArgs) -> ExitCode {
     let mut rewriter = Rewriter::new()
         .follow_symlinks(args.follow_symlinks)
         .level(if args.store { Level::STORE } else { args.level })
-        .host_fs(args.host_fs);
+        .host_fs(args.host_fs)
+        .memory_layout(args.memory);
     for mount in args.mounts {
         rewriter = rewriter.mount(mount);
     }
