@@ -1,0 +1,192 @@
+//! The single-memory layout (`--memory=single`): runs on an engine without multi-memory (the
+//! system Node 20) exactly as under wasmtime; Go modules are refused with a reason; `auto` picks
+//! single except for Go.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use wasifs::{MemoryLayout, Rewriter};
+use wasifs_tests::{
+    diff_between, pack_specs_with, run, skip_or_fail, try_pack_specs_with, workspace_root,
+    RunOptions,
+};
+
+/// Runs a wasip1 command under `node:wasi` with no preopens.
+const RUNNER_JS: &str = r#"
+const { WASI } = require('node:wasi');
+const fs = require('node:fs');
+const [file, ...args] = process.argv.slice(2);
+const wasi = new WASI({ version: 'preview1', args, env: {}, preopens: {}, returnOnExit: true });
+const instance = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(file)),
+  wasi.getImportObject());
+process.exitCode = wasi.start(instance);
+"#;
+
+/// Fixtures that need writable `/data` and `/ro` trees (tests/tests/conformance.rs runs them).
+const WRITE_FIXTURES: &[&str] = &["c_conformance", "rust_conformance", "rust_stress"];
+
+fn layout(layout: MemoryLayout) -> Rewriter {
+    Rewriter::new().memory_layout(layout)
+}
+
+fn memory_count(module: &[u8]) -> u32 {
+    let mut n = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(module) {
+        match payload.expect("parses") {
+            wasmparser::Payload::MemorySection(r) => n += r.count(),
+            wasmparser::Payload::ImportSection(r) => {
+                for i in r.into_imports() {
+                    if matches!(i.unwrap().ty, wasmparser::TypeRef::Memory(_)) {
+                        n += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    n
+}
+
+/// `$WASIFS_NODE_SINGLE`, else the system `/usr/bin/node`, when it is a Node that refuses a
+/// module with two memories (no multi-memory), checked with `multi` (a packed module).
+fn find_single_memory_node(multi: &Path, dir: &Path) -> Option<PathBuf> {
+    let node = std::env::var_os("WASIFS_NODE_SINGLE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/node"));
+    let runner = dir.join("compile.js");
+    std::fs::write(
+        &runner,
+        "new WebAssembly.Module(require('fs').readFileSync(process.argv[2]));",
+    )
+    .ok()?;
+    let out = Command::new(&node).arg(&runner).arg(multi).output().ok()?;
+    let refused = !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("memor");
+    refused.then_some(node)
+}
+
+#[test]
+fn node_without_multi_memory_runs_single_memory_fixtures_like_wasmtime() {
+    let root = workspace_root();
+    let tree = root.join("fixtures/tree");
+    let spec = format!("/={}:ro", tree.display());
+    let dir = tempfile::tempdir().unwrap();
+    let probe = dir.path().join("multi.wasm");
+    let rust_read = root.join("fixtures/bin/rust_read.wasm");
+    std::fs::write(
+        &probe,
+        pack_specs_with(&rust_read, &[spec.clone()], layout(MemoryLayout::Multi)),
+    )
+    .unwrap();
+    let Some(node) = find_single_memory_node(&probe, dir.path()) else {
+        skip_or_fail(
+            "no Node without multi-memory (Node 20) at /usr/bin/node or $WASIFS_NODE_SINGLE",
+        );
+        return;
+    };
+    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(root.join("fixtures/bin"))
+        .expect("fixtures/bin exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().contains("reactor"))
+        .filter(|p| !WRITE_FIXTURES.contains(&p.file_stem().unwrap().to_string_lossy().as_ref()))
+        .collect();
+    fixtures.sort();
+    assert!(fixtures.len() >= 8, "command fixtures in fixtures/bin");
+
+    let runner = dir.path().join("run.js");
+    std::fs::write(&runner, RUNNER_JS).unwrap();
+    let mut failures = Vec::new();
+    for fixture in &fixtures {
+        let name = fixture.file_name().unwrap().to_string_lossy().into_owned();
+        let packed_path = dir.path().join(&name);
+        let packed = pack_specs_with(fixture, &[spec.clone()], layout(MemoryLayout::Single));
+        assert_eq!(memory_count(&packed), 1, "{name}");
+        std::fs::write(&packed_path, &packed).unwrap();
+        let opts = RunOptions {
+            args: vec![name.clone()],
+            ..RunOptions::default()
+        };
+        let expected = run(&packed, &opts).unwrap();
+        // stdout goes to a file: with stdout on a pipe, Zig programs fail with WriteFailed under
+        // Node's WASI (the unpacked module too).
+        let stdout_path = dir.path().join(format!("{name}.stdout"));
+        let out = Command::new(&node)
+            .arg("--no-warnings")
+            .arg(&runner)
+            .arg(&packed_path)
+            .arg(&name)
+            .stdout(std::fs::File::create(&stdout_path).unwrap())
+            .output()
+            .expect("running node");
+        let stdout = std::fs::read(&stdout_path).unwrap();
+        let code = out.status.code().unwrap_or(-1);
+        if stdout != expected.stdout || code != expected.exit_code || stdout.is_empty() {
+            failures.push(format!(
+                "{name}: node exit {code}, wasmtime exit {}\n{}node stderr:\n{}",
+                expected.exit_code,
+                diff_between(
+                    "stdout (wasmtime)",
+                    "stdout (node 20)",
+                    &expected.stdout,
+                    &stdout
+                ),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A minimal wasip1 module that looks like Go's output (`go:buildid` section) or not.
+fn module(dir: &Path, go: bool) -> PathBuf {
+    let custom = if go {
+        r#"(@custom "go:buildid" "abc/def")"#
+    } else {
+        ""
+    };
+    let wat = format!(
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (func (export "_start"))
+          {custom})"#
+    );
+    let path = dir.join(if go { "go.wasm" } else { "c.wasm" });
+    std::fs::write(&path, wat::parse_str(&wat).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn a_go_module_is_refused_in_the_single_memory_layout_naming_go_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = try_pack_specs_with(&module(dir.path(), true), &[], layout(MemoryLayout::Single))
+        .expect_err("refused");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("is a Go program"), "{msg}");
+    assert!(msg.contains("--memory=multi"), "{msg}");
+    // The same module without the Go section packs.
+    let packed = try_pack_specs_with(
+        &module(dir.path(), false),
+        &[],
+        layout(MemoryLayout::Single),
+    )
+    .expect("packs");
+    assert_eq!(memory_count(&packed), 1);
+}
+
+#[test]
+fn auto_is_single_memory_except_for_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let auto = || layout(MemoryLayout::Auto);
+    let c = try_pack_specs_with(&module(dir.path(), false), &[], auto()).expect("packs");
+    assert_eq!(
+        memory_count(&c),
+        1,
+        "auto: single for a module that is not Go"
+    );
+    let go = try_pack_specs_with(&module(dir.path(), true), &[], auto()).expect("packs");
+    assert_eq!(memory_count(&go), 2, "auto: multi for Go");
+    let default =
+        try_pack_specs_with(&module(dir.path(), false), &[], Rewriter::new()).expect("packs");
+    assert_eq!(memory_count(&default), 2, "multi is the default");
+}
