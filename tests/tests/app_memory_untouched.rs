@@ -195,3 +195,15 @@ fn the_shim_leaves_app_memory_untouched_when_it_reads_host_preopen_names() {
         .expect("a well-formed --preopen");
     same_memory_packed_and_unpacked(Rewriter::new().preopen(alias), "/runtime-name");
 }
+
+#[test]
+fn the_shim_leaves_app_memory_untouched_in_the_single_memory_layout() {
+    // The shim's own pages come after the app's two: the app's bytes are still exactly its own.
+    let alias: HostPreopen = "/host=/runtime-name"
+        .parse()
+        .expect("a well-formed --preopen");
+    let rewriter = Rewriter::new()
+        .preopen(alias)
+        .memory_layout(wasifs::MemoryLayout::Single);
+    same_memory_packed_and_unpacked(rewriter, "/runtime-name");
+}

@@ -190,3 +190,114 @@ fn auto_is_single_memory_except_for_go() {
         try_pack_specs_with(&module(dir.path(), false), &[], Rewriter::new()).expect("packs");
     assert_eq!(memory_count(&default), 2, "multi is the default");
 }
+
+/// Grows its memory between writes that grow the shim's heap, so the shim's pages and the app's
+/// interleave in memory 0; checks its own pages after each step and the file's bytes at the end.
+/// Exit codes: 0 ok, 1 a WASI call failed, 2 the app's new pages changed, 3 the file read back
+/// differs from what was written.
+const INTERLEAVE: &str = r#"(module
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_seek" (func $fd_seek (param i32 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (global $new (mut i32) (i32.const 0))
+  (data (i32.const 16) "big.bin")
+  (func $ok (param i32) (if (local.get 0) (then (call $exit (i32.const 1)))))
+  (func $byte (param $i i32) (result i32)
+    (i32.shr_u (i32.mul (local.get $i) (i32.const 0x9E3779B1)) (i32.const 24)))
+  ;; fill [from, to) with the pattern
+  (func $fill (param $i i32) (param $to i32)
+    (block (loop (br_if 1 (i32.ge_u (local.get $i) (local.get $to)))
+      (i32.store8 (local.get $i) (call $byte (local.get $i)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br 0))))
+  ;; 1 when [from, to) holds the pattern
+  (func $holds (param $i i32) (param $to i32) (result i32)
+    (block (loop (br_if 1 (i32.ge_u (local.get $i) (local.get $to)))
+      (if (i32.ne (i32.load8_u (local.get $i)) (call $byte (local.get $i)))
+        (then (return (i32.const 0))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br 0)))
+    (i32.const 1))
+  ;; writes [32768, 65536) to fd `n` times (iovec at 64, nwritten at 72)
+  (func $write (param $fd i32) (param $n i32)
+    (i32.store (i32.const 64) (i32.const 32768))
+    (i32.store (i32.const 68) (i32.const 32768))
+    (block (loop (br_if 1 (i32.eqz (local.get $n)))
+      (call $ok (call $fd_write (local.get $fd) (i32.const 64) (i32.const 1) (i32.const 72)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1))) (br 0))))
+  ;; grows by 2 pages and fills them; returns their address
+  (func $grow (result i32) (local $at i32)
+    (local.set $at (i32.mul (memory.grow (i32.const 2)) (i32.const 65536)))
+    (call $fill (local.get $at) (i32.add (local.get $at) (i32.const 131072)))
+    (local.get $at))
+  (func (export "_start") (local $fd i32) (local $a i32) (local $b i32) (local $left i32)
+    (call $fill (i32.const 32768) (i32.const 65536))
+    (call $ok (call $path_open (i32.const 3) (i32.const 0) (i32.const 16) (i32.const 7)
+      (i32.const 9) (i64.const 0x1fffffff) (i64.const 0) (i32.const 0) (i32.const 8)))
+    (local.set $fd (i32.load (i32.const 8)))
+    (call $write (local.get $fd) (i32.const 8))
+    (local.set $a (call $grow))
+    (call $write (local.get $fd) (i32.const 8))
+    (local.set $b (call $grow))
+    (call $write (local.get $fd) (i32.const 8))
+    (if (i32.eqz (call $holds (local.get $a) (i32.add (local.get $a) (i32.const 131072))))
+      (then (call $exit (i32.const 2))))
+    (if (i32.eqz (call $holds (local.get $b) (i32.add (local.get $b) (i32.const 131072))))
+      (then (call $exit (i32.const 2))))
+    ;; read the 24 chunks back into the first new pages, each must equal [32768, 65536)
+    (call $ok (call $fd_seek (local.get $fd) (i64.const 0) (i32.const 0) (i32.const 80)))
+    (local.set $left (i32.const 24))
+    (block (loop (br_if 1 (i32.eqz (local.get $left)))
+      (i32.store (i32.const 64) (local.get $a))
+      (i32.store (i32.const 68) (i32.const 32768))
+      (call $ok (call $fd_read (local.get $fd) (i32.const 64) (i32.const 1) (i32.const 72)))
+      (if (i32.ne (i32.load (i32.const 72)) (i32.const 32768)) (then (call $exit (i32.const 3))))
+      (memory.copy (i32.add (local.get $a) (i32.const 32768)) (i32.const 32768) (i32.const 32768))
+      (if (i32.ne (call $cmp (local.get $a)) (i32.const 1)) (then (call $exit (i32.const 3))))
+      (local.set $left (i32.sub (local.get $left) (i32.const 1))) (br 0))))
+  ;; 1 when the 32768 bytes at `at` equal those at `at + 32768`
+  (func $cmp (param $at i32) (result i32) (local $i i32)
+    (block (loop (br_if 1 (i32.ge_u (local.get $i) (i32.const 32768)))
+      (if (i32.ne (i32.load8_u (i32.add (local.get $at) (local.get $i)))
+                  (i32.load8_u (i32.add (i32.add (local.get $at) (i32.const 32768)) (local.get $i))))
+        (then (return (i32.const 0))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br 0)))
+    (i32.const 1))
+)"#;
+
+#[test]
+fn app_and_shim_growing_memory_in_turns_keep_each_others_bytes_in_the_single_memory_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("interleave.wasm");
+    std::fs::write(&app, wat::parse_str(INTERLEAVE).unwrap()).unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+
+    let original = run(
+        &std::fs::read(&app).unwrap(),
+        &RunOptions::with_preopen(&data, "/data"),
+    )
+    .expect("the original runs");
+    assert_eq!(
+        original.exit_code,
+        0,
+        "the original: {}",
+        original.stderr_str()
+    );
+
+    let packed = pack_specs_with(
+        &app,
+        &[format!("/data={}:rw", data.display())],
+        layout(MemoryLayout::Single),
+    );
+    assert_eq!(memory_count(&packed), 1);
+    let out = run(&packed, &RunOptions::default()).expect("the packed module runs");
+    assert_eq!(
+        out.exit_code,
+        0,
+        "1: a WASI call failed, 2: the app's pages changed, 3: the file differs; stderr {}",
+        out.stderr_str()
+    );
+}
