@@ -74,7 +74,11 @@ fn node_without_multi_memory_runs_single_memory_fixtures_like_wasmtime() {
     let rust_read = root.join("fixtures/bin/rust_read.wasm");
     std::fs::write(
         &probe,
-        pack_specs_with(&rust_read, &[spec.clone()], layout(MemoryLayout::Multi)),
+        pack_specs_with(
+            &rust_read,
+            std::slice::from_ref(&spec),
+            layout(MemoryLayout::Multi),
+        ),
     )
     .unwrap();
     let Some(node) = find_single_memory_node(&probe, dir.path()) else {
@@ -99,7 +103,11 @@ fn node_without_multi_memory_runs_single_memory_fixtures_like_wasmtime() {
     for fixture in &fixtures {
         let name = fixture.file_name().unwrap().to_string_lossy().into_owned();
         let packed_path = dir.path().join(&name);
-        let packed = pack_specs_with(fixture, &[spec.clone()], layout(MemoryLayout::Single));
+        let packed = pack_specs_with(
+            fixture,
+            std::slice::from_ref(&spec),
+            layout(MemoryLayout::Single),
+        );
         assert_eq!(memory_count(&packed), 1, "{name}");
         std::fs::write(&packed_path, &packed).unwrap();
         let opts = RunOptions {
