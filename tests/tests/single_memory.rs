@@ -382,3 +382,49 @@ fn pywasm_runs_a_single_memory_module_like_wasmtime_and_refuses_the_multi_memory
     let (_, multi) = run_pywasm(MemoryLayout::Multi);
     assert!(!multi.status.success(), "pywasm has no multi-memory");
 }
+
+/// The initial and maximum pages of each memory `module` defines.
+fn memories(module: &[u8]) -> Vec<(u64, Option<u64>)> {
+    let mut out = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(module) {
+        if let wasmparser::Payload::MemorySection(r) = payload.unwrap() {
+            out.extend(r.into_iter().map(|m| {
+                let m = m.unwrap();
+                (m.initial, m.maximum)
+            }));
+        }
+    }
+    out
+}
+
+fn pack_wat(wat: &str, rewriter: Rewriter) -> wasifs::Result<Vec<u8>> {
+    rewriter
+        .rewrite(&wat::parse_str(wat).unwrap())
+        .map(|r| r.bytes)
+}
+
+#[test]
+fn the_shim_pages_follow_the_app_initial_memory_and_its_maximum_grows_by_as_many() {
+    let app = r#"(module (memory (export "memory") 2 10) (func (export "_start")))"#;
+    let multi = pack_wat(app, layout(MemoryLayout::Multi)).expect("packs");
+    let [_, (shim_pages, _)] = memories(&multi)[..] else {
+        panic!("two memories in the multi layout")
+    };
+    let single = pack_wat(app, layout(MemoryLayout::Single)).expect("packs");
+    assert_eq!(memories(&single), [(2 + shim_pages, Some(10 + shim_pages))]);
+    // An app with no initial memory gets one page first: the shim never starts at address 0
+    // (which it borrows for host results).
+    let empty = r#"(module (memory (export "memory") 0) (func (export "_start")))"#;
+    let single = pack_wat(empty, layout(MemoryLayout::Single)).expect("packs");
+    assert_eq!(memories(&single), [(1 + shim_pages, None)]);
+}
+
+#[test]
+fn an_app_with_two_memories_or_no_room_for_the_shim_is_refused_in_the_single_layout() {
+    let two = r#"(module (memory 1) (memory (export "memory") 1) (func (export "_start")))"#;
+    let err = pack_wat(two, layout(MemoryLayout::Single)).expect_err("refused");
+    assert!(err.to_string().contains("--memory=multi"), "{err}");
+    let full = r#"(module (memory (export "memory") 65535) (func (export "_start")))"#;
+    let err = pack_wat(full, layout(MemoryLayout::Single)).expect_err("refused");
+    assert!(err.to_string().contains("more than 4 GiB"), "{err}");
+}
