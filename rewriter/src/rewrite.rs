@@ -223,11 +223,13 @@ impl Rewriter {
         // The output is a list of parts borrowing `app` and `image.bytes`, written one by one: the
         // image is never held twice (except by the single-memory layout, which re-encodes it).
         let mut parts = merged.module.parts().map_err(|e| e.into_error(path))?;
+        // A packed module rewritten again keeps its layout (only its image is replaced).
+        let single = single && !(merged.image_replaced && merge::single_memory::is_single(app));
         if single {
             if merged.image_replaced {
                 return Err(crate::Error::unsupported(
                     path,
-                    "was already rewritten: the single-memory layout is made from the original",
+                    "was packed with the multi-memory layout: the single-memory layout is made from the original",
                     "rewrite the original module with --memory=single",
                 ));
             }

@@ -428,3 +428,47 @@ fn an_app_with_two_memories_or_no_room_for_the_shim_is_refused_in_the_single_lay
     let err = pack_wat(full, layout(MemoryLayout::Single)).expect_err("refused");
     assert!(err.to_string().contains("more than 4 GiB"), "{err}");
 }
+
+#[test]
+fn a_single_memory_module_rewritten_again_keeps_its_layout_and_runs_with_the_new_image() {
+    let root = workspace_root();
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("once.wasm");
+    let tree = root.join("fixtures/tree");
+    let spec = format!("/={}:ro", tree.display());
+    let fixture = root.join("fixtures/bin/wat_cat.wasm");
+    let once = pack_specs_with(
+        &fixture,
+        std::slice::from_ref(&spec),
+        layout(MemoryLayout::Single),
+    );
+    std::fs::write(&first, &once).unwrap();
+    let opts = RunOptions {
+        args: vec!["wat_cat.wasm".into()],
+        ..RunOptions::default()
+    };
+    let expected = run(&once, &opts).unwrap();
+    for again in [MemoryLayout::Single, MemoryLayout::Multi] {
+        let twice = pack_specs_with(&first, std::slice::from_ref(&spec), layout(again));
+        assert_eq!(memory_count(&twice), 1, "{again:?}: still one memory");
+        let actual = run(&twice, &opts).unwrap();
+        assert_eq!(actual.stdout, expected.stdout, "{again:?}");
+    }
+    // A module packed with two memories cannot be made single afterwards.
+    let multi = dir.path().join("multi.wasm");
+    std::fs::write(
+        &multi,
+        pack_specs_with(
+            &fixture,
+            std::slice::from_ref(&spec),
+            layout(MemoryLayout::Multi),
+        ),
+    )
+    .unwrap();
+    let err =
+        try_pack_specs_with(&multi, &[spec], layout(MemoryLayout::Single)).expect_err("refused");
+    assert!(
+        format!("{err:#}").contains("rewrite the original"),
+        "{err:#}"
+    );
+}

@@ -74,6 +74,17 @@ pub fn suits(app: &[u8]) -> bool {
     refuse_go(Path::new(""), app).is_ok()
 }
 
+/// Whether `module` defines exactly one memory (a packed module in the single-memory layout).
+pub fn is_single(module: &[u8]) -> bool {
+    let mut count = 0;
+    for payload in Parser::new(0).parse_all(module) {
+        if let Ok(Payload::MemorySection(r)) = payload {
+            count += r.count();
+        }
+    }
+    count == 1
+}
+
 /// The helpers appended to the module, by what they stand for.
 #[derive(Default)]
 struct Helpers {
