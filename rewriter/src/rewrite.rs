@@ -223,6 +223,7 @@ impl Rewriter {
         // The output is a list of parts borrowing `app` and `image.bytes`, written one by one: the
         // image is never held twice (except by the single-memory layout, which re-encodes it).
         let mut parts = merged.module.parts().map_err(|e| e.into_error(path))?;
+        let mut fold_warning = None;
         // A packed module rewritten again keeps its layout (only its image is replaced).
         let single = single && !(merged.image_replaced && merge::single_memory::is_single(app));
         if single {
@@ -233,14 +234,16 @@ impl Rewriter {
                     "rewrite the original module with --memory=single",
                 ));
             }
-            let folded = merge::single_memory::fold(path, app, &parts.concat())?;
+            let (folded, warning) = merge::single_memory::fold(path, app, &parts.concat())?;
             parts = vec![Cow::Owned(folded)];
+            fold_warning = warning;
         }
         let output_len = parts.iter().map(|p| p.len() as u64).sum();
         sink(&parts)?;
         drop(parts);
         let mut warnings = image.warnings;
         warnings.extend(merged.warnings);
+        warnings.extend(fold_warning);
         Ok(Report {
             warnings,
             input_len: app.len() as u64,

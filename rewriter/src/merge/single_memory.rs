@@ -113,6 +113,11 @@ struct Fold {
     /// How many function bodies are the app's (they come first), and how many were seen.
     app_bodies: u32,
     bodies_seen: u32,
+    /// Whether the app's bodies move within the code section (a length or the count re-encoded
+    /// shorter), so DWARF code offsets no longer hold: `.debug_*` sections are then dropped.
+    code_moves: bool,
+    /// Names of the custom sections dropped.
+    dropped: Vec<String>,
 }
 
 type R<T> = std::result::Result<T, ReencodeError<String>>;
@@ -244,6 +249,18 @@ impl Reencode for Fold {
         }
     }
 
+    fn parse_custom_section(
+        &mut self,
+        module: &mut wasm_encoder::Module,
+        section: wasmparser::CustomSectionReader<'_>,
+    ) -> R<()> {
+        if self.code_moves && section.name().starts_with(".debug_") {
+            self.dropped.push(section.name().to_string());
+            return Ok(());
+        }
+        wasm_encoder::reencode::utils::parse_custom_section(self, module, section)
+    }
+
     fn parse_code_section(
         &mut self,
         code: &mut CodeSection,
@@ -328,18 +345,42 @@ impl Fold {
     }
 }
 
+/// Whether re-encoding the code section moves the first `app_bodies` bodies: the function count
+/// (`funcs` after the helpers are added) or one of their lengths was written wider than needed.
+fn code_moves(section: &[u8], offset: usize, app_bodies: u32, funcs: u32) -> bool {
+    let width = |n: u32| (1..5).find(|&w| super::leb::fits(n, w)).unwrap_or(5);
+    let mut r = wasmparser::BinaryReader::new(section, offset as u64);
+    let Ok(count) = r.read_var_u32() else {
+        return true;
+    };
+    if r.current_position() != width(funcs) || count > funcs {
+        return true;
+    }
+    for _ in 0..app_bodies {
+        let at = r.current_position();
+        let Ok(len) = r.read_var_u32() else {
+            return true;
+        };
+        if r.current_position() - at != width(len) || r.read_bytes(len as usize).is_err() {
+            return true;
+        }
+    }
+    false
+}
+
 /// Rewrites the merged module `merged` of the app `app` (read from `path`) into the single-memory
-/// layout.
-pub fn fold(path: &Path, app: &[u8], merged: &[u8]) -> Result<Vec<u8>> {
+/// layout; also returns a warning when DWARF had to be dropped.
+pub fn fold(path: &Path, app: &[u8], merged: &[u8]) -> Result<(Vec<u8>, Option<String>)> {
     let internal = |message: String| Error::Internal {
         message: format!("single-memory layout: {message}"),
     };
     // What the layout depends on: the memories, the type and function counts, the segments
     // `memory.init` copies into the shim memory.
     let mut memories = Vec::new();
-    let (mut types, mut funcs) = (0u32, 0u32);
+    let (mut types, mut funcs, mut imported_funcs) = (0u32, 0u32, 0u32);
     let mut init_segments = Vec::new();
     let mut app_bodies = 0;
+    let mut code = None;
     for payload in Parser::new(0).parse_all(app) {
         if let Ok(Payload::FunctionSection(r)) = payload {
             app_bodies = r.count();
@@ -350,7 +391,10 @@ pub fn fold(path: &Path, app: &[u8], merged: &[u8]) -> Result<Vec<u8>> {
             Payload::ImportSection(r) => {
                 for import in r.into_imports() {
                     match import.map_err(|e| internal(e.to_string()))?.ty {
-                        TypeRef::Func(_) | TypeRef::FuncExact(_) => funcs += 1,
+                        TypeRef::Func(_) | TypeRef::FuncExact(_) => {
+                            funcs += 1;
+                            imported_funcs += 1;
+                        }
                         TypeRef::Memory(_) => {
                             return Err(Error::unsupported(
                                 path,
@@ -374,6 +418,9 @@ pub fn fold(path: &Path, app: &[u8], merged: &[u8]) -> Result<Vec<u8>> {
                     memories.push(m.map_err(|e| internal(e.to_string()))?);
                 }
             }
+            Payload::CodeSectionStart {
+                unchecked_range, ..
+            } => code = Some(unchecked_range.start as usize..unchecked_range.end as usize),
             Payload::CodeSectionEntry(body) => {
                 let mut ops = body
                     .get_operators_reader()
@@ -431,6 +478,10 @@ pub fn fold(path: &Path, app: &[u8], merged: &[u8]) -> Result<Vec<u8>> {
     for (i, f) in helpers.init.values_mut().enumerate() {
         *f = funcs + 6 + i as u32;
     }
+    let defined = funcs - imported_funcs + 6 + helpers.init.len() as u32;
+    let moves = code.is_none_or(|r: std::ops::Range<usize>| {
+        code_moves(&merged[r.clone()], r.start, app_bodies, defined)
+    });
     let mut fold = Fold {
         shim,
         base: (app_pages * PAGE) as u32,
@@ -446,6 +497,8 @@ pub fn fold(path: &Path, app: &[u8], merged: &[u8]) -> Result<Vec<u8>> {
         helpers,
         app_bodies,
         bodies_seen: 0,
+        code_moves: moves,
+        dropped: Vec::new(),
     };
     let mut module = wasm_encoder::Module::new();
     fold.parse_core_module(&mut module, Parser::new(0), merged)
@@ -454,5 +507,11 @@ pub fn fold(path: &Path, app: &[u8], merged: &[u8]) -> Result<Vec<u8>> {
     Validator::new_with_features(crate::plan::features())
         .validate_all(&bytes)
         .map_err(|e| internal(format!("the output does not validate: {e}")))?;
-    Ok(bytes)
+    let warning = (!fold.dropped.is_empty()).then(|| {
+        format!(
+            "DWARF debug sections ({}) were dropped by the single-memory layout: the app's code moved within the code section",
+            fold.dropped.join(", ")
+        )
+    });
+    Ok((bytes, warning))
 }
