@@ -80,7 +80,7 @@ pub enum MemoryLayout {
     /// Pages of the app's memory 0 no allocator hands out: runs on engines with one memory;
     /// refused for Go and TinyGo modules.
     Single,
-    /// Single for modules it is safe for (not Go or TinyGo), else multi.
+    /// Single for modules it is safe for (not Go, TinyGo or Emscripten), else multi.
     Auto,
 }
 

@@ -183,6 +183,24 @@ fn a_go_module_is_refused_in_the_single_memory_layout_naming_go_and_the_fix() {
 }
 
 #[test]
+fn an_emscripten_module_is_refused_in_the_single_memory_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("em.wasm");
+    let wat = r#"(module
+      (import "env" "emscripten_notify_memory_growth" (func (param i32)))
+      (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "_start")))"#;
+    std::fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();
+    let err = try_pack_specs_with(&path, &[], layout(MemoryLayout::Single)).expect_err("refused");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("is an Emscripten program"), "{msg}");
+    assert!(msg.contains("--memory=multi"), "{msg}");
+    let auto = try_pack_specs_with(&path, &[], layout(MemoryLayout::Auto)).expect("packs");
+    assert_eq!(memory_count(&auto), 2, "auto: multi for Emscripten");
+}
+
+#[test]
 fn auto_is_single_memory_except_for_go() {
     let dir = tempfile::tempdir().unwrap();
     let auto = || layout(MemoryLayout::Auto);

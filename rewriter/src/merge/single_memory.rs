@@ -14,8 +14,9 @@
 //! Why the app never gets these pages: wasi-libc's malloc (C, C++, Rust's std on wasip1) takes
 //! its first region from `__heap_base` up to `__heap_end`, constants fixed at link time (the
 //! memory as linked), and every later one from `memory.grow`'s return value (sbrk); Rust's
-//! `dlmalloc` and Zig's allocators use only `memory.grow`'s return value. Go and TinyGo treat
-//! everything below `memory.size` as theirs, so they are refused (`refuse_go`).
+//! `dlmalloc` and Zig's allocators use only `memory.grow`'s return value. Go, TinyGo and
+//! Emscripten's sbrk treat everything below `memory.size` as theirs, so they are refused
+//! (`refuse_go`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -34,9 +35,10 @@ const PAGE: u64 = 65536;
 /// Most pages of a 32-bit memory.
 const MAX_PAGES: u64 = 65536;
 
-/// Refuses a Go or TinyGo module: their runtimes use memory up to `memory.size` without asking
-/// `memory.grow`, so they could be handed the shim's pages. Detected by Go's `go:buildid` custom
-/// section or a function named `runtime.*` in the name section.
+/// Refuses a Go, TinyGo or Emscripten module: their runtimes use memory up to `memory.size`
+/// without asking `memory.grow`, so they could be handed the shim's pages. Detected by Go's
+/// `go:buildid` custom section, a function named `runtime.*` in the name section, or Emscripten's
+/// `env.emscripten_notify_memory_growth` import.
 pub fn refuse_go(path: &Path, app: &[u8]) -> Result<()> {
     let go = |why: &str| {
         Error::unsupported(
@@ -46,6 +48,21 @@ pub fn refuse_go(path: &Path, app: &[u8]) -> Result<()> {
         )
     };
     for payload in Parser::new(0).parse_all(app) {
+        if let Ok(Payload::ImportSection(r)) = &payload {
+            // Emscripten's standalone sbrk also takes every page below `memory.size`.
+            let emscripten = r
+                .clone()
+                .into_imports()
+                .flatten()
+                .any(|i| i.module == "env" && i.name == "emscripten_notify_memory_growth");
+            if emscripten {
+                return Err(Error::unsupported(
+                    path,
+                    "is an Emscripten program: the single-memory layout is not safe for it (its sbrk uses memory below `memory.size` without asking `memory.grow`, so it would overwrite the shim)",
+                    "use --memory=multi (the default) and an engine with multi-memory",
+                ));
+            }
+        }
         let Ok(Payload::CustomSection(c)) = payload else {
             continue;
         };
