@@ -214,7 +214,7 @@ impl Rewriter {
         let single = match self.memory {
             MemoryLayout::Multi => false,
             MemoryLayout::Single => {
-                merge::single_memory::refuse_go(path, app)?;
+                merge::single_memory::refuse_unsafe_runtime(path, app)?;
                 true
             }
             MemoryLayout::Auto => merge::single_memory::suits(app),

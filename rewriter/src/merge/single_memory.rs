@@ -16,7 +16,7 @@
 //! memory as linked), and every later one from `memory.grow`'s return value (sbrk); Rust's
 //! `dlmalloc` and Zig's allocators use only `memory.grow`'s return value. Go, TinyGo and
 //! Emscripten's sbrk treat everything below `memory.size` as theirs, so they are refused
-//! (`refuse_go`).
+//! (`refuse_unsafe_runtime`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -39,7 +39,7 @@ const MAX_PAGES: u64 = 65536;
 /// without asking `memory.grow`, so they could be handed the shim's pages. Detected by Go's
 /// `go:buildid` custom section, a function named `runtime.*` in the name section, or Emscripten's
 /// `env.emscripten_notify_memory_growth` import.
-pub fn refuse_go(path: &Path, app: &[u8]) -> Result<()> {
+pub fn refuse_unsafe_runtime(path: &Path, app: &[u8]) -> Result<()> {
     let go = |why: &str| {
         Error::unsupported(
             path,
@@ -86,9 +86,9 @@ pub fn refuse_go(path: &Path, app: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Whether the app module `app` passes [`refuse_go`] (what `--memory=auto` asks).
+/// Whether the app module `app` passes [`refuse_unsafe_runtime`] (what `--memory=auto` asks).
 pub fn suits(app: &[u8]) -> bool {
-    refuse_go(Path::new(""), app).is_ok()
+    refuse_unsafe_runtime(Path::new(""), app).is_ok()
 }
 
 /// Whether `module` defines exactly one memory (a packed module in the single-memory layout).
