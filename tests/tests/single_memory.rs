@@ -347,8 +347,9 @@ fn find_pywasm() -> Option<PathBuf> {
 #[test]
 fn pywasm_runs_a_single_memory_module_like_wasmtime_and_refuses_the_multi_memory_one() {
     let Some(python) = find_pywasm() else {
-        // pywasm is not installed by scripts/install-toolchains.sh (yet): not a CI failure.
-        eprintln!("SKIPPED: no Python with pywasm ($WASIFS_PYWASM or .tools/venv)");
+        skip_or_fail(
+            "no Python with pywasm (scripts/install-toolchains.sh --test, or set WASIFS_PYWASM)",
+        );
         return;
     };
     // wat_cat: pywasm interprets in Python, so the smallest fixture (seconds, where a C or Rust
