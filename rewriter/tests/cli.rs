@@ -259,3 +259,16 @@ fn memory_flag_single_gives_one_memory_and_a_bad_value_is_refused_naming_the_cho
     case.assert_rejected(&out, "--memory");
     case.assert_rejected(&out, "single");
 }
+
+#[test]
+fn non_utf8_file_name_is_refused_naming_it_and_the_fix() {
+    use std::os::unix::ffi::OsStrExt;
+    let case = Case::new();
+    let input = case.write("app.wasm", wat::parse_str(GOOD_WAT).unwrap());
+    let name = std::ffi::OsStr::from_bytes(b"na\xefve.txt");
+    std::fs::write(case.path("assets").join(name), "x").unwrap();
+    let out = case.rewrite(&input, &case.default_mount());
+    case.assert_rejected(&out, "na\\xefve.txt");
+    case.assert_rejected(&out, "not valid UTF-8");
+    case.assert_rejected(&out, "--exclude");
+}

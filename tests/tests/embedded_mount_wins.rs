@@ -75,6 +75,14 @@ fn a_host_root_preopen_does_not_shadow_the_embedded_root_for_zig() {
     same_with_host_preopens("zig_fs", HOST_ROOTS);
 }
 
+/// Go's runtime scans the preopens itself, picks the longest matching name (the first of equal
+/// ones) and makes the first preopen its working directory: the embedded `/` must come first as
+/// well as hide the host's (`go_read` reads by absolute and relative paths and after `Chdir`).
+#[test]
+fn a_host_root_preopen_does_not_shadow_the_embedded_root_for_go() {
+    same_with_host_preopens("go_read", HOST_ROOTS);
+}
+
 #[test]
 fn only_the_shadowed_host_preopen_is_hidden_the_others_follow_the_mounts() {
     // wat_preopens lists its preopens and writes into the one named `/out`.

@@ -12,6 +12,7 @@ const COMMANDS: &[&str] = &[
     "c_conformance",
     "c_posix",
     "c_wasi_raw",
+    "go_read",
     "rust_conformance",
     "rust_dirs",
     "rust_errors",

@@ -1,6 +1,7 @@
 //! The subcommands of the `wasifs` binary, one file each, and the helpers they share.
 
 pub mod bar;
+pub mod policy;
 pub mod rewrite;
 
 /// A byte count for people: `1.4 MiB`.

@@ -31,7 +31,13 @@ macro_rules! host_imports {
 }
 
 host_imports! {
+    args_get => host_args_get(argv: u32, argv_buf: u32);
+    args_sizes_get => host_args_sizes_get(argc: u32, argv_buf_size: u32);
+    clock_res_get => host_clock_res_get(id: u32, res: u32);
     clock_time_get => host_clock_time_get(id: u32, precision: u64, time: u32);
+    environ_get => host_environ_get(environ: u32, environ_buf: u32);
+    environ_sizes_get => host_environ_sizes_get(count: u32, size: u32);
+    random_get => host_random_get(buf: u32, len: u32);
     fd_advise => host_fd_advise(fd: u32, offset: u64, len: u64, advice: u32);
     fd_allocate => host_fd_allocate(fd: u32, offset: u64, len: u64);
     fd_close => host_fd_close(fd: u32);
@@ -124,14 +130,21 @@ pub(super) const BORROW_MAX: u32 = 512;
 /// bytes are lent: the app's memory is byte-for-byte unchanged after every shim call, wherever the
 /// bytes sit (no stack pointer needed). Address 0 because in the single-memory layout the shim's
 /// own memory starts at a page the merge puts above 0 (the top of memory may be shim heap).
-/// `None` when the app's memory is smaller than `len`.
+/// Up to `BORROW_MAX` bytes are saved on the shim's stack, more in its heap. `None` when the
+/// app's memory is smaller than `len`, or the shim has no room to save the bytes.
 pub(super) fn borrow<T>(len: u32, call: impl FnOnce(u32) -> T) -> Option<T> {
-    if len > BORROW_MAX || u64::from(len) > Mem.size() {
+    if u64::from(len) > Mem.size() {
         return None;
     }
     let at = 0;
-    let mut saved = [0u8; BORROW_MAX as usize];
-    let saved = &mut saved[..len as usize];
+    let mut small = [0u8; BORROW_MAX as usize];
+    let mut big = alloc::vec::Vec::new();
+    let saved: &mut [u8] = if len <= BORROW_MAX {
+        &mut small[..len as usize]
+    } else {
+        crate::fallible::resize(&mut big, len as usize).ok()?;
+        &mut big
+    };
     Mem.read(at, saved);
     let r = call(at);
     Mem.write(at, saved);
