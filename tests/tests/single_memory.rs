@@ -22,8 +22,15 @@ const instance = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync
 process.exitCode = wasi.start(instance);
 "#;
 
-/// Fixtures that need writable `/data` and `/ro` trees (tests/tests/conformance.rs runs them).
-const WRITE_FIXTURES: &[&str] = &["c_conformance", "rust_conformance", "rust_stress"];
+/// Fixtures left out: those that need writable `/data` and `/ro` trees (tests/tests/conformance.rs
+/// runs them), and those that print the clock and random bytes (tests/tests/policies.rs).
+const WRITE_FIXTURES: &[&str] = &[
+    "c_conformance",
+    "rust_conformance",
+    "rust_stress",
+    "c_policy",
+    "rust_policy",
+];
 
 fn layout(layout: MemoryLayout) -> Rewriter {
     Rewriter::new().memory_layout(layout)
