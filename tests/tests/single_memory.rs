@@ -500,3 +500,43 @@ fn a_single_memory_module_rewritten_again_keeps_its_layout_and_runs_with_the_new
         "{err:#}"
     );
 }
+
+/// Asks for its environment and exits with 1 when environ_sizes_get fails, 2 when environ_get
+/// does, else 50 + the count.
+const ENV_WAT: &str = r#"(module
+  (import "wasi_snapshot_preview1" "environ_sizes_get" (func $sizes (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_get" (func $get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (local $e i32)
+    (local.set $e (call $sizes (i32.const 100) (i32.const 104)))
+    (if (local.get $e) (then (call $exit (i32.const 1))))
+    (local.set $e (call $get (i32.const 200) (i32.const 300)))
+    (if (local.get $e) (then (call $exit (i32.const 2))))
+    (call $exit (i32.add (i32.const 50) (i32.load (i32.const 100))))))"#;
+
+#[test]
+fn a_baked_environment_reaches_the_app_in_the_single_layout_under_node_20() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("env.wasm");
+    std::fs::write(&app, wat::parse_str(ENV_WAT).unwrap()).unwrap();
+    let packed = pack_specs_with(&app, &[], layout(MemoryLayout::Single).env("FOO", "bar"));
+    let path = dir.path().join("env.packed.wasm");
+    std::fs::write(&path, &packed).unwrap();
+    let expected = run(&packed, &RunOptions::default()).unwrap();
+    assert_eq!(expected.exit_code, 51, "wasmtime: one variable");
+    let runner = dir.path().join("run.js");
+    std::fs::write(&runner, RUNNER_JS).unwrap();
+    let out = Command::new("/usr/bin/node")
+        .arg("--no-warnings")
+        .arg(&runner)
+        .arg(&path)
+        .output()
+        .expect("node");
+    assert_eq!(
+        out.status.code(),
+        Some(51),
+        "node 20: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -99,6 +99,10 @@ fn host_list(env: bool) -> R<Vec<Vec<u8>>> {
         Ok((Mem.get_u32(at)?, Mem.get_u32(at + 4)?))
     })
     .ok_or(EFAULT)??;
+    if n == 0 {
+        // Nothing to read (Node 20's environ_get answers EINVAL to an empty list).
+        return Ok(Vec::new());
+    }
     let need = n
         .checked_mul(4)
         .and_then(|p| p.checked_add(size))
