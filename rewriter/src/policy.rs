@@ -73,6 +73,19 @@ impl fmt::Display for MemorySize {
     }
 }
 
+/// Where the shim's state lives (`--memory`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MemoryLayout {
+    /// Its own memory (memory 1): needs an engine with multi-memory.
+    #[default]
+    Multi,
+    /// Pages of the app's memory 0 no allocator hands out: runs on engines with one memory;
+    /// refused for Go and TinyGo modules.
+    Single,
+    /// Single for modules it is safe for (not Go, TinyGo or Emscripten), else multi.
+    Auto,
+}
+
 /// Whether the runtime's own preopens (its `--dir`s) stay visible after the embedded ones.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum HostFs {

@@ -4,7 +4,7 @@
 use crate::mount::{self, DryRun, ImageOptions, MountSpec, Mtimes, Progress, WalkOptions};
 use crate::output::{Output, Target};
 use crate::plan::Served;
-use crate::policy::{policy_calls, HostFs, HostPolicy, MemorySize};
+use crate::policy::{policy_calls, HostFs, HostPolicy, MemoryLayout, MemorySize};
 use crate::{input, merge, output, Error, Glob, HostPreopen, Input, Result, Timestamp};
 use crate::{Clock, Deny, EnvFromHost, Policies, Random, Stdio, Trace};
 use std::borrow::Cow;
@@ -64,6 +64,8 @@ pub struct Rewriter {
     policies: Policies,
     /// `--max-write-memory`.
     max_write_memory: Option<MemorySize>,
+    /// `--memory`: where the shim's state lives.
+    memory: MemoryLayout,
 }
 
 /// The latest modification time a rewrite records.
@@ -315,6 +317,12 @@ impl Rewriter {
         self
     }
 
+    /// Where the shim's state lives (`--memory`; default: its own memory).
+    pub fn memory_layout(mut self, memory: MemoryLayout) -> Self {
+        self.memory = memory;
+        self
+    }
+
     /// Rewrites the core module `bytes`.
     pub fn rewrite(&self, bytes: &[u8]) -> Result<Rewritten> {
         let path = Path::new(BYTES_NAME);
@@ -428,6 +436,14 @@ impl Rewriter {
         }
         let host = self.host_policy()?;
         let image = mount::build_image(&self.mounts, &walk, &self.image, &host)?;
+        let single = match self.memory {
+            MemoryLayout::Multi => false,
+            MemoryLayout::Single => {
+                merge::single_memory::refuse_unsafe_runtime(path, app)?;
+                true
+            }
+            MemoryLayout::Auto => merge::single_memory::suits(app),
+        };
         let calls = policy_calls(&self.policies);
         let served = Served {
             policy_calls: &calls,
@@ -435,13 +451,29 @@ impl Rewriter {
         };
         let merged = merge::rewrite_module(path, app, &image.bytes, &served)?;
         // The output is a list of parts borrowing `app` and `image.bytes`, written one by one: the
-        // image is never held twice.
-        let parts = merged.module.parts().map_err(|e| e.into_error(path))?;
+        // image is never held twice (except by the single-memory layout, which re-encodes it).
+        let mut parts = merged.module.parts().map_err(|e| e.into_error(path))?;
+        let mut fold_warning = None;
+        // A packed module rewritten again keeps its layout (only its image is replaced).
+        let single = single && !(merged.image_replaced && merge::single_memory::is_single(app));
+        if single {
+            if merged.image_replaced {
+                return Err(crate::Error::unsupported(
+                    path,
+                    "was packed with the multi-memory layout: the single-memory layout is made from the original",
+                    "rewrite the original module with --memory=single",
+                ));
+            }
+            let (folded, warning) = merge::single_memory::fold(path, app, &parts.concat())?;
+            parts = vec![Cow::Owned(folded)];
+            fold_warning = warning;
+        }
         let output_len = parts.iter().map(|p| p.len() as u64).sum();
         sink(&parts)?;
         drop(parts);
         let mut warnings = image.warnings;
         warnings.extend(merged.warnings);
+        warnings.extend(fold_warning);
         Ok(Report {
             warnings,
             input_len: app.len() as u64,

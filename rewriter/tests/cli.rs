@@ -194,6 +194,44 @@ fn file_of_4_gib_or_more_is_rejected_naming_it() {
 }
 
 #[test]
+fn memory_flag_single_gives_one_memory_and_a_bad_value_is_refused_naming_the_choices() {
+    let case = Case::new();
+    let input = case.write("app.wasm", wat::parse_str(GOOD_WAT).unwrap());
+    let out = Command::new(env!("CARGO_BIN_EXE_wasifs"))
+        .arg("rewrite")
+        .arg(&input)
+        .args(["--memory", "single", "-o"])
+        .arg(case.path("out.wasm"))
+        .output()
+        .expect("running wasifs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let packed = std::fs::read(case.path("out.wasm")).unwrap();
+    let memories: u32 = wasmparser::Parser::new(0)
+        .parse_all(&packed)
+        .filter_map(|p| match p {
+            Ok(wasmparser::Payload::MemorySection(r)) => Some(r.count()),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(memories, 1);
+    std::fs::remove_file(case.path("out.wasm")).unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_wasifs"))
+        .arg("rewrite")
+        .arg(&input)
+        .args(["--memory", "one", "-o"])
+        .arg(case.path("out.wasm"))
+        .output()
+        .expect("running wasifs");
+    case.assert_rejected(&out, "--memory");
+    case.assert_rejected(&out, "single");
+}
+
+#[test]
 fn non_utf8_file_name_is_refused_naming_it_and_the_fix() {
     use std::os::unix::ffi::OsStrExt;
     let case = Case::new();

@@ -1,5 +1,6 @@
 //! A small allocator for the shim's own memory: power-of-two size classes with free lists,
-//! carved from pages obtained with `memory.grow` (memory 1 once merged). Never shrinks.
+//! carved from pages obtained with `memory.grow` (memory 1 once merged; in the single-memory layout,
+//! pages of memory 0 that need not follow each other). Never shrinks.
 //!
 //! Running out is an answer, not a trap: an allocation that finds no room returns null (the
 //! callers turn that into ENOMEM). The heap stops at the image's `--max-write-memory` (default: the
@@ -68,8 +69,6 @@ impl State {
     /// limit (less `RESERVE` for a big block).
     fn carve(&mut self, size: usize, align: usize) -> Option<usize> {
         let a = align.max(MIN_BLOCK);
-        let start = self.top.checked_add(a - 1)? & !(a - 1);
-        let need = start.checked_add(size)?;
         let span = if self.limit == 0 {
             usize::MAX - self.base
         } else {
@@ -80,18 +79,30 @@ impl State {
         } else {
             span
         };
-        if need - self.base > span {
-            return None;
-        }
-        if need > self.end {
-            let pages = (need - self.end).div_ceil(PAGE);
-            if core::arch::wasm32::memory_grow(0, pages) == usize::MAX {
+        loop {
+            let start = self.top.checked_add(a - 1)? & !(a - 1);
+            let need = start.checked_add(size)?;
+            if need - self.base > span {
                 return None;
             }
-            self.end += pages * PAGE;
+            if need <= self.end {
+                self.top = need;
+                return Some(start);
+            }
+            let pages = (need - self.end).div_ceil(PAGE);
+            let old = core::arch::wasm32::memory_grow(0, pages);
+            if old == usize::MAX {
+                return None;
+            }
+            // `old` < 65536 pages since the grow succeeded.
+            if old * PAGE != self.end {
+                // The pages do not follow ours: in the single-memory layout the app grew the
+                // memory since. Its pages are never touched: carve from the new ones (at the end
+                // of memory now, so a further grow follows them).
+                self.top = old * PAGE;
+            }
+            self.end = old * PAGE + pages * PAGE;
         }
-        self.top = need;
-        Some(start)
     }
 }
 

@@ -180,7 +180,11 @@ impl<S: Source, H: Host> Vfs<S, H> {
     /// fd_prestat_get of an image preopen or a renamed host preopen.
     pub fn fd_prestat_get<M: AppMem>(&self, m: &mut M, fd: u32, ptr: u32) -> R<()> {
         let (_, len) = self.preopen_name(fd)?.ok_or(EBADF)?;
-        put_words(m, ptr, &prestat_dir(len))
+        // The tag byte and the length only: like wasmtime, the 3 padding bytes are left as they are.
+        m.check(ptr, PRESTAT_SIZE as u32)?;
+        m.write(ptr, &[PREOPENTYPE_DIR]);
+        m.write(ptr + PRESTAT_NAME_LEN_OFF, &len.to_le_bytes());
+        Ok(())
     }
 
     /// fd_prestat_dir_name of an image preopen or a renamed host preopen (ENAMETOOLONG when the

@@ -372,7 +372,5 @@ impl Subscription {
     }
 }
 
-/// A prestat of a preopened directory whose name is `name_len` bytes (layout: `PRESTAT_SIZE`).
-pub fn prestat_dir(name_len: u32) -> [u64; 1] {
-    [u64::from(PREOPENTYPE_DIR) | u64::from(name_len) << 32]
-}
+/// Offset of a prestat's u32 name length (after the u8 tag and 3 padding bytes).
+pub const PRESTAT_NAME_LEN_OFF: u32 = 4;

@@ -13,9 +13,10 @@
 
 use std::path::{Path, PathBuf};
 
+use wasifs::{MemoryLayout, Rewriter};
 use wasifs_tests::{
-    assert_same_outcome, copy_tree, diff_between, pack_specs, run, tree_snapshot, workspace_root,
-    Outcome, RunOptions,
+    assert_same_outcome, copy_tree, diff_between, pack_specs_with, run, tree_snapshot,
+    workspace_root, Outcome, RunOptions,
 };
 
 /// Directories of the seed tree that git cannot keep (they are empty): created in every copy.
@@ -121,20 +122,28 @@ fn check_packed_matches_original(name: &str) {
     let data_seed = fresh_seed(dir.path(), "data");
     let ro_seed = fresh_seed(dir.path(), "ro");
     let before = (tree_snapshot(&data_seed), tree_snapshot(&ro_seed));
-    let packed = pack_specs(
-        &module_path(name),
-        &[
-            format!("/data={}", data_seed.display()),
-            format!("/ro={}:ro", ro_seed.display()),
-        ],
-    );
-    let actual = run(&packed, &base_options(name)).unwrap_or_else(|e| {
-        panic!(
-            "{name}: the PACKED module failed: {e:?}\noriginal stdout:\n{}",
-            expected.stdout_str()
-        )
-    });
-    assert_same_outcome(name, &expected, &actual);
+    // Both layouts: the shim in its own memory, and in pages of the app's.
+    for layout in [MemoryLayout::Multi, MemoryLayout::Single] {
+        if layout == MemoryLayout::Single && name.starts_with("go_") {
+            // Refused: Go's runtime uses memory below memory.size (tests/tests/differential.rs).
+            continue;
+        }
+        let packed = pack_specs_with(
+            &module_path(name),
+            &[
+                format!("/data={}", data_seed.display()),
+                format!("/ro={}:ro", ro_seed.display()),
+            ],
+            Rewriter::new().memory_layout(layout),
+        );
+        let actual = run(&packed, &base_options(name)).unwrap_or_else(|e| {
+            panic!(
+                "{name} ({layout:?}): the PACKED module failed: {e:?}\noriginal stdout:\n{}",
+                expected.stdout_str()
+            )
+        });
+        assert_same_outcome(&format!("{name} ({layout:?})"), &expected, &actual);
+    }
     // Writes go to the in-memory layer, never to the directories the image was built from.
     assert_eq!(
         (tree_snapshot(&data_seed), tree_snapshot(&ro_seed)),

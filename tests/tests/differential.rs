@@ -1,11 +1,12 @@
 //! Differential tests: every fixture packed with `fixtures/tree` at `/` behaves exactly like the original
-//! run with that tree preopened (read-only, as the image is).
+//! run with that tree preopened (read-only, as the image is), in both memory layouts.
 
 use std::path::PathBuf;
 
+use wasifs::{MemoryLayout, Rewriter};
 use wasifs_tests::{
-    assert_same_outcome, pack, pack_specs, run, tree_snapshot, workspace_root, Entry, Outcome,
-    RunOptions,
+    assert_same_outcome, pack, pack_specs_with, run, tree_snapshot, try_pack_specs_with,
+    workspace_root, Entry, Outcome, RunOptions,
 };
 
 fn fixtures_bin() -> PathBuf {
@@ -53,16 +54,35 @@ fn check_fixture(name: &str) {
     let expected = run(&original, &with_dir)
         .unwrap_or_else(|e| panic!("{name}: the ORIGINAL module failed under wasmtime: {e:?}"));
     // Read-only on both sides: the reference preopen is read-only, so the mount is too.
-    let packed = pack_specs(&path, &[format!("/={}:ro", tree().display())]);
-    validate(&packed).unwrap_or_else(|e| panic!("{name}: the packed module is invalid: {e}"));
-    let actual = run(&packed, &base).unwrap_or_else(|e| {
-        panic!(
-            "{name}: the PACKED module failed: {e:?}\noriginal stdout:\n{}",
-            expected.stdout_str()
-        )
-    });
-    let expected = apply_engine_quirks(name, expected, &actual);
-    assert_same_outcome(name, &expected, &actual);
+    // Both layouts: the shim in its own memory (2 memories), and in the app's (1) — except for
+    // Go, which the single-memory layout refuses (its runtime uses memory below memory.size).
+    for (layout, memories) in [(MemoryLayout::Multi, 2), (MemoryLayout::Single, 1)] {
+        let spec = [format!("/={}:ro", tree().display())];
+        if layout == MemoryLayout::Single && name.starts_with("go_") {
+            let err = try_pack_specs_with(&path, &spec, Rewriter::new().memory_layout(layout))
+                .expect_err("Go is refused in the single-memory layout");
+            assert!(
+                format!("{err:#}").contains("is a Go program"),
+                "{name}: {err:#}"
+            );
+            continue;
+        }
+        let packed = pack_specs_with(
+            &path,
+            &[format!("/={}:ro", tree().display())],
+            Rewriter::new().memory_layout(layout),
+        );
+        validate(&packed).unwrap_or_else(|e| panic!("{name}: the packed module is invalid: {e}"));
+        assert_eq!(memory_count(&packed), memories, "{name} ({layout:?})");
+        let actual = run(&packed, &base).unwrap_or_else(|e| {
+            panic!(
+                "{name} ({layout:?}): the PACKED module failed: {e:?}\noriginal stdout:\n{}",
+                expected.stdout_str()
+            )
+        });
+        let expected = apply_engine_quirks(name, expected.clone(), &actual);
+        assert_same_outcome(&format!("{name} ({layout:?})"), &expected, &actual);
+    }
 }
 
 /// Lines where the reference engine is known to be wrong: wasmtime 48 (the newest this Rust can build)

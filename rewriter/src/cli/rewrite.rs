@@ -6,8 +6,8 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use wasifs::{
-    CacheSize, DryRun, EntryKind, Glob, HostFs, HostPreopen, Input, Level, MemorySize, MountSpec,
-    Output, Rewriter, Timestamp,
+    CacheSize, DryRun, EntryKind, Glob, HostFs, HostPreopen, Input, Level, MemoryLayout,
+    MemorySize, MountSpec, Output, Rewriter, Timestamp,
 };
 
 /// Examples shown after `wasifs rewrite --help`.
@@ -80,6 +80,12 @@ pub struct RewriteArgs {
     /// program goes on. Default: no cap but the 4 GiB address space.
     #[arg(long, value_name = "SIZE")]
     max_write_memory: Option<MemorySize>,
+    /// Where the shim keeps its state: `multi` (its own memory; engines with multi-memory),
+    /// `single` (pages of the program's memory its allocator never hands out; engines with one
+    /// memory such as Node 20, wazero, wasm3; refused for Go and Emscripten) or `auto` (single unless the
+    /// program is recognised as Go or Emscripten).
+    #[arg(long, value_enum, value_name = "LAYOUT", default_value_t = MemoryLayout::Multi)]
+    memory: MemoryLayout,
     /// Print nothing but errors and warnings.
     #[arg(short, long)]
     quiet: bool,
@@ -104,7 +110,8 @@ pub fn run(args: RewriteArgs) -> ExitCode {
         .follow_symlinks(args.follow_symlinks)
         .level(if args.store { Level::STORE } else { args.level })
         .cache_size(args.cache_size)
-        .host_fs(args.host_fs);
+        .host_fs(args.host_fs)
+        .memory_layout(args.memory);
     for mount in args.mounts {
         rewriter = rewriter.mount(mount);
     }

@@ -399,7 +399,6 @@ impl Layout {
             match (import.name, &import.ty) {
                 ("app_memory", TypeRef::Memory(_)) => intr_memories.push(plan.memory),
                 ("shim_memory", TypeRef::Memory(_)) => intr_memories.push(shim_memory),
-                ("app_stack_pointer", TypeRef::Global(_)) => intr_globals.push(plan.stack_pointer),
                 (name, _) => {
                     return Err(format!(
                         "the intrinsics import unknown entity `wasifs.{name}`"

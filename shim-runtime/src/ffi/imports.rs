@@ -15,7 +15,6 @@ extern "C" {
     pub(super) fn image_to_shim(dst: *mut u8, image_off: u32, len: u32);
     pub(super) fn image_to_app(dst: u32, image_off: u32, len: u32);
     pub(super) fn app_memory_size() -> u32;
-    pub(super) fn app_stack_pointer() -> u32;
 }
 
 /// Declares the host's preview1 functions under `host_<name>`.
@@ -120,17 +119,36 @@ impl Source for ImageSrc {
     }
 }
 
-/// An 8-byte-aligned app address just below the app's stack pointer, with 16 bytes free above it:
-/// host functions see only the app's memory, so results they write (and names they are given) go
-/// there. `None` when the stack pointer is unusable.
-#[inline(always)]
-pub(super) fn scratch() -> Option<u32> {
-    // SAFETY: intrinsic without preconditions.
-    let sp = unsafe { app_stack_pointer() };
-    if sp < 16 || u64::from(sp) > Mem.size() {
+/// Most app bytes `borrow` lends the host at once (a prestat or a clock reading: 8; a preopen name).
+pub(super) const BORROW_MAX: u32 = 512;
+
+/// Lends the host `len` (<= `BORROW_MAX`) bytes of the app's memory for one call: host functions
+/// see only the app's memory, so results the shim asks for land there. The bytes at app address 0
+/// are saved in shim memory, `call` gets their address (it makes the host call and copies the
+/// result out), and the saved bytes are written back. wasip1 is single-threaded, shared memories
+/// are refused, and a host function never calls back into the app, so no app code runs while the
+/// bytes are lent: the app's memory is byte-for-byte unchanged after every shim call, wherever the
+/// bytes sit (no stack pointer needed). Address 0 because in the single-memory layout the shim's
+/// own memory starts at a page the merge puts above 0 (the top of memory may be shim heap).
+/// Up to `BORROW_MAX` bytes are saved on the shim's stack, more in its heap. `None` when the
+/// app's memory is smaller than `len`, or the shim has no room to save the bytes.
+pub(super) fn borrow<T>(len: u32, call: impl FnOnce(u32) -> T) -> Option<T> {
+    if u64::from(len) > Mem.size() {
         return None;
     }
-    Some((sp - 16) & !7)
+    let at = 0;
+    let mut small = [0u8; BORROW_MAX as usize];
+    let mut big = alloc::vec::Vec::new();
+    let saved: &mut [u8] = if len <= BORROW_MAX {
+        &mut small[..len as usize]
+    } else {
+        crate::fallible::resize(&mut big, len as usize).ok()?;
+        &mut big
+    };
+    Mem.read(at, saved);
+    let r = call(at);
+    Mem.write(at, saved);
+    Some(r)
 }
 
 /// The real host: its clock, fd_close and poll_oneoff.
@@ -138,16 +156,20 @@ pub(super) struct HostCalls;
 
 impl Host for HostCalls {
     fn now(&self) -> u64 {
-        let Some(at) = scratch() else {
-            return 0;
-        };
-        // SAFETY: host call writing 8 bytes at an in-bounds app address.
-        if unsafe { host_clock_time_get(0, 1, at) } != u32::from(SUCCESS) {
-            return 0;
-        }
         let mut b = [0u8; 8];
-        Mem.read(at, &mut b);
-        u64::from_le_bytes(b)
+        let read = borrow(8, |at| {
+            // SAFETY: host call writing 8 bytes at an in-bounds app address lent by `borrow`.
+            let ok = unsafe { host_clock_time_get(0, 1, at) } == u32::from(SUCCESS);
+            if ok {
+                Mem.read(at, &mut b);
+            }
+            ok
+        });
+        if read == Some(true) {
+            u64::from_le_bytes(b)
+        } else {
+            0
+        }
     }
     fn fd_close(&mut self, h: u32) -> Errno {
         // SAFETY: host call closing a host fd the shim holds.

@@ -19,8 +19,8 @@ use crate::policy::{merge_args, merge_env, sizes, split_list, write_list, Runtim
 use crate::wasi::{EFAULT, ENOMEM, SUCCESS};
 use wasifs_image::reader::Source;
 
-/// Most bytes of the host's args or environment (pointers and strings) read through scratch app
-/// memory below the stack pointer; a larger host list answers ENOMEM.
+/// Most bytes of the host's args or environment (pointers and strings) read through app memory
+/// lent by `borrow`; a larger host list answers ENOMEM.
 const HOST_LIST_MAX: u32 = 32 * 1024;
 
 /// The policies' state and the lists the app sees, made on first use.
@@ -82,40 +82,48 @@ fn answer(r: R<()>, deny: Deny) -> u32 {
     ret(r)
 }
 
-/// The host's args (`env` false) or environment, read through scratch app memory.
+/// The host's args (`env` false) or environment, read through app memory lent by `borrow`.
 fn host_list(env: bool) -> R<Vec<Vec<u8>>> {
-    let at = scratch().ok_or(EFAULT)?;
-    // SAFETY: host calls writing two u32s at an in-bounds app address with 16 bytes free.
-    let e = unsafe {
-        if env {
-            host_environ_sizes_get(at, at + 4)
-        } else {
-            host_args_sizes_get(at, at + 4)
+    let (n, size) = borrow(8, |at| -> R<(u32, u32)> {
+        // SAFETY: host calls writing two u32s at an in-bounds app address lent by `borrow`.
+        let e = unsafe {
+            if env {
+                host_environ_sizes_get(at, at + 4)
+            } else {
+                host_args_sizes_get(at, at + 4)
+            }
+        };
+        if e != u32::from(SUCCESS) {
+            return Err(e as u16);
         }
-    };
-    if e != u32::from(SUCCESS) {
-        return Err(e as u16);
+        Ok((Mem.get_u32(at)?, Mem.get_u32(at + 4)?))
+    })
+    .ok_or(EFAULT)??;
+    if n == 0 {
+        // Nothing to read (Node 20's environ_get answers EINVAL to an empty list).
+        return Ok(Vec::new());
     }
-    let (n, size) = (Mem.get_u32(at)?, Mem.get_u32(at + 4)?);
     let need = n
         .checked_mul(4)
         .and_then(|p| p.checked_add(size))
         .filter(|&x| x <= HOST_LIST_MAX)
         .ok_or(ENOMEM)?;
-    let ptrs = at.checked_sub(need).ok_or(ENOMEM)? & !3;
-    let buf = ptrs + 4 * n;
-    // SAFETY: host calls writing `need` bytes below the stack pointer, in bounds.
-    let e = unsafe {
-        if env {
-            host_environ_get(ptrs, buf)
-        } else {
-            host_args_get(ptrs, buf)
+    borrow(need, |ptrs| {
+        let buf = ptrs + 4 * n;
+        // SAFETY: host calls writing `need` bytes at an in-bounds app address lent by `borrow`.
+        let e = unsafe {
+            if env {
+                host_environ_get(ptrs, buf)
+            } else {
+                host_args_get(ptrs, buf)
+            }
+        };
+        if e != u32::from(SUCCESS) {
+            return Err(e as u16);
         }
-    };
-    if e != u32::from(SUCCESS) {
-        return Err(e as u16);
-    }
-    split_list(&Mem.get(buf, size)?, n)
+        split_list(&Mem.get(buf, size)?, n)
+    })
+    .ok_or(ENOMEM)?
 }
 
 impl PolicyState {

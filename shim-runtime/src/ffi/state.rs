@@ -8,7 +8,8 @@ use wasifs_image::format::header_off;
 use wasifs_image::reader::Image;
 
 use super::imports::{
-    host_fd_prestat_dir_name, host_fd_prestat_get, image_to_shim, scratch, HostCalls, ImageSrc, Mem,
+    borrow, host_fd_prestat_dir_name, host_fd_prestat_get, image_to_shim, HostCalls, ImageSrc, Mem,
+    BORROW_MAX,
 };
 use crate::mem::AppMem;
 use crate::vfs::Vfs;
@@ -36,9 +37,9 @@ pub(super) fn with<T>(f: impl FnOnce(&mut State) -> T) -> T {
 
 /// Most host fds probed for host preopens.
 const MAX_HOST_PROBE: u32 = 1024;
-/// Longest host preopen name read: the name goes to scratch app memory below the stack pointer; a
-/// longer one is left unnamed (no alias renames it, no embedded mount hides it).
-const NAME_SCRATCH: u32 = 512;
+/// Longest host preopen name read (it is read into app memory lent by `borrow`); a longer one is
+/// left unnamed (no alias renames it, no embedded mount hides it).
+const NAME_MAX: u32 = BORROW_MAX;
 
 /// Opens the image (its total length read from the header at `header_off::TOTAL_LEN`), caps the
 /// heap at its `--max-write-memory`, and enumerates the host's preopens: host fds 3.. until
@@ -57,24 +58,27 @@ fn init() -> State {
         super::ALLOC.set_limit(usize::try_from(i.max_write_memory()).unwrap_or(0));
     }
     let mut vfs = Vfs::new(img, HostCalls);
-    // The prestat (and the name) go to scratch app memory below the app's stack pointer.
-    let Some(scratch) = scratch() else {
-        return vfs;
-    };
-    let name_at = scratch.checked_sub(NAME_SCRATCH);
+    // The prestat (and the name) are read into app memory lent by `borrow` and given back.
     for h in 3..3 + MAX_HOST_PROBE {
-        // SAFETY: host call writing 8 bytes at an in-bounds app address.
-        let e = unsafe { host_fd_prestat_get(h, scratch) };
+        let mut prestat = [0u8; 8];
+        let e = borrow(8, |at| {
+            // SAFETY: host call writing 8 bytes at an in-bounds app address lent by `borrow`.
+            let e = unsafe { host_fd_prestat_get(h, at) };
+            Mem.read(at, &mut prestat);
+            e
+        });
+        let Some(e) = e else {
+            // The app has no memory to lend: no host preopen can be read.
+            break;
+        };
         if e == u32::from(EBADF) {
             break;
         }
         if e != u32::from(SUCCESS) {
             continue;
         }
-        let name = match (name_at, Mem.get_u32(scratch + 4)) {
-            (Some(at), Ok(n)) if n <= NAME_SCRATCH => host_name(h, at, n),
-            _ => None,
-        };
+        let n = u32::from_le_bytes([prestat[4], prestat[5], prestat[6], prestat[7]]);
+        let name = if n <= NAME_MAX { host_name(h, n) } else { None };
         if let Some(d) = vfs.host_preopen(h, name.as_deref()) {
             // Without room in the table the preopen is not shown (its fd answers EBADF).
             let _ = vfs.fds.push(d);
@@ -83,12 +87,15 @@ fn init() -> State {
     vfs
 }
 
-/// The name of host preopen `h`, `n` bytes long, read with `fd_prestat_dir_name` to app address
-/// `at` (scratch).
-fn host_name(h: u32, at: u32, n: u32) -> Option<Vec<u8>> {
-    // SAFETY: host call writing `n` <= NAME_SCRATCH bytes at `at`, below the app's stack pointer.
-    if unsafe { host_fd_prestat_dir_name(h, at, n) } != u32::from(SUCCESS) {
-        return None;
-    }
-    Mem.get(at, n).ok()
+/// The name of host preopen `h`, `n` (<= `NAME_MAX`) bytes long, read with `fd_prestat_dir_name`
+/// into app memory lent by `borrow`.
+fn host_name(h: u32, n: u32) -> Option<Vec<u8>> {
+    borrow(n, |at| {
+        // SAFETY: host call writing `n` bytes at an in-bounds app address lent by `borrow`.
+        if unsafe { host_fd_prestat_dir_name(h, at, n) } != u32::from(SUCCESS) {
+            return None;
+        }
+        Mem.get(at, n).ok()
+    })
+    .flatten()
 }

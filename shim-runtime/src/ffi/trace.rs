@@ -65,10 +65,14 @@ fn on() -> bool {
 /// Creates (or truncates) the host file at absolute guest path `path` under the runtime preopen
 /// whose name starts it, for writing; `None` when no preopen holds it or the open fails.
 fn open_trace_file(path: &[u8]) -> Option<u32> {
+    // A result slot and a name (at most 512 bytes, then the path under it) in lent app memory.
+    borrow(8 + 1024, |at| open_in_preopen(path, at, at + 8)).flatten()
+}
+
+/// [`open_trace_file`] with app memory lent at `at` (8 bytes) and `name_at` (1024 bytes).
+fn open_in_preopen(path: &[u8], at: u32, name_at: u32) -> Option<u32> {
     const OFLAGS_CREAT_TRUNC: u32 = 1 | 8;
     const RIGHT_FD_WRITE: u64 = 1 << 6;
-    let at = scratch()?;
-    let name_at = at.checked_sub(1024)?;
     for h in 3..3 + 1024u32 {
         // SAFETY: host call writing 8 bytes at an in-bounds app address.
         let e = unsafe { host_fd_prestat_get(h, at) };
@@ -79,7 +83,7 @@ fn open_trace_file(path: &[u8]) -> Option<u32> {
         if e != u32::from(SUCCESS) || n > 512 {
             continue;
         }
-        // SAFETY: host call writing `n` <= 512 bytes at `name_at`, below the stack pointer.
+        // SAFETY: host call writing `n` <= 512 bytes at `name_at`, lent by `borrow`.
         if unsafe { host_fd_prestat_dir_name(h, name_at, n) } != u32::from(SUCCESS) {
             continue;
         }
@@ -92,7 +96,7 @@ fn open_trace_file(path: &[u8]) -> Option<u32> {
             return None;
         }
         Mem.put(name_at, rel).ok()?;
-        // SAFETY: host call on a path and a result slot in app memory below the stack pointer.
+        // SAFETY: host call on a path and a result slot in app memory lent by `borrow`.
         let e = unsafe {
             host_path_open(
                 h,
@@ -116,27 +120,25 @@ fn open_trace_file(path: &[u8]) -> Option<u32> {
 }
 
 /// Logs `name(vals as kinds) = errno` to [`dest`] (stderr past any stdio policy, or the trace
-/// file), the line placed in scratch app memory below the stack pointer.
+/// file), the line placed in app memory lent by `borrow`.
 fn log(name: &str, kinds: &[Kind], vals: &[u64], errno: u32) {
     let Some(fd) = dest() else {
         return;
     };
     let text = line(&Mem, name, kinds, vals, errno);
     let len = (text.len() as u32).min(LINE_MAX);
-    let Some(at) = scratch() else {
-        return;
-    };
-    let Some(buf) = at.checked_sub(len) else {
-        return;
-    };
-    if Mem.put(buf, &text.as_bytes()[..len as usize]).is_err()
-        || Mem.put_u32(at, buf).is_err()
-        || Mem.put_u32(at + 4, len).is_err()
-    {
-        return;
-    }
-    // SAFETY: host call on a ciovec and buffer in app memory below the stack pointer.
-    unsafe { host_fd_write(fd, at, 1, at + 8) };
+    // A ciovec, the count written, then the line.
+    borrow(16 + len, |at| {
+        let buf = at + 16;
+        if Mem.put(buf, &text.as_bytes()[..len as usize]).is_err()
+            || Mem.put_u32(at, buf).is_err()
+            || Mem.put_u32(at + 4, len).is_err()
+        {
+            return;
+        }
+        // SAFETY: host call on a ciovec and buffer in app memory lent by `borrow`.
+        unsafe { host_fd_write(fd, at, 1, at + 8) };
+    });
 }
 
 /// Defines `shim_trace_<call>` for each call: forward to `$target`, log, answer.

@@ -193,20 +193,6 @@ fn atomics_on_an_unshared_memory_are_accepted() {
 }
 
 #[test]
-fn stack_pointer_is_found_by_name_before_position() {
-    let app = r#"(module (memory (export "memory") 1)
-      (global $first (mut i32) (i32.const 0))
-      (global $__stack_pointer (mut i32) (i32.const 1024)))"#;
-    let shim = ModuleInfo::parse(Path::new("shim"), &[], false, false);
-    assert!(shim.is_err(), "an empty shim is not a module");
-    let shim_bytes = wasm(SHIM);
-    let shim = ModuleInfo::parse(Path::new("shim"), &shim_bytes, false, true).expect("shim");
-    let app = wasm(app);
-    let plan = plan::analyse(Path::new("app.wasm"), &app, &shim, 0).expect("plans");
-    assert_eq!(plan.stack_pointer, 1);
-}
-
-#[test]
 fn element_segments_of_functions_use_the_index_form_with_table_zero_implicit() {
     // Expression form and an explicit table 0: LLVM's tools (14, 16) read neither.
     let app = APP.replace(

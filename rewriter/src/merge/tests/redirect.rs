@@ -83,7 +83,7 @@ fn shim_calls_to_intrinsics_resolve_to_merged_intrinsics() {
         "image_to_shim",
         "app_store_u32",
         "app_load_u32",
-        "app_stack_pointer",
+        "app_memory_size",
     ]
     .map(index)
     .to_vec();
@@ -109,7 +109,7 @@ fn shim_calls_to_intrinsics_resolve_to_merged_intrinsics() {
 }
 
 #[test]
-fn intrinsics_import_app_memory_shim_memory_and_stack_pointer() {
+fn intrinsics_import_app_memory_and_shim_memory_and_no_global() {
     let intr = intrinsics_wasm().expect("compiles");
     let info = ModuleInfo::parse(Path::new("intrinsics"), &intr, true, true).expect("valid");
     let imports: Vec<_> = info
@@ -122,7 +122,6 @@ fn intrinsics_import_app_memory_shim_memory_and_stack_pointer() {
         [
             ("wasifs", "app_memory", true),
             ("wasifs", "shim_memory", true),
-            ("wasifs", "app_stack_pointer", false)
         ]
     );
     for name in [
@@ -139,7 +138,6 @@ fn intrinsics_import_app_memory_shim_memory_and_stack_pointer() {
         "app_store_u32",
         "app_store_u64",
         "app_memory_size",
-        "app_stack_pointer",
     ] {
         assert!(
             info.export(name, wasmparser::ExternalKind::Func).is_some(),
@@ -163,8 +161,8 @@ fn app_memory_exported_under_another_index_is_the_intrinsics_app_memory() {
             "(import \"wasifs_intrinsics\" \"copy_to_app\" (func $copy_to_app (param i32 i32 i32)))\n  (memory (export",
         )
         .replace(
-            "(drop (call $app_load_u32 (call $app_sp)))",
-            "(drop (call $app_load_u32 (call $app_sp)))\n    (call $copy_to_app (i32.const 0) (i32.const 0) (i32.const 0))",
+            "(drop (call $app_load_u32 (call $app_size)))",
+            "(drop (call $app_load_u32 (call $app_size)))\n    (call $copy_to_app (i32.const 0) (i32.const 0) (i32.const 0))",
         );
     let out = merge_with(&wasm(app), &shim, IMAGE).expect("merges");
     let text = print(&out.bytes);
