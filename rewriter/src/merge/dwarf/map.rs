@@ -75,7 +75,7 @@ mod tests {
         assert_eq!(m.map(5), 6);
         assert_eq!(m.map(9), 10);
         assert_eq!(m.map(10), 11);
-        assert_eq!(m.map(19), 21);
+        assert_eq!(m.map(19), 20);
         assert_eq!(m.map(20), 22);
         // Past the last app body: tombstones and the like are left alone.
         assert_eq!(m.map(21), 21);

@@ -1,4 +1,5 @@
-//! DWARF is kept when every app body keeps its offsets, dropped with a warning otherwise; merge speed.
+//! DWARF is kept when every app body keeps its offsets, rewritten when code moves (dropped with a
+//! warning only when it cannot be read); merge speed.
 
 use super::*;
 
@@ -71,17 +72,198 @@ fn dwarf_is_kept_when_padded_call_operands_absorb_the_new_indices() {
     assert_eq!(targets[1], "wasifs::fd_read");
 }
 
+/// `padded_app(false, functions)` with real DWARF (by gimli) instead of `dwarf bytes`: a line
+/// row at every instruction, a subprogram per function, unit ranges, and a global variable at
+/// linear-memory address 1024 (inside the code's offset range: it must not move).
+fn app_with_dwarf(functions: u32, version: u16) -> Vec<u8> {
+    use gimli::write::{
+        Address, AttributeValue, DwarfUnit, EndianVec, Expression, LineProgram, LineString, Range,
+        RangeList, Sections,
+    };
+    let bare = padded_app(false, functions);
+    let bare: Vec<u8> = strip_custom(&bare);
+    let places = dwarf_lines::Places::of(&bare, functions as usize);
+    let encoding = gimli::Encoding {
+        format: gimli::Format::Dwarf32,
+        version,
+        address_size: 4,
+    };
+    let mut dwarf = DwarfUnit::new(encoding);
+    let mut program = LineProgram::new(
+        encoding,
+        gimli::LineEncoding::default(),
+        LineString::String(b"/src".to_vec()),
+        None,
+        LineString::String(b"synthetic.c".to_vec()),
+        None,
+    );
+    let dir = program.default_directory();
+    let file = program.add_file(LineString::String(b"synthetic.c".to_vec()), dir, None);
+    let mut ranges = Vec::new();
+    let root = dwarf.unit.root();
+    for f in 0..functions as usize {
+        let (ops, end) = places.ops(f);
+        let start = places.offset(f, dwarf_lines::Place::Start);
+        program.begin_sequence(Some(Address::Constant(ops[0])));
+        for (k, &op) in ops.iter().enumerate() {
+            let row = program.row();
+            row.address_offset = op - ops[0];
+            row.file = file;
+            row.line = 1000 * f as u64 + k as u64 + 1;
+            row.column = k as u64 % 7;
+            program.generate_row();
+        }
+        program.end_sequence(end - ops[0]);
+        ranges.push(Range::StartEnd {
+            begin: Address::Constant(start),
+            end: Address::Constant(end),
+        });
+        let sub = dwarf.unit.add(root, gimli::DW_TAG_subprogram);
+        let sub = dwarf.unit.get_mut(sub);
+        sub.set(
+            gimli::DW_AT_name,
+            AttributeValue::String(format!("f{f}").into_bytes()),
+        );
+        sub.set(
+            gimli::DW_AT_low_pc,
+            AttributeValue::Address(Address::Constant(start)),
+        );
+        sub.set(gimli::DW_AT_high_pc, AttributeValue::Udata(end - start));
+    }
+    dwarf.unit.line_program = program;
+    let ranges = dwarf.unit.ranges.add(RangeList(ranges));
+    let cu = dwarf.unit.get_mut(root);
+    cu.set(
+        gimli::DW_AT_name,
+        AttributeValue::String(b"synthetic.c".to_vec()),
+    );
+    cu.set(
+        gimli::DW_AT_low_pc,
+        AttributeValue::Address(Address::Constant(0)),
+    );
+    cu.set(gimli::DW_AT_ranges, AttributeValue::RangeListRef(ranges));
+    let var = dwarf.unit.add(root, gimli::DW_TAG_variable);
+    let mut location = Expression::new();
+    location.op_addr(Address::Constant(1024));
+    let var = dwarf.unit.get_mut(var);
+    var.set(
+        gimli::DW_AT_name,
+        AttributeValue::String(b"global".to_vec()),
+    );
+    var.set(gimli::DW_AT_location, AttributeValue::Exprloc(location));
+    let mut sections = Sections::new(EndianVec::new(gimli::LittleEndian));
+    dwarf.write(&mut sections).expect("DWARF writes");
+    let mut out = bare;
+    sections
+        .for_each(|id, s| -> Result<(), ()> {
+            if !s.slice().is_empty() {
+                wasm_encoder::Section::append_to(
+                    &wasm_encoder::CustomSection {
+                        name: id.name().into(),
+                        data: s.slice().into(),
+                    },
+                    &mut out,
+                );
+            }
+            Ok(())
+        })
+        .expect("sections append");
+    out
+}
+
+/// `bytes` without its custom sections.
+fn strip_custom(bytes: &[u8]) -> Vec<u8> {
+    let mut out = bytes[..8].to_vec();
+    for p in Parser::new(0).parse_all(bytes) {
+        let p = p.expect("payload");
+        if let Some((id, range)) = p.as_section() {
+            if id != 0 {
+                let range = range.start as usize..range.end as usize;
+                out.push(id);
+                leb::write(&mut out, range.len() as u32);
+                out.extend_from_slice(&bytes[range]);
+            }
+        }
+    }
+    out
+}
+
+/// The DW_OP_addr operand of the `DW_AT_location` of the variable named `global`.
+fn global_address(bytes: &[u8]) -> Option<u64> {
+    let dwarf = dwarf_lines::dwarf(bytes);
+    let mut units = dwarf.units();
+    while let Some(header) = units.next().expect("unit header") {
+        let unit = dwarf.unit(header).expect("unit");
+        let mut entries = unit.entries();
+        while let Some(entry) = entries.next_dfs().expect("entry") {
+            if entry.tag() != gimli::DW_TAG_variable {
+                continue;
+            }
+            let Some(gimli::AttributeValue::Exprloc(e)) = entry.attr_value(gimli::DW_AT_location)
+            else {
+                continue;
+            };
+            let mut ops = e.operations(unit.encoding());
+            if let Some(gimli::Operation::Address { address }) = ops.next().expect("op") {
+                return Some(address);
+            }
+        }
+    }
+    None
+}
+
 #[test]
-fn dwarf_is_dropped_with_a_warning_when_a_call_operand_grows() {
+fn dwarf_is_rewritten_to_follow_the_code_when_call_operands_grow() {
     // 127 defined functions + 1 import (fd_read); the shim functions it reaches push the
-    // function count past 127, so the code section's count LEB grows to two bytes.
+    // function count past 127 (the count LEB grows), and every call to the last function
+    // (index 127, one LEB byte) now needs two bytes: bodies are spliced longer.
+    for version in [4, 5] {
+        let app = app_with_dwarf(127, version);
+        let out = merge(&app, IMAGE).expect("merges");
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+        assert_ne!(
+            app_bodies(&app, 127),
+            app_bodies(&out.bytes, 127),
+            "bodies changed length"
+        );
+        let moved = dwarf_lines::assert_dwarf_follows_code(&app, &out.bytes, 127);
+        assert!(moved > 127, "only {moved} rows moved (DWARF {version})");
+        assert_eq!(global_address(&out.bytes), Some(1024), "DW_OP_addr kept");
+    }
+}
+
+#[test]
+fn dwarf_is_dropped_with_a_warning_when_it_cannot_be_read() {
+    // Code moves (see above), and `.debug_info` holds no DWARF.
     let app = padded_app(false, 127);
     let out = merge(&app, IMAGE).expect("merges");
     assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
-    assert!(out.warnings[0].contains("DWARF"), "{:?}", out.warnings);
+    assert!(
+        out.warnings[0].contains("DWARF") && out.warnings[0].contains("rewriting"),
+        "{:?}",
+        out.warnings
+    );
     assert!(!custom_sections(&out.bytes)
         .iter()
         .any(|(n, _)| n.starts_with(".debug_")));
+}
+
+/// The C fixture with DWARF, rewritten with the real shim: its function count crosses 127, so
+/// every address moves; each line row and code range follows its instruction.
+#[test]
+fn c_fixture_line_rows_keep_their_file_line_and_column_at_the_moved_instructions() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/debug/c_debug.wasm");
+    let app =
+        std::fs::read(&path).expect("fixtures/debug/c_debug.wasm (scripts/build-fixtures.sh c)");
+    let n = ModuleInfo::parse(&path, &app, false, true)
+        .expect("parses")
+        .bodies
+        .len();
+    let out = rewrite_module(&path, &app, IMAGE).expect("rewrites");
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    let bytes = out.module.to_vec();
+    let moved = dwarf_lines::assert_dwarf_follows_code(&app, &bytes, n);
+    assert!(moved > 0, "no row moved: the test checks nothing");
 }
 
 /// Times the rewrite of a large synthetic module (~80 MB of code full of padded calls).
