@@ -101,6 +101,10 @@ fn attributes<R: Reader<Offset = usize>>(
             // A GNU extension gimli does not write (and LLVM does not emit).
             continue;
         }
+        if name == constants::DW_AT_macros || name == constants::DW_AT_GNU_macros {
+            // .debug_macro is left out of a rewrite (see `DROPPED`).
+            continue;
+        }
         let value = match attr.value() {
             // A length from DW_AT_low_pc: the function's new length.
             v if name == constants::DW_AT_high_pc

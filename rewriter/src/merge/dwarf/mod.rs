@@ -9,8 +9,10 @@
 //! linear-memory addresses, not code offsets, and are kept as they are.
 //!
 //! The sections gimli regenerates (`.debug_info`, `.debug_abbrev`, `.debug_str`, …) replace the
-//! input's; index sections that name DIEs by offset (`.debug_pubnames`, `.debug_names`, …) are
-//! left out (consumers rebuild them), and any other `.debug_*` section is copied unchanged.
+//! input's; index sections that name DIEs by offset (`.debug_pubnames`, `.debug_names`, …) and
+//! `.debug_macro` are left out, and any other `.debug_*` section is copied unchanged. A rewrite is
+//! impossible (and the DWARF dropped, with a warning) only when gimli cannot read or convert it:
+//! malformed DWARF, DWARF 4 type units (`.debug_types`), 64-bit `.debug_aranges`.
 
 mod aranges;
 mod convert;
@@ -39,8 +41,11 @@ const REWRITTEN: [&str; 12] = [
     ".debug_str_offsets",
 ];
 
-/// Accelerator tables that name DIEs by their `.debug_info` offset: stale after a rewrite.
-const INDEXES: [&str; 5] = [
+/// Sections left out of a rewrite: accelerator tables that name DIEs by their `.debug_info`
+/// offset (consumers rebuild them), and `.debug_macro`, whose string offsets into the old
+/// `.debug_str` no longer hold (its `DW_AT_macros` attributes are left out with it).
+const DROPPED: [&str; 6] = [
+    ".debug_macro",
     ".debug_pubnames",
     ".debug_pubtypes",
     ".debug_names",
@@ -95,7 +100,7 @@ impl From<gimli::write::Error> for DwarfError {
 pub enum Fate {
     /// Replaced by the rewritten sections (written where the first of them was).
     Rewritten,
-    /// Left out: an index of DIE offsets that no longer hold.
+    /// Left out: offsets in it no longer hold (see `DROPPED`).
     Dropped,
     /// Copied as it is (it holds no code offsets and no offsets into rewritten sections).
     Kept,
@@ -105,7 +110,7 @@ pub enum Fate {
 pub fn fate(name: &str) -> Fate {
     if REWRITTEN.contains(&name) {
         Fate::Rewritten
-    } else if INDEXES.contains(&name) {
+    } else if DROPPED.contains(&name) {
         Fate::Dropped
     } else {
         Fate::Kept
@@ -121,11 +126,6 @@ pub fn rewrite(
     if app.custom(".debug_types").is_some() {
         return Err(DwarfError::Unsupported(
             "DWARF 4 type units (.debug_types), which gimli cannot rewrite",
-        ));
-    }
-    if app.custom(".debug_macro").is_some() {
-        return Err(DwarfError::Unsupported(
-            "a .debug_macro section, whose string offsets a rewrite would invalidate",
         ));
     }
     let section = |id: SectionId| -> Result<EndianSlice<'_, LittleEndian>, gimli::Error> {

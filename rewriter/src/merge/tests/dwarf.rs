@@ -72,16 +72,25 @@ fn dwarf_is_kept_when_padded_call_operands_absorb_the_new_indices() {
     assert_eq!(targets[1], "wasifs::fd_read");
 }
 
-/// `padded_app(false, functions)` with real DWARF (by gimli) instead of `dwarf bytes`: a line
-/// row at every instruction, a subprogram per function, unit ranges, and a global variable at
-/// linear-memory address 1024 (inside the code's offset range: it must not move).
+/// `padded_app(false, functions)` with real DWARF (by gimli) instead of `dwarf bytes`.
 fn app_with_dwarf(functions: u32, version: u16) -> Vec<u8> {
+    with_dwarf(
+        strip_custom(&padded_app(false, functions)),
+        functions,
+        version,
+        1,
+    )
+}
+
+/// `bare` (a module without custom sections) with DWARF by gimli: a line row at every
+/// `row_every`-th instruction and at each function's end, a subprogram per function with a
+/// variable whose location list splits the function in two, unit ranges, and a global variable
+/// at linear-memory address 1024 (inside the code's offset range: it must not move).
+fn with_dwarf(bare: Vec<u8>, functions: u32, version: u16, row_every: usize) -> Vec<u8> {
     use gimli::write::{
-        Address, AttributeValue, DwarfUnit, EndianVec, Expression, LineProgram, LineString, Range,
-        RangeList, Sections,
+        Address, AttributeValue, DwarfUnit, EndianVec, Expression, LineProgram, LineString,
+        Location, LocationList, Range, RangeList, Sections,
     };
-    let bare = padded_app(false, functions);
-    let bare: Vec<u8> = strip_custom(&bare);
     let places = dwarf_lines::Places::of(&bare, functions as usize);
     let encoding = gimli::Encoding {
         format: gimli::Format::Dwarf32,
@@ -105,7 +114,7 @@ fn app_with_dwarf(functions: u32, version: u16) -> Vec<u8> {
         let (ops, end) = places.ops(f);
         let start = places.offset(f, dwarf_lines::Place::Start);
         program.begin_sequence(Some(Address::Constant(ops[0])));
-        for (k, &op) in ops.iter().enumerate() {
+        for (k, &op) in ops.iter().enumerate().step_by(row_every) {
             let row = program.row();
             row.address_offset = op - ops[0];
             row.file = file;
@@ -118,8 +127,8 @@ fn app_with_dwarf(functions: u32, version: u16) -> Vec<u8> {
             begin: Address::Constant(start),
             end: Address::Constant(end),
         });
-        let sub = dwarf.unit.add(root, gimli::DW_TAG_subprogram);
-        let sub = dwarf.unit.get_mut(sub);
+        let sub_id = dwarf.unit.add(root, gimli::DW_TAG_subprogram);
+        let sub = dwarf.unit.get_mut(sub_id);
         sub.set(
             gimli::DW_AT_name,
             AttributeValue::String(format!("f{f}").into_bytes()),
@@ -129,6 +138,25 @@ fn app_with_dwarf(functions: u32, version: u16) -> Vec<u8> {
             AttributeValue::Address(Address::Constant(start)),
         );
         sub.set(gimli::DW_AT_high_pc, AttributeValue::Udata(end - start));
+        let mid = ops[ops.len() / 2];
+        let halves = [(ops[0], mid, 0), (mid, end, 1)].map(|(begin, end, local)| {
+            let mut data = Expression::new();
+            data.op_wasm_local(local);
+            Location::StartEnd {
+                begin: Address::Constant(begin),
+                end: Address::Constant(end),
+                data,
+            }
+        });
+        let halves = halves.into_iter().filter(|l| match l {
+            Location::StartEnd { begin, end, .. } => begin != end,
+            _ => true,
+        });
+        let list = dwarf.unit.locations.add(LocationList(halves.collect()));
+        let var = dwarf.unit.add(sub_id, gimli::DW_TAG_variable);
+        let var = dwarf.unit.get_mut(var);
+        var.set(gimli::DW_AT_name, AttributeValue::String(b"local".to_vec()));
+        var.set(gimli::DW_AT_location, AttributeValue::LocationListRef(list));
     }
     dwarf.unit.line_program = program;
     let ranges = dwarf.unit.ranges.add(RangeList(ranges));
@@ -304,4 +332,62 @@ fn large_module_rewrites_in_seconds() {
         out.warnings.len()
     );
     assert!(out.warnings.is_empty());
+}
+
+/// Times the rewrite of a large module whose every body moves and whose DWARF must follow:
+/// ~80 MB with ~40000 functions, each calling fd_read through an unpadded LEB (one byte, then
+/// three: every body is spliced) and `row_every` instructions per line row. Prints the time
+/// with and without the DWARF.
+#[test]
+#[ignore = "slow: run in release with --ignored --nocapture to time a large DWARF rewrite"]
+fn large_module_with_moving_code_rewrites_its_dwarf_in_seconds() {
+    use wasm_encoder::*;
+    let functions = 40_000u32;
+    let groups = 180;
+    let mut m = synthetic_app(functions, false);
+    let mut code = CodeSection::new();
+    let mut body = Vec::new();
+    for f in 0..functions {
+        body.clear();
+        body.push(0);
+        for g in 0..groups {
+            body.extend_from_slice(&[0x41, 0, 0x41, 0, 0x41, 0, 0x41, 0]);
+            body.extend_from_slice(&[0x10, 0x00, 0x1a]); // call fd_read (index 0); drop
+            if g % 16 == 0 {
+                body.push(0x10); // call another function through a padded LEB
+                let at = body.len();
+                body.resize(at + 5, 0);
+                leb::overwrite_padded(&mut body[at..], 1 + (f * 7 + g * 13) % functions);
+            }
+        }
+        body.push(0x0b);
+        code.raw(&body);
+    }
+    m.section(&code);
+    let bare = m.finish();
+    let t = std::time::Instant::now();
+    let app = with_dwarf(bare.clone(), functions, 4, 3);
+    println!("built the DWARF in {:.2?}", t.elapsed());
+    let dwarf_bytes: usize = custom_sections(&app)
+        .iter()
+        .filter(|(n, _)| n.starts_with(".debug_"))
+        .map(|(_, d)| d.len())
+        .sum();
+    let (shim, intrinsics) = (wasm(SHIM), intrinsics_wasm().expect("intrinsics compile"));
+    for (what, input) in [("without DWARF", &bare), ("with DWARF", &app)] {
+        let t = std::time::Instant::now();
+        let out =
+            merge_modules(Path::new("big.wasm"), input, &shim, &intrinsics, IMAGE).expect("merges");
+        let took = t.elapsed();
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+        println!(
+            "{what}: rewrote {:.1} MB ({:.1} MB of DWARF) in {took:.2?}",
+            input.len() as f64 / 1e6,
+            if input.len() == app.len() {
+                dwarf_bytes as f64 / 1e6
+            } else {
+                0.0
+            },
+        );
+    }
 }

@@ -199,8 +199,34 @@ pub fn code_ranges(bytes: &[u8]) -> Vec<(String, String, u64, u64)> {
     out
 }
 
+/// The address ranges of every location list attached to a DIE, in DIE order.
+pub fn location_ranges(bytes: &[u8]) -> Vec<Vec<(u64, u64)>> {
+    let dwarf = dwarf(bytes);
+    let mut out = Vec::new();
+    let mut units = dwarf.units();
+    while let Some(header) = units.next().expect("unit header") {
+        let unit = dwarf.unit(header).expect("unit");
+        let mut entries = unit.entries();
+        while let Some(entry) = entries.next_dfs().expect("entry") {
+            let Some(value) = entry.attr_value(gimli::DW_AT_location) else {
+                continue;
+            };
+            let Some(offset) = dwarf.attr_locations_offset(&unit, value).expect("offset") else {
+                continue;
+            };
+            let mut list = dwarf.locations(&unit, offset).expect("location list");
+            let mut ranges = Vec::new();
+            while let Some(l) = list.next().expect("location") {
+                ranges.push((l.range.begin, l.range.end));
+            }
+            out.push(ranges);
+        }
+    }
+    out
+}
+
 /// Asserts that the output's DWARF says about each instruction what the input's said: every
-/// line-table row and every DIE's code range of the input is in the output, at the instruction's
+/// line-table row, every DIE's code range and every location list of the input is in the output, at the instruction's
 /// new place. `n` is the number of app functions. Returns how many rows moved.
 pub fn assert_dwarf_follows_code(input: &[u8], output: &[u8], n: usize) -> usize {
     let (old, new) = (Places::of(input, n), Places::of(output, n));
@@ -224,5 +250,19 @@ pub fn assert_dwarf_follows_code(input: &[u8], output: &[u8], n: usize) -> usize
         let want = (tag, name, old.moved(&new, low), old.moved(&new, high));
         assert!(out_ranges.contains(&want), "{want:?} not in the output");
     }
+    let want: Vec<Vec<(u64, u64)>> = location_ranges(input)
+        .into_iter()
+        .map(|list| {
+            list.into_iter()
+                .map(|(b, e)| (old.moved(&new, b), old.moved(&new, e)))
+                .filter(|(b, e)| b < e)
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        location_ranges(output),
+        want,
+        "location lists follow the code"
+    );
     moved
 }
