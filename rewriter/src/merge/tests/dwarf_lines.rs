@@ -52,14 +52,14 @@ impl Places {
                     let mut ops = body.get_operators_reader().expect("operators");
                     let mut starts = Vec::new();
                     while !ops.eof() {
-                        starts.push(ops.original_position() as u64 - code_start);
+                        starts.push(ops.original_position() - code_start);
                         ops.read().expect("operator");
                     }
-                    let end = range.end as u64 - code_start;
-                    funcs.push((next, range.start as u64 - code_start, starts, end));
+                    let end = range.end - code_start;
+                    funcs.push((next, range.start - code_start, starts, end));
                     next = end;
                 }
-                Payload::CodeSectionEntry(body) => next = body.range().end as u64 - code_start,
+                Payload::CodeSectionEntry(body) => next = body.range().end - code_start,
                 _ => {}
             }
         }
