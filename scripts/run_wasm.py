@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Run a wasm32-wasip1 module under Python wasmtime (`pip install wasmtime`).
+"""Run a wasm32-wasip1 module under Python wasmtime (the PyPI `wasmtime` package).
 
     run_wasm.py MODULE [--dir HOST::GUEST]... [--rw] [--invoke FUNC] [-- ARGS...]
 
@@ -9,11 +9,29 @@ not modify fixtures/tree). stdout/stderr are inherited. A command module's `_sta
 run; a reactor (no `_start`) gets `_initialize` and then `--invoke FUNC` (no
 arguments; its i32/i64 results are printed). Exits with the module's exit code
 (0 when `_start` returns), or 134 after printing a trap.
+
+Any python3 can start it: when `wasmtime` is not importable it re-runs itself with the
+project venv that scripts/install-toolchains.sh creates ($WASIFS_TOOLS_DIR/venv, default
+.tools/venv in the checkout).
 """
 import argparse
+import os
 import sys
 
-import wasmtime
+try:
+    import wasmtime
+except ImportError:
+    _root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    _tools = os.environ.get("WASIFS_TOOLS_DIR") or os.path.join(_root, ".tools")
+    _venv_python = os.path.join(os.path.abspath(_tools), "venv", "bin", "python")
+    if os.path.exists(_venv_python) and os.path.realpath(sys.prefix) != os.path.realpath(
+        os.path.dirname(os.path.dirname(_venv_python))
+    ):
+        os.execv(_venv_python, [_venv_python, os.path.abspath(__file__), *sys.argv[1:]])
+    sys.exit(
+        "run_wasm.py: the Python package `wasmtime` is not installed; run "
+        "scripts/install-toolchains.sh --python (it installs it into " + _venv_python + ")"
+    )
 
 
 def main():

@@ -5,7 +5,7 @@ use core::fmt;
 /// The 8 bytes every image starts with.
 pub const MAGIC: [u8; 8] = *b"WASIFS\0\x01";
 /// The only image format version this crate reads and writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// Size of the header at offset 0.
 pub const HEADER_SIZE: u32 = 80;
@@ -22,6 +22,41 @@ pub const HOST_ALIAS_SIZE: u32 = 16;
 
 /// Header flag: hide every host preopen that no HostAlias names (`--host-fs=deny`).
 pub const FLAG_HOST_FS_DENY: u32 = 1;
+
+/// Largest length (or offset) an image records: its fields are `u32`, so the image and every file
+/// in it must be smaller than 4 GiB.
+pub const MAX_LEN: u64 = u32::MAX as u64;
+
+/// A length over [`MAX_LEN`] (4 GiB or more), which no image field can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge(pub u64);
+
+impl fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} bytes is 4 GiB or more; an image holds less than 4 GiB",
+            self.0
+        )
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for TooLarge {}
+
+/// `len` as the `u32` an image field holds, or [`TooLarge`] past [`MAX_LEN`].
+pub fn len_u32(len: u64) -> Result<u32, TooLarge> {
+    if len > MAX_LEN {
+        return Err(TooLarge(len));
+    }
+    Ok(len as u32)
+}
+
+/// The image's length as its header records it (`total_len` at [`header_off::TOTAL_LEN`]); nothing
+/// else is checked: [`crate::Image::open`] compares it with the real length.
+pub fn total_len(header: &[u8; HEADER_SIZE as usize]) -> u32 {
+    get_u32(header, header_off::TOTAL_LEN)
+}
 
 /// Default uncompressed size of a file chunk (256 KiB).
 pub const DEFAULT_CHUNK_SIZE: u32 = 256 * 1024;
@@ -56,12 +91,17 @@ pub mod header_off {
     pub const PREOPEN_COUNT: usize = 52;
     /// `chunk_size` u32.
     pub const CHUNK_SIZE: usize = 56;
-    /// `flags` u32 (reserved, 0).
+    /// `flags` u32: [`super::FLAG_HOST_FS_DENY`]; other bits 0.
     pub const FLAGS: usize = 60;
     /// `host_aliases_off` u32: offset of the HostAlias table.
     pub const HOST_ALIASES_OFF: usize = 64;
     /// `host_alias_count` u32.
     pub const HOST_ALIAS_COUNT: usize = 68;
+    /// `max_write_kib` u32: most KiB the shim's in-memory layer may take (0: no limit).
+    pub const MAX_WRITE_KIB: usize = 72;
+    /// `policy_off` u32: offset of the WASI policy block ([`crate::policy`]; version 3), which runs
+    /// to the end of the image; 0: every policy is the default.
+    pub const POLICY_OFF: usize = 76;
 }
 
 /// Node `kind` byte of a directory.
@@ -104,6 +144,8 @@ pub enum FormatError {
     WrongKind,
     /// Decompressing a chunk failed or produced the wrong length.
     Decompress,
+    /// The WASI policy block is malformed.
+    BadPolicy,
 }
 
 impl fmt::Display for FormatError {
@@ -120,6 +162,7 @@ impl fmt::Display for FormatError {
             FormatError::BadChunk => f.write_str("corrupt image chunk"),
             FormatError::WrongKind => f.write_str("image node of the wrong kind"),
             FormatError::Decompress => f.write_str("image chunk failed to decompress"),
+            FormatError::BadPolicy => f.write_str("corrupt image WASI policy block"),
         }
     }
 }
@@ -244,6 +287,22 @@ pub struct Header {
     pub host_aliases_off: u32,
     /// Number of HostAlias records.
     pub host_alias_count: u32,
+    /// Most KiB the shim's in-memory (writable) layer may take, `--max-write-memory` (0: no limit
+    /// but the address space).
+    pub max_write_kib: u32,
+    /// Offset of the WASI policy block, which runs to `total_len` (0: default policies).
+    pub policy_off: u32,
+}
+
+impl Header {
+    /// The length of the WASI policy block (0 without one).
+    pub fn policy_len(&self) -> u32 {
+        if self.policy_off == 0 {
+            0
+        } else {
+            self.total_len.saturating_sub(self.policy_off)
+        }
+    }
 }
 
 impl Header {
@@ -268,6 +327,8 @@ impl Header {
         put_u32(&mut b, o::FLAGS, self.flags);
         put_u32(&mut b, o::HOST_ALIASES_OFF, self.host_aliases_off);
         put_u32(&mut b, o::HOST_ALIAS_COUNT, self.host_alias_count);
+        put_u32(&mut b, o::MAX_WRITE_KIB, self.max_write_kib);
+        put_u32(&mut b, o::POLICY_OFF, self.policy_off);
         b
     }
 
@@ -294,6 +355,8 @@ impl Header {
             flags: get_u32(b, o::FLAGS),
             host_aliases_off: get_u32(b, o::HOST_ALIASES_OFF),
             host_alias_count: get_u32(b, o::HOST_ALIAS_COUNT),
+            max_write_kib: get_u32(b, o::MAX_WRITE_KIB),
+            policy_off: get_u32(b, o::POLICY_OFF),
         })
     }
 }
@@ -532,13 +595,24 @@ mod tests {
             total_len: 0x1122_3344,
             chunk_size: 7,
             flags: 0,
+            max_write_kib: 0x5566,
             ..Header::default()
         };
         let b = h.encode();
         assert_eq!(&b[..8], &MAGIC);
+        assert_eq!(&b[72..76], &0x5566u32.to_le_bytes());
         assert_eq!(&b[12..16], &0x1122_3344u32.to_le_bytes());
+        assert_eq!(total_len(&b), 0x1122_3344);
         assert_eq!(&b[56..60], &7u32.to_le_bytes());
         assert_eq!(Header::decode(&b), Ok(h));
+    }
+
+    #[test]
+    fn lengths_fit_the_image_up_to_4_gib_minus_one() {
+        assert_eq!(len_u32(0), Ok(0));
+        assert_eq!(len_u32(MAX_LEN), Ok(u32::MAX));
+        assert_eq!(len_u32(MAX_LEN + 1), Err(TooLarge(1 << 32)));
+        assert_eq!(len_u32(u64::MAX), Err(TooLarge(u64::MAX)));
     }
 
     #[test]

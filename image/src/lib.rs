@@ -10,6 +10,8 @@ pub mod build;
 #[cfg(feature = "decode")]
 pub mod decode;
 pub mod format;
+mod level;
+pub mod policy;
 pub mod reader;
 
 #[cfg(feature = "build")]
@@ -17,4 +19,5 @@ pub use build::{BuildError, BuildOptions, BuildStats, FileData, ImageBuilder, Me
 #[cfg(feature = "decode")]
 pub use decode::{decompress, Decoder};
 pub use format::FormatError;
+pub use level::{Level, LevelError};
 pub use reader::{Image, Source};

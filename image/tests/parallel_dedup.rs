@@ -1,8 +1,7 @@
 //! Multi-threaded compression, deduplication of identical files and streaming progress.
-#![cfg(all(feature = "build", feature = "decode"))]
 
 use wasifs_image::format::Node;
-use wasifs_image::{BuildOptions, FileData, Image, ImageBuilder, Meta};
+use wasifs_image::{BuildOptions, FileData, Image, ImageBuilder, Level, Meta};
 
 fn meta(t: u64) -> Meta {
     Meta {
@@ -53,7 +52,7 @@ fn read_file(img: &Image<&[u8]>, node: &Node) -> Vec<u8> {
 /// Many files of many chunks, some identical, from memory and from host files.
 fn build(threads: usize, host: &std::path::Path) -> Vec<u8> {
     let mut b = ImageBuilder::new(BuildOptions {
-        level: 3,
+        level: Level::DEFAULT,
         chunk_size: 4096,
     });
     b.set_threads(threads);
@@ -148,7 +147,7 @@ fn files_of_equal_size_but_different_bytes_are_kept_apart() {
 #[test]
 fn progress_reports_every_byte_once_and_ends_at_the_total() {
     let mut b = ImageBuilder::new(BuildOptions {
-        level: 1,
+        level: Level::try_from(1).expect("zstd level 1"),
         chunk_size: 1024,
     });
     let root = b.root();

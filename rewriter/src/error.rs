@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 /// Everything that can stop a rewrite. `Display` gives the full, user-facing message.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// Reading a file failed.
     Io {
@@ -39,7 +40,7 @@ pub enum Error {
 
 impl Error {
     /// Wraps an I/O error with the path it concerns.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
             source,
@@ -47,14 +48,14 @@ impl Error {
     }
 
     /// A usage error with the given message.
-    pub fn usage(message: impl Into<String>) -> Self {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
         Error::Usage {
             message: message.into(),
         }
     }
 
     /// An error about a mount source.
-    pub fn mount(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+    pub(crate) fn mount(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Error::Mount {
             path: path.into(),
             message: message.into(),
@@ -62,7 +63,7 @@ impl Error {
     }
 
     /// An unsupported-input error.
-    pub fn unsupported(
+    pub(crate) fn unsupported(
         path: impl Into<PathBuf>,
         what: impl Into<String>,
         hint: impl Into<String>,
@@ -72,6 +73,28 @@ impl Error {
             what: what.into(),
             hint: hint.into(),
         }
+    }
+}
+
+impl Error {
+    /// The same error naming `file` where it names a module passed as bytes (`<input module>`,
+    /// `<packed module>`): for callers that read the file themselves.
+    pub fn in_file(mut self, file: impl Into<PathBuf>) -> Self {
+        match &mut self {
+            Error::Io { path, .. }
+            | Error::NotWasm { path, .. }
+            | Error::Unsupported { path, .. }
+            | Error::Invalid { path, .. }
+            | Error::Mount { path, .. }
+                if path
+                    .to_str()
+                    .is_some_and(|p| p.starts_with('<') && p.ends_with(" module>")) =>
+            {
+                *path = file.into();
+            }
+            _ => {}
+        }
+        self
     }
 }
 

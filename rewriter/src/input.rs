@@ -14,15 +14,42 @@ const COMPONENT_LAYER: [u8; 2] = [1, 0];
 const BUILD_HINT: &str =
     "pass the .wasm built for wasm32-wasip1 (e.g. target/wasm32-wasip1/release/app.wasm)";
 
+/// Where a rewrite reads its module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A file.
+    File(std::path::PathBuf),
+    /// Standard input (`-` on the command line), read to its end.
+    Stdin,
+}
+
+/// The name errors give a module read from stdin.
+const STDIN_NAME: &str = "<stdin>";
+
+/// Reads `input` whole and checks that it is a core module; returns the name errors give it.
+pub(crate) fn read(input: &Input) -> Result<(std::path::PathBuf, Vec<u8>)> {
+    match input {
+        Input::File(path) => Ok((path.clone(), read_module(path)?)),
+        Input::Stdin => {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
+                .map_err(|e| Error::io(STDIN_NAME, e))?;
+            let name = std::path::PathBuf::from(STDIN_NAME);
+            check_core_module(&name, &bytes)?;
+            Ok((name, bytes))
+        }
+    }
+}
+
 /// Reads `path` and checks that it is a core WebAssembly module, saying what it is otherwise.
-pub fn read_module(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read_module(path: &Path) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     check_core_module(path, &bytes)?;
     Ok(bytes)
 }
 
 /// Checks the preamble of `bytes`; deeper validation happens in [`crate::plan`].
-pub fn check_core_module(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn check_core_module(path: &Path, bytes: &[u8]) -> Result<()> {
     if !bytes.starts_with(WASM_MAGIC) {
         if bytes.len() < 4 && WASM_MAGIC.starts_with(bytes) && !bytes.is_empty() {
             return Err(truncated(path, bytes.len()));
@@ -41,18 +68,23 @@ pub fn check_core_module(path: &Path, bytes: &[u8]) -> Result<()> {
         return Ok(());
     }
     if version[2..4] == COMPONENT_LAYER {
-        return Err(Error::unsupported(
-            path,
-            "is a WebAssembly component, not a core module",
-            "wasifs rewrites core modules such as those built for wasm32-wasip1; build for that target \
-             instead of wasm32-wasip2, or pass the core module before it was componentized",
-        ));
+        return Err(component(path));
     }
     Err(Error::unsupported(
         path,
         format!("has an unknown WebAssembly version {version:02x?}"),
         BUILD_HINT,
     ))
+}
+
+/// The error for a component given where a core module is expected (the one place that says so).
+pub(crate) fn component(path: &Path) -> Error {
+    Error::unsupported(
+        path,
+        "is a WebAssembly component, not a core module",
+        "wasifs rewrites core modules such as those built for wasm32-wasip1; build for that target \
+         instead of wasm32-wasip2, or pass the core module before it was componentized",
+    )
 }
 
 /// A module that ends inside its 8-byte preamble.

@@ -99,6 +99,49 @@ fn good_module_is_rewritten_into_a_valid_output() {
 }
 
 #[test]
+fn rewrite_without_any_mount_is_valid_and_embeds_the_shim() {
+    let case = Case::new();
+    let input = case.write("app.wasm", wat::parse_str(GOOD_WAT).unwrap());
+    let out = case.rewrite(&input, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let packed = std::fs::read(case.path("out.wasm")).unwrap();
+    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+        .validate_all(&packed)
+        .expect("the output validates");
+    let has_record = wasmparser::Parser::new(0)
+        .parse_all(&packed)
+        .any(|p| matches!(p, Ok(wasmparser::Payload::CustomSection(c)) if c.name() == "wasifs"));
+    assert!(
+        has_record,
+        "the shim was merged in (the wasifs record is there)"
+    );
+}
+
+#[test]
+fn bad_exclude_glob_is_refused_naming_the_flag_before_anything_is_written() {
+    let case = Case::new();
+    let input = case.write("app.wasm", wat::parse_str(GOOD_WAT).unwrap());
+    let out = Command::new(env!("CARGO_BIN_EXE_wasifs"))
+        .arg("rewrite")
+        .arg(&input)
+        .args(
+            case.default_mount()
+                .iter()
+                .flat_map(|m| ["--mount", m.as_str()]),
+        )
+        .args(["--exclude", "a["])
+        .arg("-o")
+        .arg(case.path("out.wasm"))
+        .output()
+        .expect("running wasifs");
+    case.assert_rejected(&out, "--exclude");
+}
+
+#[test]
 fn elf_executable_is_rejected() {
     let case = Case::new();
     case.assert_input_rejected("true.wasm", std::fs::read("/bin/true").unwrap(), "ELF");
@@ -177,4 +220,17 @@ fn file_of_4_gib_or_more_is_rejected_naming_it() {
     case.assert_rejected(&out, "big.bin");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("4 GiB"), "the message says why: {stderr}");
+}
+
+#[test]
+fn non_utf8_file_name_is_refused_naming_it_and_the_fix() {
+    use std::os::unix::ffi::OsStrExt;
+    let case = Case::new();
+    let input = case.write("app.wasm", wat::parse_str(GOOD_WAT).unwrap());
+    let name = std::ffi::OsStr::from_bytes(b"na\xefve.txt");
+    std::fs::write(case.path("assets").join(name), "x").unwrap();
+    let out = case.rewrite(&input, &case.default_mount());
+    case.assert_rejected(&out, "na\\xefve.txt");
+    case.assert_rejected(&out, "not valid UTF-8");
+    case.assert_rejected(&out, "--exclude");
 }

@@ -2,6 +2,9 @@
 
 use alloc::vec::Vec;
 
+use crate::fallible::push;
+use crate::overlay::R;
+
 /// What an app fd refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Desc {
@@ -67,18 +70,18 @@ impl FdTable {
         self.slots.get_mut(fd as usize).and_then(Option::as_mut)
     }
 
-    /// Installs `d` under a fresh number and returns it.
-    pub fn push(&mut self, d: Desc) -> u32 {
+    /// Installs `d` under a fresh number and returns it (ENOMEM when the table cannot grow).
+    pub fn push(&mut self, d: Desc) -> R<u32> {
         match self.slots.iter().rposition(Option::is_none) {
             Some(i) => {
                 if let Some(s) = self.slots.get_mut(i) {
                     *s = Some(d);
                 }
-                i as u32
+                Ok(i as u32)
             }
             None => {
-                self.slots.push(Some(d));
-                (self.slots.len() - 1) as u32
+                push(&mut self.slots, Some(d))?;
+                Ok((self.slots.len() - 1) as u32)
             }
         }
     }
@@ -114,33 +117,33 @@ mod tests {
     fn numbers_are_reused_highest_freed_first_like_wasmtime() {
         let mut t = FdTable::new();
         for h in 0..6 {
-            assert_eq!(t.push(Desc::Host(h)), h);
+            assert_eq!(t.push(Desc::Host(h)), Ok(h));
         }
         t.remove(3);
         t.remove(4);
-        assert_eq!(t.push(Desc::Host(40)), 4);
-        assert_eq!(t.push(Desc::Host(30)), 3);
-        assert_eq!(t.push(Desc::Host(60)), 6);
+        assert_eq!(t.push(Desc::Host(40)), Ok(4));
+        assert_eq!(t.push(Desc::Host(30)), Ok(3));
+        assert_eq!(t.push(Desc::Host(60)), Ok(6));
     }
 
     #[test]
     fn renumber_moves_the_entry_and_frees_the_source() {
         let mut t = FdTable::new();
-        t.push(Desc::Host(0));
-        t.push(Desc::Host(1));
-        t.push(Desc::Host(2));
+        t.push(Desc::Host(0)).unwrap();
+        t.push(Desc::Host(1)).unwrap();
+        t.push(Desc::Host(2)).unwrap();
         assert!(t.renumber(2, 0));
         assert_eq!(t.get(0), Some(Desc::Host(2)));
         assert_eq!(t.get(2), None);
         assert!(!t.renumber(2, 1));
         assert!(!t.renumber(1, 7));
-        assert_eq!(t.push(Desc::Host(9)), 2);
+        assert_eq!(t.push(Desc::Host(9)), Ok(2));
     }
 
     #[test]
     fn unknown_fds_are_absent() {
         let mut t = FdTable::new();
-        t.push(Desc::Host(0));
+        t.push(Desc::Host(0)).unwrap();
         assert_eq!(t.get(1), None);
         assert_eq!(t.get(u32::MAX), None);
         assert_eq!(t.remove(u32::MAX), None);

@@ -10,6 +10,7 @@ use alloc::vec::Vec;
 use wasifs_image::format::Codec;
 use wasifs_image::reader::Source;
 
+use crate::fallible::{copy, resize};
 use crate::mem::AppMem;
 use crate::overlay::{insert_at, io, zeroed, Data, Fs, ONode, R};
 use crate::wasi::{EIO, ENOMEM};
@@ -55,15 +56,9 @@ impl<S: Source> Fs<S> {
             let clen = io(img.chunk_len(&f, idx))? as usize;
             self.cache_key = None;
             self.stored.clear();
-            self.stored
-                .try_reserve(c.stored_len as usize)
-                .map_err(|_| ENOMEM)?;
-            self.stored.resize(c.stored_len as usize, 0);
+            resize(&mut self.stored, c.stored_len as usize)?;
             img.source().read_at(c.stored_off, &mut self.stored);
-            self.cache
-                .try_reserve(clen.saturating_sub(self.cache.len()))
-                .map_err(|_| ENOMEM)?;
-            self.cache.resize(clen, 0);
+            resize(&mut self.cache, clen)?;
             let got = self
                 .decoder
                 .decompress(&self.stored, &mut self.cache)
@@ -155,17 +150,12 @@ impl<S: Source> Fs<S> {
                         v = zeroed(n)?;
                         self.img()?.source().read_at(off, &mut v)
                     }
-                    None => {
-                        let src = self.cache.get(..n).ok_or(EIO)?;
-                        v.try_reserve_exact(n).map_err(|_| ENOMEM)?;
-                        v.extend_from_slice(src);
-                    }
+                    None => v = copy(self.cache.get(..n).ok_or(EIO)?)?,
                 }
             }
             if let Data::File { chunks, .. } = &mut self.own(id)?.data {
                 let at = chunks.partition_point(|c| c.0 < idx);
-                chunks.try_reserve(1).map_err(|_| ENOMEM)?;
-                insert_at(chunks, at, (idx, v));
+                insert_at(chunks, at, (idx, v))?;
             }
         }
         match &mut self.own(id)?.data {
@@ -179,7 +169,8 @@ impl<S: Source> Fs<S> {
         }
     }
 
-    /// Writes `len` bytes from app address `src` into file `id` at `offset`, growing it as needed.
+    /// Writes `len` bytes from app address `src` into file `id` at `offset`, growing it as needed;
+    /// returns the count written, short when memory ran out part way (ENOMEM when nothing fitted).
     pub fn write<M: AppMem>(
         &mut self,
         m: &M,
@@ -188,27 +179,36 @@ impl<S: Source> Fs<S> {
         src: u32,
         len: u32,
         now: u64,
-    ) -> R<()> {
+    ) -> R<u32> {
         let cs = self.cs;
-        let end = offset.checked_add(u64::from(len)).ok_or(EIO)?;
+        offset.checked_add(u64::from(len)).ok_or(EIO)?;
+        self.own(id)?;
         let mut done = 0u32;
         while done < len {
             let pos = offset + u64::from(done);
-            let idx = u32::try_from(pos / cs).map_err(|_| ENOMEM)?;
             let within = (pos % cs) as usize;
             let take = core::cmp::min(u64::from(len - done), cs.get() - within as u64) as usize;
-            let buf = self.chunk_mut(id, idx)?;
-            if buf.len() < within + take {
-                buf.try_reserve(within + take - buf.len())
-                    .map_err(|_| ENOMEM)?;
-                buf.resize(within + take, 0);
+            let r = u32::try_from(pos / cs)
+                .map_err(|_| ENOMEM)
+                .and_then(|idx| self.chunk_mut(id, idx))
+                .and_then(|buf| {
+                    if buf.len() < within + take {
+                        resize(buf, within + take)?;
+                    }
+                    m.read(src + done, buf.get_mut(within..within + take).ok_or(EIO)?);
+                    Ok(())
+                });
+            match r {
+                Ok(()) => done += take as u32,
+                // Out of memory part way: a short write of what fitted, as write(2) answers.
+                Err(_) if done > 0 => break,
+                Err(e) => return Err(e),
             }
-            m.read(src + done, buf.get_mut(within..within + take).ok_or(EIO)?);
-            done += take as u32;
         }
         let o = self.own(id)?;
-        o.n.size = core::cmp::max(o.n.size, end);
-        self.touch(id, now)
+        o.n.size = core::cmp::max(o.n.size, offset + u64::from(done));
+        self.touch(id, now)?;
+        Ok(done)
     }
 
     /// Sets the size of file `id`: growing reads as zeros, shrinking frees the chunks past the end.
@@ -222,11 +222,12 @@ impl<S: Source> Fs<S> {
                 chunks.truncate(chunks.partition_point(|c| u64::from(c.0) < first_gone));
                 if let Some(c) = chunks.last_mut().filter(|c| u64::from(c.0) == size / cs) {
                     // A smaller copy of the boundary chunk, so its memory goes back to the heap.
-                    let keep = c.1.get(..(size % cs) as usize).unwrap_or(&c.1);
-                    let mut v = Vec::new();
-                    v.try_reserve_exact(keep.len()).map_err(|_| ENOMEM)?;
-                    v.extend_from_slice(keep);
-                    c.1 = v;
+                    let n = (size % cs) as usize;
+                    match copy(c.1.get(..n).unwrap_or(&c.1)) {
+                        Ok(v) => c.1 = v,
+                        // No room for the copy: the bigger buffer stays, cut to the new end.
+                        Err(_) => c.1.truncate(n),
+                    }
                 }
             }
             o.n.size = size;

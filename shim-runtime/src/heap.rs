@@ -1,5 +1,11 @@
 //! A small allocator for the shim's own memory: power-of-two size classes with free lists,
 //! carved from pages obtained with `memory.grow` (memory 1 once merged). Never shrinks.
+//!
+//! Running out is an answer, not a trap: an allocation that finds no room returns null (the
+//! callers turn that into ENOMEM). The heap stops at the image's `--max-write-memory` (default: the
+//! 4 GiB address space), and big blocks (file data) leave the last `RESERVE` bytes to small ones,
+//! so that once written data has filled the heap, the calls that delete, close or list still
+//! find room.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
@@ -11,12 +17,19 @@ const MIN_BLOCK: usize = 16;
 const CLASSES: usize = 32;
 /// Bytes per wasm page.
 const PAGE: usize = 65536;
+/// Heap bytes only blocks under `BIG` may take.
+const RESERVE: usize = 64 * 1024;
+/// Size from which a block counts as big (file data, not bookkeeping).
+const BIG: usize = 4096;
 
-/// Free-list heads per class, and the unused tail `[top, end)` of the grown memory.
+/// Free-list heads per class, the unused tail `[top, end)` of the grown memory, where the heap
+/// started, and how many bytes it may span (0: up to the end of the address space).
 struct State {
     free: [usize; CLASSES],
     top: usize,
     end: usize,
+    base: usize,
+    limit: usize,
 }
 
 /// The global allocator.
@@ -32,7 +45,15 @@ impl Heap {
             free: [0; CLASSES],
             top: 0,
             end: 0,
+            base: 0,
+            limit: 0,
         }))
+    }
+
+    /// Caps the heap at `bytes` (0: no cap but the address space); set once, at start-up.
+    pub fn set_limit(&self, bytes: usize) {
+        // SAFETY: single-threaded, not re-entrant: the only live reference.
+        unsafe { (*self.0.get()).limit = bytes };
     }
 }
 
@@ -40,6 +61,38 @@ impl Heap {
 fn class(layout: &Layout) -> usize {
     let size = layout.size().max(layout.align()).max(MIN_BLOCK);
     size.next_power_of_two().trailing_zeros() as usize
+}
+
+impl State {
+    /// A new block of `size` bytes aligned to `align` from the tail, growing memory within the
+    /// limit (less `RESERVE` for a big block).
+    fn carve(&mut self, size: usize, align: usize) -> Option<usize> {
+        let a = align.max(MIN_BLOCK);
+        let start = self.top.checked_add(a - 1)? & !(a - 1);
+        let need = start.checked_add(size)?;
+        let span = if self.limit == 0 {
+            usize::MAX - self.base
+        } else {
+            self.limit
+        };
+        let span = if size >= BIG {
+            span.saturating_sub(RESERVE)
+        } else {
+            span
+        };
+        if need - self.base > span {
+            return None;
+        }
+        if need > self.end {
+            let pages = (need - self.end).div_ceil(PAGE);
+            if core::arch::wasm32::memory_grow(0, pages) == usize::MAX {
+                return None;
+            }
+            self.end += pages * PAGE;
+        }
+        self.top = need;
+        Some(start)
+    }
 }
 
 unsafe impl GlobalAlloc for Heap {
@@ -60,21 +113,10 @@ unsafe impl GlobalAlloc for Heap {
         if st.end == 0 {
             st.top = core::arch::wasm32::memory_size(0) * PAGE;
             st.end = st.top;
+            st.base = st.top;
         }
-        let start =
-            (st.top + layout.align().max(MIN_BLOCK) - 1) & !(layout.align().max(MIN_BLOCK) - 1);
-        let Some(need) = start.checked_add(size) else {
-            return null_mut();
-        };
-        if need > st.end {
-            let pages = (need - st.end).div_ceil(PAGE);
-            if core::arch::wasm32::memory_grow(0, pages) == usize::MAX {
-                return null_mut();
-            }
-            st.end += pages * PAGE;
-        }
-        st.top = need;
-        start as *mut u8
+        st.carve(size, layout.align())
+            .map_or(null_mut(), |p| p as *mut u8)
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {

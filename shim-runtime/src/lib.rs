@@ -5,6 +5,7 @@
 extern crate alloc;
 
 pub mod args;
+pub mod fallible;
 pub mod fdtable;
 pub mod file;
 pub mod host;
@@ -12,14 +13,21 @@ pub mod mem;
 pub mod mutate;
 pub mod overlay;
 pub mod path;
+pub mod policy;
 pub mod poll;
+pub mod preopens;
 pub mod query;
+pub mod trace;
 pub mod vfs;
 pub mod wasi;
 
+#[cfg(test)]
+mod enomem_tests;
 #[cfg(target_arch = "wasm32")]
 mod ffi;
 #[cfg(target_arch = "wasm32")]
 mod heap;
+#[cfg(test)]
+mod path_fuzz;
 #[cfg(test)]
 mod tests;

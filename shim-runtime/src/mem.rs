@@ -28,9 +28,7 @@ pub trait AppMem {
     fn get(&self, ptr: u32, len: u32) -> Result<Vec<u8>, Errno> {
         self.check(ptr, len)?;
         let mut v = Vec::new();
-        v.try_reserve_exact(len as usize)
-            .map_err(|_| crate::wasi::ENOMEM)?;
-        v.resize(len as usize, 0);
+        crate::fallible::resize(&mut v, len as usize)?;
         self.read(ptr, &mut v);
         Ok(v)
     }

@@ -9,6 +9,7 @@ use wasifs_image::format::Kind;
 use wasifs_image::reader::{Node, Source};
 
 use crate::args::{Iovecs, LookupFlags, OpenArgs, PathArg, Times};
+use crate::fallible::extend;
 use crate::fdtable::Desc;
 use crate::host::Host;
 use crate::mem::AppMem;
@@ -133,7 +134,13 @@ impl<S: Source, H: Host> Vfs<S, H> {
         };
         m.check(fd_ptr, 4)?;
         self.fs.open(n.id)?;
-        let new = self.fds.push(desc);
+        let new = match self.fds.push(desc) {
+            Ok(fd) => fd,
+            Err(e) => {
+                self.fs.close(n.id);
+                return Err(e);
+            }
+        };
         m.put_u32(fd_ptr, new)
     }
 
@@ -179,7 +186,7 @@ impl<S: Source, H: Host> Vfs<S, H> {
             }
             let cut = p.iter().rposition(|&c| c == b'/').map_or(0, |i| i + 1);
             p.truncate(cut);
-            p.extend_from_slice(&t);
+            extend(&mut p, &t)?;
         }
         Err(ELOOP)
     }
@@ -214,15 +221,17 @@ impl<S: Source, H: Host> Vfs<S, H> {
         } else {
             at.unwrap_or(pos)
         };
-        if len > 0 {
-            self.fs.write(m, node, off, buf, len, self.host.now())?;
-        }
+        let n = if len > 0 {
+            self.fs.write(m, node, off, buf, len, self.host.now())?
+        } else {
+            0
+        };
         if at.is_none() {
             if let Some(Desc::File { pos, .. }) = self.fds.get_mut(fd) {
-                *pos = off + u64::from(len);
+                *pos = off + u64::from(n);
             }
         }
-        m.put_u32(nwritten, len)
+        m.put_u32(nwritten, n)
     }
 
     /// fd_filestat_set_size: EPERM on a read-only mount, EINVAL unless opened for writing.
@@ -403,7 +412,7 @@ impl<S: Source, H: Host> Vfs<S, H> {
             return Err(ENOENT);
         }
         let now = self.host.now();
-        self.fs.add_entry(ddir.id, &dbase, id, now)?;
+        self.fs.add_entry(ddir.id, dbase, id, now)?;
         let n = &mut self.fs.own(id)?.n;
         n.nlink += 1;
         n.ctime_ns = now;
@@ -449,13 +458,19 @@ impl<S: Source, H: Host> Vfs<S, H> {
                 _ => {}
             }
         }
+        // Whatever may run out of memory comes before the first change (removing the source
+        // entry is itself all-or-nothing), so that ENOMEM leaves the tree as it was.
+        if let Some(t) = target {
+            self.fs.own(t)?;
+        }
+        self.fs.prepare_entry(ddir.id, id)?;
         let now = self.host.now();
         self.fs.remove_entry(sdir.id, &sbase, now)?;
         if let Some(t) = target {
             self.fs.remove_entry(ddir.id, &dbase, now)?;
             self.fs.release(t);
         }
-        self.fs.add_entry(ddir.id, &dbase, id, now)?;
+        self.fs.add_entry(ddir.id, dbase, id, now)?;
         let o = &mut self.fs.own(id)?.n;
         o.nlink = n.nlink;
         o.ctime_ns = now;

@@ -14,6 +14,7 @@ use wasifs_image::format::Kind;
 use wasifs_image::reader::{Image, Node, Source};
 use wasifs_image::Decoder;
 
+use crate::fallible::{boxed, copy, push, reserve, resize};
 use crate::wasi::{Errno, EIO, ENOENT, ENOMEM, ENOTDIR};
 
 /// Chunk size used without an image (an image's chunk size is never 0).
@@ -34,24 +35,26 @@ pub fn io<T>(r: Result<T, wasifs_image::FormatError>) -> R<T> {
 /// search, and the `k`-th entry of a listing is just `entries[k]`.
 #[derive(Default)]
 pub struct Dir {
-    entries: Vec<(Box<[u8]>, u32)>,
+    entries: Vec<(Vec<u8>, u32)>,
 }
 
 impl Dir {
     /// Where `name` is (`Ok`) or would go (`Err`).
     fn find(&self, name: &[u8]) -> Result<usize, usize> {
-        self.entries.binary_search_by(|e| (*e.0).cmp(name))
+        self.entries.binary_search_by(|e| e.0.as_slice().cmp(name))
     }
 
-    /// Adds (or replaces) `name` → `node`.
-    pub fn insert(&mut self, name: &[u8], node: u32) {
-        match self.find(name) {
+    /// Adds (or replaces) `name` → `node`; ENOMEM leaves the directory unchanged (none when
+    /// [`Fs::prepare_entry`] made room first).
+    pub fn insert(&mut self, name: Vec<u8>, node: u32) -> R<()> {
+        match self.find(&name) {
             Ok(i) => {
                 if let Some(e) = self.entries.get_mut(i) {
                     e.1 = node;
                 }
+                Ok(())
             }
-            Err(i) => insert_at(&mut self.entries, i, (name.into(), node)),
+            Err(i) => insert_at(&mut self.entries, i, (name, node)),
         }
     }
 
@@ -132,12 +135,13 @@ pub struct Fs<S: Source> {
     pub(crate) decoder: Decoder,
 }
 
-/// `v.insert(i, x)` (`i` clamped to the length) without `Vec::insert`'s panicking assertion: the
-/// shim keeps no panic path that formats a message (that would pull `core::fmt` into the budget).
-pub(crate) fn insert_at<T>(v: &mut Vec<T>, i: usize, x: T) {
+/// `v.insert(i, x)` (`i` clamped to the length), or ENOMEM, without `Vec::insert`'s panicking
+/// assertion: the shim keeps no panic path that formats a message (that would pull `core::fmt`
+/// into the budget).
+pub(crate) fn insert_at<T>(v: &mut Vec<T>, i: usize, x: T) -> R<()> {
     let len = v.len();
     let i = core::cmp::min(i, len);
-    v.reserve(1);
+    reserve(v, 1)?;
     // SAFETY: after `reserve` there is room for `len + 1` elements and `i <= len`: the tail
     // `[i, len)` moves up by one (overlapping copy), slot `i` is written, then the length grows.
     unsafe {
@@ -146,6 +150,7 @@ pub(crate) fn insert_at<T>(v: &mut Vec<T>, i: usize, x: T) {
         core::ptr::write(p, x);
         v.set_len(len + 1);
     }
+    Ok(())
 }
 
 /// `v.remove(i)` when `i` is in range (else `None`), without `Vec::remove`'s panicking assertion.
@@ -168,8 +173,7 @@ pub(crate) fn remove_at<T>(v: &mut Vec<T>, i: usize) -> Option<T> {
 /// A vector of `len` zero bytes, or ENOMEM.
 pub fn zeroed(len: usize) -> R<Vec<u8>> {
     let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| ENOMEM)?;
-    v.resize(len, 0);
+    resize(&mut v, len)?;
     Ok(v)
 }
 
@@ -210,16 +214,19 @@ impl<S: Source> Fs<S> {
     /// Stores the changed state of node `id`.
     fn put(&mut self, id: u32, o: Option<ONode>) -> R<()> {
         let i = id as usize;
-        if self.nodes.len() <= i {
-            self.nodes
-                .try_reserve(i + 1 - self.nodes.len())
-                .map_err(|_| ENOMEM)?;
+        let o = match o {
+            Some(o) => Some(boxed(o)?),
+            None => None,
+        };
+        let len = self.nodes.len();
+        if len <= i {
+            reserve(&mut self.nodes, i + 1 - len)?;
             while self.nodes.len() <= i {
-                self.nodes.push(None);
+                push(&mut self.nodes, None)?;
             }
         }
         if let Some(s) = self.nodes.get_mut(i) {
-            *s = o.map(Box::new);
+            *s = o;
         }
         Ok(())
     }
@@ -247,7 +254,7 @@ impl<S: Source> Fs<S> {
             Some(ONode {
                 data: Data::Link(t),
                 ..
-            }) => Ok(t.clone()),
+            }) => copy(t),
             _ => self.image_str(n.a, n.b),
         }
     }
@@ -278,7 +285,7 @@ impl<S: Source> Fs<S> {
             let mut d = Dir::default();
             for k in 0..n.b {
                 let e = io(img.dirent(&n, k))?;
-                d.insert(&self.image_str(e.name_off, e.name_len)?, e.node);
+                d.insert(self.image_str(e.name_off, e.name_len)?, e.node)?;
             }
             self.own(id)?.data = Data::Dir(Some(d));
         }
@@ -320,7 +327,10 @@ impl<S: Source> Fs<S> {
     /// The `k`-th entry of directory `dir` in listing order: (name, node).
     pub fn entry(&self, dir: &Node, k: u64) -> R<Option<(Vec<u8>, u32)>> {
         if let Some(d) = self.dir_ref(dir.id) {
-            return Ok(d.nth(k).map(|(n, id)| (n.to_vec(), id)));
+            return match d.nth(k) {
+                Some((n, id)) => Ok(Some((copy(n)?, id))),
+                None => Ok(None),
+            };
         }
         match u32::try_from(k) {
             Ok(k) if k < dir.b => {
@@ -339,10 +349,20 @@ impl<S: Source> Fs<S> {
         Ok(())
     }
 
+    /// Makes what adding an entry for `id` to directory `dir` needs (both nodes changed, the
+    /// entries materialised, room for one more), so that a call can allocate everything before it
+    /// changes anything: ENOMEM then leaves the tree as it was.
+    pub fn prepare_entry(&mut self, dir: u32, id: u32) -> R<()> {
+        self.own(id)?;
+        reserve(&mut self.dir_mut(dir)?.entries, 1)
+    }
+
     /// Adds entry `name` → `id` to directory `dir` (replacing any entry of that name) and keeps the
-    /// link counts: `dir` gains one when `id` is a directory (whose parent becomes `dir`).
-    pub fn add_entry(&mut self, dir: u32, name: &[u8], id: u32, now: u64) -> R<()> {
-        self.dir_mut(dir)?.insert(name, id);
+    /// link counts: `dir` gains one when `id` is a directory (whose parent becomes `dir`). What
+    /// may run out of memory comes first: ENOMEM leaves the tree unchanged.
+    pub fn add_entry(&mut self, dir: u32, name: Vec<u8>, id: u32, now: u64) -> R<()> {
+        self.prepare_entry(dir, id)?;
+        self.dir_mut(dir)?.insert(name, id)?;
         let is_dir = self.node(id)?.kind == Kind::Dir;
         self.touch(dir, now)?;
         if is_dir {
@@ -356,7 +376,10 @@ impl<S: Source> Fs<S> {
     /// (a directory's to 0); a directory entry also drops `dir`'s count. The node is freed once it
     /// has no links and no open fd (see [`Fs::release`]) — callers that re-link it do so first.
     pub fn remove_entry(&mut self, dir: u32, name: &[u8], now: u64) -> R<u32> {
-        let id = self.dir_mut(dir)?.remove(name).ok_or(ENOENT)?;
+        // What may run out of memory comes first: ENOMEM leaves the tree unchanged.
+        let id = self.dir_mut(dir)?.get(name).ok_or(ENOENT)?;
+        self.own(id)?;
+        self.dir_mut(dir)?.remove(name);
         self.touch(dir, now)?;
         let o = self.own(id)?;
         o.n.ctime_ns = now;
@@ -379,6 +402,7 @@ impl<S: Source> Fs<S> {
         target: Vec<u8>,
         now: u64,
     ) -> R<u32> {
+        let name = copy(name)?;
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
@@ -416,8 +440,18 @@ impl<S: Source> Fs<S> {
             a: 0,
             b: 0,
         };
-        self.put(id, Some(ONode { n, open: 0, data }))?;
-        self.add_entry(dir, name, id, now)?;
+        let added = match self.put(id, Some(ONode { n, open: 0, data })) {
+            Ok(()) => self.add_entry(dir, name, id, now),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = added {
+            // Out of memory: the new node goes, and its id back to the free list.
+            if let Some(s) = self.nodes.get_mut(id as usize) {
+                *s = None;
+            }
+            let _ = push(&mut self.free, id);
+            return Err(e);
+        }
         Ok(id)
     }
 
@@ -443,7 +477,8 @@ impl<S: Source> Fs<S> {
             if o.n.nlink == 0 && o.open == 0 {
                 if id >= base {
                     let _ = self.put(id, None);
-                    self.free.push(id);
+                    // Without room to remember the id, it is just never reused.
+                    let _ = push(&mut self.free, id);
                 } else {
                     o.data = Data::Link(Vec::new());
                     o.n.size = 0;
@@ -493,7 +528,7 @@ mod tests {
     fn dir_entries_stay_sorted_and_index_by_position() {
         let mut d = Dir::default();
         for i in (0..50u8).rev() {
-            d.insert(&[b'a', i], u32::from(i));
+            d.insert(alloc::vec![b'a', i], u32::from(i)).unwrap();
         }
         assert_eq!(d.nth(10).map(|e| e.1), Some(10));
         d.remove(&[b'a', 3]);
@@ -512,7 +547,7 @@ mod tests {
         let d = f.create(0, b"d", Kind::Dir, Vec::new(), 1).unwrap();
         let root_links = f.node(0).unwrap().nlink;
         let file = f.create(d, b"x", Kind::File, Vec::new(), 1).unwrap();
-        f.add_entry(0, b"x2", file, 2).unwrap();
+        f.add_entry(0, b"x2".to_vec(), file, 2).unwrap();
         f.own(file).unwrap().n.nlink += 1;
         assert_eq!(f.node(file).unwrap().nlink, 2);
         f.open(file).unwrap();

@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 use wasifs_image::format::Kind;
 use wasifs_image::reader::{Node, Source};
 
+use crate::fallible::{copy, extend, push};
 use crate::overlay::Fs;
 use crate::wasi::{
     Errno, EINVAL, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, EPERM, MAX_SYMLINKS, NAME_MAX, PATH_MAX,
@@ -59,11 +60,12 @@ fn os_checks(path: &[u8]) -> Result<(), Errno> {
 
 /// Node ids from the image root down to `dir` (inclusive), following dir parent links.
 pub fn ancestry<S: Source>(fs: &Fs<S>, dir: &Node) -> Result<Vec<u32>, Errno> {
-    let mut chain = alloc::vec![dir.id];
+    let mut chain = Vec::new();
+    push(&mut chain, dir.id)?;
     let mut cur = *dir;
     while cur.parent != cur.id && chain.len() < 1 << 24 {
         cur = fs.node(cur.parent)?;
-        chain.push(cur.id);
+        push(&mut chain, cur.id)?;
     }
     chain.reverse();
     Ok(chain)
@@ -83,10 +85,11 @@ pub fn resolve<S: Source>(
         Some(b'/') => return Err(EPERM),
         _ => {}
     }
-    let mut buf: Vec<u8> = path.to_vec();
+    let mut buf: Vec<u8> = copy(path)?;
     let mut i = 0usize;
     // Directory ids walked through, the start first; `cur` is the last one.
-    let mut stack: Vec<u32> = alloc::vec![start.id];
+    let mut stack: Vec<u32> = Vec::new();
+    push(&mut stack, start.id)?;
     let mut cur = *start;
     // Set once an absolute symlink moved the walk to the tree root: the ancestry of `start`,
     // which the final position must lie beneath.
@@ -124,7 +127,7 @@ pub fn resolve<S: Source>(
         let node = fs.node(fs.lookup(&cur, comp)?.ok_or(ENOENT)?)?;
         match node.kind {
             Kind::Dir => {
-                stack.push(node.id);
+                push(&mut stack, node.id)?;
                 cur = node;
             }
             Kind::File if is_last && rest.is_empty() => break node,
@@ -144,12 +147,12 @@ pub fn resolve<S: Source>(
                         }
                         let top = chain.first().copied().unwrap_or(start.id);
                         stack.clear();
-                        stack.push(top);
+                        push(&mut stack, top)?;
                         cur = fs.node(top)?;
                     }
                     _ => {}
                 }
-                next.extend_from_slice(rest);
+                extend(&mut next, rest)?;
                 os_checks(&next)?;
                 buf = next;
                 i = 0;
@@ -195,7 +198,7 @@ pub fn split<S: Source>(
     if base.len() > NAME_MAX {
         return Err(ENAMETOOLONG);
     }
-    Ok((dir, base.to_vec(), trail))
+    Ok((dir, copy(base)?, trail))
 }
 
 /// Whether a last component names the directory itself or its parent.
@@ -221,7 +224,7 @@ pub(crate) mod tests {
     /// ```
     pub fn tree(level: i32) -> Vec<u8> {
         let mut b = ImageBuilder::new(BuildOptions {
-            level,
+            level: wasifs_image::Level::try_from(level).expect("a test level is 0..=22"),
             chunk_size: 64 * 1024,
         });
         let meta = Meta {

@@ -125,7 +125,7 @@ mod tests {
             (7, EVENTTYPE_FD_READ, 1, 0)
         );
 
-        let h = t.v.fds.push(Desc::Host(42));
+        let h = t.v.fds.push(Desc::Host(42)).unwrap();
         t.m.put(BUF, &sub(7, EVENTTYPE_FD_READ, h)).unwrap();
         t.v.poll_oneoff(&mut t.m, poll(2)).unwrap();
         assert_eq!(t.v.host.polled, [42]);

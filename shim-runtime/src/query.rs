@@ -5,6 +5,7 @@ use wasifs_image::format::Kind;
 use wasifs_image::reader::Source;
 
 use crate::args::{Buf, FdFlags, Iovecs, LookupFlags, PathArg, Rights};
+use crate::fallible::copy;
 use crate::fdtable::Desc;
 use crate::host::Host;
 use crate::mem::AppMem;
@@ -216,7 +217,7 @@ impl<S: Source, H: Host> Vfs<S, H> {
         while used < buf_len {
             let (name, ino, ty) = if idx < 2 {
                 let dots: &[u8] = if idx == 0 { b"." } else { b".." };
-                (dots.to_vec(), dir.ino(), FILETYPE_DIRECTORY)
+                (copy(dots)?, dir.ino(), FILETYPE_DIRECTORY)
             } else {
                 let Some((name, id)) = self.fs.entry(&dir, idx - 2)? else {
                     break;

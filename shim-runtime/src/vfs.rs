@@ -68,13 +68,14 @@ impl<S: Source, H: Host> Vfs<S, H> {
     /// State with fds 0–2 forwarded to the host's 0–2 and one fd per image preopen (3, 4, …).
     pub fn new(img: Option<Image<S>>, host: H) -> Self {
         let mut fds = FdTable::new();
+        // A fresh table always has room for these (if not, their fds answer EBADF: no trap).
         for h in 0..3 {
-            fds.push(Desc::Host(h));
+            let _ = fds.push(Desc::Host(h));
         }
         if let Some(img) = &img {
             for i in 0..img.preopen_count() {
                 if let Ok(p) = img.preopen(i) {
-                    fds.push(Desc::Dir {
+                    let _ = fds.push(Desc::Dir {
                         node: p.node,
                         preopen: Some(i),
                         ro: p.readonly,
@@ -170,7 +171,14 @@ impl<S: Source, H: Host> Vfs<S, H> {
     /// app's fd number for it there instead.
     pub fn wrap_host_fd<M: AppMem>(&mut self, m: &mut M, ptr: u32) -> R<()> {
         let h = m.get_u32(ptr)?;
-        let fd = self.fds.push(Desc::Host(h));
+        let fd = match self.fds.push(Desc::Host(h)) {
+            Ok(fd) => fd,
+            Err(e) => {
+                // No app fd can name it: the host fd is closed, not leaked.
+                self.host.fd_close(h);
+                return Err(e);
+            }
+        };
         m.put_u32(ptr, fd)
     }
 

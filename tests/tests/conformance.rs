@@ -1,5 +1,6 @@
-//! Write-side conformance: fixtures that change a tree (`c_conformance`, `rust_conformance`,
-//! `rust_stress`) must behave the same on an embedded writable mount as on a real directory.
+//! Write-side conformance: fixtures that change a tree (`c_conformance`, `go_write`,
+//! `rust_conformance`, `rust_stress`) must behave the same on an embedded writable mount as on a
+//! real directory.
 //!
 //! (a) The original runs under wasmtime with fresh copies of `fixtures/rwtree` preopened:
 //!     `/data` writable, `/ro` read-only. (b) The module packed with `--mount /data=<seed>` and
@@ -163,7 +164,7 @@ macro_rules! conformance {
     };
 }
 
-conformance!(c_conformance, rust_conformance, rust_stress);
+conformance!(c_conformance, go_write, rust_conformance, rust_stress);
 
 #[test]
 fn copy_tree_keeps_symlinks_and_adds_the_empty_dirs() {

@@ -48,6 +48,20 @@ fn packed_fixtures(dir: &Path) -> Vec<(PathBuf, PathBuf)> {
         .collect()
 }
 
+/// How many fixtures LLVM's tools are expected to read unpacked: all but the Go ones. Go's linker
+/// writes its `producers` custom section before `name`, and LLVM's wasm reader (Debian's LLVM 14)
+/// refuses that order in any module ("out of order section type: 0").
+fn readable_by_llvm(fixtures: &[(PathBuf, PathBuf)]) -> usize {
+    fixtures
+        .iter()
+        .filter(|(input, _)| {
+            !input
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("go_"))
+        })
+        .count()
+}
+
 /// For each fixture whose input `tool args` accepts, asserts it accepts the packed output too;
 /// returns how many fixtures were checked.
 fn accepts_output_where_it_accepts_input(
@@ -96,10 +110,10 @@ fn llvm_objdump_lists_the_sections_of_every_packed_fixture_it_reads_unpacked() {
     let fixtures = packed_fixtures(dir.path());
     let checked = accepts_output_where_it_accepts_input(&objdump, &["-h"], &fixtures);
     // The Rust, Zig and C fixtures all open unpacked: a check of fewer is no check.
+    let readable = readable_by_llvm(&fixtures);
     assert!(
-        checked * 4 >= fixtures.len() * 3,
-        "only {checked} of {} fixtures checked",
-        fixtures.len()
+        checked * 4 >= readable * 3,
+        "only {checked} of {readable} fixtures checked"
     );
 }
 
@@ -113,10 +127,10 @@ fn llvm_dwarfdump_opens_and_verifies_every_packed_fixture_it_verifies_unpacked()
     let fixtures = packed_fixtures(dir.path());
     // Opening the file at all (the C fixtures' own DWARF from Debian's libc does not verify).
     let opened = accepts_output_where_it_accepts_input(&dwarfdump, &["--debug-info"], &fixtures);
+    let readable = readable_by_llvm(&fixtures);
     assert!(
-        opened * 4 >= fixtures.len() * 3,
-        "only {opened} of {} fixtures opened",
-        fixtures.len()
+        opened * 4 >= readable * 3,
+        "only {opened} of {readable} fixtures opened"
     );
     let verified = accepts_output_where_it_accepts_input(&dwarfdump, &["--verify"], &fixtures);
     assert!(verified > 0, "no fixture verifies unpacked");

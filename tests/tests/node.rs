@@ -49,7 +49,12 @@ fn find_node() -> Option<PathBuf> {
 }
 
 /// Fixtures that need writable `/data` and `/ro` trees (tests/tests/conformance.rs runs them).
-const WRITE_FIXTURES: &[&str] = &["c_conformance", "rust_conformance", "rust_stress"];
+const WRITE_FIXTURES: &[&str] = &[
+    "c_conformance",
+    "go_write",
+    "rust_conformance",
+    "rust_stress",
+];
 
 #[test]
 fn node_runs_packed_fixtures_with_the_same_stdout_as_wasmtime() {

@@ -46,19 +46,6 @@ impl IndexMap {
     pub fn is_dropped(&self, i: u32) -> bool {
         matches!(self, IndexMap::Table(t) if t.get(i as usize) == Some(&DROPPED))
     }
-
-    /// The number of input indices.
-    pub fn len(&self) -> u32 {
-        match self {
-            IndexMap::Shift { len, .. } => *len,
-            IndexMap::Table(t) => t.len() as u32,
-        }
-    }
-
-    /// Whether the input space is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Where every index space of one input module goes; also a [`Reencode`] that applies it.
@@ -154,15 +141,6 @@ pub struct HostImport {
     pub ty: u32,
 }
 
-/// Which input module an appended type comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// The shim.
-    Shim,
-    /// The intrinsics.
-    Intrinsics,
-}
-
 /// The output's index spaces.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -178,8 +156,6 @@ pub struct Layout {
     pub host_imports: Vec<HostImport>,
     /// Function types appended after the app's types, in order.
     pub new_types: Vec<FuncType>,
-    /// Shim function index → index of the host import it became, for naming.
-    pub shim_host_imports: Vec<(u32, u32)>,
     /// Total number of data segments.
     pub data_count: u32,
     /// Index of the image data segment (the last one).
@@ -361,16 +337,12 @@ impl Layout {
         let intr_def_base = shim_def_base + shim_kept;
         let (intr_func_table, _) = number(&intr_live, 0, intr_def_base);
 
-        let mut shim_host_imports = Vec::new();
         let mut shim_func_table: Vec<u32> = Vec::with_capacity(shim.func_types.len());
         for (i, t) in shim_targets.iter().enumerate() {
             shim_func_table.push(match (*t, host_of[i]) {
                 _ if !shim_live[i] => DROPPED,
                 (Target::Fixed(f), _) => f,
-                (Target::Host(..), Some(h)) => {
-                    shim_host_imports.push((i as u32, kept_funcs + h));
-                    kept_funcs + h
-                }
+                (Target::Host(..), Some(h)) => kept_funcs + h,
                 (Target::Host(..), None) => DROPPED,
                 (Target::Intrinsic(i), _) => {
                     intr_func_table.get(i as usize).copied().unwrap_or(DROPPED)
@@ -503,15 +475,9 @@ impl Layout {
             kept_imports,
             host_imports,
             new_types,
-            shim_host_imports,
             data_count,
             image_segment,
         })
-    }
-
-    /// Number of function imports in the output.
-    pub fn imported_funcs(&self, plan: &Plan<'_>) -> u32 {
-        plan.app.imported_funcs - plan.redirects.len() as u32 + self.host_imports.len() as u32
     }
 }
 

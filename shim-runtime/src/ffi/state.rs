@@ -1,6 +1,7 @@
 //! The shim's state: the one accessor every export goes through, and its initialisation (the
 //! image opened, the host's preopens enumerated).
 
+use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 
 use wasifs_image::format::header_off;
@@ -9,7 +10,6 @@ use wasifs_image::reader::Image;
 use super::imports::{
     host_fd_prestat_dir_name, host_fd_prestat_get, image_to_shim, scratch, HostCalls, ImageSrc, Mem,
 };
-use crate::fdtable::Desc;
 use crate::mem::AppMem;
 use crate::vfs::Vfs;
 use crate::wasi::{EBADF, SUCCESS};
@@ -36,25 +36,27 @@ pub(super) fn with<T>(f: impl FnOnce(&mut State) -> T) -> T {
 
 /// Most host fds probed for host preopens.
 const MAX_HOST_PROBE: u32 = 1024;
-/// Longest host preopen name read when the image renames or hides host preopens: the name goes to
-/// scratch app memory below the stack pointer; a longer name matches no alias (it is unnamed).
+/// Longest host preopen name read: the name goes to scratch app memory below the stack pointer; a
+/// longer one is left unnamed (no alias renames it, no embedded mount hides it).
 const NAME_SCRATCH: u32 = 512;
 
-/// Opens the image (its total length read from the header at `header_off::TOTAL_LEN`) and
-/// enumerates the host's preopens: host fds 3.. until EBADF, each one visible (renumbered after the
-/// image's preopens) unless the image's host policy hides it. Without a policy (no `--preopen`,
-/// no `--host-fs=deny`) names are not read.
+/// Opens the image (its total length read from the header at `header_off::TOTAL_LEN`), caps the
+/// heap at its `--max-write-memory`, and enumerates the host's preopens: host fds 3.. until
+/// EBADF, each one read with its name and shown (renumbered after the image's preopens) as
+/// `Vfs::host_preopen` decides: renamed by an alias, hidden by an embedded mount at the same guest
+/// path or by `--host-fs=deny`, else as it is.
 fn init() -> State {
     let mut len = [0u8; 4];
     // SAFETY: the rewriter always embeds an image of at least one header (`HEADER_SIZE` bytes),
     // which holds the total length.
     unsafe { image_to_shim(len.as_mut_ptr(), header_off::TOTAL_LEN as u32, 4) };
     let len = u32::from_le_bytes(len);
-    let mut vfs = Vfs::new(Image::open(ImageSrc { len }).ok(), HostCalls);
-    let (deny, aliases) = vfs
-        .fs
-        .img()
-        .map_or((false, 0), |i| (i.host_fs_denied(), i.host_alias_count()));
+    let img = Image::open(ImageSrc { len }).ok();
+    if let Some(i) = &img {
+        // `--max-write-memory`, before anything is allocated (4 GiB or more: no limit).
+        super::ALLOC.set_limit(usize::try_from(i.max_write_memory()).unwrap_or(0));
+    }
+    let mut vfs = Vfs::new(img, HostCalls);
     // The prestat (and the name) go to scratch app memory below the app's stack pointer.
     let Some(scratch) = scratch() else {
         return vfs;
@@ -69,35 +71,24 @@ fn init() -> State {
         if e != u32::from(SUCCESS) {
             continue;
         }
-        if !deny && aliases == 0 {
-            vfs.fds.push(Desc::Host(h));
-            continue;
-        }
-        let alias = match (name_at, Mem.get_u32(scratch + 4)) {
-            (Some(at), Ok(n)) if n <= NAME_SCRATCH => host_alias(&vfs, h, at, n),
+        let name = match (name_at, Mem.get_u32(scratch + 4)) {
+            (Some(at), Ok(n)) if n <= NAME_SCRATCH => host_name(h, at, n),
             _ => None,
         };
-        match alias {
-            Some(alias) => vfs.fds.push(Desc::Alias { host: h, alias }),
-            None if !deny => vfs.fds.push(Desc::Host(h)),
-            None => continue,
-        };
+        if let Some(d) = vfs.host_preopen(h, name.as_deref()) {
+            // Without room in the table the preopen is not shown (its fd answers EBADF).
+            let _ = vfs.fds.push(d);
+        }
     }
     vfs
 }
 
-/// The image's host alias naming host preopen `h`, whose name is `n` bytes long: the name is read
-/// with `fd_prestat_dir_name` to app address `at` (scratch) and compared with each alias's host name.
-fn host_alias(vfs: &State, h: u32, at: u32, n: u32) -> Option<u32> {
+/// The name of host preopen `h`, `n` bytes long, read with `fd_prestat_dir_name` to app address
+/// `at` (scratch).
+fn host_name(h: u32, at: u32, n: u32) -> Option<Vec<u8>> {
     // SAFETY: host call writing `n` <= NAME_SCRATCH bytes at `at`, below the app's stack pointer.
     if unsafe { host_fd_prestat_dir_name(h, at, n) } != u32::from(SUCCESS) {
         return None;
     }
-    let name = Mem.get(at, n).ok()?;
-    let img = vfs.fs.img().ok()?;
-    (0..img.host_alias_count()).find(|&i| {
-        img.host_alias(i).is_ok_and(|a| {
-            a.host_len == n && vfs.fs.image_str(a.host_off, n).as_deref() == Ok(&name)
-        })
-    })
+    Mem.get(at, n).ok()
 }

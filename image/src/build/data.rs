@@ -1,0 +1,248 @@
+//! The file-data section: every file's chunks in node order, read a bounded batch at a time,
+//! compressed in the background while the next batch is read, appended in order, deduplicated.
+
+use std::thread::{Scope, ScopedJoinHandle};
+use std::vec::Vec;
+
+use super::compress::{lost_chunk, Compressors, Done};
+use super::dedup::Dedup;
+use super::error::to_u32;
+use super::tree::{Body, Order, Tree};
+use super::{BuildError, BuildOptions, FileData};
+use crate::format::{Chunk, Codec};
+
+/// Uncompressed bytes read into one batch before it is compressed (two batches are in memory at
+/// once: one being read, one being compressed).
+const BATCH_BYTES: usize = 8 << 20;
+/// Most items in one batch (many small files).
+const BATCH_ITEMS: usize = 4096;
+
+/// A file's chunk range: (first chunk record, count).
+pub(super) type ChunkRange = (u32, u32);
+
+/// What the data section holds, for the tables.
+pub(super) struct Data {
+    /// The chunk records, in data order.
+    pub(super) chunks: Vec<Chunk>,
+    /// Each node's chunk range, by node id ((0, 0) for directories and symlinks).
+    pub(super) ranges: Vec<ChunkRange>,
+}
+
+/// Appends the contents of every file of `tree`, in `order`, to `out` (which holds the header so
+/// far), calling `progress(done, total)` after each batch.
+pub(super) fn write(
+    tree: &Tree,
+    order: &Order,
+    opts: BuildOptions,
+    threads: usize,
+    out: &mut Vec<u8>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Data, BuildError> {
+    let sink = Sink {
+        out,
+        progress,
+        total: tree.stats().data_len,
+        written: 0,
+    };
+    std::thread::scope(|scope| {
+        let compressors = Compressors::new(opts.level, threads)?;
+        let mut w = DataWriter::new(opts.chunk_size, compressors, scope, sink, order.nodes.len());
+        for (i, &r) in order.nodes.iter().enumerate() {
+            if let Body::File { data, size } = &tree.node(r).body {
+                w.add_file(i, data, *size)?;
+            }
+        }
+        w.flush()?;
+        w.wait()?;
+        Ok(w.data)
+    })
+}
+
+/// One step of the data stream, in image order.
+enum Item {
+    /// A chunk's uncompressed bytes.
+    Chunk(Vec<u8>),
+    /// The end of file `order[index]` (after its chunks).
+    End { index: usize, size: u64 },
+}
+
+/// A compressed batch: its items, their results, and the contexts handed back.
+type Compressed = (Vec<Item>, Result<Vec<Done>, BuildError>, Compressors);
+
+/// Where the data goes, and how far it is.
+struct Sink<'o> {
+    out: &'o mut Vec<u8>,
+    progress: &'o mut dyn FnMut(u64, u64),
+    /// Uncompressed bytes of all files.
+    total: u64,
+    /// Uncompressed bytes appended so far.
+    written: u64,
+}
+
+/// The file being appended: its first chunk record, where its bytes start, its running hash.
+#[derive(Clone, Copy)]
+struct OpenFile {
+    first: u32,
+    off: usize,
+    hash: u64,
+}
+
+/// Streams file data into the image: reads chunks into a bounded batch, compresses the batch on
+/// several threads, appends the results in order, and stores a file identical to an earlier one
+/// only once.
+struct DataWriter<'a, 'o, 's, 'e> {
+    chunk_size: u32,
+    scope: &'s Scope<'s, 'e>,
+    /// The batch being compressed in the background while the next one is read.
+    pending: Option<ScopedJoinHandle<'s, Compressed>>,
+    compressors: Compressors,
+    batch: Vec<Item>,
+    batch_bytes: usize,
+    sink: Sink<'o>,
+    data: Data,
+    dedup: Dedup<'a>,
+    open: Option<OpenFile>,
+}
+
+impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
+    fn new(
+        chunk_size: u32,
+        compressors: Compressors,
+        scope: &'s Scope<'s, 'e>,
+        sink: Sink<'o>,
+        nodes: usize,
+    ) -> Self {
+        DataWriter {
+            chunk_size,
+            scope,
+            pending: None,
+            compressors,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            sink,
+            data: Data {
+                chunks: Vec::new(),
+                ranges: std::vec![(0, 0); nodes],
+            },
+            dedup: Dedup::default(),
+            open: None,
+        }
+    }
+
+    /// Queues all chunks of file `order[index]`, then its end.
+    fn add_file(&mut self, index: usize, data: &'a FileData, size: u64) -> Result<(), BuildError> {
+        self.dedup.add_source(index, data);
+        data.for_each_chunk(size, self.chunk_size as usize, &mut |raw| {
+            self.push(Item::Chunk(raw))
+        })?;
+        self.push(Item::End { index, size })
+    }
+
+    /// Queues one item, flushing the batch when it is full.
+    fn push(&mut self, item: Item) -> Result<(), BuildError> {
+        if let Item::Chunk(raw) = &item {
+            self.batch_bytes += raw.len();
+        }
+        self.batch.push(item);
+        if self.batch_bytes >= BATCH_BYTES || self.batch.len() >= BATCH_ITEMS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Appends the batch being compressed (if any), then starts compressing the queued one in the
+    /// background: reading the next batch overlaps compressing this one.
+    fn flush(&mut self) -> Result<(), BuildError> {
+        self.wait()?;
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        let mut compressors = std::mem::take(&mut self.compressors);
+        self.pending = Some(self.scope.spawn(move || {
+            let raws: Vec<&[u8]> = batch
+                .iter()
+                .filter_map(|it| match it {
+                    Item::Chunk(raw) => Some(raw.as_slice()),
+                    Item::End { .. } => None,
+                })
+                .collect();
+            let done = compressors.compress_all(&raws);
+            drop(raws);
+            (batch, done, compressors)
+        }));
+        Ok(())
+    }
+
+    /// Waits for the batch being compressed and appends it, in order.
+    fn wait(&mut self) -> Result<(), BuildError> {
+        let Some(handle) = self.pending.take() else {
+            return Ok(());
+        };
+        let (batch, done, compressors) = match handle.join() {
+            Ok(r) => r,
+            Err(p) => std::panic::resume_unwind(p),
+        };
+        self.compressors = compressors;
+        let mut results = done?.into_iter();
+        for item in &batch {
+            match item {
+                Item::Chunk(raw) => {
+                    let d = results.next().ok_or_else(lost_chunk)?;
+                    self.append_chunk(raw, d)?;
+                }
+                Item::End { index, size } => self.end_file(*index, *size)?,
+            }
+        }
+        (self.sink.progress)(self.sink.written, self.sink.total);
+        Ok(())
+    }
+
+    /// Appends one chunk, compressed or raw, and its record.
+    fn append_chunk(&mut self, raw: &[u8], d: Done) -> Result<(), BuildError> {
+        let out = &mut *self.sink.out;
+        let (chunk_idx, stored_off) = (to_u32(self.data.chunks.len() as u64)?, out.len());
+        let open = self.open.unwrap_or(OpenFile {
+            first: chunk_idx,
+            off: stored_off,
+            hash: 0,
+        });
+        self.open = Some(OpenFile {
+            hash: (open.hash ^ d.hash)
+                .wrapping_mul(0x100_0000_01B3)
+                .rotate_left(17),
+            ..open
+        });
+        let (bytes, codec) = match &d.stored {
+            Some(z) => (z.as_slice(), Codec::Zstd),
+            None => (raw, Codec::Raw),
+        };
+        to_u32(out.len() as u64 + bytes.len() as u64)?;
+        out.extend_from_slice(bytes);
+        self.data.chunks.push(Chunk {
+            stored_off: to_u32(stored_off as u64)?,
+            stored_len: bytes.len() as u32,
+            codec,
+        });
+        self.sink.written += raw.len() as u64;
+        Ok(())
+    }
+
+    /// Closes file `order[index]`: if an earlier file has the same bytes, drops this copy and shares
+    /// the earlier file's chunks.
+    fn end_file(&mut self, index: usize, size: u64) -> Result<(), BuildError> {
+        let count = to_u32(self.data.chunks.len() as u64)?;
+        let Some(open) = self.open.take() else {
+            self.data.ranges[index] = (count, 0);
+            return Ok(());
+        };
+        let range = (open.first, count - open.first);
+        self.data.ranges[index] = match self.dedup.earlier_copy(index, size, open.hash, range)? {
+            Some(earlier) => {
+                self.sink.out.truncate(open.off);
+                self.data.chunks.truncate(open.first as usize);
+                earlier
+            }
+            None => range,
+        };
+        Ok(())
+    }
+}

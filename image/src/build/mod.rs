@@ -1,0 +1,286 @@
+//! The host-side image builder: its API (add nodes, preopens, host aliases; then `finish`).
+//!
+//! `finish` runs the stages in order: `tree.rs` fixes the node order, `data.rs` streams the file
+//! contents through `compress.rs` and `dedup.rs` into the image, and `layout.rs` appends the tables
+//! and writes the header. `source.rs` reads host files; `error.rs` says what went wrong.
+
+mod compress;
+mod data;
+mod dedup;
+mod error;
+mod layout;
+mod source;
+mod tree;
+
+use std::vec::Vec;
+
+use crate::format::{Kind, DEFAULT_CHUNK_SIZE, HEADER_SIZE};
+use crate::level::Level;
+pub use error::BuildError;
+use layout::{Extras, Tables};
+pub use source::FileData;
+use tree::{Body, Tree};
+
+/// Largest accepted chunk size (1 GiB); the shim allocates one chunk-sized buffer.
+pub const MAX_CHUNK_SIZE: u32 = 1 << 30;
+
+/// How the builder compresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// How chunks are compressed (or stored raw).
+    pub level: Level,
+    /// Uncompressed size of every chunk of a file except its last.
+    pub chunk_size: u32,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            level: Level::DEFAULT,
+            chunk_size: DEFAULT_CHUNK_SIZE,
+        }
+    }
+}
+
+impl BuildOptions {
+    /// Rejects a chunk size outside 1..=[`MAX_CHUNK_SIZE`].
+    fn check(&self) -> Result<(), BuildError> {
+        if self.chunk_size == 0 || self.chunk_size > MAX_CHUNK_SIZE {
+            return Err(BuildError::InvalidOptions(std::format!(
+                "chunk size {} (use 1..={MAX_CHUNK_SIZE})",
+                self.chunk_size
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Permission bits and timestamps of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    /// Permission bits (masked to 0o7777).
+    pub mode: u16,
+    /// Modification time, ns since the epoch.
+    pub mtime_ns: u64,
+    /// Access time, ns since the epoch.
+    pub atime_ns: u64,
+    /// Status-change time, ns since the epoch.
+    pub ctime_ns: u64,
+}
+
+impl Default for Meta {
+    fn default() -> Self {
+        Meta {
+            mode: 0o755,
+            mtime_ns: 0,
+            atime_ns: 0,
+            ctime_ns: 0,
+        }
+    }
+}
+
+/// A node of the tree being built (valid only for the builder that returned it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeRef(u32);
+
+/// Counts of what the image holds (hard links counted once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BuildStats {
+    /// Regular files.
+    pub files: u64,
+    /// Directories, roots included.
+    pub dirs: u64,
+    /// Symbolic links.
+    pub symlinks: u64,
+    /// Total uncompressed bytes of file data.
+    pub data_len: u64,
+}
+
+/// Builds an image in memory; see the crate docs for the layout.
+#[derive(Debug)]
+pub struct ImageBuilder {
+    opts: BuildOptions,
+    tree: Tree,
+    /// Preopens, host aliases and the host preopen policy.
+    extras: Extras,
+    /// Compression threads; 0 = one per available core. Never changes the output.
+    threads: usize,
+}
+
+impl ImageBuilder {
+    /// An empty builder.
+    pub fn new(opts: BuildOptions) -> Self {
+        ImageBuilder {
+            opts,
+            tree: Tree::default(),
+            extras: Extras::default(),
+            threads: 0,
+        }
+    }
+
+    /// Sets how many threads compress chunks (0, the default: one per available core). The image
+    /// is the same bytes whatever the count.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads;
+    }
+
+    /// The shared root `/`, created (mode 0o755, time 0; see [`Self::set_meta`]) on first use.
+    pub fn root(&mut self) -> NodeRef {
+        self.tree.shared_root()
+    }
+
+    /// A new separate root directory (for a relative mount).
+    pub fn add_root(&mut self, meta: Meta) -> Result<NodeRef, BuildError> {
+        self.tree.add_root(meta)
+    }
+
+    /// Replaces a node's permission bits and timestamps.
+    pub fn set_meta(&mut self, node: NodeRef, meta: Meta) -> Result<(), BuildError> {
+        self.tree.set_meta(node, meta)
+    }
+
+    /// The kind of a node.
+    pub fn kind(&self, node: NodeRef) -> Result<Kind, BuildError> {
+        self.tree.kind(node)
+    }
+
+    /// The entry `name` of directory `parent`, if any.
+    pub fn lookup_child(&self, parent: NodeRef, name: &[u8]) -> Option<NodeRef> {
+        self.tree.lookup_child(parent, name)
+    }
+
+    /// Adds directory `name` under `parent`.
+    pub fn add_dir(
+        &mut self,
+        parent: NodeRef,
+        name: &[u8],
+        meta: Meta,
+    ) -> Result<NodeRef, BuildError> {
+        self.tree.check_new_entry(parent, name)?;
+        self.tree
+            .insert(parent, name, meta, Body::empty_dir(parent))
+    }
+
+    /// Adds file `name` under `parent`; a host path is only stat'ed now and read by [`Self::finish`].
+    pub fn add_file(
+        &mut self,
+        parent: NodeRef,
+        name: &[u8],
+        meta: Meta,
+        data: FileData,
+    ) -> Result<NodeRef, BuildError> {
+        self.tree.check_new_entry(parent, name)?;
+        let size = data.size(name)?;
+        self.tree
+            .insert(parent, name, meta, Body::File { data, size })
+    }
+
+    /// Adds symlink `name` under `parent` pointing at `target` (bytes kept as-is).
+    pub fn add_symlink(
+        &mut self,
+        parent: NodeRef,
+        name: &[u8],
+        meta: Meta,
+        target: &[u8],
+    ) -> Result<NodeRef, BuildError> {
+        self.tree.check_new_entry(parent, name)?;
+        let target = target.to_vec();
+        self.tree
+            .insert(parent, name, meta, Body::Symlink { target })
+    }
+
+    /// Adds `name` under `parent` as another name of the existing file or symlink `existing`.
+    pub fn add_hardlink(
+        &mut self,
+        parent: NodeRef,
+        name: &[u8],
+        existing: NodeRef,
+    ) -> Result<(), BuildError> {
+        self.tree.check_new_entry(parent, name)?;
+        if self.tree.kind(existing)? == Kind::Dir {
+            return Err(BuildError::LinkToDirectory);
+        }
+        self.tree.link(parent, name, existing)
+    }
+
+    /// Shows the host preopen the runtime names `host` to the app as `guest` (`--preopen GUEST=HOST`).
+    pub fn add_host_alias(&mut self, guest: &[u8], host: &[u8]) {
+        self.extras
+            .host_aliases
+            .push((guest.to_vec(), host.to_vec()));
+    }
+
+    /// Records the WASI policies (env, args, stdio, clocks, random) the shim enforces.
+    pub fn set_policies(&mut self, policies: &crate::policy::Policies) {
+        self.extras.policy = if policies.is_default() {
+            Vec::new()
+        } else {
+            policies.encode()
+        };
+    }
+
+    /// Caps the shim's in-memory layer at `bytes` (`--max-write-memory`, rounded up to whole KiB;
+    /// 0 or 4 TiB and more: no cap but the address space).
+    pub fn set_max_write_memory(&mut self, bytes: u64) {
+        self.extras.max_write_kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(0);
+    }
+
+    /// Hides every host preopen that no alias names (`--host-fs=deny`).
+    pub fn deny_host_fs(&mut self) {
+        self.extras.host_fs_deny = true;
+    }
+
+    /// Declares directory `node` a preopen named `name`; preopens keep the order they are added in.
+    pub fn add_preopen(
+        &mut self,
+        name: &[u8],
+        node: NodeRef,
+        readonly: bool,
+    ) -> Result<(), BuildError> {
+        if self.tree.kind(node)? != Kind::Dir {
+            return Err(BuildError::NotADirectory);
+        }
+        self.extras.preopens.push((name.to_vec(), node, readonly));
+        Ok(())
+    }
+
+    /// Counts files, directories, symlinks and file bytes (each node once).
+    pub fn stats(&self) -> BuildStats {
+        self.tree.stats()
+    }
+
+    /// Lays out, reads, compresses and encodes the image.
+    pub fn finish(self) -> Result<Vec<u8>, BuildError> {
+        self.finish_with_progress(&mut |_, _| {})
+    }
+
+    /// Like [`Self::finish`], calling `progress(done, total)` (uncompressed file bytes) as data is
+    /// written. Files are read chunk by chunk, a bounded batch at a time, and compressed on
+    /// [`Self::set_threads`] threads; identical files are stored once (their nodes share chunks).
+    pub fn finish_with_progress(
+        self,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Vec<u8>, BuildError> {
+        self.opts.check()?;
+        let order = self.tree.walk_order();
+        // Layout: header, file data, then the tables. Data comes first so it can be streamed
+        // straight into the output; the reader only follows header offsets.
+        let mut out = std::vec![0u8; HEADER_SIZE as usize];
+        let data = data::write(
+            &self.tree,
+            &order,
+            self.opts,
+            self.threads,
+            &mut out,
+            progress,
+        )?;
+        Tables {
+            tree: &self.tree,
+            order: &order,
+            data: &data,
+            extras: &self.extras,
+            chunk_size: self.opts.chunk_size,
+        }
+        .append_to(out)
+    }
+}

@@ -1,0 +1,140 @@
+//! Where a file's contents come from (a host path or memory): its size, its chunks, and whether two
+//! sources hold the same bytes.
+
+use std::boxed::Box;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use super::BuildError;
+use crate::format::len_u32;
+
+/// Where a file's contents come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileData {
+    /// A host file, read while the image is written (never held whole in memory).
+    Path(PathBuf),
+    /// Bytes in memory.
+    Bytes(Vec<u8>),
+}
+
+impl FileData {
+    /// The length of the contents (a host file is stat'ed); a file of 4 GiB or more is an error
+    /// naming its path, or `name` for bytes in memory.
+    pub(super) fn size(&self, name: &[u8]) -> Result<u64, BuildError> {
+        let size = match self {
+            FileData::Bytes(b) => b.len() as u64,
+            FileData::Path(p) => std::fs::metadata(p).map_err(|e| io_error(p, e))?.len(),
+        };
+        if len_u32(size).is_err() {
+            let what = match self {
+                FileData::Path(p) => p.display().to_string(),
+                FileData::Bytes(_) => String::from_utf8_lossy(name).into_owned(),
+            };
+            return Err(BuildError::FileTooLarge { what, size });
+        }
+        Ok(size)
+    }
+
+    /// Calls `each` with the contents, `chunk_size` bytes at a time (the last piece shorter); a host
+    /// file must still be exactly `size` bytes long.
+    pub(super) fn for_each_chunk(
+        &self,
+        size: u64,
+        chunk_size: usize,
+        each: &mut dyn FnMut(Vec<u8>) -> Result<(), BuildError>,
+    ) -> Result<(), BuildError> {
+        match self {
+            FileData::Bytes(b) => b
+                .chunks(chunk_size)
+                .try_for_each(|piece| each(piece.to_vec())),
+            FileData::Path(p) => read_chunks(p, size, chunk_size, each),
+        }
+    }
+
+    /// A reader over the contents, from the start.
+    fn open(&self) -> Result<Box<dyn Read + '_>, BuildError> {
+        Ok(match self {
+            FileData::Bytes(b) => Box::new(b.as_slice()),
+            FileData::Path(p) => Box::new(File::open(p).map_err(|e| io_error(p, e))?),
+        })
+    }
+
+    /// A read error on these contents as a [`BuildError`].
+    fn read_error(&self, e: io::Error) -> BuildError {
+        match self {
+            FileData::Path(p) => io_error(p, e),
+            FileData::Bytes(_) => BuildError::Compress(e),
+        }
+    }
+}
+
+/// An I/O error on host file `path`.
+fn io_error(path: &Path, source: io::Error) -> BuildError {
+    BuildError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads host file `path` `chunk_size` bytes at a time; it must be exactly `size` bytes long.
+fn read_chunks(
+    path: &Path,
+    size: u64,
+    chunk_size: usize,
+    each: &mut dyn FnMut(Vec<u8>) -> Result<(), BuildError>,
+) -> Result<(), BuildError> {
+    let changed = || BuildError::SizeChanged {
+        path: path.to_path_buf(),
+        expected: size,
+    };
+    let mut f = File::open(path).map_err(|e| io_error(path, e))?;
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(chunk_size as u64) as usize;
+        let mut buf = std::vec![0u8; n];
+        if read_full(&mut f, &mut buf).map_err(|e| io_error(path, e))? != n {
+            return Err(changed());
+        }
+        each(buf)?;
+        left -= n as u64;
+    }
+    let mut probe = [0u8; 1];
+    if read_full(&mut f, &mut probe).map_err(|e| io_error(path, e))? != 0 {
+        return Err(changed());
+    }
+    Ok(())
+}
+
+/// True when two sources of `size` bytes hold the same bytes (read again, piece by piece).
+pub(super) fn same_contents(a: &FileData, b: &FileData, size: u64) -> Result<bool, BuildError> {
+    let (mut ra, mut rb) = (a.open()?, b.open()?);
+    let (mut ba, mut bb) = (std::vec![0u8; 64 * 1024], std::vec![0u8; 64 * 1024]);
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(ba.len() as u64) as usize;
+        let ga = read_full(&mut *ra, &mut ba[..n]).map_err(|e| a.read_error(e))?;
+        let gb = read_full(&mut *rb, &mut bb[..n]).map_err(|e| b.read_error(e))?;
+        if ga != n || gb != n || ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+        left -= n as u64;
+    }
+    Ok(true)
+}
+
+/// Reads into `buf` until it is full or the input ends; returns the bytes read.
+fn read_full(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match r.read(&mut buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}

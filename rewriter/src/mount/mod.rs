@@ -1,0 +1,149 @@
+//! The mount stage: turns the `--mount` specs into the filesystem image — place each mount in the
+//! guest tree, walk its host source, record the preopens and the host policy, then build.
+
+mod filter;
+mod host_meta;
+mod listing;
+mod place;
+mod spec;
+#[cfg(all(test, unix))]
+mod tests;
+mod walk;
+
+use crate::policy::HostPolicy;
+use crate::{Error, Result};
+use walk::{Walk, FIX_ENTRY};
+use wasifs_image::{BuildError, BuildOptions, ImageBuilder, Level};
+
+pub use filter::Glob;
+pub(crate) use host_meta::Mtimes;
+pub use listing::{DryRun, Entry, EntryKind, Skipped};
+pub use spec::{HostPreopen, MountSpec};
+pub(crate) use walk::WalkOptions;
+
+/// How the image is built: the compression level, threads and a progress callback.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ImageOptions {
+    /// zstd level of the file data, or store it uncompressed.
+    pub level: Level,
+    /// Compression threads; 0 = one per available core. The image is the same bytes either way.
+    pub threads: usize,
+    /// Told how far the image build is, if set.
+    pub progress: Option<Progress>,
+}
+
+/// A callback `(uncompressed bytes written, total bytes to write)`, called as the image is built.
+#[derive(Clone)]
+pub(crate) struct Progress(pub std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
+}
+
+/// A built image and what it holds.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BuiltImage {
+    /// The encoded image (the passive data segment).
+    pub bytes: Vec<u8>,
+    /// Regular files (hard links counted once).
+    pub files: u64,
+    /// Directories, roots included.
+    pub dirs: u64,
+    /// Symbolic links.
+    pub symlinks: u64,
+    /// Total uncompressed bytes of file data.
+    pub data_len: u64,
+    /// Entries that were skipped (sockets, FIFOs, devices), one line each.
+    pub warnings: Vec<String>,
+}
+
+/// Maps a builder error to the rewriter's error, naming the host path when there is one.
+fn build_err(e: BuildError) -> Error {
+    match e {
+        BuildError::Io { path, source } => Error::mount(path, format!("cannot read: {source} {FIX_ENTRY}")),
+        BuildError::SizeChanged { path, .. } => {
+            Error::mount(path, "file changed size while being read; retry when nothing is writing to it")
+        }
+        BuildError::FileTooLarge { what, size } => Error::mount(
+            what,
+            format!("file of {size} bytes is too large: the image holds files under 4 GiB; --exclude it"),
+        ),
+        BuildError::ImageTooLarge => Error::usage(
+            "the filesystem image would be 4 GiB or larger; mount less, use --exclude, or raise --level",
+        ),
+        BuildError::InvalidOptions(m) => Error::usage(m),
+        other => Error::Internal { message: format!("image builder: {other}") },
+    }
+}
+
+/// Walks every mount as `walk` says, records `host`, and builds the image as `image` says.
+pub(crate) fn build_image(
+    mounts: &[MountSpec],
+    walk: &WalkOptions,
+    image: &ImageOptions,
+    host: &HostPolicy,
+) -> Result<BuiltImage> {
+    let builder = ImageBuilder::new(BuildOptions {
+        level: image.level,
+        ..BuildOptions::default()
+    });
+    let w = fill_image(Walk::new(builder, walk), mounts, host)?;
+    finish(w, image)
+}
+
+/// Walks every mount as `walk` says and lists what the image would hold; nothing is read or
+/// compressed.
+pub(crate) fn plan_image(
+    mounts: &[MountSpec],
+    walk: &WalkOptions,
+    host: &HostPolicy,
+) -> Result<DryRun> {
+    let mut w = Walk::new(ImageBuilder::new(BuildOptions::default()), walk);
+    w.listing = Some(listing::Listing::default());
+    let w = fill_image(w, mounts, host)?;
+    let stats = w.b.stats();
+    let listing = w.listing.unwrap_or_default();
+    Ok(DryRun {
+        entries: listing.entries,
+        skipped: listing.skipped,
+        warnings: w.warnings,
+        files: stats.files,
+        dirs: stats.dirs,
+        symlinks: stats.symlinks,
+        data_len: stats.data_len,
+    })
+}
+
+/// Places and walks every mount into `w`'s builder, then records the preopens and `host`.
+fn fill_image<'a>(mut w: Walk<'a>, mounts: &[MountSpec], host: &HostPolicy) -> Result<Walk<'a>> {
+    let placed = place::place(mounts)?;
+    place::check_host_policy(&placed, host)?;
+    let nodes = place::fill(&mut w, &placed)?;
+    w.finish_filter();
+    place::add_preopens(&mut w.b, &placed, &nodes)?;
+    host.record(&mut w.b);
+    Ok(w)
+}
+
+/// Compresses and serialises the image, reporting progress.
+fn finish(mut w: Walk<'_>, opts: &ImageOptions) -> Result<BuiltImage> {
+    let stats = w.b.stats();
+    w.b.set_threads(opts.threads);
+    let bytes =
+        w.b.finish_with_progress(&mut |done, total| {
+            if let Some(p) = &opts.progress {
+                (p.0)(done, total);
+            }
+        })
+        .map_err(build_err)?;
+    Ok(BuiltImage {
+        bytes,
+        files: stats.files,
+        dirs: stats.dirs,
+        symlinks: stats.symlinks,
+        data_len: stats.data_len,
+        warnings: w.warnings,
+    })
+}

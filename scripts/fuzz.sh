@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Longer fuzz runs than CI's (CI runs each target with its default, bounded case count).
+#   scripts/fuzz.sh [CASES]    CASES per target (default 2000000); WASIFS_FUZZ_SEED picks the seed
+# Targets:
+#   shim path resolution (issue 8 item 9c): random trees and paths (.., ., //, symlinks, loops,
+#   NUL bytes, long names) against a reference model (shim-runtime/src/path_fuzz.rs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cases="${1:-2000000}"
+
+echo "== shim path resolution: $cases paths (seed ${WASIFS_FUZZ_SEED:-default})"
+WASIFS_FUZZ_CASES="$cases" cargo test --release --manifest-path shim-runtime/Cargo.toml \
+    path_fuzz -- --nocapture
+
+# Rewriter on corrupted input modules (issue 8 item 9b): fixtures/bin with bits flipped, cut short,
+# section lengths rewritten (rewriter/tests/fuzz_input.rs); a clear error or a valid output, never a panic.
+echo "== rewriter on corrupted modules: $cases cases (seed ${WASIFS_FUZZ_SEED:-default})"
+WASIFS_FUZZ_CASES="$cases" cargo test --release -p wasifs --test fuzz_input -- --nocapture

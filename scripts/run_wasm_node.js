@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// Run a wasm32-wasip1 command module under Node's node:wasi (Node >= 22; multi-memory).
+//
+//   node scripts/run_wasm_node.js MODULE [--dir HOST::GUEST]... [-- ARGS...]
+//
+// stdio is inherited; exits with the module's exit code (0 when _start returns), or 134 after
+// printing a trap. Every WASI import is wrapped in a plain JS function: V8's fast API calls crash
+// on built-in WASI imports in a module with two memories (see tests/tests/node.rs).
+'use strict';
+const { WASI } = require('node:wasi');
+const fs = require('node:fs');
+const path = require('node:path');
+
+function usage(msg) {
+  process.stderr.write(`run_wasm_node.js: ${msg}\nusage: node scripts/run_wasm_node.js MODULE [--dir HOST::GUEST]... [-- ARGS...]\n`);
+  process.exit(2);
+}
+
+const argv = process.argv.slice(2);
+let file = null;
+const preopens = {};
+const args = [];
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i];
+  if (a === '--') { args.push(...argv.slice(i + 1)); break; }
+  if (a === '--dir') {
+    const d = argv[++i];
+    if (d === undefined) usage('--dir needs HOST::GUEST');
+    const [host, guest] = d.includes('::') ? d.split('::', 2) : [d, d];
+    preopens[guest] = host;
+  } else if (a === '-h' || a === '--help') {
+    usage('help');
+  } else if (file === null) {
+    file = a;
+  } else {
+    args.push(a);
+  }
+}
+if (file === null) usage('no MODULE given');
+
+const wasi = new WASI({ version: 'preview1', args: [path.basename(file), ...args], env: {}, preopens, returnOnExit: true });
+const raw = wasi.getImportObject();
+const imports = {};
+for (const [mod, fns] of Object.entries(raw)) {
+  imports[mod] = {};
+  for (const [name, fn] of Object.entries(fns)) {
+    imports[mod][name] = typeof fn === 'function' ? (...a) => fn(...a) : fn;
+  }
+}
+let code;
+try {
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(file)), imports);
+  code = wasi.start(instance);
+} catch (e) {
+  process.stderr.write(`trap: ${e && e.message ? e.message : e}\n`);
+  code = 134;
+}
+process.exitCode = code;
