@@ -287,7 +287,8 @@ fn c_fixture_line_rows_keep_their_file_line_and_column_at_the_moved_instructions
         .expect("parses")
         .bodies
         .len();
-    let out = rewrite_module(&path, &app, IMAGE).expect("rewrites");
+    let served = crate::plan::Served::default();
+    let out = rewrite_module(&path, &app, IMAGE, &served).expect("rewrites");
     assert!(out.warnings.is_empty(), "{:?}", out.warnings);
     let bytes = out.module.to_vec();
     let moved = dwarf_lines::assert_dwarf_follows_code(&app, &bytes, n);
