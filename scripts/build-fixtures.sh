@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Rebuild every wasifs test fixture into fixtures/bin/<lang>_<name>.wasm (committed), and
+# Rebuild every wasifs test fixture into fixtures/bin/<lang>_<name>.wasm (committed; the C
+# fixture with DWARF goes to fixtures/debug/), and
 # (re)create the generated parts of the test tree (fixtures/gen_tree.py: large files if
 # missing, and the empty directory git cannot keep).
 #
@@ -61,6 +62,20 @@ build_c() {
             -ffile-prefix-map="$FIX/c"=/fixtures/c -ffile-prefix-map="$ROOT"=/wasifs \
             -o "$BIN/$src.wasm" "$FIX/c/$src.c"
     done
+    # With DWARF and without libc (whose DWARF does not verify): the DWARF-rewrite tests' input.
+    # Kept out of fixtures/bin, which the differential tests run in full.
+    log "c: c_debug.c (-g, freestanding) -> fixtures/debug"
+    mkdir -p "$FIX/debug"
+    # Compiled and linked apart: given -O at link time, clang runs wasm-opt when it is installed,
+    # which rewrites the code without updating the DWARF.
+    local obj
+    obj="$(mktemp --suffix=.o)"
+    nice clang --target=wasm32-wasi -O1 -g -Wall -Wextra -Werror -c \
+        -ffile-prefix-map="$FIX/c"=/fixtures/c -ffile-prefix-map="$ROOT"=/wasifs \
+        -o "$obj" "$FIX/c/c_debug.c"
+    nice clang --target=wasm32-wasi -nostdlib -o "$FIX/debug/c_debug.wasm" "$obj"
+    rm -f "$obj"
+    chmod 0644 "$FIX/debug/c_debug.wasm"
 }
 
 build_zig() {

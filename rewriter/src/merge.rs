@@ -1,6 +1,7 @@
 //! Lays out the index spaces of app + shim + intrinsics + image and encodes the output module.
 
 mod code;
+mod dwarf;
 mod elements;
 mod encode;
 mod error;

@@ -1,4 +1,5 @@
-//! LLVM's object tools (`llvm-objdump`, `llvm-dwarfdump`) read every packed fixture they read unpacked.
+//! LLVM's object tools (`llvm-objdump`, `llvm-dwarfdump`) read every packed fixture they read unpacked,
+//! and the rewritten DWARF of a fixture whose code moves verifies and looks up the same lines.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -133,4 +134,94 @@ fn llvm_dwarfdump_opens_and_verifies_every_packed_fixture_it_verifies_unpacked()
     );
     let verified = accepts_output_where_it_accepts_input(&dwarfdump, &["--verify"], &fixtures);
     assert!(verified > 0, "no fixture verifies unpacked");
+}
+
+/// The instruction offsets of each function in `llvm-objdump -d` output, by function name.
+fn instructions(objdump: &Path, file: &Path) -> Vec<(String, Vec<u64>)> {
+    let out = run_tool(objdump, &["-d"], file);
+    assert!(out.status.success(), "llvm-objdump -d {}", file.display());
+    let mut funcs: Vec<(String, Vec<u64>)> = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Some(name) = line
+            .split_once(" <")
+            .and_then(|(_, rest)| rest.strip_suffix(">:"))
+        {
+            funcs.push((name.to_string(), Vec::new()));
+        } else if let (Some((offset, _)), Some(last)) =
+            (line.trim().split_once(": "), funcs.last_mut())
+        {
+            if let Ok(offset) = u64::from_str_radix(offset, 16) {
+                last.1.push(offset);
+            }
+        }
+    }
+    funcs
+}
+
+/// The `Line info:` line `llvm-dwarfdump --lookup` gives for `addr`.
+fn line_info(dwarfdump: &Path, file: &Path, addr: u64) -> String {
+    let out = run_tool(dwarfdump, &[&format!("--lookup={addr:#x}")], file);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with("Line info:"))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// fixtures/debug/c_debug.wasm: C built with -g, no libc. Packed, its function count crosses 127,
+/// so every code offset moves and the DWARF is rewritten.
+#[test]
+fn llvm_dwarfdump_verifies_the_rewritten_dwarf_and_finds_the_same_line_for_each_instruction() {
+    let (Some(dwarfdump), Some(objdump)) = (find_tool("llvm-dwarfdump"), find_tool("llvm-objdump"))
+    else {
+        skip_or_fail("llvm-dwarfdump or llvm-objdump not found (Debian: apt-get install llvm)");
+        return;
+    };
+    let input = workspace_root().join("fixtures/debug/c_debug.wasm");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = dir.path().join("c_debug.wasm");
+    let tree = format!("/={}", workspace_root().join("fixtures/tree").display());
+    std::fs::write(&output, pack_specs(&input, &[tree])).expect("writing the packed fixture");
+
+    for file in [&input, &output] {
+        let out = run_tool(&dwarfdump, &["--verify"], file);
+        assert!(
+            out.status.success(),
+            "llvm-dwarfdump --verify {}:\n{}",
+            file.display(),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
+    let before = instructions(&objdump, &input);
+    let after = instructions(&objdump, &output);
+    let mut moved = 0;
+    let mut checked = 0;
+    for (name, ops) in before.iter().filter(|(n, _)| n != "CODE") {
+        let (_, new_ops) = after
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("function {name} is in the packed output"));
+        assert_eq!(ops.len(), new_ops.len(), "{name} keeps its instructions");
+        // A few instructions of each function: first, middle and last.
+        for k in [0, ops.len() / 2, ops.len().saturating_sub(1)] {
+            let (old, new) = (ops[k], new_ops[k]);
+            let want = line_info(&dwarfdump, &input, old);
+            assert!(
+                !want.is_empty(),
+                "{name}+{k} at {old:#x} has line info in the input"
+            );
+            assert_eq!(
+                line_info(&dwarfdump, &output, new),
+                want,
+                "{name} instruction {k}: {old:#x} in the input, {new:#x} packed"
+            );
+            moved += usize::from(old != new);
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 100 && moved == checked,
+        "{moved} of {checked} lookups moved"
+    );
 }

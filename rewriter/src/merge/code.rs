@@ -1,5 +1,6 @@
 //! Encodes the code section: app bodies patched in place, then the shim's and intrinsics' bodies.
 
+use super::dwarf::AddressMap;
 use super::error::MergeError;
 use super::layout::{IndexMap, Remap};
 use super::leb;
@@ -12,8 +13,10 @@ use wasmparser::{BinaryReader, FunctionBody, Operator, OperatorsReaderAllocation
 pub struct Code {
     /// The section payload: function count then bodies.
     pub payload: Vec<u8>,
-    /// Whether every app body kept its offset and length (so DWARF stays valid).
+    /// Whether every app body kept its offset and length (so DWARF stays valid as it is).
     pub same_layout: bool,
+    /// Where each code offset of the app's bodies went (for rewriting DWARF).
+    pub addresses: AddressMap,
 }
 
 /// A function-index operand to rewrite: its byte range in the body and the new index.
@@ -74,6 +77,10 @@ pub fn encode(
         count_width == 0
     };
 
+    let mut addresses = AddressMap::new();
+    addresses.push(0, 0);
+    // Breakpoints inside a spliced body, relative to the old and new body starts.
+    let mut shifts: Vec<(usize, usize)> = Vec::new();
     let mut patches: Vec<Patch> = Vec::new();
     let mut allocs = OperatorsReaderAllocations::default();
     let mut spliced = Vec::new();
@@ -112,6 +119,7 @@ pub fn encode(
         }
         allocs = ops.into_allocations();
 
+        addresses.push(size_start, out.len());
         if fits {
             out.extend_from_slice(size_bytes);
             let base = out.len();
@@ -122,6 +130,7 @@ pub fn encode(
         } else {
             same_layout = false;
             spliced.clear();
+            shifts.clear();
             let mut at = 0;
             for p in &patches {
                 spliced.extend_from_slice(&body_bytes[at..p.start]);
@@ -129,11 +138,17 @@ pub fn encode(
                     leb::write_padded(&mut spliced, p.index, p.end - p.start);
                 } else {
                     leb::write(&mut spliced, p.index);
+                    shifts.push((p.end, spliced.len()));
                 }
                 at = p.end;
             }
             spliced.extend_from_slice(&body_bytes[at..]);
             leb::write(&mut out, spliced.len() as u32);
+            let base = out.len();
+            addresses.push(body_start, base);
+            for &(old, new) in &shifts {
+                addresses.push(body_start + old, base + new);
+            }
             out.extend_from_slice(&spliced);
         }
     }
@@ -142,6 +157,7 @@ pub fn encode(
             offset: reader.original_position(),
         });
     }
+    addresses.push(payload.len(), out.len());
     out.extend_from_slice(&extra_bytes);
     if app_count == 0 {
         same_layout = true;
@@ -149,5 +165,6 @@ pub fn encode(
     Ok(Code {
         payload: out,
         same_layout,
+        addresses,
     })
 }

@@ -1,5 +1,6 @@
 //! Encodes the merged module: one [`Merger`] method per section, in the canonical section order.
 
+use super::dwarf::{self, Fate};
 use super::error::MergeError;
 use super::layout::{Layout, Remap, Unmapped};
 use super::names::{self, NameInput};
@@ -88,13 +89,21 @@ impl<'p, 's, 'a> Merger<'p, 's, 'a> {
                 (self.intr, &mut self.layout.intrinsics),
             ],
         )?;
-        let same_layout = code.same_layout;
+        let same_layout = code.same_layout || code.addresses.is_identity();
+        // Moved code: the DWARF is rewritten for the new offsets (dropped only if it cannot be).
+        let mut rewritten = None;
+        let mut dwarf_dropped = None;
+        if !same_layout && app.sections.iter().any(|s| is_dwarf(s.custom_name)) {
+            match dwarf::rewrite(app, &code.addresses) {
+                Ok(sections) => rewritten = Some(sections),
+                Err(e) => dwarf_dropped = Some(e),
+            }
+        }
         self.code = Some(code.payload);
         let names = self.names();
 
         let mut next = 0usize;
         let mut names_written = false;
-        let mut dwarf_dropped = false;
         for section in &app.sections {
             if section.id != u8::from(SectionId::Custom) {
                 if let Some(pos) = ORDER.iter().position(|&id| u8::from(id) == section.id) {
@@ -124,8 +133,25 @@ impl<'p, 's, 'a> Merger<'p, 's, 'a> {
                 }
             } else if name == WASIFS_SECTION {
                 // A stale record; the new one is written at the end.
-            } else if name.starts_with(".debug_") && !same_layout {
-                dwarf_dropped = true;
+            } else if is_dwarf(Some(name)) && dwarf_dropped.is_some() {
+                // Left out: see the warning.
+            } else if is_dwarf(Some(name)) && rewritten.is_some() {
+                match dwarf::fate(name) {
+                    Fate::Rewritten => {
+                        // All rewritten sections go where the first of them was.
+                        for (name, payload) in rewritten.take().into_iter().flatten() {
+                            let mut custom = Vec::with_capacity(payload.len() + 20);
+                            name.encode(&mut custom);
+                            custom.extend_from_slice(&payload);
+                            self.custom().owned(custom);
+                        }
+                        rewritten = Some(Vec::new());
+                    }
+                    Fate::Dropped => {}
+                    Fate::Kept => {
+                        self.custom().borrow(&app.bytes[section.payload.clone()]);
+                    }
+                }
             } else {
                 self.custom().borrow(&app.bytes[section.payload.clone()]);
             }
@@ -137,12 +163,11 @@ impl<'p, 's, 'a> Merger<'p, 's, 'a> {
             self.custom().copy(&names);
         }
         self.record();
-        if dwarf_dropped {
-            self.warnings.push(
-                "DWARF debug sections (.debug_*) were dropped: patching calls changed the length of some \
-                 function bodies (or of the function count), so their code offsets no longer hold"
-                    .into(),
-            );
+        if let Some(e) = dwarf_dropped {
+            self.warnings.push(format!(
+                "DWARF debug sections (.debug_*) were dropped: patching calls moved code, and \
+                 rewriting the DWARF for the new code offsets failed ({e})"
+            ));
         }
         Ok((self.out, self.warnings))
     }
@@ -463,6 +488,11 @@ impl<'p, 's, 'a> Merger<'p, 's, 'a> {
         }
         Ok((len(&section), entries(&section)))
     }
+}
+
+/// Whether a custom section named `name` is DWARF.
+fn is_dwarf(name: Option<&str>) -> bool {
+    name.is_some_and(|n| n.starts_with(".debug_"))
 }
 
 /// Maps a re-encoding error in section `section` to a [`MergeError`].

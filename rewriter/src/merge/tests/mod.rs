@@ -1,6 +1,7 @@
 //! Tests of the merge: layout, redirection, code patching, DWARF, names, re-rewrite, errors.
 
 mod dwarf;
+mod dwarf_lines;
 mod errors;
 mod layout;
 mod prune;
