@@ -2,21 +2,27 @@
 //
 // Query parameters (all optional): module=URL (fetched and run at once), args=ARG (repeatable:
 // argv[1..]), invoke=EXPORT (a reactor: _initialize, then this export), report=URL (when done, POST
-// {stdout, stderr (base64), exit_code, results, error} there as JSON; tests/tests/browser.rs uses it).
+// exit_code, results, error, stdout and stderr there as `key value` lines, bytes in hex;
+// tests/tests/browser.rs uses it).
 //
 // The WASI side is deliberately bare: no preopened directories, an empty stdin, no environment.
 // The packed module brings its own files; this is what "no host files at all" means.
-import { WASI, WASIProcExit, File, OpenFile, ConsoleStdout } from "./node_modules/@bjorn3/browser_wasi_shim/dist/index.js";
+import { WASI, WASIProcExit, File, OpenFile, ConsoleStdout, wasi } from "./node_modules/@bjorn3/browser_wasi_shim/dist/index.js";
+
+// stdout/stderr as a pipe: ConsoleStdout answers seeks and positional writes with NOTSUP, where a
+// pipe (what wasmtime gives a program) answers ESPIPE. Zig's std.Io tries a positional write first
+// and falls back to streaming only on ESPIPE; on NOTSUP every Zig program fails with WriteFailed.
+class PipeOut extends ConsoleStdout {
+  fd_seek() { return { ret: wasi.ERRNO_SPIPE, offset: 0n }; }
+  fd_tell() { return { ret: wasi.ERRNO_SPIPE, offset: 0n }; }
+  fd_pwrite() { return { ret: wasi.ERRNO_SPIPE, nwritten: 0 }; }
+}
 
 const $ = (id) => document.getElementById(id);
 const decoder = () => new TextDecoder("utf-8", { fatal: false });
 
-function base64(bytes) {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(s);
+function hex(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function concat(chunks) {
@@ -34,8 +40,8 @@ async function run(bytes, name, args, invoke) {
   $("stderr").textContent = "";
   const fds = [
     new OpenFile(new File([])), // stdin: empty
-    new ConsoleStdout((b) => { out.push(b.slice()); $("stdout").textContent += outText.decode(b, { stream: true }); }),
-    new ConsoleStdout((b) => { err.push(b.slice()); $("stderr").textContent += errText.decode(b, { stream: true }); }),
+    new PipeOut((b) => { out.push(b.slice()); $("stdout").textContent += outText.decode(b, { stream: true }); }),
+    new PipeOut((b) => { err.push(b.slice()); $("stderr").textContent += errText.decode(b, { stream: true }); }),
   ];
   const wasi = new WASI([name, ...args], [], fds, { debug: false });
   const result = { exit_code: 0, results: [], error: null };
@@ -48,7 +54,7 @@ async function run(bytes, name, args, invoke) {
       // Reactor exports may still call proc_exit.
       try {
         const r = fn();
-        result.results = r === undefined ? [] : (Array.isArray(r) ? r : [r]).map(Number);
+        result.results = r === undefined ? [] : (Array.isArray(r) ? r : [r]).map(String);
       } catch (e) {
         if (e instanceof WASIProcExit) result.exit_code = e.code;
         else throw e;
@@ -70,18 +76,16 @@ function show(result) {
     : `exit code ${result.exit_code}` + (result.results.length ? `, returned ${result.results.join(", ")}` : "");
 }
 
+// One `key value` line per field; byte strings in hex (no JSON parser needed on the other side).
 async function report(url, result) {
-  await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      stdout: base64(result.stdout),
-      stderr: base64(result.stderr),
-      exit_code: result.exit_code,
-      results: result.results,
-      error: result.error,
-    }),
-  });
+  const body = [
+    `exit_code ${result.exit_code}`,
+    `results ${result.results.join(" ")}`,
+    `error ${result.error === null ? "" : hex(new TextEncoder().encode(result.error))}`,
+    `stdout ${hex(result.stdout)}`,
+    `stderr ${hex(result.stderr)}`,
+  ].join("\n") + "\n";
+  await fetch(url, { method: "POST", headers: { "content-type": "text/plain" }, body });
 }
 
 async function fromQuery() {
