@@ -191,65 +191,94 @@ impl Drop for Browser {
     }
 }
 
-/// Opens `url` in a fresh headless Chromium and waits for the page's report.
-fn run_in_chromium(
-    chromium: &Path,
-    profile: &Path,
-    url: &str,
-    reports: &mpsc::Receiver<Vec<u8>>,
-) -> Result<Outcome, String> {
-    let child = Command::new(chromium)
-        .args([
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--no-default-browser-check",
-            "--disable-crash-reporter",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(url)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("starting {}: {e}", chromium.display()))?;
-    let _browser = Browser(child);
-    let body = reports
-        .recv_timeout(PAGE_TIMEOUT)
-        .map_err(|_| format!("no report from the page within {PAGE_TIMEOUT:?} ({url})"))?;
-    parse_report(&body)
+/// The example page served on a local port, and the Chromium that opens it.
+struct Page {
+    chromium: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+    reports: mpsc::Receiver<Vec<u8>>,
+    opened: usize,
+}
+
+impl Page {
+    /// Serves `examples/browser/` and an empty module directory; `None` (after a skip notice, or a
+    /// panic under CI) when Chromium or the page's npm dependencies are missing.
+    fn start() -> Option<Page> {
+        let site = workspace_root().join("examples/browser");
+        if !site
+            .join("node_modules/@bjorn3/browser_wasi_shim/dist/index.js")
+            .exists()
+        {
+            skip_or_fail(
+                "examples/browser/node_modules is missing (run `npm ci` in examples/browser, or \
+                 scripts/install-toolchains.sh --test)",
+            );
+            return None;
+        }
+        let Some(chromium) = find_chromium() else {
+            skip_or_fail("no chromium found (apt install chromium, or set WASIFS_CHROMIUM)");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let modules = dir.path().join("modules");
+        std::fs::create_dir(&modules).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (send, reports) = mpsc::channel();
+        std::thread::spawn(move || serve(listener, site, modules, send));
+        Some(Page {
+            chromium,
+            dir,
+            port,
+            reports,
+            opened: 0,
+        })
+    }
+
+    /// Runs `module` (as `name`, argv = [name]) on the page in a fresh headless Chromium and waits
+    /// for the page's report.
+    fn run(&mut self, name: &str, module: &[u8], entry: &Entry) -> Result<Outcome, String> {
+        std::fs::write(self.dir.path().join("modules").join(name), module).unwrap();
+        let mut url = format!(
+            "http://127.0.0.1:{}/index.html?module=/m/{name}&report=/report",
+            self.port
+        );
+        if let Entry::Reactor(export) = entry {
+            url += &format!("&invoke={export}");
+        }
+        self.opened += 1;
+        let profile = self.dir.path().join(format!("profile-{}", self.opened));
+        let child = Command::new(&self.chromium)
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--disable-crash-reporter",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(&url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", self.chromium.display()))?;
+        let _browser = Browser(child);
+        let body = self
+            .reports
+            .recv_timeout(PAGE_TIMEOUT)
+            .map_err(|_| format!("no report from the page within {PAGE_TIMEOUT:?} ({url})"))?;
+        parse_report(&body)
+    }
 }
 
 #[test]
 fn browser_page_runs_every_packed_fixture_like_wasmtime() {
-    let root = workspace_root();
-    let site = root.join("examples/browser");
-    if !site
-        .join("node_modules/@bjorn3/browser_wasi_shim/dist/index.js")
-        .exists()
-    {
-        skip_or_fail(
-            "examples/browser/node_modules is missing (run `npm ci` in examples/browser, or \
-             scripts/install-toolchains.sh --test)",
-        );
-        return;
-    }
-    let Some(chromium) = find_chromium() else {
-        skip_or_fail("no chromium found (apt install chromium, or set WASIFS_CHROMIUM)");
+    let Some(mut page) = Page::start() else {
         return;
     };
-
-    let dir = tempfile::tempdir().unwrap();
-    let modules = dir.path().join("modules");
-    std::fs::create_dir(&modules).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (send, reports) = mpsc::channel();
-    {
-        let (site, modules) = (site.clone(), modules.clone());
-        std::thread::spawn(move || serve(listener, site, modules, send));
-    }
-
+    let root = workspace_root();
+    let seeds = tempfile::tempdir().unwrap();
     let mut fixtures: Vec<PathBuf> = std::fs::read_dir(root.join("fixtures/bin"))
         .expect("fixtures/bin exists")
         .map(|e| e.unwrap().path())
@@ -260,11 +289,11 @@ fn browser_page_runs_every_packed_fixture_like_wasmtime() {
 
     let tree = root.join("fixtures/tree");
     let mut failures = Vec::new();
-    for (i, fixture) in fixtures.iter().enumerate() {
+    for fixture in &fixtures {
         let stem = fixture.file_stem().unwrap().to_string_lossy().into_owned();
         let name = format!("{stem}.wasm");
         let specs = if WRITE_FIXTURES.contains(&stem.as_str()) {
-            let seed = dir.path().join(format!("seed-{stem}"));
+            let seed = seeds.path().join(&stem);
             copy_tree(&root.join("fixtures/rwtree"), &seed, RWTREE_EMPTY_DIRS).unwrap();
             vec![
                 format!("/data={}", seed.display()),
@@ -276,7 +305,6 @@ fn browser_page_runs_every_packed_fixture_like_wasmtime() {
             vec![format!("/={}:ro", tree.display())]
         };
         let packed = pack_specs(fixture, &specs);
-        std::fs::write(modules.join(&name), &packed).unwrap();
         let entry = entry_for(&stem, &packed);
         let opts = RunOptions {
             args: vec![name.clone()],
@@ -286,12 +314,7 @@ fn browser_page_runs_every_packed_fixture_like_wasmtime() {
         let wasmtime = run(&packed, &opts)
             .unwrap_or_else(|e| panic!("{name}: the packed module failed under wasmtime: {e:?}"));
 
-        let mut url = format!("http://127.0.0.1:{port}/index.html?module=/m/{name}&report=/report");
-        if let Entry::Reactor(export) = &entry {
-            url += &format!("&invoke={export}");
-        }
-        let profile = dir.path().join(format!("profile-{i}"));
-        let browser = match run_in_chromium(&chromium, &profile, &url, &reports) {
+        let browser = match page.run(&name, &packed, &entry) {
             Ok(outcome) => outcome,
             Err(e) => {
                 failures.push(format!("{name}: {e}"));
@@ -322,4 +345,109 @@ fn browser_page_runs_every_packed_fixture_like_wasmtime() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Probes what a program sees besides its files: stdin/stdout/stderr (`fd_fdstat_get`: errno and
+/// file type), a read from stdin, a seek on stdout, the environment's size and the preopens after
+/// the one embedded mount (fd 3). One `label errno value` line each.
+const HOST_PROBE_WAT: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_fdstat_get" (func $fdstat (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_seek" (func $seek (param i32 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_prestat_get" (func $prestat (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_sizes_get" (func $envsz (param i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (global $__stack_pointer (mut i32) (i32.const 131072))
+  (data (i32.const 256) "stdin-fdstatstdout-fdstatstderr-fdstatstdin-readstdout-seekenvironfd3-prestatfd4-prestat")
+  ;; writes `n` in decimal at `at`, returns the end
+  (func $dec (param $n i32) (param $at i32) (result i32) (local $div i32)
+    (local.set $div (i32.const 1))
+    (block $done (loop $up
+      (br_if $done (i32.lt_u (i32.div_u (local.get $n) (local.get $div)) (i32.const 10)))
+      (local.set $div (i32.mul (local.get $div) (i32.const 10)))
+      (br $up)))
+    (loop $digits
+      (i32.store8 (local.get $at)
+        (i32.add (i32.const 48) (i32.rem_u (i32.div_u (local.get $n) (local.get $div)) (i32.const 10))))
+      (local.set $at (i32.add (local.get $at) (i32.const 1)))
+      (local.set $div (i32.div_u (local.get $div) (i32.const 10)))
+      (br_if $digits (local.get $div)))
+    (local.get $at))
+  ;; prints "LABEL A B\n"
+  (func $say (param $label i32) (param $len i32) (param $a i32) (param $b i32) (local $at i32)
+    (memory.copy (i32.const 1024) (local.get $label) (local.get $len))
+    (local.set $at (i32.add (i32.const 1024) (local.get $len)))
+    (i32.store8 (local.get $at) (i32.const 32))
+    (local.set $at (call $dec (local.get $a) (i32.add (local.get $at) (i32.const 1))))
+    (i32.store8 (local.get $at) (i32.const 32))
+    (local.set $at (call $dec (local.get $b) (i32.add (local.get $at) (i32.const 1))))
+    (i32.store8 (local.get $at) (i32.const 10))
+    (i32.store (i32.const 0) (i32.const 1024))
+    (i32.store (i32.const 4) (i32.sub (i32.add (local.get $at) (i32.const 1)) (i32.const 1024)))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func $fdstat_line (param $fd i32) (param $label i32) (param $len i32) (local $e i32)
+    (i32.store8 (i32.const 64) (i32.const 255))
+    (local.set $e (call $fdstat (local.get $fd) (i32.const 64)))
+    (call $say (local.get $label) (local.get $len) (local.get $e) (i32.load8_u (i32.const 64))))
+  (func (export "_start") (local $e i32)
+    (call $fdstat_line (i32.const 0) (i32.const 256) (i32.const 12))
+    (call $fdstat_line (i32.const 1) (i32.const 268) (i32.const 13))
+    (call $fdstat_line (i32.const 2) (i32.const 281) (i32.const 13))
+    ;; read up to 16 bytes from stdin
+    (i32.store (i32.const 32) (i32.const 512))
+    (i32.store (i32.const 36) (i32.const 16))
+    (i32.store (i32.const 48) (i32.const 99))
+    (local.set $e (call $fd_read (i32.const 0) (i32.const 32) (i32.const 1) (i32.const 48)))
+    (call $say (i32.const 294) (i32.const 10) (local.get $e) (i32.load (i32.const 48)))
+    (local.set $e (call $seek (i32.const 1) (i64.const 0) (i32.const 1) (i32.const 56)))
+    (call $say (i32.const 304) (i32.const 11) (local.get $e) (i32.const 0))
+    (i32.store (i32.const 72) (i32.const 99))
+    (local.set $e (call $envsz (i32.const 72) (i32.const 76)))
+    (call $say (i32.const 315) (i32.const 7) (local.get $e) (i32.load (i32.const 72)))
+    (i32.store8 (i32.const 96) (i32.const 255))
+    (local.set $e (call $prestat (i32.const 3) (i32.const 96)))
+    (call $say (i32.const 322) (i32.const 11) (local.get $e) (i32.load8_u (i32.const 96)))
+    (local.set $e (call $prestat (i32.const 4) (i32.const 96)))
+    (call $say (i32.const 333) (i32.const 11) (local.get $e) (i32.const 0))))"#;
+
+/// What the page gives a program differs from wasmtime only in the file types of stdio
+/// (examples/browser/README.md): stdin is an empty regular file, stdout/stderr are character devices
+/// (they answer a seek with ESPIPE, 70, as wasmtime's pipes do). Like wasmtime with no `--dir` and no
+/// `--env`, there is no environment and no preopen besides the embedded mount (fd 4: EBADF, 8).
+#[test]
+fn browser_page_gives_stdio_environment_and_preopens_as_documented() {
+    let Some(mut page) = Page::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("probe.wasm");
+    std::fs::write(&module, wat::parse_str(HOST_PROBE_WAT).unwrap()).unwrap();
+    std::fs::write(dir.path().join("a.txt"), "a").unwrap();
+    let packed = pack_specs(&module, &[format!("/={}:ro", dir.path().display())]);
+    let opts = RunOptions {
+        args: vec!["probe.wasm".into()],
+        ..RunOptions::default()
+    };
+    let wasmtime = run(&packed, &opts).unwrap();
+    let browser = page
+        .run("probe.wasm", &packed, &Entry::Command)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The same on both sides: a read of stdin gives end of file, a seek on stdout ESPIPE, no
+    // environment, the embedded mount at fd 3 and nothing at fd 4.
+    let common =
+        "stdin-read 0 0\nstdout-seek 70 0\nenviron 0 0\nfd3-prestat 0 0\nfd4-prestat 8 0\n";
+    // File types (fd_fdstat_get): 0 unknown (the harness's in-memory pipes), 2 character device,
+    // 4 regular file.
+    assert_eq!(
+        wasmtime.stdout_str(),
+        format!("stdin-fdstat 0 0\nstdout-fdstat 0 0\nstderr-fdstat 0 0\n{common}"),
+        "wasmtime"
+    );
+    assert_eq!(
+        browser.stdout_str(),
+        format!("stdin-fdstat 0 4\nstdout-fdstat 0 2\nstderr-fdstat 0 2\n{common}"),
+        "browser"
+    );
+    assert_eq!((wasmtime.exit_code, browser.exit_code), (0, 0));
 }
