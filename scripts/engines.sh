@@ -44,7 +44,11 @@ engines=("$@")
 [[ ${#engines[@]} -gt 0 ]] || engines=("${all[@]}")
 
 OUT="$(mktemp -d)"
-trap 'rm -rf "$OUT"' EXIT
+if [[ -n "${WASIFS_ENGINES_KEEP:-}" ]]; then
+    echo "outputs kept in $OUT" >&2
+else
+    trap 'rm -rf "$OUT"' EXIT
+fi
 echo "building wasifs and wasirun…" >&2
 cargo build -q -p wasifs --bin wasifs
 cargo build -q -p wasifs-tests --bin wasirun
@@ -125,11 +129,19 @@ run_engine() {
         if [[ "$code" == "$(cat "$OUT/ref/$name.code")" ]] && cmp -s "$OUT/ref/$name.out" "$OUT/$engine.$name.out"; then
             pass=$((pass + 1))
         else
-            why="$(grep -v '^\s*$' "$OUT/$engine.$name.err" | grep -v '^\s*at ' | head -1 | cut -c1-110 || true)"
+            # The engine's own message: its first line naming an error, else its first line.
+            why="$( (grep -m1 -E 'Error|error|Fatal|fatal|panic|trap|unsupported' "$OUT/$engine.$name.err" ||
+                     grep -m1 -v -E '^[[:space:]#]*$' "$OUT/$engine.$name.err") | sed "s/ @+[0-9]*//" | cut -c1-100 || true)"
+            [[ -n "$why" ]] || why="different stdout"
             fails+=("$name (exit $code${why:+: $why})")
         fi
     done
-    local failed="${fails[*]+"${fails[*]}"}"
+    local failed
+    if [[ $pass == 0 ]] && [[ "$(printf '%s\n' "${fails[@]#* }" | sort -u | wc -l)" == 1 ]]; then
+        failed="all: ${fails[0]#* }"
+    else
+        failed="${fails[*]+"${fails[*]}"}"
+    fi
     echo "| $engine | $version | $pass/${#names[@]} | ${failed:-none} |"
 }
 
