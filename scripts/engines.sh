@@ -134,8 +134,11 @@ run_engine() {
             pass=$((pass + 1))
         else
             # The engine's own message: its first line naming an error, else its first line.
-            why="$( (grep -m1 -E 'Error|error|Fatal|fatal|panic|trap|unsupported' "$OUT/$engine.$name.err" ||
-                     grep -m1 -v -E '^[[:space:]#]*$' "$OUT/$engine.$name.err") | sed "s/ @+[0-9]*//" | cut -c1-100 || true)"
+            # (V8's fatal errors: the line after "# Fatal error in , line 0".)
+            why="$( (grep -v 'Fatal error in' "$OUT/$engine.$name.err" |
+                     grep -m1 -E 'Error|error|Fatal|fatal|panic|trap|unsupported|not support' ||
+                     grep -m1 -v -E '^[[:space:]#]*$' "$OUT/$engine.$name.err") |
+                   sed -e "s/ @+[0-9]*//" -e "s/^# //" | cut -c1-100 || true)"
             [[ -n "$why" ]] || why="different stdout"
             fails+=("$name (exit $code${why:+: $why})")
         fi
@@ -162,7 +165,7 @@ run_browser() {
     local pass total
     pass="$(grep -c 'as under wasmtime$' "$log" || true)"
     total="$(ls fixtures/bin/*.wasm | wc -l)"
-    echo "| $row | $version (examples/browser) | $pass/$total (with the reactor) | $(grep -o '^[a-z_0-9]*\.wasm: exit code.*' "$log" | cut -c1-100 | tr '\n' ' ')|"
+    echo "| $row | $version (examples/browser) | $pass/$total (with the reactor) | $(grep -o '^[a-z_0-9]*\.wasm: exit code.*' "$log" | cut -c1-100 | tr '\n' ' ' || true)|"
 }
 
 echo "| engine | version | fixtures as wasmtime | failing |"
