@@ -45,7 +45,7 @@ build_rust() {
         CARGO_TARGET_DIR="$FIX/rust/target" \
             nice cargo build --quiet --release --target wasm32-wasip1 --locked --bins
     )
-    for b in rust_read rust_dirs rust_errors rust_exit rust_conformance rust_stress; do
+    for b in rust_read rust_dirs rust_errors rust_exit rust_conformance rust_stress rust_policy; do
         cp "$FIX/rust/target/wasm32-wasip1/release/$b.wasm" "$BIN/$b.wasm"
     done
 }
@@ -55,7 +55,7 @@ build_c() {
     # Debian's clang finds wasi-libc under /usr/{include,lib}/wasm32-wasi by itself; an
     # upstream wasi-sysroot is used when present.
     [ -d /usr/share/wasi-sysroot ] && sysroot_flag=(--sysroot=/usr/share/wasi-sysroot)
-    for src in c_posix c_wasi_raw c_conformance; do
+    for src in c_posix c_wasi_raw c_conformance c_policy; do
         log "c: $src.c"
         nice clang --target=wasm32-wasi "${sysroot_flag[@]}" -O2 -Wall -Wextra -Werror \
             -ffile-prefix-map="$FIX/c"=/fixtures/c -ffile-prefix-map="$ROOT"=/wasifs \

@@ -11,3 +11,8 @@ cases="${1:-2000000}"
 echo "== shim path resolution: $cases paths (seed ${WASIFS_FUZZ_SEED:-default})"
 WASIFS_FUZZ_CASES="$cases" cargo test --release --manifest-path shim-runtime/Cargo.toml \
     path_fuzz -- --nocapture
+
+# Rewriter on corrupted input modules (issue 8 item 9b): fixtures/bin with bits flipped, cut short,
+# section lengths rewritten (rewriter/tests/fuzz_input.rs); a clear error or a valid output, never a panic.
+echo "== rewriter on corrupted modules: $cases cases (seed ${WASIFS_FUZZ_SEED:-default})"
+WASIFS_FUZZ_CASES="$cases" cargo test --release -p wasifs --test fuzz_input -- --nocapture

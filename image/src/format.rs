@@ -5,7 +5,7 @@ use core::fmt;
 /// The 8 bytes every image starts with.
 pub const MAGIC: [u8; 8] = *b"WASIFS\0\x01";
 /// The only image format version this crate reads and writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// Size of the header at offset 0.
 pub const HEADER_SIZE: u32 = 80;
@@ -99,6 +99,9 @@ pub mod header_off {
     pub const HOST_ALIAS_COUNT: usize = 68;
     /// `max_write_kib` u32: most KiB the shim's in-memory layer may take (0: no limit).
     pub const MAX_WRITE_KIB: usize = 72;
+    /// `policy_off` u32: offset of the WASI policy block ([`crate::policy`]; version 3), which runs
+    /// to the end of the image; 0: every policy is the default.
+    pub const POLICY_OFF: usize = 76;
 }
 
 /// Node `kind` byte of a directory.
@@ -141,6 +144,8 @@ pub enum FormatError {
     WrongKind,
     /// Decompressing a chunk failed or produced the wrong length.
     Decompress,
+    /// The WASI policy block is malformed.
+    BadPolicy,
 }
 
 impl fmt::Display for FormatError {
@@ -157,6 +162,7 @@ impl fmt::Display for FormatError {
             FormatError::BadChunk => f.write_str("corrupt image chunk"),
             FormatError::WrongKind => f.write_str("image node of the wrong kind"),
             FormatError::Decompress => f.write_str("image chunk failed to decompress"),
+            FormatError::BadPolicy => f.write_str("corrupt image WASI policy block"),
         }
     }
 }
@@ -284,6 +290,19 @@ pub struct Header {
     /// Most KiB the shim's in-memory (writable) layer may take, `--max-write-memory` (0: no limit
     /// but the address space).
     pub max_write_kib: u32,
+    /// Offset of the WASI policy block, which runs to `total_len` (0: default policies).
+    pub policy_off: u32,
+}
+
+impl Header {
+    /// The length of the WASI policy block (0 without one).
+    pub fn policy_len(&self) -> u32 {
+        if self.policy_off == 0 {
+            0
+        } else {
+            self.total_len.saturating_sub(self.policy_off)
+        }
+    }
 }
 
 impl Header {
@@ -309,6 +328,7 @@ impl Header {
         put_u32(&mut b, o::HOST_ALIASES_OFF, self.host_aliases_off);
         put_u32(&mut b, o::HOST_ALIAS_COUNT, self.host_alias_count);
         put_u32(&mut b, o::MAX_WRITE_KIB, self.max_write_kib);
+        put_u32(&mut b, o::POLICY_OFF, self.policy_off);
         b
     }
 
@@ -336,6 +356,7 @@ impl Header {
             host_aliases_off: get_u32(b, o::HOST_ALIASES_OFF),
             host_alias_count: get_u32(b, o::HOST_ALIAS_COUNT),
             max_write_kib: get_u32(b, o::MAX_WRITE_KIB),
+            policy_off: get_u32(b, o::POLICY_OFF),
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod build;
 pub mod decode;
 pub mod format;
 mod level;
+pub mod policy;
 pub mod reader;
 
 #[cfg(feature = "build")]

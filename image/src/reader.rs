@@ -79,11 +79,19 @@ impl<S: Source> Image<S> {
             && table_fits(h.chunks_off, h.chunk_count, CHUNK_RECORD_SIZE, len)
             && table_fits(h.preopens_off, h.preopen_count, PREOPEN_SIZE, len)
             && table_fits(h.host_aliases_off, h.host_alias_count, HOST_ALIAS_SIZE, len)
-            && table_fits(h.strings_off, h.strings_len, 1, len);
+            && table_fits(h.strings_off, h.strings_len, 1, len)
+            && (h.policy_off == 0 || table_fits(h.policy_off, h.policy_len(), 1, len));
         if !tables_ok || h.chunk_size == 0 {
             return Err(FormatError::BadTable);
         }
         Ok(Image { src, header })
+    }
+
+    /// The WASI policies the image carries (the default when it has no policy block).
+    pub fn policies(&self) -> Result<crate::policy::Policies, FormatError> {
+        let mut block = alloc::vec![0u8; self.header.policy_len() as usize];
+        self.src.read_at(self.header.policy_off, &mut block);
+        crate::policy::Policies::decode(&block)
     }
 
     /// The underlying source.

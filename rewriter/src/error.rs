@@ -76,6 +76,28 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The same error naming `file` where it names a module passed as bytes (`<input module>`,
+    /// `<packed module>`): for callers that read the file themselves.
+    pub fn in_file(mut self, file: impl Into<PathBuf>) -> Self {
+        match &mut self {
+            Error::Io { path, .. }
+            | Error::NotWasm { path, .. }
+            | Error::Unsupported { path, .. }
+            | Error::Invalid { path, .. }
+            | Error::Mount { path, .. }
+                if path
+                    .to_str()
+                    .is_some_and(|p| p.starts_with('<') && p.ends_with(" module>")) =>
+            {
+                *path = file.into();
+            }
+            _ => {}
+        }
+        self
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

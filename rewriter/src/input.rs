@@ -14,6 +14,33 @@ const COMPONENT_LAYER: [u8; 2] = [1, 0];
 const BUILD_HINT: &str =
     "pass the .wasm built for wasm32-wasip1 (e.g. target/wasm32-wasip1/release/app.wasm)";
 
+/// Where a rewrite reads its module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A file.
+    File(std::path::PathBuf),
+    /// Standard input (`-` on the command line), read to its end.
+    Stdin,
+}
+
+/// The name errors give a module read from stdin.
+const STDIN_NAME: &str = "<stdin>";
+
+/// Reads `input` whole and checks that it is a core module; returns the name errors give it.
+pub(crate) fn read(input: &Input) -> Result<(std::path::PathBuf, Vec<u8>)> {
+    match input {
+        Input::File(path) => Ok((path.clone(), read_module(path)?)),
+        Input::Stdin => {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
+                .map_err(|e| Error::io(STDIN_NAME, e))?;
+            let name = std::path::PathBuf::from(STDIN_NAME);
+            check_core_module(&name, &bytes)?;
+            Ok((name, bytes))
+        }
+    }
+}
+
 /// Reads `path` and checks that it is a core WebAssembly module, saying what it is otherwise.
 pub(crate) fn read_module(path: &Path) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;

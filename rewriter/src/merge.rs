@@ -13,7 +13,7 @@ mod reimage;
 #[cfg(test)]
 mod tests;
 
-use crate::plan::{self, ModuleInfo, Plan};
+use crate::plan::{self, ModuleInfo, Plan, Served};
 use crate::Result;
 use encode::Merger;
 pub use error::MergeError;
@@ -36,13 +36,24 @@ pub struct MergeOutput<'a> {
     pub image_replaced: bool,
 }
 
-/// Merges the committed shim and the intrinsics into `app` with `image` as the filesystem image.
-pub fn rewrite_module<'a>(path: &Path, app: &'a [u8], image: &'a [u8]) -> Result<MergeOutput<'a>> {
-    if crate::SHIM_WASM.is_empty() {
+/// Merges the committed shim and the intrinsics into `app` with `image` as the filesystem image;
+/// `served` says which calls go to which shim entry points besides the default ones.
+pub fn rewrite_module<'a>(
+    path: &Path,
+    app: &'a [u8],
+    image: &'a [u8],
+    served: &Served<'_>,
+) -> Result<MergeOutput<'a>> {
+    let shim = if served.trace {
+        crate::SHIM_TRACE_WASM
+    } else {
+        crate::SHIM_WASM
+    };
+    if shim.is_empty() {
         return Err(MergeError::ShimMissing.into_error(path));
     }
     let intrinsics = intrinsics_wasm().map_err(|e| e.into_error(path))?;
-    merge_modules(path, app, crate::SHIM_WASM, &intrinsics, image)
+    merge_modules_with(path, app, shim, &intrinsics, image, served)
 }
 
 /// Compiles `shim-wat/intrinsics.wat`.
@@ -54,6 +65,7 @@ pub fn intrinsics_wasm() -> Result<Vec<u8>, MergeError> {
 ///
 /// If `app` was already rewritten with the same shim and intrinsics, only its image is replaced.
 /// This is the one place where a [`MergeError`] becomes the user-facing error.
+#[cfg(test)]
 pub fn merge_modules<'a>(
     path: &Path,
     app: &'a [u8],
@@ -61,13 +73,25 @@ pub fn merge_modules<'a>(
     intrinsics: &[u8],
     image: &'a [u8],
 ) -> Result<MergeOutput<'a>> {
+    merge_modules_with(path, app, shim, intrinsics, image, &Served::default())
+}
+
+/// [`merge_modules`], redirecting as `served` says.
+pub fn merge_modules_with<'a>(
+    path: &Path,
+    app: &'a [u8],
+    shim: &[u8],
+    intrinsics: &[u8],
+    image: &'a [u8],
+    served: &Served<'_>,
+) -> Result<MergeOutput<'a>> {
     let shim_info = parse_own(shim, "shim").map_err(|e| e.into_error(path))?;
     let intr_info = parse_own(intrinsics, "intrinsics").map_err(|e| e.into_error(path))?;
     if u32::try_from(image.len()).is_err() {
         return Err(MergeError::ImageTooLarge.into_error(path));
     }
     let hash = shim_hash(shim, intrinsics);
-    let plan = plan::analyse(path, app, &shim_info, hash)?;
+    let plan = plan::analyse_with(path, app, &shim_info, hash, served)?;
     merge_planned(&plan, &shim_info, &intr_info, image, hash).map_err(|e| e.into_error(path))
 }
 

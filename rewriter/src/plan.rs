@@ -49,13 +49,47 @@ impl Plan<'_> {
     }
 }
 
-/// Checks and validates the app and decides what to redirect to `shim` (hashing to `shim_hash`).
+/// Calls the shim exports but serves only when a WASI policy asks (see `policy::policy_calls`).
+pub const POLICY_CALLS: &[&str] = &[
+    "args_get",
+    "args_sizes_get",
+    "environ_get",
+    "environ_sizes_get",
+    "clock_time_get",
+    "clock_res_get",
+    "random_get",
+];
+
+/// Checks and validates the app and decides what to redirect to `shim` (hashing to `shim_hash`),
+/// no policy call ([`POLICY_CALLS`]) among them.
+#[cfg(test)]
 pub fn analyse<'a>(
     path: &Path,
     bytes: &'a [u8],
     shim: &ModuleInfo<'_>,
     shim_hash: u64,
 ) -> Result<Plan<'a>> {
+    analyse_with(path, bytes, shim, shim_hash, &Served::default())
+}
+
+/// Which calls go to which shim entry points besides the default ones.
+#[derive(Debug, Clone, Default)]
+pub struct Served<'s> {
+    /// The policy calls ([`POLICY_CALLS`]) to redirect.
+    pub policy_calls: &'s [&'static str],
+    /// Redirect every call to its traced entry point `shim_trace_<call>` (`--trace`).
+    pub trace: bool,
+}
+
+/// [`analyse`], redirecting as `served` says.
+pub fn analyse_with<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    shim: &ModuleInfo<'_>,
+    shim_hash: u64,
+    served: &Served<'_>,
+) -> Result<Plan<'a>> {
+    let policy_calls = served.policy_calls;
     let mut check = |payload: &Payload<'a>| check_payload(path, payload);
     let app = parse_module(path, bytes, true, false, &mut check)?;
 
@@ -66,7 +100,7 @@ pub fn analyse<'a>(
             _ => {
                 return Err(Error::unsupported(
                     path,
-                    "was rewritten by another wasifs version",
+                    "was rewritten by another wasifs version, or with the other shim variant (with or without --trace)",
                     "rewrite the original module",
                 ))
             }
@@ -88,6 +122,12 @@ pub fn analyse<'a>(
         )
     })?;
 
+    if rewritten.is_some() && (!policy_calls.is_empty() || served.trace) {
+        return Err(Error::usage(format!(
+            "{}: was rewritten by wasifs before, and its calls are redirected once and for all: --trace and the args, env, clock and random policies can only be set on the original module; rewrite the original",
+            path.display()
+        )));
+    }
     let mut redirects = Vec::new();
     if rewritten.is_none() {
         for (func, import) in app
@@ -97,10 +137,16 @@ pub fn analyse<'a>(
             .enumerate()
         {
             let func = func as u32;
-            if import.module != WASI_P1 {
+            if import.module != WASI_P1
+                || (!served.trace
+                    && POLICY_CALLS.contains(&import.name)
+                    && !policy_calls.contains(&import.name))
+            {
                 continue;
             }
-            let Some(shim_func) = shim.export(&format!("shim_{}", import.name), ExternalKind::Func)
+            let entry = if served.trace { "shim_trace_" } else { "shim_" };
+            let Some(shim_func) =
+                shim.export(&format!("{entry}{}", import.name), ExternalKind::Func)
             else {
                 continue;
             };

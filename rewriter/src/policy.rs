@@ -1,11 +1,13 @@
 //! The runtime policy the shim enforces, recorded in the image: what the app sees of the runtime's
-//! own preopens (`--host-fs`, `--preopen`) and how much memory its writes may take
-//! (`--max-write-memory`).
+//! own preopens (`--host-fs`, `--preopen`), how much memory its writes may take
+//! (`--max-write-memory`) and the rest of its WASI world (env, args, stdio, clocks, random, trace:
+//! [`Policies`]).
 
 use crate::mount::HostPreopen;
 use crate::{Error, Result};
 use std::fmt;
 use std::str::FromStr;
+use wasifs_image::policy::Policies;
 use wasifs_image::ImageBuilder;
 
 /// A `--max-write-memory` size: how much memory the packed module's in-memory layer (the files it
@@ -89,6 +91,8 @@ pub(crate) struct HostPolicy {
     deny: bool,
     /// Host preopens shown to the app under another name, in command-line order.
     preopens: Vec<HostPreopen>,
+    /// The WASI policies, checked by [`check_policies`].
+    wasi: Policies,
     /// Cap of the shim's in-memory layer (`--max-write-memory`; none: the address space).
     max_write_memory: Option<MemorySize>,
 }
@@ -96,7 +100,8 @@ pub(crate) struct HostPolicy {
 impl HostPolicy {
     /// The policy `host_fs` with the aliases `preopens`; each guest path and each host preopen
     /// may be named once.
-    pub fn new(host_fs: HostFs, preopens: Vec<HostPreopen>) -> Result<Self> {
+    pub fn new(host_fs: HostFs, preopens: Vec<HostPreopen>, wasi: Policies) -> Result<Self> {
+        check_policies(&wasi)?;
         for (i, p) in preopens.iter().enumerate() {
             if let Some(q) = preopens[..i]
                 .iter()
@@ -111,6 +116,7 @@ impl HostPolicy {
         Ok(HostPolicy {
             deny: host_fs == HostFs::Deny,
             preopens,
+            wasi,
             max_write_memory: None,
         })
     }
@@ -134,10 +140,48 @@ impl HostPolicy {
         if self.deny {
             b.deny_host_fs();
         }
+        b.set_policies(&self.wasi);
         if let Some(size) = self.max_write_memory {
             b.set_max_write_memory(size.bytes());
         }
     }
+}
+
+/// The preview1 calls the shim serves only when a policy asks: an app without those policies keeps
+/// calling the host directly, and the merge leaves their code out.
+pub(crate) fn policy_calls(p: &Policies) -> Vec<&'static str> {
+    let mut calls = Vec::new();
+    if p.serves_args() {
+        calls.extend(["args_get", "args_sizes_get"]);
+    }
+    if p.serves_env() {
+        calls.extend(["environ_get", "environ_sizes_get"]);
+    }
+    if p.serves_clock() {
+        calls.extend(["clock_time_get", "clock_res_get"]);
+    }
+    if p.serves_random() {
+        calls.push("random_get");
+    }
+    calls
+}
+
+/// Checks what the types cannot: variable names non-empty and without `=`, no NUL anywhere (C
+/// strings end there).
+fn check_policies(p: &Policies) -> Result<()> {
+    for (k, v) in &p.env {
+        if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
+            return Err(Error::usage(format!(
+                "--env {k}={v}: the name must be non-empty and hold no `=`, and neither may hold a NUL byte"
+            )));
+        }
+    }
+    if let Some(a) = p.args.iter().find(|a| a.contains('\0')) {
+        return Err(Error::usage(format!(
+            "--arg {a:?} holds a NUL byte, which C programs would cut there; remove it"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
 //! The library's entry point: the [`Rewriter`] builder, which checks each stage's options once and
 //! runs the pipeline (read → image → merge → write).
 
-use crate::mount::{self, ImageOptions, MountSpec, Progress, WalkOptions};
-use crate::policy::{HostFs, HostPolicy, MemorySize};
-use crate::{input, merge, output, Glob, HostPreopen, Result};
+use crate::mount::{self, DryRun, ImageOptions, MountSpec, Mtimes, Progress, WalkOptions};
+use crate::output::{Output, Target};
+use crate::plan::Served;
+use crate::policy::{policy_calls, HostFs, HostPolicy, MemorySize};
+use crate::{input, merge, output, Error, Glob, HostPreopen, Input, Result, Timestamp};
+use crate::{Clock, Deny, EnvFromHost, Policies, Random, Stdio, Trace};
 use std::borrow::Cow;
 use std::path::Path;
 use wasifs_image::Level;
@@ -16,9 +19,9 @@ const BYTES_NAME: &str = "<input module>";
 /// or [`write_file`](Rewriter::write_file).
 ///
 /// ```
-/// use wasifs::{Level, MountSpec, Rewriter};
+/// use wasifs::{Level, MountSpec, Random, Rewriter};
 ///
-/// # fn main() -> wasifs::Result<()> {
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let app = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/bin/wat_cat.wasm"));
 /// let tree = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/tree");
 /// let packed = Rewriter::new()
@@ -26,6 +29,10 @@ const BYTES_NAME: &str = "<input module>";
 ///     .mount("/etc/app.toml=Cargo.toml:ro".parse()?)
 ///     .exclude("*.tmp".parse()?)
 ///     .level(Level::DEFAULT)
+///     .env("APP_MODE", "test")
+///     .arg("--verbose")
+///     .clock("fixed:2024-01-02T03:04:05Z".parse()?)
+///     .random(Random::Seed(42))
 ///     .rewrite(app)?;
 /// assert!(packed.bytes.starts_with(b"\0asm"));
 /// assert!(packed.report.files > 0);
@@ -49,9 +56,30 @@ pub struct Rewriter {
     host_fs: HostFs,
     /// `--preopen`, checked by [`HostPolicy::new`].
     preopens: Vec<HostPreopen>,
+    /// `--mtime`: one modification time for every node.
+    mtime: Option<Timestamp>,
+    /// The latest modification time recorded.
+    clamp: Clamp,
+    /// `--env`, `--arg`, `--stdin`… (the WASI policies), checked by [`HostPolicy::new`].
+    policies: Policies,
     /// `--max-write-memory`.
     max_write_memory: Option<MemorySize>,
 }
+
+/// The latest modification time a rewrite records.
+#[derive(Debug, Clone, Copy, Default)]
+enum Clamp {
+    /// `SOURCE_DATE_EPOCH`, if set when the rewrite runs.
+    #[default]
+    FromEnv,
+    /// This time, whatever the environment says.
+    At(Timestamp),
+    /// None.
+    Off,
+}
+
+/// The environment variable of reproducible builds: the latest time a build may record.
+const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
 
 /// A rewritten module and what was done.
 #[derive(Debug, Clone)]
@@ -91,7 +119,7 @@ pub struct Report {
 
 impl Rewriter {
     /// No mounts, no globs, symlinks kept as links, [`Level::DEFAULT`], all cores, host preopens
-    /// allowed.
+    /// allowed, host mtimes clamped to `SOURCE_DATE_EPOCH` when it is set.
     pub fn new() -> Self {
         Rewriter::default()
     }
@@ -102,13 +130,15 @@ impl Rewriter {
         self
     }
 
-    /// Embeds only files and symlinks matching `glob` (relative to the mount source); repeatable.
+    /// Embeds only what matches `glob`, a `.gitignore` line relative to the mount source (a
+    /// matching directory comes with everything below it); repeatable, the last matching line wins.
     pub fn include(mut self, glob: Glob) -> Self {
         self.include.push(glob);
         self
     }
 
-    /// Leaves out files and directories matching `glob`; repeatable, wins over [`include`](Self::include).
+    /// Leaves out what matches `glob`, a `.gitignore` line (a matching directory is pruned);
+    /// repeatable, the last matching line wins; wins over [`include`](Self::include).
     pub fn exclude(mut self, glob: Glob) -> Self {
         self.exclude.push(glob);
         self
@@ -151,6 +181,126 @@ impl Rewriter {
         self
     }
 
+    /// Records `mtime` as the modification (and access and change) time of every file, directory
+    /// and symlink; wins over [`clamp_mtime`](Self::clamp_mtime) and `SOURCE_DATE_EPOCH`.
+    pub fn mtime(mut self, mtime: Timestamp) -> Self {
+        self.mtime = Some(mtime);
+        self
+    }
+
+    /// Records no modification time later than `latest` (`None`: the host's times as they are).
+    /// Without this call, `SOURCE_DATE_EPOCH` (unix seconds), when set in the environment at
+    /// rewrite time, is the latest time, as reproducible-builds tools do; a malformed value is an
+    /// error.
+    pub fn clamp_mtime(mut self, latest: Option<Timestamp>) -> Self {
+        self.clamp = latest.map_or(Clamp::Off, Clamp::At);
+        self
+    }
+
+    /// Which modification times the image records, reading `SOURCE_DATE_EPOCH` if it decides.
+    fn mtimes(&self) -> Result<Mtimes> {
+        if let Some(t) = self.mtime {
+            return Ok(Mtimes::Fixed(t.unix_nanos()));
+        }
+        let latest = match self.clamp {
+            Clamp::Off => None,
+            Clamp::At(t) => Some(t),
+            Clamp::FromEnv => match std::env::var_os(SOURCE_DATE_EPOCH) {
+                None => None,
+                Some(v) if v.is_empty() => None,
+                Some(v) => {
+                    let secs = v
+                        .to_str()
+                        .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .ok_or_else(|| {
+                            Error::usage(format!(
+                                "{SOURCE_DATE_EPOCH}={v:?} is not a number of seconds since 1970; \
+                                 set it to e.g. $(git log -1 --format=%ct), or unset it"
+                            ))
+                        })?;
+                    Some(Timestamp::from_unix_secs(secs))
+                }
+            },
+        };
+        Ok(latest.map_or(Mtimes::Host, |t| Mtimes::Clamp(t.unix_nanos())))
+    }
+
+    /// Gives the app the environment variable `name=value`, before (and over) the host's; repeatable.
+    /// The name must be non-empty without `=`, and neither may hold a NUL byte (else `rewrite`
+    /// fails with a usage error).
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.policies.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// Which of the runtime's environment variables the app sees (all by default).
+    pub fn env_from_host(mut self, from_host: EnvFromHost) -> Self {
+        self.policies.env_from_host = from_host;
+        self
+    }
+
+    /// Bakes one argument: the app sees the runtime's `argv[0]`, the baked arguments in order, then
+    /// the runtime's other arguments; repeatable.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.policies.args.push(arg.into());
+        self
+    }
+
+    /// Bakes several arguments, as [`arg`](Self::arg) each in order.
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.policies.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// What the app's stdin is ([`Stdio::Inherit`] by default).
+    pub fn stdin(mut self, stdio: Stdio) -> Self {
+        self.policies.stdio[0] = stdio;
+        self
+    }
+
+    /// What the app's stdout is ([`Stdio::Inherit`] by default).
+    pub fn stdout(mut self, stdio: Stdio) -> Self {
+        self.policies.stdio[1] = stdio;
+        self
+    }
+
+    /// What the app's stderr is ([`Stdio::Inherit`] by default).
+    pub fn stderr(mut self, stdio: Stdio) -> Self {
+        self.policies.stdio[2] = stdio;
+        self
+    }
+
+    /// The clocks the app reads ([`Clock::Host`] by default).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.policies.clock = clock;
+        self
+    }
+
+    /// The bytes `random_get` gives ([`Random::Host`] by default).
+    pub fn random(mut self, random: Random) -> Self {
+        self.policies.random = random;
+        self
+    }
+
+    /// What a call a policy denies does: answer `ENOTCAPABLE` (the default) or trap.
+    pub fn deny(mut self, deny: Deny) -> Self {
+        self.policies.deny = deny;
+        self
+    }
+
+    /// Logs every WASI call the app makes to stderr, one strace-like line each: always
+    /// ([`Trace::On`]) or when the runtime's environment sets `WASIFS_TRACE` ([`Trace::Env`]).
+    pub fn trace(mut self, trace: Trace) -> Self {
+        self.policies.trace = trace;
+        self
+    }
+
+    /// The WASI policies set so far (what the image will record).
+    pub fn policies(&self) -> &Policies {
+        &self.policies
+    }
+
     /// Caps the memory the module's writes may take at run time (the shim's in-memory layer);
     /// past it, writes answer ENOMEM and the program goes on. Without it, the 4 GiB address space.
     pub fn max_write_memory(mut self, size: MemorySize) -> Self {
@@ -165,45 +315,118 @@ impl Rewriter {
         self.rewrite_bytes(path, bytes)
     }
 
-    /// Reads the core module at `path` and rewrites it; errors name `path`.
+    /// Reads the core module at `path` and rewrites it; errors name `path`. The module itself is
+    /// never embedded (a mount holding it leaves it out, with a warning).
     pub fn rewrite_file(&self, path: impl AsRef<Path>) -> Result<Rewritten> {
         let path = path.as_ref();
         let app = input::read_module(path)?;
-        self.rewrite_bytes(path, &app)
-    }
-
-    /// Rewrites the core module at `input` into `output`, atomically: on error nothing is written.
-    /// The output is streamed, never held in memory as a whole.
-    pub fn write_file(&self, input: impl AsRef<Path>, output: impl AsRef<Path>) -> Result<Report> {
-        let input = input.as_ref();
-        let app = input::read_module(input)?;
-        self.run(input, &app, |parts| {
-            output::write_atomic(output.as_ref(), parts.iter().map(|p| &p[..]))
-        })
-    }
-
-    /// Rewrites `app` (read from `path`) into a byte vector.
-    fn rewrite_bytes(&self, path: &Path, app: &[u8]) -> Result<Rewritten> {
         let mut bytes = Vec::new();
-        let report = self.run(path, app, |parts| {
+        let report = self.run(path, &app, &[(path, "input module")], |parts| {
             bytes = parts.concat();
             Ok(())
         })?;
         Ok(Rewritten { bytes, report })
     }
 
-    /// Runs the pipeline on `app` (read from `path`), handing the output's parts to `sink`.
+    /// Rewrites the core module at `input` into the file `output`, as [`write`](Self::write) does.
+    pub fn write_file(&self, input: impl AsRef<Path>, output: impl AsRef<Path>) -> Result<Report> {
+        self.write(
+            &Input::File(input.as_ref().to_path_buf()),
+            &Output::File(output.as_ref().to_path_buf()),
+        )
+    }
+
+    /// Rewrites the module read from `input` into `output`. The output is checked before anything
+    /// is read (a directory, a trailing `/`, a missing directory, a terminal are refused), streamed
+    /// (never held in memory as a whole), and on error nothing is written to a file. A file output
+    /// is replaced atomically and gets the input's permission bits; a symlink's target is replaced,
+    /// the link kept; a device or FIFO is written through. Neither the input nor the output file is
+    /// ever embedded (a mount holding them leaves them out, with a warning).
+    pub fn write(&self, input: &Input, output: &Output) -> Result<Report> {
+        let target = Target::check(output)?;
+        let (name, app) = input::read(input)?;
+        let in_path = match input {
+            Input::File(p) => Some(p.as_path()),
+            Input::Stdin => None,
+        };
+        let mode = output::mode_for(in_path, &target);
+        let mut skip: Vec<(&Path, &str)> = Vec::new();
+        skip.extend(in_path.map(|p| (p, "input module")));
+        skip.extend(target.replaced().map(|p| (p, "output")));
+        self.run(&name, &app, &skip, |parts| {
+            target.write(parts.iter().map(|p| &p[..]), mode)
+        })
+    }
+
+    /// Lists what [`write`](Self::write) would embed, and what it would leave out and why, without
+    /// compressing or writing anything. `input` is read and its header checked; `output` is checked
+    /// as `write` checks it (a directory, a missing directory… are errors) unless it is stdout.
+    pub fn dry_run(&self, input: &Input, output: &Output) -> Result<DryRun> {
+        let target = match output {
+            Output::File(_) => Some(Target::check(output)?),
+            Output::Stdout => None,
+        };
+        let _ = input::read(input)?;
+        let mut walk = self.walk_options()?;
+        if let Input::File(p) = input {
+            walk.skip(p, "input module");
+        }
+        if let Some(p) = target.as_ref().and_then(Target::replaced) {
+            walk.skip(p, "output");
+        }
+        let host = self.host_policy()?;
+        mount::plan_image(&self.mounts, &walk, &host)
+    }
+
+    /// The host policy, checked.
+    fn host_policy(&self) -> Result<HostPolicy> {
+        Ok(
+            HostPolicy::new(self.host_fs, self.preopens.clone(), self.policies.clone())?
+                .max_write_memory(self.max_write_memory),
+        )
+    }
+
+    /// The walk's options, checked.
+    fn walk_options(&self) -> Result<WalkOptions> {
+        WalkOptions::new(
+            &self.include,
+            &self.exclude,
+            self.follow_symlinks,
+            self.mtimes()?,
+        )
+    }
+
+    /// Rewrites `app` (read from `path`) into a byte vector.
+    fn rewrite_bytes(&self, path: &Path, app: &[u8]) -> Result<Rewritten> {
+        let mut bytes = Vec::new();
+        let report = self.run(path, app, &[], |parts| {
+            bytes = parts.concat();
+            Ok(())
+        })?;
+        Ok(Rewritten { bytes, report })
+    }
+
+    /// Runs the pipeline on `app` (read from `path`), handing the output's parts to `sink`; the
+    /// host files `skip` (with what they are) are never embedded.
     fn run(
         &self,
         path: &Path,
         app: &[u8],
+        skip: &[(&Path, &str)],
         sink: impl FnOnce(&[Cow<'_, [u8]>]) -> Result<()>,
     ) -> Result<Report> {
-        let walk = WalkOptions::new(&self.include, &self.exclude, self.follow_symlinks)?;
-        let host = HostPolicy::new(self.host_fs, self.preopens.clone())?
-            .max_write_memory(self.max_write_memory);
+        let mut walk = self.walk_options()?;
+        for (file, what) in skip {
+            walk.skip(file, what);
+        }
+        let host = self.host_policy()?;
         let image = mount::build_image(&self.mounts, &walk, &self.image, &host)?;
-        let merged = merge::rewrite_module(path, app, &image.bytes)?;
+        let calls = policy_calls(&self.policies);
+        let served = Served {
+            policy_calls: &calls,
+            trace: self.policies.trace != Trace::Off,
+        };
+        let merged = merge::rewrite_module(path, app, &image.bytes, &served)?;
         // The output is a list of parts borrowing `app` and `image.bytes`, written one by one: the
         // image is never held twice.
         let parts = merged.module.parts().map_err(|e| e.into_error(path))?;

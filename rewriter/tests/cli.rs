@@ -221,3 +221,16 @@ fn file_of_4_gib_or_more_is_rejected_naming_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("4 GiB"), "the message says why: {stderr}");
 }
+
+#[test]
+fn non_utf8_file_name_is_refused_naming_it_and_the_fix() {
+    use std::os::unix::ffi::OsStrExt;
+    let case = Case::new();
+    let input = case.write("app.wasm", wat::parse_str(GOOD_WAT).unwrap());
+    let name = std::ffi::OsStr::from_bytes(b"na\xefve.txt");
+    std::fs::write(case.path("assets").join(name), "x").unwrap();
+    let out = case.rewrite(&input, &case.default_mount());
+    case.assert_rejected(&out, "na\\xefve.txt");
+    case.assert_rejected(&out, "not valid UTF-8");
+    case.assert_rejected(&out, "--exclude");
+}

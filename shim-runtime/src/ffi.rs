@@ -2,7 +2,10 @@
 //! (only the fd translated) or decodes its raw words into typed arguments (`args.rs`) for the tree.
 
 mod imports;
+mod policy;
 mod state;
+#[cfg(feature = "trace")]
+mod trace;
 
 use imports::*;
 use state::with;
@@ -126,7 +129,7 @@ pub extern "C" fn shim_fd_filestat_set_times(fd: u32, atim: u64, mtim: u64, fst:
 pub extern "C" fn shim_fd_pread(fd: u32, iovs: u32, n: u32, offset: u64, nread: u32) -> u32 {
     on_fd!(
         fd,
-        h => host_fd_pread(h, iovs, n, offset, nread),
+        h => policy::stdio_gate(h, false, iovs, n, nread).unwrap_or_else(|| host_fd_pread(h, iovs, n, offset, nread)),
         s => s.fd_read(&mut Mem, fd, Iovecs { ptr: iovs, count: n }, Some(offset), nread)
     )
 }
@@ -162,7 +165,7 @@ pub extern "C" fn shim_fd_prestat_dir_name(fd: u32, path: u32, len: u32) -> u32 
 pub extern "C" fn shim_fd_pwrite(fd: u32, iovs: u32, n: u32, offset: u64, nwritten: u32) -> u32 {
     on_fd!(
         fd,
-        h => host_fd_pwrite(h, iovs, n, offset, nwritten),
+        h => policy::stdio_gate(h, true, iovs, n, nwritten).unwrap_or_else(|| host_fd_pwrite(h, iovs, n, offset, nwritten)),
         s => s.fd_write(&mut Mem, fd, Iovecs { ptr: iovs, count: n }, Some(offset), nwritten)
     )
 }
@@ -171,7 +174,7 @@ pub extern "C" fn shim_fd_pwrite(fd: u32, iovs: u32, n: u32, offset: u64, nwritt
 pub extern "C" fn shim_fd_read(fd: u32, iovs: u32, n: u32, nread: u32) -> u32 {
     on_fd!(
         fd,
-        h => host_fd_read(h, iovs, n, nread),
+        h => policy::stdio_gate(h, false, iovs, n, nread).unwrap_or_else(|| host_fd_read(h, iovs, n, nread)),
         s => s.fd_read(&mut Mem, fd, Iovecs { ptr: iovs, count: n }, None, nread)
     )
 }
@@ -213,7 +216,7 @@ pub extern "C" fn shim_fd_tell(fd: u32, offset: u32) -> u32 {
 pub extern "C" fn shim_fd_write(fd: u32, iovs: u32, n: u32, nwritten: u32) -> u32 {
     on_fd!(
         fd,
-        h => host_fd_write(h, iovs, n, nwritten),
+        h => policy::stdio_gate(h, true, iovs, n, nwritten).unwrap_or_else(|| host_fd_write(h, iovs, n, nwritten)),
         s => s.fd_write(&mut Mem, fd, Iovecs { ptr: iovs, count: n }, None, nwritten)
     )
 }

@@ -13,9 +13,11 @@ pub mod mem;
 pub mod mutate;
 pub mod overlay;
 pub mod path;
+pub mod policy;
 pub mod poll;
 pub mod preopens;
 pub mod query;
+pub mod trace;
 pub mod vfs;
 pub mod wasi;
 

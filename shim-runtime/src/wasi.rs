@@ -47,6 +47,8 @@ pub const ENOTEMPTY: Errno = 55;
 pub const EXDEV: Errno = 75;
 /// Invalid seek.
 pub const ESPIPE: Errno = 70;
+/// Capabilities insufficient: the answer of a call a WASI policy denies (`--deny=errno`).
+pub const ENOTCAPABLE: Errno = 76;
 
 /// File type: unknown.
 pub const FILETYPE_UNKNOWN: u8 = 0;

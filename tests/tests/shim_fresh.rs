@@ -1,4 +1,5 @@
-//! The committed `rewriter/assets/shim.wasm` is exactly what `scripts/build-shim.sh` builds from source.
+//! The committed `rewriter/assets/shim.wasm` and `shim-trace.wasm` are exactly what
+//! `scripts/build-shim.sh` builds from source.
 
 use std::process::Command;
 
@@ -39,13 +40,16 @@ fn committed_shim_matches_a_fresh_build_of_shim_runtime() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let fresh = std::fs::read(&fresh).expect("build-shim.sh --out wrote the shim");
-    let committed = std::fs::read(root.join("rewriter/assets/shim.wasm")).unwrap();
-    assert!(
-        fresh == committed,
-        "rewriter/assets/shim.wasm is stale ({} bytes committed, {} bytes built from shim-runtime/); \
-         run scripts/build-shim.sh and commit the result",
-        committed.len(),
-        fresh.len()
-    );
+    for name in ["shim.wasm", "shim-trace.wasm"] {
+        let fresh =
+            std::fs::read(dir.path().join(name)).expect("build-shim.sh --out wrote the shim");
+        let committed = std::fs::read(root.join("rewriter/assets").join(name)).unwrap();
+        assert!(
+            fresh == committed,
+            "rewriter/assets/{name} is stale ({} bytes committed, {} bytes built from shim-runtime/); \
+             run scripts/build-shim.sh and commit the result",
+            committed.len(),
+            fresh.len()
+        );
+    }
 }

@@ -22,6 +22,8 @@ pub(super) struct Extras {
     pub(super) host_aliases: Vec<(Vec<u8>, Vec<u8>)>,
     /// Hide host preopens that no alias names.
     pub(super) host_fs_deny: bool,
+    /// The encoded WASI policy block (empty: default policies), placed after the strings.
+    pub(super) policy: Vec<u8>,
     /// `--max-write-memory` in KiB (0: no limit).
     pub(super) max_write_kib: u32,
 }
@@ -85,6 +87,7 @@ impl Tables<'_> {
         let strings_base = to_u32(offs.strings)?;
         out.reserve_exact((offs.end - offs.nodes) as usize);
         append_records(&mut out, &records, &self.data.chunks, strings_base);
+        out.extend_from_slice(&self.extras.policy);
         let header = self.header(&records, &offs, total_len, strings_base)?;
         out[..HEADER_SIZE as usize].copy_from_slice(&header.encode());
         Ok(out)
@@ -205,7 +208,7 @@ impl Tables<'_> {
             preopens,
             host_aliases,
             strings,
-            end: strings + r.strings.bytes.len() as u64,
+            end: strings + r.strings.bytes.len() as u64 + self.extras.policy.len() as u64,
         }
     }
 
@@ -238,6 +241,11 @@ impl Tables<'_> {
             },
             host_aliases_off: to_u32(offs.host_aliases)?,
             host_alias_count: to_u32(r.host_aliases.len() as u64)?,
+            policy_off: if self.extras.policy.is_empty() {
+                0
+            } else {
+                to_u32(offs.end - self.extras.policy.len() as u64)?
+            },
             max_write_kib: self.extras.max_write_kib,
         })
     }

@@ -210,6 +210,15 @@ impl ImageBuilder {
             .push((guest.to_vec(), host.to_vec()));
     }
 
+    /// Records the WASI policies (env, args, stdio, clocks, random) the shim enforces.
+    pub fn set_policies(&mut self, policies: &crate::policy::Policies) {
+        self.extras.policy = if policies.is_default() {
+            Vec::new()
+        } else {
+            policies.encode()
+        };
+    }
+
     /// Caps the shim's in-memory layer at `bytes` (`--max-write-memory`, rounded up to whole KiB;
     /// 0 or 4 TiB and more: no cap but the address space).
     pub fn set_max_write_memory(&mut self, bytes: u64) {

@@ -1,30 +1,55 @@
 //! `wasifs rewrite`: embed host files and the WASI shim into a module.
 
+use super::policy::PolicyArgs;
 use super::{bar, human};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use wasifs::{Glob, HostFs, HostPreopen, Level, MemorySize, MountSpec, Rewriter};
+use wasifs::{
+    DryRun, EntryKind, Glob, HostFs, HostPreopen, Input, Level, MemorySize, MountSpec, Output,
+    Rewriter, Timestamp,
+};
+
+/// Examples shown after `wasifs rewrite --help`.
+const EXAMPLES: &str = "\
+Patterns (--include/--exclude) are .gitignore lines, relative to each mount source:
+  --exclude target/                        directories named target, at any depth
+  --exclude '*.log' --exclude '!keep.log'  every .log but keep.log (the last matching line wins)
+  --exclude /build   (or ./build)          only build at the top of the mount source
+  --exclude '**/node_modules'              every node_modules directory
+  --include src --include '*.md'           src with everything below it, and every .md file
+
+Reproducible output:
+  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) wasifs rewrite app.wasm -m /=assets
+  wasifs rewrite app.wasm -m /=assets --mtime 2024-01-01T00:00:00Z";
 
 /// `wasifs rewrite` arguments.
 #[derive(clap::Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub struct RewriteArgs {
-    /// The core module to rewrite (built for wasm32-wasip1).
+    /// The core module to rewrite (built for wasm32-wasip1); `-` reads it from stdin.
     input: PathBuf,
     /// Embed HOST (a directory or a file) at GUEST. Repeatable; the order is the preopen order.
     /// Append `:ro` to make the mount read-only. With none, the module keeps the runtime's preopens
     /// (the shim passes them through).
     #[arg(short, long = "mount", value_name = "GUEST=HOST")]
     mounts: Vec<MountSpec>,
-    /// Where to write the result [default: INPUT with `.packed.wasm`].
+    /// Where to write the result [default: INPUT with `.packed.wasm`; stdout for `-`]. `-` is
+    /// stdout (not a terminal); a symlink's target is replaced, a device or FIFO written through.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Only embed files matching this glob (relative to the mount source). Repeatable.
-    #[arg(long, value_name = "GLOB")]
+    /// Only embed what matches this .gitignore pattern (a directory: with all below it); a
+    /// directory with nothing included is left out. Repeatable.
+    #[arg(long, value_name = "PATTERN")]
     include: Vec<Glob>,
-    /// Leave out files and directories matching this glob. Repeatable; wins over --include.
-    #[arg(long, value_name = "GLOB")]
+    /// Leave out what matches this .gitignore pattern (`target/`, `*.log`, `!keep.log`, `/build`).
+    /// Repeatable; wins over --include.
+    #[arg(long, value_name = "PATTERN")]
     exclude: Vec<Glob>,
+    /// Record this modification time for every embedded node: RFC 3339 or unix seconds. Without
+    /// it, mtimes later than SOURCE_DATE_EPOCH (when set) are clamped to it.
+    #[arg(long, value_name = "TIME")]
+    mtime: Option<Timestamp>,
     /// Copy what symlinks point to instead of keeping them as symlinks.
     #[arg(long)]
     follow_symlinks: bool,
@@ -42,6 +67,10 @@ pub struct RewriteArgs {
     /// when the runtime is given `--dir /tmp/out`). Repeatable.
     #[arg(long = "preopen", value_name = "GUEST=HOSTNAME")]
     preopens: Vec<HostPreopen>,
+    /// List what would be embedded (guest path, size, host path) and what is left out and why, on
+    /// stdout; nothing is written.
+    #[arg(long)]
+    dry_run: bool,
     /// Cap the memory the program's writes take at run time (files written live in memory), e.g.
     /// 64M or 1G (K, M, G: powers of 1024; 256K to 4G). Past it, writes answer ENOMEM and the
     /// program goes on. Default: no cap but the 4 GiB address space.
@@ -50,14 +79,23 @@ pub struct RewriteArgs {
     /// Print nothing but errors and warnings.
     #[arg(short, long)]
     quiet: bool,
+    #[command(flatten)]
+    policy: PolicyArgs,
 }
 
 /// Runs `wasifs rewrite` and reports the outcome.
 pub fn run(args: RewriteArgs) -> ExitCode {
-    let output = args
-        .output
-        .clone()
-        .unwrap_or_else(|| default_output(&args.input));
+    let input = if args.input.as_os_str() == "-" {
+        Input::Stdin
+    } else {
+        Input::File(args.input.clone())
+    };
+    let output = match (&args.output, &input) {
+        (Some(o), _) if o.as_os_str() == "-" => Output::Stdout,
+        (Some(o), _) => Output::File(o.clone()),
+        (None, Input::Stdin) => Output::Stdout,
+        (None, Input::File(i)) => Output::File(default_output(i)),
+    };
     let mut rewriter = Rewriter::new()
         .follow_symlinks(args.follow_symlinks)
         .level(if args.store { Level::STORE } else { args.level })
@@ -74,15 +112,28 @@ pub fn run(args: RewriteArgs) -> ExitCode {
     for preopen in args.preopens {
         rewriter = rewriter.preopen(preopen);
     }
+    if let Some(mtime) = args.mtime {
+        rewriter = rewriter.mtime(mtime);
+    }
+    rewriter = args.policy.apply(rewriter);
     if let Some(size) = args.max_write_memory {
         rewriter = rewriter.max_write_memory(size);
+    }
+    if args.dry_run {
+        return match rewriter.dry_run(&input, &output) {
+            Ok(plan) => print_dry_run(&plan, &output),
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(bar::Bar::new);
     if let Some(bar) = &bar {
         let bar = bar.clone();
         rewriter = rewriter.progress(move |done, total| bar.update(done, total));
     }
-    let result = rewriter.write_file(&args.input, &output);
+    let result = rewriter.write(&input, &output);
     if let Some(bar) = &bar {
         bar.clear();
     }
@@ -103,7 +154,7 @@ pub fn run(args: RewriteArgs) -> ExitCode {
                 eprintln!(
                     "wrote {}: {} ({} in), image {} for {} files, {} dirs, {} symlinks ({} of data); \
                      {shim}",
-                    output.display(),
+                    output.name(),
                     human(report.output_len),
                     human(report.input_len),
                     human(report.image_len),
@@ -117,6 +168,53 @@ pub fn run(args: RewriteArgs) -> ExitCode {
         }
         Err(err) => {
             eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a dry run: one line per node (`d`/`f`/`h`/`l`, size, guest path, host path), then what
+/// was left out and why, then the totals; warnings go to stderr.
+fn print_dry_run(plan: &DryRun, output: &Output) -> ExitCode {
+    for warning in &plan.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let mut out = String::new();
+    for e in &plan.entries {
+        let (kind, extra) = match &e.kind {
+            EntryKind::Dir => ('d', String::new()),
+            EntryKind::File => ('f', String::new()),
+            EntryKind::HardLink => ('h', " (hard link)".into()),
+            EntryKind::Symlink(target) => ('l', format!(" -> {target}")),
+            _ => ('?', String::new()),
+        };
+        out += &format!(
+            "{kind} {:>10}  {}{extra}  <- {}\n",
+            e.size,
+            e.guest,
+            e.host.display()
+        );
+    }
+    for s in &plan.skipped {
+        out += &format!(
+            "- {:>10}  {}  left out: {}\n",
+            "",
+            s.host.display(),
+            s.reason
+        );
+    }
+    out += &format!(
+        "dry run, nothing written to {}: {} files, {} dirs, {} symlinks, {} of data before compression\n",
+        output.name(),
+        plan.files,
+        plan.dirs,
+        plan.symlinks,
+        human(plan.data_len)
+    );
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: <stdout>: {e}");
             ExitCode::FAILURE
         }
     }

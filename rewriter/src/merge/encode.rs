@@ -411,6 +411,7 @@ impl<'p, 's, 'a> Merger<'p, 's, 'a> {
         let mut rec = Vec::new();
         WASIFS_SECTION.encode(&mut rec);
         rec.extend_from_slice(&record.encode());
+        rec.extend_from_slice(&crate::record::fields_of(self.plan, &self.layout));
         self.custom().copy(&rec);
     }
 

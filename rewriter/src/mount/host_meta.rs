@@ -4,6 +4,35 @@ use std::ffi::OsStr;
 use std::fs::Metadata;
 use wasifs_image::Meta;
 
+/// Which modification time the image records (`--mtime`, `SOURCE_DATE_EPOCH`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Mtimes {
+    /// The host's.
+    #[default]
+    Host,
+    /// The host's, but none later than this (ns since the epoch), as reproducible builds do.
+    Clamp(u64),
+    /// This one for every node (ns since the epoch).
+    Fixed(u64),
+}
+
+impl Mtimes {
+    /// `meta` with its times (all equal to the mtime) as the policy says.
+    pub fn apply(self, meta: Meta) -> Meta {
+        let t = match self {
+            Mtimes::Host => return meta,
+            Mtimes::Clamp(max) => meta.mtime_ns.min(max),
+            Mtimes::Fixed(t) => t,
+        };
+        Meta {
+            mtime_ns: t,
+            atime_ns: t,
+            ctime_ns: t,
+            ..meta
+        }
+    }
+}
+
 /// Host file metadata as image metadata (permission bits, times in ns; pre-1970 clamps to 0).
 pub(super) fn meta_of(md: &Metadata) -> Meta {
     #[cfg(unix)]
@@ -106,4 +135,35 @@ pub(super) fn special_kind(md: &Metadata) -> &'static str {
     }
     let _ = md;
     "special file"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(t: u64) -> Meta {
+        Meta {
+            mode: 0o644,
+            mtime_ns: t,
+            atime_ns: t + 1,
+            ctime_ns: t + 2,
+        }
+    }
+
+    #[test]
+    fn clamp_lowers_later_times_only_and_fixed_sets_every_time() {
+        assert_eq!(Mtimes::Host.apply(meta(50)), meta(50));
+        let clamped = Mtimes::Clamp(40).apply(meta(50));
+        assert_eq!(
+            (clamped.mtime_ns, clamped.atime_ns, clamped.ctime_ns),
+            (40, 40, 40)
+        );
+        assert_eq!(clamped.mode, 0o644);
+        assert_eq!(Mtimes::Clamp(60).apply(meta(50)).mtime_ns, 50);
+        let fixed = Mtimes::Fixed(70).apply(meta(50));
+        assert_eq!(
+            (fixed.mtime_ns, fixed.atime_ns, fixed.ctime_ns),
+            (70, 70, 70)
+        );
+    }
 }

@@ -3,6 +3,7 @@
 
 mod filter;
 mod host_meta;
+mod listing;
 mod place;
 mod spec;
 #[cfg(all(test, unix))]
@@ -15,6 +16,8 @@ use walk::{Walk, FIX_ENTRY};
 use wasifs_image::{BuildError, BuildOptions, ImageBuilder, Level};
 
 pub use filter::Glob;
+pub(crate) use host_meta::Mtimes;
+pub use listing::{DryRun, Entry, EntryKind, Skipped};
 pub use spec::{HostPreopen, MountSpec};
 pub(crate) use walk::WalkOptions;
 
@@ -82,17 +85,46 @@ pub(crate) fn build_image(
     image: &ImageOptions,
     host: &HostPolicy,
 ) -> Result<BuiltImage> {
-    let placed = place::place(mounts)?;
-    place::check_host_policy(&placed, host)?;
     let builder = ImageBuilder::new(BuildOptions {
         level: image.level,
         ..BuildOptions::default()
     });
-    let mut w = Walk::new(builder, walk);
+    let w = fill_image(Walk::new(builder, walk), mounts, host)?;
+    finish(w, image)
+}
+
+/// Walks every mount as `walk` says and lists what the image would hold; nothing is read or
+/// compressed.
+pub(crate) fn plan_image(
+    mounts: &[MountSpec],
+    walk: &WalkOptions,
+    host: &HostPolicy,
+) -> Result<DryRun> {
+    let mut w = Walk::new(ImageBuilder::new(BuildOptions::default()), walk);
+    w.listing = Some(listing::Listing::default());
+    let w = fill_image(w, mounts, host)?;
+    let stats = w.b.stats();
+    let listing = w.listing.unwrap_or_default();
+    Ok(DryRun {
+        entries: listing.entries,
+        skipped: listing.skipped,
+        warnings: w.warnings,
+        files: stats.files,
+        dirs: stats.dirs,
+        symlinks: stats.symlinks,
+        data_len: stats.data_len,
+    })
+}
+
+/// Places and walks every mount into `w`'s builder, then records the preopens and `host`.
+fn fill_image<'a>(mut w: Walk<'a>, mounts: &[MountSpec], host: &HostPolicy) -> Result<Walk<'a>> {
+    let placed = place::place(mounts)?;
+    place::check_host_policy(&placed, host)?;
     let nodes = place::fill(&mut w, &placed)?;
+    w.finish_filter();
     place::add_preopens(&mut w.b, &placed, &nodes)?;
     host.record(&mut w.b);
-    finish(w, image)
+    Ok(w)
 }
 
 /// Compresses and serialises the image, reporting progress.

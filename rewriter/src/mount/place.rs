@@ -2,7 +2,7 @@
 //! and the preopen table.
 
 use super::build_err;
-use super::host_meta::meta_of;
+use super::listing::EntryKind;
 use super::spec::MountSpec;
 use super::walk::{Shadow, Walk};
 use crate::policy::HostPolicy;
@@ -152,7 +152,7 @@ pub(super) fn check_host_policy(placed: &[Placed<'_>], host: &HostPolicy) -> Res
 /// order. Roots come first in command-line order (so node ids follow the preopen order), then the
 /// mounts shallow first: a deeper mount point is skipped (shadowed) while walking a shallower one.
 pub(super) fn fill(w: &mut Walk<'_>, placed: &[Placed<'_>]) -> Result<Vec<NodeRef>> {
-    let roots = add_roots(&mut w.b, placed)?;
+    let roots = add_roots(w, placed)?;
     let mut by_depth: Vec<usize> = (0..placed.len()).collect();
     by_depth.sort_by_key(|&i| placed[i].comps.len());
     let mut nodes: Vec<Option<NodeRef>> = vec![None; placed.len()];
@@ -168,8 +168,13 @@ pub(super) fn fill(w: &mut Walk<'_>, placed: &[Placed<'_>]) -> Result<Vec<NodeRe
             .find(|(ns, _)| *ns == p.ns)
             .map(|(_, r)| *r)
             .ok_or_else(|| internal("mount root missing"))?;
+        w.ns_prefix = match &p.ns {
+            Namespace::Absolute => String::new(),
+            Namespace::Relative(name) => name.clone(),
+        };
         let node = graft(w, p, root)?;
         if !p.is_file() {
+            w.note_entry(&p.comps, EntryKind::Dir, 0, &p.spec.host);
             w.walk_mount(&p.spec.host, &p.meta, node, &p.comps, &shadow)?;
         }
         nodes[i] = Some(node);
@@ -188,7 +193,7 @@ fn internal(message: &str) -> Error {
 }
 
 /// Creates one root per namespace, in the order the mounts name them.
-fn add_roots(b: &mut ImageBuilder, placed: &[Placed<'_>]) -> Result<Vec<(Namespace, NodeRef)>> {
+fn add_roots(w: &mut Walk<'_>, placed: &[Placed<'_>]) -> Result<Vec<(Namespace, NodeRef)>> {
     let mut roots: Vec<(Namespace, NodeRef)> = Vec::new();
     for p in placed {
         if roots.iter().any(|(ns, _)| *ns == p.ns) {
@@ -196,15 +201,15 @@ fn add_roots(b: &mut ImageBuilder, placed: &[Placed<'_>]) -> Result<Vec<(Namespa
         }
         let meta = Meta {
             mode: 0o755,
-            ..meta_of(&p.meta)
+            ..w.meta(&p.meta)
         };
         let root = match p.ns {
             Namespace::Absolute => {
-                let r = b.root();
-                b.set_meta(r, meta).map_err(build_err)?;
+                let r = w.b.root();
+                w.b.set_meta(r, meta).map_err(build_err)?;
                 r
             }
-            Namespace::Relative(_) => b.add_root(meta).map_err(build_err)?,
+            Namespace::Relative(_) => w.b.add_root(meta).map_err(build_err)?,
         };
         roots.push((p.ns.clone(), root));
     }
@@ -216,7 +221,7 @@ fn add_roots(b: &mut ImageBuilder, placed: &[Placed<'_>]) -> Result<Vec<(Namespa
 fn graft(w: &mut Walk<'_>, p: &Placed<'_>, root: NodeRef) -> Result<NodeRef> {
     let graft_meta = Meta {
         mode: 0o755,
-        ..meta_of(&p.meta)
+        ..w.meta(&p.meta)
     };
     let (last, parents) = match p.comps.split_last() {
         Some((last, parents)) => (Some(last), parents),
@@ -242,12 +247,13 @@ fn graft(w: &mut Walk<'_>, p: &Placed<'_>, root: NodeRef) -> Result<NodeRef> {
     }
     match (last, p.is_file()) {
         (None, _) => {
-            w.b.set_meta(dir, meta_of(&p.meta)).map_err(build_err)?;
+            w.b.set_meta(dir, w.meta(&p.meta)).map_err(build_err)?;
             Ok(dir)
         }
-        (Some(name), false) => w.b.add_dir(dir, name, meta_of(&p.meta)).map_err(build_err),
+        (Some(name), false) => w.b.add_dir(dir, name, w.meta(&p.meta)).map_err(build_err),
         (Some(name), true) => {
-            w.add_file(dir, name, &p.spec.host, &p.meta)?;
+            let kind = w.add_file(dir, name, &p.spec.host, &p.meta)?;
+            w.note_entry(&p.comps, kind, p.meta.len(), &p.spec.host);
             Ok(dir)
         }
     }

@@ -1,13 +1,16 @@
 //! The walk of a mount source's host tree into the image builder: entries sorted, globs applied,
-//! hard links shared, symlinks kept or followed (with loop detection), special files skipped.
+//! hard links shared, symlinks kept or followed (with loop detection), special files skipped,
+//! directories that `--include` leaves empty not created.
 
 use super::build_err;
-use super::filter::{Filter, Glob};
-use super::host_meta::{file_key, has_links, meta_of, name_bytes, special_kind};
+use super::filter::{Filter, Glob, Seen};
+use super::host_meta::{file_key, has_links, meta_of, name_bytes, special_kind, Mtimes};
+use super::listing::{guest_path, EntryKind, Listing};
 use crate::{Error, Result};
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, Metadata};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use wasifs_image::Meta;
 use wasifs_image::{FileData, ImageBuilder, NodeRef};
 
 /// Hint appended to errors about an entry inside a mount source.
@@ -25,15 +28,33 @@ pub(crate) struct WalkOptions {
     filter: Filter,
     /// `--follow-symlinks`: store what symlinks point to instead of the links.
     follow_symlinks: bool,
+    /// `--mtime` / `SOURCE_DATE_EPOCH`.
+    mtimes: Mtimes,
+    /// Host files never embedded (the input module, the output): (dev, ino) and what they are.
+    skip: Vec<((u64, u64), String)>,
 }
 
 impl WalkOptions {
     /// Gathers the `include` and `exclude` globs into sets.
-    pub fn new(include: &[Glob], exclude: &[Glob], follow_symlinks: bool) -> Result<Self> {
+    pub fn new(
+        include: &[Glob],
+        exclude: &[Glob],
+        follow_symlinks: bool,
+        mtimes: Mtimes,
+    ) -> Result<Self> {
         Ok(WalkOptions {
             filter: Filter::new(include, exclude)?,
             follow_symlinks,
+            mtimes,
+            skip: Vec::new(),
         })
+    }
+
+    /// Never embeds the host file `path` (if it exists), `what` the rewrite calls it.
+    pub fn skip(&mut self, path: &Path, what: &str) {
+        if let Some(key) = fs::metadata(path).ok().as_ref().and_then(file_key) {
+            self.skip.push((key, what.to_string()));
+        }
     }
 }
 
@@ -49,6 +70,29 @@ pub(super) struct Walk<'a> {
     inodes: HashMap<(u64, u64), NodeRef>,
     /// Host (dev, ino) of the directories being walked, to catch symlink loops.
     ancestors: Vec<(u64, u64)>,
+    /// The directories from the mount point down to the one being walked; one is created only
+    /// when something is added to it (or it is included as a whole).
+    dirs: Vec<PendingDir>,
+    /// The patterns that matched something.
+    seen: Seen,
+    /// What a dry run reports, when one was asked for.
+    pub listing: Option<Listing>,
+    /// The guest path of the namespace being filled (`""` for `/`, a relative mount's name).
+    pub ns_prefix: String,
+}
+
+/// A directory on the walk's path, created in the image when first needed.
+struct PendingDir {
+    /// Its name in its parent.
+    name: Vec<u8>,
+    /// Its host path.
+    path: PathBuf,
+    /// Its guest path, when a dry run lists it.
+    guest: Option<String>,
+    /// Its metadata.
+    meta: Meta,
+    /// Its node, once created.
+    node: Option<NodeRef>,
 }
 
 impl<'a> Walk<'a> {
@@ -60,7 +104,36 @@ impl<'a> Walk<'a> {
             warnings: Vec::new(),
             inodes: HashMap::new(),
             ancestors: Vec::new(),
+            dirs: Vec::new(),
+            seen: Seen::default(),
+            listing: None,
+            ns_prefix: String::new(),
         }
+    }
+
+    /// Notes the node at namespace path `comps` for a dry run.
+    pub fn note_entry(&mut self, comps: &[Vec<u8>], kind: EntryKind, size: u64, host: &Path) {
+        if let Some(l) = &mut self.listing {
+            l.entry(guest_path(&self.ns_prefix, comps), kind, size, host);
+        }
+    }
+
+    /// Notes a left-out host entry for a dry run.
+    fn note_skip(&mut self, host: &Path, reason: String) {
+        if let Some(l) = &mut self.listing {
+            l.skip(host, reason);
+        }
+    }
+
+    /// The image metadata of a host entry, its times as `--mtime`/`SOURCE_DATE_EPOCH` say.
+    pub fn meta(&self, md: &Metadata) -> Meta {
+        self.opts.mtimes.apply(meta_of(md))
+    }
+
+    /// Ends the walk: a warning for every `--include`/`--exclude` pattern that matched nothing.
+    pub fn finish_filter(&mut self) {
+        let unused = self.opts.filter.unused(&self.seen);
+        self.warnings.extend(unused);
     }
 
     /// Walks the directory mount source `host` (metadata `meta`) into image directory `node`,
@@ -74,40 +147,83 @@ impl<'a> Walk<'a> {
         shadow: &Shadow,
     ) -> Result<()> {
         self.ancestors.extend(file_key(meta));
+        self.dirs = vec![PendingDir {
+            name: Vec::new(),
+            path: host.to_path_buf(),
+            guest: None,
+            meta: self.meta(meta),
+            node: Some(node),
+        }];
         let mut comps = comps.to_vec();
-        let result = self.walk_dir(host, b"", node, shadow, &mut comps);
+        let included = !self.opts.filter.includes();
+        let result = self.walk_dir(host, b"", included, shadow, &mut comps);
         self.ancestors.clear();
+        self.dirs.clear();
         result
     }
 
-    /// Adds host file `path` as `name` under `dir`, as a hard link when its inode was seen already.
+    /// The node of the directory being walked, created (with its missing parents) if need be.
+    fn current_dir(&mut self) -> Result<NodeRef> {
+        let first = self
+            .dirs
+            .iter()
+            .rposition(|d| d.node.is_some())
+            .ok_or_else(|| Error::Internal {
+                message: "walk: mount point missing".into(),
+            })?;
+        for i in first + 1..self.dirs.len() {
+            let parent = self.dirs[i - 1].node.ok_or_else(|| Error::Internal {
+                message: "walk: parent directory not created".into(),
+            })?;
+            let d = &self.dirs[i];
+            check_utf8(&d.path, &d.name)?;
+            let node = self.b.add_dir(parent, &d.name, d.meta).map_err(build_err)?;
+            if let (Some(l), Some(guest)) = (&mut self.listing, &d.guest) {
+                l.entry(guest.clone(), EntryKind::Dir, 0, &d.path);
+            }
+            self.dirs[i].node = Some(node);
+        }
+        self.dirs
+            .last()
+            .and_then(|d| d.node)
+            .ok_or_else(|| Error::Internal {
+                message: "walk: no directory".into(),
+            })
+    }
+
+    /// Adds host file `path` as `name` under `dir`, as a hard link when its inode was seen already;
+    /// says which it added.
     pub fn add_file(
         &mut self,
         dir: NodeRef,
         name: &[u8],
         path: &Path,
         md: &Metadata,
-    ) -> Result<()> {
+    ) -> Result<EntryKind> {
         let key = if has_links(md) { file_key(md) } else { None };
         if let Some(&existing) = key.as_ref().and_then(|k| self.inodes.get(k)) {
-            return self.b.add_hardlink(dir, name, existing).map_err(build_err);
+            self.b
+                .add_hardlink(dir, name, existing)
+                .map_err(build_err)?;
+            return Ok(EntryKind::HardLink);
         }
         let node = self
             .b
-            .add_file(dir, name, meta_of(md), FileData::Path(path.to_path_buf()))
+            .add_file(dir, name, self.meta(md), FileData::Path(path.to_path_buf()))
             .map_err(build_err)?;
         if let Some(k) = key {
             self.inodes.insert(k, node);
         }
-        Ok(())
+        Ok(EntryKind::File)
     }
 
-    /// Walks host directory `host` into image directory `dir`; `comps` is `dir`'s path in its namespace.
+    /// Walks host directory `host`, the top of `self.dirs`; `rel` is its path in the mount source,
+    /// `comps` in its namespace; `included` when it is included as a whole.
     fn walk_dir(
         &mut self,
         host: &Path,
         rel: &[u8],
-        dir: NodeRef,
+        included: bool,
         shadow: &Shadow,
         comps: &mut Vec<Vec<u8>>,
     ) -> Result<()> {
@@ -127,7 +243,7 @@ impl<'a> Walk<'a> {
             let result = if shadowed {
                 Ok(())
             } else {
-                self.walk_entry(&path, rel, &name, dir, shadow, comps)
+                self.walk_entry(&path, rel, &name, included, shadow, comps)
             };
             comps.pop();
             result?;
@@ -135,13 +251,30 @@ impl<'a> Walk<'a> {
         Ok(())
     }
 
-    /// Adds one directory entry (recursing into directories).
+    /// The metadata of `path` (the target's, for a symlink under `--follow-symlinks`); `Err` holds
+    /// the link's own metadata and the error of a dangling or looping link.
+    fn entry_meta(&self, path: &Path) -> Result<std::result::Result<Metadata, (Metadata, String)>> {
+        let md = fs::symlink_metadata(path)
+            .map_err(|e| Error::mount(path, format!("cannot read: {e} {FIX_ENTRY}")))?;
+        if md.file_type().is_symlink() && self.opts.follow_symlinks {
+            return Ok(fs::metadata(path).map_err(|e| {
+                (
+                    md,
+                    format!("dangling or looping symlink ({e}); fix it, exclude it, or drop --follow-symlinks"),
+                )
+            }));
+        }
+        Ok(Ok(md))
+    }
+
+    /// Adds one directory entry (recursing into directories); `parent_included` when its
+    /// directory is included as a whole.
     fn walk_entry(
         &mut self,
         path: &Path,
         parent_rel: &[u8],
         name: &[u8],
-        dir: NodeRef,
+        parent_included: bool,
         shadow: &Shadow,
         comps: &mut Vec<Vec<u8>>,
     ) -> Result<()> {
@@ -150,19 +283,16 @@ impl<'a> Walk<'a> {
             rel.push(b'/');
         }
         rel.extend_from_slice(name);
-        if self.opts.filter.excluded(&rel) {
+        let md = self.entry_meta(path)?;
+        let is_dir = md.as_ref().is_ok_and(|md| md.is_dir());
+        let filter = &self.opts.filter;
+        if let Some(pattern) = filter.excluded(&rel, is_dir, &mut self.seen) {
+            let reason = format!("--exclude {pattern:?}");
+            self.note_skip(path, reason);
             return Ok(());
         }
-        let mut md = fs::symlink_metadata(path)
-            .map_err(|e| Error::mount(path, format!("cannot read: {e} {FIX_ENTRY}")))?;
-        if md.file_type().is_symlink() && self.opts.follow_symlinks {
-            md = fs::metadata(path).map_err(|e| {
-                Error::mount(
-                    path,
-                    format!("dangling or looping symlink ({e}); fix it, exclude it, or drop --follow-symlinks"),
-                )
-            })?;
-        }
+        let included = filter.included(&rel, is_dir, parent_included, &mut self.seen);
+        let md = md.map_err(|(_, e)| Error::mount(path, e))?;
         if md.is_dir() {
             let key = file_key(&md);
             if key.is_some_and(|k| self.ancestors.contains(&k)) {
@@ -171,34 +301,85 @@ impl<'a> Walk<'a> {
                     "symlink loop: it leads back to a directory being copied; exclude it or drop --follow-symlinks",
                 ));
             }
-            let node = self.b.add_dir(dir, name, meta_of(&md)).map_err(build_err)?;
+            self.dirs.push(PendingDir {
+                name: name.to_vec(),
+                path: path.to_path_buf(),
+                guest: self
+                    .listing
+                    .as_ref()
+                    .map(|_| guest_path(&self.ns_prefix, comps)),
+                meta: self.meta(&md),
+                node: None,
+            });
+            let made = if included {
+                self.current_dir().map(drop)
+            } else {
+                Ok(())
+            };
             self.ancestors.extend(key);
-            let result = self.walk_dir(path, &rel, node, shadow, comps);
+            let result = made.and_then(|()| self.walk_dir(path, &rel, included, shadow, comps));
             if key.is_some() {
                 self.ancestors.pop();
             }
+            self.dirs.pop();
             return result;
         }
-        if !self.opts.filter.included(&rel) {
+        if !included {
+            self.note_skip(path, "not matched by --include".into());
             return Ok(());
         }
+        if let Some((_, what)) =
+            file_key(&md).and_then(|k| self.opts.skip.iter().find(|(s, _)| *s == k))
+        {
+            self.warnings.push(format!(
+                "{}: not embedded: it is the {what} of this rewrite (it would grow on every run)",
+                path.display()
+            ));
+            let reason = format!("the {what}");
+            self.note_skip(path, reason);
+            return Ok(());
+        }
+        check_utf8(path, name)?;
         if md.is_file() {
-            return self.add_file(dir, name, path, &md);
+            let dir = self.current_dir()?;
+            let kind = self.add_file(dir, name, path, &md)?;
+            self.note_entry(comps, kind, md.len(), path);
+            return Ok(());
         }
         if md.file_type().is_symlink() {
             let target = fs::read_link(path)
                 .map_err(|e| Error::mount(path, format!("cannot read symlink: {e}")))?;
-            return self
-                .b
-                .add_symlink(dir, name, meta_of(&md), &name_bytes(target.as_os_str()))
-                .map(drop)
-                .map_err(build_err);
+            let dir = self.current_dir()?;
+            let target = name_bytes(target.as_os_str());
+            self.b
+                .add_symlink(dir, name, self.meta(&md), &target)
+                .map_err(build_err)?;
+            let kind = EntryKind::Symlink(String::from_utf8_lossy(&target).into_owned());
+            self.note_entry(comps, kind, target.len() as u64, path);
+            return Ok(());
         }
         self.warnings.push(format!(
             "{}: skipped {} (only files, directories and symlinks are stored)",
             path.display(),
             special_kind(&md)
         ));
+        self.note_skip(path, special_kind(&md).into());
         Ok(())
     }
+}
+
+/// Refuses a name that is not UTF-8: WASI passes names to programs as UTF-8 strings (wasmtime
+/// `--dir` fails `fd_readdir` on a directory holding one).
+fn check_utf8(path: &Path, name: &[u8]) -> Result<()> {
+    if std::str::from_utf8(name).is_ok() {
+        return Ok(());
+    }
+    Err(Error::mount(
+        path,
+        format!(
+            "the name `{}` is not valid UTF-8, which WASI cannot pass to a program \
+             (wasmtime --dir fails to list such a directory); rename it, or --exclude it",
+            name.escape_ascii()
+        ),
+    ))
 }

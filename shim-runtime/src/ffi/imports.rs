@@ -32,7 +32,13 @@ macro_rules! host_imports {
 }
 
 host_imports! {
+    args_get => host_args_get(argv: u32, argv_buf: u32);
+    args_sizes_get => host_args_sizes_get(argc: u32, argv_buf_size: u32);
+    clock_res_get => host_clock_res_get(id: u32, res: u32);
     clock_time_get => host_clock_time_get(id: u32, precision: u64, time: u32);
+    environ_get => host_environ_get(environ: u32, environ_buf: u32);
+    environ_sizes_get => host_environ_sizes_get(count: u32, size: u32);
+    random_get => host_random_get(buf: u32, len: u32);
     fd_advise => host_fd_advise(fd: u32, offset: u64, len: u64, advice: u32);
     fd_allocate => host_fd_allocate(fd: u32, offset: u64, len: u64);
     fd_close => host_fd_close(fd: u32);
