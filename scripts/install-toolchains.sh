@@ -16,7 +16,9 @@
 #             wasm32-unknown-unknown (shim build); apt binaryen,
 #             clang and llvm (the shim build: wasm-opt, and clang + llvm-ar for zstd's C
 #             decoder); pip wasmtime (scripts/run_wasm.py) and pywasm (an engine without
-#             multi-memory, tests/tests/single_memory.rs); Node 24 from the npm registry.
+#             multi-memory, tests/tests/single_memory.rs); Node 24 from the npm registry;
+#             `npm ci` in examples/browser (its pinned @bjorn3/browser_wasi_shim, for tests/tests/browser.rs;
+#             Chromium itself comes from apt in .ci/run).
 # Python packages go into a project venv, $TOOLS/venv (never the system Python: Debian's is
 # "externally managed"); Node 24 into $TOOLS/node24 (binary: $TOOLS/node24/node_modules/.bin/node).
 # $TOOLS is $WASIFS_TOOLS_DIR, default .tools/ in the checkout. A failing step prints its name,
@@ -201,6 +203,26 @@ if [ $want_node = 1 ]; then
             v$NODE_MAJOR.*) log "node: $v at $node_bin" ;;
             *) die "$node_bin reports $v, expected v$NODE_MAJOR" ;;
         esac
+    fi
+fi
+# --- examples/browser's npm dependencies (the browser test serves them to Chromium) ------------
+if [ $want_test = 1 ]; then
+    step="npm ci in examples/browser"
+    browser_dir="$ROOT/examples/browser"
+    shim_pkg="$browser_dir/node_modules/@bjorn3/browser_wasi_shim/package.json"
+    want_shim="$(sed -n 's/.*"@bjorn3\/browser_wasi_shim": "\([^"]*\)".*/\1/p' "$browser_dir/package.json")"
+    have_shim="$(sed -n 's/^  "version": "\([^"]*\)".*/\1/p' "$shim_pkg" 2>/dev/null || true)"
+    if [ -n "$want_shim" ] && [ "$have_shim" = "$want_shim" ]; then
+        log "examples/browser: @bjorn3/browser_wasi_shim $have_shim present"
+    else
+        if ! command -v npm >/dev/null; then
+            step="apt install npm"
+            log "npm: installing from apt"
+            apt_install npm
+        fi
+        step="npm ci in examples/browser"
+        log "examples/browser: npm ci (@bjorn3/browser_wasi_shim ${want_shim:-?})"
+        (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error)
     fi
 fi
 log "done"

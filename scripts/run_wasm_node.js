@@ -4,8 +4,9 @@
 //   node scripts/run_wasm_node.js MODULE [--dir HOST::GUEST]... [-- ARGS...]
 //
 // stdio is inherited; exits with the module's exit code (0 when _start returns), or 134 after
-// printing a trap. Every WASI import is wrapped in a plain JS function: V8's fast API calls crash
-// on built-in WASI imports in a module with two memories (see tests/tests/node.rs).
+// printing a trap. Every WASI import is wrapped in a plain JS function, so that Node 22 works too:
+// its V8 aborts on fast API calls from a module with two memories (Node 24.21 needs no wrapping;
+// measured by scripts/engines.sh).
 'use strict';
 const { WASI } = require('node:wasi');
 const fs = require('node:fs');
