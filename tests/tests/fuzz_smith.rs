@@ -191,7 +191,9 @@ fn outcome(r: wasmtime::Result<Vec<Val>>) -> Outcome {
         Err(e) => match e.downcast_ref::<Trap>() {
             Some(Trap::OutOfFuel) => Outcome::OutOfFuel,
             Some(t) => Outcome::Trapped(format!("{t:?}")),
-            None => Outcome::Other(format!("{e:#}")),
+            // The root cause only: the backtrace names offsets and function indices, which the
+            // rewrite shifts.
+            None => Outcome::Other(e.root_cause().to_string()),
         },
     }
 }
