@@ -89,7 +89,11 @@ fn contents(rng: &mut Rng, chunk_size: u32) -> Vec<u8> {
 fn build(rng: &mut Rng) -> Vec<u8> {
     let chunk_size = [1, 7, 64, 512, 4096][rng.below(5)];
     let level = Level::try_from([0, 1, 3][rng.below(3)]).expect("a test level is in range");
-    let mut b = ImageBuilder::new(BuildOptions { level, chunk_size });
+    let mut b = ImageBuilder::new(BuildOptions {
+        level,
+        chunk_size,
+        ..BuildOptions::default()
+    });
     b.set_threads(1);
     let root = b.root();
     let mut dirs: Vec<(NodeRef, Vec<Vec<u8>>)> = vec![(root, Vec::new())];
