@@ -11,6 +11,8 @@ mod cache_size;
 #[cfg(feature = "decode")]
 pub mod decode;
 pub mod format;
+#[cfg(feature = "std")]
+pub mod fuzz;
 mod level;
 pub mod policy;
 pub mod reader;

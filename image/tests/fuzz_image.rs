@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
+use wasifs_image::fuzz::{knobs, Rng};
 
 use wasifs_image::format::{header_off, Kind, HEADER_SIZE};
 use wasifs_image::policy::Policies;
@@ -20,33 +21,6 @@ const DEFAULT_SEED: u64 = 0x5741_5349_4653_0009;
 const VISIT_LIMIT: u32 = 4096;
 /// Most path components one walk follows from a preopen (a corrupted tree can hold cycles).
 const WALK_LIMIT: u32 = 64;
-
-/// splitmix64: small, fast, and the same sequence everywhere for a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number below `n` (`n` > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-fn env_u64(name: &str) -> Option<u64> {
-    let v = std::env::var(name).ok()?;
-    let v = v.trim();
-    match v.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => v.parse().ok(),
-    }
-}
 
 /// A random name of 1..12 bytes (any byte but `/` and NUL), unique among `taken`.
 fn name(rng: &mut Rng, taken: &mut Vec<Vec<u8>>) -> Vec<u8> {
@@ -300,8 +274,7 @@ fn read_all(bytes: &[u8]) -> u64 {
 
 #[test]
 fn corrupted_images_read_as_ok_or_a_clean_error_within_bounded_work() {
-    let cases = env_u64("WASIFS_FUZZ_CASES").unwrap_or(CI_CASES);
-    let seed = env_u64("WASIFS_FUZZ_SEED").unwrap_or(DEFAULT_SEED);
+    let (cases, seed) = knobs(CI_CASES, DEFAULT_SEED);
     let mut rng = Rng(seed);
     let mut by_way: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     let mut slowest = Duration::ZERO;

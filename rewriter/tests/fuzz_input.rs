@@ -9,38 +9,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use wasifs::{Error, Rewriter};
+use wasifs_image::fuzz::{knobs, Rng};
 
 /// Cases run by `cargo test` (a debug build takes a few seconds for these).
 const CI_CASES: u64 = 200;
 /// Seed when `WASIFS_FUZZ_SEED` is not set.
 const DEFAULT_SEED: u64 = 0x5741_5349_4653_0001;
-
-/// splitmix64: small, fast, and the same sequence everywhere for a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number below `n` (`n` > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-fn env_u64(name: &str) -> Option<u64> {
-    let v = std::env::var(name).ok()?;
-    let v = v.trim();
-    match v.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => v.parse().ok(),
-    }
-}
 
 /// The fixtures (sorted by name, so a seed always means the same cases).
 fn fixtures() -> Vec<(String, Vec<u8>)> {
@@ -174,8 +148,7 @@ fn kind(e: &Error) -> &'static str {
 
 #[test]
 fn corrupted_input_modules_give_a_clear_error_or_a_valid_output_never_a_panic() {
-    let cases = env_u64("WASIFS_FUZZ_CASES").unwrap_or(CI_CASES);
-    let seed = env_u64("WASIFS_FUZZ_SEED").unwrap_or(DEFAULT_SEED);
+    let (cases, seed) = knobs(CI_CASES, DEFAULT_SEED);
     let fixtures = fixtures();
     let rewriter = Rewriter::new().clamp_mtime(None);
     let mut rng = Rng(seed);

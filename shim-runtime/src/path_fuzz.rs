@@ -16,30 +16,7 @@ use wasifs_image::{BuildOptions, FileData, ImageBuilder, Meta};
 use crate::overlay::Fs;
 use crate::path::{ancestry, resolve};
 use crate::wasi::*;
-
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// A number below `n` (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    /// True with probability `pct`%.
-    fn pct(&mut self, pct: usize) -> bool {
-        self.below(100) < pct
-    }
-    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
-        &v[self.below(v.len())]
-    }
-}
+use wasifs_image::fuzz::{knobs, Rng};
 
 /// A node of the model.
 enum MNode {
@@ -420,17 +397,9 @@ fn mutate(r: &mut Rng, m: &mut Model, fs: &mut Fs<&[u8]>, pool: &[Vec<u8>]) {
     }
 }
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 #[test]
 fn path_resolution_matches_the_reference_model_and_never_leaves_the_start() {
-    let cases = env_u64("WASIFS_FUZZ_CASES", 20_000);
-    let seed = env_u64("WASIFS_FUZZ_SEED", 0x5eed);
+    let (cases, seed) = knobs(20_000, 0x5eed);
     let mut r = Rng(seed);
     let pool = name_pool();
     let mut done = 0u64;

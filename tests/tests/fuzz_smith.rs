@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+use wasifs_image::fuzz::{knobs, Rng};
 
 use wasifs::{Error, Rewriter};
 use wasmtime::{
@@ -58,33 +59,6 @@ const EXPORTS: &str = r#"(module
   (func (export "f_mix") (param i64 f64) (result f32 i32) unreachable)
   (func (export "f_v128") (param v128) (result v128) unreachable)
 )"#;
-
-/// splitmix64: small, fast, and the same sequence everywhere for a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number below `n` (`n` > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-fn env_u64(name: &str) -> Option<u64> {
-    let v = std::env::var(name).ok()?;
-    let v = v.trim();
-    match v.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => v.parse().ok(),
-    }
-}
 
 /// The wasm-smith configuration: no multi-memory, threads, memory64, GC or components.
 fn smith_config() -> wasm_smith::Config {
@@ -327,8 +301,7 @@ fn compare(original: &[u8], rewritten: &[u8], order: &[&str], tally: &mut Tally)
 
 #[test]
 fn wasm_smith_modules_importing_wasi_rewrite_to_valid_modules_with_the_same_non_wasi_behaviour() {
-    let cases = env_u64("WASIFS_FUZZ_CASES").unwrap_or(CI_CASES);
-    let seed = env_u64("WASIFS_FUZZ_SEED").unwrap_or(DEFAULT_SEED);
+    let (cases, seed) = knobs(CI_CASES, DEFAULT_SEED);
     let config = smith_config();
     let rewriter = Rewriter::new().clamp_mtime(None);
     let mut rng = Rng(seed);
