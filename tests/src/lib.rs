@@ -267,6 +267,27 @@ pub fn pack_specs_with(
     try_pack_specs_with(module_path, specs, rewriter).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
+/// Fixtures that print the clock and random bytes (`fixtures/c/c_policy.c`, `rust_policy`).
+pub const POLICY_FIXTURES: &[&str] = &["c_policy", "rust_policy"];
+
+/// Packs a fixture for a test that compares two runs of it: with `specs` as mounts, except that a
+/// [`POLICY_FIXTURES`] one gets a fixed clock and a seeded random source instead, so that two runs
+/// print the same.
+pub fn pack_comparable(module_path: &Path, specs: &[String]) -> Vec<u8> {
+    let stem = module_path
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy();
+    if POLICY_FIXTURES.contains(&stem.as_ref()) {
+        let deterministic = wasifs::Rewriter::new()
+            .clock(wasifs::Clock::Fixed(5_000_000_000))
+            .random(wasifs::Random::Seed(7));
+        pack_specs_with(module_path, &[], deterministic)
+    } else {
+        pack_specs(module_path, specs)
+    }
+}
+
 /// Copies the directory `src` to `dst` (which must not exist): directories, regular files
 /// (contents only) and symlinks (as symlinks, target unchanged), then creates each of
 /// `empty_dirs` (relative paths) in the copy — git keeps no empty directories, so seed trees

@@ -14,9 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use wasifs::{Clock, Random, Rewriter};
 use wasifs_tests::{
-    copy_tree, diff_between, pack_specs, pack_specs_with, run, skip_or_fail, workspace_root, Entry,
+    copy_tree, diff_between, pack_comparable, pack_specs, run, skip_or_fail, workspace_root, Entry,
     Outcome, RunOptions,
 };
 
@@ -27,10 +26,6 @@ const WRITE_FIXTURES: &[&str] = &[
     "rust_conformance",
     "rust_stress",
 ];
-
-/// Fixtures that print clocks and random bytes (tests/tests/policies.rs): packed with no mount, a
-/// fixed clock and a seeded random source, so that two runs print the same.
-const POLICY_FIXTURES: &[&str] = &["c_policy", "rust_policy"];
 
 /// Directories of `fixtures/rwtree` that git cannot keep (they are empty).
 const RWTREE_EMPTY_DIRS: &[&str] = &["empty-dir", "sub/empty"];
@@ -324,14 +319,7 @@ fn browser_page_runs_every_packed_fixture_like_wasmtime() {
             // clock's time, which differs between two runs.
             vec![format!("/={}:ro", tree.display())]
         };
-        let packed = if POLICY_FIXTURES.contains(&stem.as_str()) {
-            let deterministic = Rewriter::new()
-                .clock(Clock::Fixed(5_000_000_000))
-                .random(Random::Seed(7));
-            pack_specs_with(fixture, &[], deterministic)
-        } else {
-            pack_specs(fixture, &specs)
-        };
+        let packed = pack_comparable(fixture, &specs);
         let entry = entry_for(&stem, &packed);
         let opts = RunOptions {
             args: vec![name.clone()],

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use wasifs_tests::{diff_between, pack_specs, run, skip_or_fail, workspace_root, RunOptions};
+use wasifs_tests::{diff_between, pack_comparable, run, skip_or_fail, workspace_root, RunOptions};
 
 /// Runs a wasip1 command under `node:wasi` with no preopens. Every WASI import is wrapped in a plain JS
 /// function, so that Node 22 works too: its V8 aborts on fast API calls (built-in WASI imports) from a
@@ -90,7 +90,7 @@ fn node_runs_packed_fixtures_with_the_same_stdout_as_wasmtime() {
         // Read-only, as in the differential test: these fixtures also try writes, and a writable
         // mount would give new files the clock's time, which differs between the two runs.
         let spec = format!("/={}:ro", tree.display());
-        std::fs::write(&packed_path, pack_specs(fixture, &[spec])).unwrap();
+        std::fs::write(&packed_path, pack_comparable(fixture, &[spec])).unwrap();
         let opts = RunOptions {
             args: vec![name.clone()],
             ..RunOptions::default()
