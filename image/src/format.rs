@@ -5,8 +5,8 @@ use core::fmt;
 /// The 8 bytes every image starts with.
 pub const MAGIC: [u8; 8] = *b"WASIFS\0\x01";
 /// The only image format version this crate reads and writes (5: each file node records its own
-/// chunk size; 4 added the `cache_size` header field; older images are refused, re-run
-/// `wasifs rewrite`).
+/// chunk size, and small files share compressed blocks; 4 added the `cache_size` header field;
+/// older images are refused, re-run `wasifs rewrite`).
 pub const VERSION: u32 = 5;
 
 /// Size of the header at offset 0.
@@ -71,6 +71,16 @@ pub const SMALL_CHUNK_LOG2: u8 = 13;
 /// log2 of the largest chunk size a file may record (1 MiB).
 pub const MAX_CHUNK_LOG2: u8 = 20;
 
+/// Files smaller than this are packed together into shared blocks when compressed (the way
+/// squashfs packs fragments): one zstd frame for many small files compresses far better than a
+/// frame each (BENCHMARKS.md, P11).
+pub const PACK_BELOW: u64 = 16 * 1024;
+/// Most uncompressed bytes in one shared block (a [`CODEC_PACKED`] chunk's frame): what a read of
+/// one small file may decompress (BENCHMARKS.md, P5/P11).
+pub const BLOCK_SIZE: u32 = 128 * 1024;
+/// Largest in-block offset a chunk record holds (24 bits).
+pub const MAX_BLOCK_OFF: u32 = (1 << 24) - 1;
+
 /// Default budget of the shim's cache of decompressed chunks (header `cache_size`).
 pub const DEFAULT_CACHE_SIZE: u32 = 1024 * 1024;
 
@@ -129,9 +139,12 @@ pub const KIND_FILE: u8 = 2;
 pub const KIND_SYMLINK: u8 = 3;
 
 /// Chunk `codec` of data stored uncompressed.
-pub const CODEC_RAW: u32 = 0;
+pub const CODEC_RAW: u8 = 0;
 /// Chunk `codec` of data stored as one zstd frame.
-pub const CODEC_ZSTD: u32 = 1;
+pub const CODEC_ZSTD: u8 = 1;
+/// Chunk `codec` of a small file inside a shared block: the stored bytes are one zstd frame of at
+/// most [`BLOCK_SIZE`] bytes holding several files, and the chunk is its bytes from `block_off`.
+pub const CODEC_PACKED: u8 = 2;
 
 /// Preopen `flags` bit: the mount is read-only.
 pub const PREOPEN_FLAG_READONLY: u32 = 1;
@@ -230,22 +243,26 @@ pub enum Codec {
     Raw,
     /// One zstd frame.
     Zstd,
+    /// Inside a shared block of small files ([`CODEC_PACKED`]).
+    Packed,
 }
 
 impl Codec {
-    /// The `codec` value stored in a chunk record.
-    pub fn to_u32(self) -> u32 {
+    /// The `codec` byte stored in a chunk record.
+    pub fn to_byte(self) -> u8 {
         match self {
             Codec::Raw => CODEC_RAW,
             Codec::Zstd => CODEC_ZSTD,
+            Codec::Packed => CODEC_PACKED,
         }
     }
 
-    /// Parses a `codec` value.
-    pub fn from_u32(v: u32) -> Result<Self, FormatError> {
+    /// Parses a `codec` byte.
+    pub fn from_byte(v: u8) -> Result<Self, FormatError> {
         match v {
             CODEC_RAW => Ok(Codec::Raw),
             CODEC_ZSTD => Ok(Codec::Zstd),
+            CODEC_PACKED => Ok(Codec::Packed),
             _ => Err(FormatError::BadChunk),
         }
     }
@@ -510,24 +527,28 @@ impl Dirent {
     }
 }
 
-/// One Chunk record (12 bytes): where a piece of file data is stored and how.
+/// One Chunk record (12 bytes): where a piece of file data is stored and how. A [`Codec::Packed`]
+/// chunk's stored bytes are the whole shared block (every file in it names the same range).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Chunk {
     /// Absolute image offset of the stored bytes.
     pub stored_off: u32,
     /// Number of stored bytes.
     pub stored_len: u32,
-    /// Raw or zstd.
+    /// Raw, zstd, or packed in a shared block.
     pub codec: Codec,
+    /// Packed: where the chunk starts in the decompressed block (24 bits); otherwise 0.
+    pub block_off: u32,
 }
 
 impl Chunk {
-    /// Encodes the record.
+    /// Encodes the record: `codec` in byte 8, `block_off` in bytes 9..12 (little-endian).
     pub fn encode(&self) -> [u8; CHUNK_RECORD_SIZE as usize] {
         let mut r = [0u8; CHUNK_RECORD_SIZE as usize];
         put_u32(&mut r, 0, self.stored_off);
         put_u32(&mut r, 4, self.stored_len);
-        put_u32(&mut r, 8, self.codec.to_u32());
+        put_u32(&mut r, 8, (self.block_off & MAX_BLOCK_OFF) << 8);
+        r[8] = self.codec.to_byte();
         r
     }
 
@@ -536,7 +557,8 @@ impl Chunk {
         Ok(Chunk {
             stored_off: get_u32(r, 0),
             stored_len: get_u32(r, 4),
-            codec: Codec::from_u32(get_u32(r, 8))?,
+            codec: Codec::from_byte(r[8])?,
+            block_off: get_u32(r, 8) >> 8,
         })
     }
 }
@@ -672,6 +694,14 @@ mod tests {
         let mut r = n.encode();
         assert_eq!(Node::decode(9, &r), Ok(n));
         assert_eq!(n.ino(), 10);
+        let f = Node {
+            kind: Kind::File,
+            chunk_log2: 13,
+            ..n
+        };
+        assert_eq!(f.encode()[1], 13, "a file's chunk size (log2) is byte 1");
+        assert_eq!(Node::decode(9, &f.encode()), Ok(f));
+        assert_eq!(f.chunk_size(), 8192);
         r[0] = 4;
         assert_eq!(Node::decode(9, &r), Err(FormatError::BadNode));
     }
@@ -682,11 +712,25 @@ mod tests {
             stored_off: 64,
             stored_len: 3,
             codec: Codec::Zstd,
+            block_off: 0,
         };
         let mut r = c.encode();
         assert_eq!(Chunk::decode(&r), Ok(c));
-        r[8] = 2;
+        r[8] = 3;
         assert_eq!(Chunk::decode(&r), Err(FormatError::BadChunk));
+    }
+
+    #[test]
+    fn chunk_record_keeps_codec_in_byte_8_and_block_offset_in_the_24_bits_after() {
+        let c = Chunk {
+            stored_off: 64,
+            stored_len: 3,
+            codec: Codec::Packed,
+            block_off: 0x0A_BCDE,
+        };
+        let r = c.encode();
+        assert_eq!(&r[8..12], &[CODEC_PACKED, 0xDE, 0xBC, 0x0A]);
+        assert_eq!(Chunk::decode(&r), Ok(c));
     }
 
     #[test]

@@ -6,7 +6,7 @@ pub use crate::format::{
     Chunk, Codec, Dirent, FormatError, Header, HostAlias, Kind, Node, Preopen,
 };
 use crate::format::{
-    CHUNK_RECORD_SIZE, DIRENT_SIZE, FLAG_HOST_FS_DENY, HEADER_SIZE, HOST_ALIAS_SIZE,
+    BLOCK_SIZE, CHUNK_RECORD_SIZE, DIRENT_SIZE, FLAG_HOST_FS_DENY, HEADER_SIZE, HOST_ALIAS_SIZE,
     MAX_CHUNK_LOG2, NODE_SIZE, PREOPEN_SIZE, VERSION,
 };
 
@@ -284,7 +284,8 @@ impl<S: Source> Image<S> {
         Ok(None)
     }
 
-    /// Chunk `index` of file `file`, with its stored range validated.
+    /// Chunk `index` of file `file`, with its stored range validated (and, packed, its range in
+    /// the block; otherwise `block_off` is 0).
     pub fn chunk(&self, file: &Node, index: u32) -> Result<Chunk, FormatError> {
         if !file.is_file() {
             return Err(FormatError::WrongKind);
@@ -304,8 +305,13 @@ impl<S: Source> Image<S> {
             .read_at(self.header.chunks_off + abs * CHUNK_RECORD_SIZE, &mut r);
         let c = Chunk::decode(&r)?;
         let in_image = range_within(c.stored_off, c.stored_len, 0, self.header.total_len);
-        let raw_len_ok = c.codec != Codec::Raw || c.stored_len == self.chunk_len(file, index)?;
-        if in_image && raw_len_ok {
+        let len = self.chunk_len(file, index)?;
+        let fits = match c.codec {
+            Codec::Raw => c.block_off == 0 && c.stored_len == len,
+            Codec::Zstd => c.block_off == 0,
+            Codec::Packed => u64::from(c.block_off) + u64::from(len) <= u64::from(BLOCK_SIZE),
+        };
+        if in_image && fits {
             Ok(c)
         } else {
             Err(FormatError::BadChunk)
@@ -330,22 +336,32 @@ impl<S: Source> Image<S> {
         Ok(core::cmp::min(rest, file.chunk_size()) as u32)
     }
 
-    /// Reads chunk `index` of `file` uncompressed into `out[..len]`, returning `len`.
+    /// Reads chunk `index` of `file` uncompressed into `out[..len]`, returning `len` (a packed
+    /// chunk decompresses its whole block).
     #[cfg(feature = "decode")]
     pub fn read_chunk(&self, file: &Node, index: u32, out: &mut [u8]) -> Result<u32, FormatError> {
         let c = self.chunk(file, index)?;
         let len = self.chunk_len(file, index)?;
         let out = out.get_mut(..len as usize).ok_or(FormatError::Decompress)?;
-        match c.codec {
-            Codec::Raw => self.src.read_at(c.stored_off, out),
-            Codec::Zstd => {
-                let mut stored = alloc::vec![0u8; c.stored_len as usize];
-                self.src.read_at(c.stored_off, &mut stored);
-                if crate::decode::decompress(&stored, out)? != out.len() {
-                    return Err(FormatError::Decompress);
-                }
-            }
+        if c.codec == Codec::Raw {
+            self.src.read_at(c.stored_off, out);
+            return Ok(len);
         }
+        let mut stored = alloc::vec![0u8; c.stored_len as usize];
+        self.src.read_at(c.stored_off, &mut stored);
+        if c.codec == Codec::Zstd {
+            if crate::decode::decompress(&stored, out)? != out.len() {
+                return Err(FormatError::Decompress);
+            }
+            return Ok(len);
+        }
+        let mut block = alloc::vec![0u8; BLOCK_SIZE as usize];
+        let got = crate::decode::decompress(&stored, &mut block)?;
+        let start = c.block_off as usize;
+        let piece = block
+            .get(start..start + out.len())
+            .filter(|_| start + out.len() <= got);
+        out.copy_from_slice(piece.ok_or(FormatError::Decompress)?);
         Ok(len)
     }
 }

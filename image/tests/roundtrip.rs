@@ -697,3 +697,88 @@ fn header_records_the_cache_size_the_builder_was_given() {
         assert_eq!(img.chunk_size(), 32 * 1024);
     }
 }
+
+#[test]
+fn small_files_share_compressed_blocks_of_at_most_128k_in_node_order() {
+    let mut b = ImageBuilder::new(BuildOptions::default());
+    let root = b.root();
+    let contents: Vec<Vec<u8>> = (0..60).map(|i| text(3000 + i * 97)).collect();
+    for (i, data) in contents.iter().enumerate() {
+        let name = format!("f{i:02}");
+        b.add_file(
+            root,
+            name.as_bytes(),
+            Meta::default(),
+            FileData::Bytes(data.clone()),
+        )
+        .unwrap();
+    }
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let mut blocks = Vec::new();
+    for (i, want) in contents.iter().enumerate() {
+        let f = resolve(&img, 0, &format!("f{i:02}"));
+        let c = img.chunk(&f, 0).unwrap();
+        assert_eq!((f.b, c.codec), (1, Codec::Packed));
+        assert!(c.block_off as usize + want.len() <= 128 * 1024);
+        if blocks.last() != Some(&c.stored_off) {
+            assert_eq!(c.block_off, 0, "a block starts with its first file");
+            blocks.push(c.stored_off);
+        }
+        assert_eq!(&read_file(&img, &f), want, "f{i:02}");
+    }
+    // 60 files of ~5.9 KiB on average: 353 KiB, three blocks.
+    assert_eq!(blocks.len(), 3);
+
+    let mut b = ImageBuilder::new(BuildOptions::default());
+    let root = b.root();
+    for (name, seed) in [("n1", 7), ("n2", 8)] {
+        let data = FileData::Bytes(noise(9000, seed));
+        b.add_file(root, name.as_bytes(), Meta::default(), data)
+            .unwrap();
+    }
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let (n1, n2) = (resolve(&img, 0, "n1"), resolve(&img, 0, "n2"));
+    let (c1, c2) = (img.chunk(&n1, 0).unwrap(), img.chunk(&n2, 0).unwrap());
+    assert_eq!(
+        c2.codec,
+        Codec::Raw,
+        "a block that does not compress is stored raw"
+    );
+    assert_eq!((c2.stored_off, c2.stored_len), (c1.stored_off + 9000, 9000));
+    assert_eq!(read_file(&img, &n2), noise(9000, 8));
+}
+
+#[test]
+fn reader_refuses_a_packed_chunk_past_the_end_of_its_block() {
+    let mut b = ImageBuilder::new(BuildOptions::default());
+    let root = b.root();
+    b.add_file(root, b"a", Meta::default(), FileData::Bytes(text(5000)))
+        .unwrap();
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let f = resolve(&img, 0, "a");
+    let at = img.header().chunks_off as usize + f.a as usize * 12;
+    for (off, want) in [(128 * 1024 - 5000, true), (128 * 1024 - 4999, false)] {
+        let mut bad = bytes.clone();
+        bad[at + 9..at + 12].copy_from_slice(&(off as u32).to_le_bytes()[..3]);
+        let img = Image::open(bad.as_slice()).unwrap();
+        match img.chunk(&f, 0) {
+            Ok(c) => {
+                assert!(want, "block_off {off} accepted");
+                let mut out = vec![0u8; 5000];
+                assert_eq!(
+                    img.read_chunk(&f, 0, &mut out),
+                    Err(FormatError::Decompress),
+                    "past what the block decompresses to"
+                );
+                assert_eq!(c.block_off, off as u32);
+            }
+            Err(e) => {
+                assert!(!want, "block_off {off} refused");
+                assert_eq!(e, FormatError::BadChunk);
+            }
+        }
+    }
+}

@@ -1,7 +1,8 @@
 //! A bounded cache of decompressed image chunks: least-recently-used slots, a file's dropped when its last fd closes.
 //!
-//! Keys are (node, chunk index) of image files; only compressed chunks are cached (raw chunks are
-//! copied straight from the image). Files have chunks of different sizes, so the cache is bounded in
+//! Keys are (node, chunk index) of image files, and (a node id no file has, stored offset) of the
+//! shared blocks small files are packed in (`file.rs`), so every file of a block reads it from one
+//! slot; only compressed chunks are cached (raw chunks are copied straight from the image). Files have chunks of different sizes, so the cache is bounded in
 //! bytes: the slots' buffers together stay within the image header's cache budget, except that one
 //! slot is always kept, so a chunk being read is always cached. Slots are scanned linearly: with at
 //! most a few hundred of them that costs less than copying one 4 KiB read.
@@ -132,6 +133,12 @@ impl ChunkCache {
                 self.drop_slot(i);
             }
         }
+    }
+
+    /// Number of cached chunks.
+    #[cfg(test)]
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
     }
 
     /// Bytes held by cached chunks.

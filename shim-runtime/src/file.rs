@@ -9,7 +9,7 @@
 
 use alloc::vec::Vec;
 
-use wasifs_image::format::{Codec, DEFAULT_CHUNK_LOG2};
+use wasifs_image::format::{Codec, BLOCK_SIZE, DEFAULT_CHUNK_LOG2};
 use wasifs_image::reader::{Node, Source};
 
 use crate::fallible::{copy, resize};
@@ -31,9 +31,13 @@ enum From {
 enum Chunk {
     /// Stored raw at this image offset.
     Raw(u32),
-    /// Decompressed in this cache slot.
-    Cached(usize),
+    /// Decompressed in this cache slot, from this offset (non-zero only in a shared block).
+    Cached(usize, usize),
 }
+
+/// Cache "node" of shared blocks of small files: a block is cached by its stored offset, whatever
+/// file it was read for, so reading every file of a block decompresses it once.
+const BLOCKS: u32 = u32::MAX;
 
 /// The owned chunk `idx` among `chunks` (sorted by index).
 fn chunk(chunks: &[(u32, Vec<u8>)], idx: u32) -> Option<&Vec<u8>> {
@@ -61,31 +65,40 @@ fn zero<M: AppMem>(m: &mut M, dst: u32, len: u32) {
 
 impl<S: Source> Fs<S> {
     /// Makes chunk `idx` of image file `id` readable: [`Chunk::Raw`] offset in the image, or the
-    /// [`Chunk::Cached`] slot it was (or already is) decompressed into.
+    /// [`Chunk::Cached`] slot it was (or already is) decompressed into: the chunk's own, or for a
+    /// small file the shared block's (keyed by its stored offset).
     fn image_chunk(&mut self, id: u32, idx: u32) -> R<Chunk> {
         if let Some(slot) = self.cache.find(id, idx) {
-            return Ok(Chunk::Cached(slot));
+            return Ok(Chunk::Cached(slot, 0));
         }
         let img = self.img.as_ref().ok_or(EIO)?;
         let f = io(img.node(id))?;
         let c = io(img.chunk(&f, idx))?;
-        if c.codec == Codec::Raw {
-            return Ok(Chunk::Raw(c.stored_off));
+        let (key, at, len) = match c.codec {
+            Codec::Raw => return Ok(Chunk::Raw(c.stored_off)),
+            Codec::Packed => (BLOCKS, c.stored_off, BLOCK_SIZE),
+            Codec::Zstd => (id, idx, io(img.chunk_len(&f, idx))?),
+        };
+        let base = c.block_off as usize;
+        if let Some(slot) = self.cache.find(key, at) {
+            return Ok(Chunk::Cached(slot, base));
         }
-        let clen = io(img.chunk_len(&f, idx))? as usize;
         self.stored.clear();
         resize(&mut self.stored, c.stored_len as usize)?;
         img.source().read_at(c.stored_off, &mut self.stored);
-        let (slot, buf) = self.cache.fill(id, clen)?;
+        let (slot, buf) = self.cache.fill(key, len as usize)?;
         let got = self
             .decoder
             .decompress(&self.stored, buf)
             .map_err(|_| EIO)?;
-        if got != clen {
+        // A block is as long as it decompresses to; a chunk exactly its length.
+        if key == BLOCKS {
+            buf.truncate(got);
+        } else if got != len as usize {
             return Err(EIO);
         }
-        self.cache.filled(slot, idx);
-        Ok(Chunk::Cached(slot))
+        self.cache.filled(slot, at);
+        Ok(Chunk::Cached(slot, base))
     }
 
     /// Copies up to `len` bytes of file `id` from `offset` to app address `dst`; returns the count.
@@ -137,11 +150,11 @@ impl<S: Source> Fs<S> {
                     let t = core::cmp::min(u64::from(take), limit) as u32;
                     match self.image_chunk(id, idx)? {
                         Chunk::Raw(off) => m.image_to_app(at, off + within as u32, t),
-                        Chunk::Cached(slot) => m.write(
+                        Chunk::Cached(slot, base) => m.write(
                             at,
                             self.cache
                                 .data(slot)
-                                .get(within..within + t as usize)
+                                .get(base + within..base + within + t as usize)
                                 .ok_or(EIO)?,
                         ),
                     }
@@ -172,8 +185,8 @@ impl<S: Source> Fs<S> {
                         v = zeroed(n)?;
                         self.img()?.source().read_at(off, &mut v)
                     }
-                    Chunk::Cached(slot) => {
-                        v = copy(self.cache.data(slot).get(..n).ok_or(EIO)?)?;
+                    Chunk::Cached(slot, base) => {
+                        v = copy(self.cache.data(slot).get(base..base + n).ok_or(EIO)?)?;
                     }
                 }
             }
@@ -462,5 +475,84 @@ mod tests {
         assert_eq!(got, alloc::vec![b'z'; 40_000]);
         let n = f.create(0, b"new", Kind::File, Vec::new(), 3).unwrap();
         assert_eq!(f.node(n).unwrap().chunk_size(), 32 * 1024);
+    }
+
+    /// 40 small files of 1,000–3,000 bytes (shared blocks) and a 100 KiB one (its own chunks).
+    fn small_files() -> (Vec<u8>, Vec<Vec<u8>>) {
+        let mut b = wasifs_image::ImageBuilder::new(wasifs_image::BuildOptions::default());
+        let root = b.root();
+        let meta = wasifs_image::Meta::default();
+        let files: Vec<Vec<u8>> = (0..40u32)
+            .map(|i| {
+                let line = alloc::format!("file {i} line of text\n");
+                line.bytes().cycle().take(1000 + 50 * i as usize).collect()
+            })
+            .collect();
+        for (i, data) in files.iter().enumerate() {
+            let name = alloc::format!("f{i:02}");
+            let data = wasifs_image::FileData::Bytes(data.clone());
+            b.add_file(root, name.as_bytes(), meta, data).unwrap();
+        }
+        let big = wasifs_image::FileData::Bytes(big()[..100 * 1024].to_vec());
+        b.add_file(root, b"z", meta, big).unwrap();
+        b.add_preopen(b"/", root, false).unwrap();
+        (b.finish().unwrap(), files)
+    }
+
+    #[test]
+    fn small_files_in_one_shared_block_decompress_it_once_and_read_back() {
+        let (bytes, files) = small_files();
+        let img = Image::open(&bytes[..]).unwrap();
+        let root = img.node(0).unwrap();
+        let first = img
+            .node(img.lookup(&root, b"f00").unwrap().unwrap())
+            .unwrap();
+        assert_eq!(img.chunk(&first, 0).unwrap().codec, Codec::Packed);
+        let mut f = Fs::new(Some(img));
+        let mut m = TestMem {
+            app: alloc::vec![0; 200_000],
+            image: bytes.clone(),
+        };
+        for (i, want) in files.iter().enumerate() {
+            let name = alloc::format!("f{i:02}");
+            let id = f.lookup(&root, name.as_bytes()).unwrap().unwrap();
+            assert_eq!(&read_all(&mut f, &mut m, id), want, "{name}");
+            f.cache.forget(id);
+        }
+        assert_eq!(
+            f.cache.slot_count(),
+            1,
+            "one block, decompressed once, kept after close"
+        );
+        let z = f.lookup(&root, b"z").unwrap().unwrap();
+        assert_eq!(read_all(&mut f, &mut m, z), big()[..100 * 1024]);
+    }
+
+    #[test]
+    fn a_small_file_in_a_shared_block_copies_only_its_bytes_on_write_and_truncates() {
+        let (bytes, files) = small_files();
+        let mut f = Fs::new(Some(Image::open(&bytes[..]).unwrap()));
+        let mut m = TestMem {
+            app: alloc::vec![b'#'; 10_000],
+            image: bytes.clone(),
+        };
+        let root = f.node(0).unwrap();
+        let id = f.lookup(&root, b"f07").unwrap().unwrap();
+        f.write(&m, id, 10, 0, 2, 1).unwrap();
+        let mut want = files[7].clone();
+        want[10..12].copy_from_slice(b"##");
+        assert_eq!(read_all(&mut f, &mut m, id), want);
+        if let Some(ONode {
+            data: Data::File { chunks, .. },
+            ..
+        }) = f.get(id)
+        {
+            assert_eq!(chunks.len(), 1);
+            assert_eq!(chunks[0].1.len(), files[7].len(), "the file, not the block");
+        }
+        f.set_size(id, 5, 2).unwrap();
+        assert_eq!(read_all(&mut f, &mut m, id), files[7][..5]);
+        let next = f.lookup(&root, b"f08").unwrap().unwrap();
+        assert_eq!(read_all(&mut f, &mut m, next), files[8]);
     }
 }

@@ -105,7 +105,7 @@ fn compress_chunk(c: Option<&mut Compressor>, raw: &[u8]) -> Result<Option<Vec<u
 }
 
 /// Word-at-a-time 64-bit hash of a chunk (a filter only: matches are verified byte for byte).
-fn chunk_hash(bytes: &[u8]) -> u64 {
+pub(super) fn chunk_hash(bytes: &[u8]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut h = (bytes.len() as u64).wrapping_mul(K);
     let mut words = bytes.chunks_exact(8);

@@ -1,12 +1,14 @@
-//! The file-data section: every file's chunks in node order, read a bounded batch at a time,
-//! compressed in the background while the next batch is read, appended in order, deduplicated.
+//! The file-data section: every file's chunks in node order (small files in shared blocks), read a
+//! bounded batch at a time, compressed in the background while the next batch is read, appended in
+//! order, deduplicated.
 
 use std::thread::{Scope, ScopedJoinHandle};
 use std::vec::Vec;
 
-use super::compress::{lost_chunk, Compressors, Done};
+use super::compress::{chunk_hash, lost_chunk, Compressors, Done};
 use super::dedup::Dedup;
 use super::error::to_u32;
+use super::pack::{Block, Packer};
 use super::tree::{Body, Order, Tree};
 use super::{BuildError, BuildOptions, FileData};
 use crate::format::{Chunk, Codec};
@@ -54,8 +56,14 @@ pub(super) fn write(
                 w.add_file(i, data, *size)?;
             }
         }
+        if let Some(block) = w.packer.take() {
+            w.push(Item::Block(block))?;
+        }
         w.flush()?;
         w.wait()?;
+        for &(index, earlier) in &w.copies {
+            w.data.ranges[index] = w.data.ranges[earlier];
+        }
         Ok(w.data)
     })
 }
@@ -66,6 +74,24 @@ enum Item {
     Chunk(Vec<u8>),
     /// The end of file `order[index]` (after its chunks).
     End { index: usize, size: u64 },
+    /// A shared block of small files.
+    Block(Block),
+    /// Small file `order[index]`, a copy of the earlier `order[earlier]`, `size` bytes.
+    Copy {
+        index: usize,
+        earlier: usize,
+        size: u64,
+    },
+}
+
+impl Item {
+    /// The uncompressed bytes to compress, if any.
+    fn raw(&self) -> Option<&[u8]> {
+        match self {
+            Item::Chunk(raw) | Item::Block(Block { raw, .. }) => Some(raw),
+            _ => None,
+        }
+    }
 }
 
 /// A compressed batch: its items, their results, and the contexts handed back.
@@ -104,6 +130,10 @@ struct DataWriter<'a, 'o, 's, 'e> {
     data: Data,
     dedup: Dedup<'a>,
     open: Option<OpenFile>,
+    /// The shared block being filled with small files.
+    packer: Packer,
+    /// Small files stored as copies: (index, index of the earlier file), resolved at the end.
+    copies: Vec<(usize, usize)>,
 }
 
 impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
@@ -129,6 +159,8 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
             },
             dedup: Dedup::default(),
             open: None,
+            packer: Packer::default(),
+            copies: Vec::new(),
         }
     }
 
@@ -138,15 +170,37 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         self.dedup.add_source(index, data);
         let log2 = self.opts.chunk_size.log2_for(size, self.opts.cache_size);
         self.data.chunk_log2[index] = log2;
+        if Packer::packs(self.opts.level, size, log2) {
+            return self.add_small(index, data, size);
+        }
         data.for_each_chunk(size, 1usize << log2, &mut |raw| self.push(Item::Chunk(raw)))?;
         self.push(Item::End { index, size })
     }
 
+    /// Adds small file `order[index]` to the shared block (queueing the block it filled), or
+    /// queues it as a copy of an earlier file with the same bytes.
+    fn add_small(&mut self, index: usize, data: &'a FileData, size: u64) -> Result<(), BuildError> {
+        let mut bytes = Vec::new();
+        data.for_each_chunk(size, size as usize, &mut |raw| {
+            bytes.extend_from_slice(&raw);
+            Ok(())
+        })?;
+        if let Some(earlier) = self.dedup.earlier_copy(index, size, chunk_hash(&bytes))? {
+            return self.push(Item::Copy {
+                index,
+                earlier,
+                size,
+            });
+        }
+        match self.packer.add(index, &bytes) {
+            Some(full) => self.push(Item::Block(full)),
+            None => Ok(()),
+        }
+    }
+
     /// Queues one item, flushing the batch when it is full.
     fn push(&mut self, item: Item) -> Result<(), BuildError> {
-        if let Item::Chunk(raw) = &item {
-            self.batch_bytes += raw.len();
-        }
+        self.batch_bytes += item.raw().map_or(0, <[u8]>::len);
         self.batch.push(item);
         if self.batch_bytes >= BATCH_BYTES || self.batch.len() >= BATCH_ITEMS {
             self.flush()?;
@@ -162,13 +216,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         self.batch_bytes = 0;
         let mut compressors = std::mem::take(&mut self.compressors);
         self.pending = Some(self.scope.spawn(move || {
-            let raws: Vec<&[u8]> = batch
-                .iter()
-                .filter_map(|it| match it {
-                    Item::Chunk(raw) => Some(raw.as_slice()),
-                    Item::End { .. } => None,
-                })
-                .collect();
+            let raws: Vec<&[u8]> = batch.iter().filter_map(Item::raw).collect();
             let done = compressors.compress_all(&raws);
             drop(raws);
             (batch, done, compressors)
@@ -194,6 +242,18 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
                     self.append_chunk(raw, d)?;
                 }
                 Item::End { index, size } => self.end_file(*index, *size)?,
+                Item::Block(block) => {
+                    let d = results.next().ok_or_else(lost_chunk)?;
+                    self.append_block(block, d)?;
+                }
+                Item::Copy {
+                    index,
+                    earlier,
+                    size,
+                } => {
+                    self.copies.push((*index, *earlier));
+                    self.sink.written += size;
+                }
             }
         }
         (self.sink.progress)(self.sink.written, self.sink.total);
@@ -225,8 +285,24 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
             stored_off: to_u32(stored_off as u64)?,
             stored_len: bytes.len() as u32,
             codec,
+            block_off: 0,
         });
         self.sink.written += raw.len() as u64;
+        Ok(())
+    }
+
+    /// Appends a shared block, compressed or raw, and the chunk record of each file in it.
+    fn append_block(&mut self, block: &Block, d: Done) -> Result<(), BuildError> {
+        let out = &mut *self.sink.out;
+        let stored_off = out.len() as u64;
+        let bytes = d.stored.as_deref().unwrap_or(&block.raw);
+        to_u32(stored_off + bytes.len() as u64)?;
+        out.extend_from_slice(bytes);
+        for (index, chunk) in block.records(stored_off, bytes.len(), d.stored.is_some())? {
+            self.data.ranges[index] = (to_u32(self.data.chunks.len() as u64)?, 1);
+            self.data.chunks.push(chunk);
+        }
+        self.sink.written += block.raw.len() as u64;
         Ok(())
     }
 
@@ -238,14 +314,14 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
             self.data.ranges[index] = (count, 0);
             return Ok(());
         };
-        let range = (open.first, count - open.first);
-        self.data.ranges[index] = match self.dedup.earlier_copy(index, size, open.hash, range)? {
+        self.data.ranges[index] = match self.dedup.earlier_copy(index, size, open.hash)? {
             Some(earlier) => {
                 self.sink.out.truncate(open.off);
                 self.data.chunks.truncate(open.first as usize);
-                earlier
+                // An earlier file of the same size is not packed either: its range is known.
+                self.data.ranges[earlier]
             }
-            None => range,
+            None => (open.first, count - open.first),
         };
         Ok(())
     }

@@ -1,14 +1,15 @@
 //! The host-side image builder: its API (add nodes, preopens, host aliases; then `finish`).
 //!
 //! `finish` runs the stages in order: `tree.rs` fixes the node order, `data.rs` streams the file
-//! contents through `compress.rs` and `dedup.rs` into the image, and `layout.rs` appends the tables
-//! and writes the header. `source.rs` reads host files; `error.rs` says what went wrong.
+//! contents (small files packed into shared blocks by `pack.rs`) through `compress.rs` and
+//! `dedup.rs` into the image, and `layout.rs` appends the tables and writes the header. `source.rs` reads host files; `error.rs` says what went wrong.
 
 mod compress;
 mod data;
 mod dedup;
 mod error;
 mod layout;
+mod pack;
 mod source;
 mod tree;
 

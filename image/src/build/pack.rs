@@ -1,0 +1,144 @@
+//! Small files packed into shared blocks (the way squashfs packs fragments): their bytes concatenated in node order, up to `BLOCK_SIZE` a block, each block one zstd frame.
+
+use std::vec::Vec;
+
+use super::error::to_u32;
+use super::BuildError;
+use crate::format::{Chunk, Codec, BLOCK_SIZE, PACK_BELOW};
+use crate::level::Level;
+
+/// One small file in a block.
+pub(super) struct Packed {
+    /// Its position in the node order.
+    pub(super) index: usize,
+    /// Where its bytes start in the block.
+    off: u32,
+    /// Its length.
+    len: u32,
+}
+
+/// A shared block: the files' bytes, back to back, and where each one is.
+#[derive(Default)]
+pub(super) struct Block {
+    /// The uncompressed bytes (at most [`BLOCK_SIZE`]).
+    pub(super) raw: Vec<u8>,
+    /// The files in it, in node order.
+    pub(super) files: Vec<Packed>,
+}
+
+impl Block {
+    /// The chunk record of each file once the block is stored `stored_len` bytes at `stored_off`:
+    /// [`Codec::Packed`] records naming the whole frame when `compressed`, else a raw record
+    /// naming just the file's bytes.
+    pub(super) fn records(
+        &self,
+        stored_off: u64,
+        stored_len: usize,
+        compressed: bool,
+    ) -> Result<Vec<(usize, Chunk)>, BuildError> {
+        let mut out = Vec::with_capacity(self.files.len());
+        for f in &self.files {
+            let chunk = if compressed {
+                Chunk {
+                    stored_off: to_u32(stored_off)?,
+                    stored_len: to_u32(stored_len as u64)?,
+                    codec: Codec::Packed,
+                    block_off: f.off,
+                }
+            } else {
+                Chunk {
+                    stored_off: to_u32(stored_off + u64::from(f.off))?,
+                    stored_len: f.len,
+                    codec: Codec::Raw,
+                    block_off: 0,
+                }
+            };
+            out.push((f.index, chunk));
+        }
+        Ok(out)
+    }
+}
+
+/// The block being filled.
+#[derive(Default)]
+pub(super) struct Packer {
+    block: Block,
+}
+
+impl Packer {
+    /// Whether a file of `size` bytes in chunks of `1 << chunk_log2` goes into a shared block: a
+    /// non-empty file smaller than [`PACK_BELOW`] that is one chunk, when compressing (stored raw,
+    /// every file is read straight from the image).
+    pub(super) fn packs(level: Level, size: u64, chunk_log2: u8) -> bool {
+        size > 0 && size < PACK_BELOW && size <= 1 << chunk_log2 && level.zstd().is_some()
+    }
+
+    /// Adds the bytes of file `index` (smaller than [`PACK_BELOW`]); returns the full block they
+    /// did not fit in, if any.
+    pub(super) fn add(&mut self, index: usize, bytes: &[u8]) -> Option<Block> {
+        let full = if self.block.raw.len() + bytes.len() > BLOCK_SIZE as usize {
+            self.take()
+        } else {
+            None
+        };
+        self.block.files.push(Packed {
+            index,
+            off: self.block.raw.len() as u32,
+            len: bytes.len() as u32,
+        });
+        self.block.raw.extend_from_slice(bytes);
+        full
+    }
+
+    /// The block being filled, if it holds a file.
+    pub(super) fn take(&mut self) -> Option<Block> {
+        if self.block.files.is_empty() {
+            None
+        } else {
+            Some(std::mem::take(&mut self.block))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_fill_a_block_in_order_and_one_that_does_not_fit_starts_the_next() {
+        let mut p = Packer::default();
+        let piece = std::vec![7u8; 10_000];
+        let mut blocks = Vec::new();
+        for i in 0..30 {
+            blocks.extend(p.add(i, &piece));
+        }
+        blocks.extend(p.take());
+        assert_eq!(blocks.len(), 3, "13 files of 10,000 bytes fit 128 KiB");
+        assert_eq!(blocks[0].files.len(), 13);
+        assert_eq!(blocks[0].raw.len(), 130_000);
+        assert_eq!(blocks[2].files.len(), 4);
+        let r = blocks[1].records(100, 50, true).unwrap();
+        assert_eq!(r[2].0, 15);
+        assert_eq!(
+            (r[2].1.stored_off, r[2].1.block_off, r[2].1.codec),
+            (100, 20_000, Codec::Packed)
+        );
+        let r = blocks[1].records(100, 130_000, false).unwrap();
+        assert_eq!(
+            (r[2].1.stored_off, r[2].1.stored_len, r[2].1.codec),
+            (20_100, 10_000, Codec::Raw)
+        );
+        assert!(p.take().is_none());
+    }
+
+    #[test]
+    fn only_non_empty_one_chunk_files_under_16k_are_packed_and_only_when_compressing() {
+        assert!(Packer::packs(Level::DEFAULT, 1, 15));
+        assert!(Packer::packs(Level::DEFAULT, PACK_BELOW - 1, 15));
+        assert!(!Packer::packs(Level::DEFAULT, PACK_BELOW, 15));
+        assert!(!Packer::packs(Level::DEFAULT, 0, 15));
+        assert!(!Packer::packs(Level::STORE, 100, 15));
+        assert!(Packer::packs(Level::DEFAULT, 4096, 12), "one chunk");
+        assert!(!Packer::packs(Level::DEFAULT, 4097, 12), "two chunks");
+    }
+}
