@@ -75,9 +75,12 @@ pub const MAX_CHUNK_LOG2: u8 = 20;
 /// squashfs packs fragments): one zstd frame for many small files compresses far better than a
 /// frame each (BENCHMARKS.md, P11).
 pub const PACK_BELOW: u64 = 16 * 1024;
-/// Most uncompressed bytes in one shared block (a [`CODEC_PACKED`] chunk's frame): what a read of
-/// one small file may decompress (BENCHMARKS.md, P5/P11).
-pub const BLOCK_SIZE: u32 = 128 * 1024;
+/// log2 of the most uncompressed bytes the builder puts in one shared block (128 KiB): what a read
+/// of one small file may decompress (BENCHMARKS.md, P5/P11). A packed file records its block's
+/// size as its chunk size (node byte 1: one chunk either way), so readers learn it from the node.
+pub const BLOCK_LOG2: u8 = 17;
+/// Most uncompressed bytes the builder puts in one shared block, `1 << BLOCK_LOG2`.
+pub const BLOCK_SIZE: u32 = 1 << BLOCK_LOG2;
 /// Largest in-block offset a chunk record holds (24 bits).
 pub const MAX_BLOCK_OFF: u32 = (1 << 24) - 1;
 
@@ -143,7 +146,8 @@ pub const CODEC_RAW: u8 = 0;
 /// Chunk `codec` of data stored as one zstd frame.
 pub const CODEC_ZSTD: u8 = 1;
 /// Chunk `codec` of a small file inside a shared block: the stored bytes are one zstd frame of at
-/// most [`BLOCK_SIZE`] bytes holding several files, and the chunk is its bytes from `block_off`.
+/// most the file's chunk size ([`BLOCK_SIZE`] as built) holding several files, and the chunk is its
+/// bytes from `block_off`.
 pub const CODEC_PACKED: u8 = 2;
 
 /// Preopen `flags` bit: the mount is read-only.

@@ -6,7 +6,7 @@ pub use crate::format::{
     Chunk, Codec, Dirent, FormatError, Header, HostAlias, Kind, Node, Preopen,
 };
 use crate::format::{
-    BLOCK_SIZE, CHUNK_RECORD_SIZE, DIRENT_SIZE, FLAG_HOST_FS_DENY, HEADER_SIZE, HOST_ALIAS_SIZE,
+    CHUNK_RECORD_SIZE, DIRENT_SIZE, FLAG_HOST_FS_DENY, HEADER_SIZE, HOST_ALIAS_SIZE,
     MAX_CHUNK_LOG2, NODE_SIZE, PREOPEN_SIZE, VERSION,
 };
 
@@ -284,8 +284,8 @@ impl<S: Source> Image<S> {
         Ok(None)
     }
 
-    /// Chunk `index` of file `file`, with its stored range validated (and, packed, its range in
-    /// the block; otherwise `block_off` is 0).
+    /// Chunk `index` of file `file`, with its stored range validated (and, packed, its range
+    /// within the file's chunk size, which is its block's; otherwise `block_off` is 0).
     pub fn chunk(&self, file: &Node, index: u32) -> Result<Chunk, FormatError> {
         if !file.is_file() {
             return Err(FormatError::WrongKind);
@@ -309,7 +309,7 @@ impl<S: Source> Image<S> {
         let fits = match c.codec {
             Codec::Raw => c.block_off == 0 && c.stored_len == len,
             Codec::Zstd => c.block_off == 0,
-            Codec::Packed => u64::from(c.block_off) + u64::from(len) <= u64::from(BLOCK_SIZE),
+            Codec::Packed => u64::from(c.block_off) + u64::from(len) <= file.chunk_size(),
         };
         if in_image && fits {
             Ok(c)
@@ -355,7 +355,7 @@ impl<S: Source> Image<S> {
             }
             return Ok(len);
         }
-        let mut block = alloc::vec![0u8; BLOCK_SIZE as usize];
+        let mut block = alloc::vec![0u8; file.chunk_size() as usize];
         let got = crate::decode::decompress(&stored, &mut block)?;
         let start = c.block_off as usize;
         let piece = block

@@ -720,6 +720,11 @@ fn small_files_share_compressed_blocks_of_at_most_128k_in_node_order() {
         let f = resolve(&img, 0, &format!("f{i:02}"));
         let c = img.chunk(&f, 0).unwrap();
         assert_eq!((f.b, c.codec), (1, Codec::Packed));
+        assert_eq!(
+            f.chunk_size(),
+            128 * 1024,
+            "a packed file's chunk size is its block's"
+        );
         assert!(c.block_off as usize + want.len() <= 128 * 1024);
         if blocks.last() != Some(&c.stored_off) {
             assert_eq!(c.block_off, 0, "a block starts with its first file");
@@ -729,6 +734,7 @@ fn small_files_share_compressed_blocks_of_at_most_128k_in_node_order() {
     }
     // 60 files of ~5.9 KiB on average: 353 KiB, three blocks.
     assert_eq!(blocks.len(), 3);
+    assert_eq!(img.chunk_size(), 128 * 1024);
 
     let mut b = ImageBuilder::new(BuildOptions::default());
     let root = b.root();

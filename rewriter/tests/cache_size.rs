@@ -81,13 +81,16 @@ fn malformed_cache_size_is_refused_naming_the_flag_and_writes_nothing() {
 #[test]
 fn chunk_size_flag_sets_every_file_s_chunks_and_auto_keeps_small_files_at_32k() {
     let dir = tempfile::tempdir().expect("tempdir");
+    // Stored raw, so no small file is packed into a shared block (whose size a packed file
+    // records as its chunk size).
     for (flag, want) in [
         (None, 32 << 10),
         (Some("8K"), 8 << 10),
         (Some("auto"), 32 << 10),
     ] {
         let out_path = dir.path().join("out.wasm");
-        let extra: Vec<&str> = flag.map(|f| vec!["--chunk-size", f]).unwrap_or_default();
+        let mut extra = vec!["--store"];
+        extra.extend(flag.map(|f| ["--chunk-size", f]).into_iter().flatten());
         let out = rewrite(&out_path, &extra);
         assert!(
             out.status.success(),

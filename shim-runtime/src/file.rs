@@ -9,7 +9,7 @@
 
 use alloc::vec::Vec;
 
-use wasifs_image::format::{Codec, BLOCK_SIZE, DEFAULT_CHUNK_LOG2};
+use wasifs_image::format::{Codec, DEFAULT_CHUNK_LOG2};
 use wasifs_image::reader::{Node, Source};
 
 use crate::fallible::{copy, resize};
@@ -76,7 +76,8 @@ impl<S: Source> Fs<S> {
         let c = io(img.chunk(&f, idx))?;
         let (key, at, len) = match c.codec {
             Codec::Raw => return Ok(Chunk::Raw(c.stored_off)),
-            Codec::Packed => (BLOCKS, c.stored_off, BLOCK_SIZE),
+            // A packed file's chunk size is its block's.
+            Codec::Packed => (BLOCKS, c.stored_off, f.chunk_size() as u32),
             Codec::Zstd => (id, idx, io(img.chunk_len(&f, idx))?),
         };
         let base = c.block_off as usize;
@@ -383,7 +384,7 @@ mod tests {
     }
 
     /// The test tree with `auto` chunks and a 64 KiB cache: big.bin (300 KiB, over 4 caches) has
-    /// 8 KiB chunks, a.txt 32 KiB.
+    /// 8 KiB chunks; a.txt is packed in a shared block (its chunk size is the block's).
     fn small_chunk_tree() -> Vec<u8> {
         crate::path::tests::tree_with(wasifs_image::BuildOptions {
             cache_size: "64K".parse().unwrap(),
@@ -403,7 +404,8 @@ mod tests {
         let id = f.lookup(&root, b"big.bin").unwrap().unwrap();
         assert_eq!(f.node(id).unwrap().chunk_size(), 8192);
         let small = f.lookup(&root, b"a.txt").unwrap().unwrap();
-        assert_eq!(f.node(small).unwrap().chunk_size(), 32 * 1024);
+        let block = wasifs_image::format::BLOCK_SIZE;
+        assert_eq!(f.node(small).unwrap().chunk_size(), u64::from(block));
         m.app[..3].copy_from_slice(b"XYZ");
         // 3 bytes across the border of chunks 8 and 9.
         f.write(&m, id, 9 * 8192 - 1, 0, 3, 5).unwrap();

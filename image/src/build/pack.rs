@@ -68,7 +68,8 @@ pub(super) struct Packer {
 impl Packer {
     /// Whether a file of `size` bytes in chunks of `1 << chunk_log2` goes into a shared block: a
     /// non-empty file smaller than [`PACK_BELOW`] that is one chunk, when compressing (stored raw,
-    /// every file is read straight from the image).
+    /// every file is read straight from the image). A packed file's chunk size becomes its
+    /// block's, [`crate::format::BLOCK_LOG2`].
     pub(super) fn packs(level: Level, size: u64, chunk_log2: u8) -> bool {
         size > 0 && size < PACK_BELOW && size <= 1 << chunk_log2 && level.zstd().is_some()
     }
