@@ -57,17 +57,22 @@ impl fmt::Display for CacheSizeError {
 #[cfg(feature = "std")]
 impl std::error::Error for CacheSizeError {}
 
+/// Bytes written as a whole number, optionally followed by K (KiB) or M (MiB); `None` for anything
+/// else or past `u64`.
+pub(crate) fn parse_bytes(s: &str) -> Option<u64> {
+    let (num, unit) = match s.as_bytes().last() {
+        Some(b'k' | b'K') => (&s[..s.len() - 1], 1u64 << 10),
+        Some(b'm' | b'M') => (&s[..s.len() - 1], 1u64 << 20),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().ok()?.checked_mul(unit)
+}
+
 impl FromStr for CacheSize {
     type Err = CacheSizeError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (num, unit) = match s.as_bytes().last() {
-            Some(b'k' | b'K') => (&s[..s.len() - 1], 1u64 << 10),
-            Some(b'm' | b'M') => (&s[..s.len() - 1], 1u64 << 20),
-            _ => (s, 1),
-        };
-        let n: u64 = num.parse().map_err(|_| CacheSizeError)?;
-        match n.checked_mul(unit) {
+        match parse_bytes(s) {
             Some(b) if b <= u64::from(CacheSize::MAX.0) => Ok(CacheSize(b as u32)),
             _ => Err(CacheSizeError),
         }

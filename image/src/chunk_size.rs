@@ -3,7 +3,7 @@
 use core::fmt;
 use core::str::FromStr;
 
-use crate::cache_size::CacheSize;
+use crate::cache_size::{parse_bytes, CacheSize};
 use crate::format::{DEFAULT_CHUNK_LOG2, MAX_CHUNK_LOG2, SMALL_CHUNK_LOG2};
 
 /// How large the chunks of each file are: [`ChunkSize::AUTO`] or a fixed power of two from
@@ -74,13 +74,7 @@ impl FromStr for ChunkSize {
         if s.eq_ignore_ascii_case("auto") {
             return Ok(ChunkSize::AUTO);
         }
-        let (num, unit) = match s.as_bytes().last() {
-            Some(b'k' | b'K') => (&s[..s.len() - 1], 1u64 << 10),
-            Some(b'm' | b'M') => (&s[..s.len() - 1], 1u64 << 20),
-            _ => (s, 1),
-        };
-        let n: u64 = num.parse().map_err(|_| ChunkSizeError)?;
-        match n.checked_mul(unit) {
+        match parse_bytes(s) {
             Some(b) if b.is_power_of_two() => {
                 ChunkSize::fixed_log2(b.trailing_zeros() as u8).ok_or(ChunkSizeError)
             }

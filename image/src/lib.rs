@@ -5,6 +5,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod block_size;
 #[cfg(feature = "build")]
 pub mod build;
 mod cache_size;
@@ -19,6 +20,7 @@ pub mod policy;
 pub mod reader;
 pub mod time;
 
+pub use block_size::{BlockSize, BlockSizeError};
 #[cfg(feature = "build")]
 pub use build::{BuildError, BuildOptions, BuildStats, FileData, ImageBuilder, Meta, NodeRef};
 pub use cache_size::{CacheSize, CacheSizeError};

@@ -73,6 +73,9 @@ fn build(rng: &mut Rng) -> Vec<u8> {
             .and_then(ChunkSize::fixed_log2)
             .unwrap_or(ChunkSize::AUTO),
         cache_size: "1K".parse::<CacheSize>().expect("a valid cache size"),
+        block_size: ["16K", "128K"][rng.below(2)]
+            .parse()
+            .expect("a valid block size"),
     });
     let chunk_size = log2.map_or(4096, |l| 1u32 << l);
     b.set_threads(1);

@@ -9,7 +9,7 @@ use crate::{input, merge, output, Error, Glob, HostPreopen, Input, Result, Times
 use crate::{Clock, Deny, EnvFromHost, Policies, Random, Stdio, Trace};
 use std::borrow::Cow;
 use std::path::Path;
-use wasifs_image::{CacheSize, ChunkSize, Level};
+use wasifs_image::{BlockSize, CacheSize, ChunkSize, Level};
 
 /// The name errors give a module passed as bytes to [`Rewriter::rewrite`].
 const BYTES_NAME: &str = "<input module>";
@@ -169,6 +169,14 @@ impl Rewriter {
     /// files larger than 4× the cache 8 KiB chunks (fast random reads) and the others 32 KiB.
     pub fn chunk_size(mut self, size: ChunkSize) -> Self {
         self.image.chunk_size = size;
+        self
+    }
+
+    /// Most uncompressed bytes in one shared block of small files ([`BlockSize::DEFAULT`], 128
+    /// KiB, unless set): larger blocks compress files that share content better, and a read of one
+    /// small file decompresses up to a block.
+    pub fn block_size(mut self, size: BlockSize) -> Self {
+        self.image.block_size = size;
         self
     }
 

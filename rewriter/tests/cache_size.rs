@@ -115,3 +115,37 @@ fn a_chunk_size_not_a_power_of_two_up_to_1m_is_refused_naming_the_flag() {
         assert!(!out_path.exists(), "nothing written");
     }
 }
+
+#[test]
+fn block_size_flag_is_the_chunk_size_packed_small_files_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (flag, want) in [
+        (None, 128 << 10),
+        (Some("1M"), 1 << 20),
+        (Some("16K"), 32 << 10),
+    ] {
+        let out_path = dir.path().join("out.wasm");
+        let extra: Vec<&str> = flag
+            .map(|f| ["--block-size", f])
+            .into_iter()
+            .flatten()
+            .collect();
+        let out = rewrite(&out_path, &extra);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The fixture's files are small, so packed: the header's largest chunk size is the
+        // block's, or the 32 KiB of unpacked chunks when blocks are smaller.
+        let h = image_header(&std::fs::read(&out_path).expect("packed module"));
+        assert_eq!(h.chunk_size, want, "--block-size {flag:?}");
+    }
+    let out = rewrite(&dir.path().join("bad.wasm"), &["--block-size", "8K"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--block-size") && err.contains("16K to 1M"),
+        "{err}"
+    );
+}

@@ -11,7 +11,7 @@ use super::error::to_u32;
 use super::pack::{Block, Packer};
 use super::tree::{Body, Order, Tree};
 use super::{BuildError, BuildOptions, FileData};
-use crate::format::{Chunk, Codec, BLOCK_LOG2};
+use crate::format::{Chunk, Codec};
 
 /// Uncompressed bytes read into one batch before it is compressed (two batches are in memory at
 /// once: one being read, one being compressed).
@@ -159,7 +159,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
             },
             dedup: Dedup::default(),
             open: None,
-            packer: Packer::default(),
+            packer: Packer::new(opts.block_size),
             copies: Vec::new(),
         }
     }
@@ -171,7 +171,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         let log2 = self.opts.chunk_size.log2_for(size, self.opts.cache_size);
         self.data.chunk_log2[index] = log2;
         if Packer::packs(self.opts.level, size, log2) {
-            self.data.chunk_log2[index] = BLOCK_LOG2;
+            self.data.chunk_log2[index] = self.opts.block_size.log2();
             return self.add_small(index, data, size);
         }
         data.for_each_chunk(size, 1usize << log2, &mut |raw| self.push(Item::Chunk(raw)))?;

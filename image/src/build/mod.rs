@@ -15,6 +15,7 @@ mod tree;
 
 use std::vec::Vec;
 
+use crate::block_size::BlockSize;
 use crate::cache_size::CacheSize;
 use crate::chunk_size::ChunkSize;
 use crate::format::{Kind, HEADER_SIZE};
@@ -33,6 +34,8 @@ pub struct BuildOptions {
     pub chunk_size: ChunkSize,
     /// Bytes of decompressed chunks the shim may keep cached (header `cache_size`).
     pub cache_size: CacheSize,
+    /// Most bytes in one shared block of small files.
+    pub block_size: BlockSize,
 }
 
 impl Default for BuildOptions {
@@ -41,6 +44,7 @@ impl Default for BuildOptions {
             level: Level::DEFAULT,
             chunk_size: ChunkSize::AUTO,
             cache_size: CacheSize::DEFAULT,
+            block_size: BlockSize::DEFAULT,
         }
     }
 }

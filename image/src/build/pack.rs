@@ -4,7 +4,8 @@ use std::vec::Vec;
 
 use super::error::to_u32;
 use super::BuildError;
-use crate::format::{Chunk, Codec, BLOCK_SIZE, PACK_BELOW};
+use crate::block_size::BlockSize;
+use crate::format::{Chunk, Codec, PACK_BELOW};
 use crate::level::Level;
 
 /// One small file in a block.
@@ -20,7 +21,7 @@ pub(super) struct Packed {
 /// A shared block: the files' bytes, back to back, and where each one is.
 #[derive(Default)]
 pub(super) struct Block {
-    /// The uncompressed bytes (at most [`BLOCK_SIZE`]).
+    /// The uncompressed bytes (at most the block size).
     pub(super) raw: Vec<u8>,
     /// The files in it, in node order.
     pub(super) files: Vec<Packed>,
@@ -59,17 +60,25 @@ impl Block {
     }
 }
 
-/// The block being filled.
-#[derive(Default)]
+/// The block being filled, and how large blocks may get.
 pub(super) struct Packer {
     block: Block,
+    size: BlockSize,
 }
 
 impl Packer {
+    /// An empty packer making blocks of at most `size` bytes.
+    pub(super) fn new(size: BlockSize) -> Self {
+        Packer {
+            block: Block::default(),
+            size,
+        }
+    }
+
     /// Whether a file of `size` bytes in chunks of `1 << chunk_log2` goes into a shared block: a
     /// non-empty file smaller than [`PACK_BELOW`] that is one chunk, when compressing (stored raw,
     /// every file is read straight from the image). A packed file's chunk size becomes its
-    /// block's, [`crate::format::BLOCK_LOG2`].
+    /// block's ([`BlockSize`] is at least [`PACK_BELOW`], so the file fits).
     pub(super) fn packs(level: Level, size: u64, chunk_log2: u8) -> bool {
         size > 0 && size < PACK_BELOW && size <= 1 << chunk_log2 && level.zstd().is_some()
     }
@@ -77,7 +86,7 @@ impl Packer {
     /// Adds the bytes of file `index` (smaller than [`PACK_BELOW`]); returns the full block they
     /// did not fit in, if any.
     pub(super) fn add(&mut self, index: usize, bytes: &[u8]) -> Option<Block> {
-        let full = if self.block.raw.len() + bytes.len() > BLOCK_SIZE as usize {
+        let full = if self.block.raw.len() + bytes.len() > self.size.get() as usize {
             self.take()
         } else {
             None
@@ -107,7 +116,7 @@ mod tests {
 
     #[test]
     fn files_fill_a_block_in_order_and_one_that_does_not_fit_starts_the_next() {
-        let mut p = Packer::default();
+        let mut p = Packer::new(BlockSize::DEFAULT);
         let piece = std::vec![7u8; 10_000];
         let mut blocks = Vec::new();
         for i in 0..30 {

@@ -6,8 +6,8 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use wasifs::{
-    CacheSize, ChunkSize, DryRun, EntryKind, Glob, HostFs, HostPreopen, Input, Level, MemoryLayout,
-    MemorySize, MountSpec, Output, Rewriter, Timestamp,
+    BlockSize, CacheSize, ChunkSize, DryRun, EntryKind, Glob, HostFs, HostPreopen, Input, Level,
+    MemoryLayout, MemorySize, MountSpec, Output, Rewriter, Timestamp,
 };
 
 /// Examples shown after `wasifs rewrite --help`.
@@ -68,6 +68,11 @@ pub struct RewriteArgs {
     /// 1M (bytes, or with a K or M suffix) for every file.
     #[arg(long, value_name = "SIZE", default_value_t = ChunkSize::AUTO)]
     chunk_size: ChunkSize,
+    /// Most bytes in one shared block: files under 16K are packed together into compressed blocks
+    /// of this size (a power of two from 16K to 1M); larger blocks compress files that share
+    /// content better, smaller ones decompress less to read one file.
+    #[arg(long, value_name = "SIZE", default_value_t = BlockSize::DEFAULT)]
+    block_size: BlockSize,
     /// Whether the runtime's own preopens (its `--dir`s) stay visible after the embedded ones:
     /// `deny` hides every one not named by `--preopen`, sealing the module.
     #[arg(long, value_enum, value_name = "POLICY", default_value_t = HostFs::Allow)]
@@ -116,6 +121,7 @@ pub fn run(args: RewriteArgs) -> ExitCode {
         .level(if args.store { Level::STORE } else { args.level })
         .cache_size(args.cache_size)
         .chunk_size(args.chunk_size)
+        .block_size(args.block_size)
         .host_fs(args.host_fs)
         .memory_layout(args.memory);
     for mount in args.mounts {

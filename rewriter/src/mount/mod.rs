@@ -13,7 +13,9 @@ mod walk;
 use crate::policy::HostPolicy;
 use crate::{Error, Result};
 use walk::{Walk, FIX_ENTRY};
-use wasifs_image::{BuildError, BuildOptions, CacheSize, ChunkSize, ImageBuilder, Level};
+use wasifs_image::{
+    BlockSize, BuildError, BuildOptions, CacheSize, ChunkSize, ImageBuilder, Level,
+};
 
 pub use filter::Glob;
 pub(crate) use host_meta::Mtimes;
@@ -31,6 +33,8 @@ pub(crate) struct ImageOptions {
     pub cache_size: CacheSize,
     /// Chunk size of the file data: per file by size (`auto`), or one for every file.
     pub chunk_size: ChunkSize,
+    /// Most bytes in one shared block of small files.
+    pub block_size: BlockSize,
     /// Compression threads; 0 = one per available core. The image is the same bytes either way.
     pub threads: usize,
     /// Told how far the image build is, if set.
@@ -93,6 +97,7 @@ pub(crate) fn build_image(
         level: image.level,
         cache_size: image.cache_size,
         chunk_size: image.chunk_size,
+        block_size: image.block_size,
     });
     let w = fill_image(Walk::new(builder, walk), mounts, host)?;
     finish(w, image)
