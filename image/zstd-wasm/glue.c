@@ -7,12 +7,14 @@
 static union { ZSTD_DCtx dctx; unsigned long long align; } wz_ws;
 static ZSTD_DCtx *wz_dctx;
 
-/* Decompresses the zstd frame(s) in src into dst: the size written, or (size_t)-1 on any error
- * (corrupt input, dst too small). The frame's window size does not matter: single-pass decoding
- * only ever references dst itself. */
-size_t wasifs_zstd_decompress(void *dst, size_t cap, const void *src, size_t len)
+/* Decodes the zstd frame in src into dst a zstd block at a time, stopping once at least `want`
+ * bytes are out or at the end of the frame: the size written, or (size_t)-1 on any error (corrupt
+ * input, dst too small). The frame's window size does not matter: decoding straight into one
+ * contiguous dst only ever references dst itself. */
+size_t wasifs_zstd_decompress(void *dst, size_t cap, const void *src, size_t len, size_t want)
 {
-    size_t r;
+    const char *ip = (const char *)src;
+    size_t out = 0;
     if (wz_dctx == NULL) {
         wz_dctx = ZSTD_initStaticDCtx(&wz_ws, sizeof wz_ws);
         if (wz_dctx == NULL) return (size_t)-1;
@@ -21,10 +23,26 @@ size_t wasifs_zstd_decompress(void *dst, size_t cap, const void *src, size_t len
          * without the parameter dispatch code. */
         wz_dctx->forceIgnoreChecksum = ZSTD_d_ignoreChecksum;
     }
-    /* = ZSTD_decompressDCtx (no dictionary is ever referenced), with the dictionary arguments
-     * constant so that the dictionary code drops out. */
-    r = ZSTD_decompress_usingDict(wz_dctx, dst, cap, src, len, NULL, 0);
-    return ZSTD_isError(r) ? (size_t)-1 : r;
+    /* Buffer-less streaming (ZSTD_decompressContinue): no dictionary, no allocation. */
+    if (ZSTD_isError(ZSTD_decompressBegin(wz_dctx))) return (size_t)-1;
+    while (out < want) {
+        size_t n = ZSTD_nextSrcSizeToDecompress(wz_dctx), r;
+        if (n == 0) break; /* end of the frame */
+        if (n > len) return (size_t)-1;
+        r = ZSTD_decompressContinue(wz_dctx, (char *)dst + out, cap - out, ip, n);
+        if (ZSTD_isError(r)) return (size_t)-1;
+        ip += n;
+        len -= n;
+        out += r;
+    }
+    return out;
+}
+
+/* The uncompressed size the zstd frame at src declares: ZSTD_CONTENTSIZE_UNKNOWN or _ERROR (the
+ * two largest values) when it declares none or is not a frame. */
+unsigned long long wasifs_zstd_content_size(const void *src, size_t len)
+{
+    return ZSTD_getFrameContentSize(src, len);
 }
 
 /* XXH64 is only reached for a frame checksum when checksums are validated, which they never are

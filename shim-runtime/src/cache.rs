@@ -2,14 +2,16 @@
 //!
 //! Keys are (node, chunk index) of image files, and (a node id no file has, stored offset) of the
 //! shared blocks small files are packed in (`file.rs`), so every file of a block reads it from one
-//! slot; only compressed chunks are cached (raw chunks are copied straight from the image). Files have chunks of different sizes, so the cache is bounded in
-//! bytes: the slots' buffers together stay within the image header's cache budget, except that one
-//! slot is always kept, so a chunk being read is always cached. Slots are scanned linearly: with at
-//! most a few hundred of them that costs less than copying one 4 KiB read.
+//! slot; only compressed chunks are cached (raw chunks are copied straight from the image). Files
+//! have chunks of different sizes, so the cache is bounded in bytes: the slots' buffers (their
+//! capacity: a block decoded in part has room for all of it) together stay within the image
+//! header's cache budget, except that one slot is always kept, so a chunk being read is always
+//! cached. Slots are scanned linearly: with at most a few hundred of them that costs less than
+//! copying one 4 KiB read.
 
 use alloc::vec::Vec;
 
-use crate::fallible::{push, reserve, resize};
+use crate::fallible::{push, reserve};
 use crate::overlay::{remove_at, R};
 use crate::wasi::ENOMEM;
 
@@ -66,14 +68,14 @@ impl ChunkCache {
         None
     }
 
-    /// A slot for a chunk of `node` with a buffer of `len` bytes to decompress into: a new slot
-    /// while the budget has room (or no slot exists), else the least recently used one when its
-    /// buffer is as long (reused), else that one is dropped and the budget checked again.
-    /// It holds nothing until [`ChunkCache::filled`] names the chunk.
+    /// A slot for a chunk of `node` with an empty buffer with room for `len` bytes to decompress
+    /// into: a new slot while the budget has room (or no slot exists), else the least recently used
+    /// one when its buffer is as large (reused), else that one is dropped and the budget checked
+    /// again. It holds nothing until [`ChunkCache::filled`] names the chunk.
     pub fn fill(&mut self, node: u32, len: usize) -> R<(usize, &mut Vec<u8>)> {
         let tick = self.tick;
         let i = loop {
-            let used: usize = self.slots.iter().map(|s| s.1.len()).sum();
+            let used: usize = self.slots.iter().map(|s| s.1.capacity()).sum();
             if self.slots.is_empty() || used.saturating_add(len) <= self.budget {
                 reserve(&mut self.slots, 1)?;
                 reserve(&mut self.meta, 2)?;
@@ -91,7 +93,7 @@ impl ChunkCache {
                     (lru, oldest) = (i, used);
                 }
             }
-            if self.slots.get(lru).map(|s| s.1.len()) == Some(len) {
+            if self.slots.get(lru).map(|s| s.1.capacity()) == Some(len) {
                 break lru;
             }
             self.drop_slot(lru);
@@ -101,7 +103,8 @@ impl ChunkCache {
         }
         let s = self.slots.get_mut(i).ok_or(ENOMEM)?;
         s.0 = node;
-        resize(&mut s.1, len)?;
+        s.1.clear();
+        s.1.try_reserve_exact(len).map_err(|_| ENOMEM)?;
         Ok((i, &mut s.1))
     }
 
@@ -110,6 +113,12 @@ impl ChunkCache {
         if let Some(m) = self.meta.get_mut(2 * i) {
             *m = idx;
         }
+    }
+
+    /// The buffer of slot `i`, to decode more of its chunk into (a block decoded only in part has
+    /// room for all of it).
+    pub fn slot_mut(&mut self, i: usize) -> Option<&mut Vec<u8>> {
+        self.slots.get_mut(i).map(|s| &mut s.1)
     }
 
     /// The bytes of slot `i`.
@@ -141,6 +150,12 @@ impl ChunkCache {
         self.slots.len()
     }
 
+    /// Bytes decoded into each slot.
+    #[cfg(test)]
+    pub fn lens(&self) -> Vec<usize> {
+        self.slots.iter().map(|s| s.1.len()).collect()
+    }
+
     /// Bytes held by cached chunks.
     pub fn bytes(&self) -> usize {
         self.slots.iter().map(|s| s.1.capacity()).sum()
@@ -157,13 +172,14 @@ mod tests {
 
     fn put_len(c: &mut ChunkCache, node: u32, idx: u32, len: usize) -> usize {
         let (i, buf) = c.fill(node, len).unwrap();
-        buf.fill(idx as u8);
+        assert!(buf.is_empty() && buf.capacity() >= len);
+        buf.resize(len, idx as u8);
         c.filled(i, idx);
         i
     }
 
     fn held(c: &ChunkCache) -> usize {
-        c.slots.iter().map(|s| s.1.len()).sum()
+        c.slots.iter().map(|s| s.1.capacity()).sum()
     }
 
     #[test]

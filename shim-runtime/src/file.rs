@@ -11,6 +11,7 @@ use alloc::vec::Vec;
 
 use wasifs_image::format::{Codec, DEFAULT_CHUNK_LOG2};
 use wasifs_image::reader::{Node, Source};
+use wasifs_image::Decoder;
 
 use crate::fallible::{copy, resize};
 use crate::mem::AppMem;
@@ -66,7 +67,9 @@ fn zero<M: AppMem>(m: &mut M, dst: u32, len: u32) {
 impl<S: Source> Fs<S> {
     /// Makes chunk `idx` of image file `id` readable: [`Chunk::Raw`] offset in the image, or the
     /// [`Chunk::Cached`] slot it was (or already is) decompressed into: the chunk's own, or for a
-    /// small file the shared block's (keyed by its stored offset).
+    /// small file the shared block's (keyed by its stored offset). A block is first decoded only
+    /// up to the file read (its frame has a zstd block every few KiB), and all of it when a later
+    /// file needs more.
     fn image_chunk(&mut self, id: u32, idx: u32) -> R<Chunk> {
         if let Some(slot) = self.cache.find(id, idx) {
             return Ok(Chunk::Cached(slot, 0));
@@ -74,28 +77,43 @@ impl<S: Source> Fs<S> {
         let img = self.img.as_ref().ok_or(EIO)?;
         let f = io(img.node(id))?;
         let c = io(img.chunk(&f, idx))?;
-        let (key, at, len) = match c.codec {
-            Codec::Raw => return Ok(Chunk::Raw(c.stored_off)),
-            // A packed file's chunk size is its block's.
-            Codec::Packed => (BLOCKS, c.stored_off, f.chunk_size() as u32),
-            Codec::Zstd => (id, idx, io(img.chunk_len(&f, idx))?),
-        };
+        let clen = io(img.chunk_len(&f, idx))? as usize;
         let base = c.block_off as usize;
-        if let Some(slot) = self.cache.find(key, at) {
+        let (key, at, want) = match c.codec {
+            Codec::Raw => return Ok(Chunk::Raw(c.stored_off)),
+            Codec::Packed => (BLOCKS, c.stored_off, base + clen),
+            Codec::Zstd => (id, idx, clen),
+        };
+        let found = if key == BLOCKS {
+            self.cache.find(key, at)
+        } else {
+            None
+        };
+        if let Some(slot) = found.filter(|&s| self.cache.data(s).len() >= want) {
             return Ok(Chunk::Cached(slot, base));
         }
         self.stored.clear();
         resize(&mut self.stored, c.stored_len as usize)?;
         img.source().read_at(c.stored_off, &mut self.stored);
-        let (slot, buf) = self.cache.fill(key, len as usize)?;
+        // A chunk is exactly its length; a block as long as its frame says, at most the packed
+        // file's chunk size (its block's).
+        let len = match key {
+            BLOCKS => Decoder::content_size(&self.stored)
+                .filter(|&n| n <= f.chunk_size())
+                .ok_or(EIO)? as usize,
+            _ => clen,
+        };
+        let (slot, buf) = match found {
+            Some(slot) => (slot, self.cache.slot_mut(slot).ok_or(EIO)?),
+            None => self.cache.fill(key, len)?,
+        };
+        // Decoded before only up to an earlier file: all of it this time.
+        let stop = if found.is_some() { len } else { want };
         let got = self
             .decoder
-            .decompress(&self.stored, buf)
+            .decompress_into(&self.stored, buf, stop)
             .map_err(|_| EIO)?;
-        // A block is as long as it decompresses to; a chunk exactly its length.
-        if key == BLOCKS {
-            buf.truncate(got);
-        } else if got != len as usize {
+        if got < want || (key != BLOCKS && got != clen) {
             return Err(EIO);
         }
         self.cache.filled(slot, at);
@@ -515,16 +533,25 @@ mod tests {
             app: alloc::vec![0; 200_000],
             image: bytes.clone(),
         };
-        for (i, want) in files.iter().enumerate() {
+        let f00 = f.lookup(&root, b"f00").unwrap().unwrap();
+        assert_eq!(read_all(&mut f, &mut m, f00), files[0]);
+        let total: usize = files.iter().map(Vec::len).sum();
+        let first = f.cache.lens()[0];
+        assert!(
+            first < total,
+            "the first file decodes part of the block: {first}"
+        );
+        for (i, want) in files.iter().enumerate().rev() {
             let name = alloc::format!("f{i:02}");
             let id = f.lookup(&root, name.as_bytes()).unwrap().unwrap();
             assert_eq!(&read_all(&mut f, &mut m, id), want, "{name}");
             f.cache.forget(id);
         }
+        assert_eq!(f.cache.slot_count(), 1, "one block, kept after close");
         assert_eq!(
-            f.cache.slot_count(),
-            1,
-            "one block, decompressed once, kept after close"
+            f.cache.lens(),
+            [total],
+            "decoded whole once a later file needed it"
         );
         let z = f.lookup(&root, b"z").unwrap().unwrap();
         assert_eq!(read_all(&mut f, &mut m, z), big()[..100 * 1024]);

@@ -1,5 +1,7 @@
 //! Chunk compression on several threads: one zstd context per thread, each chunk its own frame (so
-//! the bytes do not depend on the thread count), kept only when it saves at least 2%.
+//! the bytes do not depend on the thread count), kept only when it saves at least 2%. A shared block
+//! of small files is one frame whose zstd blocks end where its files end, so a reader can stop
+//! decoding after the file it needs.
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -7,6 +9,11 @@ use std::vec::Vec;
 
 use super::BuildError;
 use crate::level::Level;
+use zstd::zstd_safe::{self, InBuffer, OutBuffer};
+
+/// What to compress: the bytes, and where zstd blocks must end (the ends of the files of a shared
+/// block; empty for a chunk).
+pub(super) type Job<'a> = (&'a [u8], &'a [u32]);
 
 /// One zstd context.
 type Compressor = zstd::bulk::Compressor<'static>;
@@ -40,8 +47,8 @@ impl Compressors {
         Ok(Compressors(all))
     }
 
-    /// Hashes and compresses every chunk, on up to one thread per context; results in input order.
-    pub(super) fn compress_all(&mut self, raws: &[&[u8]]) -> Result<Vec<Done>, BuildError> {
+    /// Hashes and compresses every job, on up to one thread per context; results in input order.
+    pub(super) fn compress_all(&mut self, raws: &[Job<'_>]) -> Result<Vec<Done>, BuildError> {
         if self.0.len() <= 1 || raws.len() <= 1 {
             let mut c = self.0.first_mut().and_then(Option::as_mut);
             return raws.iter().map(|r| one(c.as_deref_mut(), r)).collect();
@@ -89,19 +96,67 @@ pub(super) fn lost_chunk() -> BuildError {
     BuildError::Compress(io::Error::other("lost chunk"))
 }
 
-/// Hashes and compresses one chunk.
-fn one(c: Option<&mut Compressor>, raw: &[u8]) -> Result<Done, BuildError> {
+/// Hashes and compresses one job.
+fn one(c: Option<&mut Compressor>, &(raw, ends): &Job<'_>) -> Result<Done, BuildError> {
     Ok(Done {
-        stored: compress_chunk(c, raw)?,
+        stored: compress_chunk(c, raw, ends)?,
         hash: chunk_hash(raw),
     })
 }
 
-/// Compresses `raw` when that saves at least 2%.
-fn compress_chunk(c: Option<&mut Compressor>, raw: &[u8]) -> Result<Option<Vec<u8>>, BuildError> {
+/// Compresses `raw` (one zstd block ending at each of `ends`, if any) when that saves at least 2%.
+fn compress_chunk(
+    c: Option<&mut Compressor>,
+    raw: &[u8],
+    ends: &[u32],
+) -> Result<Option<Vec<u8>>, BuildError> {
     let Some(c) = c else { return Ok(None) };
-    let z = c.compress(raw).map_err(BuildError::Compress)?;
+    let z = if ends.is_empty() {
+        c.compress(raw).map_err(BuildError::Compress)?
+    } else {
+        compress_blocks(c.context_mut(), raw, ends).map_err(zstd_error)?
+    };
     Ok(((z.len() as u64) * 50 <= (raw.len() as u64) * 49).then_some(z))
+}
+
+/// One frame of `raw` (its size recorded in the header) whose zstd blocks end at `ends`, the last
+/// of which is `raw.len()`: each end is a flush.
+fn compress_blocks(
+    cctx: &mut zstd_safe::CCtx<'_>,
+    raw: &[u8],
+    ends: &[u32],
+) -> Result<Vec<u8>, zstd_safe::ErrorCode> {
+    cctx.reset(zstd_safe::ResetDirective::SessionOnly)?;
+    cctx.set_pledged_src_size(Some(raw.len() as u64))?;
+    let mut out = Vec::with_capacity(zstd_safe::compress_bound(raw.len()));
+    let mut start = 0;
+    for (k, &end) in ends.iter().enumerate() {
+        let end = (end as usize).clamp(start, raw.len());
+        let directive = if k + 1 == ends.len() {
+            zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_end
+        } else {
+            zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_flush
+        };
+        let mut input = InBuffer::around(&raw[start..end]);
+        loop {
+            if out.capacity() - out.len() < 1024 {
+                out.reserve(64 * 1024);
+            }
+            let pos = out.len();
+            let mut output = OutBuffer::around_pos(&mut out, pos);
+            let left = cctx.compress_stream2(&mut output, &mut input, directive)?;
+            if left == 0 && input.pos() == input.src.len() {
+                break;
+            }
+        }
+        start = end;
+    }
+    Ok(out)
+}
+
+/// A zstd error code as a [`BuildError`].
+fn zstd_error(code: zstd_safe::ErrorCode) -> BuildError {
+    BuildError::Compress(io::Error::other(zstd_safe::get_error_name(code)))
 }
 
 /// Word-at-a-time 64-bit hash of a chunk (a filter only: matches are verified byte for byte).

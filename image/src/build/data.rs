@@ -5,7 +5,7 @@
 use std::thread::{Scope, ScopedJoinHandle};
 use std::vec::Vec;
 
-use super::compress::{chunk_hash, lost_chunk, Compressors, Done};
+use super::compress::{chunk_hash, lost_chunk, Compressors, Done, Job};
 use super::dedup::Dedup;
 use super::error::to_u32;
 use super::pack::{Block, Packer};
@@ -85,10 +85,11 @@ enum Item {
 }
 
 impl Item {
-    /// The uncompressed bytes to compress, if any.
-    fn raw(&self) -> Option<&[u8]> {
+    /// What to compress, if anything: the bytes, and for a block where its files end.
+    fn job(&self) -> Option<Job<'_>> {
         match self {
-            Item::Chunk(raw) | Item::Block(Block { raw, .. }) => Some(raw),
+            Item::Chunk(raw) => Some((raw, &[])),
+            Item::Block(Block { raw, ends, .. }) => Some((raw, ends)),
             _ => None,
         }
     }
@@ -201,7 +202,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
 
     /// Queues one item, flushing the batch when it is full.
     fn push(&mut self, item: Item) -> Result<(), BuildError> {
-        self.batch_bytes += item.raw().map_or(0, <[u8]>::len);
+        self.batch_bytes += item.job().map_or(0, |(raw, _)| raw.len());
         self.batch.push(item);
         if self.batch_bytes >= BATCH_BYTES || self.batch.len() >= BATCH_ITEMS {
             self.flush()?;
@@ -217,7 +218,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         self.batch_bytes = 0;
         let mut compressors = std::mem::take(&mut self.compressors);
         self.pending = Some(self.scope.spawn(move || {
-            let raws: Vec<&[u8]> = batch.iter().filter_map(Item::raw).collect();
+            let raws: Vec<Job<'_>> = batch.iter().filter_map(Item::job).collect();
             let done = compressors.compress_all(&raws);
             drop(raws);
             (batch, done, compressors)
