@@ -28,6 +28,11 @@ impl FileData {
             FileData::Bytes(b) => b.len() as u64,
             FileData::Path(p) => std::fs::metadata(p).map_err(|e| io_error(p, e))?.len(),
         };
+        self.checked_size(name, size)
+    }
+
+    /// `size`, the length of the contents, or the error [`Self::size`] gives for 4 GiB or more.
+    pub(super) fn checked_size(&self, name: &[u8], size: u64) -> Result<u64, BuildError> {
         if len_u32(size).is_err() {
             let what = match self {
                 FileData::Path(p) => p.display().to_string(),
