@@ -1,5 +1,6 @@
 //! The file-data section: every file's chunks in node order, read a bounded batch at a time,
 //! compressed in the background while the next batch is read, appended in order, deduplicated.
+//! Two batch buffers take turns, so reading allocates nothing once both have grown.
 
 use std::thread::{Scope, ScopedJoinHandle};
 use std::vec::Vec;
@@ -60,14 +61,45 @@ pub(super) fn write(
 
 /// One step of the data stream, in image order.
 enum Item {
-    /// A chunk's uncompressed bytes.
-    Chunk(Vec<u8>),
+    /// A chunk of this many uncompressed bytes (the batch's next ones).
+    Chunk(usize),
     /// The end of file `order[index]` (after its chunks).
     End { index: usize, size: u64 },
 }
 
+/// Items read and not yet appended, with the uncompressed bytes of their chunks back to back.
+#[derive(Default)]
+struct Batch {
+    items: Vec<Item>,
+    /// The chunks' bytes up to `used`; the rest is scratch space, kept initialised so that a
+    /// batch's buffer, reused for the batch after the next, is zeroed only when it grows.
+    bytes: Vec<u8>,
+    used: usize,
+}
+
+impl Batch {
+    /// The chunks' uncompressed bytes, in order.
+    fn raws(&self) -> Vec<&[u8]> {
+        let mut at = 0;
+        let mut raws = Vec::new();
+        for it in &self.items {
+            if let Item::Chunk(len) = *it {
+                raws.push(&self.bytes[at..at + len]);
+                at += len;
+            }
+        }
+        raws
+    }
+
+    /// Empties the batch, keeping its memory.
+    fn clear(&mut self) {
+        self.items.clear();
+        self.used = 0;
+    }
+}
+
 /// A compressed batch: its items, their results, and the contexts handed back.
-type Compressed = (Vec<Item>, Result<Vec<Done>, BuildError>, Compressors);
+type Compressed = (Batch, Result<Vec<Done>, BuildError>, Compressors);
 
 /// Where the data goes, and how far it is.
 struct Sink<'o> {
@@ -96,8 +128,10 @@ struct DataWriter<'a, 'o, 's, 'e> {
     /// The batch being compressed in the background while the next one is read.
     pending: Option<ScopedJoinHandle<'s, Compressed>>,
     compressors: Compressors,
-    batch: Vec<Item>,
-    batch_bytes: usize,
+    /// The batch being read.
+    batch: Batch,
+    /// The memory of the last batch appended, for the next one.
+    spare: Batch,
     sink: Sink<'o>,
     data: Data,
     dedup: Dedup<'a>,
@@ -117,8 +151,8 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
             scope,
             pending: None,
             compressors,
-            batch: Vec::new(),
-            batch_bytes: 0,
+            batch: Batch::default(),
+            spare: Batch::default(),
             sink,
             data: Data {
                 chunks: Vec::new(),
@@ -132,19 +166,26 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
     /// Queues all chunks of file `order[index]`, then its end.
     fn add_file(&mut self, index: usize, data: &'a FileData, size: u64) -> Result<(), BuildError> {
         self.dedup.add_source(index, data);
-        data.for_each_chunk(size, self.chunk_size as usize, &mut |raw| {
-            self.push(Item::Chunk(raw))
-        })?;
+        let mut pieces = data.pieces(size, self.chunk_size as usize)?;
+        while let Some(len) = pieces.next_len() {
+            let b = &mut self.batch;
+            let end = b.used + len;
+            if b.bytes.len() < end {
+                b.bytes.resize(end, 0);
+            }
+            pieces.read_into(&mut b.bytes[b.used..end])?;
+            b.used = end;
+            self.push(Item::Chunk(len))?;
+        }
+        pieces.end()?;
         self.push(Item::End { index, size })
     }
 
-    /// Queues one item, flushing the batch when it is full.
+    /// Queues one item (a chunk's bytes are already in the batch), flushing the batch when it is
+    /// full.
     fn push(&mut self, item: Item) -> Result<(), BuildError> {
-        if let Item::Chunk(raw) = &item {
-            self.batch_bytes += raw.len();
-        }
-        self.batch.push(item);
-        if self.batch_bytes >= BATCH_BYTES || self.batch.len() >= BATCH_ITEMS {
+        self.batch.items.push(item);
+        if self.batch.used >= BATCH_BYTES || self.batch.items.len() >= BATCH_ITEMS {
             self.flush()?;
         }
         Ok(())
@@ -154,17 +195,10 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
     /// background: reading the next batch overlaps compressing this one.
     fn flush(&mut self) -> Result<(), BuildError> {
         self.wait()?;
-        let batch = std::mem::take(&mut self.batch);
-        self.batch_bytes = 0;
+        let batch = std::mem::replace(&mut self.batch, std::mem::take(&mut self.spare));
         let mut compressors = std::mem::take(&mut self.compressors);
         self.pending = Some(self.scope.spawn(move || {
-            let raws: Vec<&[u8]> = batch
-                .iter()
-                .filter_map(|it| match it {
-                    Item::Chunk(raw) => Some(raw.as_slice()),
-                    Item::End { .. } => None,
-                })
-                .collect();
+            let raws = batch.raws();
             let done = compressors.compress_all(&raws);
             drop(raws);
             (batch, done, compressors)
@@ -177,27 +211,37 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         let Some(handle) = self.pending.take() else {
             return Ok(());
         };
-        let (batch, done, compressors) = match handle.join() {
+        let (mut batch, done, compressors) = match handle.join() {
             Ok(r) => r,
             Err(p) => std::panic::resume_unwind(p),
         };
-        self.compressors = compressors;
         let mut results = done?.into_iter();
-        for item in &batch {
-            match item {
-                Item::Chunk(raw) => {
+        let mut at = 0;
+        for item in &batch.items {
+            match *item {
+                Item::Chunk(len) => {
                     let d = results.next().ok_or_else(lost_chunk)?;
-                    self.append_chunk(raw, d)?;
+                    let raw = &batch.bytes[at..at + len];
+                    at += len;
+                    self.append_chunk(raw, compressors.stored(&d), d.hash)?;
                 }
-                Item::End { index, size } => self.end_file(*index, *size)?,
+                Item::End { index, size } => self.end_file(index, size)?,
             }
         }
+        self.compressors = compressors;
+        batch.clear();
+        self.spare = batch;
         (self.sink.progress)(self.sink.written, self.sink.total);
         Ok(())
     }
 
-    /// Appends one chunk, compressed or raw, and its record.
-    fn append_chunk(&mut self, raw: &[u8], d: Done) -> Result<(), BuildError> {
+    /// Appends one chunk, compressed (`stored`) or raw, and its record; `hash` is the chunk's hash.
+    fn append_chunk(
+        &mut self,
+        raw: &[u8],
+        stored: Option<&[u8]>,
+        hash: u64,
+    ) -> Result<(), BuildError> {
         let out = &mut *self.sink.out;
         let (chunk_idx, stored_off) = (to_u32(self.data.chunks.len() as u64)?, out.len());
         let open = self.open.unwrap_or(OpenFile {
@@ -206,13 +250,13 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
             hash: 0,
         });
         self.open = Some(OpenFile {
-            hash: (open.hash ^ d.hash)
+            hash: (open.hash ^ hash)
                 .wrapping_mul(0x100_0000_01B3)
                 .rotate_left(17),
             ..open
         });
-        let (bytes, codec) = match &d.stored {
-            Some(z) => (z.as_slice(), Codec::Zstd),
+        let (bytes, codec) = match stored {
+            Some(z) => (z, Codec::Zstd),
             None => (raw, Codec::Raw),
         };
         to_u32(out.len() as u64 + bytes.len() as u64)?;
