@@ -1,6 +1,6 @@
 //! Chunk compression on several threads: one zstd context per thread, each chunk its own frame (so
 //! the bytes do not depend on the thread count), kept only when it saves at least 2%. Each thread
-//! compresses into one buffer it reuses batch after batch.
+//! compresses into a buffer that is reused for a later batch.
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,31 +14,33 @@ type Compressor = zstd::bulk::Compressor<'static>;
 
 /// A chunk after compression, with the hash of its uncompressed bytes.
 pub(super) struct Done {
-    /// Where the compressed bytes are ([`Compressors::stored`]), or `None` to store the chunk raw.
+    /// Where the compressed bytes are ([`Outputs::stored`]), or `None` to store the chunk raw.
     stored: Option<Stored>,
     /// [`chunk_hash`] of the uncompressed bytes.
     pub(super) hash: u64,
 }
 
-/// Compressed bytes in a worker's output buffer: (worker, start, length).
+/// Compressed bytes in a thread's output buffer: (thread, start, length).
 type Stored = (usize, usize, usize);
-
-/// One thread's context and the buffer its compressed chunks of the current batch go to (reused
-/// batch after batch, so that no chunk needs memory of its own).
-#[derive(Default)]
-struct Worker {
-    /// The zstd context (`None` when storing raw).
-    ctx: Option<Compressor>,
-    /// Compressed chunks of the batch, back to back up to `used`; the rest is scratch space (kept
-    /// initialised, so growing it is the only time it is zeroed).
-    out: Vec<u8>,
-    /// Bytes of `out` holding the batch's chunks.
-    used: usize,
-}
 
 /// One compression context per thread (each `None` when storing raw).
 #[derive(Default)]
-pub(super) struct Compressors(Vec<Worker>);
+pub(super) struct Compressors(Vec<Option<Compressor>>);
+
+/// The compressed chunks of one batch: a buffer per thread, its chunks back to back. The space
+/// after them is scratch, kept initialised (zeroed only when it grows), so a batch's buffers
+/// serve again for a later batch.
+#[derive(Default)]
+pub(super) struct Outputs(Vec<Vec<u8>>);
+
+impl Outputs {
+    /// The compressed bytes of `d` (from the last [`Compressors::compress_all`] into these
+    /// buffers), or `None` to store its chunk raw.
+    pub(super) fn stored(&self, d: &Done) -> Option<&[u8]> {
+        let (t, start, len) = d.stored?;
+        self.0.get(t)?.get(start..start + len)
+    }
+}
 
 impl Compressors {
     /// Contexts for `threads` threads (0: one per available core) at `level`.
@@ -49,36 +51,30 @@ impl Compressors {
         };
         let mut all = Vec::with_capacity(threads);
         for _ in 0..threads {
-            let ctx = match level.zstd() {
+            all.push(match level.zstd() {
                 None => None,
                 Some(level) => Some(Compressor::new(level).map_err(BuildError::Compress)?),
-            };
-            all.push(Worker {
-                ctx,
-                ..Worker::default()
             });
         }
         Ok(Compressors(all))
     }
 
-    /// The compressed bytes of `d` (from the last [`Self::compress_all`]), or `None` to store its
-    /// chunk raw.
-    pub(super) fn stored(&self, d: &Done) -> Option<&[u8]> {
-        let (w, start, len) = d.stored?;
-        self.0.get(w)?.out.get(start..start + len)
-    }
-
-    /// Hashes and compresses every chunk, on up to one thread per context; results in input order.
-    /// The compressed bytes of the previous call are dropped.
-    pub(super) fn compress_all(&mut self, raws: &[&[u8]]) -> Result<Vec<Done>, BuildError> {
-        for w in &mut self.0 {
-            w.used = 0;
-        }
+    /// Hashes and compresses every chunk into `outs` (what they held before is dropped), on up to
+    /// one thread per context; results in input order.
+    pub(super) fn compress_all(
+        &mut self,
+        raws: &[&[u8]],
+        outs: &mut Outputs,
+    ) -> Result<Vec<Done>, BuildError> {
+        outs.0.resize_with(self.0.len().max(1), Vec::new);
         if self.0.len() <= 1 || raws.len() <= 1 {
-            let Some(w) = self.0.first_mut() else {
-                return raws.iter().map(|r| Ok(raw_done(r))).collect();
+            let mut c = self.0.first_mut().and_then(Option::as_mut);
+            let mut out = Out {
+                id: 0,
+                buf: &mut outs.0[0],
+                used: 0,
             };
-            return raws.iter().map(|r| w.one(0, r)).collect();
+            return raws.iter().map(|r| out.one(c.as_deref_mut(), r)).collect();
         }
         let next = AtomicUsize::new(0);
         let mut slots: Vec<Option<Result<Done, BuildError>>> = Vec::new();
@@ -87,15 +83,17 @@ impl Compressors {
             let handles: Vec<_> = self
                 .0
                 .iter_mut()
+                .zip(outs.0.iter_mut())
                 .enumerate()
-                .map(|(id, w)| {
+                .map(|(id, (c, buf))| {
                     let next = &next;
                     s.spawn(move || {
+                        let mut out = Out { id, buf, used: 0 };
                         let mut mine = Vec::new();
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
                             let Some(raw) = raws.get(i) else { break };
-                            mine.push((i, w.one(id, raw)));
+                            mine.push((i, out.one(c.as_mut(), raw)));
                         }
                         mine
                     })
@@ -119,36 +117,38 @@ impl Compressors {
     }
 }
 
-impl Worker {
-    /// Hashes and compresses one chunk into `out` (this is worker `id`); keeps the compressed bytes
-    /// when they save at least 2%.
-    fn one(&mut self, id: usize, raw: &[u8]) -> Result<Done, BuildError> {
-        let Some(c) = self.ctx.as_mut() else {
-            return Ok(raw_done(raw));
+/// One thread's output buffer while it compresses (thread `id`; its chunks fill `buf` up to
+/// `used`).
+struct Out<'b> {
+    id: usize,
+    buf: &'b mut Vec<u8>,
+    used: usize,
+}
+
+impl Out<'_> {
+    /// Hashes and compresses one chunk with `c` into the buffer; keeps the compressed bytes when
+    /// they save at least 2%.
+    fn one(&mut self, c: Option<&mut Compressor>, raw: &[u8]) -> Result<Done, BuildError> {
+        let hash = chunk_hash(raw);
+        let Some(c) = c else {
+            return Ok(Done { stored: None, hash });
         };
         let (start, bound) = (self.used, zstd::zstd_safe::compress_bound(raw.len()));
-        if self.out.len() < start + bound {
-            self.out.resize(start + bound, 0);
+        if self.buf.len() < start + bound {
+            self.buf.resize(start + bound, 0);
         }
+        // The same call with the same capacity as `Compressor::compress`: the same frame.
         let n = c
-            .compress_to_buffer(raw, &mut self.out[start..start + bound])
+            .compress_to_buffer(raw, &mut self.buf[start..start + bound])
             .map_err(BuildError::Compress)?;
         let keep = (n as u64) * 50 <= (raw.len() as u64) * 49;
         if keep {
             self.used += n;
         }
         Ok(Done {
-            stored: keep.then_some((id, start, n)),
-            hash: chunk_hash(raw),
+            stored: keep.then_some((self.id, start, n)),
+            hash,
         })
-    }
-}
-
-/// A chunk stored raw.
-fn raw_done(raw: &[u8]) -> Done {
-    Done {
-        stored: None,
-        hash: chunk_hash(raw),
     }
 }
 

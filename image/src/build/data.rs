@@ -1,11 +1,12 @@
 //! The file-data section: every file's chunks in node order, read a bounded batch at a time,
 //! compressed in the background while the next batch is read, appended in order, deduplicated.
-//! Two batch buffers take turns, so reading allocates nothing once both have grown.
+//! A batch is appended while the next one is compressed; two batch buffers take turns, so
+//! reading allocates nothing once both have grown.
 
 use std::thread::{Scope, ScopedJoinHandle};
 use std::vec::Vec;
 
-use super::compress::{lost_chunk, Compressors, Done};
+use super::compress::{lost_chunk, Compressors, Done, Outputs};
 use super::dedup::Dedup;
 use super::error::to_u32;
 use super::tree::{Body, Order, Tree};
@@ -67,7 +68,8 @@ enum Item {
     End { index: usize, size: u64 },
 }
 
-/// Items read and not yet appended, with the uncompressed bytes of their chunks back to back.
+/// Items read and not yet appended, with the uncompressed bytes of their chunks back to back,
+/// and their compressed bytes once compressed.
 #[derive(Default)]
 struct Batch {
     items: Vec<Item>,
@@ -75,11 +77,13 @@ struct Batch {
     /// batch's buffer, reused for the batch after the next, is zeroed only when it grows.
     bytes: Vec<u8>,
     used: usize,
+    /// The compressed chunks.
+    outs: Outputs,
 }
 
 impl Batch {
-    /// The chunks' uncompressed bytes, in order.
-    fn raws(&self) -> Vec<&[u8]> {
+    /// Hashes and compresses the chunks into `self.outs`.
+    fn compress(&mut self, compressors: &mut Compressors) -> Result<Vec<Done>, BuildError> {
         let mut at = 0;
         let mut raws = Vec::new();
         for it in &self.items {
@@ -88,7 +92,7 @@ impl Batch {
                 at += len;
             }
         }
-        raws
+        compressors.compress_all(&raws, &mut self.outs)
     }
 
     /// Empties the batch, keeping its memory.
@@ -130,8 +134,6 @@ struct DataWriter<'a, 'o, 's, 'e> {
     compressors: Compressors,
     /// The batch being read.
     batch: Batch,
-    /// The memory of the last batch appended, for the next one.
-    spare: Batch,
     sink: Sink<'o>,
     data: Data,
     dedup: Dedup<'a>,
@@ -152,7 +154,6 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
             pending: None,
             compressors,
             batch: Batch::default(),
-            spare: Batch::default(),
             sink,
             data: Data {
                 chunks: Vec::new(),
@@ -191,31 +192,49 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         Ok(())
     }
 
-    /// Appends the batch being compressed (if any), then starts compressing the queued one in the
-    /// background: reading the next batch overlaps compressing this one.
+    /// Starts compressing the queued batch in the background once the previous one is compressed,
+    /// then appends that previous one: reading the next batch and appending overlap compressing.
+    /// The appended batch's memory takes the next batch.
     fn flush(&mut self) -> Result<(), BuildError> {
-        self.wait()?;
-        let batch = std::mem::replace(&mut self.batch, std::mem::take(&mut self.spare));
+        let previous = self.join()?;
+        let mut batch = std::mem::take(&mut self.batch);
         let mut compressors = std::mem::take(&mut self.compressors);
         self.pending = Some(self.scope.spawn(move || {
-            let raws = batch.raws();
-            let done = compressors.compress_all(&raws);
-            drop(raws);
+            let done = batch.compress(&mut compressors);
             (batch, done, compressors)
         }));
+        if let Some((mut previous, done)) = previous {
+            self.append(&previous, done)?;
+            previous.clear();
+            self.batch = previous;
+        }
         Ok(())
     }
 
-    /// Waits for the batch being compressed and appends it, in order.
+    /// Waits for the batch being compressed and appends it.
     fn wait(&mut self) -> Result<(), BuildError> {
+        match self.join()? {
+            Some((batch, done)) => self.append(&batch, done),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for the batch being compressed (if any) and takes the contexts back.
+    fn join(&mut self) -> Result<Option<(Batch, Vec<Done>)>, BuildError> {
         let Some(handle) = self.pending.take() else {
-            return Ok(());
+            return Ok(None);
         };
-        let (mut batch, done, compressors) = match handle.join() {
+        let (batch, done, compressors) = match handle.join() {
             Ok(r) => r,
             Err(p) => std::panic::resume_unwind(p),
         };
-        let mut results = done?.into_iter();
+        self.compressors = compressors;
+        Ok(Some((batch, done?)))
+    }
+
+    /// Appends a compressed batch, in order.
+    fn append(&mut self, batch: &Batch, done: Vec<Done>) -> Result<(), BuildError> {
+        let mut results = done.into_iter();
         let mut at = 0;
         for item in &batch.items {
             match *item {
@@ -223,14 +242,11 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
                     let d = results.next().ok_or_else(lost_chunk)?;
                     let raw = &batch.bytes[at..at + len];
                     at += len;
-                    self.append_chunk(raw, compressors.stored(&d), d.hash)?;
+                    self.append_chunk(raw, batch.outs.stored(&d), d.hash)?;
                 }
                 Item::End { index, size } => self.end_file(index, size)?,
             }
         }
-        self.compressors = compressors;
-        batch.clear();
-        self.spare = batch;
         (self.sink.progress)(self.sink.written, self.sink.total);
         Ok(())
     }
