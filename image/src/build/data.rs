@@ -18,6 +18,9 @@ use crate::format::{Chunk, Codec};
 const BATCH_BYTES: usize = 8 << 20;
 /// Most items in one batch (many small files).
 const BATCH_ITEMS: usize = 4096;
+/// The first batch is this power of two smaller than the others, the next ones twice as large
+/// each time up to the full size: compression starts soon after reading does.
+const FIRST_BATCH_SHIFT: u32 = 4;
 
 /// A file's chunk range: (first chunk record, count).
 pub(super) type ChunkRange = (u32, u32);
@@ -138,6 +141,8 @@ struct DataWriter<'a, 'o, 's, 'e> {
     data: Data,
     dedup: Dedup<'a>,
     open: Option<OpenFile>,
+    /// How much smaller than the full size the batch being read may be (a power of two).
+    shift: u32,
 }
 
 impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
@@ -161,6 +166,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
             },
             dedup: Dedup::default(),
             open: None,
+            shift: FIRST_BATCH_SHIFT,
         }
     }
 
@@ -186,7 +192,10 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
     /// full.
     fn push(&mut self, item: Item) -> Result<(), BuildError> {
         self.batch.items.push(item);
-        if self.batch.used >= BATCH_BYTES || self.batch.items.len() >= BATCH_ITEMS {
+        if self.batch.used >= BATCH_BYTES >> self.shift
+            || self.batch.items.len() >= BATCH_ITEMS >> self.shift
+        {
+            self.shift = self.shift.saturating_sub(1);
             self.flush()?;
         }
         Ok(())
