@@ -177,10 +177,11 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         while let Some(len) = pieces.next_len() {
             let b = &mut self.batch;
             let end = b.used + len;
-            if b.bytes.len() < end {
-                b.bytes.resize(end, 0);
+            // One byte more than the piece: see `Pieces::read_into`.
+            if b.bytes.len() <= end {
+                b.bytes.resize(end + 1, 0);
             }
-            pieces.read_into(&mut b.bytes[b.used..end])?;
+            pieces.read_into(&mut b.bytes[b.used..=end])?;
             b.used = end;
             self.push(Item::Chunk(len))?;
         }

@@ -55,6 +55,7 @@ impl FileData {
             size,
             left: size,
             chunk_size: chunk_size as u64,
+            ended: false,
         })
     }
 
@@ -91,6 +92,8 @@ pub(super) struct Pieces<'d> {
     /// Bytes not read yet.
     left: u64,
     chunk_size: u64,
+    /// Whether reading the last piece met the end of the file.
+    ended: bool,
 }
 
 /// Where [`Pieces`] reads from.
@@ -105,26 +108,37 @@ impl Pieces<'_> {
         (self.left > 0).then(|| self.left.min(self.chunk_size) as usize)
     }
 
-    /// Fills `dst`, [`Self::next_len`] bytes long, with the next piece.
+    /// Fills `dst[..n]`, `n` = [`Self::next_len`], with the next piece; `dst[n]` is scratch: the
+    /// last piece of a host file is read asking for one byte more, and a read that stops short of
+    /// it has met the end of the file (no further read needed to check that).
     pub(super) fn read_into(&mut self, dst: &mut [u8]) -> Result<(), BuildError> {
         let at = (self.size - self.left) as usize;
+        let n = dst.len().saturating_sub(1);
+        let last = self.left == n as u64;
         match &mut self.from {
             Source::Bytes(b) => {
-                let piece = b.get(at..at + dst.len()).ok_or_else(bytes_short)?;
-                dst.copy_from_slice(piece);
+                let piece = b.get(at..at + n).ok_or_else(bytes_short)?;
+                dst[..n].copy_from_slice(piece);
             }
             Source::File(f, path) => {
-                if read_full(f, dst).map_err(|e| io_error(path, e))? != dst.len() {
+                let want = if last { n + 1 } else { n };
+                let got = read_at_least(f, &mut dst[..want], n).map_err(|e| io_error(path, e))?;
+                // `got == n` on the last piece: the read asked for n + 1 and stopped at the end.
+                if got != n {
                     return Err(self.changed());
                 }
+                self.ended = last;
             }
         }
-        self.left -= dst.len() as u64;
+        self.left -= n as u64;
         Ok(())
     }
 
     /// After the last piece: checks that a host file ends there.
     pub(super) fn end(self) -> Result<(), BuildError> {
+        if self.ended {
+            return Ok(());
+        }
         if let Source::File(mut f, path) = self.from {
             let mut probe = [0u8; 1];
             if read_full(&mut f, &mut probe).map_err(|e| io_error(path, e))? != 0 {
@@ -169,6 +183,20 @@ pub(super) fn same_contents(a: &FileData, b: &FileData, size: u64) -> Result<boo
         left -= n as u64;
     }
     Ok(true)
+}
+
+/// Reads into `buf` until it holds at least `want` bytes or the input ends; returns the bytes read.
+fn read_at_least(r: &mut (impl Read + ?Sized), buf: &mut [u8], want: usize) -> io::Result<usize> {
+    let mut done = 0;
+    while done < want {
+        match r.read(&mut buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
 }
 
 /// Reads into `buf` until it is full or the input ends; returns the bytes read.
