@@ -31,6 +31,8 @@ pub(super) struct Data {
     pub(super) chunks: Vec<Chunk>,
     /// Each node's chunk range, by node id ((0, 0) for directories and symlinks).
     pub(super) ranges: Vec<ChunkRange>,
+    /// Each file's chunk size as a log2, by node id (0 for directories and symlinks).
+    pub(super) chunk_log2: Vec<u8>,
 }
 
 /// Appends the contents of every file of `tree`, in `order`, to `out` (which holds the header so
@@ -51,7 +53,7 @@ pub(super) fn write(
     };
     std::thread::scope(|scope| {
         let compressors = Compressors::new(opts.level, threads)?;
-        let mut w = DataWriter::new(opts.chunk_size, compressors, scope, sink, order.nodes.len());
+        let mut w = DataWriter::new(opts, compressors, scope, sink, order.nodes.len());
         for (i, &r) in order.nodes.iter().enumerate() {
             if let Body::File { data, size } = &tree.node(r).body {
                 w.add_file(i, data, *size)?;
@@ -130,7 +132,7 @@ struct OpenFile {
 /// several threads, appends the results in order, and stores a file identical to an earlier one
 /// only once.
 struct DataWriter<'a, 'o, 's, 'e> {
-    chunk_size: u32,
+    opts: BuildOptions,
     scope: &'s Scope<'s, 'e>,
     /// The batch being compressed in the background while the next one is read.
     pending: Option<ScopedJoinHandle<'s, Compressed>>,
@@ -147,14 +149,14 @@ struct DataWriter<'a, 'o, 's, 'e> {
 
 impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
     fn new(
-        chunk_size: u32,
+        opts: BuildOptions,
         compressors: Compressors,
         scope: &'s Scope<'s, 'e>,
         sink: Sink<'o>,
         nodes: usize,
     ) -> Self {
         DataWriter {
-            chunk_size,
+            opts,
             scope,
             pending: None,
             compressors,
@@ -163,6 +165,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
             data: Data {
                 chunks: Vec::new(),
                 ranges: std::vec![(0, 0); nodes],
+                chunk_log2: std::vec![0; nodes],
             },
             dedup: Dedup::default(),
             open: None,
@@ -170,10 +173,13 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         }
     }
 
-    /// Queues all chunks of file `order[index]`, then its end.
+    /// Queues all chunks of file `order[index]`, in its chunk size, then its end. (The chunk size
+    /// depends only on the file's size, so a duplicate shares chunks of its own size.)
     fn add_file(&mut self, index: usize, data: &'a FileData, size: u64) -> Result<(), BuildError> {
         self.dedup.add_source(index, data);
-        let mut pieces = data.pieces(size, self.chunk_size as usize)?;
+        let log2 = self.opts.chunk_size.log2_for(size, self.opts.cache_size);
+        self.data.chunk_log2[index] = log2;
+        let mut pieces = data.pieces(size, 1usize << log2)?;
         while let Some(len) = pieces.next_len() {
             let b = &mut self.batch;
             let end = b.used + len;

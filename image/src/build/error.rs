@@ -9,8 +9,6 @@ use std::vec::Vec;
 /// Why an image could not be built.
 #[derive(Debug)]
 pub enum BuildError {
-    /// `chunk_size` out of range.
-    InvalidOptions(String),
     /// A name that cannot be a directory entry (empty, `.`, `..`, or containing `/` or NUL).
     InvalidName(Vec<u8>),
     /// A directory already has an entry with this name.
@@ -51,7 +49,6 @@ pub enum BuildError {
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BuildError::InvalidOptions(m) => write!(f, "invalid image options: {m}"),
             BuildError::InvalidName(n) => {
                 write!(f, "invalid name {:?} for a directory entry", String::from_utf8_lossy(n))
             }

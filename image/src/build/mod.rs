@@ -16,23 +16,21 @@ use std::path::PathBuf;
 use std::vec::Vec;
 
 use crate::cache_size::CacheSize;
-use crate::format::{Kind, DEFAULT_CHUNK_SIZE, HEADER_SIZE};
+use crate::chunk_size::ChunkSize;
+use crate::format::{Kind, HEADER_SIZE};
 use crate::level::Level;
 pub use error::BuildError;
 use layout::{Extras, Tables};
 pub use source::FileData;
 use tree::{Body, Tree};
 
-/// Largest accepted chunk size (1 GiB); the shim allocates one chunk-sized buffer.
-pub const MAX_CHUNK_SIZE: u32 = 1 << 30;
-
 /// How the builder compresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BuildOptions {
     /// How chunks are compressed (or stored raw).
     pub level: Level,
-    /// Uncompressed size of every chunk of a file except its last.
-    pub chunk_size: u32,
+    /// Uncompressed size of every chunk of a file except its last: chosen per file by default.
+    pub chunk_size: ChunkSize,
     /// Bytes of decompressed chunks the shim may keep cached (header `cache_size`).
     pub cache_size: CacheSize,
 }
@@ -41,22 +39,9 @@ impl Default for BuildOptions {
     fn default() -> Self {
         BuildOptions {
             level: Level::DEFAULT,
-            chunk_size: DEFAULT_CHUNK_SIZE,
+            chunk_size: ChunkSize::AUTO,
             cache_size: CacheSize::DEFAULT,
         }
-    }
-}
-
-impl BuildOptions {
-    /// Rejects a chunk size outside 1..=[`MAX_CHUNK_SIZE`].
-    fn check(&self) -> Result<(), BuildError> {
-        if self.chunk_size == 0 || self.chunk_size > MAX_CHUNK_SIZE {
-            return Err(BuildError::InvalidOptions(std::format!(
-                "chunk size {} (use 1..={MAX_CHUNK_SIZE})",
-                self.chunk_size
-            )));
-        }
-        Ok(())
     }
 }
 
@@ -284,7 +269,6 @@ impl ImageBuilder {
         self,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Vec<u8>, BuildError> {
-        self.opts.check()?;
         let order = self.tree.walk_order();
         // Layout: header, file data, then the tables. Data comes first so it can be streamed
         // straight into the output; the reader only follows header offsets.
@@ -302,7 +286,6 @@ impl ImageBuilder {
             order: &order,
             data: &data,
             extras: &self.extras,
-            chunk_size: self.opts.chunk_size,
             cache_size: self.opts.cache_size.get(),
         }
         .append_to(out)
