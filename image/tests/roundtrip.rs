@@ -309,6 +309,41 @@ fn host_files_are_read_at_finish_and_size_changes_are_errors() {
 }
 
 #[test]
+fn a_host_file_one_byte_longer_or_shorter_at_finish_is_an_error_and_an_unchanged_one_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.bin");
+    // A whole number of chunks, and a short last chunk.
+    for len in [8192usize, 10_000] {
+        for new_len in [len - 1, len, len + 1] {
+            std::fs::write(&path, text(len)).unwrap();
+            let mut b = ImageBuilder::new(opts(3, 4096));
+            let root = b.root();
+            b.add_file(
+                root,
+                b"data.bin",
+                Meta::default(),
+                FileData::Path(path.clone()),
+            )
+            .unwrap();
+            std::fs::write(&path, text(new_len)).unwrap();
+            match b.finish() {
+                Ok(bytes) if new_len == len => {
+                    let img = Image::open(bytes.as_slice()).unwrap();
+                    assert_eq!(read_file(&img, &resolve(&img, 0, "data.bin")), text(len));
+                }
+                Err(BuildError::SizeChanged { expected, .. }) if new_len != len => {
+                    assert_eq!(expected, len as u64);
+                }
+                other => panic!(
+                    "{len} bytes then {new_len}: got {:?}",
+                    other.map(|b| b.len())
+                ),
+            }
+        }
+    }
+}
+
+#[test]
 fn bad_names_duplicates_and_wrong_parents_are_errors() {
     let mut b = ImageBuilder::new(BuildOptions::default());
     let root = b.root();

@@ -1,7 +1,8 @@
 //! Chunk compression on several threads: one zstd context per thread, each chunk its own frame (so
-//! the bytes do not depend on the thread count), kept only when it saves at least 2%. A shared block
-//! of small files is one frame whose zstd blocks end where its files end, so a reader can stop
-//! decoding after the file it needs.
+//! the bytes do not depend on the thread count), kept only when it saves at least 2%. Each thread
+//! compresses into a buffer that is reused for a later batch. A shared block of small files is one
+//! frame whose zstd blocks end where some of its files end, so a reader can stop decoding after the
+//! file it needs.
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,8 +12,8 @@ use super::BuildError;
 use crate::level::Level;
 use zstd::zstd_safe::{self, InBuffer, OutBuffer};
 
-/// What to compress: the bytes, and where zstd blocks must end (the ends of the files of a shared
-/// block; empty for a chunk).
+/// What to compress: the bytes, and where zstd blocks must end (for a shared block; empty for a
+/// chunk).
 pub(super) type Job<'a> = (&'a [u8], &'a [u32]);
 
 /// One zstd context.
@@ -20,15 +21,33 @@ type Compressor = zstd::bulk::Compressor<'static>;
 
 /// A chunk after compression, with the hash of its uncompressed bytes.
 pub(super) struct Done {
-    /// The compressed bytes, or `None` to store the chunk raw.
-    pub(super) stored: Option<Vec<u8>>,
+    /// Where the compressed bytes are ([`Outputs::stored`]), or `None` to store the chunk raw.
+    stored: Option<Stored>,
     /// [`chunk_hash`] of the uncompressed bytes.
     pub(super) hash: u64,
 }
 
+/// Compressed bytes in a thread's output buffer: (thread, start, length).
+type Stored = (usize, usize, usize);
+
 /// One compression context per thread (each `None` when storing raw).
 #[derive(Default)]
 pub(super) struct Compressors(Vec<Option<Compressor>>);
+
+/// The compressed chunks of one batch: a buffer per thread, its chunks back to back. The space
+/// after them is scratch, kept initialised (zeroed only when it grows), so a batch's buffers
+/// serve again for a later batch.
+#[derive(Default)]
+pub(super) struct Outputs(Vec<Vec<u8>>);
+
+impl Outputs {
+    /// The compressed bytes of `d` (from the last [`Compressors::compress_all`] into these
+    /// buffers), or `None` to store its chunk raw.
+    pub(super) fn stored(&self, d: &Done) -> Option<&[u8]> {
+        let (t, start, len) = d.stored?;
+        self.0.get(t)?.get(start..start + len)
+    }
+}
 
 impl Compressors {
     /// Contexts for `threads` threads (0: one per available core) at `level`.
@@ -47,11 +66,22 @@ impl Compressors {
         Ok(Compressors(all))
     }
 
-    /// Hashes and compresses every job, on up to one thread per context; results in input order.
-    pub(super) fn compress_all(&mut self, raws: &[Job<'_>]) -> Result<Vec<Done>, BuildError> {
+    /// Hashes and compresses every chunk into `outs` (what they held before is dropped), on up to
+    /// one thread per context; results in input order.
+    pub(super) fn compress_all(
+        &mut self,
+        raws: &[Job<'_>],
+        outs: &mut Outputs,
+    ) -> Result<Vec<Done>, BuildError> {
+        outs.0.resize_with(self.0.len().max(1), Vec::new);
         if self.0.len() <= 1 || raws.len() <= 1 {
             let mut c = self.0.first_mut().and_then(Option::as_mut);
-            return raws.iter().map(|r| one(c.as_deref_mut(), r)).collect();
+            let mut out = Out {
+                id: 0,
+                buf: &mut outs.0[0],
+                used: 0,
+            };
+            return raws.iter().map(|r| out.one(c.as_deref_mut(), r)).collect();
         }
         let next = AtomicUsize::new(0);
         let mut slots: Vec<Option<Result<Done, BuildError>>> = Vec::new();
@@ -60,14 +90,17 @@ impl Compressors {
             let handles: Vec<_> = self
                 .0
                 .iter_mut()
-                .map(|c| {
+                .zip(outs.0.iter_mut())
+                .enumerate()
+                .map(|(id, (c, buf))| {
                     let next = &next;
                     s.spawn(move || {
+                        let mut out = Out { id, buf, used: 0 };
                         let mut mine = Vec::new();
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
                             let Some(raw) = raws.get(i) else { break };
-                            mine.push((i, one(c.as_mut(), raw)));
+                            mine.push((i, out.one(c.as_mut(), raw)));
                         }
                         mine
                     })
@@ -91,44 +124,62 @@ impl Compressors {
     }
 }
 
-/// The error for a chunk result that went missing (a bug, not bad input).
-pub(super) fn lost_chunk() -> BuildError {
-    BuildError::Compress(io::Error::other("lost chunk"))
+/// One thread's output buffer while it compresses (thread `id`; its chunks fill `buf` up to
+/// `used`).
+struct Out<'b> {
+    id: usize,
+    buf: &'b mut Vec<u8>,
+    used: usize,
 }
 
-/// Hashes and compresses one job.
-fn one(c: Option<&mut Compressor>, &(raw, ends): &Job<'_>) -> Result<Done, BuildError> {
-    Ok(Done {
-        stored: compress_chunk(c, raw, ends)?,
-        hash: chunk_hash(raw),
-    })
+impl Out<'_> {
+    /// Hashes and compresses one job with `c` into the buffer; keeps the compressed bytes when
+    /// they save at least 2%.
+    fn one(&mut self, c: Option<&mut Compressor>, job: &Job<'_>) -> Result<Done, BuildError> {
+        let &(raw, ends) = job;
+        let hash = chunk_hash(raw);
+        let Some(c) = c else {
+            return Ok(Done { stored: None, hash });
+        };
+        // A flush adds a block header (3 bytes) at most.
+        let bound = zstd_safe::compress_bound(raw.len()) + 3 * ends.len();
+        let start = self.used;
+        if self.buf.len() < start + bound {
+            self.buf.resize(start + bound, 0);
+        }
+        let dst = &mut self.buf[start..start + bound];
+        let n = if ends.is_empty() {
+            // The same call with the same capacity as `Compressor::compress`: the same frame.
+            c.compress_to_buffer(raw, dst)
+                .map_err(BuildError::Compress)?
+        } else {
+            compress_blocks(c.context_mut(), raw, ends, dst)?
+        };
+        let keep = (n as u64) * 50 <= (raw.len() as u64) * 49;
+        if keep {
+            self.used += n;
+        }
+        Ok(Done {
+            stored: keep.then_some((self.id, start, n)),
+            hash,
+        })
+    }
 }
 
-/// Compresses `raw` (one zstd block ending at each of `ends`, if any) when that saves at least 2%.
-fn compress_chunk(
-    c: Option<&mut Compressor>,
-    raw: &[u8],
-    ends: &[u32],
-) -> Result<Option<Vec<u8>>, BuildError> {
-    let Some(c) = c else { return Ok(None) };
-    let z = if ends.is_empty() {
-        c.compress(raw).map_err(BuildError::Compress)?
-    } else {
-        compress_blocks(c.context_mut(), raw, ends).map_err(zstd_error)?
-    };
-    Ok(((z.len() as u64) * 50 <= (raw.len() as u64) * 49).then_some(z))
-}
-
-/// One frame of `raw` (its size recorded in the header) whose zstd blocks end at `ends`, the last
-/// of which is `raw.len()`: each end is a flush.
+/// Compresses `raw` into `dst` as one frame (its size in the header) whose zstd blocks end at
+/// `ends` (each a flush; the last is `raw.len()`); returns the frame's length.
 fn compress_blocks(
     cctx: &mut zstd_safe::CCtx<'_>,
     raw: &[u8],
     ends: &[u32],
-) -> Result<Vec<u8>, zstd_safe::ErrorCode> {
-    cctx.reset(zstd_safe::ResetDirective::SessionOnly)?;
-    cctx.set_pledged_src_size(Some(raw.len() as u64))?;
-    let mut out = Vec::with_capacity(zstd_safe::compress_bound(raw.len()));
+    dst: &mut [u8],
+) -> Result<usize, BuildError> {
+    let err = |code| BuildError::Compress(io::Error::other(zstd_safe::get_error_name(code)));
+    cctx.reset(zstd_safe::ResetDirective::SessionOnly)
+        .map_err(err)?;
+    cctx.set_pledged_src_size(Some(raw.len() as u64))
+        .map_err(err)?;
+    let mut output = OutBuffer::around(dst);
     let mut start = 0;
     for (k, &end) in ends.iter().enumerate() {
         let end = (end as usize).clamp(start, raw.len());
@@ -139,24 +190,27 @@ fn compress_blocks(
         };
         let mut input = InBuffer::around(&raw[start..end]);
         loop {
-            if out.capacity() - out.len() < 1024 {
-                out.reserve(64 * 1024);
-            }
-            let pos = out.len();
-            let mut output = OutBuffer::around_pos(&mut out, pos);
-            let left = cctx.compress_stream2(&mut output, &mut input, directive)?;
+            let before = output.pos();
+            let left = cctx
+                .compress_stream2(&mut output, &mut input, directive)
+                .map_err(err)?;
             if left == 0 && input.pos() == input.src.len() {
                 break;
+            }
+            if output.pos() == before && output.pos() == output.capacity() {
+                return Err(BuildError::Compress(io::Error::other(
+                    "block frame too large",
+                )));
             }
         }
         start = end;
     }
-    Ok(out)
+    Ok(output.pos())
 }
 
-/// A zstd error code as a [`BuildError`].
-fn zstd_error(code: zstd_safe::ErrorCode) -> BuildError {
-    BuildError::Compress(io::Error::other(zstd_safe::get_error_name(code)))
+/// The error for a chunk result that went missing (a bug, not bad input).
+pub(super) fn lost_chunk() -> BuildError {
+    BuildError::Compress(io::Error::other("lost chunk"))
 }
 
 /// Word-at-a-time 64-bit hash of a chunk (a filter only: matches are verified byte for byte).

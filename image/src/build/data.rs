@@ -1,11 +1,13 @@
 //! The file-data section: every file's chunks in node order (small files in shared blocks), read a
 //! bounded batch at a time, compressed in the background while the next batch is read, appended in
 //! order, deduplicated.
+//! A batch is appended while the next one is compressed; two batch buffers take turns, so
+//! reading allocates nothing once both have grown.
 
 use std::thread::{Scope, ScopedJoinHandle};
 use std::vec::Vec;
 
-use super::compress::{chunk_hash, lost_chunk, Compressors, Done, Job};
+use super::compress::{chunk_hash, lost_chunk, Compressors, Done, Job, Outputs};
 use super::dedup::Dedup;
 use super::error::to_u32;
 use super::pack::{Block, Packer};
@@ -18,6 +20,9 @@ use crate::format::{Chunk, Codec};
 const BATCH_BYTES: usize = 8 << 20;
 /// Most items in one batch (many small files).
 const BATCH_ITEMS: usize = 4096;
+/// The first batch is this power of two smaller than the others, the next ones twice as large
+/// each time up to the full size: compression starts soon after reading does.
+const FIRST_BATCH_SHIFT: u32 = 4;
 
 /// A file's chunk range: (first chunk record, count).
 pub(super) type ChunkRange = (u32, u32);
@@ -57,7 +62,7 @@ pub(super) fn write(
             }
         }
         if let Some(block) = w.packer.take() {
-            w.push(Item::Block(block))?;
+            w.push_block(block)?;
         }
         w.flush()?;
         w.wait()?;
@@ -70,8 +75,8 @@ pub(super) fn write(
 
 /// One step of the data stream, in image order.
 enum Item {
-    /// A chunk's uncompressed bytes.
-    Chunk(Vec<u8>),
+    /// A chunk of this many uncompressed bytes (the batch's next ones).
+    Chunk(usize),
     /// The end of file `order[index]` (after its chunks).
     End { index: usize, size: u64 },
     /// A shared block of small files.
@@ -84,19 +89,49 @@ enum Item {
     },
 }
 
-impl Item {
-    /// What to compress, if anything: the bytes, and for a block where its files end.
-    fn job(&self) -> Option<Job<'_>> {
-        match self {
-            Item::Chunk(raw) => Some((raw, &[])),
-            Item::Block(Block { raw, ends, .. }) => Some((raw, ends)),
-            _ => None,
+/// Items read and not yet appended, with the uncompressed bytes of their chunks back to back,
+/// and their compressed bytes once compressed.
+#[derive(Default)]
+struct Batch {
+    items: Vec<Item>,
+    /// The chunks' bytes up to `used`; the rest is scratch space, kept initialised so that a
+    /// batch's buffer, reused for the batch after the next, is zeroed only when it grows.
+    bytes: Vec<u8>,
+    used: usize,
+    /// Uncompressed bytes of the shared blocks in `items`.
+    packed: usize,
+    /// The compressed chunks.
+    outs: Outputs,
+}
+
+impl Batch {
+    /// Hashes and compresses the chunks and blocks into `self.outs`.
+    fn compress(&mut self, compressors: &mut Compressors) -> Result<Vec<Done>, BuildError> {
+        let mut at = 0;
+        let mut raws: Vec<Job<'_>> = Vec::new();
+        for it in &self.items {
+            match it {
+                Item::Chunk(len) => {
+                    raws.push((&self.bytes[at..at + len], &[]));
+                    at += len;
+                }
+                Item::Block(b) => raws.push((&b.raw, &b.ends)),
+                _ => {}
+            }
         }
+        compressors.compress_all(&raws, &mut self.outs)
+    }
+
+    /// Empties the batch, keeping its memory.
+    fn clear(&mut self) {
+        self.items.clear();
+        self.used = 0;
+        self.packed = 0;
     }
 }
 
 /// A compressed batch: its items, their results, and the contexts handed back.
-type Compressed = (Vec<Item>, Result<Vec<Done>, BuildError>, Compressors);
+type Compressed = (Batch, Result<Vec<Done>, BuildError>, Compressors);
 
 /// Where the data goes, and how far it is.
 struct Sink<'o> {
@@ -125,16 +160,20 @@ struct DataWriter<'a, 'o, 's, 'e> {
     /// The batch being compressed in the background while the next one is read.
     pending: Option<ScopedJoinHandle<'s, Compressed>>,
     compressors: Compressors,
-    batch: Vec<Item>,
-    batch_bytes: usize,
+    /// The batch being read.
+    batch: Batch,
     sink: Sink<'o>,
     data: Data,
     dedup: Dedup<'a>,
     open: Option<OpenFile>,
+    /// How much smaller than the full size the batch being read may be (a power of two).
+    shift: u32,
     /// The shared block being filled with small files.
     packer: Packer,
     /// Small files stored as copies: (index, index of the earlier file), resolved at the end.
     copies: Vec<(usize, usize)>,
+    /// A small file's bytes (and one scratch byte) while it is read.
+    small: Vec<u8>,
 }
 
 impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
@@ -150,8 +189,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
             scope,
             pending: None,
             compressors,
-            batch: Vec::new(),
-            batch_bytes: 0,
+            batch: Batch::default(),
             sink,
             data: Data {
                 chunks: Vec::new(),
@@ -160,8 +198,10 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
             },
             dedup: Dedup::default(),
             open: None,
+            shift: FIRST_BATCH_SHIFT,
             packer: Packer::new(opts.block_size),
             copies: Vec::new(),
+            small: Vec::new(),
         }
     }
 
@@ -175,85 +215,127 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
             self.data.chunk_log2[index] = self.opts.block_size.log2();
             return self.add_small(index, data, size);
         }
-        data.for_each_chunk(size, 1usize << log2, &mut |raw| self.push(Item::Chunk(raw)))?;
+        let mut pieces = data.pieces(size, 1usize << log2)?;
+        while let Some(len) = pieces.next_len() {
+            let b = &mut self.batch;
+            let end = b.used + len;
+            // One byte more than the piece: see `Pieces::read_into`.
+            if b.bytes.len() <= end {
+                b.bytes.resize(end + 1, 0);
+            }
+            pieces.read_into(&mut b.bytes[b.used..=end])?;
+            b.used = end;
+            self.push(Item::Chunk(len))?;
+        }
+        pieces.end()?;
         self.push(Item::End { index, size })
     }
 
     /// Adds small file `order[index]` to the shared block (queueing the block it filled), or
     /// queues it as a copy of an earlier file with the same bytes.
     fn add_small(&mut self, index: usize, data: &'a FileData, size: u64) -> Result<(), BuildError> {
-        let mut bytes = Vec::new();
-        data.for_each_chunk(size, size as usize, &mut |raw| {
-            bytes.extend_from_slice(&raw);
-            Ok(())
-        })?;
-        if let Some(earlier) = self.dedup.earlier_copy(index, size, chunk_hash(&bytes))? {
+        let n = size as usize;
+        let mut pieces = data.pieces(size, n)?;
+        // One byte more than the file: see `Pieces::read_into`.
+        self.small.resize(n + 1, 0);
+        pieces.read_into(&mut self.small[..=n])?;
+        pieces.end()?;
+        let bytes = &self.small[..n];
+        if let Some(earlier) = self.dedup.earlier_copy(index, size, chunk_hash(bytes))? {
             return self.push(Item::Copy {
                 index,
                 earlier,
                 size,
             });
         }
-        match self.packer.add(index, &bytes) {
-            Some(full) => self.push(Item::Block(full)),
+        match self.packer.add(index, bytes) {
+            Some(full) => self.push_block(full),
             None => Ok(()),
         }
     }
 
-    /// Queues one item, flushing the batch when it is full.
+    /// Queues a full shared block.
+    fn push_block(&mut self, block: Block) -> Result<(), BuildError> {
+        self.batch.packed += block.raw.len();
+        self.push(Item::Block(block))
+    }
+
+    /// Queues one item (a chunk's bytes are already in the batch), flushing the batch when it is
+    /// full.
     fn push(&mut self, item: Item) -> Result<(), BuildError> {
-        self.batch_bytes += item.job().map_or(0, |(raw, _)| raw.len());
-        self.batch.push(item);
-        if self.batch_bytes >= BATCH_BYTES || self.batch.len() >= BATCH_ITEMS {
+        self.batch.items.push(item);
+        if self.batch.used + self.batch.packed >= BATCH_BYTES >> self.shift
+            || self.batch.items.len() >= BATCH_ITEMS >> self.shift
+        {
+            self.shift = self.shift.saturating_sub(1);
             self.flush()?;
         }
         Ok(())
     }
 
-    /// Appends the batch being compressed (if any), then starts compressing the queued one in the
-    /// background: reading the next batch overlaps compressing this one.
+    /// Starts compressing the queued batch in the background once the previous one is compressed,
+    /// then appends that previous one: reading the next batch and appending overlap compressing.
+    /// The appended batch's memory takes the next batch.
     fn flush(&mut self) -> Result<(), BuildError> {
-        self.wait()?;
-        let batch = std::mem::take(&mut self.batch);
-        self.batch_bytes = 0;
+        let previous = self.join()?;
+        let mut batch = std::mem::take(&mut self.batch);
         let mut compressors = std::mem::take(&mut self.compressors);
         self.pending = Some(self.scope.spawn(move || {
-            let raws: Vec<Job<'_>> = batch.iter().filter_map(Item::job).collect();
-            let done = compressors.compress_all(&raws);
-            drop(raws);
+            let done = batch.compress(&mut compressors);
             (batch, done, compressors)
         }));
+        if let Some((mut previous, done)) = previous {
+            self.append(&previous, done)?;
+            previous.clear();
+            self.batch = previous;
+        }
         Ok(())
     }
 
-    /// Waits for the batch being compressed and appends it, in order.
+    /// Waits for the batch being compressed and appends it.
     fn wait(&mut self) -> Result<(), BuildError> {
+        match self.join()? {
+            Some((batch, done)) => self.append(&batch, done),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for the batch being compressed (if any) and takes the contexts back.
+    fn join(&mut self) -> Result<Option<(Batch, Vec<Done>)>, BuildError> {
         let Some(handle) = self.pending.take() else {
-            return Ok(());
+            return Ok(None);
         };
         let (batch, done, compressors) = match handle.join() {
             Ok(r) => r,
             Err(p) => std::panic::resume_unwind(p),
         };
         self.compressors = compressors;
-        let mut results = done?.into_iter();
-        for item in &batch {
-            match item {
-                Item::Chunk(raw) => {
+        Ok(Some((batch, done?)))
+    }
+
+    /// Appends a compressed batch, in order.
+    fn append(&mut self, batch: &Batch, done: Vec<Done>) -> Result<(), BuildError> {
+        let mut results = done.into_iter();
+        let mut at = 0;
+        for item in &batch.items {
+            match *item {
+                Item::Chunk(len) => {
                     let d = results.next().ok_or_else(lost_chunk)?;
-                    self.append_chunk(raw, d)?;
+                    let raw = &batch.bytes[at..at + len];
+                    at += len;
+                    self.append_chunk(raw, batch.outs.stored(&d), d.hash)?;
                 }
-                Item::End { index, size } => self.end_file(*index, *size)?,
-                Item::Block(block) => {
+                Item::End { index, size } => self.end_file(index, size)?,
+                Item::Block(ref block) => {
                     let d = results.next().ok_or_else(lost_chunk)?;
-                    self.append_block(block, d)?;
+                    self.append_block(block, batch.outs.stored(&d))?;
                 }
                 Item::Copy {
                     index,
                     earlier,
                     size,
                 } => {
-                    self.copies.push((*index, *earlier));
+                    self.copies.push((index, earlier));
                     self.sink.written += size;
                 }
             }
@@ -262,8 +344,13 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         Ok(())
     }
 
-    /// Appends one chunk, compressed or raw, and its record.
-    fn append_chunk(&mut self, raw: &[u8], d: Done) -> Result<(), BuildError> {
+    /// Appends one chunk, compressed (`stored`) or raw, and its record; `hash` is the chunk's hash.
+    fn append_chunk(
+        &mut self,
+        raw: &[u8],
+        stored: Option<&[u8]>,
+        hash: u64,
+    ) -> Result<(), BuildError> {
         let out = &mut *self.sink.out;
         let (chunk_idx, stored_off) = (to_u32(self.data.chunks.len() as u64)?, out.len());
         let open = self.open.unwrap_or(OpenFile {
@@ -272,13 +359,13 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
             hash: 0,
         });
         self.open = Some(OpenFile {
-            hash: (open.hash ^ d.hash)
+            hash: (open.hash ^ hash)
                 .wrapping_mul(0x100_0000_01B3)
                 .rotate_left(17),
             ..open
         });
-        let (bytes, codec) = match &d.stored {
-            Some(z) => (z.as_slice(), Codec::Zstd),
+        let (bytes, codec) = match stored {
+            Some(z) => (z, Codec::Zstd),
             None => (raw, Codec::Raw),
         };
         to_u32(out.len() as u64 + bytes.len() as u64)?;
@@ -293,14 +380,15 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         Ok(())
     }
 
-    /// Appends a shared block, compressed or raw, and the chunk record of each file in it.
-    fn append_block(&mut self, block: &Block, d: Done) -> Result<(), BuildError> {
+    /// Appends a shared block, compressed (`stored`) or raw, and the chunk record of each file in
+    /// it.
+    fn append_block(&mut self, block: &Block, stored: Option<&[u8]>) -> Result<(), BuildError> {
         let out = &mut *self.sink.out;
         let stored_off = out.len() as u64;
-        let bytes = d.stored.as_deref().unwrap_or(&block.raw);
+        let bytes = stored.unwrap_or(&block.raw);
         to_u32(stored_off + bytes.len() as u64)?;
         out.extend_from_slice(bytes);
-        for (index, chunk) in block.records(stored_off, bytes.len(), d.stored.is_some())? {
+        for (index, chunk) in block.records(stored_off, bytes.len(), stored.is_some())? {
             self.data.ranges[index] = (to_u32(self.data.chunks.len() as u64)?, 1);
             self.data.chunks.push(chunk);
         }

@@ -13,6 +13,7 @@ mod pack;
 mod source;
 mod tree;
 
+use std::path::PathBuf;
 use std::vec::Vec;
 
 use crate::block_size::BlockSize;
@@ -165,6 +166,24 @@ impl ImageBuilder {
     ) -> Result<NodeRef, BuildError> {
         self.tree.check_new_entry(parent, name)?;
         let size = data.size(name)?;
+        self.tree
+            .insert(parent, name, meta, Body::File { data, size })
+    }
+
+    /// Like [`Self::add_file`] with host file `path` whose length, `size`, the caller has just read
+    /// (from a directory walk's metadata): the file is not stat'ed again, and must still be `size`
+    /// bytes long when [`Self::finish`] reads it.
+    pub fn add_host_file(
+        &mut self,
+        parent: NodeRef,
+        name: &[u8],
+        meta: Meta,
+        path: PathBuf,
+        size: u64,
+    ) -> Result<NodeRef, BuildError> {
+        self.tree.check_new_entry(parent, name)?;
+        let data = FileData::Path(path);
+        let size = data.checked_size(name, size)?;
         self.tree
             .insert(parent, name, meta, Body::File { data, size })
     }
