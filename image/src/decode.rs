@@ -4,6 +4,22 @@
 
 use crate::format::FormatError;
 
+#[cfg(target_arch = "wasm32")]
+extern "C" {
+    /// zstd-wasm/glue.c: decodes the frame at `src[..len]` into `dst[..cap]` a zstd block at a
+    /// time until at least `want` bytes are out or the frame ends; the bytes written, or
+    /// `usize::MAX` on any error.
+    fn wasifs_zstd_decompress(
+        dst: *mut u8,
+        cap: usize,
+        src: *const u8,
+        len: usize,
+        want: usize,
+    ) -> usize;
+    /// zstd-wasm/glue.c: `ZSTD_getFrameContentSize` (its two largest values: none).
+    fn wasifs_zstd_content_size(src: *const u8, len: usize) -> u64;
+}
+
 /// A reusable zstd decoder (on the host it keeps its context between chunks; in the shim the C
 /// decoder's single context is static, so this is free to create).
 pub struct Decoder {
@@ -49,16 +65,6 @@ impl Decoder {
         out: &mut [u8],
         want: usize,
     ) -> Result<usize, FormatError> {
-        extern "C" {
-            /// zstd-wasm/glue.c: bytes written to `dst`, or `usize::MAX` on any error.
-            fn wasifs_zstd_decompress(
-                dst: *mut u8,
-                cap: usize,
-                src: *const u8,
-                len: usize,
-                want: usize,
-            ) -> usize;
-        }
         // SAFETY: the C decoder reads only `src[..len]`, writes only `dst[..cap]` and keeps no
         // pointer to either; its static context is never used re-entrantly (wasm32 without threads,
         // no callbacks).
@@ -84,22 +90,11 @@ impl Decoder {
         want: usize,
     ) -> Result<usize, FormatError> {
         out.clear();
-        let n = {
-            // SAFETY: a slice over the spare capacity is never made: the C decoder gets the
-            // pointer and capacity and writes only `dst[..cap]` (see `decompress_prefix`).
-            extern "C" {
-                fn wasifs_zstd_decompress(
-                    dst: *mut u8,
-                    cap: usize,
-                    src: *const u8,
-                    len: usize,
-                    want: usize,
-                ) -> usize;
-            }
-            unsafe {
-                let (dst, cap) = (out.as_mut_ptr(), out.capacity());
-                wasifs_zstd_decompress(dst, cap, stored.as_ptr(), stored.len(), want)
-            }
+        // SAFETY: no slice over the spare capacity is made: the C decoder gets the pointer and
+        // the capacity and writes only `dst[..cap]` (see `decompress_prefix`).
+        let n = unsafe {
+            let (dst, cap) = (out.as_mut_ptr(), out.capacity());
+            wasifs_zstd_decompress(dst, cap, stored.as_ptr(), stored.len(), want)
         };
         if n > out.capacity() {
             return Err(FormatError::Decompress);
@@ -112,10 +107,6 @@ impl Decoder {
     /// The uncompressed size the zstd frame in `stored` declares, if it declares one.
     #[cfg(target_arch = "wasm32")]
     pub fn content_size(stored: &[u8]) -> Option<u64> {
-        extern "C" {
-            /// zstd-wasm/glue.c: `ZSTD_getFrameContentSize` (its two largest values: none).
-            fn wasifs_zstd_content_size(src: *const u8, len: usize) -> u64;
-        }
         // SAFETY: the C function reads only `src[..len]` and keeps no pointer to it.
         let n = unsafe { wasifs_zstd_content_size(stored.as_ptr(), stored.len()) };
         (n < u64::MAX - 1).then_some(n)
