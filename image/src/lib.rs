@@ -14,12 +14,15 @@ pub mod format;
 #[cfg(feature = "std")]
 pub mod fuzz;
 mod level;
+mod meta;
 pub mod policy;
 pub mod reader;
 pub mod time;
 
 #[cfg(feature = "build")]
-pub use build::{BuildError, BuildOptions, BuildStats, FileData, ImageBuilder, Meta, NodeRef};
+pub use build::{
+    BuildError, BuildOptions, BuildStats, FileData, ImageBuilder, Meta, MetaMode, NodeRef,
+};
 pub use cache_size::{CacheSize, CacheSizeError};
 #[cfg(feature = "decode")]
 pub use decode::{decompress, Decoder};

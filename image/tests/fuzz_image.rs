@@ -1,6 +1,8 @@
 //! Fuzzing the image reader on corrupted images (issue 8 item 9d): valid images built from random
 //! small trees, then bits flipped, cut short, or header/record fields set to extreme values, read
-//! through every `Image` accessor. Every read must give `Ok` or a `FormatError`, never a panic or
+//! through every `Image` accessor. Most images store their tables as a compressed metadata region
+//! (forced, with blocks small enough that records straddle them), so corruption reaches its block
+//! index and zstd frames too. Every read must give `Ok` or a `FormatError`, never a panic or
 //! an out-of-bounds read, and the work per image is bounded. CI runs a bounded number of cases;
 //! `WASIFS_FUZZ_CASES=N` (and `WASIFS_FUZZ_SEED=S`) run more, as `scripts/fuzz.sh` does.
 
@@ -11,7 +13,7 @@ use wasifs_image::fuzz::{knobs, Rng};
 
 use wasifs_image::format::{header_off, Kind, HEADER_SIZE};
 use wasifs_image::policy::Policies;
-use wasifs_image::{BuildOptions, FileData, Image, ImageBuilder, Level, Meta, NodeRef};
+use wasifs_image::{BuildOptions, FileData, Image, ImageBuilder, Level, Meta, MetaMode, NodeRef};
 
 /// Cases run by `cargo test` (a debug build takes a few seconds for these).
 const CI_CASES: u64 = 5000;
@@ -59,13 +61,20 @@ fn contents(rng: &mut Rng, chunk_size: u32) -> Vec<u8> {
 }
 
 /// A valid image of a random small tree: dirs, files, symlinks, hard links, preopens, a host alias
-/// and sometimes policies.
+/// and sometimes policies; tables raw or in a compressed metadata region.
 fn build(rng: &mut Rng) -> Vec<u8> {
     let chunk_size = [1, 7, 64, 512, 4096][rng.below(5)];
     let level = Level::try_from([0, 1, 3][rng.below(3)]).expect("a test level is in range");
+    let meta = [
+        MetaMode::Auto,
+        MetaMode::Compressed(512),
+        MetaMode::Compressed(1024),
+        MetaMode::Compressed(16384),
+    ][rng.below(4)];
     let mut b = ImageBuilder::new(BuildOptions {
         level,
         chunk_size,
+        meta,
         ..BuildOptions::default()
     });
     b.set_threads(1);

@@ -2,13 +2,14 @@
 //!
 //! `finish` runs the stages in order: `tree.rs` fixes the node order, `data.rs` streams the file
 //! contents through `compress.rs` and `dedup.rs` into the image, and `layout.rs` appends the tables
-//! and writes the header. `source.rs` reads host files; `error.rs` says what went wrong.
+//! (raw, or compressed in blocks as `meta.rs` decides) and writes the header. `source.rs` reads host files; `error.rs` says what went wrong.
 
 mod compress;
 mod data;
 mod dedup;
 mod error;
 mod layout;
+mod meta;
 mod source;
 mod tree;
 
@@ -19,6 +20,7 @@ use crate::format::{Kind, DEFAULT_CHUNK_SIZE, HEADER_SIZE};
 use crate::level::Level;
 pub use error::BuildError;
 use layout::{Extras, Tables};
+pub use meta::{MetaMode, AUTO_MIN_SAVING_BYTES, AUTO_MIN_SAVING_PERCENT};
 pub use source::FileData;
 use tree::{Body, Tree};
 
@@ -34,6 +36,8 @@ pub struct BuildOptions {
     pub chunk_size: u32,
     /// Bytes of decompressed chunks the shim may keep cached (header `cache_size`).
     pub cache_size: CacheSize,
+    /// Whether the tables are stored as a compressed metadata region (default: the auto rule).
+    pub meta: MetaMode,
 }
 
 impl Default for BuildOptions {
@@ -42,6 +46,7 @@ impl Default for BuildOptions {
             level: Level::DEFAULT,
             chunk_size: DEFAULT_CHUNK_SIZE,
             cache_size: CacheSize::DEFAULT,
+            meta: MetaMode::Auto,
         }
     }
 }
@@ -55,7 +60,7 @@ impl BuildOptions {
                 self.chunk_size
             )));
         }
-        Ok(())
+        self.meta.check()
     }
 }
 
@@ -285,6 +290,9 @@ impl ImageBuilder {
             extras: &self.extras,
             chunk_size: self.opts.chunk_size,
             cache_size: self.opts.cache_size.get(),
+            level: self.opts.level,
+            threads: self.threads,
+            meta: self.opts.meta,
         }
         .append_to(out)
     }
