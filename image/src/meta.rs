@@ -39,38 +39,19 @@ pub(crate) struct MetaSpace {
 
 /// The decompressed blocks kept, and what is needed to make more. (Indexes go through `get`:
 /// the shim links no panic.)
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Cache {
     /// Per block: the slot holding it, or [`NOT_CACHED`]; allocated on the first read.
     slot_of: Vec<u8>,
-    /// The slots' bytes: slot `i` at `i << shift`, grown one slot at a time.
+    /// The slots' bytes: slot `i` at `i << shift`; allocated on the first read.
     data: Vec<u8>,
-    /// Per slot: the block it holds (`u32::MAX`: none).
-    block: [u32; MAX_SLOTS],
-    /// Slots in use.
-    used: usize,
-    /// The next slot to evict once all are in use.
+    /// The next slot to fill (first in, first out).
     hand: usize,
     /// The stored bytes of the block being decompressed.
     stored: Vec<u8>,
     /// The zstd decoder (its context is kept between blocks on the host).
     #[cfg(feature = "decode")]
     decoder: crate::decode::Decoder,
-}
-
-impl Default for Cache {
-    fn default() -> Self {
-        Cache {
-            slot_of: Vec::new(),
-            data: Vec::new(),
-            block: [u32::MAX; MAX_SLOTS],
-            used: 0,
-            hand: 0,
-            stored: Vec::new(),
-            #[cfg(feature = "decode")]
-            decoder: crate::decode::Decoder::new(),
-        }
-    }
 }
 
 impl Clone for Cache {
@@ -182,10 +163,16 @@ impl MetaSpace {
         Err(FormatError::NeedsDecoder)
     }
 
-    /// The slot block `b` (below the block count, not cached) is decompressed into.
+    /// The slot block `b` (not cached) is decompressed into: the next one, first in first out
+    /// (the tables are mostly read in order). The block it held is found by a scan of the
+    /// per-block table, one byte per block, and forgotten.
     #[cfg(feature = "decode")]
     fn load<S: Source>(&self, c: &mut Cache, src: &S, b: u32) -> Result<usize, FormatError> {
+        let slots = (META_CACHE_BYTES >> self.shift).clamp(1, MAX_SLOTS as u32);
+        let slots = core::cmp::min(slots, self.blocks) as usize;
         if c.slot_of.is_empty() {
+            // The first read: room for every slot (zeroed once), then the per-block table.
+            resize(&mut c.data, slots << self.shift, 0)?;
             resize(&mut c.slot_of, self.blocks as usize, NOT_CACHED)?;
         }
         if b >= self.blocks {
@@ -199,17 +186,17 @@ impl MetaSpace {
         if start < HEADER_SIZE || end < start || end > src.len() || end - start > block_len {
             return Err(FormatError::BadTable);
         }
-        let slot = self.victim(c)?;
-        let old = c.block.get_mut(slot).ok_or(FormatError::BadTable)?;
-        if let Some(o) = c.slot_of.get_mut(*old as usize) {
-            *o = NOT_CACHED;
+        let slot = if c.hand < slots { c.hand } else { 0 };
+        c.hand = slot + 1;
+        if let Some(old) = c.slot_of.iter_mut().find(|s| usize::from(**s) == slot) {
+            *old = NOT_CACHED;
         }
-        *old = u32::MAX;
         let from = slot << self.shift;
         let out = c
             .data
-            .get_mut(from..from + block_len as usize)
-            .ok_or(FormatError::BadTable)?;
+            .get_mut(from..)
+            .and_then(|d| d.get_mut(..block_len as usize));
+        let out = out.ok_or(FormatError::BadTable)?;
         if end - start == block_len {
             src.read_at(start, out);
         } else {
@@ -219,32 +206,9 @@ impl MetaSpace {
                 return Err(FormatError::Decompress);
             }
         }
-        if let (Some(o), Some(s)) = (c.block.get_mut(slot), c.slot_of.get_mut(b as usize)) {
-            (*o, *s) = (b, slot as u8);
+        if let Some(s) = c.slot_of.get_mut(b as usize) {
+            *s = slot as u8;
         }
         Ok(slot)
-    }
-
-    /// A slot for a new block: a new one (room for it added to the cache) while fewer than the
-    /// most exist, else the oldest (first in, first out: the tables are mostly read in order,
-    /// and a block read again soon is still cached unless the walk moved 64 blocks on).
-    #[cfg(feature = "decode")]
-    fn victim(&self, c: &mut Cache) -> Result<usize, FormatError> {
-        let max = (META_CACHE_BYTES >> self.shift).clamp(1, MAX_SLOTS as u32) as usize;
-        if c.used < max {
-            if c.used == 0 {
-                // Room for every slot this image can use, so that adding one copies nothing.
-                let all = core::cmp::min(max, self.blocks as usize) << self.shift;
-                c.data
-                    .try_reserve_exact(all)
-                    .map_err(|_| FormatError::NoMemory)?;
-            }
-            resize(&mut c.data, (c.used + 1) << self.shift, 0)?;
-            c.used += 1;
-            return Ok(c.used - 1);
-        }
-        let h = if c.hand < max { c.hand } else { 0 };
-        c.hand = h + 1;
-        Ok(h)
     }
 }
