@@ -106,7 +106,7 @@ impl MetaSpace {
     }
 
     /// Fills `dst` from metadata offset `off`; the caller keeps the range within the space.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read<S: Source>(
         &self,
         src: &S,

@@ -106,6 +106,8 @@ impl<S: Source> Image<S> {
 
     /// Fills `dst` from offset `off` of the space the table offsets point into (the one way the
     /// reader reads a table); the caller keeps the range inside a table checked by `open`.
+    /// Inlined: a raw image's read stays one `read_at`, as before compressed tables existed.
+    #[inline(always)]
     fn read_meta(&self, off: u32, dst: &mut [u8]) -> Result<(), FormatError> {
         self.meta.read(&self.src, off, dst)
     }
