@@ -6,9 +6,10 @@
 //! wasifs-bench pad-module IN OUT BYTES                   IN plus a BYTES-long custom section
 //! wasifs-bench start wasmtime|wasmi MODULE ITERS [--dir H::G]... -- ARGS
 //!     compile once, then ITERS × (instantiate + run); prints the median in ns
-//! wasifs-bench run MODULE [--cache DIR] [--mem] [--dir H::G]... -- ARGS
+//! wasifs-bench run MODULE [--cache DIR] [--mem] [--dir H::G]... [--dir-rw H::G]... -- ARGS
 //!     one whole run like `wasmtime run` (compiled-code cache in DIR; a `.cwasm` is mapped, not read);
-//!     --mem prints `linear-memory BYTES` (all memories' final sizes, shim's included) to stderr
+//!     --mem prints `linear-memory BYTES` (all memories' final sizes, shim's included) to stderr;
+//!     --dir preopens read-only, --dir-rw read-write (the SQLite guest's `gen` writes its database)
 //! wasifs-bench precompile IN OUT                        IN compiled to OUT (`.cwasm`, like `wasmtime compile`)
 //! ```
 
@@ -28,7 +29,8 @@ fn main() {
 /// Parsed `[--dir H::G]... [--cache DIR] -- ARGS` tail.
 #[derive(Default)]
 struct RunArgs {
-    dirs: Vec<(PathBuf, String)>,
+    /// Preopens: host path, guest path, writable.
+    dirs: Vec<(PathBuf, String, bool)>,
     cache: Option<PathBuf>,
     mem: bool,
     args: Vec<String>,
@@ -38,10 +40,13 @@ fn parse_run_args(mut it: impl Iterator<Item = String>) -> Result<RunArgs> {
     let mut r = RunArgs::default();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--dir" => {
-                let spec = it.next().context("--dir needs HOST::GUEST")?;
+            "--dir" | "--dir-rw" => {
+                let spec = it
+                    .next()
+                    .with_context(|| format!("{a} needs HOST::GUEST"))?;
                 let (h, g) = spec.split_once("::").unwrap_or((&spec, &spec));
-                r.dirs.push((PathBuf::from(h), g.to_string()));
+                r.dirs
+                    .push((PathBuf::from(h), g.to_string(), a == "--dir-rw"));
             }
             "--mem" => r.mem = true,
             "--cache" => r.cache = Some(PathBuf::from(it.next().context("--cache needs a dir")?)),
@@ -159,8 +164,13 @@ mod wt {
         let mut argv = vec!["main.wasm".to_string()];
         argv.extend(r.args.iter().cloned());
         b.args(&argv).inherit_stdout().inherit_stderr();
-        for (h, g) in &r.dirs {
-            b.preopened_dir(h, g, FsPerms::ReadOnly)?;
+        for (h, g, rw) in &r.dirs {
+            let perms = if *rw {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            b.preopened_dir(h, g, perms)?;
         }
         let mut linker: Linker<Ctx> = Linker::new(engine);
         p1::add_to_linker_sync(&mut linker, |c| &mut c.wasi)?;

@@ -4,9 +4,10 @@ use core::fmt;
 
 /// The 8 bytes every image starts with.
 pub const MAGIC: [u8; 8] = *b"WASIFS\0\x01";
-/// The only image format version this crate reads and writes (5: the tables may be stored as a
-/// compressed metadata region, header fields `meta_*`; 4 added `cache_size` and 32 KiB chunks;
-/// older images are refused, re-run `wasifs rewrite`).
+/// The only image format version this crate reads and writes (5: each file node records its own
+/// chunk size, and the tables may be stored as a compressed metadata region, header fields
+/// `meta_*`; 4 added the `cache_size` header field; older images are refused, re-run
+/// `wasifs rewrite`).
 pub const VERSION: u32 = 5;
 
 /// Size of the header at offset 0.
@@ -60,9 +61,16 @@ pub fn total_len(header: &[u8; HEADER_SIZE as usize]) -> u32 {
     get_u32(header, header_off::TOTAL_LEN)
 }
 
-/// Default uncompressed size of a file chunk (32 KiB): a random read decompresses at most this
-/// much (BENCHMARKS.md, P9).
-pub const DEFAULT_CHUNK_SIZE: u32 = 32 * 1024;
+/// log2 of the default uncompressed size of a file chunk (32 KiB): files that fit the cache, and
+/// files the shim creates, use it (BENCHMARKS.md, P9).
+pub const DEFAULT_CHUNK_LOG2: u8 = 15;
+/// Default uncompressed size of a file chunk, `1 << DEFAULT_CHUNK_LOG2`.
+pub const DEFAULT_CHUNK_SIZE: u32 = 1 << DEFAULT_CHUNK_LOG2;
+/// log2 of the chunk size of files too large to stay cached (8 KiB): read at random, a small
+/// chunk costs less to decompress (BENCHMARKS.md, P9).
+pub const SMALL_CHUNK_LOG2: u8 = 13;
+/// log2 of the largest chunk size a file may record (1 MiB).
+pub const MAX_CHUNK_LOG2: u8 = 20;
 
 /// Default budget of the shim's cache of decompressed chunks (header `cache_size`).
 pub const DEFAULT_CACHE_SIZE: u32 = 1024 * 1024;
@@ -103,7 +111,8 @@ pub mod header_off {
     pub const PREOPENS_OFF: usize = 48;
     /// `preopen_count` u32.
     pub const PREOPEN_COUNT: usize = 52;
-    /// `chunk_size` u32.
+    /// `chunk_size` u32: the largest chunk size any file uses (a power of two, at most
+    /// `1 << MAX_CHUNK_LOG2`; version 5).
     pub const CHUNK_SIZE: usize = 56;
     /// `flags` u32: [`super::FLAG_HOST_FS_DENY`]; other bits 0.
     pub const FLAGS: usize = 60;
@@ -322,7 +331,7 @@ pub struct Header {
     pub preopens_off: u32,
     /// Number of Preopen records.
     pub preopen_count: u32,
-    /// Uncompressed size of every chunk of a file except its last.
+    /// The largest chunk size any file uses (a power of two; each file records its own).
     pub chunk_size: u32,
     /// Policy flags ([`FLAG_HOST_FS_DENY`]); other bits are 0.
     pub flags: u32,
@@ -442,6 +451,9 @@ pub struct Node {
     pub id: u32,
     /// Directory, file or symlink.
     pub kind: Kind,
+    /// Files: log2 of the uncompressed size of every chunk but the last (byte 1; version 5);
+    /// others: 0.
+    pub chunk_log2: u8,
     /// Permission bits.
     pub mode: u16,
     /// Link count.
@@ -467,6 +479,7 @@ impl Node {
     pub fn encode(&self) -> [u8; NODE_SIZE as usize] {
         let mut r = [0u8; NODE_SIZE as usize];
         r[0] = self.kind.to_byte();
+        r[1] = self.chunk_log2;
         r[2..4].copy_from_slice(&self.mode.to_le_bytes());
         put_u32(&mut r, 4, self.nlink);
         put_u64(&mut r, 8, self.size);
@@ -484,6 +497,7 @@ impl Node {
         Ok(Node {
             id,
             kind: Kind::from_byte(r[0])?,
+            chunk_log2: r[1],
             mode: get_u16(r, 2),
             nlink: get_u32(r, 4),
             size: get_u64(r, 8),
@@ -509,6 +523,12 @@ impl Node {
     /// True for a symbolic link.
     pub fn is_symlink(&self) -> bool {
         self.kind == Kind::Symlink
+    }
+
+    /// Uncompressed size of every chunk of a file but its last, `1 << chunk_log2` (no panic path;
+    /// the reader checks `chunk_log2`).
+    pub fn chunk_size(&self) -> u64 {
+        1u64.wrapping_shl(u32::from(self.chunk_log2))
     }
 
     /// Inode number: node id + 1, never 0.
@@ -719,6 +739,7 @@ mod tests {
         let n = Node {
             id: 9,
             kind: Kind::Symlink,
+            chunk_log2: 0,
             mode: 0o777,
             nlink: 1,
             size: 5,

@@ -8,6 +8,7 @@ extern crate std;
 #[cfg(feature = "build")]
 pub mod build;
 mod cache_size;
+mod chunk_size;
 #[cfg(feature = "decode")]
 pub mod decode;
 pub mod format;
@@ -24,6 +25,7 @@ pub use build::{
     BuildError, BuildOptions, BuildStats, FileData, ImageBuilder, Meta, MetaMode, NodeRef,
 };
 pub use cache_size::{CacheSize, CacheSizeError};
+pub use chunk_size::{ChunkSize, ChunkSizeError};
 #[cfg(feature = "decode")]
 pub use decode::{decompress, Decoder};
 pub use format::FormatError;

@@ -9,8 +9,8 @@ pub use crate::format::{
     Chunk, Codec, Dirent, FormatError, Header, HostAlias, Kind, Node, Preopen,
 };
 use crate::format::{
-    CHUNK_RECORD_SIZE, DIRENT_SIZE, FLAG_HOST_FS_DENY, HEADER_SIZE, HOST_ALIAS_SIZE, NODE_SIZE,
-    PREOPEN_SIZE, VERSION,
+    CHUNK_RECORD_SIZE, DIRENT_SIZE, FLAG_HOST_FS_DENY, HEADER_SIZE, HOST_ALIAS_SIZE,
+    MAX_CHUNK_LOG2, NODE_SIZE, PREOPEN_SIZE, VERSION,
 };
 use crate::meta::MetaSpace;
 
@@ -98,7 +98,8 @@ impl<S: Source> Image<S> {
             )
             && table_fits(h.strings_off, h.strings_len, 1, space)
             && (h.policy_off == 0 || table_fits(h.policy_off, h.policy_len(), 1, space));
-        if !tables_ok || h.chunk_size == 0 {
+        let chunk_size_ok = h.chunk_size.is_power_of_two() && h.chunk_size <= 1 << MAX_CHUNK_LOG2;
+        if !tables_ok || !chunk_size_ok {
             return Err(FormatError::BadTable);
         }
         Ok(Image { src, header, meta })
@@ -143,7 +144,7 @@ impl<S: Source> Image<S> {
         &self.header
     }
 
-    /// Uncompressed size of every chunk of a file except its last.
+    /// The largest chunk size any file uses (a buffer this long holds any chunk).
     pub fn chunk_size(&self) -> u32 {
         self.header.chunk_size
     }
@@ -220,7 +221,7 @@ impl<S: Source> Image<S> {
         self.read_meta(off, dst)
     }
 
-    /// Node `id`, with its kind and its dirent/chunk/target range validated.
+    /// Node `id`, with its kind, its chunk size and its dirent/chunk/target range validated.
     pub fn node(&self, id: u32) -> Result<Node, FormatError> {
         let h = &self.header;
         if id >= h.node_count {
@@ -231,13 +232,21 @@ impl<S: Source> Image<S> {
         let n = Node::decode(id, &r)?;
         let end = u64::from(n.a) + u64::from(n.b);
         let ok = match n.kind {
-            Kind::Dir => end <= u64::from(h.dirent_count) && n.parent < h.node_count,
-            Kind::File => {
-                end <= u64::from(h.chunk_count)
-                    // (`max(1)`: chunk_size is checked non-zero in open; no division panic path.)
-                    && u64::from(n.b) == n.size.div_ceil(u64::from(h.chunk_size.max(1)))
+            Kind::Dir => {
+                n.chunk_log2 == 0 && end <= u64::from(h.dirent_count) && n.parent < h.node_count
             }
-            Kind::Symlink => u64::from(n.b) == n.size && self.str_in_table(n.a, n.b),
+            Kind::File => {
+                // The chunk count by shifts: no division panic path.
+                let whole = n.size.wrapping_shr(u32::from(n.chunk_log2));
+                let part = n.size & (n.chunk_size() - 1) != 0;
+                n.chunk_log2 <= MAX_CHUNK_LOG2
+                    && n.chunk_size() <= u64::from(h.chunk_size)
+                    && end <= u64::from(h.chunk_count)
+                    && u64::from(n.b) == whole + u64::from(part)
+            }
+            Kind::Symlink => {
+                n.chunk_log2 == 0 && u64::from(n.b) == n.size && self.str_in_table(n.a, n.b)
+            }
         };
         if ok {
             Ok(n)
@@ -337,12 +346,12 @@ impl<S: Source> Image<S> {
         }
     }
 
-    /// Index of the chunk holding byte `offset` of a file.
-    pub fn chunk_index(&self, offset: u64) -> u64 {
-        offset / u64::from(self.header.chunk_size)
+    /// Index of the chunk holding byte `offset` of `file` (a node from [`Self::node`]).
+    pub fn chunk_index(&self, file: &Node, offset: u64) -> u64 {
+        offset.wrapping_shr(u32::from(file.chunk_log2))
     }
 
-    /// Uncompressed length of chunk `index` of `file` (`chunk_size` except for the last one).
+    /// Uncompressed length of chunk `index` of `file` (its chunk size except for the last one).
     pub fn chunk_len(&self, file: &Node, index: u32) -> Result<u32, FormatError> {
         if !file.is_file() {
             return Err(FormatError::WrongKind);
@@ -350,9 +359,9 @@ impl<S: Source> Image<S> {
         if index >= file.b {
             return Err(FormatError::IndexOutOfRange);
         }
-        let start = u64::from(index) * u64::from(self.header.chunk_size);
+        let start = u64::from(index).saturating_mul(file.chunk_size());
         let rest = file.size.saturating_sub(start);
-        Ok(core::cmp::min(rest, u64::from(self.header.chunk_size)) as u32)
+        Ok(core::cmp::min(rest, file.chunk_size()) as u32)
     }
 
     /// Reads chunk `index` of `file` uncompressed into `out[..len]`, returning `len`.

@@ -13,7 +13,10 @@ use wasifs_image::fuzz::{knobs, Rng};
 
 use wasifs_image::format::{header_off, Kind, HEADER_SIZE};
 use wasifs_image::policy::Policies;
-use wasifs_image::{BuildOptions, FileData, Image, ImageBuilder, Level, Meta, MetaMode, NodeRef};
+use wasifs_image::{
+    BuildOptions, CacheSize, ChunkSize, FileData, Image, ImageBuilder, Level, Meta, MetaMode,
+    NodeRef,
+};
 
 /// Cases run by `cargo test` (a debug build takes a few seconds for these).
 const CI_CASES: u64 = 5000;
@@ -63,7 +66,9 @@ fn contents(rng: &mut Rng, chunk_size: u32) -> Vec<u8> {
 /// A valid image of a random small tree: dirs, files, symlinks, hard links, preopens, a host alias
 /// and sometimes policies; tables raw or in a compressed metadata region.
 fn build(rng: &mut Rng) -> Vec<u8> {
-    let chunk_size = [1, 7, 64, 512, 4096][rng.below(5)];
+    // One chunk size for every file, or `auto` with a 1 KiB cache: files over 4 KiB get 8 KiB
+    // chunks, the others 32 KiB (sizes mixed in one image).
+    let log2 = [Some(0), Some(3), Some(6), Some(9), None][rng.below(5)];
     let level = Level::try_from([0, 1, 3][rng.below(3)]).expect("a test level is in range");
     let meta = [
         MetaMode::Auto,
@@ -73,10 +78,13 @@ fn build(rng: &mut Rng) -> Vec<u8> {
     ][rng.below(4)];
     let mut b = ImageBuilder::new(BuildOptions {
         level,
-        chunk_size,
+        chunk_size: log2
+            .and_then(ChunkSize::fixed_log2)
+            .unwrap_or(ChunkSize::AUTO),
+        cache_size: "1K".parse::<CacheSize>().expect("a valid cache size"),
         meta,
-        ..BuildOptions::default()
     });
+    let chunk_size = log2.map_or(4096, |l| 1u32 << l);
     b.set_threads(1);
     let root = b.root();
     let mut dirs: Vec<(NodeRef, Vec<Vec<u8>>)> = vec![(root, Vec::new())];

@@ -1,7 +1,7 @@
 //! Multi-threaded compression, deduplication of identical files and streaming progress.
 
 use wasifs_image::format::Node;
-use wasifs_image::{BuildOptions, FileData, Image, ImageBuilder, Level, Meta};
+use wasifs_image::{BuildOptions, ChunkSize, FileData, Image, ImageBuilder, Level, Meta};
 
 fn meta(t: u64) -> Meta {
     Meta {
@@ -40,7 +40,7 @@ fn resolve(img: &Image<&[u8]>, path: &str) -> Node {
 
 fn read_file(img: &Image<&[u8]>, node: &Node) -> Vec<u8> {
     let mut out = vec![0u8; node.size as usize];
-    let cs = img.chunk_size() as usize;
+    let cs = node.chunk_size() as usize;
     for i in 0..node.b {
         let start = i as usize * cs;
         let end = (start + cs).min(out.len());
@@ -53,7 +53,7 @@ fn read_file(img: &Image<&[u8]>, node: &Node) -> Vec<u8> {
 fn build(threads: usize, host: &std::path::Path) -> Vec<u8> {
     let mut b = ImageBuilder::new(BuildOptions {
         level: Level::DEFAULT,
-        chunk_size: 4096,
+        chunk_size: ChunkSize::fixed_log2(12).expect("4 KiB is valid"),
         ..BuildOptions::default()
     });
     b.set_threads(threads);
@@ -149,7 +149,7 @@ fn files_of_equal_size_but_different_bytes_are_kept_apart() {
 fn progress_reports_every_byte_once_and_ends_at_the_total() {
     let mut b = ImageBuilder::new(BuildOptions {
         level: Level::try_from(1).expect("zstd level 1"),
-        chunk_size: 1024,
+        chunk_size: ChunkSize::fixed_log2(10).expect("1 KiB is valid"),
         ..BuildOptions::default()
     });
     let root = b.root();

@@ -1,9 +1,9 @@
 //! Builder → reader round trips, compression choices, determinism and corrupt-image handling.
 
-use wasifs_image::build::MAX_CHUNK_SIZE;
-use wasifs_image::format::{Codec, Kind, Node, HEADER_SIZE};
+use wasifs_image::format::{Codec, Kind, Node, HEADER_SIZE, NODE_SIZE};
 use wasifs_image::{
-    BuildError, BuildOptions, FileData, FormatError, Image, ImageBuilder, Level, Meta,
+    BuildError, BuildOptions, CacheSize, ChunkSize, FileData, FormatError, Image, ImageBuilder,
+    Level, Meta,
 };
 
 fn meta(mode: u16, t: u64) -> Meta {
@@ -15,10 +15,13 @@ fn meta(mode: u16, t: u64) -> Meta {
     }
 }
 
+/// Options with one chunk size (a power of two) for every file.
 fn opts(level: i32, chunk_size: u32) -> BuildOptions {
+    assert!(chunk_size.is_power_of_two());
     BuildOptions {
         level: Level::try_from(level).expect("a test level is in range"),
-        chunk_size,
+        chunk_size: ChunkSize::fixed_log2(chunk_size.trailing_zeros() as u8)
+            .expect("a test chunk size is at most 1 MiB"),
         ..BuildOptions::default()
     }
 }
@@ -48,7 +51,7 @@ fn text(len: usize) -> Vec<u8> {
 /// Reads a whole file through the reader, chunk by chunk.
 fn read_file(img: &Image<&[u8]>, node: &Node) -> Vec<u8> {
     let mut out = vec![0u8; node.size as usize];
-    let cs = img.chunk_size() as usize;
+    let cs = node.chunk_size() as usize;
     for i in 0..node.b {
         let start = i as usize * cs;
         let end = (start + cs).min(out.len());
@@ -213,13 +216,13 @@ fn multi_chunk_file_reads_back_at_chunk_borders() {
     assert_eq!(img.chunk_len(&f, 4), Err(FormatError::IndexOutOfRange));
     let mut buf = vec![0u8; cs as usize];
     for off in [0u64, 4095, 4096, 8191, 8192, 12287, 12288, 12304] {
-        let i = img.chunk_index(off) as u32;
+        let i = img.chunk_index(&f, off) as u32;
         let n = img.read_chunk(&f, i, &mut buf).unwrap();
         let within = (off - u64::from(i) * u64::from(cs)) as usize;
         assert!(within < n as usize);
         assert_eq!(buf[within], data[off as usize], "byte at {off}");
     }
-    assert_eq!(img.chunk_index(12288), 3);
+    assert_eq!(img.chunk_index(&f, 12288), 3);
     assert_eq!(read_file(&img, &f), data);
 }
 
@@ -306,6 +309,41 @@ fn host_files_are_read_at_finish_and_size_changes_are_errors() {
 }
 
 #[test]
+fn a_host_file_one_byte_longer_or_shorter_at_finish_is_an_error_and_an_unchanged_one_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.bin");
+    // A whole number of chunks, and a short last chunk.
+    for len in [8192usize, 10_000] {
+        for new_len in [len - 1, len, len + 1] {
+            std::fs::write(&path, text(len)).unwrap();
+            let mut b = ImageBuilder::new(opts(3, 4096));
+            let root = b.root();
+            b.add_file(
+                root,
+                b"data.bin",
+                Meta::default(),
+                FileData::Path(path.clone()),
+            )
+            .unwrap();
+            std::fs::write(&path, text(new_len)).unwrap();
+            match b.finish() {
+                Ok(bytes) if new_len == len => {
+                    let img = Image::open(bytes.as_slice()).unwrap();
+                    assert_eq!(read_file(&img, &resolve(&img, 0, "data.bin")), text(len));
+                }
+                Err(BuildError::SizeChanged { expected, .. }) if new_len != len => {
+                    assert_eq!(expected, len as u64);
+                }
+                other => panic!(
+                    "{len} bytes then {new_len}: got {:?}",
+                    other.map(|b| b.len())
+                ),
+            }
+        }
+    }
+}
+
+#[test]
 fn bad_names_duplicates_and_wrong_parents_are_errors() {
     let mut b = ImageBuilder::new(BuildOptions::default());
     let root = b.root();
@@ -349,14 +387,82 @@ fn bad_names_duplicates_and_wrong_parents_are_errors() {
 }
 
 #[test]
-fn out_of_range_chunk_sizes_are_errors() {
-    for o in [opts(3, 0), opts(3, MAX_CHUNK_SIZE + 1)] {
-        assert!(
-            matches!(
-                ImageBuilder::new(o).finish(),
-                Err(BuildError::InvalidOptions(_))
-            ),
-            "{o:?}"
+fn auto_chunk_size_gives_files_over_four_caches_8k_chunks_and_the_header_the_largest() {
+    let cache: CacheSize = "16K".parse().expect("a valid cache size");
+    let mut b = ImageBuilder::new(BuildOptions {
+        cache_size: cache,
+        ..BuildOptions::default()
+    });
+    let root = b.root();
+    let big = text(64 * 1024 + 1);
+    let small = text(64 * 1024);
+    b.add_file(root, b"big", Meta::default(), FileData::Bytes(big.clone()))
+        .unwrap();
+    b.add_file(
+        root,
+        b"small",
+        Meta::default(),
+        FileData::Bytes(small.clone()),
+    )
+    .unwrap();
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let (bf, sf) = (resolve(&img, 0, "big"), resolve(&img, 0, "small"));
+    assert_eq!((bf.chunk_log2, bf.chunk_size(), bf.b), (13, 8192, 9));
+    assert_eq!((sf.chunk_log2, sf.chunk_size(), sf.b), (15, 32768, 2));
+    assert_eq!(img.chunk_len(&bf, 8).unwrap(), 1);
+    assert_eq!(img.chunk_index(&bf, 8192 * 3 + 5), 3);
+    assert_eq!(img.chunk_size(), 32 * 1024, "the largest any file uses");
+    assert_eq!(read_file(&img, &bf), big);
+    assert_eq!(read_file(&img, &sf), small);
+
+    let only_big = {
+        let mut b = ImageBuilder::new(opts(3, 8192));
+        let root = b.root();
+        b.add_file(root, b"f", Meta::default(), FileData::Bytes(big))
+            .unwrap();
+        b.finish().unwrap()
+    };
+    assert_eq!(Image::open(only_big.as_slice()).unwrap().chunk_size(), 8192);
+}
+
+#[test]
+fn reader_refuses_a_file_chunk_size_above_the_header_or_1_mib_and_a_header_not_a_power_of_two() {
+    let mut b = ImageBuilder::new(opts(3, 4096));
+    let root = b.root();
+    b.add_file(root, b"f", Meta::default(), FileData::Bytes(text(10_000)))
+        .unwrap();
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let id = img.lookup(&img.node(0).unwrap(), b"f").unwrap().unwrap();
+    let at = img.header().nodes_off as usize + id as usize * NODE_SIZE as usize + 1;
+    assert_eq!(bytes[at], 12, "node byte 1 is the chunk size's log2");
+    for log2 in [13, 21, 64, 255] {
+        let mut bad = bytes.clone();
+        bad[at] = log2;
+        let img = Image::open(bad.as_slice()).unwrap();
+        assert_eq!(img.node(id), Err(FormatError::BadNode), "log2 {log2}");
+    }
+    let mut bad = bytes.clone();
+    bad[at] = 11; // a consistent size but the wrong chunk count
+    assert_eq!(
+        Image::open(bad.as_slice()).unwrap().node(id),
+        Err(FormatError::BadNode)
+    );
+    let dir_at = img.header().nodes_off as usize + 1;
+    let mut bad = bytes.clone();
+    bad[dir_at] = 12;
+    assert_eq!(
+        Image::open(bad.as_slice()).unwrap().node(0),
+        Err(FormatError::BadNode),
+        "a directory records no chunk size"
+    );
+    for header in [3 * 4096u32, 2 << 20] {
+        let mut bad = bytes.clone();
+        bad[56..60].copy_from_slice(&header.to_le_bytes());
+        assert_eq!(
+            Image::open(bad.as_slice()).err(),
+            Some(FormatError::BadTable)
         );
     }
 }
@@ -498,8 +604,9 @@ fn header_checks_name_the_problem() {
         Image::open(bad.as_slice()).err(),
         Some(FormatError::UnsupportedVersion(1))
     );
-    for v in [2, 3] {
-        // version 2: no policy block; version 3: 256 KiB chunks, no cache_size
+    for v in [2, 3, 4] {
+        // version 2: no policy block; version 3: 256 KiB chunks, no cache_size; version 4: one
+        // chunk size in the header
         let mut old = bytes.clone();
         old[8] = v;
         let err = Image::open(old.as_slice()).unwrap_err();

@@ -9,7 +9,7 @@ use crate::{input, merge, output, Error, Glob, HostPreopen, Input, Result, Times
 use crate::{Clock, Deny, EnvFromHost, Policies, Random, Stdio, Trace};
 use std::borrow::Cow;
 use std::path::Path;
-use wasifs_image::{CacheSize, Level};
+use wasifs_image::{CacheSize, ChunkSize, Level};
 
 /// The name errors give a module passed as bytes to [`Rewriter::rewrite`].
 const BYTES_NAME: &str = "<input module>";
@@ -162,6 +162,13 @@ impl Rewriter {
     /// ([`CacheSize::DEFAULT`] unless set); a file's chunks are freed when its last fd closes.
     pub fn cache_size(mut self, size: CacheSize) -> Self {
         self.image.cache_size = size;
+        self
+    }
+
+    /// The uncompressed chunk size of the file data: [`ChunkSize::AUTO`] (the default) gives
+    /// files larger than 4× the cache 8 KiB chunks (fast random reads) and the others 32 KiB.
+    pub fn chunk_size(mut self, size: ChunkSize) -> Self {
+        self.image.chunk_size = size;
         self
     }
 

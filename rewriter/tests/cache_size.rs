@@ -1,5 +1,6 @@
-//! `wasifs rewrite --cache-size` lands in the embedded image's header (`cache_size`, format 4);
-//! without it the header holds the default, and a malformed size is refused before anything is written.
+//! `wasifs rewrite --cache-size` and `--chunk-size` land in the embedded image's header
+//! (`cache_size`, format 4; `chunk_size`, the largest any file uses, format 5); without them the
+//! header holds the defaults, and a malformed size is refused before anything is written.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -75,4 +76,39 @@ fn malformed_cache_size_is_refused_naming_the_flag_and_writes_nothing() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--cache-size"), "names the flag: {err}");
     assert!(!out_path.exists(), "nothing written");
+}
+
+#[test]
+fn chunk_size_flag_sets_every_file_s_chunks_and_auto_keeps_small_files_at_32k() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (flag, want) in [
+        (None, 32 << 10),
+        (Some("8K"), 8 << 10),
+        (Some("auto"), 32 << 10),
+    ] {
+        let out_path = dir.path().join("out.wasm");
+        let extra: Vec<&str> = flag.map(|f| vec!["--chunk-size", f]).unwrap_or_default();
+        let out = rewrite(&out_path, &extra);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let h = image_header(&std::fs::read(&out_path).expect("packed module"));
+        assert_eq!(h.chunk_size, want, "--chunk-size {flag:?}");
+    }
+}
+
+#[test]
+fn a_chunk_size_not_a_power_of_two_up_to_1m_is_refused_naming_the_flag() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_path = dir.path().join("out.wasm");
+    for bad in ["3K", "2M", "0"] {
+        let out = rewrite(&out_path, &["--chunk-size", bad]);
+        assert!(!out.status.success(), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--chunk-size"), "names the flag: {err}");
+        assert!(err.contains("power of two"), "says what is valid: {err}");
+        assert!(!out_path.exists(), "nothing written");
+    }
 }

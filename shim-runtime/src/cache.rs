@@ -1,9 +1,10 @@
 //! A bounded cache of decompressed image chunks: least-recently-used slots, a file's dropped when its last fd closes.
 //!
 //! Keys are (node, chunk index) of image files; only compressed chunks are cached (raw chunks are
-//! copied straight from the image). The slot count is the image header's cache budget divided by the
-//! chunk size, at least one, so a chunk being read is always cached. Slots are scanned linearly: with
-//! at most a few hundred of them that costs less than copying one 4 KiB read.
+//! copied straight from the image). Files have chunks of different sizes, so the cache is bounded in
+//! bytes: the slots' buffers together stay within the image header's cache budget, except that one
+//! slot is always kept, so a chunk being read is always cached. Slots are scanned linearly: with at
+//! most a few hundred of them that costs less than copying one 4 KiB read.
 
 use alloc::vec::Vec;
 
@@ -14,25 +15,24 @@ use crate::wasi::ENOMEM;
 /// Chunk index of a slot being filled (never matched; chunk indexes are below the chunk count).
 const FILLING: u32 = u32::MAX;
 
-/// The cache: at most `max` slots. (Its vectors reuse element types the shim already has, which keeps
-/// the shim's code small.)
+/// The cache: slots whose buffers add up to at most `budget` bytes (or one slot). (Its vectors reuse
+/// element types the shim already has, which keeps the shim's code small.)
 pub struct ChunkCache {
     /// Per slot: (image node id, decompressed bytes).
     slots: Vec<(u32, Vec<u8>)>,
     /// Per slot, two words: chunk index ([`FILLING`] until filled) and the tick of its last use.
     meta: Vec<u32>,
-    max: usize,
+    budget: usize,
     tick: u32,
 }
 
 impl ChunkCache {
-    /// A cache of `budget` decompressed bytes for chunks of `chunk_size` bytes (at least one slot).
-    pub fn new(budget: u32, chunk_size: u64) -> Self {
-        let max = (u64::from(budget) / chunk_size.max(1)).max(1);
+    /// A cache of at most `budget` decompressed bytes (at least one chunk).
+    pub fn new(budget: u32) -> Self {
         ChunkCache {
             slots: Vec::new(),
             meta: Vec::new(),
-            max: usize::try_from(max).unwrap_or(usize::MAX),
+            budget: budget as usize,
             tick: 0,
         }
     }
@@ -66,18 +66,21 @@ impl ChunkCache {
     }
 
     /// A slot for a chunk of `node` with a buffer of `len` bytes to decompress into: a new slot
-    /// while fewer than the maximum exist, else the least recently used one (its buffer reused).
+    /// while the budget has room (or no slot exists), else the least recently used one when its
+    /// buffer is as long (reused), else that one is dropped and the budget checked again.
     /// It holds nothing until [`ChunkCache::filled`] names the chunk.
     pub fn fill(&mut self, node: u32, len: usize) -> R<(usize, &mut Vec<u8>)> {
         let tick = self.tick;
-        let i = if self.slots.len() < self.max {
-            reserve(&mut self.slots, 1)?;
-            reserve(&mut self.meta, 2)?;
-            push(&mut self.slots, (node, Vec::new()))?;
-            push(&mut self.meta, FILLING)?;
-            push(&mut self.meta, tick)?;
-            self.slots.len() - 1
-        } else {
+        let i = loop {
+            let used: usize = self.slots.iter().map(|s| s.1.len()).sum();
+            if self.slots.is_empty() || used.saturating_add(len) <= self.budget {
+                reserve(&mut self.slots, 1)?;
+                reserve(&mut self.meta, 2)?;
+                push(&mut self.slots, (node, Vec::new()))?;
+                push(&mut self.meta, FILLING)?;
+                push(&mut self.meta, tick)?;
+                break self.slots.len() - 1;
+            }
             let mut lru = 0;
             let mut oldest = u32::MAX;
             for (i, m) in self.meta.chunks_exact(2).enumerate() {
@@ -87,7 +90,10 @@ impl ChunkCache {
                     (lru, oldest) = (i, used);
                 }
             }
-            lru
+            if self.slots.get(lru).map(|s| s.1.len()) == Some(len) {
+                break lru;
+            }
+            self.drop_slot(lru);
         };
         if let Some([c, u]) = self.meta.get_mut(2 * i..2 * i + 2) {
             (*c, *u) = (FILLING, tick);
@@ -110,15 +116,20 @@ impl ChunkCache {
         self.slots.get(i).map_or(&[], |s| &s.1)
     }
 
+    /// Drops slot `i`, giving its memory back to the allocator.
+    fn drop_slot(&mut self, i: usize) {
+        remove_at(&mut self.slots, i);
+        remove_at(&mut self.meta, 2 * i + 1);
+        remove_at(&mut self.meta, 2 * i);
+    }
+
     /// Drops every chunk of `node`, giving their memory back to the allocator.
     pub fn forget(&mut self, node: u32) {
         let mut i = self.slots.len();
         while i > 0 {
             i -= 1;
             if self.slots.get(i).is_some_and(|s| s.0 == node) {
-                remove_at(&mut self.slots, i);
-                remove_at(&mut self.meta, 2 * i + 1);
-                remove_at(&mut self.meta, 2 * i);
+                self.drop_slot(i);
             }
         }
     }
@@ -134,15 +145,23 @@ mod tests {
     use super::*;
 
     fn put(c: &mut ChunkCache, node: u32, idx: u32) -> usize {
-        let (i, buf) = c.fill(node, 4).unwrap();
+        put_len(c, node, idx, 4)
+    }
+
+    fn put_len(c: &mut ChunkCache, node: u32, idx: u32, len: usize) -> usize {
+        let (i, buf) = c.fill(node, len).unwrap();
         buf.fill(idx as u8);
         c.filled(i, idx);
         i
     }
 
+    fn held(c: &ChunkCache) -> usize {
+        c.slots.iter().map(|s| s.1.len()).sum()
+    }
+
     #[test]
     fn holds_budget_over_chunk_size_slots_and_evicts_the_least_recently_used() {
-        let mut c = ChunkCache::new(3 * 4, 4);
+        let mut c = ChunkCache::new(3 * 4);
         for idx in 0..3 {
             put(&mut c, 1, idx);
         }
@@ -158,7 +177,7 @@ mod tests {
 
     #[test]
     fn a_budget_below_one_chunk_still_caches_one() {
-        let mut c = ChunkCache::new(1, 4096);
+        let mut c = ChunkCache::new(1);
         put(&mut c, 1, 0);
         assert!(c.find(1, 0).is_some());
         put(&mut c, 1, 1);
@@ -168,14 +187,14 @@ mod tests {
 
     #[test]
     fn a_slot_not_marked_filled_is_never_found() {
-        let mut c = ChunkCache::new(8, 4);
+        let mut c = ChunkCache::new(8);
         let _ = c.fill(1, 4).unwrap();
         assert!(c.find(1, 0).is_none());
     }
 
     #[test]
     fn forgetting_a_file_frees_only_its_chunks() {
-        let mut c = ChunkCache::new(16, 4);
+        let mut c = ChunkCache::new(16);
         put(&mut c, 1, 0);
         put(&mut c, 2, 0);
         put(&mut c, 1, 1);
@@ -183,5 +202,37 @@ mod tests {
         assert_eq!(c.slots.len(), 1);
         assert!(c.find(2, 0).is_some());
         assert!(c.find(1, 0).is_none());
+    }
+
+    #[test]
+    fn chunks_of_mixed_sizes_stay_within_the_byte_budget_dropping_the_least_recently_used() {
+        let mut c = ChunkCache::new(32);
+        for idx in 0..4 {
+            put_len(&mut c, 1, idx, 8);
+        }
+        assert!(c.find(1, 0).is_some(), "chunk 0 used again");
+        put_len(&mut c, 2, 0, 16);
+        assert_eq!(held(&c), 32);
+        assert!(
+            c.find(1, 1).is_none() && c.find(1, 2).is_none(),
+            "two oldest dropped"
+        );
+        assert!(c.find(1, 0).is_some() && c.find(1, 3).is_some());
+        let i = c.find(2, 0).unwrap();
+        assert_eq!(c.data(i), [0; 16]);
+        put_len(&mut c, 3, 0, 32);
+        assert_eq!(
+            (c.slots.len(), held(&c)),
+            (1, 32),
+            "one chunk as large as the budget"
+        );
+        put_len(&mut c, 3, 1, 40);
+        assert_eq!(
+            (c.slots.len(), held(&c)),
+            (1, 40),
+            "a larger one still gets one slot"
+        );
+        put_len(&mut c, 3, 2, 8);
+        assert_eq!((c.slots.len(), held(&c)), (1, 8));
     }
 }

@@ -87,7 +87,7 @@ fn setup() -> (V, TestMem) {
     };
     let mut b = ImageBuilder::new(BuildOptions {
         level: wasifs_image::Level::DEFAULT,
-        chunk_size: 64 * 1024,
+        chunk_size: wasifs_image::ChunkSize::fixed_log2(16).expect("64 KiB is valid"),
         ..BuildOptions::default()
     });
     let root = b.root();

@@ -1,14 +1,16 @@
 //! File contents: reads mix owned chunks, image chunks (decompressed through `cache.rs`) and zeros; writes copy a chunk on write.
 //!
-//! A file's bytes at offset `p` (chunk `p / cs`) are, in order of precedence: the owned chunk's
-//! buffer (zeros past its end), the image's bytes when `p < img_len`, else zeros. Only the chunks a
-//! write touches are copied (one chunk decompressed at most per chunk written); truncation drops the
-//! chunks past the end and lowers `img_len`, so memory goes back to the allocator.
+//! Each file has its own chunk size `cs` (its node's `chunk_log2`: the image's choice for an image
+//! file, 32 KiB for a new one). A file's bytes at offset `p` (chunk `p / cs`) are, in order of
+//! precedence: the owned chunk's buffer (zeros past its end), the image's bytes when `p < img_len`,
+//! else zeros. Only the chunks a write touches are copied (one chunk decompressed at most per chunk
+//! written); truncation drops the chunks past the end and lowers `img_len`, so memory goes back to
+//! the allocator.
 
 use alloc::vec::Vec;
 
-use wasifs_image::format::Codec;
-use wasifs_image::reader::Source;
+use wasifs_image::format::{Codec, DEFAULT_CHUNK_LOG2};
+use wasifs_image::reader::{Node, Source};
 
 use crate::fallible::{copy, resize};
 use crate::mem::AppMem;
@@ -37,6 +39,13 @@ enum Chunk {
 fn chunk(chunks: &[(u32, Vec<u8>)], idx: u32) -> Option<&Vec<u8>> {
     let i = chunks.binary_search_by_key(&idx, |c| c.0).ok()?;
     chunks.get(i).map(|c| &c.1)
+}
+
+/// Splits offset `pos` of file `n` into (chunk index, offset within the chunk); shifts, so no
+/// division panic path.
+fn split(n: &Node, pos: u64) -> (u64, u64) {
+    let lg = u32::from(n.chunk_log2);
+    (pos.wrapping_shr(lg), pos & (n.chunk_size() - 1))
 }
 
 /// Writes `len` zero bytes at app address `dst`.
@@ -89,18 +98,19 @@ impl<S: Source> Fs<S> {
         dst: u32,
         len: u32,
     ) -> R<u32> {
-        let size = self.node(id)?.size;
+        let node = self.node(id)?;
+        let size = node.size;
         if offset >= size {
             return Ok(0);
         }
         let n = core::cmp::min(u64::from(len), size - offset) as u32;
-        let cs = self.cs;
         let mut done = 0u32;
         while done < n {
             let pos = offset + u64::from(done);
-            let idx = u32::try_from(pos / cs).map_err(|_| EIO)?;
-            let within = (pos % cs) as usize;
-            let take = core::cmp::min(u64::from(n - done), cs.get() - within as u64) as u32;
+            let (idx, within) = split(&node, pos);
+            let idx = u32::try_from(idx).map_err(|_| EIO)?;
+            let take = core::cmp::min(u64::from(n - done), node.chunk_size() - within) as u32;
+            let within = within as usize;
             let at = dst + done;
             let from = match self.get(id) {
                 Some(ONode {
@@ -144,19 +154,19 @@ impl<S: Source> Fs<S> {
         Ok(n)
     }
 
-    /// The owned buffer of chunk `idx` of file `id`, copied from the image on first write.
-    fn chunk_mut(&mut self, id: u32, idx: u32) -> R<&mut Vec<u8>> {
-        let cs = self.cs;
+    /// The owned buffer of chunk `idx` (of `cs` bytes) of file `id`, copied from the image on
+    /// first write.
+    fn chunk_mut(&mut self, id: u32, idx: u32, cs: u64) -> R<&mut Vec<u8>> {
         let img_len = match &self.own(id)?.data {
             Data::File { img_len, chunks } if chunk(chunks, idx).is_none() => Some(*img_len),
             Data::File { .. } => None,
             _ => return Err(EIO),
         };
         if let Some(img_len) = img_len {
-            let start = u64::from(idx) * cs.get();
+            let start = u64::from(idx).wrapping_mul(cs);
             let mut v = Vec::new();
             if start < img_len {
-                let n = core::cmp::min(cs.get(), img_len - start) as usize;
+                let n = core::cmp::min(cs, img_len - start) as usize;
                 match self.image_chunk(id, idx)? {
                     Chunk::Raw(off) => {
                         v = zeroed(n)?;
@@ -194,17 +204,18 @@ impl<S: Source> Fs<S> {
         len: u32,
         now: u64,
     ) -> R<u32> {
-        let cs = self.cs;
         offset.checked_add(u64::from(len)).ok_or(EIO)?;
-        self.own(id)?;
+        let node = self.own(id)?.n;
+        let cs = node.chunk_size();
         let mut done = 0u32;
         while done < len {
             let pos = offset + u64::from(done);
-            let within = (pos % cs) as usize;
-            let take = core::cmp::min(u64::from(len - done), cs.get() - within as u64) as usize;
-            let r = u32::try_from(pos / cs)
+            let (idx, within) = split(&node, pos);
+            let take = core::cmp::min(u64::from(len - done), cs - within) as usize;
+            let within = within as usize;
+            let r = u32::try_from(idx)
                 .map_err(|_| ENOMEM)
-                .and_then(|idx| self.chunk_mut(id, idx))
+                .and_then(|idx| self.chunk_mut(id, idx, cs))
                 .and_then(|buf| {
                     if buf.len() < within + take {
                         resize(buf, within + take)?;
@@ -226,17 +237,18 @@ impl<S: Source> Fs<S> {
     }
 
     /// Sets the size of file `id`: growing reads as zeros, shrinking frees the chunks past the end.
+    /// Cut to 0 bytes, the file keeps nothing of the image and takes 32 KiB chunks, as a new file.
     pub fn set_size(&mut self, id: u32, size: u64, now: u64) -> R<()> {
-        let cs = self.cs;
         let o = self.own(id)?;
+        let (last, rest) = split(&o.n, size);
         if let Data::File { img_len, chunks } = &mut o.data {
             if size < o.n.size {
                 *img_len = core::cmp::min(*img_len, size);
-                let first_gone = size / cs + u64::from(size % cs != 0);
+                let first_gone = last + u64::from(rest != 0);
                 chunks.truncate(chunks.partition_point(|c| u64::from(c.0) < first_gone));
-                if let Some(c) = chunks.last_mut().filter(|c| u64::from(c.0) == size / cs) {
+                if let Some(c) = chunks.last_mut().filter(|c| u64::from(c.0) == last) {
                     // A smaller copy of the boundary chunk, so its memory goes back to the heap.
-                    let n = (size % cs) as usize;
+                    let n = rest as usize;
                     match copy(c.1.get(..n).unwrap_or(&c.1)) {
                         Ok(v) => c.1 = v,
                         // No room for the copy: the bigger buffer stays, cut to the new end.
@@ -245,6 +257,9 @@ impl<S: Source> Fs<S> {
                 }
             }
             o.n.size = size;
+            if size == 0 {
+                o.n.chunk_log2 = DEFAULT_CHUNK_LOG2;
+            }
         }
         self.touch(id, now)
     }
@@ -352,5 +367,100 @@ mod tests {
         let got = read_all(&mut f, &mut m, id);
         assert!(got[..150_000].iter().all(|&b| b == 0));
         assert_eq!(&got[150_000..], b"aaa");
+    }
+
+    /// The test tree with `auto` chunks and a 64 KiB cache: big.bin (300 KiB, over 4 caches) has
+    /// 8 KiB chunks, a.txt 32 KiB.
+    fn small_chunk_tree() -> Vec<u8> {
+        crate::path::tests::tree_with(wasifs_image::BuildOptions {
+            cache_size: "64K".parse().unwrap(),
+            ..wasifs_image::BuildOptions::default()
+        })
+    }
+
+    #[test]
+    fn a_file_with_8k_chunks_copies_8k_on_write_and_reads_back_across_chunks() {
+        let bytes = small_chunk_tree();
+        let mut f = Fs::new(Some(Image::open(&bytes[..]).unwrap()));
+        let mut m = TestMem {
+            app: alloc::vec![0; 100_000],
+            image: bytes.clone(),
+        };
+        let root = f.node(0).unwrap();
+        let id = f.lookup(&root, b"big.bin").unwrap().unwrap();
+        assert_eq!(f.node(id).unwrap().chunk_size(), 8192);
+        let small = f.lookup(&root, b"a.txt").unwrap().unwrap();
+        assert_eq!(f.node(small).unwrap().chunk_size(), 32 * 1024);
+        m.app[..3].copy_from_slice(b"XYZ");
+        // 3 bytes across the border of chunks 8 and 9.
+        f.write(&m, id, 9 * 8192 - 1, 0, 3, 5).unwrap();
+        let Some(ONode {
+            data: Data::File { chunks, .. },
+            ..
+        }) = f.get(id)
+        else {
+            panic!("not changed");
+        };
+        assert_eq!(chunks.iter().map(|c| c.0).collect::<Vec<_>>(), [8, 9]);
+        assert!(chunks.iter().all(|c| c.1.len() == 8192));
+        let mut want = big();
+        want[9 * 8192 - 1..9 * 8192 + 2].copy_from_slice(b"XYZ");
+        assert_eq!(read_all(&mut f, &mut m, id), want);
+    }
+
+    #[test]
+    fn a_file_with_8k_chunks_truncates_and_grows_sparse() {
+        let bytes = small_chunk_tree();
+        let mut f = Fs::new(Some(Image::open(&bytes[..]).unwrap()));
+        let mut m = TestMem {
+            app: alloc::vec![b'q'; 100_000],
+            image: bytes.clone(),
+        };
+        let root = f.node(0).unwrap();
+        let id = f.lookup(&root, b"big.bin").unwrap().unwrap();
+        f.write(&m, id, 20_000, 0, 10, 1).unwrap();
+        f.set_size(id, 20_005, 2).unwrap();
+        if let Some(ONode {
+            data: Data::File { chunks, img_len },
+            ..
+        }) = f.get(id)
+        {
+            assert_eq!(chunks.len(), 1);
+            assert_eq!((chunks[0].0, chunks[0].1.len()), (2, 20_005 - 2 * 8192));
+            assert_eq!(*img_len, 20_005);
+        }
+        f.write(&m, id, 100_000, 0, 2, 3).unwrap();
+        let got = read_all(&mut f, &mut m, id);
+        assert_eq!(got.len(), 100_002);
+        assert_eq!(&got[..20_000], &big()[..20_000]);
+        assert_eq!(&got[20_000..20_005], b"qqqqq");
+        assert!(got[20_005..100_000].iter().all(|&b| b == 0));
+        assert_eq!(&got[100_000..], b"qq");
+    }
+
+    #[test]
+    fn an_image_file_cut_to_nothing_takes_32k_chunks_like_a_new_file() {
+        let bytes = small_chunk_tree();
+        let mut f = Fs::new(Some(Image::open(&bytes[..]).unwrap()));
+        let mut m = TestMem {
+            app: alloc::vec![b'z'; 100_000],
+            image: bytes.clone(),
+        };
+        let root = f.node(0).unwrap();
+        let id = f.lookup(&root, b"big.bin").unwrap().unwrap();
+        f.set_size(id, 0, 1).unwrap();
+        assert_eq!(f.node(id).unwrap().chunk_size(), 32 * 1024);
+        f.write(&m, id, 0, 0, 40_000, 2).unwrap();
+        if let Some(ONode {
+            data: Data::File { chunks, .. },
+            ..
+        }) = f.get(id)
+        {
+            assert_eq!(chunks.iter().map(|c| c.0).collect::<Vec<_>>(), [0, 1]);
+        }
+        let got = read_all(&mut f, &mut m, id);
+        assert_eq!(got, alloc::vec![b'z'; 40_000]);
+        let n = f.create(0, b"new", Kind::File, Vec::new(), 3).unwrap();
+        assert_eq!(f.node(n).unwrap().chunk_size(), 32 * 1024);
     }
 }

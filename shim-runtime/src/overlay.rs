@@ -8,21 +8,13 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::num::NonZeroU64;
-
-use wasifs_image::format::Kind;
+use wasifs_image::format::{Kind, DEFAULT_CHUNK_LOG2};
 use wasifs_image::reader::{Image, Node, Source};
 use wasifs_image::Decoder;
 
 use crate::cache::ChunkCache;
 use crate::fallible::{boxed, copy, push, reserve, resize};
 use crate::wasi::{Errno, EIO, ENOENT, ENOMEM, ENOTDIR};
-
-/// Chunk size used without an image (an image's chunk size is never 0).
-const DEFAULT_CHUNK: NonZeroU64 = match NonZeroU64::new(64 * 1024) {
-    Some(v) => v,
-    None => NonZeroU64::MIN,
-};
 
 /// A call's outcome: `Ok` or an errno.
 pub type R<T> = Result<T, Errno>;
@@ -128,9 +120,6 @@ pub struct Fs<S: Source> {
     base: u32,
     /// Next fresh node id.
     next_id: u32,
-    /// Chunk size of owned file data (the image's, so copy-on-write maps chunk to chunk); non-zero
-    /// by type, so dividing by it has no panic path.
-    pub(crate) cs: NonZeroU64,
     /// Decompressed image chunks, bounded by the image's `cache_size`.
     pub(crate) cache: ChunkCache,
     /// Stored (compressed) bytes of the chunk being decoded.
@@ -184,7 +173,6 @@ impl<S: Source> Fs<S> {
     /// The store over `img` (no image: an empty store, every lookup EIO).
     pub fn new(img: Option<Image<S>>) -> Self {
         let base = img.as_ref().map_or(0, |i| i.node_count());
-        let cs = img.as_ref().map_or(0, |i| i.chunk_size());
         let budget = img.as_ref().map_or(0, |i| i.header().cache_size);
         Fs {
             img,
@@ -192,8 +180,7 @@ impl<S: Source> Fs<S> {
             free: Vec::new(),
             base,
             next_id: base,
-            cs: NonZeroU64::new(u64::from(cs)).unwrap_or(DEFAULT_CHUNK),
-            cache: ChunkCache::new(budget, u64::from(cs)),
+            cache: ChunkCache::new(budget),
             stored: Vec::new(),
             decoder: Decoder::new(),
         }
@@ -433,6 +420,9 @@ impl<S: Source> Fs<S> {
         let n = Node {
             id,
             kind,
+            // A new file's owned chunks are 32 KiB (an image file keeps its own chunk size, so
+            // copy-on-write maps chunk to chunk).
+            chunk_log2: DEFAULT_CHUNK_LOG2,
             mode,
             nlink,
             size,

@@ -226,16 +226,21 @@ pub(crate) mod tests {
     /// Its tables are raw at level 0, else a compressed metadata region of 512-byte blocks
     /// (records straddle blocks), so every test over both levels reads both ways.
     pub fn tree(level: i32) -> Vec<u8> {
-        let mut b = ImageBuilder::new(BuildOptions {
+        tree_with(BuildOptions {
             level: wasifs_image::Level::try_from(level).expect("a test level is 0..=22"),
-            chunk_size: 64 * 1024,
+            chunk_size: wasifs_image::ChunkSize::fixed_log2(16).expect("64 KiB is valid"),
             meta: if level == 0 {
                 MetaMode::Raw
             } else {
                 MetaMode::Compressed(512)
             },
             ..BuildOptions::default()
-        });
+        })
+    }
+
+    /// [`tree`] built with `opts`.
+    pub fn tree_with(opts: BuildOptions) -> Vec<u8> {
+        let mut b = ImageBuilder::new(opts);
         let meta = Meta {
             mode: 0o644,
             mtime_ns: 1_000_000_001,

@@ -302,7 +302,7 @@ fn build(m: &mut Model, roots: &[usize]) -> Vec<u8> {
     };
     let mut b = ImageBuilder::new(BuildOptions {
         level: wasifs_image::Level::STORE,
-        chunk_size: 64 * 1024,
+        chunk_size: wasifs_image::ChunkSize::fixed_log2(16).expect("64 KiB is valid"),
         // The tables in a metadata region of small blocks (stored raw: level STORE), read
         // through the reader's block cache.
         meta: MetaMode::Compressed(512),

@@ -128,7 +128,7 @@ mod tests {
         };
         let mut b = ImageBuilder::new(BuildOptions {
             level: wasifs_image::Level::DEFAULT,
-            chunk_size: 64 * 1024,
+            chunk_size: wasifs_image::ChunkSize::fixed_log2(16).expect("64 KiB is valid"),
             ..BuildOptions::default()
         });
         let root = b.root();

@@ -1,5 +1,6 @@
 //! Chunk compression on several threads: one zstd context per thread, each chunk its own frame (so
-//! the bytes do not depend on the thread count), kept only when it saves at least 2%.
+//! the bytes do not depend on the thread count), kept only when it saves at least 2%. Each thread
+//! compresses into a buffer that is reused for a later batch.
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,15 +14,33 @@ type Compressor = zstd::bulk::Compressor<'static>;
 
 /// A chunk after compression, with the hash of its uncompressed bytes.
 pub(super) struct Done {
-    /// The compressed bytes, or `None` to store the chunk raw.
-    pub(super) stored: Option<Vec<u8>>,
+    /// Where the compressed bytes are ([`Outputs::stored`]), or `None` to store the chunk raw.
+    stored: Option<Stored>,
     /// [`chunk_hash`] of the uncompressed bytes.
     pub(super) hash: u64,
 }
 
+/// Compressed bytes in a thread's output buffer: (thread, start, length).
+type Stored = (usize, usize, usize);
+
 /// One compression context per thread (each `None` when storing raw).
 #[derive(Default)]
 pub(super) struct Compressors(Vec<Option<Compressor>>);
+
+/// The compressed chunks of one batch: a buffer per thread, its chunks back to back. The space
+/// after them is scratch, kept initialised (zeroed only when it grows), so a batch's buffers
+/// serve again for a later batch.
+#[derive(Default)]
+pub(super) struct Outputs(Vec<Vec<u8>>);
+
+impl Outputs {
+    /// The compressed bytes of `d` (from the last [`Compressors::compress_all`] into these
+    /// buffers), or `None` to store its chunk raw.
+    pub(super) fn stored(&self, d: &Done) -> Option<&[u8]> {
+        let (t, start, len) = d.stored?;
+        self.0.get(t)?.get(start..start + len)
+    }
+}
 
 impl Compressors {
     /// Contexts for `threads` threads (0: one per available core) at `level`.
@@ -40,11 +59,22 @@ impl Compressors {
         Ok(Compressors(all))
     }
 
-    /// Hashes and compresses every chunk, on up to one thread per context; results in input order.
-    pub(super) fn compress_all(&mut self, raws: &[&[u8]]) -> Result<Vec<Done>, BuildError> {
+    /// Hashes and compresses every chunk into `outs` (what they held before is dropped), on up to
+    /// one thread per context; results in input order.
+    pub(super) fn compress_all(
+        &mut self,
+        raws: &[&[u8]],
+        outs: &mut Outputs,
+    ) -> Result<Vec<Done>, BuildError> {
+        outs.0.resize_with(self.0.len().max(1), Vec::new);
         if self.0.len() <= 1 || raws.len() <= 1 {
             let mut c = self.0.first_mut().and_then(Option::as_mut);
-            return raws.iter().map(|r| one(c.as_deref_mut(), r)).collect();
+            let mut out = Out {
+                id: 0,
+                buf: &mut outs.0[0],
+                used: 0,
+            };
+            return raws.iter().map(|r| out.one(c.as_deref_mut(), r)).collect();
         }
         let next = AtomicUsize::new(0);
         let mut slots: Vec<Option<Result<Done, BuildError>>> = Vec::new();
@@ -53,14 +83,17 @@ impl Compressors {
             let handles: Vec<_> = self
                 .0
                 .iter_mut()
-                .map(|c| {
+                .zip(outs.0.iter_mut())
+                .enumerate()
+                .map(|(id, (c, buf))| {
                     let next = &next;
                     s.spawn(move || {
+                        let mut out = Out { id, buf, used: 0 };
                         let mut mine = Vec::new();
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
                             let Some(raw) = raws.get(i) else { break };
-                            mine.push((i, one(c.as_mut(), raw)));
+                            mine.push((i, out.one(c.as_mut(), raw)));
                         }
                         mine
                     })
@@ -84,24 +117,44 @@ impl Compressors {
     }
 }
 
+/// One thread's output buffer while it compresses (thread `id`; its chunks fill `buf` up to
+/// `used`).
+struct Out<'b> {
+    id: usize,
+    buf: &'b mut Vec<u8>,
+    used: usize,
+}
+
+impl Out<'_> {
+    /// Hashes and compresses one chunk with `c` into the buffer; keeps the compressed bytes when
+    /// they save at least 2%.
+    fn one(&mut self, c: Option<&mut Compressor>, raw: &[u8]) -> Result<Done, BuildError> {
+        let hash = chunk_hash(raw);
+        let Some(c) = c else {
+            return Ok(Done { stored: None, hash });
+        };
+        let (start, bound) = (self.used, zstd::zstd_safe::compress_bound(raw.len()));
+        if self.buf.len() < start + bound {
+            self.buf.resize(start + bound, 0);
+        }
+        // The same call with the same capacity as `Compressor::compress`: the same frame.
+        let n = c
+            .compress_to_buffer(raw, &mut self.buf[start..start + bound])
+            .map_err(BuildError::Compress)?;
+        let keep = (n as u64) * 50 <= (raw.len() as u64) * 49;
+        if keep {
+            self.used += n;
+        }
+        Ok(Done {
+            stored: keep.then_some((self.id, start, n)),
+            hash,
+        })
+    }
+}
+
 /// The error for a chunk result that went missing (a bug, not bad input).
 pub(super) fn lost_chunk() -> BuildError {
     BuildError::Compress(io::Error::other("lost chunk"))
-}
-
-/// Hashes and compresses one chunk.
-fn one(c: Option<&mut Compressor>, raw: &[u8]) -> Result<Done, BuildError> {
-    Ok(Done {
-        stored: compress_chunk(c, raw)?,
-        hash: chunk_hash(raw),
-    })
-}
-
-/// Compresses `raw` when that saves at least 2%.
-fn compress_chunk(c: Option<&mut Compressor>, raw: &[u8]) -> Result<Option<Vec<u8>>, BuildError> {
-    let Some(c) = c else { return Ok(None) };
-    let z = c.compress(raw).map_err(BuildError::Compress)?;
-    Ok(((z.len() as u64) * 50 <= (raw.len() as u64) * 49).then_some(z))
 }
 
 /// Word-at-a-time 64-bit hash of a chunk (a filter only: matches are verified byte for byte).

@@ -1,10 +1,12 @@
 //! The file-data section: every file's chunks in node order, read a bounded batch at a time,
 //! compressed in the background while the next batch is read, appended in order, deduplicated.
+//! A batch is appended while the next one is compressed; two batch buffers take turns, so
+//! reading allocates nothing once both have grown.
 
 use std::thread::{Scope, ScopedJoinHandle};
 use std::vec::Vec;
 
-use super::compress::{lost_chunk, Compressors, Done};
+use super::compress::{lost_chunk, Compressors, Done, Outputs};
 use super::dedup::Dedup;
 use super::error::to_u32;
 use super::tree::{Body, Order, Tree};
@@ -16,6 +18,9 @@ use crate::format::{Chunk, Codec};
 const BATCH_BYTES: usize = 8 << 20;
 /// Most items in one batch (many small files).
 const BATCH_ITEMS: usize = 4096;
+/// The first batch is this power of two smaller than the others, the next ones twice as large
+/// each time up to the full size: compression starts soon after reading does.
+const FIRST_BATCH_SHIFT: u32 = 4;
 
 /// A file's chunk range: (first chunk record, count).
 pub(super) type ChunkRange = (u32, u32);
@@ -26,6 +31,8 @@ pub(super) struct Data {
     pub(super) chunks: Vec<Chunk>,
     /// Each node's chunk range, by node id ((0, 0) for directories and symlinks).
     pub(super) ranges: Vec<ChunkRange>,
+    /// Each file's chunk size as a log2, by node id (0 for directories and symlinks).
+    pub(super) chunk_log2: Vec<u8>,
 }
 
 /// Appends the contents of every file of `tree`, in `order`, to `out` (which holds the header so
@@ -46,7 +53,7 @@ pub(super) fn write(
     };
     std::thread::scope(|scope| {
         let compressors = Compressors::new(opts.level, threads)?;
-        let mut w = DataWriter::new(opts.chunk_size, compressors, scope, sink, order.nodes.len());
+        let mut w = DataWriter::new(opts, compressors, scope, sink, order.nodes.len());
         for (i, &r) in order.nodes.iter().enumerate() {
             if let Body::File { data, size } = &tree.node(r).body {
                 w.add_file(i, data, *size)?;
@@ -60,14 +67,48 @@ pub(super) fn write(
 
 /// One step of the data stream, in image order.
 enum Item {
-    /// A chunk's uncompressed bytes.
-    Chunk(Vec<u8>),
+    /// A chunk of this many uncompressed bytes (the batch's next ones).
+    Chunk(usize),
     /// The end of file `order[index]` (after its chunks).
     End { index: usize, size: u64 },
 }
 
+/// Items read and not yet appended, with the uncompressed bytes of their chunks back to back,
+/// and their compressed bytes once compressed.
+#[derive(Default)]
+struct Batch {
+    items: Vec<Item>,
+    /// The chunks' bytes up to `used`; the rest is scratch space, kept initialised so that a
+    /// batch's buffer, reused for the batch after the next, is zeroed only when it grows.
+    bytes: Vec<u8>,
+    used: usize,
+    /// The compressed chunks.
+    outs: Outputs,
+}
+
+impl Batch {
+    /// Hashes and compresses the chunks into `self.outs`.
+    fn compress(&mut self, compressors: &mut Compressors) -> Result<Vec<Done>, BuildError> {
+        let mut at = 0;
+        let mut raws = Vec::new();
+        for it in &self.items {
+            if let Item::Chunk(len) = *it {
+                raws.push(&self.bytes[at..at + len]);
+                at += len;
+            }
+        }
+        compressors.compress_all(&raws, &mut self.outs)
+    }
+
+    /// Empties the batch, keeping its memory.
+    fn clear(&mut self) {
+        self.items.clear();
+        self.used = 0;
+    }
+}
+
 /// A compressed batch: its items, their results, and the contexts handed back.
-type Compressed = (Vec<Item>, Result<Vec<Done>, BuildError>, Compressors);
+type Compressed = (Batch, Result<Vec<Done>, BuildError>, Compressors);
 
 /// Where the data goes, and how far it is.
 struct Sink<'o> {
@@ -91,113 +132,148 @@ struct OpenFile {
 /// several threads, appends the results in order, and stores a file identical to an earlier one
 /// only once.
 struct DataWriter<'a, 'o, 's, 'e> {
-    chunk_size: u32,
+    opts: BuildOptions,
     scope: &'s Scope<'s, 'e>,
     /// The batch being compressed in the background while the next one is read.
     pending: Option<ScopedJoinHandle<'s, Compressed>>,
     compressors: Compressors,
-    batch: Vec<Item>,
-    batch_bytes: usize,
+    /// The batch being read.
+    batch: Batch,
     sink: Sink<'o>,
     data: Data,
     dedup: Dedup<'a>,
     open: Option<OpenFile>,
+    /// How much smaller than the full size the batch being read may be (a power of two).
+    shift: u32,
 }
 
 impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
     fn new(
-        chunk_size: u32,
+        opts: BuildOptions,
         compressors: Compressors,
         scope: &'s Scope<'s, 'e>,
         sink: Sink<'o>,
         nodes: usize,
     ) -> Self {
         DataWriter {
-            chunk_size,
+            opts,
             scope,
             pending: None,
             compressors,
-            batch: Vec::new(),
-            batch_bytes: 0,
+            batch: Batch::default(),
             sink,
             data: Data {
                 chunks: Vec::new(),
                 ranges: std::vec![(0, 0); nodes],
+                chunk_log2: std::vec![0; nodes],
             },
             dedup: Dedup::default(),
             open: None,
+            shift: FIRST_BATCH_SHIFT,
         }
     }
 
-    /// Queues all chunks of file `order[index]`, then its end.
+    /// Queues all chunks of file `order[index]`, in its chunk size, then its end. (The chunk size
+    /// depends only on the file's size, so a duplicate shares chunks of its own size.)
     fn add_file(&mut self, index: usize, data: &'a FileData, size: u64) -> Result<(), BuildError> {
         self.dedup.add_source(index, data);
-        data.for_each_chunk(size, self.chunk_size as usize, &mut |raw| {
-            self.push(Item::Chunk(raw))
-        })?;
+        let log2 = self.opts.chunk_size.log2_for(size, self.opts.cache_size);
+        self.data.chunk_log2[index] = log2;
+        let mut pieces = data.pieces(size, 1usize << log2)?;
+        while let Some(len) = pieces.next_len() {
+            let b = &mut self.batch;
+            let end = b.used + len;
+            // One byte more than the piece: see `Pieces::read_into`.
+            if b.bytes.len() <= end {
+                b.bytes.resize(end + 1, 0);
+            }
+            pieces.read_into(&mut b.bytes[b.used..=end])?;
+            b.used = end;
+            self.push(Item::Chunk(len))?;
+        }
+        pieces.end()?;
         self.push(Item::End { index, size })
     }
 
-    /// Queues one item, flushing the batch when it is full.
+    /// Queues one item (a chunk's bytes are already in the batch), flushing the batch when it is
+    /// full.
     fn push(&mut self, item: Item) -> Result<(), BuildError> {
-        if let Item::Chunk(raw) = &item {
-            self.batch_bytes += raw.len();
-        }
-        self.batch.push(item);
-        if self.batch_bytes >= BATCH_BYTES || self.batch.len() >= BATCH_ITEMS {
+        self.batch.items.push(item);
+        if self.batch.used >= BATCH_BYTES >> self.shift
+            || self.batch.items.len() >= BATCH_ITEMS >> self.shift
+        {
+            self.shift = self.shift.saturating_sub(1);
             self.flush()?;
         }
         Ok(())
     }
 
-    /// Appends the batch being compressed (if any), then starts compressing the queued one in the
-    /// background: reading the next batch overlaps compressing this one.
+    /// Starts compressing the queued batch in the background once the previous one is compressed,
+    /// then appends that previous one: reading the next batch and appending overlap compressing.
+    /// The appended batch's memory takes the next batch.
     fn flush(&mut self) -> Result<(), BuildError> {
-        self.wait()?;
-        let batch = std::mem::take(&mut self.batch);
-        self.batch_bytes = 0;
+        let previous = self.join()?;
+        let mut batch = std::mem::take(&mut self.batch);
         let mut compressors = std::mem::take(&mut self.compressors);
         self.pending = Some(self.scope.spawn(move || {
-            let raws: Vec<&[u8]> = batch
-                .iter()
-                .filter_map(|it| match it {
-                    Item::Chunk(raw) => Some(raw.as_slice()),
-                    Item::End { .. } => None,
-                })
-                .collect();
-            let done = compressors.compress_all(&raws);
-            drop(raws);
+            let done = batch.compress(&mut compressors);
             (batch, done, compressors)
         }));
+        if let Some((mut previous, done)) = previous {
+            self.append(&previous, done)?;
+            previous.clear();
+            self.batch = previous;
+        }
         Ok(())
     }
 
-    /// Waits for the batch being compressed and appends it, in order.
+    /// Waits for the batch being compressed and appends it.
     fn wait(&mut self) -> Result<(), BuildError> {
+        match self.join()? {
+            Some((batch, done)) => self.append(&batch, done),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for the batch being compressed (if any) and takes the contexts back.
+    fn join(&mut self) -> Result<Option<(Batch, Vec<Done>)>, BuildError> {
         let Some(handle) = self.pending.take() else {
-            return Ok(());
+            return Ok(None);
         };
         let (batch, done, compressors) = match handle.join() {
             Ok(r) => r,
             Err(p) => std::panic::resume_unwind(p),
         };
         self.compressors = compressors;
-        let mut results = done?.into_iter();
-        for item in &batch {
-            match item {
-                Item::Chunk(raw) => {
+        Ok(Some((batch, done?)))
+    }
+
+    /// Appends a compressed batch, in order.
+    fn append(&mut self, batch: &Batch, done: Vec<Done>) -> Result<(), BuildError> {
+        let mut results = done.into_iter();
+        let mut at = 0;
+        for item in &batch.items {
+            match *item {
+                Item::Chunk(len) => {
                     let d = results.next().ok_or_else(lost_chunk)?;
-                    self.append_chunk(raw, d)?;
+                    let raw = &batch.bytes[at..at + len];
+                    at += len;
+                    self.append_chunk(raw, batch.outs.stored(&d), d.hash)?;
                 }
-                Item::End { index, size } => self.end_file(*index, *size)?,
+                Item::End { index, size } => self.end_file(index, size)?,
             }
         }
         (self.sink.progress)(self.sink.written, self.sink.total);
         Ok(())
     }
 
-    /// Appends one chunk, compressed or raw, and its record.
-    fn append_chunk(&mut self, raw: &[u8], d: Done) -> Result<(), BuildError> {
+    /// Appends one chunk, compressed (`stored`) or raw, and its record; `hash` is the chunk's hash.
+    fn append_chunk(
+        &mut self,
+        raw: &[u8],
+        stored: Option<&[u8]>,
+        hash: u64,
+    ) -> Result<(), BuildError> {
         let out = &mut *self.sink.out;
         let (chunk_idx, stored_off) = (to_u32(self.data.chunks.len() as u64)?, out.len());
         let open = self.open.unwrap_or(OpenFile {
@@ -206,13 +282,13 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
             hash: 0,
         });
         self.open = Some(OpenFile {
-            hash: (open.hash ^ d.hash)
+            hash: (open.hash ^ hash)
                 .wrapping_mul(0x100_0000_01B3)
                 .rotate_left(17),
             ..open
         });
-        let (bytes, codec) = match &d.stored {
-            Some(z) => (z.as_slice(), Codec::Zstd),
+        let (bytes, codec) = match stored {
+            Some(z) => (z, Codec::Zstd),
             None => (raw, Codec::Raw),
         };
         to_u32(out.len() as u64 + bytes.len() as u64)?;

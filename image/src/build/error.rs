@@ -9,8 +9,6 @@ use std::vec::Vec;
 /// Why an image could not be built.
 #[derive(Debug)]
 pub enum BuildError {
-    /// `chunk_size` out of range.
-    InvalidOptions(String),
     /// A name that cannot be a directory entry (empty, `.`, `..`, or containing `/` or NUL).
     InvalidName(Vec<u8>),
     /// A directory already has an entry with this name.
@@ -46,12 +44,13 @@ pub enum BuildError {
     },
     /// zstd failed.
     Compress(io::Error),
+    /// A metadata block size (`MetaMode::Compressed`) that is not a power of two in 512..=1 MiB.
+    InvalidMetaBlockSize(u32),
 }
 
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BuildError::InvalidOptions(m) => write!(f, "invalid image options: {m}"),
             BuildError::InvalidName(n) => {
                 write!(f, "invalid name {:?} for a directory entry", String::from_utf8_lossy(n))
             }
@@ -70,6 +69,10 @@ impl fmt::Display for BuildError {
             ),
             BuildError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             BuildError::Compress(e) => write!(f, "zstd compression failed: {e}"),
+            BuildError::InvalidMetaBlockSize(bs) => write!(
+                f,
+                "metadata block size {bs} (use a power of two in 512..=1048576)"
+            ),
         }
     }
 }

@@ -11,8 +11,8 @@ use super::meta::{MetaMode, Region};
 use super::tree::{Body, Order, Tree};
 use super::{BuildError, NodeRef};
 use crate::format::{
-    Chunk, Dirent, Header, HostAlias, Kind, Node, Preopen, CHUNK_RECORD_SIZE, DIRENT_SIZE,
-    FLAG_HOST_FS_DENY, HEADER_SIZE, HOST_ALIAS_SIZE, NODE_SIZE, PREOPEN_SIZE, VERSION,
+    Chunk, Dirent, Header, HostAlias, Kind, Node, Preopen, CHUNK_RECORD_SIZE, DEFAULT_CHUNK_SIZE,
+    DIRENT_SIZE, FLAG_HOST_FS_DENY, HEADER_SIZE, HOST_ALIAS_SIZE, NODE_SIZE, PREOPEN_SIZE, VERSION,
 };
 use crate::level::Level;
 
@@ -37,7 +37,6 @@ pub(super) struct Tables<'a> {
     pub(super) order: &'a Order,
     pub(super) data: &'a Data,
     pub(super) extras: &'a Extras,
-    pub(super) chunk_size: u32,
     pub(super) cache_size: u32,
     /// Level and threads of the metadata region's compression.
     pub(super) level: Level,
@@ -167,6 +166,7 @@ impl Tables<'_> {
             let mut rec = Node {
                 id: i as u32,
                 kind: Kind::Dir,
+                chunk_log2: 0,
                 mode: n.meta.mode,
                 nlink: links[r.0 as usize],
                 size: 0,
@@ -195,6 +195,7 @@ impl Tables<'_> {
                 }
                 Body::File { size, .. } => {
                     rec.kind = Kind::File;
+                    rec.chunk_log2 = self.data.chunk_log2[i];
                     rec.size = *size;
                     (rec.a, rec.b) = self.data.ranges[i];
                 }
@@ -262,6 +263,21 @@ impl Tables<'_> {
         }
     }
 
+    /// The header's `chunk_size`: the largest any file uses ([`DEFAULT_CHUNK_SIZE`] without
+    /// files), so a buffer that long holds any chunk.
+    fn max_chunk_size(&self) -> u32 {
+        let files = self
+            .order
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, &r)| matches!(self.tree.node(r).body, Body::File { .. }));
+        files
+            .map(|(i, _)| 1u32 << self.data.chunk_log2[i])
+            .max()
+            .unwrap_or(DEFAULT_CHUNK_SIZE)
+    }
+
     /// The header describing the tables at `offs` (in the region `at`, unless its block size is 0).
     fn header(
         &self,
@@ -284,7 +300,7 @@ impl Tables<'_> {
             chunk_count: to_u32(self.data.chunks.len() as u64)?,
             preopens_off: to_u32(offs.preopens)?,
             preopen_count: to_u32(r.preopens.len() as u64)?,
-            chunk_size: self.chunk_size,
+            chunk_size: self.max_chunk_size(),
             flags: if self.extras.host_fs_deny {
                 FLAG_HOST_FS_DENY
             } else {

@@ -14,7 +14,7 @@
 
 use std::vec::Vec;
 
-use super::compress::Compressors;
+use super::compress::{Compressors, Outputs};
 use super::error::to_u32;
 use super::BuildError;
 use crate::format::{DEFAULT_META_BLOCK_SIZE, MAX_META_BLOCK_SIZE, MIN_META_BLOCK_SIZE};
@@ -49,10 +49,7 @@ impl MetaMode {
                 if !bs.is_power_of_two()
                     || !(MIN_META_BLOCK_SIZE..=MAX_META_BLOCK_SIZE).contains(&bs) =>
             {
-                Err(BuildError::InvalidOptions(std::format!(
-                    "metadata block size {bs} (use a power of two in \
-                     {MIN_META_BLOCK_SIZE}..={MAX_META_BLOCK_SIZE})"
-                )))
+                Err(BuildError::InvalidMetaBlockSize(bs))
             }
             _ => Ok(()),
         }
@@ -106,10 +103,14 @@ impl Region {
         threads: usize,
     ) -> Result<Self, BuildError> {
         let raws: Vec<&[u8]> = logical.chunks(block_size as usize).collect();
-        let done = Compressors::new(level, threads)?.compress_all(&raws)?;
+        let mut outs = Outputs::default();
+        let done = Compressors::new(level, threads)?.compress_all(&raws, &mut outs)?;
         Ok(Region {
             block_size,
-            blocks: done.into_iter().map(|d| d.stored).collect(),
+            blocks: done
+                .iter()
+                .map(|d| outs.stored(d).map(<[u8]>::to_vec))
+                .collect(),
         })
     }
 

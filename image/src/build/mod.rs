@@ -13,10 +13,12 @@ mod meta;
 mod source;
 mod tree;
 
+use std::path::PathBuf;
 use std::vec::Vec;
 
 use crate::cache_size::CacheSize;
-use crate::format::{Kind, DEFAULT_CHUNK_SIZE, HEADER_SIZE};
+use crate::chunk_size::ChunkSize;
+use crate::format::{Kind, HEADER_SIZE};
 use crate::level::Level;
 pub use error::BuildError;
 use layout::{Extras, Tables};
@@ -24,16 +26,13 @@ pub use meta::{MetaMode, AUTO_MIN_SAVING_BYTES, AUTO_MIN_SAVING_PERCENT};
 pub use source::FileData;
 use tree::{Body, Tree};
 
-/// Largest accepted chunk size (1 GiB); the shim allocates one chunk-sized buffer.
-pub const MAX_CHUNK_SIZE: u32 = 1 << 30;
-
 /// How the builder compresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BuildOptions {
     /// How chunks are compressed (or stored raw).
     pub level: Level,
-    /// Uncompressed size of every chunk of a file except its last.
-    pub chunk_size: u32,
+    /// Uncompressed size of every chunk of a file except its last: chosen per file by default.
+    pub chunk_size: ChunkSize,
     /// Bytes of decompressed chunks the shim may keep cached (header `cache_size`).
     pub cache_size: CacheSize,
     /// Whether the tables are stored as a compressed metadata region (default: the auto rule).
@@ -44,23 +43,10 @@ impl Default for BuildOptions {
     fn default() -> Self {
         BuildOptions {
             level: Level::DEFAULT,
-            chunk_size: DEFAULT_CHUNK_SIZE,
+            chunk_size: ChunkSize::AUTO,
             cache_size: CacheSize::DEFAULT,
             meta: MetaMode::Auto,
         }
-    }
-}
-
-impl BuildOptions {
-    /// Rejects a chunk size outside 1..=[`MAX_CHUNK_SIZE`].
-    fn check(&self) -> Result<(), BuildError> {
-        if self.chunk_size == 0 || self.chunk_size > MAX_CHUNK_SIZE {
-            return Err(BuildError::InvalidOptions(std::format!(
-                "chunk size {} (use 1..={MAX_CHUNK_SIZE})",
-                self.chunk_size
-            )));
-        }
-        self.meta.check()
     }
 }
 
@@ -184,6 +170,24 @@ impl ImageBuilder {
             .insert(parent, name, meta, Body::File { data, size })
     }
 
+    /// Like [`Self::add_file`] with host file `path` whose length, `size`, the caller has just read
+    /// (from a directory walk's metadata): the file is not stat'ed again, and must still be `size`
+    /// bytes long when [`Self::finish`] reads it.
+    pub fn add_host_file(
+        &mut self,
+        parent: NodeRef,
+        name: &[u8],
+        meta: Meta,
+        path: PathBuf,
+        size: u64,
+    ) -> Result<NodeRef, BuildError> {
+        self.tree.check_new_entry(parent, name)?;
+        let data = FileData::Path(path);
+        let size = data.checked_size(name, size)?;
+        self.tree
+            .insert(parent, name, meta, Body::File { data, size })
+    }
+
     /// Adds symlink `name` under `parent` pointing at `target` (bytes kept as-is).
     pub fn add_symlink(
         &mut self,
@@ -270,7 +274,7 @@ impl ImageBuilder {
         self,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Vec<u8>, BuildError> {
-        self.opts.check()?;
+        self.opts.meta.check()?;
         let order = self.tree.walk_order();
         // Layout: header, file data, then the tables. Data comes first so it can be streamed
         // straight into the output; the reader only follows header offsets.
@@ -288,7 +292,6 @@ impl ImageBuilder {
             order: &order,
             data: &data,
             extras: &self.extras,
-            chunk_size: self.opts.chunk_size,
             cache_size: self.opts.cache_size.get(),
             level: self.opts.level,
             threads: self.threads,

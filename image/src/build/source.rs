@@ -28,6 +28,11 @@ impl FileData {
             FileData::Bytes(b) => b.len() as u64,
             FileData::Path(p) => std::fs::metadata(p).map_err(|e| io_error(p, e))?.len(),
         };
+        self.checked_size(name, size)
+    }
+
+    /// `size`, the length of the contents, or the error [`Self::size`] gives for 4 GiB or more.
+    pub(super) fn checked_size(&self, name: &[u8], size: u64) -> Result<u64, BuildError> {
         if len_u32(size).is_err() {
             let what = match self {
                 FileData::Path(p) => p.display().to_string(),
@@ -38,20 +43,20 @@ impl FileData {
         Ok(size)
     }
 
-    /// Calls `each` with the contents, `chunk_size` bytes at a time (the last piece shorter); a host
-    /// file must still be exactly `size` bytes long.
-    pub(super) fn for_each_chunk(
-        &self,
-        size: u64,
-        chunk_size: usize,
-        each: &mut dyn FnMut(Vec<u8>) -> Result<(), BuildError>,
-    ) -> Result<(), BuildError> {
-        match self {
-            FileData::Bytes(b) => b
-                .chunks(chunk_size)
-                .try_for_each(|piece| each(piece.to_vec())),
-            FileData::Path(p) => read_chunks(p, size, chunk_size, each),
-        }
+    /// The contents, `chunk_size` bytes at a time (the last piece shorter); a host file (opened
+    /// now) must still be exactly `size` bytes long.
+    pub(super) fn pieces(&self, size: u64, chunk_size: usize) -> Result<Pieces<'_>, BuildError> {
+        let from = match self {
+            FileData::Bytes(b) => Source::Bytes(b),
+            FileData::Path(p) => Source::File(File::open(p).map_err(|e| io_error(p, e))?, p),
+        };
+        Ok(Pieces {
+            from,
+            size,
+            left: size,
+            chunk_size: chunk_size as u64,
+            ended: false,
+        })
     }
 
     /// A reader over the contents, from the start.
@@ -79,33 +84,88 @@ fn io_error(path: &Path, source: io::Error) -> BuildError {
     }
 }
 
-/// Reads host file `path` `chunk_size` bytes at a time; it must be exactly `size` bytes long.
-fn read_chunks(
-    path: &Path,
+/// A file's contents read piece by piece into buffers the caller provides.
+pub(super) struct Pieces<'d> {
+    from: Source<'d>,
+    /// The length the file must have.
     size: u64,
-    chunk_size: usize,
-    each: &mut dyn FnMut(Vec<u8>) -> Result<(), BuildError>,
-) -> Result<(), BuildError> {
-    let changed = || BuildError::SizeChanged {
-        path: path.to_path_buf(),
-        expected: size,
-    };
-    let mut f = File::open(path).map_err(|e| io_error(path, e))?;
-    let mut left = size;
-    while left > 0 {
-        let n = left.min(chunk_size as u64) as usize;
-        let mut buf = std::vec![0u8; n];
-        if read_full(&mut f, &mut buf).map_err(|e| io_error(path, e))? != n {
-            return Err(changed());
+    /// Bytes not read yet.
+    left: u64,
+    chunk_size: u64,
+    /// Whether reading the last piece met the end of the file.
+    ended: bool,
+}
+
+/// Where [`Pieces`] reads from.
+enum Source<'d> {
+    Bytes(&'d [u8]),
+    File(File, &'d Path),
+}
+
+impl Pieces<'_> {
+    /// The length of the next piece, or `None` after the last.
+    pub(super) fn next_len(&self) -> Option<usize> {
+        (self.left > 0).then(|| self.left.min(self.chunk_size) as usize)
+    }
+
+    /// Fills `dst[..n]`, `n` = [`Self::next_len`], with the next piece; `dst[n]` is scratch: the
+    /// last piece of a host file is read asking for one byte more, and a read that stops short of
+    /// it has met the end of the file (no further read needed to check that).
+    pub(super) fn read_into(&mut self, dst: &mut [u8]) -> Result<(), BuildError> {
+        let at = (self.size - self.left) as usize;
+        let n = dst.len().saturating_sub(1);
+        let last = self.left == n as u64;
+        match &mut self.from {
+            Source::Bytes(b) => {
+                let piece = b.get(at..at + n).ok_or_else(bytes_short)?;
+                dst[..n].copy_from_slice(piece);
+            }
+            Source::File(f, path) => {
+                let want = if last { n + 1 } else { n };
+                let got = read_at_least(f, &mut dst[..want], n).map_err(|e| io_error(path, e))?;
+                // `got == n` on the last piece: the read asked for n + 1 and stopped at the end.
+                if got != n {
+                    return Err(self.changed());
+                }
+                self.ended = last;
+            }
         }
-        each(buf)?;
-        left -= n as u64;
+        self.left -= n as u64;
+        Ok(())
     }
-    let mut probe = [0u8; 1];
-    if read_full(&mut f, &mut probe).map_err(|e| io_error(path, e))? != 0 {
-        return Err(changed());
+
+    /// After the last piece: checks that a host file ends there.
+    pub(super) fn end(self) -> Result<(), BuildError> {
+        if self.ended {
+            return Ok(());
+        }
+        if let Source::File(mut f, path) = self.from {
+            let mut probe = [0u8; 1];
+            if read_full(&mut f, &mut probe).map_err(|e| io_error(path, e))? != 0 {
+                return Err(BuildError::SizeChanged {
+                    path: path.to_path_buf(),
+                    expected: self.size,
+                });
+            }
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// The error for a host file shorter than it was.
+    fn changed(&self) -> BuildError {
+        match &self.from {
+            Source::File(_, path) => BuildError::SizeChanged {
+                path: path.to_path_buf(),
+                expected: self.size,
+            },
+            Source::Bytes(_) => bytes_short(),
+        }
+    }
+}
+
+/// The error for bytes in memory shorter than their recorded size (a bug, not bad input).
+fn bytes_short() -> BuildError {
+    BuildError::Compress(io::ErrorKind::UnexpectedEof.into())
 }
 
 /// True when two sources of `size` bytes hold the same bytes (read again, piece by piece).
@@ -123,6 +183,20 @@ pub(super) fn same_contents(a: &FileData, b: &FileData, size: u64) -> Result<boo
         left -= n as u64;
     }
     Ok(true)
+}
+
+/// Reads into `buf` until it holds at least `want` bytes or the input ends; returns the bytes read.
+fn read_at_least(r: &mut (impl Read + ?Sized), buf: &mut [u8], want: usize) -> io::Result<usize> {
+    let mut done = 0;
+    while done < want {
+        match r.read(&mut buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
 }
 
 /// Reads into `buf` until it is full or the input ends; returns the bytes read.

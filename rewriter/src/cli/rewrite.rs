@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use wasifs::{
-    CacheSize, DryRun, EntryKind, Glob, HostFs, HostPreopen, Input, Level, MemoryLayout,
+    CacheSize, ChunkSize, DryRun, EntryKind, Glob, HostFs, HostPreopen, Input, Level, MemoryLayout,
     MemorySize, MountSpec, Output, Rewriter, Timestamp,
 };
 
@@ -63,6 +63,11 @@ pub struct RewriteArgs {
     /// K or M suffix); a file's chunks are freed when its last fd closes.
     #[arg(long, value_name = "SIZE", default_value_t = CacheSize::DEFAULT)]
     cache_size: CacheSize,
+    /// Uncompressed size of the chunks files are compressed in: `auto` gives files larger than 4×
+    /// the cache size 8K chunks (fast random reads) and the others 32K; or a power of two from 1 to
+    /// 1M (bytes, or with a K or M suffix) for every file.
+    #[arg(long, value_name = "SIZE", default_value_t = ChunkSize::AUTO)]
+    chunk_size: ChunkSize,
     /// Whether the runtime's own preopens (its `--dir`s) stay visible after the embedded ones:
     /// `deny` hides every one not named by `--preopen`, sealing the module.
     #[arg(long, value_enum, value_name = "POLICY", default_value_t = HostFs::Allow)]
@@ -110,6 +115,7 @@ pub fn run(args: RewriteArgs) -> ExitCode {
         .follow_symlinks(args.follow_symlinks)
         .level(if args.store { Level::STORE } else { args.level })
         .cache_size(args.cache_size)
+        .chunk_size(args.chunk_size)
         .host_fs(args.host_fs)
         .memory_layout(args.memory);
     for mount in args.mounts {

@@ -7,7 +7,9 @@ use super::leb;
 use crate::plan::ModuleInfo;
 use wasm_encoder::reencode::Reencode;
 use wasm_encoder::SectionId;
-use wasmparser::{BinaryReader, FunctionBody, Operator, OperatorsReaderAllocations};
+use wasmparser::{
+    BinaryReader, FunctionBody, OperatorsReaderAllocations, VisitOperator, VisitSimdOperator,
+};
 
 /// The encoded code section payload.
 pub struct Code {
@@ -25,6 +27,53 @@ struct Patch {
     start: usize,
     end: usize,
     index: u32,
+}
+
+impl Patch {
+    /// How many bytes longer the operand gets: 0 when the new index fits its old width.
+    fn growth(&self) -> usize {
+        let width = self.end - self.start;
+        if leb::fits(self.index, width) {
+            0
+        } else {
+            leb::len(self.index) - width
+        }
+    }
+}
+
+/// Visits an operator for what the patching needs: the function index of a `call`,
+/// `return_call` or `ref.func`, `None` for any other (cheaper than building every [`Operator`]).
+///
+/// [`Operator`]: wasmparser::Operator
+struct FuncRef;
+
+macro_rules! func_ref {
+    (@yields visit_call $index:ident) => { Some($index) };
+    (@yields visit_return_call $index:ident) => { Some($index) };
+    (@yields visit_ref_func $index:ident) => { Some($index) };
+    (@yields $visit:ident $($arg:ident)*) => { None };
+    ($(@$proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident ($($ann:tt)*))*) => {
+        $(
+            #[allow(unused_variables)]
+            fn $visit(&mut self $($(,$arg: $argty)*)?) -> Option<u32> {
+                func_ref!(@yields $visit $($($arg)*)?)
+            }
+        )*
+    };
+}
+
+impl<'a> VisitOperator<'a> for FuncRef {
+    type Output = Option<u32>;
+
+    fn simd_visitor(&mut self) -> Option<&mut dyn VisitSimdOperator<'a, Output = Self::Output>> {
+        Some(self)
+    }
+
+    wasmparser::for_each_visit_operator!(func_ref);
+}
+
+impl VisitSimdOperator<'_> for FuncRef {
+    wasmparser::for_each_visit_simd_operator!(func_ref);
 }
 
 /// Copies the app's bodies with call/return_call/ref.func operands remapped by `funcs`, then
@@ -79,11 +128,8 @@ pub fn encode(
 
     let mut addresses = AddressMap::new();
     addresses.push(0, 0);
-    // Breakpoints inside a spliced body, relative to the old and new body starts.
-    let mut shifts: Vec<(usize, usize)> = Vec::new();
     let mut patches: Vec<Patch> = Vec::new();
     let mut allocs = OperatorsReaderAllocations::default();
-    let mut spliced = Vec::new();
     for _ in 0..app_count {
         let size_start = reader.current_position();
         let size = reader.read_var_u32()? as usize;
@@ -99,11 +145,8 @@ pub fn encode(
         let mut fits = true;
         while !ops.eof() {
             let at = ops.original_position();
-            let old = match ops.read()? {
-                Operator::Call { function_index }
-                | Operator::ReturnCall { function_index }
-                | Operator::RefFunc { function_index } => function_index,
-                _ => continue,
+            let Some(old) = ops.visit_operator(&mut FuncRef)? else {
+                continue;
             };
             let new = funcs.get(old).ok_or(MergeError::Unmapped { func: old })?;
             let start = (at - body_pos) as usize + 1;
@@ -128,28 +171,25 @@ pub fn encode(
                 leb::overwrite_padded(&mut out[base + p.start..base + p.end], p.index);
             }
         } else {
+            // Spliced straight into `out`: the new size first, from what each operand grows by.
             same_layout = false;
-            spliced.clear();
-            shifts.clear();
+            let grown: usize = patches.iter().map(Patch::growth).sum();
+            leb::write(&mut out, (body_bytes.len() + grown) as u32);
+            let base = out.len();
+            addresses.push(body_start, base);
             let mut at = 0;
             for p in &patches {
-                spliced.extend_from_slice(&body_bytes[at..p.start]);
+                out.extend_from_slice(&body_bytes[at..p.start]);
                 if leb::fits(p.index, p.end - p.start) {
-                    leb::write_padded(&mut spliced, p.index, p.end - p.start);
+                    leb::write_padded(&mut out, p.index, p.end - p.start);
                 } else {
-                    leb::write(&mut spliced, p.index);
-                    shifts.push((p.end, spliced.len()));
+                    leb::write(&mut out, p.index);
+                    addresses.push(body_start + p.end, out.len());
                 }
                 at = p.end;
             }
-            spliced.extend_from_slice(&body_bytes[at..]);
-            leb::write(&mut out, spliced.len() as u32);
-            let base = out.len();
-            addresses.push(body_start, base);
-            for &(old, new) in &shifts {
-                addresses.push(body_start + old, base + new);
-            }
-            out.extend_from_slice(&spliced);
+            out.extend_from_slice(&body_bytes[at..]);
+            debug_assert_eq!(out.len() - base, body_bytes.len() + grown);
         }
     }
     if !reader.eof() {

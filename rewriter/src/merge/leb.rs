@@ -13,6 +13,12 @@ pub fn write(out: &mut Vec<u8>, mut v: u32) {
     }
 }
 
+/// The length of `v` as a minimal-length unsigned LEB128 (1..=5 bytes).
+#[inline]
+pub fn len(v: u32) -> usize {
+    (32 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
 /// Whether `v` can be encoded in `width` LEB128 bytes (1..=5).
 #[inline]
 pub fn fits(v: u32, width: usize) -> bool {
@@ -62,6 +68,19 @@ mod tests {
             let mut r = wasmparser::BinaryReader::new(&out, 0);
             assert_eq!(r.read_var_u32().ok(), Some(v));
             assert!(r.eof());
+        }
+    }
+
+    #[test]
+    fn len_is_the_length_write_gives() {
+        // Every power of two and the value below it: each side of each length boundary.
+        for v in (0..32)
+            .flat_map(|b| [(1u32 << b) - 1, 1 << b])
+            .chain([u32::MAX])
+        {
+            let mut out = Vec::new();
+            write(&mut out, v);
+            assert_eq!(len(v), out.len(), "{v}");
         }
     }
 

@@ -13,7 +13,7 @@ mod walk;
 use crate::policy::HostPolicy;
 use crate::{Error, Result};
 use walk::{Walk, FIX_ENTRY};
-use wasifs_image::{BuildError, BuildOptions, CacheSize, ImageBuilder, Level};
+use wasifs_image::{BuildError, BuildOptions, CacheSize, ChunkSize, ImageBuilder, Level};
 
 pub use filter::Glob;
 pub(crate) use host_meta::Mtimes;
@@ -29,6 +29,8 @@ pub(crate) struct ImageOptions {
     pub level: Level,
     /// Bytes of decompressed chunks the shim may keep cached (header `cache_size`).
     pub cache_size: CacheSize,
+    /// Chunk size of the file data: per file by size (`auto`), or one for every file.
+    pub chunk_size: ChunkSize,
     /// Compression threads; 0 = one per available core. The image is the same bytes either way.
     pub threads: usize,
     /// Told how far the image build is, if set.
@@ -76,7 +78,6 @@ fn build_err(e: BuildError) -> Error {
         BuildError::ImageTooLarge => Error::usage(
             "the filesystem image would be 4 GiB or larger; mount less, use --exclude, or raise --level",
         ),
-        BuildError::InvalidOptions(m) => Error::usage(m),
         other => Error::Internal { message: format!("image builder: {other}") },
     }
 }
@@ -91,6 +92,7 @@ pub(crate) fn build_image(
     let builder = ImageBuilder::new(BuildOptions {
         level: image.level,
         cache_size: image.cache_size,
+        chunk_size: image.chunk_size,
         ..BuildOptions::default()
     });
     let w = fill_image(Walk::new(builder, walk), mounts, host)?;

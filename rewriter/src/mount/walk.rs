@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, Metadata};
 use std::path::{Path, PathBuf};
 use wasifs_image::Meta;
-use wasifs_image::{FileData, ImageBuilder, NodeRef};
+use wasifs_image::{ImageBuilder, NodeRef};
 
 /// Hint appended to errors about an entry inside a mount source.
 pub(super) const FIX_ENTRY: &str =
@@ -80,6 +80,10 @@ pub(super) struct Walk<'a> {
     /// The guest path of the namespace being filled (`""` for `/`, a relative mount's name).
     pub ns_prefix: String,
 }
+
+/// An entry's metadata (the target's, for a symlink under `--follow-symlinks`), or the link's own
+/// and the error of a dangling or looping link.
+type EntryMeta = std::result::Result<Metadata, (Metadata, String)>;
 
 /// A directory on the walk's path, created in the image when first needed.
 struct PendingDir {
@@ -207,9 +211,10 @@ impl<'a> Walk<'a> {
                 .map_err(build_err)?;
             return Ok(EntryKind::HardLink);
         }
+        // The walk's metadata gives the length: the builder does not stat the file again.
         let node = self
             .b
-            .add_file(dir, name, self.meta(md), FileData::Path(path.to_path_buf()))
+            .add_host_file(dir, name, self.meta(md), path.to_path_buf(), md.len())
             .map_err(build_err)?;
         if let Some(k) = key {
             self.inodes.insert(k, node);
@@ -234,16 +239,23 @@ impl<'a> Walk<'a> {
             let entry = entry.map_err(|e| {
                 Error::mount(host, format!("cannot list directory: {e} {FIX_ENTRY}"))
             })?;
-            entries.push((name_bytes(&entry.file_name()), entry.path()));
+            // The entry's own metadata (a symlink's, not its target's), read relative to the open
+            // directory: cheaper than looking the whole path up again. The directory is closed
+            // before recursing, so deep trees hold one open directory at a time.
+            let lstat = entry.metadata();
+            entries.push((name_bytes(&entry.file_name()), entry.path(), lstat));
         }
-        entries.sort();
-        for (name, path) in entries {
+        // Names in one directory are distinct: sorting by name alone gives the same order.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, path, lstat) in entries {
             comps.push(name.clone());
             let shadowed = shadow.contains(comps);
             let result = if shadowed {
                 Ok(())
             } else {
-                self.walk_entry(&path, rel, &name, included, shadow, comps)
+                self.entry_meta(&path, lstat).and_then(|md| {
+                    self.walk_entry((&path, md), rel, &name, included, shadow, comps)
+                })
             };
             comps.pop();
             result?;
@@ -251,11 +263,10 @@ impl<'a> Walk<'a> {
         Ok(())
     }
 
-    /// The metadata of `path` (the target's, for a symlink under `--follow-symlinks`); `Err` holds
-    /// the link's own metadata and the error of a dangling or looping link.
-    fn entry_meta(&self, path: &Path) -> Result<std::result::Result<Metadata, (Metadata, String)>> {
-        let md = fs::symlink_metadata(path)
-            .map_err(|e| Error::mount(path, format!("cannot read: {e} {FIX_ENTRY}")))?;
+    /// The metadata of `path` (the target's, for a symlink under `--follow-symlinks`) from `lstat`,
+    /// its own; `Err` holds the link's own metadata and the error of a dangling or looping link.
+    fn entry_meta(&self, path: &Path, lstat: std::io::Result<Metadata>) -> Result<EntryMeta> {
+        let md = lstat.map_err(|e| Error::mount(path, format!("cannot read: {e} {FIX_ENTRY}")))?;
         if md.file_type().is_symlink() && self.opts.follow_symlinks {
             return Ok(fs::metadata(path).map_err(|e| {
                 (
@@ -267,11 +278,11 @@ impl<'a> Walk<'a> {
         Ok(Ok(md))
     }
 
-    /// Adds one directory entry (recursing into directories); `parent_included` when its
-    /// directory is included as a whole.
+    /// Adds one directory entry, at `path` with the metadata [`Self::entry_meta`] gave (recursing
+    /// into directories); `parent_included` when its directory is included as a whole.
     fn walk_entry(
         &mut self,
-        path: &Path,
+        (path, md): (&Path, EntryMeta),
         parent_rel: &[u8],
         name: &[u8],
         parent_included: bool,
@@ -283,7 +294,6 @@ impl<'a> Walk<'a> {
             rel.push(b'/');
         }
         rel.extend_from_slice(name);
-        let md = self.entry_meta(path)?;
         let is_dir = md.as_ref().is_ok_and(|md| md.is_dir());
         let filter = &self.opts.filter;
         if let Some(pattern) = filter.excluded(&rel, is_dir, &mut self.seen) {

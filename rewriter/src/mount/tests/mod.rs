@@ -105,7 +105,7 @@ fn names(img: &Image<&[u8]>, dir: &Node) -> Vec<String> {
 
 fn contents(img: &Image<&[u8]>, f: &Node) -> Vec<u8> {
     let mut out = vec![0u8; f.size as usize];
-    let cs = img.chunk_size() as usize;
+    let cs = f.chunk_size() as usize;
     for i in 0..f.b {
         let start = i as usize * cs;
         let end = (start + cs).min(out.len());

@@ -1,0 +1,125 @@
+//! The chunk size of file data (`--chunk-size`): `auto` (chosen per file by its size) or one power of two, checked once when made.
+
+use core::fmt;
+use core::str::FromStr;
+
+use crate::cache_size::CacheSize;
+use crate::format::{DEFAULT_CHUNK_LOG2, MAX_CHUNK_LOG2, SMALL_CHUNK_LOG2};
+
+/// How large the chunks of each file are: [`ChunkSize::AUTO`] or a fixed power of two from
+/// 1 byte to 1 MiB.
+///
+/// Made through [`FromStr`] (a clap `value_parser` as is: `auto`, `8192`, `8K`, `1M`),
+/// [`ChunkSize::fixed_log2`] or [`ChunkSize::AUTO`]; whoever holds one need not check it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ChunkSize(Option<u8>);
+
+impl ChunkSize {
+    /// Chosen per file by [`ChunkSize::log2_for`]'s rule (the default).
+    pub const AUTO: ChunkSize = ChunkSize(None);
+
+    /// Every file in chunks of `1 << log2` bytes, or `None` past 1 MiB (`log2` > 20).
+    pub const fn fixed_log2(log2: u8) -> Option<ChunkSize> {
+        if log2 <= MAX_CHUNK_LOG2 {
+            Some(ChunkSize(Some(log2)))
+        } else {
+            None
+        }
+    }
+
+    /// log2 of the chunk size of a file of `size` bytes whose image gives the shim `cache` bytes
+    /// of chunk cache. The auto rule: a file larger than 4× the cache cannot stay cached, so it is
+    /// read at random through small chunks (8 KiB: databases, indexes, models); every other file
+    /// keeps 32 KiB chunks, for ratio and sequential speed (BENCHMARKS.md, P9).
+    pub fn log2_for(self, size: u64, cache: CacheSize) -> u8 {
+        match self.0 {
+            Some(log2) => log2,
+            None if size > 4 * u64::from(cache.get()) => SMALL_CHUNK_LOG2,
+            None => DEFAULT_CHUNK_LOG2,
+        }
+    }
+}
+
+impl fmt::Display for ChunkSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("auto"),
+            Some(l) if l >= 20 => write!(f, "{}M", 1u32 << (l - 20)),
+            Some(l) if l >= 10 => write!(f, "{}K", 1u32 << (l - 10)),
+            Some(l) => write!(f, "{}", 1u32 << l),
+        }
+    }
+}
+
+/// Why text is not a [`ChunkSize`]; the message names the accepted forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkSizeError;
+
+impl fmt::Display for ChunkSizeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "not a chunk size: use `auto`, or a power of two from 1 byte to 1M in bytes or \
+             followed by K (KiB) or M (MiB), e.g. 8K",
+        )
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ChunkSizeError {}
+
+impl FromStr for ChunkSize {
+    type Err = ChunkSizeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(ChunkSize::AUTO);
+        }
+        let (num, unit) = match s.as_bytes().last() {
+            Some(b'k' | b'K') => (&s[..s.len() - 1], 1u64 << 10),
+            Some(b'm' | b'M') => (&s[..s.len() - 1], 1u64 << 20),
+            _ => (s, 1),
+        };
+        let n: u64 = num.parse().map_err(|_| ChunkSizeError)?;
+        match n.checked_mul(unit) {
+            Some(b) if b.is_power_of_two() => {
+                ChunkSize::fixed_log2(b.trailing_zeros() as u8).ok_or(ChunkSizeError)
+            }
+            _ => Err(ChunkSizeError),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_as_auto_or_powers_of_two_up_to_one_mib() {
+        assert_eq!("auto".parse(), Ok(ChunkSize::AUTO));
+        assert_eq!("8K".parse(), Ok(ChunkSize(Some(13))));
+        assert_eq!("8192".parse(), Ok(ChunkSize(Some(13))));
+        assert_eq!("1m".parse(), Ok(ChunkSize(Some(20))));
+        assert_eq!("1".parse(), Ok(ChunkSize(Some(0))));
+        for bad in ["2M", "12K", "0", "-8K", "K", "", "automatic"] {
+            assert_eq!(bad.parse::<ChunkSize>(), Err(ChunkSizeError), "{bad}");
+        }
+        assert_eq!(alloc::format!("{}", ChunkSize(Some(13))), "8K");
+        assert_eq!(alloc::format!("{}", ChunkSize(Some(20))), "1M");
+        assert_eq!(alloc::format!("{}", ChunkSize(Some(6))), "64");
+        assert_eq!(alloc::format!("{}", ChunkSize::AUTO), "auto");
+        assert_eq!(ChunkSize::fixed_log2(21), None);
+    }
+
+    #[test]
+    fn auto_gives_8k_chunks_only_to_files_larger_than_four_caches() {
+        let cache = CacheSize::DEFAULT;
+        let four = 4 * u64::from(cache.get());
+        assert_eq!(ChunkSize::AUTO.log2_for(four, cache), 15);
+        assert_eq!(ChunkSize::AUTO.log2_for(four + 1, cache), 13);
+        assert_eq!(ChunkSize::AUTO.log2_for(0, cache), 15);
+        let small: CacheSize = "64K".parse().expect("a valid cache size");
+        assert_eq!(ChunkSize::AUTO.log2_for(300 << 10, small), 13);
+        let fixed = ChunkSize::fixed_log2(17).expect("128 KiB is valid");
+        assert_eq!(fixed.log2_for(1 << 30, cache), 17);
+    }
+}
