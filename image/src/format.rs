@@ -5,12 +5,13 @@ use core::fmt;
 /// The 8 bytes every image starts with.
 pub const MAGIC: [u8; 8] = *b"WASIFS\0\x01";
 /// The only image format version this crate reads and writes (5: each file node records its own
-/// chunk size, and small files share compressed blocks; 4 added the `cache_size` header field;
-/// older images are refused, re-run `wasifs rewrite`).
+/// chunk size, small files share compressed blocks, and the tables may be stored as a compressed
+/// metadata region, header fields `meta_*`; 4 added the `cache_size` header field; older images
+/// are refused, re-run `wasifs rewrite`).
 pub const VERSION: u32 = 5;
 
 /// Size of the header at offset 0.
-pub const HEADER_SIZE: u32 = 84;
+pub const HEADER_SIZE: u32 = 96;
 /// Size of one Node record.
 pub const NODE_SIZE: u32 = 56;
 /// Size of one Dirent record.
@@ -87,6 +88,14 @@ pub const MAX_BLOCK_OFF: u32 = (1 << 24) - 1;
 /// Default budget of the shim's cache of decompressed chunks (header `cache_size`).
 pub const DEFAULT_CACHE_SIZE: u32 = 1024 * 1024;
 
+/// Block size of a compressed metadata region the builder writes (16 KiB: within 3% of 32 KiB
+/// blocks on 50,000 tiny files, half the bytes decompressed per cache miss; docs/ARCHITECTURE.md §1).
+pub const DEFAULT_META_BLOCK_SIZE: u32 = 16 * 1024;
+/// Smallest block size of a compressed metadata region (a power of two).
+pub const MIN_META_BLOCK_SIZE: u32 = 512;
+/// Largest block size of a compressed metadata region (a power of two).
+pub const MAX_META_BLOCK_SIZE: u32 = 1 << 20;
+
 /// Header field offsets (bytes from the start of the image).
 pub mod header_off {
     /// `magic`, 8 bytes.
@@ -132,6 +141,16 @@ pub mod header_off {
     /// `cache_size` u32: bytes of decompressed chunks the reader may keep (at least one chunk;
     /// version 4).
     pub const CACHE_SIZE: usize = 80;
+    /// `meta_block_size` u32: 0 when the tables are stored raw (table offsets are image offsets);
+    /// else the block size of the compressed metadata region (table offsets are offsets in its
+    /// `meta_len` decompressed bytes; version 5).
+    pub const META_BLOCK_SIZE: usize = 84;
+    /// `meta_len` u32: decompressed length of the metadata region (0 when stored raw).
+    pub const META_LEN: usize = 88;
+    /// `meta_index_off` u32: offset of the region's block index, `ceil(meta_len / block size) + 1`
+    /// u32 image offsets; block `i` is stored at `[index[i], index[i + 1])`, raw when that is as
+    /// long as the block, else one zstd frame (0 when stored raw).
+    pub const META_INDEX_OFF: usize = 92;
 }
 
 /// Node `kind` byte of a directory.
@@ -176,10 +195,14 @@ pub enum FormatError {
     BadChunk,
     /// An operation was asked of a node of the wrong kind (e.g. a dirent of a file).
     WrongKind,
-    /// Decompressing a chunk failed or produced the wrong length.
+    /// Decompressing a chunk or a metadata block failed or produced the wrong length.
     Decompress,
     /// The WASI policy block is malformed.
     BadPolicy,
+    /// The tables are compressed and this reader was built without the `decode` feature.
+    NeedsDecoder,
+    /// No memory for a decompressed metadata block.
+    NoMemory,
 }
 
 impl fmt::Display for FormatError {
@@ -199,8 +222,16 @@ impl fmt::Display for FormatError {
             FormatError::BadNode => f.write_str("corrupt image node"),
             FormatError::BadChunk => f.write_str("corrupt image chunk"),
             FormatError::WrongKind => f.write_str("image node of the wrong kind"),
-            FormatError::Decompress => f.write_str("image chunk failed to decompress"),
+            FormatError::Decompress => {
+                f.write_str("image chunk or metadata block failed to decompress")
+            }
             FormatError::BadPolicy => f.write_str("corrupt image WASI policy block"),
+            FormatError::NeedsDecoder => f.write_str(
+                "image tables are compressed, but this reader was built without the decode feature",
+            ),
+            FormatError::NoMemory => {
+                f.write_str("no memory for a decompressed image metadata block")
+            }
         }
     }
 }
@@ -294,7 +325,7 @@ fn put_u64(b: &mut [u8], off: usize, v: u64) {
     b[off..off + 8].copy_from_slice(&v.to_le_bytes());
 }
 
-/// The 84-byte header at offset 0.
+/// The 96-byte header at offset 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Header {
     /// Format version ([`VERSION`]).
@@ -336,15 +367,36 @@ pub struct Header {
     pub policy_off: u32,
     /// Bytes of decompressed chunks the reader may keep cached (it keeps at least one chunk).
     pub cache_size: u32,
+    /// Block size of the compressed metadata region; 0: the tables are stored raw.
+    pub meta_block_size: u32,
+    /// Decompressed length of the metadata region (0 when stored raw).
+    pub meta_len: u32,
+    /// Offset of the metadata region's block index (0 when stored raw).
+    pub meta_index_off: u32,
 }
 
 impl Header {
-    /// The length of the WASI policy block (0 without one).
+    /// True when the tables are stored as a compressed metadata region.
+    pub fn meta_compressed(&self) -> bool {
+        self.meta_block_size != 0
+    }
+
+    /// The end of the space the table offsets point into: `meta_len` for a compressed region,
+    /// else `total_len` (the image itself).
+    pub fn meta_end(&self) -> u32 {
+        if self.meta_compressed() {
+            self.meta_len
+        } else {
+            self.total_len
+        }
+    }
+
+    /// The length of the WASI policy block, which runs to [`Header::meta_end`] (0 without one).
     pub fn policy_len(&self) -> u32 {
         if self.policy_off == 0 {
             0
         } else {
-            self.total_len.saturating_sub(self.policy_off)
+            self.meta_end().saturating_sub(self.policy_off)
         }
     }
 }
@@ -374,6 +426,9 @@ impl Header {
         put_u32(&mut b, o::MAX_WRITE_KIB, self.max_write_kib);
         put_u32(&mut b, o::POLICY_OFF, self.policy_off);
         put_u32(&mut b, o::CACHE_SIZE, self.cache_size);
+        put_u32(&mut b, o::META_BLOCK_SIZE, self.meta_block_size);
+        put_u32(&mut b, o::META_LEN, self.meta_len);
+        put_u32(&mut b, o::META_INDEX_OFF, self.meta_index_off);
         b
     }
 
@@ -403,6 +458,9 @@ impl Header {
             max_write_kib: get_u32(b, o::MAX_WRITE_KIB),
             policy_off: get_u32(b, o::POLICY_OFF),
             cache_size: get_u32(b, o::CACHE_SIZE),
+            meta_block_size: get_u32(b, o::META_BLOCK_SIZE),
+            meta_len: get_u32(b, o::META_LEN),
+            meta_index_off: get_u32(b, o::META_INDEX_OFF),
         })
     }
 }
@@ -659,6 +717,9 @@ mod tests {
             flags: 0,
             max_write_kib: 0x5566,
             cache_size: 0x0102_0304,
+            meta_block_size: 0x4000,
+            meta_len: 0x0a0b_0c0d,
+            meta_index_off: 0x0e0f_1011,
             ..Header::default()
         };
         let b = h.encode();
@@ -668,7 +729,27 @@ mod tests {
         assert_eq!(total_len(&b), 0x1122_3344);
         assert_eq!(&b[56..60], &7u32.to_le_bytes());
         assert_eq!(&b[80..84], &0x0102_0304u32.to_le_bytes());
+        assert_eq!(&b[84..88], &0x4000u32.to_le_bytes());
+        assert_eq!(&b[88..92], &0x0a0b_0c0du32.to_le_bytes());
+        assert_eq!(&b[92..96], &0x0e0f_1011u32.to_le_bytes());
         assert_eq!(Header::decode(&b), Ok(h));
+    }
+
+    #[test]
+    fn policy_block_runs_to_the_end_of_the_metadata_space() {
+        let raw = Header {
+            total_len: 1000,
+            policy_off: 900,
+            ..Header::default()
+        };
+        assert_eq!(raw.policy_len(), 100);
+        let compressed = Header {
+            meta_block_size: DEFAULT_META_BLOCK_SIZE,
+            meta_len: 950,
+            ..raw
+        };
+        assert_eq!(compressed.meta_end(), 950);
+        assert_eq!(compressed.policy_len(), 50);
     }
 
     #[test]

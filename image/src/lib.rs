@@ -16,13 +16,16 @@ pub mod format;
 #[cfg(feature = "std")]
 pub mod fuzz;
 mod level;
+mod meta;
 pub mod policy;
 pub mod reader;
 pub mod time;
 
 pub use block_size::{BlockSize, BlockSizeError};
 #[cfg(feature = "build")]
-pub use build::{BuildError, BuildOptions, BuildStats, FileData, ImageBuilder, Meta, NodeRef};
+pub use build::{
+    BuildError, BuildOptions, BuildStats, FileData, ImageBuilder, Meta, MetaMode, NodeRef,
+};
 pub use cache_size::{CacheSize, CacheSizeError};
 pub use chunk_size::{ChunkSize, ChunkSizeError};
 #[cfg(feature = "decode")]

@@ -1,4 +1,7 @@
 //! The no_std image reader (docs/ARCHITECTURE.md §2): reads only the records it is asked for.
+//!
+//! Every table read goes through [`Image::read_meta`] (`meta.rs`): from the image itself, or from
+//! the compressed metadata region through its block cache.
 
 use core::cmp::Ordering;
 
@@ -9,6 +12,7 @@ use crate::format::{
     CHUNK_RECORD_SIZE, DIRENT_SIZE, FLAG_HOST_FS_DENY, HEADER_SIZE, HOST_ALIAS_SIZE,
     MAX_CHUNK_LOG2, NODE_SIZE, PREOPEN_SIZE, VERSION,
 };
+use crate::meta::MetaSpace;
 
 /// Random-access bytes of an image (a slice on the host, `memory.init` in the shim).
 pub trait Source {
@@ -44,12 +48,13 @@ impl Source for &[u8] {
 pub struct Image<S: Source> {
     src: S,
     header: Header,
+    /// Where the tables are read from (the image, or the compressed metadata region).
+    meta: MetaSpace,
 }
 
-/// True when `count` records of `size` bytes at `off` lie within `total`.
-fn table_fits(off: u32, count: u32, size: u32, total: u32) -> bool {
-    u64::from(off) >= u64::from(HEADER_SIZE)
-        && u64::from(off) + u64::from(count) * u64::from(size) <= u64::from(total)
+/// True when `count` records of `size` bytes at `off` lie within `[start, end)`.
+fn table_fits(off: u32, count: u32, size: u32, (start, end): (u32, u32)) -> bool {
+    off >= start && u64::from(off) + u64::from(count) * u64::from(size) <= u64::from(end)
 }
 
 /// True when `[off, off + len)` lies within `[start, start + size)`.
@@ -58,7 +63,8 @@ fn range_within(off: u32, len: u32, start: u32, size: u32) -> bool {
 }
 
 impl<S: Source> Image<S> {
-    /// Opens an image: checks magic, version, `total_len` and that every table lies inside it.
+    /// Opens an image: checks magic, version, `total_len` and that every table lies inside it
+    /// (inside the metadata region when that is compressed; its blocks are checked when read).
     pub fn open(src: S) -> Result<Self, FormatError> {
         let len = src.len();
         if len < HEADER_SIZE {
@@ -74,25 +80,58 @@ impl<S: Source> Image<S> {
             return Err(FormatError::LengthMismatch);
         }
         let h = &header;
-        let tables_ok = table_fits(h.nodes_off, h.node_count, NODE_SIZE, len)
-            && table_fits(h.dirents_off, h.dirent_count, DIRENT_SIZE, len)
-            && table_fits(h.chunks_off, h.chunk_count, CHUNK_RECORD_SIZE, len)
-            && table_fits(h.preopens_off, h.preopen_count, PREOPEN_SIZE, len)
-            && table_fits(h.host_aliases_off, h.host_alias_count, HOST_ALIAS_SIZE, len)
-            && table_fits(h.strings_off, h.strings_len, 1, len)
-            && (h.policy_off == 0 || table_fits(h.policy_off, h.policy_len(), 1, len));
+        let meta = MetaSpace::new(h, len)?;
+        // A raw image's tables follow the header; a compressed region's offsets start at 0.
+        let space = (
+            if h.meta_compressed() { 0 } else { HEADER_SIZE },
+            h.meta_end(),
+        );
+        let tables_ok = table_fits(h.nodes_off, h.node_count, NODE_SIZE, space)
+            && table_fits(h.dirents_off, h.dirent_count, DIRENT_SIZE, space)
+            && table_fits(h.chunks_off, h.chunk_count, CHUNK_RECORD_SIZE, space)
+            && table_fits(h.preopens_off, h.preopen_count, PREOPEN_SIZE, space)
+            && table_fits(
+                h.host_aliases_off,
+                h.host_alias_count,
+                HOST_ALIAS_SIZE,
+                space,
+            )
+            && table_fits(h.strings_off, h.strings_len, 1, space)
+            && (h.policy_off == 0 || table_fits(h.policy_off, h.policy_len(), 1, space));
         let chunk_size_ok = h.chunk_size.is_power_of_two() && h.chunk_size <= 1 << MAX_CHUNK_LOG2;
         if !tables_ok || !chunk_size_ok {
             return Err(FormatError::BadTable);
         }
-        Ok(Image { src, header })
+        Ok(Image { src, header, meta })
+    }
+
+    /// Fills `dst` from offset `off` of the space the table offsets point into (the one way the
+    /// reader reads a table); the caller keeps the range inside a table checked by `open`.
+    /// Inlined: a raw image's read stays one `read_at`, as before compressed tables existed.
+    #[inline(always)]
+    fn read_meta(&self, off: u32, dst: &mut [u8]) -> Result<(), FormatError> {
+        self.meta.read(&self.src, off, dst)
     }
 
     /// The WASI policies the image carries (the default when it has no policy block).
     pub fn policies(&self) -> Result<crate::policy::Policies, FormatError> {
         let mut block = alloc::vec![0u8; self.header.policy_len() as usize];
-        self.src.read_at(self.header.policy_off, &mut block);
+        self.read_policy(0, &mut block)?;
         crate::policy::Policies::decode(&block)
+    }
+
+    /// Length of the WASI policy block (0 without one).
+    pub fn policy_len(&self) -> u32 {
+        self.header.policy_len()
+    }
+
+    /// Copies bytes `[at, at + dst.len())` of the WASI policy block into `dst`.
+    pub fn read_policy(&self, at: u32, dst: &mut [u8]) -> Result<(), FormatError> {
+        let len = u32::try_from(dst.len()).map_err(|_| FormatError::BadPolicy)?;
+        if u64::from(at) + u64::from(len) > u64::from(self.policy_len()) {
+            return Err(FormatError::BadPolicy);
+        }
+        self.read_meta(self.header.policy_off + at, dst)
     }
 
     /// The underlying source.
@@ -141,8 +180,7 @@ impl<S: Source> Image<S> {
             return Err(FormatError::IndexOutOfRange);
         }
         let mut r = [0u8; HOST_ALIAS_SIZE as usize];
-        self.src
-            .read_at(self.header.host_aliases_off + i * HOST_ALIAS_SIZE, &mut r);
+        self.read_meta(self.header.host_aliases_off + i * HOST_ALIAS_SIZE, &mut r)?;
         let a = HostAlias::decode(&r);
         if !self.str_in_table(a.guest_off, a.guest_len)
             || !self.str_in_table(a.host_off, a.host_len)
@@ -163,8 +201,7 @@ impl<S: Source> Image<S> {
             return Err(FormatError::IndexOutOfRange);
         }
         let mut r = [0u8; PREOPEN_SIZE as usize];
-        self.src
-            .read_at(self.header.preopens_off + i * PREOPEN_SIZE, &mut r);
+        self.read_meta(self.header.preopens_off + i * PREOPEN_SIZE, &mut r)?;
         let p = Preopen::decode(&r);
         if !self.str_in_table(p.name_off, p.name_len) {
             return Err(FormatError::BadString);
@@ -181,8 +218,7 @@ impl<S: Source> Image<S> {
         if !self.str_in_table(off, len) {
             return Err(FormatError::BadString);
         }
-        self.src.read_at(off, dst);
-        Ok(())
+        self.read_meta(off, dst)
     }
 
     /// Node `id`, with its kind, its chunk size and its dirent/chunk/target range validated.
@@ -192,7 +228,7 @@ impl<S: Source> Image<S> {
             return Err(FormatError::IndexOutOfRange);
         }
         let mut r = [0u8; NODE_SIZE as usize];
-        self.src.read_at(h.nodes_off + id * NODE_SIZE, &mut r);
+        self.read_meta(h.nodes_off + id * NODE_SIZE, &mut r)?;
         let n = Node::decode(id, &r)?;
         let end = u64::from(n.a) + u64::from(n.b);
         let ok = match n.kind {
@@ -235,8 +271,7 @@ impl<S: Source> Image<S> {
             return Err(FormatError::IndexOutOfRange);
         }
         let mut r = [0u8; DIRENT_SIZE as usize];
-        self.src
-            .read_at(self.header.dirents_off + abs * DIRENT_SIZE, &mut r);
+        self.read_meta(self.header.dirents_off + abs * DIRENT_SIZE, &mut r)?;
         let d = Dirent::decode(&r);
         if !self.str_in_table(d.name_off, d.name_len) {
             return Err(FormatError::BadString);
@@ -248,22 +283,22 @@ impl<S: Source> Image<S> {
     }
 
     /// Compares the stored string `[off, off + len)` with `name`, reading it in small pieces.
-    fn compare_str(&self, off: u32, len: u32, name: &[u8]) -> Ordering {
+    fn compare_str(&self, off: u32, len: u32, name: &[u8]) -> Result<Ordering, FormatError> {
         let mut buf = [0u8; 64];
         let mut done: u32 = 0;
         while done < len {
             let n = core::cmp::min(len - done, buf.len() as u32);
             let piece = &mut buf[..n as usize];
-            self.src.read_at(off + done, piece);
+            self.read_meta(off + done, piece)?;
             let theirs = name.get(done as usize..).unwrap_or(&[]);
             let theirs = &theirs[..core::cmp::min(theirs.len(), n as usize)];
             match (*piece).cmp(theirs) {
                 Ordering::Equal => {}
-                other => return other,
+                other => return Ok(other),
             }
             done += n;
         }
-        (len as usize).cmp(&name.len())
+        Ok((len as usize).cmp(&name.len()))
     }
 
     /// Looks `name` up in directory `dir` by binary search; `Ok(None)` when absent.
@@ -275,7 +310,7 @@ impl<S: Source> Image<S> {
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let d = self.dirent(dir, mid)?;
-            match self.compare_str(d.name_off, d.name_len, name) {
+            match self.compare_str(d.name_off, d.name_len, name)? {
                 Ordering::Equal => return Ok(Some(d.node)),
                 Ordering::Less => lo = mid + 1,
                 Ordering::Greater => hi = mid,
@@ -301,8 +336,7 @@ impl<S: Source> Image<S> {
             return Err(FormatError::IndexOutOfRange);
         }
         let mut r = [0u8; CHUNK_RECORD_SIZE as usize];
-        self.src
-            .read_at(self.header.chunks_off + abs * CHUNK_RECORD_SIZE, &mut r);
+        self.read_meta(self.header.chunks_off + abs * CHUNK_RECORD_SIZE, &mut r)?;
         let c = Chunk::decode(&r)?;
         let in_image = range_within(c.stored_off, c.stored_len, 0, self.header.total_len);
         let len = self.chunk_len(file, index)?;

@@ -1,6 +1,8 @@
 //! Fuzzing the image reader on corrupted images (issue 8 item 9d): valid images built from random
 //! small trees, then bits flipped, cut short, or header/record fields set to extreme values, read
-//! through every `Image` accessor. Every read must give `Ok` or a `FormatError`, never a panic or
+//! through every `Image` accessor. Most images store their tables as a compressed metadata region
+//! (forced, with blocks small enough that records straddle them), so corruption reaches its block
+//! index and zstd frames too. Every read must give `Ok` or a `FormatError`, never a panic or
 //! an out-of-bounds read, and the work per image is bounded. CI runs a bounded number of cases;
 //! `WASIFS_FUZZ_CASES=N` (and `WASIFS_FUZZ_SEED=S`) run more, as `scripts/fuzz.sh` does.
 
@@ -12,7 +14,8 @@ use wasifs_image::fuzz::{knobs, Rng};
 use wasifs_image::format::{header_off, Kind, HEADER_SIZE};
 use wasifs_image::policy::Policies;
 use wasifs_image::{
-    BuildOptions, CacheSize, ChunkSize, FileData, Image, ImageBuilder, Level, Meta, NodeRef,
+    BuildOptions, CacheSize, ChunkSize, FileData, Image, ImageBuilder, Level, Meta, MetaMode,
+    NodeRef,
 };
 
 /// Cases run by `cargo test` (a debug build takes a few seconds for these).
@@ -61,12 +64,18 @@ fn contents(rng: &mut Rng, chunk_size: u32) -> Vec<u8> {
 }
 
 /// A valid image of a random small tree: dirs, files, symlinks, hard links, preopens, a host alias
-/// and sometimes policies.
+/// and sometimes policies; tables raw or in a compressed metadata region.
 fn build(rng: &mut Rng) -> Vec<u8> {
     // One chunk size for every file, or `auto` with a 1 KiB cache: files over 4 KiB get 8 KiB
     // chunks, the others 32 KiB (sizes mixed in one image).
     let log2 = [Some(0), Some(3), Some(6), Some(9), None][rng.below(5)];
     let level = Level::try_from([0, 1, 3][rng.below(3)]).expect("a test level is in range");
+    let meta = [
+        MetaMode::Auto,
+        MetaMode::Compressed(512),
+        MetaMode::Compressed(1024),
+        MetaMode::Compressed(16384),
+    ][rng.below(4)];
     let mut b = ImageBuilder::new(BuildOptions {
         level,
         chunk_size: log2
@@ -76,6 +85,7 @@ fn build(rng: &mut Rng) -> Vec<u8> {
         block_size: ["16K", "128K"][rng.below(2)]
             .parse()
             .expect("a valid block size"),
+        meta,
     });
     let chunk_size = log2.map_or(4096, |l| 1u32 << l);
     b.set_threads(1);

@@ -19,9 +19,13 @@ use crate::wasi::{Errno, EIO, ENOENT, ENOMEM, ENOTDIR};
 /// A call's outcome: `Ok` or an errno.
 pub type R<T> = Result<T, Errno>;
 
-/// Maps an image format error (corrupt image) to EIO.
+/// Maps an image format error to an errno: ENOMEM when a metadata block found no memory, else
+/// EIO (a corrupt image).
 pub fn io<T>(r: Result<T, wasifs_image::FormatError>) -> R<T> {
-    r.map_err(|_| EIO)
+    r.map_err(|e| match e {
+        wasifs_image::FormatError::NoMemory => ENOMEM,
+        _ => EIO,
+    })
 }
 
 /// The entries of a changed directory, sorted by name (the image's order): lookups are a binary

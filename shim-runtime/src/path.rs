@@ -209,7 +209,7 @@ pub fn is_dot(base: &[u8]) -> bool {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use wasifs_image::{BuildOptions, FileData, ImageBuilder, Meta};
+    use wasifs_image::{BuildOptions, FileData, ImageBuilder, Meta, MetaMode};
 
     /// Builds the test tree used across the crate's tests and returns the image bytes.
     ///
@@ -222,10 +222,18 @@ pub(crate) mod tests {
     ///   link_a -> a.txt, link_sub -> sub, link_up -> ../x, loop1 -> loop2, loop2 -> loop1
     ///   abs -> /sub/b.txt, dangling -> nope, empty/
     /// ```
+    ///
+    /// Its tables are raw at level 0, else a compressed metadata region of 512-byte blocks
+    /// (records straddle blocks), so every test over both levels reads both ways.
     pub fn tree(level: i32) -> Vec<u8> {
         tree_with(BuildOptions {
             level: wasifs_image::Level::try_from(level).expect("a test level is 0..=22"),
             chunk_size: wasifs_image::ChunkSize::fixed_log2(16).expect("64 KiB is valid"),
+            meta: if level == 0 {
+                MetaMode::Raw
+            } else {
+                MetaMode::Compressed(512)
+            },
             ..BuildOptions::default()
         })
     }

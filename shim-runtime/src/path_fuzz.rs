@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use wasifs_image::format::Kind;
 use wasifs_image::reader::Image;
-use wasifs_image::{BuildOptions, FileData, ImageBuilder, Meta};
+use wasifs_image::{BuildOptions, FileData, ImageBuilder, Meta, MetaMode};
 
 use crate::overlay::Fs;
 use crate::path::{ancestry, resolve};
@@ -303,6 +303,9 @@ fn build(m: &mut Model, roots: &[usize]) -> Vec<u8> {
     let mut b = ImageBuilder::new(BuildOptions {
         level: wasifs_image::Level::STORE,
         chunk_size: wasifs_image::ChunkSize::fixed_log2(16).expect("64 KiB is valid"),
+        // The tables in a metadata region of small blocks (stored raw: level STORE), read
+        // through the reader's block cache.
+        meta: MetaMode::Compressed(512),
         ..BuildOptions::default()
     });
     let mut refs = BTreeMap::new();

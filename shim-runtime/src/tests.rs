@@ -26,7 +26,9 @@ pub(crate) struct T {
 
 pub(crate) fn setup(level: i32) -> T {
     let bytes: &'static [u8] = Box::leak(tree(level).into_boxed_slice());
-    let v = Vfs::new(Some(Image::open(bytes).unwrap()), TestHost::default());
+    let img = Image::open(bytes).unwrap();
+    assert_eq!(img.header().meta_compressed(), level != 0, "see `tree`");
+    let v = Vfs::new(Some(img), TestHost::default());
     T {
         v,
         m: TestMem {

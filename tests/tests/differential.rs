@@ -1,7 +1,7 @@
 //! Differential tests: every fixture packed with `fixtures/tree` at `/` behaves exactly like the original
 //! run with that tree preopened (read-only, as the image is), in both memory layouts.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use wasifs::{MemoryLayout, Rewriter};
 use wasifs_tests::{
@@ -371,4 +371,77 @@ fn rewriting_a_packed_module_again_replaces_the_image_instead_of_stacking_shims(
         (outcome.exit_code, outcome.stdout_str().as_str()),
         (0, "second image\n")
     );
+}
+
+/// Copies the tree at `from` to `to`: directories, file bytes and symlinks (their targets as they are).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().unwrap();
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src).unwrap(), &dst).unwrap();
+        } else if kind.is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// True when the image embedded in `module` stores its tables as a compressed metadata region.
+fn tables_compressed(module: &[u8]) -> bool {
+    let magic = wasifs_image::format::MAGIC;
+    let at = (0..module.len().saturating_sub(magic.len()))
+        .filter(|&i| module[i..].starts_with(&magic))
+        .find_map(|i| {
+            let header = module.get(i..i + wasifs_image::format::HEADER_SIZE as usize)?;
+            let total = wasifs_image::format::total_len(header.try_into().ok()?) as usize;
+            wasifs_image::Image::open(module.get(i..i + total)?).ok()
+        });
+    at.expect("the packed module holds an image")
+        .header()
+        .meta_compressed()
+}
+
+#[test]
+fn a_tree_of_many_tiny_files_lists_the_same_through_compressed_tables() {
+    // fixtures/tree plus 3,000 files of 1-8 bytes: the tables are most of the image, so the
+    // rewriter compresses them; the walk of rust_dirs must not tell.
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("tree");
+    copy_tree(&tree(), &t);
+    for d in 0..10usize {
+        let sub = t.join(format!("many/d{d}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        for f in 0..300usize {
+            let bytes = format!(
+                "{:016x}",
+                ((d * 300 + f) as u64).wrapping_mul(2_654_435_761)
+            );
+            std::fs::write(sub.join(format!("f{f:04}")), &bytes[..1 + f % 8]).unwrap();
+        }
+    }
+    let path = fixtures_bin().join("rust_dirs.wasm");
+    let original = std::fs::read(&path).unwrap();
+    let base = RunOptions {
+        args: vec!["rust_dirs.wasm".to_string()],
+        ..RunOptions::default()
+    };
+    let with_dir = RunOptions {
+        preopens: vec![(t.clone(), "/".to_string())],
+        read_only: vec!["/".to_string()],
+        ..base.clone()
+    };
+    let expected = run(&original, &with_dir).unwrap();
+    let packed = pack_specs_with(&path, &[format!("/={}:ro", t.display())], Rewriter::new());
+    assert!(tables_compressed(&packed));
+    let actual = run(&packed, &base).unwrap();
+    assert!(
+        expected.stdout_str().contains("f0299"),
+        "the walk lists the tiny files"
+    );
+    let expected = apply_engine_quirks("rust_dirs", expected, &actual);
+    assert_same_outcome("rust_dirs over many tiny files", &expected, &actual);
 }

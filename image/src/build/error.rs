@@ -44,6 +44,8 @@ pub enum BuildError {
     },
     /// zstd failed.
     Compress(io::Error),
+    /// A metadata block size (`MetaMode::Compressed`) that is not a power of two in 512..=1 MiB.
+    InvalidMetaBlockSize(u32),
 }
 
 impl fmt::Display for BuildError {
@@ -67,6 +69,10 @@ impl fmt::Display for BuildError {
             ),
             BuildError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             BuildError::Compress(e) => write!(f, "zstd compression failed: {e}"),
+            BuildError::InvalidMetaBlockSize(bs) => write!(
+                f,
+                "metadata block size {bs} (use a power of two in 512..=1048576)"
+            ),
         }
     }
 }

@@ -1,17 +1,20 @@
 //! Serialisation of the tables after the file data: node records, dirents, chunk records,
-//! preopens, host aliases and the string table, then the header that points at them.
+//! preopens, host aliases, the string table and the policy block (raw, or in the logical space of
+//! a compressed metadata region, `meta.rs`), then the header that points at them.
 
 use std::collections::BTreeMap;
 use std::vec::Vec;
 
 use super::data::Data;
 use super::error::to_u32;
+use super::meta::{MetaMode, Region};
 use super::tree::{Body, Order, Tree};
 use super::{BuildError, NodeRef};
 use crate::format::{
     Chunk, Dirent, Header, HostAlias, Kind, Node, Preopen, CHUNK_RECORD_SIZE, DEFAULT_CHUNK_SIZE,
     DIRENT_SIZE, FLAG_HOST_FS_DENY, HEADER_SIZE, HOST_ALIAS_SIZE, NODE_SIZE, PREOPEN_SIZE, VERSION,
 };
+use crate::level::Level;
 
 /// What the image tells the runtime besides the tree.
 #[derive(Debug, Default)]
@@ -35,6 +38,11 @@ pub(super) struct Tables<'a> {
     pub(super) data: &'a Data,
     pub(super) extras: &'a Extras,
     pub(super) cache_size: u32,
+    /// Level and threads of the metadata region's compression.
+    pub(super) level: Level,
+    pub(super) threads: usize,
+    /// Raw, compressed, or as the auto rule says.
+    pub(super) meta: MetaMode,
 }
 
 /// Deduplicated string table, offsets relative to its start.
@@ -67,7 +75,7 @@ struct Records {
     strings: Strings,
 }
 
-/// Where each table starts in the image, and where the image ends.
+/// Where each table starts (in the image, or in the metadata region), and where the tables end.
 struct Offsets {
     nodes: u64,
     dirents: u64,
@@ -78,17 +86,57 @@ struct Offsets {
     end: u64,
 }
 
+/// Where a compressed metadata region is: header fields `meta_block_size`, `meta_len`,
+/// `meta_index_off`.
+#[derive(Default)]
+struct RegionAt {
+    block_size: u32,
+    len: u32,
+    index_off: u32,
+}
+
 impl Tables<'_> {
-    /// Appends the tables to `out` (the header placeholder and the file data) and fills in the header.
+    /// Appends the tables to `out` (the header placeholder and the file data), raw or as a
+    /// compressed metadata region as [`MetaMode`] decides, and fills in the header.
     pub(super) fn append_to(&self, mut out: Vec<u8>) -> Result<Vec<u8>, BuildError> {
         let records = self.records()?;
-        let offs = self.offsets(out.len() as u64, &records);
+        let data_end = out.len() as u64;
+        let tables = self.offsets(0, &records).end;
+        if let Some(bs) = self.meta.block_size_to_try(self.level, data_end, tables) {
+            let offs = self.offsets(0, &records);
+            let mut logical = Vec::with_capacity(tables as usize);
+            let strings_base = to_u32(offs.strings)?;
+            append_records(&mut logical, &records, &self.data.chunks, strings_base);
+            logical.extend_from_slice(&self.extras.policy);
+            let region = Region::compress(&logical, bs, self.level, self.threads)?;
+            if self
+                .meta
+                .keeps(data_end, tables, region.stored_len(&logical))
+            {
+                let at = RegionAt {
+                    block_size: bs,
+                    len: to_u32(tables)?,
+                    index_off: region.append_to(&mut out, &logical)?,
+                };
+                let total_len = to_u32(out.len() as u64)?;
+                let header = self.header(&records, &offs, total_len, strings_base, at)?;
+                out[..HEADER_SIZE as usize].copy_from_slice(&header.encode());
+                return Ok(out);
+            }
+        }
+        let offs = self.offsets(data_end, &records);
         let total_len = to_u32(offs.end)?;
         let strings_base = to_u32(offs.strings)?;
         out.reserve_exact((offs.end - offs.nodes) as usize);
         append_records(&mut out, &records, &self.data.chunks, strings_base);
         out.extend_from_slice(&self.extras.policy);
-        let header = self.header(&records, &offs, total_len, strings_base)?;
+        let header = self.header(
+            &records,
+            &offs,
+            total_len,
+            strings_base,
+            RegionAt::default(),
+        )?;
         out[..HEADER_SIZE as usize].copy_from_slice(&header.encode());
         Ok(out)
     }
@@ -195,7 +243,8 @@ impl Tables<'_> {
         Ok(host_aliases)
     }
 
-    /// The table offsets when the tables start at `nodes` (the end of the file data).
+    /// The table offsets when the tables start at `nodes` (the end of the file data, or 0 in a
+    /// metadata region).
     fn offsets(&self, nodes: u64, r: &Records) -> Offsets {
         let len = |count: usize, size: u32| count as u64 * u64::from(size);
         let dirents = nodes + len(r.nodes.len(), NODE_SIZE);
@@ -229,13 +278,14 @@ impl Tables<'_> {
             .unwrap_or(DEFAULT_CHUNK_SIZE)
     }
 
-    /// The header describing the tables at `offs`.
+    /// The header describing the tables at `offs` (in the region `at`, unless its block size is 0).
     fn header(
         &self,
         r: &Records,
         offs: &Offsets,
         total_len: u32,
         strings_base: u32,
+        at: RegionAt,
     ) -> Result<Header, BuildError> {
         Ok(Header {
             version: VERSION,
@@ -265,6 +315,9 @@ impl Tables<'_> {
             },
             max_write_kib: self.extras.max_write_kib,
             cache_size: self.cache_size,
+            meta_block_size: at.block_size,
+            meta_len: at.len,
+            meta_index_off: at.index_off,
         })
     }
 }

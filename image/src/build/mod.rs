@@ -2,13 +2,15 @@
 //!
 //! `finish` runs the stages in order: `tree.rs` fixes the node order, `data.rs` streams the file
 //! contents (small files packed into shared blocks by `pack.rs`) through `compress.rs` and
-//! `dedup.rs` into the image, and `layout.rs` appends the tables and writes the header. `source.rs` reads host files; `error.rs` says what went wrong.
+//! `dedup.rs` into the image, and `layout.rs` appends the tables (raw, or compressed in blocks as
+//! `meta.rs` decides) and writes the header. `source.rs` reads host files; `error.rs` says what went wrong.
 
 mod compress;
 mod data;
 mod dedup;
 mod error;
 mod layout;
+mod meta;
 mod pack;
 mod source;
 mod tree;
@@ -23,6 +25,7 @@ use crate::format::{Kind, HEADER_SIZE};
 use crate::level::Level;
 pub use error::BuildError;
 use layout::{Extras, Tables};
+pub use meta::{MetaMode, AUTO_MIN_SAVING_BYTES, AUTO_MIN_SAVING_PERCENT};
 pub use source::FileData;
 use tree::{Body, Tree};
 
@@ -37,6 +40,8 @@ pub struct BuildOptions {
     pub cache_size: CacheSize,
     /// Most bytes in one shared block of small files.
     pub block_size: BlockSize,
+    /// Whether the tables are stored as a compressed metadata region (default: the auto rule).
+    pub meta: MetaMode,
 }
 
 impl Default for BuildOptions {
@@ -46,6 +51,7 @@ impl Default for BuildOptions {
             chunk_size: ChunkSize::AUTO,
             cache_size: CacheSize::DEFAULT,
             block_size: BlockSize::DEFAULT,
+            meta: MetaMode::Auto,
         }
     }
 }
@@ -274,6 +280,7 @@ impl ImageBuilder {
         self,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Vec<u8>, BuildError> {
+        self.opts.meta.check()?;
         let order = self.tree.walk_order();
         // Layout: header, file data, then the tables. Data comes first so it can be streamed
         // straight into the output; the reader only follows header offsets.
@@ -292,6 +299,9 @@ impl ImageBuilder {
             data: &data,
             extras: &self.extras,
             cache_size: self.opts.cache_size.get(),
+            level: self.opts.level,
+            threads: self.threads,
+            meta: self.opts.meta,
         }
         .append_to(out)
     }

@@ -98,6 +98,7 @@ pub(crate) fn build_image(
         cache_size: image.cache_size,
         chunk_size: image.chunk_size,
         block_size: image.block_size,
+        ..BuildOptions::default()
     });
     let w = fill_image(Walk::new(builder, walk), mounts, host)?;
     finish(w, image)

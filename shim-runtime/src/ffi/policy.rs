@@ -14,10 +14,9 @@ use super::ret;
 use super::state::with;
 use crate::fallible::resize;
 use crate::mem::AppMem;
-use crate::overlay::R;
+use crate::overlay::{io, R};
 use crate::policy::{merge_args, merge_env, sizes, split_list, write_list, Runtime, DENIED};
 use crate::wasi::{EFAULT, ENOMEM, SUCCESS};
-use wasifs_image::reader::Source;
 
 /// Most bytes of the host's args or environment (pointers and strings) read through app memory
 /// lent by `borrow`; a larger host list answers ENOMEM.
@@ -61,10 +60,9 @@ fn init() -> R<PolicyState> {
         let Ok(img) = s.fs.img() else {
             return Ok(Vec::new());
         };
-        let (off, len) = (img.header().policy_off, img.header().policy_len());
         let mut block = Vec::new();
-        resize(&mut block, len as usize)?;
-        img.source().read_at(off, &mut block);
+        resize(&mut block, img.policy_len() as usize)?;
+        io(img.read_policy(0, &mut block))?;
         Ok(block)
     })?;
     Ok(PolicyState {
@@ -239,15 +237,13 @@ fn stdio_bytes() -> [u8; 4] {
     let slot = unsafe { &mut *STDIO.0.get() };
     *slot.get_or_insert_with(|| {
         let mut b = [0u8; 4];
-        let at = with(|s| {
-            s.fs.img()
-                .ok()
-                .map(|i| (i.header().policy_off, i.header().policy_len()))
+        with(|s| {
+            if let Ok(img) = s.fs.img() {
+                if img.policy_len() >= STDIO_AT + 3 && img.read_policy(DENY_AT, &mut b).is_err() {
+                    b = [0; 4];
+                }
+            }
         });
-        if let Some((off, _)) = at.filter(|&(_, len)| len >= STDIO_AT + 3) {
-            // SAFETY: 4 bytes of the block, which the reader checked lies inside the image.
-            unsafe { image_to_shim(b.as_mut_ptr(), off + DENY_AT, 4) };
-        }
         b
     })
 }
