@@ -29,7 +29,7 @@ impl ChunkSize {
 
     /// log2 of the chunk size of a file of `size` bytes whose image gives the shim `cache` bytes
     /// of chunk cache. The auto rule: a file larger than 4× the cache cannot stay cached, so it is
-    /// read at random through small chunks (8 KiB: databases, indexes, models); every other file
+    /// read at random through small chunks (4 KiB: databases, indexes, models); every other file
     /// keeps 32 KiB chunks, for ratio and sequential speed (BENCHMARKS.md, P9).
     pub fn log2_for(self, size: u64, cache: CacheSize) -> u8 {
         match self.0 {
@@ -109,10 +109,10 @@ mod tests {
         let cache = CacheSize::DEFAULT;
         let four = 4 * u64::from(cache.get());
         assert_eq!(ChunkSize::AUTO.log2_for(four, cache), 15);
-        assert_eq!(ChunkSize::AUTO.log2_for(four + 1, cache), 13);
+        assert_eq!(ChunkSize::AUTO.log2_for(four + 1, cache), SMALL_CHUNK_LOG2);
         assert_eq!(ChunkSize::AUTO.log2_for(0, cache), 15);
         let small: CacheSize = "64K".parse().expect("a valid cache size");
-        assert_eq!(ChunkSize::AUTO.log2_for(300 << 10, small), 13);
+        assert_eq!(ChunkSize::AUTO.log2_for(300 << 10, small), SMALL_CHUNK_LOG2);
         let fixed = ChunkSize::fixed_log2(17).expect("128 KiB is valid");
         assert_eq!(fixed.log2_for(1 << 30, cache), 17);
     }

@@ -1,6 +1,6 @@
 //! Builder → reader round trips, compression choices, determinism and corrupt-image handling.
 
-use wasifs_image::format::{Codec, Kind, Node, HEADER_SIZE, NODE_SIZE};
+use wasifs_image::format::{Codec, Kind, Node, HEADER_SIZE, NODE_SIZE, SMALL_CHUNK_LOG2};
 use wasifs_image::{
     BuildError, BuildOptions, CacheSize, ChunkSize, FileData, FormatError, Image, ImageBuilder,
     Level, Meta,
@@ -387,7 +387,7 @@ fn bad_names_duplicates_and_wrong_parents_are_errors() {
 }
 
 #[test]
-fn auto_chunk_size_gives_files_over_four_caches_8k_chunks_and_the_header_the_largest() {
+fn auto_chunk_size_gives_files_over_four_caches_small_chunks_and_the_header_the_largest() {
     let cache: CacheSize = "16K".parse().expect("a valid cache size");
     let mut b = ImageBuilder::new(BuildOptions {
         cache_size: cache,
@@ -408,10 +408,15 @@ fn auto_chunk_size_gives_files_over_four_caches_8k_chunks_and_the_header_the_lar
     let bytes = b.finish().unwrap();
     let img = Image::open(bytes.as_slice()).unwrap();
     let (bf, sf) = (resolve(&img, 0, "big"), resolve(&img, 0, "small"));
-    assert_eq!((bf.chunk_log2, bf.chunk_size(), bf.b), (13, 8192, 9));
+    let sc = 1u32 << SMALL_CHUNK_LOG2;
+    let last = 64 * 1024 / sc;
+    assert_eq!(
+        (bf.chunk_log2, bf.chunk_size(), bf.b),
+        (SMALL_CHUNK_LOG2, u64::from(sc), last + 1)
+    );
     assert_eq!((sf.chunk_log2, sf.chunk_size(), sf.b), (15, 32768, 2));
-    assert_eq!(img.chunk_len(&bf, 8).unwrap(), 1);
-    assert_eq!(img.chunk_index(&bf, 8192 * 3 + 5), 3);
+    assert_eq!(img.chunk_len(&bf, last).unwrap(), 1);
+    assert_eq!(img.chunk_index(&bf, u64::from(sc) * 3 + 5), 3);
     assert_eq!(img.chunk_size(), 32 * 1024, "the largest any file uses");
     assert_eq!(read_file(&img, &bf), big);
     assert_eq!(read_file(&img, &sf), small);

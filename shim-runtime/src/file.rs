@@ -411,7 +411,7 @@ mod tests {
     }
 
     #[test]
-    fn a_file_with_8k_chunks_copies_8k_on_write_and_reads_back_across_chunks() {
+    fn a_file_with_small_chunks_copies_one_small_chunk_on_write_and_reads_back_across_chunks() {
         let bytes = small_chunk_tree();
         let mut f = Fs::new(Some(Image::open(&bytes[..]).unwrap()));
         let mut m = TestMem {
@@ -420,13 +420,14 @@ mod tests {
         };
         let root = f.node(0).unwrap();
         let id = f.lookup(&root, b"big.bin").unwrap().unwrap();
-        assert_eq!(f.node(id).unwrap().chunk_size(), 8192);
+        let sc = 1u64 << wasifs_image::format::SMALL_CHUNK_LOG2;
+        assert_eq!(f.node(id).unwrap().chunk_size(), sc);
         let small = f.lookup(&root, b"a.txt").unwrap().unwrap();
         let block = wasifs_image::format::BLOCK_SIZE;
         assert_eq!(f.node(small).unwrap().chunk_size(), u64::from(block));
         m.app[..3].copy_from_slice(b"XYZ");
         // 3 bytes across the border of chunks 8 and 9.
-        f.write(&m, id, 9 * 8192 - 1, 0, 3, 5).unwrap();
+        f.write(&m, id, 9 * sc - 1, 0, 3, 5).unwrap();
         let Some(ONode {
             data: Data::File { chunks, .. },
             ..
@@ -435,14 +436,15 @@ mod tests {
             panic!("not changed");
         };
         assert_eq!(chunks.iter().map(|c| c.0).collect::<Vec<_>>(), [8, 9]);
-        assert!(chunks.iter().all(|c| c.1.len() == 8192));
+        assert!(chunks.iter().all(|c| c.1.len() as u64 == sc));
         let mut want = big();
-        want[9 * 8192 - 1..9 * 8192 + 2].copy_from_slice(b"XYZ");
+        let at = 9 * sc as usize;
+        want[at - 1..at + 2].copy_from_slice(b"XYZ");
         assert_eq!(read_all(&mut f, &mut m, id), want);
     }
 
     #[test]
-    fn a_file_with_8k_chunks_truncates_and_grows_sparse() {
+    fn a_file_with_small_chunks_truncates_and_grows_sparse() {
         let bytes = small_chunk_tree();
         let mut f = Fs::new(Some(Image::open(&bytes[..]).unwrap()));
         let mut m = TestMem {
@@ -459,7 +461,12 @@ mod tests {
         }) = f.get(id)
         {
             assert_eq!(chunks.len(), 1);
-            assert_eq!((chunks[0].0, chunks[0].1.len()), (2, 20_005 - 2 * 8192));
+            let sc = 1usize << wasifs_image::format::SMALL_CHUNK_LOG2;
+            let idx = 20_005 / sc;
+            assert_eq!(
+                (chunks[0].0 as usize, chunks[0].1.len()),
+                (idx, 20_005 - idx * sc)
+            );
             assert_eq!(*img_len, 20_005);
         }
         f.write(&m, id, 100_000, 0, 2, 3).unwrap();
