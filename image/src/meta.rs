@@ -47,7 +47,7 @@ struct Cache {
     data: Vec<u8>,
     /// The next slot to fill (first in, first out).
     hand: usize,
-    /// The stored bytes of the block being decompressed.
+    /// The compressed bytes of the zstd block being decoded (reused).
     stored: Vec<u8>,
     /// The zstd decoder (its context is kept between blocks on the host).
     #[cfg(feature = "decode")]
@@ -200,9 +200,15 @@ impl MetaSpace {
         if end - start == block_len {
             src.read_at(start, out);
         } else {
-            resize(&mut c.stored, (end - start) as usize, 0)?;
-            src.read_at(start, &mut c.stored);
-            if c.decoder.decompress(&c.stored, out)? != out.len() {
+            let n = c.decoder.decompress_from(
+                src,
+                start,
+                end - start,
+                &mut c.stored,
+                out,
+                usize::MAX,
+            )?;
+            if n != out.len() {
                 return Err(FormatError::Decompress);
             }
         }

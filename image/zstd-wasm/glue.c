@@ -7,14 +7,14 @@
 static union { ZSTD_DCtx dctx; unsigned long long align; } wz_ws;
 static ZSTD_DCtx *wz_dctx;
 
-/* Decodes the zstd frame in src into dst a zstd block at a time, stopping once at least `want`
- * bytes are out or at the end of the frame: the size written, or (size_t)-1 on any error (corrupt
- * input, dst too small). The frame's window size does not matter: decoding straight into one
- * contiguous dst only ever references dst itself. */
-size_t wasifs_zstd_decompress(void *dst, size_t cap, const void *src, size_t len, size_t want)
+/* Buffer-less streaming (ZSTD_decompressContinue) driven from Rust (image/src/decode.rs), which
+ * reads each step's compressed bytes from the image just before it is decoded: no dictionary, no
+ * allocation. The frame's window size does not matter: decoding straight into one contiguous dst
+ * only ever references dst itself. */
+
+/* Starts decoding a frame: 0, or (size_t)-1 on error. */
+size_t wasifs_zstd_begin(void)
 {
-    const char *ip = (const char *)src;
-    size_t out = 0;
     if (wz_dctx == NULL) {
         wz_dctx = ZSTD_initStaticDCtx(&wz_ws, sizeof wz_ws);
         if (wz_dctx == NULL) return (size_t)-1;
@@ -23,19 +23,21 @@ size_t wasifs_zstd_decompress(void *dst, size_t cap, const void *src, size_t len
          * without the parameter dispatch code. */
         wz_dctx->forceIgnoreChecksum = ZSTD_d_ignoreChecksum;
     }
-    /* Buffer-less streaming (ZSTD_decompressContinue): no dictionary, no allocation. */
-    if (ZSTD_isError(ZSTD_decompressBegin(wz_dctx))) return (size_t)-1;
-    while (out < want) {
-        size_t n = ZSTD_nextSrcSizeToDecompress(wz_dctx), r;
-        if (n == 0) break; /* end of the frame */
-        if (n > len) return (size_t)-1;
-        r = ZSTD_decompressContinue(wz_dctx, (char *)dst + out, cap - out, ip, n);
-        if (ZSTD_isError(r)) return (size_t)-1;
-        ip += n;
-        len -= n;
-        out += r;
-    }
-    return out;
+    return ZSTD_isError(ZSTD_decompressBegin(wz_dctx)) ? (size_t)-1 : 0;
+}
+
+/* The exact number of compressed bytes the next step takes; 0 at the end of the frame. */
+size_t wasifs_zstd_next(void)
+{
+    return ZSTD_nextSrcSizeToDecompress(wz_dctx);
+}
+
+/* Decodes one step (src[..len], len = wasifs_zstd_next()) into dst[..cap]: the size written, or
+ * (size_t)-1 on any error (corrupt input, dst too small). */
+size_t wasifs_zstd_continue(void *dst, size_t cap, const void *src, size_t len)
+{
+    size_t r = ZSTD_decompressContinue(wz_dctx, dst, cap, src, len);
+    return ZSTD_isError(r) ? (size_t)-1 : r;
 }
 
 /* The uncompressed size the zstd frame at src declares: ZSTD_CONTENTSIZE_UNKNOWN or _ERROR (the

@@ -40,6 +40,10 @@ enum Chunk {
 /// file it was read for, so reading every file of a block decompresses it once.
 const BLOCKS: u32 = u32::MAX;
 
+/// Longest zstd frame header (`ZSTD_FRAMEHEADERSIZE_MAX`): a shared block's declared size is read
+/// from its first bytes alone.
+const FRAME_HEADER_MAX: usize = 18;
+
 /// The owned chunk `idx` among `chunks` (sorted by index).
 fn chunk(chunks: &[(u32, Vec<u8>)], idx: u32) -> Option<&Vec<u8>> {
     let i = chunks.binary_search_by_key(&idx, |c| c.0).ok()?;
@@ -92,15 +96,19 @@ impl<S: Source> Fs<S> {
         if let Some(slot) = found.filter(|&s| self.cache.data(s).len() >= want) {
             return Ok(Chunk::Cached(slot, base));
         }
-        self.stored.clear();
-        resize(&mut self.stored, c.stored_len as usize)?;
-        img.source().read_at(c.stored_off, &mut self.stored);
+        let (off, stored_len) = (c.stored_off, c.stored_len);
         // A chunk is exactly its length; a block as long as its frame says, at most the packed
         // file's chunk size (its block's).
         let len = match key {
-            BLOCKS => Decoder::content_size(&self.stored)
-                .filter(|&n| n <= f.chunk_size())
-                .ok_or(EIO)? as usize,
+            BLOCKS => {
+                let mut head = [0u8; FRAME_HEADER_MAX];
+                let k = core::cmp::min(stored_len as usize, FRAME_HEADER_MAX);
+                let head = head.get_mut(..k).unwrap_or_default();
+                img.source().read_at(off, head);
+                Decoder::content_size(head)
+                    .filter(|&n| n <= f.chunk_size())
+                    .ok_or(EIO)? as usize
+            }
             _ => clen,
         };
         let (slot, buf) = match found {
@@ -109,10 +117,15 @@ impl<S: Source> Fs<S> {
         };
         // Decoded before only up to an earlier file: all of it this time.
         let stop = if found.is_some() { len } else { want };
-        let got = self
-            .decoder
-            .decompress_into(&self.stored, buf, stop)
-            .map_err(|_| EIO)?;
+        // Its compressed bytes are read a zstd block at a time into `stored` (ENOMEM when that
+        // cannot grow, EIO when they are corrupt).
+        let got = io(self.decoder.decompress_into(
+            img.source(),
+            (off, stored_len),
+            &mut self.stored,
+            buf,
+            stop,
+        ))?;
         if got < want || (key != BLOCKS && got != clen) {
             return Err(EIO);
         }

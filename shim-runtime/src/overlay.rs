@@ -122,7 +122,7 @@ pub struct Fs<S: Source> {
     next_id: u32,
     /// Decompressed image chunks, bounded by the image's `cache_size`.
     pub(crate) cache: ChunkCache,
-    /// Stored (compressed) bytes of the chunk being decoded.
+    /// Compressed bytes of the zstd block being decoded (reused; grows to the largest block).
     pub(crate) stored: Vec<u8>,
     pub(crate) decoder: Decoder,
 }

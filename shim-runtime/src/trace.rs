@@ -120,13 +120,31 @@ pub const ERRNO_NAMES: [&str; 77] = [
 /// Longest string argument shown; longer ones end in `...`.
 const STR_MAX: u32 = 200;
 
+/// The low `n` hex digits of `v` (by hand, not `write!`: the trace shim's size budget).
+fn digits(out: &mut String, v: u64, n: u32) {
+    for i in (0..n).rev() {
+        out.push(char::from(
+            b"0123456789abcdef"[(v >> (4 * i)) as usize & 15],
+        ));
+    }
+}
+
+/// `v` in hex like `{:#x}`: `0x` and its digits, without leading zeros.
+fn hex(out: &mut String, v: u64) {
+    out.push_str("0x");
+    digits(out, v, (16 - v.leading_zeros() / 4).max(1));
+}
+
 /// `flags` as `A|B` from `names` (bit, name), unknown bits in hex, `0` when none.
 fn flags(out: &mut String, v: u64, names: &[(u64, &str)]) {
     let mut first = true;
     let mut rest = v;
     for &(bit, name) in names {
         if v & bit != 0 {
-            let _ = write!(out, "{}{name}", if first { "" } else { "|" });
+            if !first {
+                out.push('|');
+            }
+            out.push_str(name);
             first = false;
             rest &= !bit;
         }
@@ -134,7 +152,10 @@ fn flags(out: &mut String, v: u64, names: &[(u64, &str)]) {
     if v == 0 {
         out.push('0');
     } else if rest != 0 {
-        let _ = write!(out, "{}{rest:#x}", if first { "" } else { "|" });
+        if !first {
+            out.push('|');
+        }
+        hex(out, rest);
     }
 }
 
@@ -142,7 +163,7 @@ fn flags(out: &mut String, v: u64, names: &[(u64, &str)]) {
 fn string<M: AppMem>(out: &mut String, m: &M, ptr: u64, len: u64) {
     let shown = (len as u32).min(STR_MAX);
     let Ok(bytes) = m.get(ptr as u32, shown) else {
-        let _ = write!(out, "{ptr:#x}");
+        hex(out, ptr);
         return;
     };
     out.push('"');
@@ -155,7 +176,8 @@ fn string<M: AppMem>(out: &mut String, m: &M, ptr: u64, len: u64) {
             0x20..=0x7e => out.push(b as char),
             b'\n' => out.push_str("\\n"),
             _ => {
-                let _ = write!(out, "\\x{b:02x}");
+                out.push_str("\\x");
+                digits(out, u64::from(b), 2);
             }
         }
     }
@@ -188,7 +210,7 @@ pub fn line<M: AppMem>(m: &M, name: &str, kinds: &[Kind], vals: &[u64], errno: u
                 let _ = write!(out, "{}", v as i64);
             }
             Kind::X => {
-                let _ = write!(out, "{v:#x}");
+                hex(&mut out, v);
             }
             Kind::Str => string(&mut out, m, v, vals.get(i + 1).copied().unwrap_or(0)),
             Kind::Lookup => flags(
@@ -252,10 +274,12 @@ pub fn line<M: AppMem>(m: &M, name: &str, kinds: &[Kind], vals: &[u64], errno: u
                         u64::from_le_bytes(a)
                     })
                 };
-                let _ = match read {
-                    Some(r) => write!(out, "&{r}"),
-                    None => write!(out, "{v:#x}"),
-                };
+                match read {
+                    Some(r) => {
+                        let _ = write!(out, "&{r}");
+                    }
+                    None => hex(&mut out, v),
+                }
             }
         }
     }
