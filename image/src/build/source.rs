@@ -201,14 +201,6 @@ fn read_at_least(r: &mut (impl Read + ?Sized), buf: &mut [u8], want: usize) -> i
 
 /// Reads into `buf` until it is full or the input ends; returns the bytes read.
 fn read_full(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match r.read(&mut buf[done..]) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
+    let want = buf.len();
+    read_at_least(r, buf, want)
 }
