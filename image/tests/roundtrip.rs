@@ -2,8 +2,8 @@
 
 use wasifs_image::format::{Codec, Kind, Node, HEADER_SIZE, NODE_SIZE, SMALL_CHUNK_LOG2};
 use wasifs_image::{
-    BuildError, BuildOptions, CacheSize, ChunkSize, FileData, FormatError, Image, ImageBuilder,
-    Level, Meta,
+    BlockSize, BuildError, BuildOptions, CacheSize, ChunkSize, FileData, FormatError, Image,
+    ImageBuilder, Level, Meta,
 };
 
 fn meta(mode: u16, t: u64) -> Meta {
@@ -794,6 +794,34 @@ fn small_files_share_compressed_blocks_of_at_most_128k_in_node_order() {
     );
     assert_eq!((c2.stored_off, c2.stored_len), (c1.stored_off + 9000, 9000));
     assert_eq!(read_file(&img, &n2), noise(9000, 8));
+}
+
+#[test]
+fn block_size_off_compresses_every_small_file_alone() {
+    let mut b = ImageBuilder::new(BuildOptions {
+        block_size: BlockSize::OFF,
+        ..BuildOptions::default()
+    });
+    let root = b.root();
+    let contents: Vec<Vec<u8>> = (0..5).map(|i| text(3000 + i * 97)).collect();
+    for (i, data) in contents.iter().enumerate() {
+        let data = FileData::Bytes(data.clone());
+        b.add_file(root, format!("f{i}").as_bytes(), Meta::default(), data)
+            .unwrap();
+    }
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let mut offsets = Vec::new();
+    for (i, want) in contents.iter().enumerate() {
+        let f = resolve(&img, 0, &format!("f{i}"));
+        let c = img.chunk(&f, 0).unwrap();
+        assert_eq!((f.b, c.codec, c.block_off), (1, Codec::Zstd, 0), "f{i}");
+        assert_eq!(f.chunk_size(), 32 * 1024, "the file's own chunk size");
+        offsets.push(c.stored_off);
+        assert_eq!(&read_file(&img, &f), want, "f{i}");
+    }
+    offsets.dedup();
+    assert_eq!(offsets.len(), contents.len(), "a frame per file");
 }
 
 #[test]

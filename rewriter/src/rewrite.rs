@@ -174,7 +174,7 @@ impl Rewriter {
 
     /// Most uncompressed bytes in one shared block of small files ([`BlockSize::DEFAULT`], 128
     /// KiB, unless set): larger blocks compress files that share content better, and a read of one
-    /// small file decompresses up to a block.
+    /// small file decompresses up to a block; [`BlockSize::OFF`] compresses every file alone.
     pub fn block_size(mut self, size: BlockSize) -> Self {
         self.image.block_size = size;
         self

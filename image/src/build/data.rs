@@ -211,7 +211,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         self.dedup.add_source(index, data);
         let log2 = self.opts.chunk_size.log2_for(size, self.opts.cache_size);
         self.data.chunk_log2[index] = log2;
-        if Packer::packs(self.opts.level, size, log2) {
+        if Packer::packs(self.opts.level, self.opts.block_size, size, log2) {
             self.data.chunk_log2[index] = self.opts.block_size.log2();
             return self.add_small(index, data, size);
         }

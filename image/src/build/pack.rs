@@ -87,9 +87,14 @@ impl Packer {
     /// Whether a file of `size` bytes in chunks of `1 << chunk_log2` goes into a shared block: a
     /// non-empty file smaller than [`PACK_BELOW`] that is one chunk, when compressing (stored raw,
     /// every file is read straight from the image). A packed file's chunk size becomes its
-    /// block's ([`BlockSize`] is at least [`PACK_BELOW`], so the file fits).
-    pub(super) fn packs(level: Level, size: u64, chunk_log2: u8) -> bool {
-        size > 0 && size < PACK_BELOW && size <= 1 << chunk_log2 && level.zstd().is_some()
+    /// block's ([`BlockSize`] is at least [`PACK_BELOW`], so the file fits). Never with
+    /// [`BlockSize::OFF`].
+    pub(super) fn packs(level: Level, block: BlockSize, size: u64, chunk_log2: u8) -> bool {
+        block.packs()
+            && size > 0
+            && size < PACK_BELOW
+            && size <= 1 << chunk_log2
+            && level.zstd().is_some()
     }
 
     /// Adds the bytes of file `index` (smaller than [`PACK_BELOW`]); returns the full block they
@@ -166,12 +171,14 @@ mod tests {
 
     #[test]
     fn only_non_empty_one_chunk_files_under_16k_are_packed_and_only_when_compressing() {
-        assert!(Packer::packs(Level::DEFAULT, 1, 15));
-        assert!(Packer::packs(Level::DEFAULT, PACK_BELOW - 1, 15));
-        assert!(!Packer::packs(Level::DEFAULT, PACK_BELOW, 15));
-        assert!(!Packer::packs(Level::DEFAULT, 0, 15));
-        assert!(!Packer::packs(Level::STORE, 100, 15));
-        assert!(Packer::packs(Level::DEFAULT, 4096, 12), "one chunk");
-        assert!(!Packer::packs(Level::DEFAULT, 4097, 12), "two chunks");
+        const D: BlockSize = BlockSize::DEFAULT;
+        assert!(!Packer::packs(Level::DEFAULT, BlockSize::OFF, 1, 15), "off");
+        assert!(Packer::packs(Level::DEFAULT, D, 1, 15));
+        assert!(Packer::packs(Level::DEFAULT, D, PACK_BELOW - 1, 15));
+        assert!(!Packer::packs(Level::DEFAULT, D, PACK_BELOW, 15));
+        assert!(!Packer::packs(Level::DEFAULT, D, 0, 15));
+        assert!(!Packer::packs(Level::STORE, D, 100, 15));
+        assert!(Packer::packs(Level::DEFAULT, D, 4096, 12), "one chunk");
+        assert!(!Packer::packs(Level::DEFAULT, D, 4097, 12), "two chunks");
     }
 }

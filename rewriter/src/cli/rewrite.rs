@@ -64,13 +64,14 @@ pub struct RewriteArgs {
     #[arg(long, value_name = "SIZE", default_value_t = CacheSize::DEFAULT)]
     cache_size: CacheSize,
     /// Uncompressed size of the chunks files are compressed in: `auto` gives files larger than 4×
-    /// the cache size 8K chunks (fast random reads) and the others 32K; or a power of two from 1 to
+    /// the cache size 4K chunks (fast random reads) and the others 32K; or a power of two from 1 to
     /// 1M (bytes, or with a K or M suffix) for every file.
     #[arg(long, value_name = "SIZE", default_value_t = ChunkSize::AUTO)]
     chunk_size: ChunkSize,
     /// Most bytes in one shared block: files under 16K are packed together into compressed blocks
     /// of this size (a power of two from 16K to 1M); larger blocks compress files that share
-    /// content better, smaller ones decompress less to read one file.
+    /// content better, smaller ones decompress less to read one file; `off` compresses every file
+    /// alone (fastest first read of one small file, e.g. on an interpreter; larger image).
     #[arg(long, value_name = "SIZE", default_value_t = BlockSize::DEFAULT)]
     block_size: BlockSize,
     /// Whether the runtime's own preopens (its `--dir`s) stay visible after the embedded ones:
