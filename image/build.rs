@@ -27,6 +27,9 @@ mod decoder {
     const NEXT_BODY: &str =
         "FORCE_INLINE_TEMPLATE size_t\nDONT_VECTORIZE\nZSTD_decompressSequences_body(";
 
+    /// The test for literals split between the context's buffer and the output.
+    const SPLIT_TEST: &str = "dctx->litBufferLocation == ZSTD_split";
+
     /// What follows the regular sequence loop.
     const REGULAR_END: &str = "static size_t\nZSTD_decompressSequences_default(";
 
@@ -87,7 +90,16 @@ WZ_execSequenceSplitLitBuffer(BYTE* op, BYTE* const oend, const BYTE* const oend
             "zstd_decompress_block.c: one ZSTD_decodeSequence call in the regular loop"
         );
         let regular = regular.replace("ZSTD_decodeSequence(", "WZ_decodeSequence(");
-        format!("{}{WRAPPERS}{span}{regular}{tail}", &src[..a])
+        let text = format!("{}{WRAPPERS}{span}{regular}{tail}", &src[..a]);
+        // With a 128 KiB literals buffer in the context (ZSTD_DECODER_INTERNAL_BUFFER below) every
+        // block's literals fit it (each path checks litSize <= blockSizeMax <= 128 KiB first), so
+        // literals are never split between it and the output: those branches, and the split loop
+        // with its helpers, compile away (~2 KiB of the shim).
+        assert!(
+            text.matches(SPLIT_TEST).count() == 10,
+            "zstd_decompress_block.c: ten tests of a split literals buffer"
+        );
+        text.replace(SPLIT_TEST, "0 /* wasifs: never split */")
     }
 
     /// Compiles zstd-wasm/ and the zstd sources into the static library `wasifs_zstd`.
@@ -149,6 +161,9 @@ WZ_execSequenceSplitLitBuffer(BYTE* op, BYTE* const oend, const BYTE* const oend
             .define("ZSTD_DISABLE_ASM", "1")
             .define("DYNAMIC_BMI2", "0")
             .define("ZSTD_HEAPMODE", "0")
+            // A literals buffer as large as a block (+64 KiB of shim memory): never split (see
+            // rewrite_block_c).
+            .define("ZSTD_DECODER_INTERNAL_BUFFER", "131072")
             .define("DEBUGLEVEL", "0")
             .define("NDEBUG", "1")
             .define("ZSTDLIB_VISIBILITY", "")

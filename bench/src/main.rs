@@ -10,6 +10,9 @@
 //!     one whole run like `wasmtime run` (compiled-code cache in DIR; a `.cwasm` is mapped, not read);
 //!     --mem prints `linear-memory BYTES` (all memories' final sizes, shim's included) to stderr;
 //!     --dir preopens read-only, --dir-rw read-write (the SQLite guest's `gen` writes its database)
+//! wasifs-bench fuel MODULE -- ARGS
+//!     one instantiate + run on wasmi with fuel metering; prints the fuel used (≈ wasm instructions
+//!     executed: deterministic, so start-up costs compare without timing noise)
 //! wasifs-bench precompile IN OUT                        IN compiled to OUT (`.cwasm`, like `wasmtime compile`)
 //! ```
 
@@ -89,6 +92,13 @@ fn real_main() -> Result<()> {
                 e => bail!("unknown engine {e}"),
             };
             println!("{}", median(times));
+            Ok(())
+        }
+        "fuel" => {
+            let module = PathBuf::from(args.next().context("fuel MODULE")?);
+            let r = parse_run_args(args)?;
+            let bytes = std::fs::read(&module).with_context(|| module.display().to_string())?;
+            println!("{}", wi::fuel(&bytes, &r)?);
             Ok(())
         }
         "precompile" => {
@@ -256,13 +266,13 @@ mod wi {
         buf[at as usize..at as usize + bytes.len()].copy_from_slice(bytes);
     }
 
-    pub fn start_times(bytes: &[u8], r: &RunArgs, iters: usize) -> Result<Vec<u128>> {
+    /// Compiles `bytes` on `engine` and links the minimal host.
+    fn link(engine: &Engine, bytes: &[u8], r: &RunArgs) -> Result<(Module, Linker<Host>)> {
         if !r.dirs.is_empty() {
             bail!("the wasmi runner has no --dir");
         }
-        let engine = Engine::new(&Config::default());
-        let module = Module::new(&engine, bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut linker: Linker<Host> = Linker::new(&engine);
+        let module = Module::new(engine, bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut linker: Linker<Host> = Linker::new(engine);
         for imp in module.imports() {
             let ExternType::Func(ty) = imp.ty() else {
                 continue;
@@ -326,22 +336,55 @@ mod wi {
                 .func_new(&m, imp.name(), ty2, f)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
+        Ok((module, linker))
+    }
+
+    /// argv for the guest: a program name, then ARGS.
+    fn argv(r: &RunArgs) -> Vec<Vec<u8>> {
         let mut argv = vec![b"main.wasm".to_vec()];
         argv.extend(r.args.iter().map(|a| a.as_bytes().to_vec()));
+        argv
+    }
+
+    /// Instantiates and runs `_start` once; the guest's exit code.
+    fn run(store: &mut Store<Host>, module: &Module, linker: &Linker<Host>) -> Result<i32> {
+        let inst = linker
+            .instantiate_and_start(&mut *store, module)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let start = inst
+            .get_typed_func::<(), ()>(&*store, "_start")
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        match start.call(&mut *store, ()) {
+            Ok(()) => Ok(0),
+            Err(e) => e.i32_exit_status().ok_or_else(|| anyhow::anyhow!("{e}")),
+        }
+    }
+
+    /// Fuel used by one instantiate + run (wasmi charges about one unit per instruction).
+    pub fn fuel(bytes: &[u8], r: &RunArgs) -> Result<u64> {
+        let mut config = Config::default();
+        config.consume_fuel(true);
+        let engine = Engine::new(&config);
+        let (module, linker) = link(&engine, bytes, r)?;
+        let mut store = Store::new(&engine, Host { args: argv(r) });
+        let budget = u64::MAX / 2;
+        store.set_fuel(budget).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let code = run(&mut store, &module, &linker)?;
+        if code != 0 {
+            bail!("guest exited with {code}");
+        }
+        Ok(budget - store.get_fuel().map_err(|e| anyhow::anyhow!("{e}"))?)
+    }
+
+    pub fn start_times(bytes: &[u8], r: &RunArgs, iters: usize) -> Result<Vec<u128>> {
+        let engine = Engine::new(&Config::default());
+        let (module, linker) = link(&engine, bytes, r)?;
+        let argv = argv(r);
         let mut out = Vec::new();
         for _ in 0..iters {
             let t = Instant::now();
             let mut store = Store::new(&engine, Host { args: argv.clone() });
-            let inst = linker
-                .instantiate_and_start(&mut store, &module)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let start = inst
-                .get_typed_func::<(), ()>(&store, "_start")
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let code = match start.call(&mut store, ()) {
-                Ok(()) => 0,
-                Err(e) => e.i32_exit_status().ok_or_else(|| anyhow::anyhow!("{e}"))?,
-            };
+            let code = run(&mut store, &module, &linker)?;
             out.push(t.elapsed().as_nanos());
             if code != 0 {
                 bail!("guest exited with {code}");

@@ -92,6 +92,6 @@ mod tests {
         assert_eq!("1025M".parse::<CacheSize>(), Err(CacheSizeError));
         assert_eq!("-1".parse::<CacheSize>(), Err(CacheSizeError));
         assert_eq!("M".parse::<CacheSize>(), Err(CacheSizeError));
-        assert_eq!(alloc::format!("{}", CacheSize::DEFAULT), "1M");
+        assert_eq!(alloc::format!("{}", CacheSize::DEFAULT), "8M");
     }
 }

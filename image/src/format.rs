@@ -87,7 +87,7 @@ pub const BLOCK_SIZE: u32 = 1 << BLOCK_LOG2;
 pub const MAX_BLOCK_OFF: u32 = (1 << 24) - 1;
 
 /// Default budget of the shim's cache of decompressed chunks (header `cache_size`).
-pub const DEFAULT_CACHE_SIZE: u32 = 1024 * 1024;
+pub const DEFAULT_CACHE_SIZE: u32 = 8 * 1024 * 1024;
 
 /// Block size of a compressed metadata region the builder writes (16 KiB: within 3% of 32 KiB
 /// blocks on 50,000 tiny files, half the bytes decompressed per cache miss; docs/ARCHITECTURE.md §1).

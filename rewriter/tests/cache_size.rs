@@ -64,7 +64,7 @@ fn cache_size_flag_is_recorded_in_the_image_header_and_defaults_to_one_mib() {
     );
     let h = image_header(&std::fs::read(&default).expect("packed module"));
     assert_eq!(h.cache_size, CacheSize::DEFAULT.get());
-    assert_eq!(h.cache_size, 1 << 20);
+    assert_eq!(h.cache_size, 8 << 20);
 }
 
 #[test]
