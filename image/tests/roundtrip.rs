@@ -387,8 +387,8 @@ fn bad_names_duplicates_and_wrong_parents_are_errors() {
 }
 
 #[test]
-fn auto_chunk_size_gives_files_over_four_caches_small_chunks_and_the_header_the_largest() {
-    let cache: CacheSize = "16K".parse().expect("a valid cache size");
+fn auto_chunk_size_gives_files_over_the_cache_small_chunks_and_the_header_the_largest() {
+    let cache: CacheSize = "64K".parse().expect("a valid cache size");
     let mut b = ImageBuilder::new(BuildOptions {
         cache_size: cache,
         ..BuildOptions::default()
