@@ -319,8 +319,8 @@ mod tests {
                 assert!(held(&c) <= 700 * 4 + 12);
                 for n in 0..60 {
                     for i in 0..50 {
-                        let scan = (0..c.slots.len())
-                            .find(|&s| c.slots[s].0 == n && c.meta[2 * s] == i);
+                        let scan =
+                            (0..c.slots.len()).find(|&s| c.slots[s].0 == n && c.meta[2 * s] == i);
                         assert_eq!(c.find(n, i), scan, "step {step}: ({n}, {i})");
                     }
                 }
