@@ -10,6 +10,7 @@
 //!     one whole run like `wasmtime run` (compiled-code cache in DIR; a `.cwasm` is mapped, not read);
 //!     --mem prints `linear-memory BYTES` (all memories' final sizes, shim's included) to stderr;
 //!     --dir preopens read-only, --dir-rw read-write (the SQLite guest's `gen` writes its database)
+//! (WASIFS_BENCH_PERFMAP=1 names JIT code for `perf record`.)
 //! wasifs-bench fuel MODULE -- ARGS
 //!     one instantiate + run on wasmi with fuel metering; prints the fuel used (≈ wasm instructions
 //!     executed: deterministic, so start-up costs compare without timing noise)
@@ -132,6 +133,10 @@ mod wt {
     fn engine(cache: Option<&PathBuf>) -> Result<Engine> {
         let mut c = Config::new();
         c.wasm_multi_memory(true);
+        // WASIFS_BENCH_PERFMAP=1: JIT code named in /tmp/perf-PID.map, for `perf record`.
+        if std::env::var_os("WASIFS_BENCH_PERFMAP").is_some() {
+            c.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if let Some(dir) = cache {
             let mut cc = CacheConfig::new();
             cc.with_directory(dir);

@@ -122,7 +122,7 @@ fn block_size_flag_is_the_chunk_size_packed_small_files_record() {
     for (flag, want) in [
         (None, 128 << 10),
         (Some("1M"), 1 << 20),
-        (Some("16K"), 32 << 10),
+        (Some("16K"), 64 << 10),
     ] {
         let out_path = dir.path().join("out.wasm");
         let extra: Vec<&str> = flag
@@ -137,7 +137,7 @@ fn block_size_flag_is_the_chunk_size_packed_small_files_record() {
             String::from_utf8_lossy(&out.stderr)
         );
         // The fixture's files are small, so packed: the header's largest chunk size is the
-        // block's, or the 32 KiB of unpacked chunks when blocks are smaller.
+        // block's, or the 64 KiB of unpacked chunks when blocks are smaller.
         let h = image_header(&std::fs::read(&out_path).expect("packed module"));
         assert_eq!(h.chunk_size, want, "--block-size {flag:?}");
     }

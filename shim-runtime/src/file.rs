@@ -9,7 +9,7 @@
 
 use alloc::vec::Vec;
 
-use wasifs_image::format::{Codec, DEFAULT_CHUNK_LOG2};
+use wasifs_image::format::{Codec, NEW_FILE_CHUNK_LOG2};
 use wasifs_image::reader::{Node, Source};
 use wasifs_image::Decoder;
 
@@ -303,7 +303,7 @@ impl<S: Source> Fs<S> {
             }
             o.n.size = size;
             if size == 0 {
-                o.n.chunk_log2 = DEFAULT_CHUNK_LOG2;
+                o.n.chunk_log2 = NEW_FILE_CHUNK_LOG2;
             }
         }
         self.touch(id, now)

@@ -8,7 +8,7 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use wasifs_image::format::{Kind, DEFAULT_CHUNK_LOG2};
+use wasifs_image::format::{Kind, NEW_FILE_CHUNK_LOG2};
 use wasifs_image::reader::{Image, Node, Source};
 use wasifs_image::Decoder;
 
@@ -422,7 +422,7 @@ impl<S: Source> Fs<S> {
             kind,
             // A new file's owned chunks are 32 KiB (an image file keeps its own chunk size, so
             // copy-on-write maps chunk to chunk).
-            chunk_log2: DEFAULT_CHUNK_LOG2,
+            chunk_log2: NEW_FILE_CHUNK_LOG2,
             mode,
             nlink,
             size,
