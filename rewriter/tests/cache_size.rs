@@ -79,14 +79,14 @@ fn malformed_cache_size_is_refused_naming_the_flag_and_writes_nothing() {
 }
 
 #[test]
-fn chunk_size_flag_sets_every_file_s_chunks_and_auto_keeps_small_files_at_32k() {
+fn chunk_size_flag_sets_every_file_s_chunks_and_auto_keeps_small_files_at_64k() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Stored raw, so no small file is packed into a shared block (whose size a packed file
     // records as its chunk size).
     for (flag, want) in [
-        (None, 32 << 10),
+        (None, 64 << 10),
         (Some("8K"), 8 << 10),
-        (Some("auto"), 32 << 10),
+        (Some("auto"), 64 << 10),
     ] {
         let out_path = dir.path().join("out.wasm");
         let mut extra = vec!["--store"];
