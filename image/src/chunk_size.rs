@@ -30,7 +30,7 @@ impl ChunkSize {
     /// log2 of the chunk size of a file of `size` bytes whose image gives the shim `cache` bytes
     /// of chunk cache. The auto rule: a file larger than the cache cannot stay cached, so it is
     /// read at random through small chunks (4 KiB: databases, indexes, models); every other file
-    /// keeps 64 KiB chunks, for ratio and sequential speed, and once read is served from the cache
+    /// keeps 256 KiB chunks (read 32 KiB at a time), for ratio and sequential speed, and once read is served from the cache
     /// (BENCHMARKS.md, P9: a 7 MiB SQLite database under a 4 MiB cache answered its queries 2.9×
     /// faster in 4 KiB chunks than in 32 KiB ones).
     pub fn log2_for(self, size: u64, cache: CacheSize) -> u8 {
@@ -110,9 +110,9 @@ mod tests {
     fn auto_gives_4k_chunks_only_to_files_larger_than_the_cache() {
         let cache = CacheSize::DEFAULT;
         let whole = u64::from(cache.get());
-        assert_eq!(ChunkSize::AUTO.log2_for(whole, cache), 16);
+        assert_eq!(ChunkSize::AUTO.log2_for(whole, cache), 18);
         assert_eq!(ChunkSize::AUTO.log2_for(whole + 1, cache), SMALL_CHUNK_LOG2);
-        assert_eq!(ChunkSize::AUTO.log2_for(0, cache), 16);
+        assert_eq!(ChunkSize::AUTO.log2_for(0, cache), 18);
         let small: CacheSize = "64K".parse().expect("a valid cache size");
         assert_eq!(ChunkSize::AUTO.log2_for(300 << 10, small), SMALL_CHUNK_LOG2);
         let fixed = ChunkSize::fixed_log2(17).expect("128 KiB is valid");

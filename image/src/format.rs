@@ -61,12 +61,17 @@ pub fn total_len(header: &[u8; HEADER_SIZE as usize]) -> u32 {
     get_u32(header, header_off::TOTAL_LEN)
 }
 
-/// log2 of the uncompressed chunk size `--chunk-size auto` gives a file that fits the cache (64 KiB:
-/// on real source trees 7 % smaller images than 32 KiB chunks, sequential reads 4 % faster, the
-/// first byte of a large file 0.1 ms later; BENCHMARKS.md, P11).
-pub const DEFAULT_CHUNK_LOG2: u8 = 16;
+/// log2 of the uncompressed chunk size `--chunk-size auto` gives a file that fits the cache (256 KiB,
+/// read a [`CHUNK_SEGMENT`] at a time: on a real source tree 9 % smaller images than 32 KiB
+/// chunks, with the same time to a large file's first byte; BENCHMARKS.md, P11).
+pub const DEFAULT_CHUNK_LOG2: u8 = 18;
 /// Uncompressed size of such a chunk, `1 << DEFAULT_CHUNK_LOG2` (the header's without files).
 pub const DEFAULT_CHUNK_SIZE: u32 = 1 << DEFAULT_CHUNK_LOG2;
+/// A compressed chunk larger than this is one zstd frame that ends a zstd block every this many
+/// bytes (one window: on real sources 5 % smaller than one zstd block per 64 KiB chunk, even): a
+/// reader decodes a chunk's first segments only, whole segments (a read near the start of a
+/// 256 KiB chunk decodes 32 KiB; BENCHMARKS.md, P11).
+pub const CHUNK_SEGMENT: u32 = 32 * 1024;
 /// log2 of the chunks of a file the shim creates, or cuts to 0 bytes (32 KiB: what a write copies
 /// at most).
 pub const NEW_FILE_CHUNK_LOG2: u8 = 15;

@@ -67,7 +67,7 @@ fn contents(rng: &mut Rng, chunk_size: u32) -> Vec<u8> {
 /// and sometimes policies; tables raw or in a compressed metadata region.
 fn build(rng: &mut Rng) -> Vec<u8> {
     // One chunk size for every file, or `auto` with a 1 KiB cache: files over 1 KiB get 4 KiB
-    // chunks, the others 64 KiB (sizes mixed in one image).
+    // chunks, the others 256 KiB (sizes mixed in one image).
     let log2 = [Some(0), Some(3), Some(6), Some(9), None][rng.below(5)];
     let level = Level::try_from([0, 1, 3][rng.below(3)]).expect("a test level is in range");
     let meta = [

@@ -414,10 +414,10 @@ fn auto_chunk_size_gives_files_over_the_cache_small_chunks_and_the_header_the_la
         (bf.chunk_log2, bf.chunk_size(), bf.b),
         (SMALL_CHUNK_LOG2, u64::from(sc), last + 1)
     );
-    assert_eq!((sf.chunk_log2, sf.chunk_size(), sf.b), (16, 65536, 1));
+    assert_eq!((sf.chunk_log2, sf.chunk_size(), sf.b), (18, 262144, 1));
     assert_eq!(img.chunk_len(&bf, last).unwrap(), 1);
     assert_eq!(img.chunk_index(&bf, u64::from(sc) * 3 + 5), 3);
-    assert_eq!(img.chunk_size(), 64 * 1024, "the largest any file uses");
+    assert_eq!(img.chunk_size(), 256 * 1024, "the largest any file uses");
     assert_eq!(read_file(&img, &bf), big);
     assert_eq!(read_file(&img, &sf), small);
 
@@ -734,7 +734,7 @@ fn header_records_the_cache_size_the_builder_was_given() {
         let bytes = b.finish().unwrap();
         let img = Image::open(bytes.as_slice()).unwrap();
         assert_eq!(img.header().cache_size, want);
-        assert_eq!(img.chunk_size(), 64 * 1024);
+        assert_eq!(img.chunk_size(), 256 * 1024);
     }
 }
 
@@ -816,7 +816,7 @@ fn block_size_off_compresses_every_small_file_alone() {
         let f = resolve(&img, 0, &format!("f{i}"));
         let c = img.chunk(&f, 0).unwrap();
         assert_eq!((f.b, c.codec, c.block_off), (1, Codec::Zstd, 0), "f{i}");
-        assert_eq!(f.chunk_size(), 64 * 1024, "the file's own chunk size");
+        assert_eq!(f.chunk_size(), 256 * 1024, "the file's own chunk size");
         offsets.push(c.stored_off);
         assert_eq!(&read_file(&img, &f), want, "f{i}");
     }

@@ -166,7 +166,7 @@ impl Rewriter {
     }
 
     /// The uncompressed chunk size of the file data: [`ChunkSize::AUTO`] (the default) gives
-    /// files larger than the cache 4 KiB chunks (fast random reads) and the others 64 KiB.
+    /// files larger than the cache 4 KiB chunks (fast random reads) and the others 256 KiB.
     pub fn chunk_size(mut self, size: ChunkSize) -> Self {
         self.image.chunk_size = size;
         self

@@ -79,14 +79,14 @@ fn malformed_cache_size_is_refused_naming_the_flag_and_writes_nothing() {
 }
 
 #[test]
-fn chunk_size_flag_sets_every_file_s_chunks_and_auto_keeps_small_files_at_64k() {
+fn chunk_size_flag_sets_every_file_s_chunks_and_auto_keeps_small_files_at_256k() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Stored raw, so no small file is packed into a shared block (whose size a packed file
     // records as its chunk size).
     for (flag, want) in [
-        (None, 64 << 10),
+        (None, 256 << 10),
         (Some("8K"), 8 << 10),
-        (Some("auto"), 64 << 10),
+        (Some("auto"), 256 << 10),
     ] {
         let out_path = dir.path().join("out.wasm");
         let mut extra = vec!["--store"];
@@ -120,9 +120,9 @@ fn a_chunk_size_not_a_power_of_two_up_to_1m_is_refused_naming_the_flag() {
 fn block_size_flag_is_the_chunk_size_packed_small_files_record() {
     let dir = tempfile::tempdir().expect("tempdir");
     for (flag, want) in [
-        (None, 128 << 10),
+        (None, 256 << 10),
         (Some("1M"), 1 << 20),
-        (Some("16K"), 64 << 10),
+        (Some("16K"), 256 << 10),
     ] {
         let out_path = dir.path().join("out.wasm");
         let extra: Vec<&str> = flag
@@ -137,7 +137,7 @@ fn block_size_flag_is_the_chunk_size_packed_small_files_record() {
             String::from_utf8_lossy(&out.stderr)
         );
         // The fixture's files are small, so packed: the header's largest chunk size is the
-        // block's, or the 64 KiB of unpacked chunks when blocks are smaller.
+        // block's, or the 256 KiB of unpacked chunks when blocks are smaller.
         let h = image_header(&std::fs::read(&out_path).expect("packed module"));
         assert_eq!(h.chunk_size, want, "--block-size {flag:?}");
     }

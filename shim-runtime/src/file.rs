@@ -9,7 +9,7 @@
 
 use alloc::vec::Vec;
 
-use wasifs_image::format::{Codec, NEW_FILE_CHUNK_LOG2};
+use wasifs_image::format::{Codec, CHUNK_SEGMENT, NEW_FILE_CHUNK_LOG2};
 use wasifs_image::reader::{Node, Source};
 use wasifs_image::Decoder;
 
@@ -69,14 +69,17 @@ fn zero<M: AppMem>(m: &mut M, dst: u32, len: u32) {
 }
 
 impl<S: Source> Fs<S> {
-    /// Makes chunk `idx` of image file `id` readable: [`Chunk::Raw`] offset in the image, or the
-    /// [`Chunk::Cached`] slot it was (or already is) decompressed into: the chunk's own, or for a
-    /// small file the shared block's (keyed by its stored offset). A block is first decoded only
-    /// up to the file read (its frame has a zstd block every few KiB), and all of it when a later
-    /// file needs more.
-    fn image_chunk(&mut self, id: u32, idx: u32) -> R<Chunk> {
+    /// Makes at least the first `need` bytes of chunk `idx` of image file `id` readable:
+    /// [`Chunk::Raw`] offset in the image, or the [`Chunk::Cached`] slot it was (or already is)
+    /// decompressed into: the chunk's own, or for a small file the shared block's (keyed by its
+    /// stored offset). A chunk is first decoded only up to the [`CHUNK_SEGMENT`] holding byte
+    /// `need - 1` (its frame ends a zstd block there), a block only up to the file read (a zstd
+    /// block every few KiB), and all of either when a later read needs more.
+    fn image_chunk(&mut self, id: u32, idx: u32, need: usize) -> R<Chunk> {
         if let Some(slot) = self.cache.find(id, idx) {
-            return Ok(Chunk::Cached(slot, 0));
+            if self.cache.data(slot).len() >= need {
+                return Ok(Chunk::Cached(slot, 0));
+            }
         }
         let img = self.img.as_ref().ok_or(EIO)?;
         let f = io(img.node(id))?;
@@ -86,13 +89,12 @@ impl<S: Source> Fs<S> {
         let (key, at, want) = match c.codec {
             Codec::Raw => return Ok(Chunk::Raw(c.stored_off)),
             Codec::Packed => (BLOCKS, c.stored_off, base + clen),
-            Codec::Zstd => (id, idx, clen),
+            Codec::Zstd => {
+                let segments = need.div_ceil(CHUNK_SEGMENT as usize) * CHUNK_SEGMENT as usize;
+                (id, idx, core::cmp::min(segments, clen))
+            }
         };
-        let found = if key == BLOCKS {
-            self.cache.find(key, at)
-        } else {
-            None
-        };
+        let found = self.cache.find(key, at);
         if let Some(slot) = found.filter(|&s| self.cache.data(s).len() >= want) {
             return Ok(Chunk::Cached(slot, base));
         }
@@ -115,7 +117,7 @@ impl<S: Source> Fs<S> {
             Some(slot) => (slot, self.cache.slot_mut(slot).ok_or(EIO)?),
             None => self.cache.fill(key, len)?,
         };
-        // Decoded before only up to an earlier file: all of it this time.
+        // Decoded before only up to an earlier read: all of it this time.
         let stop = if found.is_some() { len } else { want };
         // Its compressed bytes are read a zstd block at a time into `stored` (ENOMEM when that
         // cannot grow, EIO when they are corrupt).
@@ -126,7 +128,8 @@ impl<S: Source> Fs<S> {
             buf,
             stop,
         ))?;
-        if got < want || (key != BLOCKS && got != clen) {
+        // A chunk decoded to its end (not stopped early at a zstd block) is exactly its length.
+        if got < want || (key != BLOCKS && got != clen && (stop >= clen || got > clen)) {
             return Err(EIO);
         }
         self.cache.filled(slot, at);
@@ -180,7 +183,7 @@ impl<S: Source> Fs<S> {
                 From::Zero => 0,
                 From::Image(limit) => {
                     let t = core::cmp::min(u64::from(take), limit) as u32;
-                    match self.image_chunk(id, idx)? {
+                    match self.image_chunk(id, idx, within + t as usize)? {
                         Chunk::Raw(off) => m.image_to_app(at, off + within as u32, t),
                         Chunk::Cached(slot, base) => m.write(
                             at,
@@ -212,7 +215,7 @@ impl<S: Source> Fs<S> {
             let mut v = Vec::new();
             if start < img_len {
                 let n = core::cmp::min(cs, img_len - start) as usize;
-                match self.image_chunk(id, idx)? {
+                match self.image_chunk(id, idx, n)? {
                     Chunk::Raw(off) => {
                         v = zeroed(n)?;
                         self.img()?.source().read_at(off, &mut v)
@@ -414,8 +417,38 @@ mod tests {
         assert_eq!(&got[150_000..], b"aaa");
     }
 
-    /// The test tree with `auto` chunks and a 64 KiB cache: big.bin (300 KiB, over 4 caches) has
-    /// 8 KiB chunks; a.txt is packed in a shared block (its chunk size is the block's).
+    #[test]
+    fn a_read_near_a_large_chunk_s_start_decodes_only_the_segments_it_needs() {
+        let bytes = crate::path::tests::tree_with(wasifs_image::BuildOptions {
+            chunk_size: wasifs_image::ChunkSize::fixed_log2(18).unwrap(),
+            ..wasifs_image::BuildOptions::default()
+        });
+        let mut f = Fs::new(Some(Image::open(&bytes[..]).unwrap()));
+        let mut m = TestMem {
+            app: alloc::vec![0; 100_000],
+            image: bytes.clone(),
+        };
+        let root = f.node(0).unwrap();
+        let id = f.lookup(&root, b"big.bin").unwrap().unwrap();
+        let seg = wasifs_image::format::CHUNK_SEGMENT as usize;
+        let want = big();
+        // 10 bytes at 100: the first 32 KiB segment of the 256 KiB chunk 0.
+        assert_eq!(f.read(&mut m, id, 100, 0, 10).unwrap(), 10);
+        assert_eq!(&m.app[..10], &want[100..110]);
+        assert_eq!(f.cache.lens(), [seg]);
+        // Within it again: served from the cache, nothing decoded.
+        f.stored.clear();
+        assert_eq!(f.read(&mut m, id, seg as u64 - 5, 0, 5).unwrap(), 5);
+        assert!(f.stored.is_empty(), "decoded again");
+        // Past it: the whole chunk, once.
+        assert_eq!(f.read(&mut m, id, 200_000, 0, 10).unwrap(), 10);
+        assert_eq!(&m.app[..10], &want[200_000..200_010]);
+        assert_eq!(f.cache.lens(), [256 * 1024]);
+        assert_eq!(read_all(&mut f, &mut m, id), want);
+    }
+
+    /// The test tree with `auto` chunks and a 64 KiB cache: big.bin (300 KiB, over the cache) has
+    /// 4 KiB chunks; a.txt is packed in a shared block (its chunk size is the block's).
     fn small_chunk_tree() -> Vec<u8> {
         crate::path::tests::tree_with(wasifs_image::BuildOptions {
             cache_size: "64K".parse().unwrap(),

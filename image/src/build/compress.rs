@@ -1,14 +1,16 @@
 //! Chunk compression on several threads: one zstd context per thread, each chunk its own frame (so
 //! the bytes do not depend on the thread count), kept only when it saves at least 2%. Each thread
 //! compresses into a buffer that is reused for a later batch. A shared block of small files is one
-//! frame whose zstd blocks end where some of its files end, so a reader can stop decoding after the
-//! file it needs.
+//! frame whose zstd blocks end where some of its files end, and a chunk larger than
+//! [`CHUNK_SEGMENT`] ends a zstd block every [`CHUNK_SEGMENT`] bytes, so a reader can stop
+//! decoding after the part it needs.
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::vec::Vec;
 
 use super::BuildError;
+use crate::format::CHUNK_SEGMENT;
 use crate::level::Level;
 use zstd::zstd_safe::{self, InBuffer, OutBuffer};
 
@@ -140,6 +142,16 @@ impl Out<'_> {
         let hash = chunk_hash(raw);
         let Some(c) = c else {
             return Ok(Done { stored: None, hash });
+        };
+        let segments: Vec<u32>;
+        let seg = CHUNK_SEGMENT as usize;
+        let ends = if ends.is_empty() && raw.len() > seg {
+            segments = (1..=raw.len().div_ceil(seg))
+                .map(|k| (k * seg).min(raw.len()) as u32)
+                .collect();
+            &segments[..]
+        } else {
+            ends
         };
         // A flush adds a block header (3 bytes) at most.
         let bound = zstd_safe::compress_bound(raw.len()) + 3 * ends.len();
