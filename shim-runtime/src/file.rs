@@ -447,6 +447,43 @@ mod tests {
         assert_eq!(read_all(&mut f, &mut m, id), want);
     }
 
+    #[test]
+    fn a_corrupt_segmented_chunk_reads_as_eio_or_bytes_never_a_panic() {
+        let good = crate::path::tests::tree_with(wasifs_image::BuildOptions {
+            chunk_size: wasifs_image::ChunkSize::fixed_log2(18).unwrap(),
+            ..wasifs_image::BuildOptions::default()
+        });
+        let (off, len) = {
+            let img = Image::open(&good[..]).unwrap();
+            let root = img.node(0).unwrap();
+            let id = img.lookup(&root, b"big.bin").unwrap().unwrap();
+            let c = img.chunk(&img.node(id).unwrap(), 0).unwrap();
+            (c.stored_off as usize, c.stored_len as usize)
+        };
+        for k in 0..24 {
+            let mut bytes = good.clone();
+            bytes[off + k * len / 24] ^= 0x5a;
+            let mut f = Fs::new(Some(Image::open(&bytes[..]).unwrap()));
+            let mut m = TestMem {
+                app: alloc::vec![0; 100_000],
+                image: bytes.clone(),
+            };
+            let root = f.node(0).unwrap();
+            let id = f.lookup(&root, b"big.bin").unwrap().unwrap();
+            // Zstd frames here carry no checksum: a flipped byte may decode to other bytes, or
+            // fail; either way a read answers (10 bytes or EIO) and the next read still works.
+            for at in [100u64, 40_000, 200_000, 100] {
+                match f.read(&mut m, id, at, 0, 10) {
+                    Ok(n) => assert_eq!(n, 10),
+                    Err(e) => assert_eq!(e, EIO),
+                }
+            }
+            let small = f.lookup(&root, b"a.txt").unwrap().unwrap();
+            assert_eq!(f.read(&mut m, small, 0, 0, 5), Ok(5));
+            assert_eq!(&m.app[..5], b"hello");
+        }
+    }
+
     /// The test tree with `auto` chunks and a 64 KiB cache: big.bin (300 KiB, over the cache) has
     /// 4 KiB chunks; a.txt is packed in a shared block (its chunk size is the block's).
     fn small_chunk_tree() -> Vec<u8> {
