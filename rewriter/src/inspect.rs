@@ -5,8 +5,9 @@ use crate::listing::{ImageEntry, ImageEntryKind, Tree};
 use crate::packed::{Packed, BYTES_NAME};
 use crate::plan::WASI_P1;
 use crate::Result;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
+use wasifs_image::format::Codec;
 use wasmparser::{BinaryReader, ImportSectionReader, TypeRef};
 
 /// How many of the largest files [`Inspection::largest`] lists.
@@ -50,6 +51,8 @@ pub struct Inspection {
     pub image_len: u64,
     /// The largest files, largest first (at most [`LARGEST`]; ties in path order).
     pub largest: Vec<ImageEntry>,
+    /// How the image stores file data.
+    pub layout: Layout,
     /// WASI imports of the app now served by the shim, in the app's import order.
     pub served: Vec<String>,
     /// WASI functions the packed module still imports from the host (the app's that the shim
@@ -68,6 +71,23 @@ impl Inspection {
             self.data_len as f64 / self.image_len as f64
         }
     }
+}
+
+/// How an image stores file data: what `--cache-size`, `--chunk-size` and `--block-size` chose.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Layout {
+    /// Bytes of decompressed chunks the shim may keep cached (`--cache-size`).
+    pub cache_size: u64,
+    /// Non-empty files not packed into shared blocks, by chunk size: (bytes, files), smallest
+    /// chunks first.
+    pub chunk_sizes: Vec<(u64, u64)>,
+    /// Files packed into shared blocks.
+    pub packed_files: u64,
+    /// Shared blocks they are packed into.
+    pub blocks: u64,
+    /// Block size of the compressed metadata region; `None` when the tables are stored raw.
+    pub meta_block_size: Option<u32>,
 }
 
 /// One mount of a packed module.
@@ -120,6 +140,8 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
 
     let mut seen = HashSet::new();
     let mut total = Counts::default();
+    let mut chunk_sizes = BTreeMap::new();
+    let (mut packed_files, mut blocks) = (0, HashSet::new());
     let mut files: Vec<ImageEntry> = Vec::new();
     let mut mounts = Vec::new();
     for m in tree.mounts()? {
@@ -134,6 +156,16 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
             if seen.insert(e.node) {
                 total.add(&e);
                 if e.kind == ImageEntryKind::File {
+                    let node = image.node(e.node).map_err(|x| tree.corrupt(x))?;
+                    if node.size > 0 {
+                        let c = image.chunk(&node, 0).map_err(|x| tree.corrupt(x))?;
+                        if c.codec == Codec::Packed {
+                            packed_files += 1;
+                            blocks.insert(c.stored_off);
+                        } else {
+                            *chunk_sizes.entry(node.chunk_size()).or_insert(0) += 1;
+                        }
+                    }
                     files.push(e);
                 }
             }
@@ -209,6 +241,13 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
         data_len: total.data_len,
         image_len: u64::from(image.header().total_len),
         largest: files,
+        layout: Layout {
+            cache_size: u64::from(image.header().cache_size),
+            chunk_sizes: chunk_sizes.into_iter().collect(),
+            packed_files,
+            blocks: blocks.len() as u64,
+            meta_block_size: Some(image.header().meta_block_size).filter(|&b| b != 0),
+        },
         served,
         to_host,
         other_imports,

@@ -26,7 +26,7 @@ mod timestamp;
 pub use error::{Error, Result};
 pub use extract::{extract, Extracted};
 pub use input::Input;
-pub use inspect::{inspect, versions, HostFsPolicy, Inspection, Mount, Versions, LARGEST};
+pub use inspect::{inspect, versions, HostFsPolicy, Inspection, Layout, Mount, Versions, LARGEST};
 pub use listing::{list, ImageEntry, ImageEntryKind};
 pub use mount::{DryRun, Entry, EntryKind, Glob, HostPreopen, MountSpec, Skipped};
 pub use output::Output;

@@ -328,6 +328,11 @@ fn inspect_json_has_the_documented_keys_and_the_tree_counts() {
         "/policies/trace",
         "/policies/preopens",
         "/largest",
+        "/layout/cache_size",
+        "/layout/chunks",
+        "/layout/packed_files",
+        "/layout/blocks",
+        "/layout/tables/compressed",
         "/imports/served_by_shim",
         "/imports/to_host",
         "/imports/other",
@@ -344,6 +349,25 @@ fn inspect_json_has_the_documented_keys_and_the_tree_counts() {
         .map(|m| m.size)
         .sum();
     assert_eq!(json["image"]["data_size"], data);
+    // Every non-empty file is either in chunks of some size or packed into a shared block.
+    let non_empty = expected
+        .values()
+        .filter(|m| m.kind == '-' && m.size > 0)
+        .count() as u64;
+    let layout = &json["layout"];
+    let chunked: u64 = layout["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["files"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        chunked + layout["packed_files"].as_u64().unwrap(),
+        non_empty
+    );
+    assert!(layout["packed_files"].as_u64().unwrap() > 0, "{layout}");
+    assert!(layout["blocks"].as_u64().unwrap() > 0, "{layout}");
+    assert_eq!(layout["cache_size"], 8 << 20);
     assert_eq!(json["shim"]["current"], true);
     let mounts = json["mounts"].as_array().unwrap();
     assert_eq!(mounts.len(), 2);
@@ -374,6 +398,8 @@ fn inspect_text_names_versions_mounts_policy_and_imports() {
     assert!(text.contains("host fs"), "{text}");
     assert!(text.contains("served"), "{text}");
     assert!(text.contains("/big-mixed.txt"), "{text}");
+    assert!(text.contains("shared block"), "{text}");
+    assert!(text.contains("(--cache-size)"), "{text}");
 }
 
 #[test]

@@ -103,12 +103,24 @@ pub fn to_json(i: &Inspection) -> Value {
             })).collect::<Vec<_>>(),
         },
         "largest": i.largest.iter().map(|e| json!({ "path": e.path, "size": e.size })).collect::<Vec<_>>(),
+        "layout": {
+            "cache_size": i.layout.cache_size,
+            "chunks": i.layout.chunk_sizes.iter().map(|&(size, files)| json!({ "size": size, "files": files })).collect::<Vec<_>>(),
+            "packed_files": i.layout.packed_files,
+            "blocks": i.layout.blocks,
+            "tables": json!({ "compressed": i.layout.meta_block_size.is_some(), "block_size": i.layout.meta_block_size }),
+        },
         "imports": {
             "served_by_shim": i.served,
             "to_host": i.to_host,
             "other": i.other_imports,
         },
     })
+}
+
+/// `n` and `what`, plural unless `n` is 1.
+fn count(n: u64, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 /// The text report: one `label  value` line per fact.
@@ -194,6 +206,37 @@ pub fn to_text(name: &str, i: &Inspection) -> String {
     for (n, policy) in i.wasi.to_string().lines().enumerate() {
         line(if n == 0 { "wasi" } else { "" }, policy.to_string());
     }
+    let l = &i.layout;
+    let mut data: Vec<String> = l
+        .chunk_sizes
+        .iter()
+        .map(|&(size, files)| format!("{} in {} chunks", count(files, "file"), human(size)))
+        .collect();
+    if l.packed_files > 0 {
+        data.push(format!(
+            "{} packed in {}",
+            count(l.packed_files, "small file"),
+            count(l.blocks, "shared block")
+        ));
+    }
+    if data.is_empty() {
+        data.push("no file data".into());
+    }
+    line("data", data.join(", "));
+    line(
+        "tables",
+        match l.meta_block_size {
+            Some(b) => format!("compressed ({} blocks)", human(u64::from(b))),
+            None => "raw".into(),
+        },
+    );
+    line(
+        "cache",
+        format!(
+            "{} of decompressed chunks at most (--cache-size)",
+            human(l.cache_size)
+        ),
+    );
     for (n, e) in i.largest.iter().enumerate() {
         line(
             if n == 0 { "largest" } else { "" },
