@@ -4,14 +4,15 @@ use core::fmt;
 
 /// The 8 bytes every image starts with.
 pub const MAGIC: [u8; 8] = *b"WASIFS\0\x01";
-/// The only image format version this crate reads and writes (5: each file node records its own
-/// chunk size, small files share compressed blocks, and the tables may be stored as a compressed
-/// metadata region, header fields `meta_*`; 4 added the `cache_size` header field; older images
-/// are refused, re-run `wasifs rewrite`).
-pub const VERSION: u32 = 5;
+/// The only image format version this crate reads and writes (6: chunks read at random may be LZ4
+/// blocks against the image's dictionary, header fields `dict_*`; 5: each file node records its
+/// own chunk size, small files share compressed blocks, and the tables may be stored as a
+/// compressed metadata region, header fields `meta_*`; 4 added the `cache_size` header field;
+/// older images are refused, re-run `wasifs rewrite`).
+pub const VERSION: u32 = 6;
 
 /// Size of the header at offset 0.
-pub const HEADER_SIZE: u32 = 96;
+pub const HEADER_SIZE: u32 = 104;
 /// Size of one Node record.
 pub const NODE_SIZE: u32 = 56;
 /// Size of one Dirent record.
@@ -161,6 +162,10 @@ pub mod header_off {
     /// u32 image offsets; block `i` is stored at `[index[i], index[i + 1])`, raw when that is as
     /// long as the block, else one zstd frame (0 when stored raw).
     pub const META_INDEX_OFF: usize = 92;
+    /// `dict_off` u32: offset of the dictionary of [`super::CODEC_LZ4`] chunks (0: none; version 6).
+    pub const DICT_OFF: usize = 96;
+    /// `dict_len` u32: its length, at most [`super::MAX_DICT_LEN`].
+    pub const DICT_LEN: usize = 100;
 }
 
 /// Node `kind` byte of a directory.
@@ -178,6 +183,14 @@ pub const CODEC_ZSTD: u8 = 1;
 /// most the file's chunk size ([`BLOCK_SIZE`] as built) holding several files, and the chunk is its
 /// bytes from `block_off`.
 pub const CODEC_PACKED: u8 = 2;
+
+/// Chunk `codec` of an LZ4 block (no frame) whose matches may reach into the image's dictionary
+/// (header `dict_off`, `dict_len`: the bytes just before the chunk's first); it decodes to exactly
+/// the chunk's length (version 6). The builder uses it for chunks of at most 4 KiB, read at random.
+pub const CODEC_LZ4: u8 = 3;
+/// Longest dictionary an image may carry: what an LZ4 match (offset < 64 KiB) can reach from the
+/// start of a 4 KiB chunk.
+pub const MAX_DICT_LEN: u32 = 60 * 1024;
 
 /// Preopen `flags` bit: the mount is read-only.
 pub const PREOPEN_FLAG_READONLY: u32 = 1;
@@ -290,6 +303,8 @@ pub enum Codec {
     Zstd,
     /// Inside a shared block of small files ([`CODEC_PACKED`]).
     Packed,
+    /// One LZ4 block against the image's dictionary ([`CODEC_LZ4`]).
+    Lz4,
 }
 
 impl Codec {
@@ -299,6 +314,7 @@ impl Codec {
             Codec::Raw => CODEC_RAW,
             Codec::Zstd => CODEC_ZSTD,
             Codec::Packed => CODEC_PACKED,
+            Codec::Lz4 => CODEC_LZ4,
         }
     }
 
@@ -308,6 +324,7 @@ impl Codec {
             CODEC_RAW => Ok(Codec::Raw),
             CODEC_ZSTD => Ok(Codec::Zstd),
             CODEC_PACKED => Ok(Codec::Packed),
+            CODEC_LZ4 => Ok(Codec::Lz4),
             _ => Err(FormatError::BadChunk),
         }
     }
@@ -383,6 +400,10 @@ pub struct Header {
     pub meta_len: u32,
     /// Offset of the metadata region's block index (0 when stored raw).
     pub meta_index_off: u32,
+    /// Offset of the dictionary of LZ4 chunks (0: none).
+    pub dict_off: u32,
+    /// Length of that dictionary.
+    pub dict_len: u32,
 }
 
 impl Header {
@@ -439,6 +460,8 @@ impl Header {
         put_u32(&mut b, o::META_BLOCK_SIZE, self.meta_block_size);
         put_u32(&mut b, o::META_LEN, self.meta_len);
         put_u32(&mut b, o::META_INDEX_OFF, self.meta_index_off);
+        put_u32(&mut b, o::DICT_OFF, self.dict_off);
+        put_u32(&mut b, o::DICT_LEN, self.dict_len);
         b
     }
 
@@ -471,6 +494,8 @@ impl Header {
             meta_block_size: get_u32(b, o::META_BLOCK_SIZE),
             meta_len: get_u32(b, o::META_LEN),
             meta_index_off: get_u32(b, o::META_INDEX_OFF),
+            dict_off: get_u32(b, o::DICT_OFF),
+            dict_len: get_u32(b, o::DICT_LEN),
         })
     }
 }
@@ -730,6 +755,8 @@ mod tests {
             meta_block_size: 0x4000,
             meta_len: 0x0a0b_0c0d,
             meta_index_off: 0x0e0f_1011,
+            dict_off: 0x68,
+            dict_len: 0xf000,
             ..Header::default()
         };
         let b = h.encode();
@@ -742,6 +769,8 @@ mod tests {
         assert_eq!(&b[84..88], &0x4000u32.to_le_bytes());
         assert_eq!(&b[88..92], &0x0a0b_0c0du32.to_le_bytes());
         assert_eq!(&b[92..96], &0x0e0f_1011u32.to_le_bytes());
+        assert_eq!(&b[96..100], &0x68u32.to_le_bytes());
+        assert_eq!(&b[100..104], &0xf000u32.to_le_bytes());
         assert_eq!(Header::decode(&b), Ok(h));
     }
 
@@ -811,7 +840,9 @@ mod tests {
         };
         let mut r = c.encode();
         assert_eq!(Chunk::decode(&r), Ok(c));
-        r[8] = 3;
+        r[8] = CODEC_LZ4;
+        assert_eq!(Chunk::decode(&r).map(|c| c.codec), Ok(Codec::Lz4));
+        r[8] = 4;
         assert_eq!(Chunk::decode(&r), Err(FormatError::BadChunk));
     }
 

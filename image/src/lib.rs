@@ -16,6 +16,7 @@ pub mod format;
 #[cfg(feature = "std")]
 pub mod fuzz;
 mod level;
+pub mod lz4;
 mod meta;
 pub mod policy;
 pub mod reader;

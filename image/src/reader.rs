@@ -10,7 +10,7 @@ pub use crate::format::{
 };
 use crate::format::{
     CHUNK_RECORD_SIZE, DIRENT_SIZE, FLAG_HOST_FS_DENY, HEADER_SIZE, HOST_ALIAS_SIZE,
-    MAX_CHUNK_LOG2, NODE_SIZE, PREOPEN_SIZE, VERSION,
+    MAX_CHUNK_LOG2, MAX_DICT_LEN, NODE_SIZE, PREOPEN_SIZE, VERSION,
 };
 use crate::meta::MetaSpace;
 
@@ -99,7 +99,10 @@ impl<S: Source> Image<S> {
             && table_fits(h.strings_off, h.strings_len, 1, space)
             && (h.policy_off == 0 || table_fits(h.policy_off, h.policy_len(), 1, space));
         let chunk_size_ok = h.chunk_size.is_power_of_two() && h.chunk_size <= 1 << MAX_CHUNK_LOG2;
-        if !tables_ok || !chunk_size_ok {
+        let dict_ok = h.dict_len == 0
+            || (h.dict_len <= MAX_DICT_LEN
+                && range_within(h.dict_off, h.dict_len, HEADER_SIZE, len));
+        if !tables_ok || !chunk_size_ok || !dict_ok {
             return Err(FormatError::BadTable);
         }
         Ok(Image { src, header, meta })
@@ -342,7 +345,7 @@ impl<S: Source> Image<S> {
         let len = self.chunk_len(file, index)?;
         let fits = match c.codec {
             Codec::Raw => c.block_off == 0 && c.stored_len == len,
-            Codec::Zstd => c.block_off == 0,
+            Codec::Zstd | Codec::Lz4 => c.block_off == 0,
             Codec::Packed => u64::from(c.block_off) + u64::from(len) <= file.chunk_size(),
         };
         if in_image && fits {
@@ -350,6 +353,12 @@ impl<S: Source> Image<S> {
         } else {
             Err(FormatError::BadChunk)
         }
+    }
+
+    /// Where the dictionary of [`Codec::Lz4`] chunks is: (offset, length; 0 without one), checked
+    /// by `open` to lie inside the image.
+    pub fn dict_range(&self) -> (u32, u32) {
+        (self.header.dict_off, self.header.dict_len)
     }
 
     /// Index of the chunk holding byte `offset` of `file` (a node from [`Self::node`]).
@@ -387,6 +396,12 @@ impl<S: Source> Image<S> {
             if crate::decode::decompress(&stored, out)? != out.len() {
                 return Err(FormatError::Decompress);
             }
+            return Ok(len);
+        }
+        if c.codec == Codec::Lz4 {
+            let mut dict = alloc::vec![0u8; self.header.dict_len as usize];
+            self.src.read_at(self.header.dict_off, &mut dict);
+            crate::lz4::decode_block(&stored, &dict, out)?;
             return Ok(len);
         }
         let mut block = alloc::vec![0u8; file.chunk_size() as usize];

@@ -856,3 +856,58 @@ fn reader_refuses_a_packed_chunk_past_the_end_of_its_block() {
         }
     }
 }
+
+#[test]
+fn files_read_at_random_become_lz4_blocks_against_a_trained_dictionary() {
+    // 2 MiB of text over a 256 KiB cache: 4 KiB chunks, read at random, so LZ4 with a dictionary;
+    // the small file keeps zstd (packed).
+    let cache: CacheSize = "256K".parse().expect("a valid cache size");
+    let mut b = ImageBuilder::new(BuildOptions {
+        cache_size: cache,
+        ..BuildOptions::default()
+    });
+    let root = b.root();
+    let big = text(2 << 20);
+    b.add_file(root, b"db", Meta::default(), FileData::Bytes(big.clone()))
+        .unwrap();
+    b.add_file(root, b"note", Meta::default(), FileData::Bytes(text(3000)))
+        .unwrap();
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let (dict_off, dict_len) = img.dict_range();
+    assert!(dict_len > 0 && dict_len <= wasifs_image::format::MAX_DICT_LEN);
+    assert_eq!(
+        dict_off,
+        wasifs_image::format::HEADER_SIZE,
+        "first after the header"
+    );
+    let f = resolve(&img, 0, "db");
+    assert_eq!(f.chunk_log2, SMALL_CHUNK_LOG2);
+    let codecs: Vec<Codec> = (0..f.b).map(|i| img.chunk(&f, i).unwrap().codec).collect();
+    assert!(codecs.iter().all(|&c| c == Codec::Lz4), "{codecs:?}");
+    assert_eq!(read_file(&img, &f), big);
+    let stored: u64 = (0..f.b)
+        .map(|i| u64::from(img.chunk(&f, i).unwrap().stored_len))
+        .sum();
+    assert!(
+        stored * 2 < big.len() as u64,
+        "compressed: {stored} of {}",
+        big.len()
+    );
+    let note = resolve(&img, 0, "note");
+    assert_eq!(img.chunk(&note, 0).unwrap().codec, Codec::Packed);
+
+    // Stored raw (--store): no dictionary, no LZ4.
+    let mut b = ImageBuilder::new(BuildOptions {
+        cache_size: cache,
+        ..opts(0, 1 << 15)
+    });
+    let root = b.root();
+    b.add_file(root, b"db", Meta::default(), FileData::Bytes(big))
+        .unwrap();
+    let img_bytes = b.finish().unwrap();
+    assert_eq!(
+        Image::open(img_bytes.as_slice()).unwrap().dict_range(),
+        (0, 0)
+    );
+}

@@ -88,6 +88,10 @@ pub struct Layout {
     pub blocks: u64,
     /// Block size of the compressed metadata region; `None` when the tables are stored raw.
     pub meta_block_size: Option<u32>,
+    /// Files whose chunks are LZ4 blocks against the image's dictionary (read at random).
+    pub lz4_files: u64,
+    /// Length of that dictionary (0: none).
+    pub dict_len: u32,
 }
 
 /// One mount of a packed module.
@@ -141,7 +145,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
     let mut seen = HashSet::new();
     let mut total = Counts::default();
     let mut chunk_sizes = BTreeMap::new();
-    let (mut packed_files, mut blocks) = (0, HashSet::new());
+    let (mut packed_files, mut blocks, mut lz4_files) = (0, HashSet::new(), 0);
     let mut files: Vec<ImageEntry> = Vec::new();
     let mut mounts = Vec::new();
     for m in tree.mounts()? {
@@ -164,6 +168,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
                             blocks.insert(c.stored_off);
                         } else {
                             *chunk_sizes.entry(node.chunk_size()).or_insert(0) += 1;
+                            lz4_files += u64::from(c.codec == Codec::Lz4);
                         }
                     }
                     files.push(e);
@@ -247,6 +252,8 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
             packed_files,
             blocks: blocks.len() as u64,
             meta_block_size: Some(image.header().meta_block_size).filter(|&b| b != 0),
+            lz4_files,
+            dict_len: image.dict_range().1,
         },
         served,
         to_host,

@@ -331,6 +331,8 @@ fn inspect_json_has_the_documented_keys_and_the_tree_counts() {
         "/layout/cache_size",
         "/layout/chunks",
         "/layout/packed_files",
+        "/layout/lz4_files",
+        "/layout/dict_size",
         "/layout/blocks",
         "/layout/tables/compressed",
         "/imports/served_by_shim",

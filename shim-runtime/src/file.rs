@@ -88,6 +88,7 @@ impl<S: Source> Fs<S> {
         let base = c.block_off as usize;
         let (key, at, want) = match c.codec {
             Codec::Raw => return Ok(Chunk::Raw(c.stored_off)),
+            Codec::Lz4 => return self.lz4_chunk(id, idx, (c.stored_off, c.stored_len), clen),
             Codec::Packed => (BLOCKS, c.stored_off, base + clen),
             Codec::Zstd => {
                 let segments = need.div_ceil(CHUNK_SEGMENT as usize) * CHUNK_SEGMENT as usize;
@@ -134,6 +135,28 @@ impl<S: Source> Fs<S> {
         }
         self.cache.filled(slot, at);
         Ok(Chunk::Cached(slot, base))
+    }
+
+    /// Decodes LZ4 chunk `idx` of image file `id` (`clen` bytes, stored at `stored`) into a cache
+    /// slot, reading the image's dictionary first if this is the first such chunk.
+    fn lz4_chunk(&mut self, id: u32, idx: u32, stored: (u32, u32), clen: usize) -> R<Chunk> {
+        let img = self.img.as_ref().ok_or(EIO)?;
+        let (dict_off, dict_len) = img.dict_range();
+        if self.dict.len() != dict_len as usize {
+            resize(&mut self.dict, dict_len as usize)?;
+            img.source().read_at(dict_off, &mut self.dict);
+        }
+        resize(&mut self.stored, stored.1 as usize)?;
+        img.source().read_at(stored.0, &mut self.stored);
+        let (slot, buf) = self.cache.fill(id, clen)?;
+        resize(buf, clen)?;
+        io(wasifs_image::lz4::decode_block(
+            &self.stored,
+            &self.dict,
+            buf,
+        ))?;
+        self.cache.filled(slot, idx);
+        Ok(Chunk::Cached(slot, 0))
     }
 
     /// Copies up to `len` bytes of file `id` from `offset` to app address `dst`; returns the count.

@@ -125,6 +125,8 @@ pub struct Fs<S: Source> {
     /// Compressed bytes of the zstd block being decoded (reused; grows to the largest block).
     pub(crate) stored: Vec<u8>,
     pub(crate) decoder: Decoder,
+    /// The image's dictionary of LZ4 chunks, read on the first such chunk (empty until then).
+    pub(crate) dict: Vec<u8>,
 }
 
 /// `v.insert(i, x)` (`i` clamped to the length), or ENOMEM, without `Vec::insert`'s panicking
@@ -183,6 +185,7 @@ impl<S: Source> Fs<S> {
             cache: ChunkCache::new(budget),
             stored: Vec::new(),
             decoder: Decoder::new(),
+            dict: Vec::new(),
         }
     }
 

@@ -9,14 +9,16 @@ use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::vec::Vec;
 
+use super::dict::compress_lz4;
 use super::BuildError;
 use crate::format::CHUNK_SEGMENT;
 use crate::level::Level;
 use zstd::zstd_safe::{self, InBuffer, OutBuffer};
 
-/// What to compress: the bytes, and where zstd blocks must end (for a shared block; empty for a
-/// chunk).
-pub(super) type Job<'a> = (&'a [u8], &'a [u32]);
+/// What to compress: the bytes, where zstd blocks must end (for a shared block; empty for a
+/// chunk), and whether it is a chunk read at random (an LZ4 block against the image's dictionary
+/// when there is one).
+pub(super) type Job<'a> = (&'a [u8], &'a [u32], bool);
 
 /// One zstd context.
 type Compressor = zstd::bulk::Compressor<'static>;
@@ -25,6 +27,8 @@ type Compressor = zstd::bulk::Compressor<'static>;
 pub(super) struct Done {
     /// Where the compressed bytes are ([`Outputs::stored`]), or `None` to store the chunk raw.
     stored: Option<Stored>,
+    /// Whether they are an LZ4 block (else a zstd frame).
+    pub(super) lz4: bool,
     /// [`chunk_hash`] of the uncompressed bytes.
     pub(super) hash: u64,
 }
@@ -32,9 +36,10 @@ pub(super) struct Done {
 /// Compressed bytes in a thread's output buffer: (thread, start, length).
 type Stored = (usize, usize, usize);
 
-/// One compression context per thread (each `None` when storing raw).
+/// One compression context per thread (each `None` when storing raw), and the dictionary of
+/// chunks read at random, if the image has one.
 #[derive(Default)]
-pub(super) struct Compressors(Vec<Option<Compressor>>);
+pub(super) struct Compressors(Vec<Option<Compressor>>, Option<std::sync::Arc<[u8]>>);
 
 /// The compressed chunks of one batch: a buffer per thread, its chunks back to back. The space
 /// after them is scratch, kept initialised (zeroed only when it grows), so a batch's buffers
@@ -65,7 +70,12 @@ impl Compressors {
                 Some(level) => Some(Compressor::new(level).map_err(BuildError::Compress)?),
             });
         }
-        Ok(Compressors(all))
+        Ok(Compressors(all, None))
+    }
+
+    /// Compresses the jobs marked read at random as LZ4 blocks against `dict` from now on.
+    pub(super) fn set_dict(&mut self, dict: &[u8]) {
+        self.1 = Some(dict.into());
     }
 
     /// Hashes and compresses every chunk into `outs` (what they held before is dropped), on up to
@@ -76,12 +86,14 @@ impl Compressors {
         outs: &mut Outputs,
     ) -> Result<Vec<Done>, BuildError> {
         outs.0.resize_with(self.0.len().max(1), Vec::new);
+        let dict = self.1.as_deref();
         if self.0.len() <= 1 || raws.len() <= 1 {
             let mut c = self.0.first_mut().and_then(Option::as_mut);
             let mut out = Out {
                 id: 0,
                 buf: &mut outs.0[0],
                 used: 0,
+                dict,
             };
             return raws.iter().map(|r| out.one(c.as_deref_mut(), r)).collect();
         }
@@ -97,7 +109,12 @@ impl Compressors {
                 .map(|(id, (c, buf))| {
                     let next = &next;
                     s.spawn(move || {
-                        let mut out = Out { id, buf, used: 0 };
+                        let mut out = Out {
+                            id,
+                            buf,
+                            used: 0,
+                            dict,
+                        };
                         let mut mine = Vec::new();
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
@@ -132,17 +149,24 @@ struct Out<'b> {
     id: usize,
     buf: &'b mut Vec<u8>,
     used: usize,
+    /// The dictionary of chunks read at random.
+    dict: Option<&'b [u8]>,
 }
 
 impl Out<'_> {
     /// Hashes and compresses one job with `c` into the buffer; keeps the compressed bytes when
     /// they save at least 2%.
     fn one(&mut self, c: Option<&mut Compressor>, job: &Job<'_>) -> Result<Done, BuildError> {
-        let &(raw, ends) = job;
+        let &(raw, ends, random) = job;
         let hash = chunk_hash(raw);
         let Some(c) = c else {
-            return Ok(Done { stored: None, hash });
+            return Ok(Done {
+                stored: None,
+                lz4: false,
+                hash,
+            });
         };
+        let lz4 = random && self.dict.is_some();
         let segments: Vec<u32>;
         let seg = CHUNK_SEGMENT as usize;
         let ends = if ends.is_empty() && raw.len() > seg {
@@ -153,14 +177,17 @@ impl Out<'_> {
         } else {
             ends
         };
-        // A flush adds a block header (3 bytes) at most.
-        let bound = zstd_safe::compress_bound(raw.len()) + 3 * ends.len();
+        // A flush adds a block header (3 bytes) at most; an LZ4 block 1/255 of its input + 16.
+        let bound = (zstd_safe::compress_bound(raw.len()) + 3 * ends.len())
+            .max(raw.len() + raw.len() / 255 + 16);
         let start = self.used;
         if self.buf.len() < start + bound {
             self.buf.resize(start + bound, 0);
         }
         let dst = &mut self.buf[start..start + bound];
-        let n = if ends.is_empty() {
+        let n = if let (true, Some(dict)) = (lz4, self.dict) {
+            compress_lz4(raw, dict, dst)?
+        } else if ends.is_empty() {
             // The same call with the same capacity as `Compressor::compress`: the same frame.
             c.compress_to_buffer(raw, dst)
                 .map_err(BuildError::Compress)?
@@ -173,6 +200,7 @@ impl Out<'_> {
         }
         Ok(Done {
             stored: keep.then_some((self.id, start, n)),
+            lz4,
             hash,
         })
     }

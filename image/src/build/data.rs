@@ -9,11 +9,12 @@ use std::vec::Vec;
 
 use super::compress::{chunk_hash, lost_chunk, Compressors, Done, Job, Outputs};
 use super::dedup::Dedup;
+use super::dict::{self, RandomFile};
 use super::error::to_u32;
 use super::pack::{Block, Packer};
 use super::tree::{Body, Order, Tree};
 use super::{BuildError, BuildOptions, FileData};
-use crate::format::{Chunk, Codec};
+use crate::format::{Chunk, Codec, SMALL_CHUNK_LOG2};
 
 /// Uncompressed bytes read into one batch before it is compressed (two batches are in memory at
 /// once: one being read, one being compressed).
@@ -35,6 +36,15 @@ pub(super) struct Data {
     pub(super) ranges: Vec<ChunkRange>,
     /// Each file's chunk size as a log2, by node id (0 for directories and symlinks).
     pub(super) chunk_log2: Vec<u8>,
+    /// Where the dictionary of LZ4 chunks is: (offset, length), (0, 0) without one.
+    pub(super) dict: (u32, u32),
+}
+
+/// Whether a file in chunks of `1 << log2` bytes is read at random: chunks of at most 4 KiB (the
+/// `auto` rule gives them to files larger than the cache), which become LZ4 blocks against the
+/// image's dictionary when compressing.
+fn read_at_random(opts: &BuildOptions, log2: u8) -> bool {
+    log2 <= SMALL_CHUNK_LOG2 && opts.level.zstd().is_some()
 }
 
 /// Appends the contents of every file of `tree`, in `order`, to `out` (which holds the header so
@@ -53,9 +63,36 @@ pub(super) fn write(
         total: tree.stats().data_len,
         written: 0,
     };
+    // The dictionary of chunks read at random, trained before any is compressed, goes first.
+    let mut random = Vec::new();
+    for &r in &order.nodes {
+        if let Body::File { data, size } = &tree.node(r).body {
+            let log2 = opts.chunk_size.log2_for(*size, opts.cache_size);
+            if read_at_random(&opts, log2) && *size > 0 {
+                random.push(RandomFile {
+                    data,
+                    size: *size,
+                    chunk: 1 << log2,
+                });
+            }
+        }
+    }
+    let dict = dict::train(&random)?;
+    let dict_range = match &dict {
+        Some(d) => {
+            let off = to_u32(sink.out.len() as u64)?;
+            sink.out.extend_from_slice(d);
+            (off, to_u32(d.len() as u64)?)
+        }
+        None => (0, 0),
+    };
     std::thread::scope(|scope| {
-        let compressors = Compressors::new(opts.level, threads)?;
+        let mut compressors = Compressors::new(opts.level, threads)?;
+        if let Some(d) = &dict {
+            compressors.set_dict(d);
+        }
         let mut w = DataWriter::new(opts, compressors, scope, sink, order.nodes.len());
+        w.data.dict = dict_range;
         for (i, &r) in order.nodes.iter().enumerate() {
             if let Body::File { data, size } = &tree.node(r).body {
                 w.add_file(i, data, *size)?;
@@ -75,8 +112,9 @@ pub(super) fn write(
 
 /// One step of the data stream, in image order.
 enum Item {
-    /// A chunk of this many uncompressed bytes (the batch's next ones).
-    Chunk(usize),
+    /// A chunk of this many uncompressed bytes (the batch's next ones), and whether it is read at
+    /// random.
+    Chunk(usize, bool),
     /// The end of file `order[index]` (after its chunks).
     End { index: usize, size: u64 },
     /// A shared block of small files.
@@ -111,11 +149,11 @@ impl Batch {
         let mut raws: Vec<Job<'_>> = Vec::new();
         for it in &self.items {
             match it {
-                Item::Chunk(len) => {
-                    raws.push((&self.bytes[at..at + len], &[]));
+                Item::Chunk(len, random) => {
+                    raws.push((&self.bytes[at..at + len], &[], *random));
                     at += len;
                 }
-                Item::Block(b) => raws.push((&b.raw, &b.ends)),
+                Item::Block(b) => raws.push((&b.raw, &b.ends, false)),
                 _ => {}
             }
         }
@@ -195,6 +233,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
                 chunks: Vec::new(),
                 ranges: std::vec![(0, 0); nodes],
                 chunk_log2: std::vec![0; nodes],
+                dict: (0, 0),
             },
             dedup: Dedup::default(),
             open: None,
@@ -215,6 +254,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
             self.data.chunk_log2[index] = self.opts.block_size.log2();
             return self.add_small(index, data, size);
         }
+        let random = read_at_random(&self.opts, log2);
         let mut pieces = data.pieces(size, 1usize << log2)?;
         while let Some(len) = pieces.next_len() {
             let b = &mut self.batch;
@@ -225,7 +265,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
             }
             pieces.read_into(&mut b.bytes[b.used..=end])?;
             b.used = end;
-            self.push(Item::Chunk(len))?;
+            self.push(Item::Chunk(len, random))?;
         }
         pieces.end()?;
         self.push(Item::End { index, size })
@@ -319,11 +359,12 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         let mut at = 0;
         for item in &batch.items {
             match *item {
-                Item::Chunk(len) => {
+                Item::Chunk(len, _) => {
                     let d = results.next().ok_or_else(lost_chunk)?;
                     let raw = &batch.bytes[at..at + len];
                     at += len;
-                    self.append_chunk(raw, batch.outs.stored(&d), d.hash)?;
+                    let codec = if d.lz4 { Codec::Lz4 } else { Codec::Zstd };
+                    self.append_chunk(raw, batch.outs.stored(&d).map(|s| (s, codec)), d.hash)?;
                 }
                 Item::End { index, size } => self.end_file(index, size)?,
                 Item::Block(ref block) => {
@@ -344,11 +385,12 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         Ok(())
     }
 
-    /// Appends one chunk, compressed (`stored`) or raw, and its record; `hash` is the chunk's hash.
+    /// Appends one chunk, compressed (`stored`, and how) or raw, and its record; `hash` is the
+    /// chunk's hash.
     fn append_chunk(
         &mut self,
         raw: &[u8],
-        stored: Option<&[u8]>,
+        stored: Option<(&[u8], Codec)>,
         hash: u64,
     ) -> Result<(), BuildError> {
         let out = &mut *self.sink.out;
@@ -364,10 +406,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
                 .rotate_left(17),
             ..open
         });
-        let (bytes, codec) = match stored {
-            Some(z) => (z, Codec::Zstd),
-            None => (raw, Codec::Raw),
-        };
+        let (bytes, codec) = stored.unwrap_or((raw, Codec::Raw));
         to_u32(out.len() as u64 + bytes.len() as u64)?;
         out.extend_from_slice(bytes);
         self.data.chunks.push(Chunk {

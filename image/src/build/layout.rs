@@ -318,6 +318,8 @@ impl Tables<'_> {
             meta_block_size: at.block_size,
             meta_len: at.len,
             meta_index_off: at.index_off,
+            dict_off: self.data.dict.0,
+            dict_len: self.data.dict.1,
         })
     }
 }

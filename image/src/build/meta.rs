@@ -104,7 +104,7 @@ impl Region {
     ) -> Result<Self, BuildError> {
         let raws: Vec<Job<'_>> = logical
             .chunks(block_size as usize)
-            .map(|c| (c, &[][..]))
+            .map(|c| (c, &[][..], false))
             .collect();
         let mut outs = Outputs::default();
         let done = Compressors::new(level, threads)?.compress_all(&raws, &mut outs)?;

@@ -8,6 +8,7 @@
 mod compress;
 mod data;
 mod dedup;
+mod dict;
 mod error;
 mod layout;
 mod meta;

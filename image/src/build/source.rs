@@ -3,7 +3,7 @@
 
 use std::boxed::Box;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
 use std::vec::Vec;
@@ -57,6 +57,32 @@ impl FileData {
             chunk_size: chunk_size as u64,
             ended: false,
         })
+    }
+
+    /// Fills `dst` with the contents from byte `off` (within the size the file was found to have).
+    pub(super) fn read_at(&self, off: u64, dst: &mut [u8]) -> Result<(), BuildError> {
+        match self {
+            FileData::Bytes(b) => {
+                let piece = usize::try_from(off)
+                    .ok()
+                    .and_then(|o| b.get(o..o + dst.len()))
+                    .ok_or_else(bytes_short)?;
+                dst.copy_from_slice(piece);
+                Ok(())
+            }
+            FileData::Path(p) => {
+                let mut f = File::open(p).map_err(|e| io_error(p, e))?;
+                f.seek(io::SeekFrom::Start(off))
+                    .map_err(|e| io_error(p, e))?;
+                if read_full(&mut f, dst).map_err(|e| io_error(p, e))? != dst.len() {
+                    return Err(BuildError::SizeChanged {
+                        path: p.to_path_buf(),
+                        expected: off + dst.len() as u64,
+                    });
+                }
+                Ok(())
+            }
+        }
     }
 
     /// A reader over the contents, from the start.

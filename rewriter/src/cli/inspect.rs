@@ -107,6 +107,8 @@ pub fn to_json(i: &Inspection) -> Value {
             "cache_size": i.layout.cache_size,
             "chunks": i.layout.chunk_sizes.iter().map(|&(size, files)| json!({ "size": size, "files": files })).collect::<Vec<_>>(),
             "packed_files": i.layout.packed_files,
+            "lz4_files": i.layout.lz4_files,
+            "dict_size": i.layout.dict_len,
             "blocks": i.layout.blocks,
             "tables": json!({ "compressed": i.layout.meta_block_size.is_some(), "block_size": i.layout.meta_block_size }),
         },
@@ -212,6 +214,13 @@ pub fn to_text(name: &str, i: &Inspection) -> String {
         .iter()
         .map(|&(size, files)| format!("{} in {} chunks", count(files, "file"), human(size)))
         .collect();
+    if l.lz4_files > 0 {
+        data.push(format!(
+            "{} as LZ4 blocks against a {} dictionary",
+            count(l.lz4_files, "file"),
+            human(u64::from(l.dict_len))
+        ));
+    }
     if l.packed_files > 0 {
         data.push(format!(
             "{} packed in {}",
