@@ -507,6 +507,56 @@ mod tests {
         }
     }
 
+    #[test]
+    fn lz4_chunks_read_at_random_match_the_file_and_load_the_dictionary_once() {
+        use wasifs_image::{BuildOptions, FileData, ImageBuilder, Meta};
+        // 1.5 MiB of varied text over a 64 KiB cache: 4 KiB LZ4 chunks and a dictionary.
+        let words = [
+            &b"page "[..],
+            b"index ",
+            b"row ",
+            b"btree ",
+            b"leaf\n",
+            b"key ",
+        ];
+        let mut want = Vec::new();
+        let mut x: u32 = 7;
+        while want.len() < 3 << 19 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            want.extend_from_slice(words[(x >> 16) as usize % words.len()]);
+            want.extend_from_slice(&x.to_le_bytes()[..(x >> 29) as usize % 4]);
+        }
+        let mut b = ImageBuilder::new(BuildOptions {
+            cache_size: "64K".parse().unwrap(),
+            ..BuildOptions::default()
+        });
+        let root = b.root();
+        b.add_file(root, b"db", Meta::default(), FileData::Bytes(want.clone()))
+            .unwrap();
+        let bytes = b.finish().unwrap();
+        let img = Image::open(&bytes[..]).unwrap();
+        let dict_len = img.dict_range().1 as usize;
+        assert!(dict_len > 0);
+        let mut f = Fs::new(Some(img));
+        let mut m = TestMem {
+            app: alloc::vec![0; 100_000],
+            image: bytes.clone(),
+        };
+        let root = f.node(0).unwrap();
+        let id = f.lookup(&root, b"db").unwrap().unwrap();
+        let img = f.img().unwrap();
+        let node = img.node(id).unwrap();
+        assert_eq!(img.chunk(&node, 7).unwrap().codec, Codec::Lz4);
+        let mut at: u64 = 12_345;
+        for _ in 0..300 {
+            at = (at * 48_271 + 11) % (want.len() as u64 - 5000);
+            let n = f.read(&mut m, id, at, 0, 5000).unwrap() as usize;
+            assert_eq!(&m.app[..n], &want[at as usize..at as usize + n], "at {at}");
+        }
+        assert_eq!(f.dict.len(), dict_len);
+        assert_eq!(read_all(&mut f, &mut m, id), want);
+    }
+
     /// The test tree with `auto` chunks and a 64 KiB cache: big.bin (300 KiB, over the cache) has
     /// 4 KiB chunks; a.txt is packed in a shared block (its chunk size is the block's).
     fn small_chunk_tree() -> Vec<u8> {
