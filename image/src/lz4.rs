@@ -28,8 +28,9 @@ fn decode(src: &[u8], dict: &[u8], dst: &mut [u8]) -> Option<()> {
         // Short literals (most of them) as one 16-byte copy when both sides have the room: a
         // variable-length copy is a call to `memory.copy`, costly for a few bytes; the bytes
         // written past `d_end` are overwritten by what follows.
-        if n <= 16 && s + 16 <= src.len() && d + 16 <= dst.len() {
-            copy16(dst, d, src.get(s..s + 16)?)?;
+        let wild = n.next_multiple_of(16);
+        if s + wild <= src.len() && d + wild <= dst.len() {
+            copy_wild(dst, d, src.get(s..)?, n)?;
         } else {
             dst.get_mut(d..d_end)?.copy_from_slice(src.get(s..s_end)?);
         }
@@ -44,9 +45,10 @@ fn decode(src: &[u8], dict: &[u8], dst: &mut [u8]) -> Option<()> {
             return None;
         }
         let len = read_len(src, &mut s, usize::from(token & 15))?.checked_add(4)?;
+        let wild = len.next_multiple_of(16);
         // A match at least 16 bytes back within the output: 16 bytes at a time, each copy's source
         // ending before its destination starts (bytes past the match are overwritten later).
-        if off >= 16 && off <= d && d + len.next_multiple_of(16) <= dst.len() {
+        if off >= 16 && off <= d && d + wild <= dst.len() {
             let mut k = 0;
             while k < len {
                 let mut w = [0u8; 16];
@@ -56,6 +58,15 @@ fn decode(src: &[u8], dict: &[u8], dst: &mut [u8]) -> Option<()> {
             }
             d += len;
             continue;
+        }
+        // A match inside the dictionary (the first bytes of a chunk mostly): 16 bytes at a time
+        // when the dictionary holds the rounded-up length from its start.
+        if let Some(back) = off.checked_sub(d).filter(|&b| b >= wild) {
+            if d + wild <= dst.len() {
+                copy_wild(dst, d, dict.get(dict.len().checked_sub(back)?..)?, len)?;
+                d += len;
+                continue;
+            }
         }
         // `head`: the output so far; `tail`: the match's output.
         let (head, tail) = dst.split_at_mut_checked(d)?;
@@ -90,6 +101,18 @@ fn decode(src: &[u8], dict: &[u8], dst: &mut [u8]) -> Option<()> {
 fn copy16(dst: &mut [u8], d: usize, from: &[u8]) -> Option<()> {
     let from: &[u8; 16] = from.try_into().ok()?;
     dst.get_mut(d..d + 16)?.copy_from_slice(from);
+    Some(())
+}
+
+/// Copies `len` bytes of `from` to `dst[d..]` 16 at a time; both sides must hold `len` rounded up
+/// to 16 (the bytes past `len` are overwritten by what is decoded next).
+#[inline(always)]
+fn copy_wild(dst: &mut [u8], d: usize, from: &[u8], len: usize) -> Option<()> {
+    let mut k = 0;
+    while k < len {
+        copy16(dst, d + k, from.get(k..k + 16)?)?;
+        k += 16;
+    }
     Some(())
 }
 
