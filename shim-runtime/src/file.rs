@@ -440,19 +440,26 @@ mod tests {
         assert_eq!(&got[150_000..], b"aaa");
     }
 
+    /// `bytes` opened as the file system, a test memory over them, and the id of `name` at the
+    /// root.
+    fn open_file<'b>(bytes: &'b [u8], name: &[u8]) -> (Fs<&'b [u8]>, TestMem, u32) {
+        let f = Fs::new(Some(Image::open(bytes).unwrap()));
+        let m = TestMem {
+            app: alloc::vec![0; 100_000],
+            image: bytes.to_vec(),
+        };
+        let root = f.node(0).unwrap();
+        let id = f.lookup(&root, name).unwrap().unwrap();
+        (f, m, id)
+    }
+
     #[test]
     fn a_read_near_a_large_chunk_s_start_decodes_only_the_segments_it_needs() {
         let bytes = crate::path::tests::tree_with(wasifs_image::BuildOptions {
             chunk_size: wasifs_image::ChunkSize::fixed_log2(18).unwrap(),
             ..wasifs_image::BuildOptions::default()
         });
-        let mut f = Fs::new(Some(Image::open(&bytes[..]).unwrap()));
-        let mut m = TestMem {
-            app: alloc::vec![0; 100_000],
-            image: bytes.clone(),
-        };
-        let root = f.node(0).unwrap();
-        let id = f.lookup(&root, b"big.bin").unwrap().unwrap();
+        let (mut f, mut m, id) = open_file(&bytes, b"big.bin");
         let seg = wasifs_image::format::CHUNK_SEGMENT as usize;
         let want = big();
         // 10 bytes at 100: the first 32 KiB segment of the 256 KiB chunk 0.
@@ -486,13 +493,7 @@ mod tests {
         for k in 0..24 {
             let mut bytes = good.clone();
             bytes[off + k * len / 24] ^= 0x5a;
-            let mut f = Fs::new(Some(Image::open(&bytes[..]).unwrap()));
-            let mut m = TestMem {
-                app: alloc::vec![0; 100_000],
-                image: bytes.clone(),
-            };
-            let root = f.node(0).unwrap();
-            let id = f.lookup(&root, b"big.bin").unwrap().unwrap();
+            let (mut f, mut m, id) = open_file(&bytes, b"big.bin");
             // Zstd frames here carry no checksum: a flipped byte may decode to other bytes, or
             // fail; either way a read answers (10 bytes or EIO) and the next read still works.
             for at in [100u64, 40_000, 200_000, 100] {
@@ -501,6 +502,7 @@ mod tests {
                     Err(e) => assert_eq!(e, EIO),
                 }
             }
+            let root = f.node(0).unwrap();
             let small = f.lookup(&root, b"a.txt").unwrap().unwrap();
             assert_eq!(f.read(&mut m, small, 0, 0, 5), Ok(5));
             assert_eq!(&m.app[..5], b"hello");
@@ -534,17 +536,10 @@ mod tests {
         b.add_file(root, b"db", Meta::default(), FileData::Bytes(want.clone()))
             .unwrap();
         let bytes = b.finish().unwrap();
-        let img = Image::open(&bytes[..]).unwrap();
+        let (mut f, mut m, id) = open_file(&bytes, b"db");
+        let img = f.img().unwrap();
         let dict_len = img.dict_range().1 as usize;
         assert!(dict_len > 0);
-        let mut f = Fs::new(Some(img));
-        let mut m = TestMem {
-            app: alloc::vec![0; 100_000],
-            image: bytes.clone(),
-        };
-        let root = f.node(0).unwrap();
-        let id = f.lookup(&root, b"db").unwrap().unwrap();
-        let img = f.img().unwrap();
         let node = img.node(id).unwrap();
         assert_eq!(img.chunk(&node, 7).unwrap().codec, Codec::Lz4);
         let mut at: u64 = 12_345;
