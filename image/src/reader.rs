@@ -50,6 +50,9 @@ pub struct Image<S: Source> {
     header: Header,
     /// Where the tables are read from (the image, or the compressed metadata region).
     meta: MetaSpace,
+    /// The dictionary of LZ4 chunks, read by the first [`Self::read_chunk`] that needs it.
+    #[cfg(feature = "decode")]
+    dict: core::cell::OnceCell<alloc::vec::Vec<u8>>,
 }
 
 /// True when `count` records of `size` bytes at `off` lie within `[start, end)`.
@@ -105,7 +108,13 @@ impl<S: Source> Image<S> {
         if !tables_ok || !chunk_size_ok || !dict_ok {
             return Err(FormatError::BadTable);
         }
-        Ok(Image { src, header, meta })
+        Ok(Image {
+            src,
+            header,
+            meta,
+            #[cfg(feature = "decode")]
+            dict: core::cell::OnceCell::new(),
+        })
     }
 
     /// Fills `dst` from offset `off` of the space the table offsets point into (the one way the
@@ -399,9 +408,12 @@ impl<S: Source> Image<S> {
             return Ok(len);
         }
         if c.codec == Codec::Lz4 {
-            let mut dict = alloc::vec![0u8; self.header.dict_len as usize];
-            self.src.read_at(self.header.dict_off, &mut dict);
-            crate::lz4::decode_block(&stored, &dict, out)?;
+            let dict = self.dict.get_or_init(|| {
+                let mut dict = alloc::vec![0u8; self.header.dict_len as usize];
+                self.src.read_at(self.header.dict_off, &mut dict);
+                dict
+            });
+            crate::lz4::decode_block(&stored, dict, out)?;
             return Ok(len);
         }
         let mut block = alloc::vec![0u8; file.chunk_size() as usize];
