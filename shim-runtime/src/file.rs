@@ -392,13 +392,8 @@ mod tests {
     #[test]
     fn shrinking_frees_chunks_and_growing_again_reads_zeros() {
         let bytes = tree(3);
-        let mut f = Fs::new(Some(Image::open(&bytes[..]).unwrap()));
-        let mut m = TestMem {
-            app: alloc::vec![7; 100_000],
-            image: bytes.clone(),
-        };
-        let root = f.node(0).unwrap();
-        let id = f.lookup(&root, b"big.bin").unwrap().unwrap();
+        let (mut f, mut m, id) = open_file(&bytes, b"big.bin");
+        m.app.fill(7);
         f.write(&m, id, 200_000, 0, 10, 1).unwrap();
         f.set_size(id, 100, 2).unwrap();
         if let Some(ONode {
@@ -564,15 +559,10 @@ mod tests {
     #[test]
     fn a_file_with_small_chunks_copies_one_small_chunk_on_write_and_reads_back_across_chunks() {
         let bytes = small_chunk_tree();
-        let mut f = Fs::new(Some(Image::open(&bytes[..]).unwrap()));
-        let mut m = TestMem {
-            app: alloc::vec![0; 100_000],
-            image: bytes.clone(),
-        };
-        let root = f.node(0).unwrap();
-        let id = f.lookup(&root, b"big.bin").unwrap().unwrap();
+        let (mut f, mut m, id) = open_file(&bytes, b"big.bin");
         let sc = 1u64 << wasifs_image::format::SMALL_CHUNK_LOG2;
         assert_eq!(f.node(id).unwrap().chunk_size(), sc);
+        let root = f.node(0).unwrap();
         let small = f.lookup(&root, b"a.txt").unwrap().unwrap();
         let block = wasifs_image::format::BLOCK_SIZE;
         assert_eq!(f.node(small).unwrap().chunk_size(), u64::from(block));
@@ -597,13 +587,8 @@ mod tests {
     #[test]
     fn a_file_with_small_chunks_truncates_and_grows_sparse() {
         let bytes = small_chunk_tree();
-        let mut f = Fs::new(Some(Image::open(&bytes[..]).unwrap()));
-        let mut m = TestMem {
-            app: alloc::vec![b'q'; 100_000],
-            image: bytes.clone(),
-        };
-        let root = f.node(0).unwrap();
-        let id = f.lookup(&root, b"big.bin").unwrap().unwrap();
+        let (mut f, mut m, id) = open_file(&bytes, b"big.bin");
+        m.app.fill(b'q');
         f.write(&m, id, 20_000, 0, 10, 1).unwrap();
         f.set_size(id, 20_005, 2).unwrap();
         if let Some(ONode {
@@ -632,13 +617,8 @@ mod tests {
     #[test]
     fn an_image_file_cut_to_nothing_takes_32k_chunks_like_a_new_file() {
         let bytes = small_chunk_tree();
-        let mut f = Fs::new(Some(Image::open(&bytes[..]).unwrap()));
-        let mut m = TestMem {
-            app: alloc::vec![b'z'; 100_000],
-            image: bytes.clone(),
-        };
-        let root = f.node(0).unwrap();
-        let id = f.lookup(&root, b"big.bin").unwrap().unwrap();
+        let (mut f, mut m, id) = open_file(&bytes, b"big.bin");
+        m.app.fill(b'z');
         f.set_size(id, 0, 1).unwrap();
         assert_eq!(f.node(id).unwrap().chunk_size(), 32 * 1024);
         f.write(&m, id, 0, 0, 40_000, 2).unwrap();
