@@ -9,7 +9,7 @@ use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::vec::Vec;
 
-use super::dict::compress_lz4;
+use super::dict::{compress_lz4, Lz4Dict};
 use super::BuildError;
 use crate::format::CHUNK_SEGMENT;
 use crate::level::Level;
@@ -39,7 +39,7 @@ type Stored = (usize, usize, usize);
 /// One compression context per thread (each `None` when storing raw), and the dictionary of
 /// chunks read at random, if the image has one.
 #[derive(Default)]
-pub(super) struct Compressors(Vec<Option<Compressor>>, Option<std::sync::Arc<[u8]>>);
+pub(super) struct Compressors(Vec<Option<Compressor>>, Option<std::sync::Arc<Lz4Dict>>);
 
 /// The compressed chunks of one batch: a buffer per thread, its chunks back to back. The space
 /// after them is scratch, kept initialised (zeroed only when it grows), so a batch's buffers
@@ -74,8 +74,9 @@ impl Compressors {
     }
 
     /// Compresses the jobs marked read at random as LZ4 blocks against `dict` from now on.
-    pub(super) fn set_dict(&mut self, dict: &[u8]) {
-        self.1 = Some(dict.into());
+    pub(super) fn set_dict(&mut self, dict: &[u8]) -> Result<(), BuildError> {
+        self.1 = Some(std::sync::Arc::new(Lz4Dict::new(dict)?));
+        Ok(())
     }
 
     /// Hashes and compresses every chunk into `outs` (what they held before is dropped), on up to
@@ -150,7 +151,7 @@ struct Out<'b> {
     buf: &'b mut Vec<u8>,
     used: usize,
     /// The dictionary of chunks read at random.
-    dict: Option<&'b [u8]>,
+    dict: Option<&'b Lz4Dict>,
 }
 
 impl Out<'_> {

@@ -1,5 +1,6 @@
 //! The dictionary of chunks read at random (image format 6): trained by zstd's trainer on samples of those chunks, and the LZ4 HC compression that uses it.
 
+use std::boxed::Box;
 use std::vec::Vec;
 
 use super::{BuildError, FileData};
@@ -12,8 +13,7 @@ const MIN_BYTES: u64 = 1 << 20;
 /// Size the trainer is asked for: its header and entropy tables come first, the content last, and
 /// the last [`MAX_DICT_LEN`] bytes are kept.
 const TRAIN_LEN: usize = 64 * 1024;
-/// LZ4 HC level: within 0.5 % of the best ratio on database pages and mixed text, at ~20 MB/s a
-/// thread with the dictionary loaded for each chunk (bench/NOTES.md).
+/// LZ4 HC level: within 0.5 % of the best ratio on database pages and mixed text (bench/NOTES.md).
 const LZ4_LEVEL: i32 = 6;
 
 /// A file whose chunks are read at random: its contents, size and chunk size.
@@ -55,11 +55,127 @@ pub(super) fn train(files: &[RandomFile<'_>]) -> Result<Option<Vec<u8>>, BuildEr
     Ok(Some(dict[keep..].to_vec()))
 }
 
-/// Compresses `raw` into `dst` (at least `compress_bound(raw.len())` bytes) as one LZ4 block
-/// against `dict`; returns its length.
-pub(super) fn compress_lz4(raw: &[u8], dict: &[u8], dst: &mut [u8]) -> Result<usize, BuildError> {
-    let err =
-        |e: lzzzz::Error| BuildError::Compress(std::io::Error::other(std::format!("lz4: {e}")));
-    let mut c = lzzzz::lz4_hc::Compressor::with_dict(dict, LZ4_LEVEL).map_err(err)?;
-    c.next(raw, dst).map_err(err)
+// liblz4 1.10 is compiled and linked by the `lzzzz` crate, which keeps these stable public
+// functions of it to itself: loading a dictionary once and attaching it to a reset stream for each
+// chunk is what makes LZ4 HC with a dictionary fast (loading it per chunk cleared 256 KiB of
+// tables for every 4 KiB compressed).
+extern crate lzzzz as _;
+
+/// liblz4's HC streaming functions (lz4hc.h).
+mod ffi {
+    use core::ffi::{c_char, c_int, c_void};
+    extern "C" {
+        pub fn LZ4_createStreamHC() -> *mut c_void;
+        pub fn LZ4_freeStreamHC(stream: *mut c_void) -> c_int;
+        pub fn LZ4_resetStreamHC_fast(stream: *mut c_void, level: c_int);
+        pub fn LZ4_loadDictHC(stream: *mut c_void, dict: *const c_char, size: c_int) -> c_int;
+        pub fn LZ4_attach_HC_dictionary(working: *mut c_void, dict: *const c_void);
+        pub fn LZ4_compress_HC_continue(
+            stream: *mut c_void,
+            src: *const c_char,
+            dst: *mut c_char,
+            src_size: c_int,
+            max_dst: c_int,
+        ) -> c_int;
+    }
+}
+
+/// One liblz4 HC stream, freed on drop.
+struct Stream(core::ptr::NonNull<core::ffi::c_void>);
+
+impl Stream {
+    fn new() -> Result<Self, BuildError> {
+        // SAFETY: allocates and initialises a stream, or returns null.
+        core::ptr::NonNull::new(unsafe { ffi::LZ4_createStreamHC() })
+            .map(Stream)
+            .ok_or_else(|| lz4_error("cannot allocate an LZ4 HC stream"))
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        // SAFETY: the stream came from LZ4_createStreamHC and is freed once.
+        unsafe { ffi::LZ4_freeStreamHC(self.0.as_ptr()) };
+    }
+}
+
+/// The dictionary loaded into an HC stream once; each chunk's stream attaches to it read-only.
+pub(super) struct Lz4Dict {
+    stream: Stream,
+    /// The bytes the stream points into (liblz4 keeps pointers to them).
+    _bytes: Box<[u8]>,
+}
+
+// SAFETY: after `Lz4Dict::new` the stream is only read (LZ4_attach_HC_dictionary records a pointer
+// to it; compression reads its tables), so threads may share it.
+unsafe impl Send for Lz4Dict {}
+unsafe impl Sync for Lz4Dict {}
+
+impl Lz4Dict {
+    /// `dict` (at most [`MAX_DICT_LEN`] bytes) loaded at [`LZ4_LEVEL`].
+    pub(super) fn new(dict: &[u8]) -> Result<Self, BuildError> {
+        let bytes: Box<[u8]> = dict.into();
+        let stream = Stream::new()?;
+        // SAFETY: a valid stream; `bytes` lives as long as the stream (same struct) and does not
+        // move (boxed); its length fits an int (at most MAX_DICT_LEN).
+        unsafe {
+            ffi::LZ4_resetStreamHC_fast(stream.0.as_ptr(), LZ4_LEVEL);
+            ffi::LZ4_loadDictHC(stream.0.as_ptr(), bytes.as_ptr().cast(), bytes.len() as i32);
+        }
+        Ok(Lz4Dict {
+            stream,
+            _bytes: bytes,
+        })
+    }
+}
+
+std::thread_local! {
+    /// This thread's working stream, reset for each chunk.
+    static WORK: core::cell::RefCell<Option<Stream>> = const { core::cell::RefCell::new(None) };
+}
+
+/// Compresses `raw` (at most a chunk) into `dst` as one LZ4 block against `dict`, independent of
+/// every other block; returns its length.
+pub(super) fn compress_lz4(
+    raw: &[u8],
+    dict: &Lz4Dict,
+    dst: &mut [u8],
+) -> Result<usize, BuildError> {
+    let (src_len, dst_len) = match (i32::try_from(raw.len()), i32::try_from(dst.len())) {
+        (Ok(s), Ok(d)) => (s, d),
+        _ => return Err(lz4_error("chunk too large for LZ4")),
+    };
+    WORK.with(|work| {
+        let mut work = work.borrow_mut();
+        if work.is_none() {
+            *work = Some(Stream::new()?);
+        }
+        let Some(stream) = work.as_ref() else {
+            return Err(lz4_error("no LZ4 HC stream"));
+        };
+        let s = stream.0.as_ptr();
+        // SAFETY: `s` and the dictionary's stream are valid; reset + attach starts an independent
+        // block whose only history is the dictionary; `raw` and `dst` are live for the call and
+        // their lengths are passed.
+        let n = unsafe {
+            ffi::LZ4_resetStreamHC_fast(s, LZ4_LEVEL);
+            ffi::LZ4_attach_HC_dictionary(s, dict.stream.0.as_ptr());
+            ffi::LZ4_compress_HC_continue(
+                s,
+                raw.as_ptr().cast(),
+                dst.as_mut_ptr().cast(),
+                src_len,
+                dst_len,
+            )
+        };
+        usize::try_from(n)
+            .ok()
+            .filter(|&n| n > 0 || raw.is_empty())
+            .ok_or_else(|| lz4_error("LZ4 HC compression failed"))
+    })
+}
+
+/// An LZ4 failure as a [`BuildError`].
+fn lz4_error(what: &str) -> BuildError {
+    BuildError::Compress(std::io::Error::other(what))
 }
