@@ -13,107 +13,126 @@ use crate::format::FormatError;
 /// input, an offset of 0 or reaching before the dictionary's start, output longer or shorter than
 /// `dst`.
 pub fn decode_block(src: &[u8], dict: &[u8], dst: &mut [u8]) -> Result<(), FormatError> {
-    decode(src, dict, dst).ok_or(FormatError::Decompress)
+    match decode(src, dict, dst, usize::MAX) {
+        Some(d) if d == dst.len() => Ok(()),
+        _ => Err(FormatError::Decompress),
+    }
 }
 
-/// [`decode_block`] with `None` for every error.
-fn decode(src: &[u8], dict: &[u8], dst: &mut [u8]) -> Option<()> {
+/// [`decode_block`] that stops after the sequence that reaches `need` bytes of output: returns how
+/// many bytes of `dst` are decoded (at least `need`, or all of `dst` if `need` is larger). A 4 KiB
+/// read at a random offset needs only the head of its second chunk. The bytes of `dst` past the
+/// returned length are scratch.
+pub fn decode_prefix(
+    src: &[u8],
+    dict: &[u8],
+    dst: &mut [u8],
+    need: usize,
+) -> Result<usize, FormatError> {
+    match decode(src, dict, dst, need) {
+        Some(d) if d >= need.min(dst.len()) => Ok(d),
+        _ => Err(FormatError::Decompress),
+    }
+}
+
+/// The decoder: `None` for every error; stops at the first sequence boundary at or past `need`
+/// (the whole block ends with `d == dst.len()`, checked by the callers).
+#[inline(never)] // one copy, whichever of the two entry points a build uses
+fn decode(src: &[u8], dict: &[u8], dst: &mut [u8], need: usize) -> Option<usize> {
     let (mut s, mut d) = (0usize, 0usize); // read position in `src`, write position in `dst`
+                                           // The fast path's room: a sequence of at most 14 literals and an 18-byte match is read as 18
+                                           // bytes after its token (16 of literals, 2 of offset) and written as 16 + 18 bytes of output
+                                           // (the bytes past the sequence are overwritten by the next ones). One check per sequence, then
+                                           // fixed-size copies: a variable-length copy is a call to `memory.copy` in wasm, costly for a
+                                           // few bytes.
+    let src_fast = src.len().saturating_sub(18);
+    let dst_fast = dst.len().saturating_sub(34);
     loop {
         let token = *src.get(s)?;
         s += 1;
-        // Literals.
-        let n = read_len(src, &mut s, usize::from(token >> 4))?;
-        let (s_end, d_end) = (s.checked_add(n)?, d.checked_add(n)?);
-        // Short literals (most of them) as one 16-byte copy when both sides have the room: a
-        // variable-length copy is a call to `memory.copy`, costly for a few bytes; the bytes
-        // written past `d_end` are overwritten by what follows.
-        let wild = n.next_multiple_of(16);
-        if s + wild <= src.len() && d + wild <= dst.len() {
-            copy_wild(dst, d, src.get(s..)?, n)?;
-        } else {
-            dst.get_mut(d..d_end)?.copy_from_slice(src.get(s..s_end)?);
-        }
-        (s, d) = (s_end, d_end);
-        if s == src.len() {
-            break; // the last sequence: literals only
-        }
-        // Match: offset, length.
-        let off = usize::from(u16::from_le_bytes([*src.get(s)?, *src.get(s + 1)?]));
-        s += 2;
-        if off == 0 {
-            return None;
-        }
-        let len = read_len(src, &mut s, usize::from(token & 15))?.checked_add(4)?;
-        let wild = len.next_multiple_of(16);
-        // A match at least 16 bytes back within the output: 16 bytes at a time, each copy's source
-        // ending before its destination starts (bytes past the match are overwritten later).
-        if off >= 16 && off <= d && d + wild <= dst.len() {
-            let mut k = 0;
-            while k < len {
-                let mut w = [0u8; 16];
-                w.copy_from_slice(dst.get(d - off + k..d - off + k + 16)?);
-                copy16(dst, d + k, &w)?;
-                k += 16;
-            }
-            d += len;
-            continue;
-        }
-        // A match inside the dictionary (the first bytes of a chunk mostly): 16 bytes at a time
-        // when the dictionary holds the rounded-up length from its start.
-        if let Some(back) = off.checked_sub(d).filter(|&b| b >= wild) {
-            if d + wild <= dst.len() {
-                copy_wild(dst, d, dict.get(dict.len().checked_sub(back)?..)?, len)?;
+        let (lits, mlen) = (usize::from(token >> 4), usize::from(token & 15));
+        if lits < 15 && mlen < 15 && s <= src_fast && d <= dst_fast {
+            let w: &[u8; 18] = src.get(s..s + 18)?.try_into().ok()?;
+            dst.get_mut(d..d + 16)?.copy_from_slice(w.get(..16)?);
+            d += lits;
+            let off = usize::from(u16::from_le_bytes([*w.get(lits)?, *w.get(lits + 1)?]));
+            s += lits + 2;
+            let len = mlen + 4;
+            if off >= len && off <= d {
+                // Within the output and not overlapping its own bytes: one 18-byte move.
+                let w: [u8; 18] = dst.get(d - off..d - off + 18)?.try_into().ok()?;
+                dst.get_mut(d..d + 18)?.copy_from_slice(&w);
                 d += len;
-                continue;
+            } else if let Some(from) = off.checked_sub(d).filter(|&back| back >= 18) {
+                // All in the dictionary (most matches of a chunk read at random): 18 bytes from
+                // `back` before its end.
+                let from = dict.len().checked_sub(from)?;
+                let w: &[u8; 18] = dict.get(from..from + 18)?.try_into().ok()?;
+                dst.get_mut(d..d + 18)?.copy_from_slice(w);
+                d += len;
+            } else if off != 0 && off <= d {
+                // Overlapping its own bytes (a run, a short period): byte by byte.
+                let w = dst.get_mut(d - off..d + len)?;
+                for k in off..w.len() {
+                    *w.get_mut(k)? = *w.get(k - off)?;
+                }
+                d += len;
+            } else {
+                d = copy_match(dict, dst, d, off, len)?;
             }
+        } else {
+            // Literals of any length.
+            let n = read_len(src, &mut s, lits)?;
+            let (s_end, d_end) = (s.checked_add(n)?, d.checked_add(n)?);
+            dst.get_mut(d..d_end)?.copy_from_slice(src.get(s..s_end)?);
+            (s, d) = (s_end, d_end);
+            if s >= src.len() {
+                // The last sequence: literals only, ending the input.
+                return (s == src.len() && d <= dst.len()).then_some(d);
+            }
+            // Match: offset, length.
+            let off = usize::from(u16::from_le_bytes([*src.get(s)?, *src.get(s + 1)?]));
+            s += 2;
+            let len = read_len(src, &mut s, mlen)?.checked_add(4)?;
+            d = copy_match(dict, dst, d, off, len)?;
         }
-        // `head`: the output so far; `tail`: the match's output.
-        let (head, tail) = dst.split_at_mut_checked(d)?;
-        let tail = tail.get_mut(..len)?;
-        // One period (`off` bytes, or fewer if the match is shorter): the bytes just before the
-        // match, from the dictionary's end and/or the output so far.
-        let from_dict = match off.checked_sub(d) {
-            Some(back) => dict.get(dict.len().checked_sub(back)?..)?,
-            None => &[],
-        };
-        let mut k = 0; // bytes of the match written
-        for piece in [from_dict, head.get(d.saturating_sub(off)..)?] {
-            let n = piece.len().min(len - k);
-            tail.get_mut(k..k + n)?.copy_from_slice(piece.get(..n)?);
-            k += n;
+        if d >= need {
+            return Some(d);
         }
-        // Overlapping match (off < len): repeat the period, doubling the copied span each step (it
-        // stays a multiple of `off`, so the pattern continues in phase).
-        while k < len {
-            let (done, rest) = tail.split_at_mut_checked(k)?;
-            let n = k.min(rest.len());
-            rest.get_mut(..n)?.copy_from_slice(done.get(..n)?);
-            k += n;
-        }
-        d += len;
     }
-    (d == dst.len()).then_some(())
 }
 
-/// Writes the 16 bytes of `from` at `dst[d..]` (a fixed-size copy: plain loads and stores).
-#[inline(always)]
-fn copy16(dst: &mut [u8], d: usize, from: &[u8]) -> Option<()> {
-    let from: &[u8; 16] = from.try_into().ok()?;
-    dst.get_mut(d..d + 16)?.copy_from_slice(from);
-    Some(())
-}
-
-/// Copies `len` bytes of `from` to `dst[d..]` 16 at a time; both sides must hold `len` rounded up
-/// to 16 (the bytes past `len` are overwritten by what is decoded next).
-#[inline(always)]
-fn copy_wild(dst: &mut [u8], d: usize, from: &[u8], len: usize) -> Option<()> {
-    let mut k = 0;
+/// Writes the match of `len` bytes at offset `off` (back from `dst[d]`, reaching into `dict`'s
+/// end when `off > d`); returns the new write position.
+fn copy_match(dict: &[u8], dst: &mut [u8], d: usize, off: usize, len: usize) -> Option<usize> {
+    if off == 0 {
+        return None;
+    }
+    let end = d.checked_add(len)?;
+    // `head`: the output so far; `tail`: the match's output.
+    let (head, tail) = dst.split_at_mut_checked(d)?;
+    let tail = tail.get_mut(..len)?;
+    // One period (`off` bytes, or fewer if the match is shorter): the bytes just before the match,
+    // from the dictionary's end and/or the output so far.
+    let from_dict = match off.checked_sub(d) {
+        Some(back) => dict.get(dict.len().checked_sub(back)?..)?,
+        None => &[],
+    };
+    let mut k = 0; // bytes of the match written
+    for piece in [from_dict, head.get(d.saturating_sub(off)..)?] {
+        let n = piece.len().min(len - k);
+        tail.get_mut(k..k + n)?.copy_from_slice(piece.get(..n)?);
+        k += n;
+    }
+    // Overlapping match (off < len): repeat the period, doubling the copied span each step (it
+    // stays a multiple of `off`, so the pattern continues in phase).
     while k < len {
-        copy16(dst, d + k, from.get(k..k + 16)?)?;
-        k += 16;
+        let (done, rest) = tail.split_at_mut_checked(k)?;
+        let n = k.min(rest.len());
+        rest.get_mut(..n)?.copy_from_slice(done.get(..n)?);
+        k += n;
     }
-    Some(())
+    Some(end)
 }
 
 /// Reads a length whose token nibble is `n`: 15 means extension bytes follow, each added, until
@@ -322,6 +341,33 @@ mod tests {
         let big = mixed(77).repeat(20);
         round_trip(&mixed(78), &big);
         round_trip(&big[..5000], &big);
+    }
+
+    #[test]
+    fn lz4_prefix_stops_at_the_first_sequence_past_need() {
+        let dict = text(3000, 5);
+        for (i, data) in [
+            text(4096, 6),
+            mixed(7),
+            [&dict[100..2000], &mixed(8)].concat(),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let block = lz4_flex::block::compress_with_dict(data, &dict);
+            for need in [0, 1, 17, 100, 2048, data.len() - 1, data.len(), usize::MAX] {
+                let mut out = vec![0; data.len()];
+                let got = decode_prefix(&block, &dict, &mut out, need).expect("valid block");
+                assert!(
+                    got >= need.min(data.len()) && got <= data.len(),
+                    "{i}: {need} -> {got}"
+                );
+                assert_eq!(out[..got], data[..got], "{i}: {need}");
+                if need < data.len() / 2 {
+                    assert!(got < data.len(), "{i}: stopped early for {need}");
+                }
+            }
+        }
     }
 
     #[test]

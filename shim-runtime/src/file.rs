@@ -88,7 +88,7 @@ impl<S: Source> Fs<S> {
         let base = c.block_off as usize;
         let (key, at, want) = match c.codec {
             Codec::Raw => return Ok(Chunk::Raw(c.stored_off)),
-            Codec::Lz4 => return self.lz4_chunk(id, idx, (c.stored_off, c.stored_len), clen),
+            Codec::Lz4 => return self.lz4_chunk(id, idx, (c.stored_off, c.stored_len), clen, need),
             Codec::Packed => (BLOCKS, c.stored_off, base + clen),
             Codec::Zstd => {
                 let segments = need.div_ceil(CHUNK_SEGMENT as usize) * CHUNK_SEGMENT as usize;
@@ -138,8 +138,17 @@ impl<S: Source> Fs<S> {
     }
 
     /// Decodes LZ4 chunk `idx` of image file `id` (`clen` bytes, stored at `stored`) into a cache
-    /// slot, reading the image's dictionary first if this is the first such chunk.
-    fn lz4_chunk(&mut self, id: u32, idx: u32, stored: (u32, u32), clen: usize) -> R<Chunk> {
+    /// slot, reading the image's dictionary first if this is the first such chunk. It stops after
+    /// the first `need` bytes (a read at a random offset needs only the head of its second chunk);
+    /// a later read that needs more decodes the chunk again, whole, into the same slot.
+    fn lz4_chunk(
+        &mut self,
+        id: u32,
+        idx: u32,
+        stored: (u32, u32),
+        clen: usize,
+        need: usize,
+    ) -> R<Chunk> {
         let img = self.img.as_ref().ok_or(EIO)?;
         let (dict_off, dict_len) = img.dict_range();
         if self.dict.len() != dict_len as usize {
@@ -148,13 +157,19 @@ impl<S: Source> Fs<S> {
         }
         resize(&mut self.stored, stored.1 as usize)?;
         img.source().read_at(stored.0, &mut self.stored);
-        let (slot, buf) = self.cache.fill(id, clen)?;
+        let (slot, buf) = match self.cache.find(id, idx) {
+            Some(slot) => (slot, self.cache.slot_mut(slot).ok_or(EIO)?),
+            None => self.cache.fill(id, clen)?,
+        };
+        let (slot, need) = (slot, if buf.is_empty() { need } else { clen });
         resize(buf, clen)?;
-        io(wasifs_image::lz4::decode_block(
+        let got = io(wasifs_image::lz4::decode_prefix(
             &self.stored,
             &self.dict,
             buf,
+            need,
         ))?;
+        buf.truncate(got);
         self.cache.filled(slot, idx);
         Ok(Chunk::Cached(slot, 0))
     }
@@ -505,7 +520,8 @@ mod tests {
     }
 
     #[test]
-    fn lz4_chunks_read_at_random_match_the_file_and_load_the_dictionary_once() {
+    fn lz4_chunks_read_at_random_match_the_file_decode_only_what_is_read_and_load_the_dictionary_once(
+    ) {
         use wasifs_image::{BuildOptions, FileData, ImageBuilder, Meta};
         // 1.5 MiB of varied text over a 64 KiB cache: 4 KiB LZ4 chunks and a dictionary.
         let words = [
@@ -544,6 +560,16 @@ mod tests {
             assert_eq!(&m.app[..n], &want[at as usize..at as usize + n], "at {at}");
         }
         assert_eq!(f.dict.len(), dict_len);
+        // A read of a chunk's head decodes only that far; a later read of its tail, all of it.
+        let c = 300 * 4096;
+        assert!(f.cache.find(id, 300).is_none());
+        assert_eq!(f.read(&mut m, id, c, 0, 16), Ok(16));
+        assert_eq!(&m.app[..16], &want[c as usize..c as usize + 16]);
+        let slot = f.cache.find(id, 300).unwrap();
+        assert!(f.cache.data(slot).len() < 4096);
+        assert_eq!(f.read(&mut m, id, c + 4000, 0, 96), Ok(96));
+        assert_eq!(&m.app[..96], &want[c as usize + 4000..c as usize + 4096]);
+        assert_eq!(f.cache.data(slot).len(), 4096);
         assert_eq!(read_all(&mut f, &mut m, id), want);
     }
 
