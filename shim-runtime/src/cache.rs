@@ -141,9 +141,10 @@ impl ChunkCache {
         Some(i)
     }
 
-    /// A slot for a chunk of `node` with an empty buffer with room for `len` bytes to decompress
-    /// into: a new slot while the budget has room (or no slot exists), else the CLOCK victim when
-    /// its buffer is as large (reused), else that one is dropped and the budget checked again. It
+    /// A slot for a chunk of `node` with a buffer with room for `len` bytes to decompress into: a
+    /// new slot while the budget has room (or no slot exists), else the CLOCK victim when its
+    /// buffer is as large (reused: it still holds the victim's bytes, so the caller sets its
+    /// length without zeroing it again), else that one is dropped and the budget checked again. It
     /// holds nothing until [`ChunkCache::filled`] names the chunk.
     pub fn fill(&mut self, node: u32, len: usize) -> R<(usize, &mut Vec<u8>)> {
         let i = loop {
@@ -169,8 +170,7 @@ impl ChunkCache {
         let s = self.slots.get_mut(i).ok_or(ENOMEM)?;
         self.used -= s.1.capacity();
         s.0 = node;
-        s.1.clear();
-        let reserved = s.1.try_reserve_exact(len);
+        let reserved = s.1.try_reserve_exact(len.saturating_sub(s.1.len()));
         self.used += s.1.capacity();
         reserved.map_err(|_| ENOMEM)?;
         Ok((i, &mut s.1))
@@ -279,7 +279,9 @@ mod tests {
 
     fn put_len(c: &mut ChunkCache, node: u32, idx: u32, len: usize) -> usize {
         let (i, buf) = c.fill(node, len).unwrap();
-        assert!(buf.is_empty() && buf.capacity() >= len);
+        // A reused buffer still holds its last chunk, never more than its capacity.
+        assert!(buf.len() <= len && buf.capacity() >= len);
+        buf.clear();
         buf.resize(len, idx as u8);
         c.filled(i, idx);
         i

@@ -155,20 +155,22 @@ impl<S: Source> Fs<S> {
             resize(&mut self.dict, dict_len as usize)?;
             img.source().read_at(dict_off, &mut self.dict);
         }
-        resize(&mut self.stored, stored.1 as usize)?;
-        img.source().read_at(stored.0, &mut self.stored);
-        let (slot, buf) = match self.cache.find(id, idx) {
-            Some(slot) => (slot, self.cache.slot_mut(slot).ok_or(EIO)?),
-            None => self.cache.fill(id, clen)?,
+        // The buffers only grow: no bytes zeroed again for each chunk.
+        let n = stored.1 as usize;
+        if self.stored.len() < n {
+            resize(&mut self.stored, n)?;
+        }
+        let src = self.stored.get_mut(..n).ok_or(EIO)?;
+        img.source().read_at(stored.0, src);
+        let (slot, buf, need) = match self.cache.find(id, idx) {
+            Some(slot) => (slot, self.cache.slot_mut(slot).ok_or(EIO)?, clen),
+            None => {
+                let (slot, buf) = self.cache.fill(id, clen)?;
+                (slot, buf, need)
+            }
         };
-        let (slot, need) = (slot, if buf.is_empty() { need } else { clen });
         resize(buf, clen)?;
-        let got = io(wasifs_image::lz4::decode_prefix(
-            &self.stored,
-            &self.dict,
-            buf,
-            need,
-        ))?;
+        let got = io(wasifs_image::lz4::decode_prefix(src, &self.dict, buf, need))?;
         buf.truncate(got);
         self.cache.filled(slot, idx);
         Ok(Chunk::Cached(slot, 0))
