@@ -225,6 +225,29 @@ impl Deny {
 pub const DENY_AT: u32 = 0;
 /// Offset in the block of the stdin, stdout and stderr mode bytes ([`Stdio::from_byte`]).
 pub const STDIO_AT: u32 = 1;
+/// Bytes at the block's start that hold the clock policy: the mode bytes and the fixed clock's
+/// base ([`Clock::from_head`]).
+pub const CLOCK_HEAD: u32 = 16;
+/// Offset in the block of the clock mode byte (0 host, 1 deny, 2 fixed).
+const CLOCK_AT: usize = 4;
+/// Offset in the block of the fixed clock's base (ns since the epoch, little-endian).
+const CLOCK_BASE_AT: usize = 8;
+
+impl Clock {
+    /// The clock policy the first [`CLOCK_HEAD`] bytes of a policy block encode (an unknown mode:
+    /// the host's, as a block [`PolicyView::parse`] refuses never reaches a reader that trusts it).
+    pub fn from_head(head: &[u8; CLOCK_HEAD as usize]) -> Clock {
+        let mut base = [0u8; 8];
+        for (i, b) in base.iter_mut().enumerate() {
+            *b = head.get(CLOCK_BASE_AT + i).copied().unwrap_or(0);
+        }
+        match head.get(CLOCK_AT) {
+            Some(1) => Clock::Deny,
+            Some(2) => Clock::Fixed(u64::from_le_bytes(base)),
+            _ => Clock::Host,
+        }
+    }
+}
 
 impl Stdio {
     fn byte(self) -> u8 {
@@ -433,7 +456,7 @@ impl<'a> PolicyView<'a> {
         }
         Ok(PolicyView {
             modes,
-            base: u64_at(8),
+            base: u64_at(CLOCK_BASE_AT),
             seed: u64_at(16),
             lists,
         })
@@ -456,7 +479,7 @@ impl<'a> PolicyView<'a> {
 
     /// The clocks.
     pub fn clock(&self) -> Clock {
-        match self.modes[4] {
+        match self.modes[CLOCK_AT] {
             1 => Clock::Deny,
             2 => Clock::Fixed(self.base),
             _ => Clock::Host,
@@ -634,6 +657,25 @@ mod tests {
         assert_eq!(Policies::decode(&p.encode()), Ok(p));
         assert_eq!(Policies::decode(&[]), Ok(Policies::default()));
         assert_eq!(Policies::decode(&[9; 24]), Err(FormatError::BadPolicy));
+    }
+
+    #[test]
+    fn the_clock_is_read_back_from_the_head_of_the_block() {
+        for clock in [
+            Clock::Host,
+            Clock::Deny,
+            Clock::Fixed(1_700_000_000_123_456_789),
+        ] {
+            let p = Policies {
+                clock,
+                random: Random::Seed(u64::MAX),
+                ..Policies::default()
+            };
+            let block = p.encode();
+            let head: &[u8; CLOCK_HEAD as usize] = block[..CLOCK_HEAD as usize].try_into().unwrap();
+            assert_eq!(Clock::from_head(head), clock);
+            assert_eq!(PolicyView::parse(&block).unwrap().clock(), clock);
+        }
     }
 
     #[test]

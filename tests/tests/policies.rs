@@ -263,6 +263,55 @@ fn raw_calls_from_wat_see_the_fixed_clock_the_seeded_stream_baked_args_and_denia
     assert_eq!(wat_call(&deny, "clock_errno"), i64::from(ENOTCAPABLE));
 }
 
+/// A WAT program that creates `new` in the first preopen (fd 3) and returns the mtime of the new
+/// file (`fd_filestat_get`); -1000 - errno when path_open fails, -1 when fd_filestat_get does.
+const CREATE_WAT: &str = r#"(module
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_filestat_get" (func $stat (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $__stack_pointer (mut i32) (i32.const 65536))
+  (data (i32.const 0) "new")
+  (func (export "created_mtime") (result i64)
+    ;; path_open(3, follow, "new", O_CREAT, every right, every right, 0, fd out at 8): its errno
+    ;; as -1000 - errno
+    (local $e i32)
+    (local.set $e (call $open (i32.const 3) (i32.const 1) (i32.const 0) (i32.const 3) (i32.const 1)
+                    (i64.const 0x1fffffff) (i64.const 0x1fffffff) (i32.const 0) (i32.const 8)))
+    (if (local.get $e) (then (return (i64.sub (i64.const -1000) (i64.extend_i32_u (local.get $e))))))
+    (if (call $stat (i32.load (i32.const 8)) (i32.const 64))
+      (then (return (i64.const -1))))
+    ;; filestat: dev, ino, filetype, nlink, size, atim, mtim (at 48), ctim
+    (i64.load (i32.const 112))))"#;
+
+/// The mtime a file created under `clock` gets, in a writable mount of an empty directory.
+fn created_mtime(clock: Clock) -> i64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let module = Rewriter::new()
+        .clock(clock)
+        .mount(wasifs::MountSpec::new("/", dir.path()).unwrap())
+        .rewrite(&wat::parse_str(CREATE_WAT).expect("valid WAT"))
+        .expect("rewrites")
+        .bytes;
+    let opts = RunOptions {
+        entry: wasifs_tests::Entry::Reactor("created_mtime".into()),
+        ..RunOptions::default()
+    };
+    run(&module, &opts).expect("runs").results[0]
+}
+
+#[test]
+fn files_the_app_creates_get_their_times_from_the_clock_policy() {
+    assert_eq!(created_mtime(Clock::Fixed(5_000_000_000)), 5_000_000_000);
+    // Denied clocks: the times never show the host's clock.
+    assert_eq!(created_mtime(Clock::Deny), 0);
+    let host = created_mtime(Clock::Host);
+    assert!(
+        host > 1_600_000_000_000_000_000,
+        "the host's realtime: {host}"
+    );
+}
+
 #[test]
 fn an_app_without_policies_calls_the_host_for_args_env_clocks_and_random() {
     let app = std::fs::read(fixture("c_policy")).unwrap();

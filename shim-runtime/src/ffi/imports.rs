@@ -1,6 +1,7 @@
 //! The shim's imports (intrinsics over app memory and the image, the host's preview1 functions)
 //! and the `AppMem`, `Source` and `Host` implementations on them.
 
+use wasifs_image::policy::Clock;
 use wasifs_image::reader::Source;
 
 use crate::args::PollArgs;
@@ -151,11 +152,21 @@ pub(super) fn borrow<T>(len: u32, call: impl FnOnce(u32) -> T) -> Option<T> {
     Some(r)
 }
 
-/// The real host: its clock, fd_close and poll_oneoff.
-pub(super) struct HostCalls;
+/// The real host: its clock, fd_close and poll_oneoff; the timestamps of changes follow the
+/// `--clock` policy (a fixed clock's base, 0 when clocks are denied: a file's times never show the
+/// host's clock to an app that may not read it).
+pub(super) struct HostCalls {
+    /// The image's clock policy.
+    pub(super) clock: Clock,
+}
 
 impl Host for HostCalls {
     fn now(&self) -> u64 {
+        match self.clock {
+            Clock::Fixed(base) => return base,
+            Clock::Deny => return 0,
+            Clock::Host => {}
+        }
         let mut b = [0u8; 8];
         let read = borrow(8, |at| {
             // SAFETY: host call writing 8 bytes at an in-bounds app address lent by `borrow`.

@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 
 use wasifs_image::format::header_off;
+use wasifs_image::policy::{Clock, CLOCK_HEAD};
 use wasifs_image::reader::Image;
 
 use super::imports::{
@@ -57,7 +58,15 @@ fn init() -> State {
         // `--max-write-memory`, before anything is allocated (4 GiB or more: no limit).
         super::ALLOC.set_limit(usize::try_from(i.max_write_memory()).unwrap_or(0));
     }
-    let mut vfs = Vfs::new(img, HostCalls);
+    // The clock policy, straight from the head of the policy block (without one: the host's).
+    let mut head = [0u8; CLOCK_HEAD as usize];
+    let clock = match &img {
+        Some(i) if i.policy_len() >= CLOCK_HEAD && i.read_policy(0, &mut head).is_ok() => {
+            Clock::from_head(&head)
+        }
+        _ => Clock::Host,
+    };
+    let mut vfs = Vfs::new(img, HostCalls { clock });
     // The prestat (and the name) are read into app memory lent by `borrow` and given back.
     for h in 3..3 + MAX_HOST_PROBE {
         let mut prestat = [0u8; 8];
