@@ -39,19 +39,20 @@ pub fn decode_prefix(
 /// (the whole block ends with `d == dst.len()`, checked by the callers).
 #[inline(never)] // one copy, whichever of the two entry points a build uses
 fn decode(src: &[u8], dict: &[u8], dst: &mut [u8], need: usize) -> Option<usize> {
+    // The fast path's room: a sequence of at most 14 literals and an 18-byte match is read as 18
+    // bytes after its token (16 of literals, 2 of offset) and written as 16 + 18 bytes of output
+    // (the bytes past the sequence are overwritten by the next ones). One check per sequence, then
+    // fixed-size copies: a variable-length copy is a call to `memory.copy` in wasm, costly for a
+    // few bytes. `s < src_fast` means `s + 18 <= src.len()` (never true for a shorter input), and
+    // likewise for `d`.
+    let src_fast = src.len().saturating_sub(17);
+    let dst_fast = dst.len().saturating_sub(33);
     let (mut s, mut d) = (0usize, 0usize); // read position in `src`, write position in `dst`
-                                           // The fast path's room: a sequence of at most 14 literals and an 18-byte match is read as 18
-                                           // bytes after its token (16 of literals, 2 of offset) and written as 16 + 18 bytes of output
-                                           // (the bytes past the sequence are overwritten by the next ones). One check per sequence, then
-                                           // fixed-size copies: a variable-length copy is a call to `memory.copy` in wasm, costly for a
-                                           // few bytes.
-    let src_fast = src.len().saturating_sub(18);
-    let dst_fast = dst.len().saturating_sub(34);
     loop {
         let token = *src.get(s)?;
         s += 1;
         let (lits, mlen) = (usize::from(token >> 4), usize::from(token & 15));
-        if lits < 15 && mlen < 15 && s <= src_fast && d <= dst_fast {
+        if lits < 15 && mlen < 15 && s < src_fast && d < dst_fast {
             let w: &[u8; 18] = src.get(s..s + 18)?.try_into().ok()?;
             dst.get_mut(d..d + 16)?.copy_from_slice(w.get(..16)?);
             d += lits;
@@ -275,6 +276,28 @@ mod tests {
                 round_trip(&data, &[]);
             }
         }
+    }
+
+    #[test]
+    fn lz4_short_blocks_with_matches_near_the_fast_paths_room() {
+        // Outputs shorter than the fast path's room (34 bytes) and just past it, with matches.
+        for len in 1..100 {
+            let pat: Vec<u8> = b"abcdefghij".iter().copied().cycle().take(len).collect();
+            round_trip(&pat, &[]);
+            round_trip(&text(len, len as u64), &[]);
+            let mut lit_then_match = random(len.min(14), 3);
+            lit_then_match.extend_from_slice(&lit_then_match.clone());
+            lit_then_match.extend(random(11, 4));
+            round_trip(&lit_then_match, &[]);
+        }
+        // A hand-made 25-byte block: 10 literals, a 4-byte match 10 back, 11 last literals.
+        let mut block = vec![0xA0];
+        block.extend_from_slice(b"0123456789");
+        block.extend_from_slice(&[10, 0, 0xB0]);
+        block.extend_from_slice(b"abcdefghijk");
+        let mut out = [0; 25];
+        decode_block(&block, &[], &mut out).unwrap();
+        assert_eq!(&out, b"01234567890123abcdefghijk");
     }
 
     #[test]

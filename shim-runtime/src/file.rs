@@ -536,11 +536,13 @@ mod tests {
         ];
         let mut want = Vec::new();
         let mut x: u32 = 7;
-        while want.len() < 3 << 19 {
+        while want.len() < (3 << 19) + 25 {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
             want.extend_from_slice(words[(x >> 16) as usize % words.len()]);
             want.extend_from_slice(&x.to_le_bytes()[..(x >> 29) as usize % 4]);
         }
+        // A last chunk of 25 bytes: shorter than the LZ4 decoder's fast-path room.
+        want.truncate((3 << 19) + 25);
         let mut b = ImageBuilder::new(BuildOptions {
             cache_size: "64K".parse().unwrap(),
             ..BuildOptions::default()
@@ -555,6 +557,8 @@ mod tests {
         assert!(dict_len > 0);
         let node = img.node(id).unwrap();
         assert_eq!(img.chunk(&node, 7).unwrap().codec, Codec::Lz4);
+        let last = (want.len() / 4096) as u32;
+        assert_eq!(img.chunk(&node, last).unwrap().codec, Codec::Lz4);
         let mut at: u64 = 12_345;
         for _ in 0..300 {
             at = (at * 48_271 + 11) % (want.len() as u64 - 5000);
