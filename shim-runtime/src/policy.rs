@@ -80,6 +80,15 @@ impl Runtime {
         }
     }
 
+    /// What a fixed clock reads next (`None` for other clocks): the time of a change, so that a
+    /// file's times are never earlier than a clock reading made before the change.
+    pub fn fixed_now(&self) -> Option<u64> {
+        match self.clock {
+            Clock::Fixed(base) => Some(base.wrapping_add(self.ticks.wrapping_mul(FIXED_TICK_NS))),
+            _ => None,
+        }
+    }
+
     /// `clock_res_get` under a clock policy: `None` when the host answers.
     pub fn clock_res<M: AppMem>(&self, m: &mut M, id: u32, out: u32) -> Option<R<()>> {
         match self.clock {

@@ -263,12 +263,14 @@ fn raw_calls_from_wat_see_the_fixed_clock_the_seeded_stream_baked_args_and_denia
     assert_eq!(wat_call(&deny, "clock_errno"), i64::from(ENOTCAPABLE));
 }
 
-/// A WAT program that creates `new` in the first preopen (fd 3) and returns the mtime of the new
-/// file (`fd_filestat_get`); -1000 - errno when path_open fails, -1 when fd_filestat_get does.
+/// A WAT program that reads the realtime clock once (its errno ignored), creates `new` in the first
+/// preopen (fd 3) and returns the mtime of the new file (`fd_filestat_get`); -1000 - errno when
+/// path_open fails, -1 when fd_filestat_get does.
 const CREATE_WAT: &str = r#"(module
   (import "wasi_snapshot_preview1" "path_open"
     (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_filestat_get" (func $stat (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
   (memory (export "memory") 1)
   (global $__stack_pointer (mut i32) (i32.const 65536))
   (data (i32.const 0) "new")
@@ -276,6 +278,7 @@ const CREATE_WAT: &str = r#"(module
     ;; path_open(3, follow, "new", O_CREAT, every right, every right, 0, fd out at 8): its errno
     ;; as -1000 - errno
     (local $e i32)
+    (drop (call $clock (i32.const 0) (i64.const 1) (i32.const 256)))
     (local.set $e (call $open (i32.const 3) (i32.const 1) (i32.const 0) (i32.const 3) (i32.const 1)
                     (i64.const 0x1fffffff) (i64.const 0x1fffffff) (i32.const 0) (i32.const 8)))
     (if (local.get $e) (then (return (i64.sub (i64.const -1000) (i64.extend_i32_u (local.get $e))))))
@@ -302,7 +305,9 @@ fn created_mtime(clock: Clock) -> i64 {
 
 #[test]
 fn files_the_app_creates_get_their_times_from_the_clock_policy() {
-    assert_eq!(created_mtime(Clock::Fixed(5_000_000_000)), 5_000_000_000);
+    // What the fixed clock reads next: one read (5 s) came before, so 5 s + 1 µs, never earlier
+    // than a reading made before the change.
+    assert_eq!(created_mtime(Clock::Fixed(5_000_000_000)), 5_000_001_000);
     // Denied clocks: the times never show the host's clock.
     assert_eq!(created_mtime(Clock::Deny), 0);
     let host = created_mtime(Clock::Host);

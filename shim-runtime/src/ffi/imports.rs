@@ -153,8 +153,8 @@ pub(super) fn borrow<T>(len: u32, call: impl FnOnce(u32) -> T) -> Option<T> {
 }
 
 /// The real host: its clock, fd_close and poll_oneoff; the timestamps of changes follow the
-/// `--clock` policy (a fixed clock's base, 0 when clocks are denied: a file's times never show the
-/// host's clock to an app that may not read it).
+/// `--clock` policy (what a fixed clock reads next, 0 when clocks are denied: a file's times never
+/// show the host's clock to an app that may not read it).
 pub(super) struct HostCalls {
     /// The image's clock policy.
     pub(super) clock: Clock,
@@ -163,7 +163,7 @@ pub(super) struct HostCalls {
 impl Host for HostCalls {
     fn now(&self) -> u64 {
         match self.clock {
-            Clock::Fixed(base) => return base,
+            Clock::Fixed(base) => return super::policy::fixed_now(base),
             Clock::Deny => return 0,
             Clock::Host => {}
         }

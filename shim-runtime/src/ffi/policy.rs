@@ -38,6 +38,15 @@ unsafe impl<T> Sync for Cell<T> {}
 static POLICY: Cell<PolicyState> = Cell(UnsafeCell::new(None));
 static STDIO: Cell<[u8; 4]> = Cell(UnsafeCell::new(None));
 
+/// The time of a change under a fixed clock of base `base`: what the clock reads next (the base
+/// before the app has read it). Only reads the policy state, and never makes it: the tree's state
+/// is borrowed while this runs, and no policy call changes files.
+pub(super) fn fixed_now(base: u64) -> u64 {
+    // SAFETY: single-threaded, not re-entrant; a shared read while no `policy` call is running.
+    let slot = unsafe { &*POLICY.0.get() };
+    slot.as_ref().and_then(|s| s.rt.fixed_now()).unwrap_or(base)
+}
+
 /// Runs `f` on the policy state, made on first use by [`init`] (whose error is answered, and
 /// tried again on the next call).
 fn policy<T>(f: impl FnOnce(&mut PolicyState) -> R<T>) -> R<T> {
