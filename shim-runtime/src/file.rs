@@ -76,10 +76,9 @@ impl<S: Source> Fs<S> {
     /// `need - 1` (its frame ends a zstd block there), a block only up to the file read (a zstd
     /// block every few KiB), and all of either when a later read needs more.
     fn image_chunk(&mut self, id: u32, idx: u32, need: usize) -> R<Chunk> {
-        if let Some(slot) = self.cache.find(id, idx) {
-            if self.cache.data(slot).len() >= need {
-                return Ok(Chunk::Cached(slot, 0));
-            }
+        let own = self.cache.find(id, idx);
+        if let Some(slot) = own.filter(|&s| self.cache.data(s).len() >= need) {
+            return Ok(Chunk::Cached(slot, 0));
         }
         let img = self.img.as_ref().ok_or(EIO)?;
         let f = io(img.node(id))?;
@@ -88,7 +87,10 @@ impl<S: Source> Fs<S> {
         let base = c.block_off as usize;
         let (key, at, want) = match c.codec {
             Codec::Raw => return Ok(Chunk::Raw(c.stored_off)),
-            Codec::Lz4 => return self.lz4_chunk(id, idx, (c.stored_off, c.stored_len), clen, need),
+            Codec::Lz4 => {
+                let stored = (c.stored_off, c.stored_len);
+                return self.lz4_chunk((id, idx, own), stored, clen, need);
+            }
             Codec::Packed => (BLOCKS, c.stored_off, base + clen),
             Codec::Zstd => {
                 let segments = need.div_ceil(CHUNK_SEGMENT as usize) * CHUNK_SEGMENT as usize;
@@ -140,11 +142,10 @@ impl<S: Source> Fs<S> {
     /// Decodes LZ4 chunk `idx` of image file `id` (`clen` bytes, stored at `stored`) into a cache
     /// slot, reading the image's dictionary first if this is the first such chunk. It stops after
     /// the first `need` bytes (a read at a random offset needs only the head of its second chunk);
-    /// a later read that needs more decodes the chunk again, whole, into the same slot.
+    /// a later read that needs more decodes the chunk again, whole, into the slot `own` it holds.
     fn lz4_chunk(
         &mut self,
-        id: u32,
-        idx: u32,
+        (id, idx, own): (u32, u32, Option<usize>),
         stored: (u32, u32),
         clen: usize,
         need: usize,
@@ -162,7 +163,7 @@ impl<S: Source> Fs<S> {
         }
         let src = self.stored.get_mut(..n).ok_or(EIO)?;
         img.source().read_at(stored.0, src);
-        let (slot, buf, need) = match self.cache.find(id, idx) {
+        let (slot, buf, need) = match own {
             Some(slot) => (slot, self.cache.slot_mut(slot).ok_or(EIO)?, clen),
             None => {
                 let (slot, buf) = self.cache.fill(id, clen)?;
