@@ -1,4 +1,4 @@
-//! A small, safe LZ4 *block* decoder with an external dictionary (no_std, no allocation).
+//! A small LZ4 *block* decoder with an external dictionary (no_std, no allocation, bounds-checked: the fast path's raw copies follow one room check).
 //!
 //! The block format: sequences of a token (high nibble: literal length, low nibble: match length
 //! minus 4; 15 means "more length bytes follow", each added, until one below 255), the literals, a
@@ -53,23 +53,37 @@ fn decode(src: &[u8], dict: &[u8], dst: &mut [u8], need: usize) -> Option<usize>
         s += 1;
         let (lits, mlen) = (usize::from(token >> 4), usize::from(token & 15));
         if lits < 15 && mlen < 15 && s < src_fast && d < dst_fast {
-            let w: &[u8; 18] = src.get(s..s + 18)?.try_into().ok()?;
-            dst.get_mut(d..d + 16)?.copy_from_slice(w.get(..16)?);
+            let out = dst.as_mut_ptr(); // every access to `dst` below goes through this pointer
+                                        // SAFETY: the room check: `s + 18 <= src.len()` and `d + 34 <= dst.len()`, so the 16
+                                        // literal bytes and the offset (at `s + lits`, `lits <= 14`) are read within `src`
+                                        // and the 16 bytes written within `dst`.
+            let off = unsafe {
+                let from = src.as_ptr().add(s);
+                copy::<16>(from, out.add(d));
+                usize::from(u16::from_le(from.add(lits).cast::<u16>().read_unaligned()))
+            };
             d += lits;
-            let off = usize::from(u16::from_le_bytes([*w.get(lits)?, *w.get(lits + 1)?]));
             s += lits + 2;
             let len = mlen + 4;
-            if off >= len && off <= d {
-                // Within the output and not overlapping its own bytes: one 18-byte move.
-                let w: [u8; 18] = dst.get(d - off..d - off + 18)?.try_into().ok()?;
-                dst.get_mut(d..d + 18)?.copy_from_slice(&w);
-                d += len;
-            } else if let Some(from) = off.checked_sub(d).filter(|&back| back >= 18) {
-                // All in the dictionary (most matches of a chunk read at random): 18 bytes from
-                // `back` before its end.
-                let from = dict.len().checked_sub(from)?;
-                let w: &[u8; 18] = dict.get(from..from + 18)?.try_into().ok()?;
-                dst.get_mut(d..d + 18)?.copy_from_slice(w);
+            // The match is `off` back from `d` in the output, or `off - d` back from the
+            // dictionary's end. Fast when its 18 bytes are all there (in the output: not
+            // overlapping the match, `off >= len`; in the dictionary: `off - d >= 18`).
+            let in_out = off <= d;
+            let fast = if in_out {
+                off >= len
+            } else {
+                off - d >= 18 && off - d <= dict.len()
+            };
+            if fast {
+                let base = if in_out {
+                    out.cast_const()
+                } else {
+                    dict.as_ptr_range().end
+                };
+                // SAFETY: the 18 bytes read start at `d - off` in `dst` (`off >= len >= 4`) or
+                // `off - d >= 18` before the end of `dict`; `d + 18 <= dst.len()` still (`d`
+                // moved by at most 14). Read whole before written: they may overlap.
+                unsafe { copy::<18>(base.add(d).sub(off), out.add(d)) };
                 d += len;
             } else if off != 0 && off <= d {
                 // Overlapping its own bytes (a run, a short period): byte by byte.
@@ -150,6 +164,20 @@ fn read_len(src: &[u8], s: &mut usize, mut n: usize) -> Option<usize> {
         }
     }
     Some(n)
+}
+
+/// Copies `N` bytes from `from` to `to`, all read before any is written, as fixed-size loads and
+/// stores (a variable-length copy is a call to `memory.copy` in wasm, costly for a few bytes).
+///
+/// # Safety
+/// `N` bytes at `from` must be readable and `N` bytes at `to` writable.
+#[inline(always)]
+unsafe fn copy<const N: usize>(from: *const u8, to: *mut u8) {
+    // SAFETY: the caller's; `[u8; N]` has alignment 1.
+    unsafe {
+        to.cast::<[u8; N]>()
+            .write_unaligned(from.cast::<[u8; N]>().read_unaligned())
+    }
 }
 
 #[cfg(test)]
