@@ -31,6 +31,16 @@ impl Level {
             Some(self.0)
         }
     }
+
+    /// The LZ4 HC level for chunks read at random, or `None` to store raw: one step of zstd's
+    /// scale is one of HC's, the default (zstd 3) at HC 6 and HC's highest (12) from zstd 9 up.
+    pub const fn lz4_hc(self) -> Option<i32> {
+        match self.zstd() {
+            None => None,
+            Some(z) if z + 3 > 12 => Some(12),
+            Some(z) => Some(z + 3),
+        }
+    }
 }
 
 impl Default for Level {
@@ -108,6 +118,16 @@ mod tests {
         assert_eq!(Level::STORE.zstd(), None);
         assert_eq!(Level::DEFAULT.zstd(), Some(3));
         assert_eq!(Level::default(), Level::DEFAULT);
+    }
+
+    #[test]
+    fn lz4_hc_follows_the_zstd_level_three_up_to_twelve_and_stores_raw_at_zero() {
+        let hc = |n: i32| Level::try_from(n).map(Level::lz4_hc);
+        assert_eq!(hc(0), Ok(None));
+        assert_eq!(hc(1), Ok(Some(4)));
+        assert_eq!(Level::DEFAULT.lz4_hc(), Some(6));
+        assert_eq!(hc(9), Ok(Some(12)));
+        assert_eq!(hc(22), Ok(Some(12)));
     }
 
     #[test]

@@ -911,3 +911,46 @@ fn files_read_at_random_become_lz4_blocks_against_a_trained_dictionary() {
         (0, 0)
     );
 }
+
+#[test]
+fn chunks_read_at_random_compress_harder_at_higher_levels() {
+    // The same 2 MiB of text read at random (over a 256 KiB cache: LZ4 chunks) at zstd levels 1, 3
+    // and 19: LZ4 HC follows the level, so the bytes stored shrink as it rises, and every image
+    // reads back the same.
+    const WORDS: [&[u8]; 8] = [
+        b"page ", b"index ", b"row ", b"btree ", b"leaf\n", b"key ", b"value ", b"cell ",
+    ];
+    let (mut big, mut x) = (Vec::new(), 7u32);
+    while big.len() < 2 << 20 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        big.extend_from_slice(WORDS[(x >> 16) as usize % WORDS.len()]);
+        big.extend_from_slice(&x.to_le_bytes()[..(x >> 29) as usize % 3]);
+    }
+    big.truncate(2 << 20);
+    let stored: Vec<u64> = [1, 3, 19]
+        .into_iter()
+        .map(|level| {
+            let mut b = ImageBuilder::new(BuildOptions {
+                cache_size: "256K".parse().expect("a valid cache size"),
+                level: Level::try_from(level).expect("a test level is in range"),
+                ..BuildOptions::default()
+            });
+            let root = b.root();
+            b.add_file(root, b"db", Meta::default(), FileData::Bytes(big.clone()))
+                .unwrap();
+            let bytes = b.finish().unwrap();
+            let img = Image::open(bytes.as_slice()).unwrap();
+            let f = resolve(&img, 0, "db");
+            assert_eq!(f.chunk_log2, SMALL_CHUNK_LOG2, "level {level}");
+            assert_eq!(read_file(&img, &f), big, "level {level}");
+            (0..f.b)
+                .map(|i| {
+                    let c = img.chunk(&f, i).unwrap();
+                    assert_eq!(c.codec, Codec::Lz4, "level {level} chunk {i}");
+                    u64::from(c.stored_len)
+                })
+                .sum()
+        })
+        .collect();
+    assert!(stored[0] > stored[1] && stored[1] > stored[2], "{stored:?}");
+}

@@ -73,9 +73,12 @@ impl Compressors {
         Ok(Compressors(all, None))
     }
 
-    /// Compresses the jobs marked read at random as LZ4 blocks against `dict` from now on.
-    pub(super) fn set_dict(&mut self, dict: &[u8]) -> Result<(), BuildError> {
-        self.1 = Some(std::sync::Arc::new(Lz4Dict::new(dict)?));
+    /// Compresses the jobs marked read at random as LZ4 blocks against `dict` from now on, at
+    /// the HC level that matches `level` (nothing to do when it stores raw).
+    pub(super) fn set_dict(&mut self, dict: &[u8], level: Level) -> Result<(), BuildError> {
+        if let Some(hc) = level.lz4_hc() {
+            self.1 = Some(std::sync::Arc::new(Lz4Dict::new(dict, hc)?));
+        }
         Ok(())
     }
 

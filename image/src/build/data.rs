@@ -89,7 +89,7 @@ pub(super) fn write(
     std::thread::scope(|scope| {
         let mut compressors = Compressors::new(opts.level, threads)?;
         if let Some(d) = &dict {
-            compressors.set_dict(d)?;
+            compressors.set_dict(d, opts.level)?;
         }
         let mut w = DataWriter::new(opts, compressors, scope, sink, order.nodes.len());
         w.data.dict = dict_range;

@@ -13,8 +13,6 @@ const MIN_BYTES: u64 = 1 << 20;
 /// Size the trainer is asked for: its header and entropy tables come first, the content last, and
 /// the last [`MAX_DICT_LEN`] bytes are kept.
 const TRAIN_LEN: usize = 64 * 1024;
-/// LZ4 HC level: within 0.5 % of the best ratio on database pages and mixed text (bench/NOTES.md).
-const LZ4_LEVEL: i32 = 6;
 
 /// A file whose chunks are read at random: its contents, size and chunk size.
 pub(super) struct RandomFile<'a> {
@@ -102,6 +100,8 @@ impl Drop for Stream {
 /// The dictionary loaded into an HC stream once; each chunk's stream attaches to it read-only.
 pub(super) struct Lz4Dict {
     stream: Stream,
+    /// The HC level both streams compress at ([`crate::Level::lz4_hc`]).
+    level: i32,
     /// The bytes the stream points into (liblz4 keeps pointers to them).
     _bytes: Box<[u8]>,
 }
@@ -112,18 +112,19 @@ unsafe impl Send for Lz4Dict {}
 unsafe impl Sync for Lz4Dict {}
 
 impl Lz4Dict {
-    /// `dict` (at most [`MAX_DICT_LEN`] bytes) loaded at [`LZ4_LEVEL`].
-    pub(super) fn new(dict: &[u8]) -> Result<Self, BuildError> {
+    /// `dict` (at most [`MAX_DICT_LEN`] bytes) loaded at HC level `level`.
+    pub(super) fn new(dict: &[u8], level: i32) -> Result<Self, BuildError> {
         let bytes: Box<[u8]> = dict.into();
         let stream = Stream::new()?;
         // SAFETY: a valid stream; `bytes` lives as long as the stream (same struct) and does not
         // move (boxed); its length fits an int (at most MAX_DICT_LEN).
         unsafe {
-            ffi::LZ4_resetStreamHC_fast(stream.0.as_ptr(), LZ4_LEVEL);
+            ffi::LZ4_resetStreamHC_fast(stream.0.as_ptr(), level);
             ffi::LZ4_loadDictHC(stream.0.as_ptr(), bytes.as_ptr().cast(), bytes.len() as i32);
         }
         Ok(Lz4Dict {
             stream,
+            level,
             _bytes: bytes,
         })
     }
@@ -158,7 +159,7 @@ pub(super) fn compress_lz4(
         // block whose only history is the dictionary; `raw` and `dst` are live for the call and
         // their lengths are passed.
         let n = unsafe {
-            ffi::LZ4_resetStreamHC_fast(s, LZ4_LEVEL);
+            ffi::LZ4_resetStreamHC_fast(s, dict.level);
             ffi::LZ4_attach_HC_dictionary(s, dict.stream.0.as_ptr());
             ffi::LZ4_compress_HC_continue(
                 s,

@@ -53,7 +53,8 @@ pub struct RewriteArgs {
     /// Copy what symlinks point to instead of keeping them as symlinks.
     #[arg(long)]
     follow_symlinks: bool,
-    /// zstd compression level (1–22); 0 stores files uncompressed.
+    /// zstd compression level (1–22; files read at random use LZ4 HC at this level + 3, at most
+    /// 12); 0 stores files uncompressed.
     #[arg(short, long, default_value_t = Level::DEFAULT)]
     level: Level,
     /// Store files uncompressed (same as `--level 0`).
