@@ -1,0 +1,308 @@
+//! How file data is stored: chunk sizes, raw or zstd chunks, levels, shared blocks of small files, LZ4 chunks.
+
+mod common;
+
+use common::{noise, opts, read_file, resolve, sample, text};
+use wasifs_image::format::{Codec, SMALL_CHUNK_LOG2};
+use wasifs_image::{
+    BlockSize, BuildOptions, CacheSize, FileData, FormatError, Image, ImageBuilder, Level, Meta,
+};
+
+#[test]
+fn multi_chunk_file_reads_back_at_chunk_borders() {
+    let cs = 4096u32;
+    let data = text(3 * cs as usize + 17);
+    let mut b = ImageBuilder::new(opts(5, cs));
+    let root = b.root();
+    b.add_file(root, b"big", Meta::default(), FileData::Bytes(data.clone()))
+        .unwrap();
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let f = resolve(&img, 0, "big");
+    assert_eq!(f.b, 4);
+    assert_eq!(img.chunk_len(&f, 0).unwrap(), cs);
+    assert_eq!(img.chunk_len(&f, 3).unwrap(), 17);
+    assert_eq!(img.chunk_len(&f, 4), Err(FormatError::IndexOutOfRange));
+    let mut buf = vec![0u8; cs as usize];
+    for off in [0u64, 4095, 4096, 8191, 8192, 12287, 12288, 12304] {
+        let i = img.chunk_index(&f, off) as u32;
+        let n = img.read_chunk(&f, i, &mut buf).unwrap();
+        let within = (off - u64::from(i) * u64::from(cs)) as usize;
+        assert!(within < n as usize);
+        assert_eq!(buf[within], data[off as usize], "byte at {off}");
+    }
+    assert_eq!(img.chunk_index(&f, 12288), 3);
+    assert_eq!(read_file(&img, &f), data);
+}
+
+#[test]
+fn incompressible_chunks_are_stored_raw_and_text_is_compressed() {
+    let mut b = ImageBuilder::new(opts(19, 2048));
+    let root = b.root();
+    b.add_file(
+        root,
+        b"noise",
+        Meta::default(),
+        FileData::Bytes(noise(5000, 42)),
+    )
+    .unwrap();
+    b.add_file(root, b"text", Meta::default(), FileData::Bytes(text(5000)))
+        .unwrap();
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let noise_node = resolve(&img, 0, "noise");
+    for i in 0..noise_node.b {
+        let c = img.chunk(&noise_node, i).unwrap();
+        assert_eq!(c.codec, Codec::Raw);
+        assert_eq!(c.stored_len, img.chunk_len(&noise_node, i).unwrap());
+    }
+    let text_node = resolve(&img, 0, "text");
+    for i in 0..text_node.b {
+        let c = img.chunk(&text_node, i).unwrap();
+        assert_eq!(c.codec, Codec::Zstd);
+        assert!(c.stored_len < img.chunk_len(&text_node, i).unwrap() / 2);
+    }
+    assert_eq!(read_file(&img, &noise_node), noise(5000, 42));
+    assert_eq!(read_file(&img, &text_node), text(5000));
+}
+
+#[test]
+fn level_zero_stores_every_chunk_raw() {
+    let bytes = sample(0);
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let hosts = resolve(&img, 0, "etc/hosts");
+    assert_eq!(hosts.b, 3);
+    for i in 0..hosts.b {
+        assert_eq!(img.chunk(&hosts, i).unwrap().codec, Codec::Raw);
+    }
+    assert_eq!(read_file(&img, &hosts), text(3000));
+}
+
+#[test]
+fn auto_chunk_size_gives_files_over_the_cache_small_chunks_and_the_header_the_largest() {
+    let cache: CacheSize = "64K".parse().expect("a valid cache size");
+    let mut b = ImageBuilder::new(BuildOptions {
+        cache_size: cache,
+        ..BuildOptions::default()
+    });
+    let root = b.root();
+    let big = text(64 * 1024 + 1);
+    let small = text(64 * 1024);
+    b.add_file(root, b"big", Meta::default(), FileData::Bytes(big.clone()))
+        .unwrap();
+    b.add_file(
+        root,
+        b"small",
+        Meta::default(),
+        FileData::Bytes(small.clone()),
+    )
+    .unwrap();
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let (bf, sf) = (resolve(&img, 0, "big"), resolve(&img, 0, "small"));
+    let sc = 1u32 << SMALL_CHUNK_LOG2;
+    let last = 64 * 1024 / sc;
+    assert_eq!(
+        (bf.chunk_log2, bf.chunk_size(), bf.b),
+        (SMALL_CHUNK_LOG2, u64::from(sc), last + 1)
+    );
+    assert_eq!((sf.chunk_log2, sf.chunk_size(), sf.b), (18, 262144, 1));
+    assert_eq!(img.chunk_len(&bf, last).unwrap(), 1);
+    assert_eq!(img.chunk_index(&bf, u64::from(sc) * 3 + 5), 3);
+    assert_eq!(img.chunk_size(), 256 * 1024, "the largest any file uses");
+    assert_eq!(read_file(&img, &bf), big);
+    assert_eq!(read_file(&img, &sf), small);
+
+    let only_big = {
+        let mut b = ImageBuilder::new(opts(3, 8192));
+        let root = b.root();
+        b.add_file(root, b"f", Meta::default(), FileData::Bytes(big))
+            .unwrap();
+        b.finish().unwrap()
+    };
+    assert_eq!(Image::open(only_big.as_slice()).unwrap().chunk_size(), 8192);
+}
+
+#[test]
+fn small_files_share_compressed_blocks_of_at_most_128k_in_node_order() {
+    let mut b = ImageBuilder::new(BuildOptions::default());
+    let root = b.root();
+    let contents: Vec<Vec<u8>> = (0..60).map(|i| text(3000 + i * 97)).collect();
+    for (i, data) in contents.iter().enumerate() {
+        let name = format!("f{i:02}");
+        b.add_file(
+            root,
+            name.as_bytes(),
+            Meta::default(),
+            FileData::Bytes(data.clone()),
+        )
+        .unwrap();
+    }
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let mut blocks = Vec::new();
+    for (i, want) in contents.iter().enumerate() {
+        let f = resolve(&img, 0, &format!("f{i:02}"));
+        let c = img.chunk(&f, 0).unwrap();
+        assert_eq!((f.b, c.codec), (1, Codec::Packed));
+        assert_eq!(
+            f.chunk_size(),
+            128 * 1024,
+            "a packed file's chunk size is its block's"
+        );
+        assert!(c.block_off as usize + want.len() <= 128 * 1024);
+        if blocks.last() != Some(&c.stored_off) {
+            assert_eq!(c.block_off, 0, "a block starts with its first file");
+            blocks.push(c.stored_off);
+        }
+        assert_eq!(&read_file(&img, &f), want, "f{i:02}");
+    }
+    // 60 files of ~5.9 KiB on average: 353 KiB, three blocks.
+    assert_eq!(blocks.len(), 3);
+    assert_eq!(img.chunk_size(), 128 * 1024);
+
+    let mut b = ImageBuilder::new(BuildOptions::default());
+    let root = b.root();
+    for (name, seed) in [("n1", 7), ("n2", 8)] {
+        let data = FileData::Bytes(noise(9000, seed));
+        b.add_file(root, name.as_bytes(), Meta::default(), data)
+            .unwrap();
+    }
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let (n1, n2) = (resolve(&img, 0, "n1"), resolve(&img, 0, "n2"));
+    let (c1, c2) = (img.chunk(&n1, 0).unwrap(), img.chunk(&n2, 0).unwrap());
+    assert_eq!(
+        c2.codec,
+        Codec::Raw,
+        "a block that does not compress is stored raw"
+    );
+    assert_eq!((c2.stored_off, c2.stored_len), (c1.stored_off + 9000, 9000));
+    assert_eq!(read_file(&img, &n2), noise(9000, 8));
+}
+
+#[test]
+fn block_size_off_compresses_every_small_file_alone() {
+    let mut b = ImageBuilder::new(BuildOptions {
+        block_size: BlockSize::OFF,
+        ..BuildOptions::default()
+    });
+    let root = b.root();
+    let contents: Vec<Vec<u8>> = (0..5).map(|i| text(3000 + i * 97)).collect();
+    for (i, data) in contents.iter().enumerate() {
+        let data = FileData::Bytes(data.clone());
+        b.add_file(root, format!("f{i}").as_bytes(), Meta::default(), data)
+            .unwrap();
+    }
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let mut offsets = Vec::new();
+    for (i, want) in contents.iter().enumerate() {
+        let f = resolve(&img, 0, &format!("f{i}"));
+        let c = img.chunk(&f, 0).unwrap();
+        assert_eq!((f.b, c.codec, c.block_off), (1, Codec::Zstd, 0), "f{i}");
+        assert_eq!(f.chunk_size(), 256 * 1024, "the file's own chunk size");
+        offsets.push(c.stored_off);
+        assert_eq!(&read_file(&img, &f), want, "f{i}");
+    }
+    offsets.dedup();
+    assert_eq!(offsets.len(), contents.len(), "a frame per file");
+}
+
+#[test]
+fn files_read_at_random_become_lz4_blocks_against_a_trained_dictionary() {
+    // 2 MiB of text over a 256 KiB cache: 4 KiB chunks, read at random, so LZ4 with a dictionary;
+    // the small file keeps zstd (packed).
+    let cache: CacheSize = "256K".parse().expect("a valid cache size");
+    let mut b = ImageBuilder::new(BuildOptions {
+        cache_size: cache,
+        ..BuildOptions::default()
+    });
+    let root = b.root();
+    let big = text(2 << 20);
+    b.add_file(root, b"db", Meta::default(), FileData::Bytes(big.clone()))
+        .unwrap();
+    b.add_file(root, b"note", Meta::default(), FileData::Bytes(text(3000)))
+        .unwrap();
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let (dict_off, dict_len) = img.dict_range();
+    assert!(dict_len > 0 && dict_len <= wasifs_image::format::MAX_DICT_LEN);
+    assert_eq!(
+        dict_off,
+        wasifs_image::format::HEADER_SIZE,
+        "first after the header"
+    );
+    let f = resolve(&img, 0, "db");
+    assert_eq!(f.chunk_log2, SMALL_CHUNK_LOG2);
+    let codecs: Vec<Codec> = (0..f.b).map(|i| img.chunk(&f, i).unwrap().codec).collect();
+    assert!(codecs.iter().all(|&c| c == Codec::Lz4), "{codecs:?}");
+    assert_eq!(read_file(&img, &f), big);
+    let stored: u64 = (0..f.b)
+        .map(|i| u64::from(img.chunk(&f, i).unwrap().stored_len))
+        .sum();
+    assert!(
+        stored * 2 < big.len() as u64,
+        "compressed: {stored} of {}",
+        big.len()
+    );
+    let note = resolve(&img, 0, "note");
+    assert_eq!(img.chunk(&note, 0).unwrap().codec, Codec::Packed);
+
+    // Stored raw (--store): no dictionary, no LZ4.
+    let mut b = ImageBuilder::new(BuildOptions {
+        cache_size: cache,
+        ..opts(0, 1 << 15)
+    });
+    let root = b.root();
+    b.add_file(root, b"db", Meta::default(), FileData::Bytes(big))
+        .unwrap();
+    let img_bytes = b.finish().unwrap();
+    assert_eq!(
+        Image::open(img_bytes.as_slice()).unwrap().dict_range(),
+        (0, 0)
+    );
+}
+
+#[test]
+fn chunks_read_at_random_compress_harder_at_higher_levels() {
+    // The same 2 MiB of text read at random (over a 256 KiB cache: LZ4 chunks) at zstd levels 1, 3
+    // and 19: LZ4 HC follows the level, so the bytes stored shrink as it rises, and every image
+    // reads back the same.
+    const WORDS: [&[u8]; 8] = [
+        b"page ", b"index ", b"row ", b"btree ", b"leaf\n", b"key ", b"value ", b"cell ",
+    ];
+    let (mut big, mut x) = (Vec::new(), 7u32);
+    while big.len() < 2 << 20 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        big.extend_from_slice(WORDS[(x >> 16) as usize % WORDS.len()]);
+        big.extend_from_slice(&x.to_le_bytes()[..(x >> 29) as usize % 3]);
+    }
+    big.truncate(2 << 20);
+    let stored: Vec<u64> = [1, 3, 19]
+        .into_iter()
+        .map(|level| {
+            let mut b = ImageBuilder::new(BuildOptions {
+                cache_size: "256K".parse().expect("a valid cache size"),
+                level: Level::try_from(level).expect("a test level is in range"),
+                ..BuildOptions::default()
+            });
+            let root = b.root();
+            b.add_file(root, b"db", Meta::default(), FileData::Bytes(big.clone()))
+                .unwrap();
+            let bytes = b.finish().unwrap();
+            let img = Image::open(bytes.as_slice()).unwrap();
+            let f = resolve(&img, 0, "db");
+            assert_eq!(f.chunk_log2, SMALL_CHUNK_LOG2, "level {level}");
+            assert_eq!(read_file(&img, &f), big, "level {level}");
+            (0..f.b)
+                .map(|i| {
+                    let c = img.chunk(&f, i).unwrap();
+                    assert_eq!(c.codec, Codec::Lz4, "level {level} chunk {i}");
+                    u64::from(c.stored_len)
+                })
+                .sum()
+        })
+        .collect();
+    assert!(stored[0] > stored[1] && stored[1] > stored[2], "{stored:?}");
+}

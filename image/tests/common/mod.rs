@@ -1,0 +1,109 @@
+//! Helpers shared by the builder → reader tests: metadata, options, sample contents and trees, reads.
+
+// Each test crate that includes this module uses its own subset of it.
+#![allow(dead_code)]
+
+use wasifs_image::format::Node;
+use wasifs_image::{BuildOptions, ChunkSize, FileData, Image, ImageBuilder, Level, Meta};
+
+pub fn meta(mode: u16, t: u64) -> Meta {
+    Meta {
+        mode,
+        mtime_ns: t,
+        atime_ns: t + 1,
+        ctime_ns: t + 2,
+    }
+}
+
+/// Options with one chunk size (a power of two) for every file.
+pub fn opts(level: i32, chunk_size: u32) -> BuildOptions {
+    assert!(chunk_size.is_power_of_two());
+    BuildOptions {
+        level: Level::try_from(level).expect("a test level is in range"),
+        chunk_size: ChunkSize::fixed_log2(chunk_size.trailing_zeros() as u8)
+            .expect("a test chunk size is at most 1 MiB"),
+        ..BuildOptions::default()
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift64), incompressible for zstd.
+pub fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(len);
+    while v.len() < len {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        v.extend_from_slice(&seed.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+pub fn text(len: usize) -> Vec<u8> {
+    b"the quick brown fox jumps over the lazy dog\n"
+        .iter()
+        .copied()
+        .cycle()
+        .take(len)
+        .collect()
+}
+
+/// Reads a whole file through the reader, chunk by chunk.
+pub fn read_file(img: &Image<&[u8]>, node: &Node) -> Vec<u8> {
+    let mut out = vec![0u8; node.size as usize];
+    let cs = node.chunk_size() as usize;
+    for i in 0..node.b {
+        let start = i as usize * cs;
+        let end = (start + cs).min(out.len());
+        let n = img
+            .read_chunk(node, i, &mut out[start..end])
+            .expect("chunk reads");
+        assert_eq!(n as usize, end - start);
+    }
+    out
+}
+
+pub fn name_of(img: &Image<&[u8]>, off: u32, len: u32) -> Vec<u8> {
+    let mut v = vec![0u8; len as usize];
+    img.read_str(off, len, &mut v).expect("string in table");
+    v
+}
+
+/// Resolves a `/`-separated path from `start` without following symlinks.
+pub fn resolve(img: &Image<&[u8]>, start: u32, path: &str) -> Node {
+    let mut node = img.node(start).expect("start node");
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        let id = img
+            .lookup(&node, part.as_bytes())
+            .expect("lookup ok")
+            .unwrap_or_else(|| panic!("{part} missing"));
+        node = img.node(id).expect("node ok");
+    }
+    node
+}
+
+/// A small tree: /etc/hosts, /bin/tool (+ hardlink /bin/tool2), /lib -> symlink, /empty dir.
+pub fn sample(level: i32) -> Vec<u8> {
+    let mut b = ImageBuilder::new(opts(level, 1024));
+    let root = b.root();
+    b.set_meta(root, meta(0o755, 100)).unwrap();
+    let etc = b.add_dir(root, b"etc", meta(0o750, 200)).unwrap();
+    b.add_file(etc, b"hosts", meta(0o644, 300), FileData::Bytes(text(3000)))
+        .unwrap();
+    let bin = b.add_dir(root, b"bin", meta(0o755, 400)).unwrap();
+    let tool = b
+        .add_file(
+            bin,
+            b"tool",
+            meta(0o755, 500),
+            FileData::Bytes(noise(700, 7)),
+        )
+        .unwrap();
+    b.add_hardlink(bin, b"tool2", tool).unwrap();
+    b.add_symlink(root, b"lib", meta(0o777, 600), b"usr/lib")
+        .unwrap();
+    b.add_dir(root, b"empty", meta(0o700, 700)).unwrap();
+    b.add_preopen(b"/", root, false).unwrap();
+    b.add_preopen(b"/etc", etc, true).unwrap();
+    b.finish().unwrap()
+}

@@ -1,0 +1,401 @@
+//! Tests of file contents: copy on write per chunk, sparse growth and truncation, segmented, LZ4 and shared-block reads.
+
+use super::*;
+use crate::mem::TestMem;
+use crate::path::tests::tree;
+use wasifs_image::format::Kind;
+use wasifs_image::reader::Image;
+
+fn big() -> Vec<u8> {
+    (0..300 * 1024u32).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+fn read_all(f: &mut Fs<&[u8]>, m: &mut TestMem, id: u32) -> Vec<u8> {
+    let size = f.node(id).unwrap().size as u32;
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < size {
+        let n = f.read(m, id, u64::from(off), 0, 50_000).unwrap();
+        out.extend_from_slice(&m.app[..n as usize]);
+        off += n;
+    }
+    out
+}
+
+#[test]
+fn one_byte_written_copies_only_its_chunk() {
+    for level in [0, 3] {
+        let bytes = tree(level);
+        let mut f = Fs::new(Some(Image::open(&bytes[..]).unwrap()));
+        let mut m = TestMem {
+            app: alloc::vec![0; 100_000],
+            image: bytes.clone(),
+        };
+        let root = f.node(0).unwrap();
+        let id = f.lookup(&root, b"big.bin").unwrap().unwrap();
+        m.app[0] = b'X';
+        f.write(&m, id, 70_000, 0, 1, 9).unwrap();
+        let Some(ONode {
+            data: Data::File { chunks, .. },
+            ..
+        }) = f.get(id)
+        else {
+            panic!("not changed");
+        };
+        assert_eq!(chunks.iter().map(|c| c.0).collect::<Vec<_>>(), [1]);
+        assert_eq!(chunks[0].1.len(), 64 * 1024);
+        let mut want = big();
+        want[70_000] = b'X';
+        assert_eq!(read_all(&mut f, &mut m, id), want, "level {level}");
+        assert_eq!(f.node(id).unwrap().mtime_ns, 9);
+    }
+}
+
+#[test]
+fn shrinking_frees_chunks_and_growing_again_reads_zeros() {
+    let bytes = tree(3);
+    let (mut f, mut m, id) = open_file(&bytes, b"big.bin");
+    m.app.fill(7);
+    f.write(&m, id, 200_000, 0, 10, 1).unwrap();
+    f.set_size(id, 100, 2).unwrap();
+    if let Some(ONode {
+        data: Data::File { chunks, img_len },
+        ..
+    }) = f.get(id)
+    {
+        assert!(chunks.is_empty());
+        assert_eq!(*img_len, 100);
+    }
+    f.set_size(id, 1000, 3).unwrap();
+    let got = read_all(&mut f, &mut m, id);
+    assert_eq!(&got[..100], &big()[..100]);
+    assert!(got[100..].iter().all(|&b| b == 0));
+    assert_eq!(got.len(), 1000);
+}
+
+#[test]
+fn new_files_grow_sparse_with_zero_holes() {
+    let bytes = tree(3);
+    let mut f = Fs::new(Some(Image::open(&bytes[..]).unwrap()));
+    let mut m = TestMem {
+        app: alloc::vec![b'a'; 100_000],
+        image: bytes.clone(),
+    };
+    let id = f.create(0, b"n", Kind::File, Vec::new(), 1).unwrap();
+    f.write(&m, id, 150_000, 0, 3, 2).unwrap();
+    assert_eq!(f.node(id).unwrap().size, 150_003);
+    if let Some(ONode {
+        data: Data::File { chunks, .. },
+        ..
+    }) = f.get(id)
+    {
+        assert_eq!(chunks.len(), 1, "only the written chunk exists");
+    }
+    m.app.fill(9);
+    let got = read_all(&mut f, &mut m, id);
+    assert!(got[..150_000].iter().all(|&b| b == 0));
+    assert_eq!(&got[150_000..], b"aaa");
+}
+
+/// `bytes` opened as the file system, a test memory over them, and the id of `name` at the
+/// root.
+fn open_file<'b>(bytes: &'b [u8], name: &[u8]) -> (Fs<&'b [u8]>, TestMem, u32) {
+    let f = Fs::new(Some(Image::open(bytes).unwrap()));
+    let m = TestMem {
+        app: alloc::vec![0; 100_000],
+        image: bytes.to_vec(),
+    };
+    let root = f.node(0).unwrap();
+    let id = f.lookup(&root, name).unwrap().unwrap();
+    (f, m, id)
+}
+
+#[test]
+fn a_read_near_a_large_chunk_s_start_decodes_only_the_segments_it_needs() {
+    let bytes = crate::path::tests::tree_with(wasifs_image::BuildOptions {
+        chunk_size: wasifs_image::ChunkSize::fixed_log2(18).unwrap(),
+        ..wasifs_image::BuildOptions::default()
+    });
+    let (mut f, mut m, id) = open_file(&bytes, b"big.bin");
+    let seg = wasifs_image::format::CHUNK_SEGMENT as usize;
+    let want = big();
+    // 10 bytes at 100: the first 32 KiB segment of the 256 KiB chunk 0.
+    assert_eq!(f.read(&mut m, id, 100, 0, 10).unwrap(), 10);
+    assert_eq!(&m.app[..10], &want[100..110]);
+    assert_eq!(f.cache.lens(), [seg]);
+    // Within it again: served from the cache, nothing decoded.
+    f.stored.clear();
+    assert_eq!(f.read(&mut m, id, seg as u64 - 5, 0, 5).unwrap(), 5);
+    assert!(f.stored.is_empty(), "decoded again");
+    // Past it: the whole chunk, once.
+    assert_eq!(f.read(&mut m, id, 200_000, 0, 10).unwrap(), 10);
+    assert_eq!(&m.app[..10], &want[200_000..200_010]);
+    assert_eq!(f.cache.lens(), [256 * 1024]);
+    assert_eq!(read_all(&mut f, &mut m, id), want);
+}
+
+#[test]
+fn a_corrupt_segmented_chunk_reads_as_eio_or_bytes_never_a_panic() {
+    let good = crate::path::tests::tree_with(wasifs_image::BuildOptions {
+        chunk_size: wasifs_image::ChunkSize::fixed_log2(18).unwrap(),
+        ..wasifs_image::BuildOptions::default()
+    });
+    let (off, len) = {
+        let img = Image::open(&good[..]).unwrap();
+        let root = img.node(0).unwrap();
+        let id = img.lookup(&root, b"big.bin").unwrap().unwrap();
+        let c = img.chunk(&img.node(id).unwrap(), 0).unwrap();
+        (c.stored_off as usize, c.stored_len as usize)
+    };
+    for k in 0..24 {
+        let mut bytes = good.clone();
+        bytes[off + k * len / 24] ^= 0x5a;
+        let (mut f, mut m, id) = open_file(&bytes, b"big.bin");
+        // Zstd frames here carry no checksum: a flipped byte may decode to other bytes, or
+        // fail; either way a read answers (10 bytes or EIO) and the next read still works.
+        for at in [100u64, 40_000, 200_000, 100] {
+            match f.read(&mut m, id, at, 0, 10) {
+                Ok(n) => assert_eq!(n, 10),
+                Err(e) => assert_eq!(e, EIO),
+            }
+        }
+        let root = f.node(0).unwrap();
+        let small = f.lookup(&root, b"a.txt").unwrap().unwrap();
+        assert_eq!(f.read(&mut m, small, 0, 0, 5), Ok(5));
+        assert_eq!(&m.app[..5], b"hello");
+    }
+}
+
+#[test]
+fn lz4_chunks_read_at_random_match_the_file_decode_only_what_is_read_and_load_the_dictionary_once()
+{
+    use wasifs_image::{BuildOptions, FileData, ImageBuilder, Meta};
+    // 1.5 MiB of varied text over a 64 KiB cache: 4 KiB LZ4 chunks and a dictionary.
+    let words = [
+        &b"page "[..],
+        b"index ",
+        b"row ",
+        b"btree ",
+        b"leaf\n",
+        b"key ",
+    ];
+    let mut want = Vec::new();
+    let mut x: u32 = 7;
+    while want.len() < (3 << 19) + 25 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        want.extend_from_slice(words[(x >> 16) as usize % words.len()]);
+        want.extend_from_slice(&x.to_le_bytes()[..(x >> 29) as usize % 4]);
+    }
+    // A last chunk of 25 bytes: shorter than the LZ4 decoder's fast-path room.
+    want.truncate((3 << 19) + 25);
+    let mut b = ImageBuilder::new(BuildOptions {
+        cache_size: "64K".parse().unwrap(),
+        ..BuildOptions::default()
+    });
+    let root = b.root();
+    b.add_file(root, b"db", Meta::default(), FileData::Bytes(want.clone()))
+        .unwrap();
+    let bytes = b.finish().unwrap();
+    let (mut f, mut m, id) = open_file(&bytes, b"db");
+    let img = f.img().unwrap();
+    let dict_len = img.dict_range().1 as usize;
+    assert!(dict_len > 0);
+    let node = img.node(id).unwrap();
+    assert_eq!(img.chunk(&node, 7).unwrap().codec, Codec::Lz4);
+    let last = (want.len() / 4096) as u32;
+    assert_eq!(img.chunk(&node, last).unwrap().codec, Codec::Lz4);
+    let mut at: u64 = 12_345;
+    for _ in 0..300 {
+        at = (at * 48_271 + 11) % (want.len() as u64 - 5000);
+        let n = f.read(&mut m, id, at, 0, 5000).unwrap() as usize;
+        assert_eq!(&m.app[..n], &want[at as usize..at as usize + n], "at {at}");
+    }
+    assert_eq!(f.dict.len(), dict_len);
+    // A read of a chunk's head decodes only that far; a later read of its tail, all of it.
+    let c = 300 * 4096;
+    assert!(f.cache.find(id, 300).is_none());
+    assert_eq!(f.read(&mut m, id, c, 0, 16), Ok(16));
+    assert_eq!(&m.app[..16], &want[c as usize..c as usize + 16]);
+    let slot = f.cache.find(id, 300).unwrap();
+    assert!(f.cache.data(slot).len() < 4096);
+    assert_eq!(f.read(&mut m, id, c + 4000, 0, 96), Ok(96));
+    assert_eq!(&m.app[..96], &want[c as usize + 4000..c as usize + 4096]);
+    assert_eq!(f.cache.data(slot).len(), 4096);
+    assert_eq!(read_all(&mut f, &mut m, id), want);
+}
+
+/// The test tree with `auto` chunks and a 64 KiB cache: big.bin (300 KiB, over the cache) has
+/// 4 KiB chunks; a.txt is packed in a shared block (its chunk size is the block's).
+fn small_chunk_tree() -> Vec<u8> {
+    crate::path::tests::tree_with(wasifs_image::BuildOptions {
+        cache_size: "64K".parse().unwrap(),
+        ..wasifs_image::BuildOptions::default()
+    })
+}
+
+#[test]
+fn a_file_with_small_chunks_copies_one_small_chunk_on_write_and_reads_back_across_chunks() {
+    let bytes = small_chunk_tree();
+    let (mut f, mut m, id) = open_file(&bytes, b"big.bin");
+    let sc = 1u64 << wasifs_image::format::SMALL_CHUNK_LOG2;
+    assert_eq!(f.node(id).unwrap().chunk_size(), sc);
+    let root = f.node(0).unwrap();
+    let small = f.lookup(&root, b"a.txt").unwrap().unwrap();
+    let block = wasifs_image::format::BLOCK_SIZE;
+    assert_eq!(f.node(small).unwrap().chunk_size(), u64::from(block));
+    m.app[..3].copy_from_slice(b"XYZ");
+    // 3 bytes across the border of chunks 8 and 9.
+    f.write(&m, id, 9 * sc - 1, 0, 3, 5).unwrap();
+    let Some(ONode {
+        data: Data::File { chunks, .. },
+        ..
+    }) = f.get(id)
+    else {
+        panic!("not changed");
+    };
+    assert_eq!(chunks.iter().map(|c| c.0).collect::<Vec<_>>(), [8, 9]);
+    assert!(chunks.iter().all(|c| c.1.len() as u64 == sc));
+    let mut want = big();
+    let at = 9 * sc as usize;
+    want[at - 1..at + 2].copy_from_slice(b"XYZ");
+    assert_eq!(read_all(&mut f, &mut m, id), want);
+}
+
+#[test]
+fn a_file_with_small_chunks_truncates_and_grows_sparse() {
+    let bytes = small_chunk_tree();
+    let (mut f, mut m, id) = open_file(&bytes, b"big.bin");
+    m.app.fill(b'q');
+    f.write(&m, id, 20_000, 0, 10, 1).unwrap();
+    f.set_size(id, 20_005, 2).unwrap();
+    if let Some(ONode {
+        data: Data::File { chunks, img_len },
+        ..
+    }) = f.get(id)
+    {
+        assert_eq!(chunks.len(), 1);
+        let sc = 1usize << wasifs_image::format::SMALL_CHUNK_LOG2;
+        let idx = 20_005 / sc;
+        assert_eq!(
+            (chunks[0].0 as usize, chunks[0].1.len()),
+            (idx, 20_005 - idx * sc)
+        );
+        assert_eq!(*img_len, 20_005);
+    }
+    f.write(&m, id, 100_000, 0, 2, 3).unwrap();
+    let got = read_all(&mut f, &mut m, id);
+    assert_eq!(got.len(), 100_002);
+    assert_eq!(&got[..20_000], &big()[..20_000]);
+    assert_eq!(&got[20_000..20_005], b"qqqqq");
+    assert!(got[20_005..100_000].iter().all(|&b| b == 0));
+    assert_eq!(&got[100_000..], b"qq");
+}
+
+#[test]
+fn an_image_file_cut_to_nothing_takes_32k_chunks_like_a_new_file() {
+    let bytes = small_chunk_tree();
+    let (mut f, mut m, id) = open_file(&bytes, b"big.bin");
+    m.app.fill(b'z');
+    f.set_size(id, 0, 1).unwrap();
+    assert_eq!(f.node(id).unwrap().chunk_size(), 32 * 1024);
+    f.write(&m, id, 0, 0, 40_000, 2).unwrap();
+    if let Some(ONode {
+        data: Data::File { chunks, .. },
+        ..
+    }) = f.get(id)
+    {
+        assert_eq!(chunks.iter().map(|c| c.0).collect::<Vec<_>>(), [0, 1]);
+    }
+    let got = read_all(&mut f, &mut m, id);
+    assert_eq!(got, alloc::vec![b'z'; 40_000]);
+    let n = f.create(0, b"new", Kind::File, Vec::new(), 3).unwrap();
+    assert_eq!(f.node(n).unwrap().chunk_size(), 32 * 1024);
+}
+
+/// 40 small files of 1,000–3,000 bytes (shared blocks) and a 100 KiB one (its own chunks).
+fn small_files() -> (Vec<u8>, Vec<Vec<u8>>) {
+    let mut b = wasifs_image::ImageBuilder::new(wasifs_image::BuildOptions::default());
+    let root = b.root();
+    let meta = wasifs_image::Meta::default();
+    let files: Vec<Vec<u8>> = (0..40u32)
+        .map(|i| {
+            let line = alloc::format!("file {i} line of text\n");
+            line.bytes().cycle().take(1000 + 50 * i as usize).collect()
+        })
+        .collect();
+    for (i, data) in files.iter().enumerate() {
+        let name = alloc::format!("f{i:02}");
+        let data = wasifs_image::FileData::Bytes(data.clone());
+        b.add_file(root, name.as_bytes(), meta, data).unwrap();
+    }
+    let big = wasifs_image::FileData::Bytes(big()[..100 * 1024].to_vec());
+    b.add_file(root, b"z", meta, big).unwrap();
+    b.add_preopen(b"/", root, false).unwrap();
+    (b.finish().unwrap(), files)
+}
+
+#[test]
+fn small_files_in_one_shared_block_decompress_it_once_and_read_back() {
+    let (bytes, files) = small_files();
+    let img = Image::open(&bytes[..]).unwrap();
+    let root = img.node(0).unwrap();
+    let first = img
+        .node(img.lookup(&root, b"f00").unwrap().unwrap())
+        .unwrap();
+    assert_eq!(img.chunk(&first, 0).unwrap().codec, Codec::Packed);
+    let mut f = Fs::new(Some(img));
+    let mut m = TestMem {
+        app: alloc::vec![0; 200_000],
+        image: bytes.clone(),
+    };
+    let f00 = f.lookup(&root, b"f00").unwrap().unwrap();
+    assert_eq!(read_all(&mut f, &mut m, f00), files[0]);
+    let total: usize = files.iter().map(Vec::len).sum();
+    let first = f.cache.lens()[0];
+    assert!(
+        first < total,
+        "the first file decodes part of the block: {first}"
+    );
+    for (i, want) in files.iter().enumerate().rev() {
+        let name = alloc::format!("f{i:02}");
+        let id = f.lookup(&root, name.as_bytes()).unwrap().unwrap();
+        assert_eq!(&read_all(&mut f, &mut m, id), want, "{name}");
+        f.cache.forget(id);
+    }
+    assert_eq!(f.cache.slot_count(), 1, "one block, kept after close");
+    assert_eq!(
+        f.cache.lens(),
+        [total],
+        "decoded whole once a later file needed it"
+    );
+    let z = f.lookup(&root, b"z").unwrap().unwrap();
+    assert_eq!(read_all(&mut f, &mut m, z), big()[..100 * 1024]);
+}
+
+#[test]
+fn a_small_file_in_a_shared_block_copies_only_its_bytes_on_write_and_truncates() {
+    let (bytes, files) = small_files();
+    let mut f = Fs::new(Some(Image::open(&bytes[..]).unwrap()));
+    let mut m = TestMem {
+        app: alloc::vec![b'#'; 10_000],
+        image: bytes.clone(),
+    };
+    let root = f.node(0).unwrap();
+    let id = f.lookup(&root, b"f07").unwrap().unwrap();
+    f.write(&m, id, 10, 0, 2, 1).unwrap();
+    let mut want = files[7].clone();
+    want[10..12].copy_from_slice(b"##");
+    assert_eq!(read_all(&mut f, &mut m, id), want);
+    if let Some(ONode {
+        data: Data::File { chunks, .. },
+        ..
+    }) = f.get(id)
+    {
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].1.len(), files[7].len(), "the file, not the block");
+    }
+    f.set_size(id, 5, 2).unwrap();
+    assert_eq!(read_all(&mut f, &mut m, id), files[7][..5]);
+    let next = f.lookup(&root, b"f08").unwrap().unwrap();
+    assert_eq!(read_all(&mut f, &mut m, next), files[8]);
+}
