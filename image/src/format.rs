@@ -358,7 +358,7 @@ fn put_u64(b: &mut [u8], off: usize, v: u64) {
     b[off..off + 8].copy_from_slice(&v.to_le_bytes());
 }
 
-/// The 96-byte header at offset 0.
+/// The header at offset 0 ([`HEADER_SIZE`] bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Header {
     /// Format version ([`VERSION`]).

@@ -1,6 +1,6 @@
 //! The no_std image reader (docs/ARCHITECTURE.md §2): reads only the records it is asked for.
 //!
-//! Every table read goes through [`Image::read_meta`] (`meta.rs`): from the image itself, or from
+//! Every table read goes through `Image::read_meta` (`meta.rs`): from the image itself, or from
 //! the compressed metadata region through its block cache.
 
 use core::cmp::Ordering;

@@ -153,7 +153,7 @@ pub fn merge_env(p: &PolicyView<'_>, host: &[Vec<u8>]) -> R<Vec<Vec<u8>>> {
     Ok(out)
 }
 
-/// The arguments the app sees: the host's argv[0], the baked arguments, then the host's others.
+/// The arguments the app sees: the host's `argv[0]`, the baked arguments, then the host's others.
 pub fn merge_args(p: &PolicyView<'_>, host: &[Vec<u8>]) -> R<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     let baked = p.args();
