@@ -25,7 +25,8 @@ pub mod time;
 pub use block_size::{BlockSize, BlockSizeError};
 #[cfg(feature = "build")]
 pub use build::{
-    BuildError, BuildOptions, BuildStats, FileData, ImageBuilder, Meta, MetaMode, NodeRef,
+    BuildError, BuildOptions, BuildStats, FileData, ImageBuilder, ImageSink, Meta, MetaMode,
+    NodeRef,
 };
 pub use cache_size::{CacheSize, CacheSizeError};
 pub use chunk_size::{ChunkSize, ChunkSizeError};

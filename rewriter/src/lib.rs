@@ -20,6 +20,7 @@ mod plan;
 mod policy;
 mod record;
 mod rewrite;
+mod stream;
 mod strip;
 mod timestamp;
 

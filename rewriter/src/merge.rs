@@ -20,6 +20,7 @@ use crate::Result;
 use encode::Merger;
 pub use error::MergeError;
 use layout::Layout;
+pub use parts::ImageSpot;
 use parts::Module;
 use std::path::Path;
 use wasm_encoder::{Encode, SectionId};

@@ -127,7 +127,7 @@ impl Target {
         mode: Option<u32>,
     ) -> Result<()> {
         match self {
-            Target::Replace(path) => write_atomic(path, parts, mode),
+            Target::Replace(path) => replace_file(path, parts, mode),
             Target::Through(path) => {
                 let regular = fs::metadata(path).is_ok_and(|md| md.is_file());
                 let file = fs::OpenOptions::new()
@@ -231,17 +231,44 @@ fn write_all<'p>(w: impl Write, parts: impl IntoIterator<Item = &'p [u8]>) -> st
 }
 
 /// Writes `parts` to `path` through a temporary file beside it, with permission bits `mode`.
-fn write_atomic<'p>(
+pub(crate) fn replace_file<'p>(
     path: &Path,
     parts: impl IntoIterator<Item = &'p [u8]>,
     mode: Option<u32>,
 ) -> Result<()> {
-    let tmp = temp_path(path);
-    let result = write_and_sync(&tmp, parts, mode).and_then(|()| fs::rename(&tmp, path));
-    result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Error::io(path, e)
+    write_atomic_with(path, mode, |out| {
+        for part in parts {
+            out.write(part).map_err(|e| Error::io(path, e))?;
+        }
+        Ok(())
     })
+}
+
+/// Creates a temporary file beside `path`, lets `fill` write it, gives it permission bits `mode`,
+/// flushes it to disk and renames it over `path`; on any error the temporary file is removed and
+/// `path` is untouched.
+pub(crate) fn write_atomic_with(
+    path: &Path,
+    mode: Option<u32>,
+    fill: impl FnOnce(&mut OutFile) -> Result<()>,
+) -> Result<()> {
+    let tmp = temp_path(path);
+    let result = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| Error::io(path, e))
+        .and_then(|file| {
+            let mut out = OutFile::new(file);
+            fill(&mut out)?;
+            out.finish(mode)
+                .and_then(|()| fs::rename(&tmp, path))
+                .map_err(|e| Error::io(path, e))
+        });
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// The temporary file: hidden, in the same directory (so the rename cannot cross filesystems).
@@ -257,40 +284,87 @@ fn temp_path(path: &Path) -> PathBuf {
     }
 }
 
-/// Creates `tmp` (failing if it exists), writes everything, sets `mode` and flushes it to disk.
-fn write_and_sync<'p>(
-    tmp: &Path,
-    parts: impl IntoIterator<Item = &'p [u8]>,
-    mode: Option<u32>,
-) -> std::io::Result<()> {
-    let file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(tmp)?;
-    let mut w = std::io::BufWriter::with_capacity(64 << 10, file);
-    // Writeback of what is written starts every WRITEBACK_STEP bytes, so the disk works while the
-    // rest is copied and the final fsync waits for the last step only.
-    let (mut written, mut started) = (0u64, 0u64);
-    for part in parts {
-        for piece in part.chunks(WRITEBACK_STEP) {
-            w.write_all(piece)?;
-            written += piece.len() as u64;
-            if written - started >= WRITEBACK_STEP as u64 {
-                w.flush()?;
-                start_writeback(w.get_ref(), started, written - started);
-                started = written;
-            }
+/// A new output file written front to back through a buffer, with writeback to disk started every
+/// [`WRITEBACK_STEP`] bytes (so the disk works while the rest is written and the final fsync
+/// waits for the last step only), and room for small patches of bytes already written (an image's
+/// header and lengths, known last).
+pub(crate) struct OutFile {
+    w: std::io::BufWriter<fs::File>,
+    /// Bytes written (the file's length once flushed).
+    len: u64,
+    /// Where writeback was last started.
+    started: u64,
+}
+
+impl OutFile {
+    fn new(file: fs::File) -> Self {
+        OutFile {
+            w: std::io::BufWriter::with_capacity(64 << 10, file),
+            len: 0,
+            started: 0,
         }
     }
-    let file = w.into_inner().map_err(|e| e.into_error())?;
-    #[cfg(unix)]
-    if let Some(mode) = mode {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(fs::Permissions::from_mode(mode & 0o777))?;
+
+    /// Bytes written so far.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
     }
-    #[cfg(not(unix))]
-    let _ = mode;
-    file.sync_all()
+
+    /// Appends `bytes`.
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        for piece in bytes.chunks(WRITEBACK_STEP) {
+            self.w.write_all(piece)?;
+            self.len += piece.len() as u64;
+            if self.len - self.started >= WRITEBACK_STEP as u64 {
+                self.w.flush()?;
+                start_writeback(self.w.get_ref(), self.started, self.len - self.started);
+                self.started = self.len;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops everything written from `len` on.
+    pub(crate) fn truncate(&mut self, len: u64) -> std::io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        if len >= self.len {
+            return Ok(());
+        }
+        self.w.flush()?;
+        let file = self.w.get_mut();
+        file.set_len(len)?;
+        file.seek(SeekFrom::Start(len))?;
+        self.len = len;
+        self.started = self.started.min(len);
+        Ok(())
+    }
+
+    /// Overwrites bytes already written at `at` with `bytes`.
+    pub(crate) fn patch(&mut self, at: u64, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        if at + bytes.len() as u64 > self.len {
+            return Err(std::io::Error::other("patch past the end of the output"));
+        }
+        self.w.flush()?;
+        let file = self.w.get_mut();
+        file.seek(SeekFrom::Start(at))?;
+        file.write_all(bytes)?;
+        file.seek(SeekFrom::Start(self.len))?;
+        Ok(())
+    }
+
+    /// Flushes the buffer, sets permission bits `mode` and flushes the file to disk.
+    fn finish(self, mode: Option<u32>) -> std::io::Result<()> {
+        let file = self.w.into_inner().map_err(|e| e.into_error())?;
+        #[cfg(unix)]
+        if let Some(mode) = mode {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(fs::Permissions::from_mode(mode & 0o777))?;
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        file.sync_all()
+    }
 }
 
 /// Bytes written between two starts of writeback.

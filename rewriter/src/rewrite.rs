@@ -5,7 +5,7 @@ use crate::mount::{self, DryRun, ImageOptions, MountSpec, Mtimes, Progress, Walk
 use crate::output::{Output, Target};
 use crate::plan::Served;
 use crate::policy::{policy_calls, HostFs, HostPolicy, MemoryLayout, MemorySize};
-use crate::{input, merge, output, Error, Glob, HostPreopen, Input, Result, Timestamp};
+use crate::{input, merge, output, stream, Error, Glob, HostPreopen, Input, Result, Timestamp};
 use crate::{Clock, Deny, EnvFromHost, Policies, Random, Stdio, Trace};
 use std::borrow::Cow;
 use std::path::Path;
@@ -351,10 +351,11 @@ impl Rewriter {
         let path = path.as_ref();
         let app = input::read_module(path)?;
         let mut bytes = Vec::new();
-        let report = self.run(path, &app, &[(path, "input module")], |parts| {
+        let dest = Dest::Parts(Box::new(|parts| {
             bytes = parts.concat();
             Ok(())
-        })?;
+        }));
+        let report = self.run(path, &app, &[(path, "input module")], dest)?;
         Ok(Rewritten { bytes, report })
     }
 
@@ -383,9 +384,13 @@ impl Rewriter {
         let mut skip: Vec<(&Path, &str)> = Vec::new();
         skip.extend(in_path.map(|p| (p, "input module")));
         skip.extend(target.replaced().map(|p| (p, "output")));
-        self.run(&name, &app, &skip, |parts| {
-            target.write(parts.iter().map(|p| &p[..]), mode)
-        })
+        let dest = match &target {
+            Target::Replace(path) => Dest::File { path, mode },
+            _ => Dest::Parts(Box::new(|parts| {
+                target.write(parts.iter().map(|p| &p[..]), mode)
+            })),
+        };
+        self.run(&name, &app, &skip, dest)
     }
 
     /// Lists what [`write`](Self::write) would embed, and what it would leave out and why, without
@@ -429,28 +434,29 @@ impl Rewriter {
     /// Rewrites `app` (read from `path`) into a byte vector.
     fn rewrite_bytes(&self, path: &Path, app: &[u8]) -> Result<Rewritten> {
         let mut bytes = Vec::new();
-        let report = self.run(path, app, &[], |parts| {
+        let dest = Dest::Parts(Box::new(|parts| {
             bytes = parts.concat();
             Ok(())
-        })?;
+        }));
+        let report = self.run(path, app, &[], dest)?;
         Ok(Rewritten { bytes, report })
     }
 
-    /// Runs the pipeline on `app` (read from `path`), handing the output's parts to `sink`; the
-    /// host files `skip` (with what they are) are never embedded.
+    /// Runs the pipeline on `app` (read from `path`) into `dest`; the host files `skip` (with what
+    /// they are) are never embedded.
     fn run(
         &self,
         path: &Path,
         app: &[u8],
         skip: &[(&Path, &str)],
-        sink: impl FnOnce(&[Cow<'_, [u8]>]) -> Result<()>,
+        dest: Dest<'_>,
     ) -> Result<Report> {
         let mut walk = self.walk_options()?;
         for (file, what) in skip {
             walk.skip(file, what);
         }
         let host = self.host_policy()?;
-        let image = mount::build_image(&self.mounts, &walk, &self.image, &host)?;
+        let walked = mount::walk_image(&self.mounts, &walk, &self.image, &host)?;
         let single = match self.memory {
             MemoryLayout::Multi => false,
             MemoryLayout::Single => {
@@ -464,6 +470,28 @@ impl Rewriter {
             policy_calls: &calls,
             trace: self.policies.trace != Trace::Off,
         };
+        if let (Dest::File { path: out, mode }, false) = (&dest, single) {
+            // Merged first, with an empty image: the file is written around the image while the
+            // image is built (see `stream`).
+            let merged = merge::rewrite_module(path, app, &[], &served)?;
+            let (parts, spot) = merged
+                .module
+                .parts_around_image()
+                .map_err(|e| e.into_error(path))?;
+            let spot = spot.ok_or_else(|| Error::Internal {
+                message: format!("{}: the merged module has no image segment", path.display()),
+            })?;
+            let output_len = parts.iter().map(|p| p.len() as u64).sum::<u64>();
+            let image = stream::write_with_image(path, out, *mode, (&parts, spot), |sink| {
+                walked.build(&self.image, sink)
+            })?;
+            return Ok(report(app, output_len + image.len, &image, &merged));
+        }
+        let mut bytes = Vec::new();
+        let image = walked
+            .build(&self.image, &mut bytes)
+            .map_err(mount::build_err)?;
+        let image = mount::BuiltImage { bytes, ..image };
         let merged = merge::rewrite_module(path, app, &image.bytes, &served)?;
         // The output is a list of parts borrowing `app` and `image.bytes`, written one by one: the
         // image is never held twice (except by the single-memory layout, which re-encodes it).
@@ -484,22 +512,50 @@ impl Rewriter {
             fold_warning = warning;
         }
         let output_len = parts.iter().map(|p| p.len() as u64).sum();
-        sink(&parts)?;
+        match dest {
+            Dest::Parts(sink) => sink(&parts)?,
+            Dest::File { path: out, mode } => {
+                output::replace_file(out, parts.iter().map(|p| &p[..]), mode)?
+            }
+        }
         drop(parts);
-        let mut warnings = image.warnings;
-        warnings.extend(merged.warnings);
-        warnings.extend(fold_warning);
-        Ok(Report {
-            warnings,
-            input_len: app.len() as u64,
-            output_len,
-            image_len: image.bytes.len() as u64,
-            files: image.files,
-            dirs: image.dirs,
-            symlinks: image.symlinks,
-            data_len: image.data_len,
-            redirected: merged.redirected,
-            image_replaced: merged.image_replaced,
-        })
+        let mut r = report(app, output_len, &image, &merged);
+        r.warnings.extend(fold_warning);
+        Ok(r)
+    }
+}
+
+/// A function given the module as slices in order.
+type PartsSink<'s> = dyn for<'p> FnOnce(&[Cow<'p, [u8]>]) -> Result<()> + 's;
+
+/// Where [`Rewriter::run`] puts the module.
+enum Dest<'s> {
+    /// Handed, as slices in order, to a function (the image built in memory first).
+    Parts(Box<PartsSink<'s>>),
+    /// A regular file replaced atomically (permission bits `mode`), written while the image is
+    /// built.
+    File { path: &'s Path, mode: Option<u32> },
+}
+
+/// The report of a rewrite of `app` into `output_len` bytes with `image`, merged as `merged` says.
+fn report(
+    app: &[u8],
+    output_len: u64,
+    image: &mount::BuiltImage,
+    merged: &merge::MergeOutput<'_>,
+) -> Report {
+    let mut warnings = image.warnings.clone();
+    warnings.extend(merged.warnings.iter().cloned());
+    Report {
+        warnings,
+        input_len: app.len() as u64,
+        output_len,
+        image_len: image.len,
+        files: image.files,
+        dirs: image.dirs,
+        symlinks: image.symlinks,
+        data_len: image.data_len,
+        redirected: merged.redirected.clone(),
+        image_replaced: merged.image_replaced,
     }
 }

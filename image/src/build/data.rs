@@ -12,6 +12,7 @@ use super::dedup::Dedup;
 use super::dict::{self, RandomFile};
 use super::error::to_u32;
 use super::pack::{Block, Packer};
+use super::sink::ImageSink;
 use super::tree::{Body, Order, Tree};
 use super::{BuildError, BuildOptions, FileData};
 use crate::format::{Chunk, Codec, SMALL_CHUNK_LOG2};
@@ -54,7 +55,7 @@ pub(super) fn write(
     order: &Order,
     opts: BuildOptions,
     threads: usize,
-    out: &mut Vec<u8>,
+    out: &mut dyn ImageSink,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Data, BuildError> {
     let sink = Sink {
@@ -80,8 +81,8 @@ pub(super) fn write(
     let dict = dict::train(&random)?;
     let dict_range = match &dict {
         Some(d) => {
-            let off = to_u32(sink.out.len() as u64)?;
-            sink.out.extend_from_slice(d);
+            let off = to_u32(sink.out.len())?;
+            sink.out.append(d).map_err(BuildError::Write)?;
             (off, to_u32(d.len() as u64)?)
         }
         None => (0, 0),
@@ -173,7 +174,7 @@ type Compressed = (Batch, Result<Vec<Done>, BuildError>, Compressors);
 
 /// Where the data goes, and how far it is.
 struct Sink<'o> {
-    out: &'o mut Vec<u8>,
+    out: &'o mut dyn ImageSink,
     progress: &'o mut dyn FnMut(u64, u64),
     /// Uncompressed bytes of all files.
     total: u64,
@@ -185,7 +186,7 @@ struct Sink<'o> {
 #[derive(Clone, Copy)]
 struct OpenFile {
     first: u32,
-    off: usize,
+    off: u64,
     hash: u64,
 }
 
@@ -407,10 +408,10 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
             ..open
         });
         let (bytes, codec) = stored.unwrap_or((raw, Codec::Raw));
-        to_u32(out.len() as u64 + bytes.len() as u64)?;
-        out.extend_from_slice(bytes);
+        to_u32(out.len() + bytes.len() as u64)?;
+        out.append(bytes).map_err(BuildError::Write)?;
         self.data.chunks.push(Chunk {
-            stored_off: to_u32(stored_off as u64)?,
+            stored_off: to_u32(stored_off)?,
             stored_len: bytes.len() as u32,
             codec,
             block_off: 0,
@@ -423,10 +424,10 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
     /// it.
     fn append_block(&mut self, block: &Block, stored: Option<&[u8]>) -> Result<(), BuildError> {
         let out = &mut *self.sink.out;
-        let stored_off = out.len() as u64;
+        let stored_off = out.len();
         let bytes = stored.unwrap_or(&block.raw);
         to_u32(stored_off + bytes.len() as u64)?;
-        out.extend_from_slice(bytes);
+        out.append(bytes).map_err(BuildError::Write)?;
         for (index, chunk) in block.records(stored_off, bytes.len(), stored.is_some())? {
             self.data.ranges[index] = (to_u32(self.data.chunks.len() as u64)?, 1);
             self.data.chunks.push(chunk);
@@ -445,7 +446,10 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         };
         self.data.ranges[index] = match self.dedup.earlier_copy(index, size, open.hash)? {
             Some(earlier) => {
-                self.sink.out.truncate(open.off);
+                self.sink
+                    .out
+                    .truncate(open.off)
+                    .map_err(BuildError::Write)?;
                 self.data.chunks.truncate(open.first as usize);
                 // An earlier file of the same size is not packed either: its range is known.
                 self.data.ranges[earlier]

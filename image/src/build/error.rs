@@ -44,6 +44,8 @@ pub enum BuildError {
     },
     /// zstd failed.
     Compress(io::Error),
+    /// Writing the image to its [`ImageSink`](super::ImageSink) failed.
+    Write(io::Error),
     /// A metadata block size (`MetaMode::Compressed`) that is not a power of two in 512..=1 MiB.
     InvalidMetaBlockSize(u32),
 }
@@ -69,6 +71,7 @@ impl fmt::Display for BuildError {
             ),
             BuildError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             BuildError::Compress(e) => write!(f, "zstd compression failed: {e}"),
+            BuildError::Write(e) => write!(f, "writing the image failed: {e}"),
             BuildError::InvalidMetaBlockSize(bs) => write!(
                 f,
                 "metadata block size {bs} (use a power of two in 512..=1048576)"
@@ -80,7 +83,9 @@ impl fmt::Display for BuildError {
 impl std::error::Error for BuildError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            BuildError::Io { source, .. } | BuildError::Compress(source) => Some(source),
+            BuildError::Io { source, .. }
+            | BuildError::Compress(source)
+            | BuildError::Write(source) => Some(source),
             _ => None,
         }
     }

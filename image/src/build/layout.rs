@@ -8,11 +8,12 @@ use std::vec::Vec;
 use super::data::Data;
 use super::error::to_u32;
 use super::meta::{MetaMode, Region};
+use super::sink::ImageSink;
 use super::tree::{Body, Order, Tree};
 use super::{BuildError, NodeRef};
 use crate::format::{
     Chunk, Dirent, Header, HostAlias, Kind, Node, Preopen, CHUNK_RECORD_SIZE, DEFAULT_CHUNK_SIZE,
-    DIRENT_SIZE, FLAG_HOST_FS_DENY, HEADER_SIZE, HOST_ALIAS_SIZE, NODE_SIZE, PREOPEN_SIZE, VERSION,
+    DIRENT_SIZE, FLAG_HOST_FS_DENY, HOST_ALIAS_SIZE, NODE_SIZE, PREOPEN_SIZE, VERSION,
 };
 use crate::level::Level;
 
@@ -95,13 +96,29 @@ struct RegionAt {
     index_off: u32,
 }
 
+/// Appends `tail` (the tables) to `out`, writes `header` over its placeholder and returns the
+/// image's length, `total_len`.
+fn finish(
+    out: &mut dyn ImageSink,
+    tail: &[u8],
+    header: &Header,
+    total_len: u32,
+) -> Result<u32, BuildError> {
+    out.append(tail).map_err(BuildError::Write)?;
+    out.write_header(&header.encode())
+        .map_err(BuildError::Write)?;
+    Ok(total_len)
+}
+
 impl Tables<'_> {
-    /// Appends the tables to `out` (the header placeholder and the file data), raw or as a
-    /// compressed metadata region as [`MetaMode`] decides, and fills in the header.
-    pub(super) fn append_to(&self, mut out: Vec<u8>) -> Result<Vec<u8>, BuildError> {
+    /// Appends the tables to `out` (which holds the header placeholder and the file data), raw or
+    /// as a compressed metadata region as [`MetaMode`] decides, and writes the header; returns the
+    /// image's length.
+    pub(super) fn append_to(&self, out: &mut dyn ImageSink) -> Result<u32, BuildError> {
         let records = self.records()?;
-        let data_end = out.len() as u64;
+        let data_end = out.len();
         let tables = self.offsets(0, &records).end;
+        let mut tail = Vec::new();
         if let Some(bs) = self.meta.block_size_to_try(self.level, data_end, tables) {
             let offs = self.offsets(0, &records);
             let mut logical = Vec::with_capacity(tables as usize);
@@ -116,20 +133,19 @@ impl Tables<'_> {
                 let at = RegionAt {
                     block_size: bs,
                     len: to_u32(tables)?,
-                    index_off: region.append_to(&mut out, &logical)?,
+                    index_off: region.append_to(data_end, &mut tail, &logical)?,
                 };
-                let total_len = to_u32(out.len() as u64)?;
+                let total_len = to_u32(data_end + tail.len() as u64)?;
                 let header = self.header(&records, &offs, total_len, strings_base, at)?;
-                out[..HEADER_SIZE as usize].copy_from_slice(&header.encode());
-                return Ok(out);
+                return finish(out, &tail, &header, total_len);
             }
         }
         let offs = self.offsets(data_end, &records);
         let total_len = to_u32(offs.end)?;
         let strings_base = to_u32(offs.strings)?;
-        out.reserve_exact((offs.end - offs.nodes) as usize);
-        append_records(&mut out, &records, &self.data.chunks, strings_base);
-        out.extend_from_slice(&self.extras.policy);
+        tail.reserve_exact((offs.end - offs.nodes) as usize);
+        append_records(&mut tail, &records, &self.data.chunks, strings_base);
+        tail.extend_from_slice(&self.extras.policy);
         let header = self.header(
             &records,
             &offs,
@@ -137,8 +153,7 @@ impl Tables<'_> {
             strings_base,
             RegionAt::default(),
         )?;
-        out[..HEADER_SIZE as usize].copy_from_slice(&header.encode());
-        Ok(out)
+        finish(out, &tail, &header, total_len)
     }
 
     /// Every record, strings interned in image order: node names and targets, preopens, aliases.

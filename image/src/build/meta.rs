@@ -128,19 +128,26 @@ impl Region {
         blocks + (self.blocks.len() as u64 + 1) * 4
     }
 
-    /// Appends the stored blocks, then the index; returns the index's image offset.
-    pub(super) fn append_to(&self, out: &mut Vec<u8>, logical: &[u8]) -> Result<u32, BuildError> {
+    /// Appends the stored blocks, then the index, to `out`, which goes into the image at offset
+    /// `base`; returns the index's image offset.
+    pub(super) fn append_to(
+        &self,
+        base: u64,
+        out: &mut Vec<u8>,
+        logical: &[u8],
+    ) -> Result<u32, BuildError> {
+        let at = |out: &Vec<u8>| to_u32(base + out.len() as u64);
         let mut index = Vec::with_capacity(self.blocks.len() + 1);
         for (raw, z) in logical.chunks(self.block_size as usize).zip(&self.blocks) {
-            index.push(to_u32(out.len() as u64)?);
+            index.push(at(out)?);
             out.extend_from_slice(z.as_deref().unwrap_or(raw));
         }
-        index.push(to_u32(out.len() as u64)?);
-        let index_off = to_u32(out.len() as u64)?;
-        for at in index {
-            out.extend_from_slice(&at.to_le_bytes());
+        index.push(at(out)?);
+        let index_off = at(out)?;
+        for i in index {
+            out.extend_from_slice(&i.to_le_bytes());
         }
-        to_u32(out.len() as u64)?;
+        at(out)?;
         Ok(index_off)
     }
 }

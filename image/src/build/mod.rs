@@ -3,7 +3,8 @@
 //! `finish` runs the stages in order: `tree.rs` fixes the node order, `data.rs` streams the file
 //! contents (small files packed into shared blocks by `pack.rs`) through `compress.rs` and
 //! `dedup.rs` into the image, and `layout.rs` appends the tables (raw, or compressed in blocks as
-//! `meta.rs` decides) and writes the header. `source.rs` reads host files; `error.rs` says what went wrong.
+//! `meta.rs` decides) and writes the header, all into an `ImageSink` (`sink.rs`: a `Vec`, or a file
+//! the image is streamed into). `source.rs` reads host files; `error.rs` says what went wrong.
 
 mod compress;
 mod data;
@@ -13,6 +14,7 @@ mod error;
 mod layout;
 mod meta;
 mod pack;
+mod sink;
 mod source;
 mod tree;
 
@@ -27,6 +29,7 @@ use crate::level::Level;
 pub use error::BuildError;
 use layout::{Extras, Tables};
 pub use meta::{MetaMode, AUTO_MIN_SAVING_BYTES, AUTO_MIN_SAVING_PERCENT};
+pub use sink::ImageSink;
 pub use source::FileData;
 use tree::{Body, Tree};
 
@@ -281,19 +284,30 @@ impl ImageBuilder {
         self,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Vec<u8>, BuildError> {
+        let mut out = Vec::new();
+        self.finish_into(&mut out, progress)?;
+        Ok(out)
+    }
+
+    /// Like [`Self::finish_with_progress`], streaming the image into `out` as it is built (so it
+    /// is never held whole in memory); returns its length. `out` must be empty.
+    pub fn finish_into(
+        self,
+        out: &mut dyn ImageSink,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<u32, BuildError> {
         self.opts.meta.check()?;
+        if !out.is_empty() {
+            let e = std::io::Error::other("the image's sink already holds bytes");
+            return Err(BuildError::Write(e));
+        }
         let order = self.tree.walk_order();
         // Layout: header, file data, then the tables. Data comes first so it can be streamed
-        // straight into the output; the reader only follows header offsets.
-        let mut out = std::vec![0u8; HEADER_SIZE as usize];
-        let data = data::write(
-            &self.tree,
-            &order,
-            self.opts,
-            self.threads,
-            &mut out,
-            progress,
-        )?;
+        // straight into the output; the reader only follows header offsets. The header is written
+        // over its placeholder last.
+        out.append(&[0u8; HEADER_SIZE as usize])
+            .map_err(BuildError::Write)?;
+        let data = data::write(&self.tree, &order, self.opts, self.threads, out, progress)?;
         Tables {
             tree: &self.tree,
             order: &order,

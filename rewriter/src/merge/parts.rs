@@ -56,6 +56,37 @@ pub struct Module<'a> {
     sections: Vec<Section<'a>>,
 }
 
+/// A module's bytes as slices in order, and where its image segment lies in them.
+pub type Placed<'m> = (Vec<Cow<'m, [u8]>>, Option<ImageSpot>);
+
+/// Where the image segment lies in a written module (byte offsets from its start). Both lengths
+/// are 5-byte LEB128s, so they can be overwritten once the image's length is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageSpot {
+    /// Offset of the data section's size.
+    pub size_at: u64,
+    /// The data section's size less the image's bytes.
+    pub size_without_image: u32,
+    /// Offset of the image segment's length.
+    pub len_at: u64,
+    /// Offset of the image's first byte.
+    pub image_at: u64,
+}
+
+impl ImageSpot {
+    /// The two patches that give the module an image of `len` bytes: (offset, 5-byte LEB128)
+    /// each; `None` when the data section would reach 4 GiB.
+    pub fn patches(&self, len: u32) -> Option<[(u64, [u8; 5]); 2]> {
+        let size = self.size_without_image.checked_add(len)?;
+        let leb = |v: u32| {
+            let mut b = [0u8; 5];
+            leb::overwrite_padded(&mut b, v);
+            b
+        };
+        Some([(self.size_at, leb(size)), (self.len_at, leb(len))])
+    }
+}
+
 /// Appends parts to one section of a [`Module`].
 pub struct SectionWriter<'m, 'a> {
     parts: &'m mut Vec<Part<'a>>,
@@ -129,16 +160,25 @@ impl<'a> Module<'a> {
     }
 
     /// The module's bytes, in order, as slices (section headers and segment headers are small
-    /// owned pieces; everything else is borrowed from the parts). With `view`, the module that
-    /// [`Module::validate`] checks: the image segment emptied, custom sections left out.
-    fn chunks(&self, view: bool) -> Result<Vec<Cow<'_, [u8]>>, MergeError> {
+    /// owned pieces; everything else is borrowed from the parts), and where the image lies in
+    /// them. With `view`, the module that [`Module::validate`] checks: the image segment emptied,
+    /// custom sections left out.
+    ///
+    /// The image's section size and segment length are LEB128s padded to 5 bytes (in the real
+    /// module, not the view), so a module written before its image is built (see
+    /// [`ImageSpot`]) has the same bytes as one written after.
+    fn chunks(&self, view: bool) -> Result<Placed<'_>, MergeError> {
         let mut out: Vec<Cow<'_, [u8]>> = vec![Cow::Borrowed(&self.preamble[..])];
+        let mut at = self.preamble.len() as u64;
+        let mut spot = None;
         for section in &self.sections {
             if view && section.id == 0 {
                 continue;
             }
             let mut size = 0u64;
             let mut body: Vec<Cow<'_, [u8]>> = Vec::with_capacity(section.parts.len() + 1);
+            // (offset in the section body of the segment's length LEB, the image's length)
+            let mut image_in_body = None;
             for part in &section.parts {
                 match part {
                     Part::Bytes(b) => {
@@ -149,7 +189,12 @@ impl<'a> Module<'a> {
                         let len =
                             u32::try_from(image.len()).map_err(|_| MergeError::ImageTooLarge)?;
                         let mut head = vec![0x01];
-                        leb::write(&mut head, if view { 0 } else { len });
+                        if view {
+                            leb::write(&mut head, 0);
+                        } else {
+                            image_in_body = Some((size + 1, len));
+                            leb::write_padded(&mut head, len, 5);
+                        }
                         size += head.len() as u64;
                         body.push(Cow::Owned(head));
                         if !view {
@@ -163,16 +208,36 @@ impl<'a> Module<'a> {
                 section: section.id,
             })?;
             let mut head = vec![section.id];
-            leb::write(&mut head, size);
+            match image_in_body {
+                Some((len_in_body, image_len)) => {
+                    leb::write_padded(&mut head, size, 5);
+                    let body_at = at + head.len() as u64;
+                    spot = Some(ImageSpot {
+                        size_at: at + 1,
+                        size_without_image: size - image_len,
+                        len_at: body_at + len_in_body,
+                        image_at: body_at + len_in_body + 5,
+                    });
+                }
+                None => leb::write(&mut head, size),
+            }
+            at += head.len() as u64 + u64::from(size);
             out.push(Cow::Owned(head));
             out.extend(body);
         }
         out.retain(|c| !c.is_empty());
-        Ok(out)
+        Ok((out, spot))
     }
 
     /// The module's bytes as slices to write in order; errors if a section reaches 4 GiB.
     pub fn parts(&self) -> Result<Vec<Cow<'_, [u8]>>, MergeError> {
+        Ok(self.chunks(false)?.0)
+    }
+
+    /// The module's bytes as slices to write in order, with the image segment's bytes left out,
+    /// and where they go: for a module merged with an empty image, written before its image is
+    /// built (streamed into the output between the slices) and patched afterwards.
+    pub fn parts_around_image(&self) -> Result<Placed<'_>, MergeError> {
         self.chunks(false)
     }
 
@@ -200,7 +265,7 @@ impl<'a> Module<'a> {
     /// Validates the module (with wasifs' features) without concatenating it: see the module
     /// documentation. Error offsets are in the view (image emptied, custom sections left out).
     pub fn validate(&self) -> Result<(), MergeError> {
-        let chunks = self.chunks(true)?;
+        let (chunks, _) = self.chunks(true)?;
         let chunks: Vec<&[u8]> = chunks.iter().map(|c| &c[..]).collect();
         validate_chunks(&chunks).map_err(|e| MergeError::Validate(e.to_string()))
     }
@@ -363,7 +428,7 @@ mod tests {
             .validate_all(&bytes)
             .expect("valid");
         m.validate().expect("view valid");
-        let view: Vec<u8> = m.chunks(true).expect("view").concat();
+        let view: Vec<u8> = m.chunks(true).expect("view").0.concat();
         assert_eq!(
             view,
             b"\0asm\x01\0\0\0\x05\x03\x01\x00\x01\x0c\x01\x01\x0b\x03\x01\x01\x00".to_vec()

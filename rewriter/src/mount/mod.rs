@@ -14,7 +14,7 @@ use crate::policy::HostPolicy;
 use crate::{Error, Result};
 use walk::{Walk, FIX_ENTRY};
 use wasifs_image::{
-    BlockSize, BuildError, BuildOptions, CacheSize, ChunkSize, ImageBuilder, Level,
+    BlockSize, BuildError, BuildOptions, CacheSize, ChunkSize, ImageBuilder, ImageSink, Level,
 };
 
 pub use filter::Glob;
@@ -54,8 +54,10 @@ impl std::fmt::Debug for Progress {
 /// A built image and what it holds.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BuiltImage {
-    /// The encoded image (the passive data segment).
+    /// The encoded image (the passive data segment), unless it was streamed elsewhere.
     pub bytes: Vec<u8>,
+    /// Its length in bytes.
+    pub len: u64,
     /// Regular files (hard links counted once).
     pub files: u64,
     /// Directories, roots included.
@@ -69,7 +71,7 @@ pub(crate) struct BuiltImage {
 }
 
 /// Maps a builder error to the rewriter's error, naming the host path when there is one.
-fn build_err(e: BuildError) -> Error {
+pub(crate) fn build_err(e: BuildError) -> Error {
     match e {
         BuildError::Io { path, source } => Error::mount(path, format!("cannot read: {source} {FIX_ENTRY}")),
         BuildError::SizeChanged { path, .. } => {
@@ -87,12 +89,30 @@ fn build_err(e: BuildError) -> Error {
 }
 
 /// Walks every mount as `walk` says, records `host`, and builds the image as `image` says.
+#[cfg(test)]
 pub(crate) fn build_image(
     mounts: &[MountSpec],
     walk: &WalkOptions,
     image: &ImageOptions,
     host: &HostPolicy,
 ) -> Result<BuiltImage> {
+    let mut bytes = Vec::new();
+    let built = walk_image(mounts, walk, image, host)?
+        .build(image, &mut bytes)
+        .map_err(build_err)?;
+    Ok(BuiltImage { bytes, ..built })
+}
+
+/// An image with every mount walked and placed, its files not read yet.
+pub(crate) struct WalkedImage<'a>(Walk<'a>);
+
+/// Walks every mount as `walk` says and records `host`, for an image built as `image` says.
+pub(crate) fn walk_image<'a>(
+    mounts: &[MountSpec],
+    walk: &'a WalkOptions,
+    image: &ImageOptions,
+    host: &HostPolicy,
+) -> Result<WalkedImage<'a>> {
     let builder = ImageBuilder::new(BuildOptions {
         level: image.level,
         cache_size: image.cache_size,
@@ -100,8 +120,40 @@ pub(crate) fn build_image(
         block_size: image.block_size,
         ..BuildOptions::default()
     });
-    let w = fill_image(Walk::new(builder, walk), mounts, host)?;
-    finish(w, image)
+    Ok(WalkedImage(fill_image(
+        Walk::new(builder, walk),
+        mounts,
+        host,
+    )?))
+}
+
+impl WalkedImage<'_> {
+    /// Reads, compresses and serialises the image into `out`, reporting progress as `opts` says;
+    /// the result's `bytes` are empty (they are in `out`). Errors are the builder's: a failure to
+    /// write `out` is [`BuildError::Write`], everything else goes through [`build_err`].
+    pub(crate) fn build(
+        self,
+        opts: &ImageOptions,
+        out: &mut dyn ImageSink,
+    ) -> std::result::Result<BuiltImage, BuildError> {
+        let WalkedImage(mut w) = self;
+        let stats = w.b.stats();
+        w.b.set_threads(opts.threads);
+        let len = w.b.finish_into(out, &mut |done, total| {
+            if let Some(p) = &opts.progress {
+                (p.0)(done, total);
+            }
+        })?;
+        Ok(BuiltImage {
+            bytes: Vec::new(),
+            len: u64::from(len),
+            files: stats.files,
+            dirs: stats.dirs,
+            symlinks: stats.symlinks,
+            data_len: stats.data_len,
+            warnings: w.warnings,
+        })
+    }
 }
 
 /// Walks every mount as `walk` says and lists what the image would hold; nothing is read or
@@ -136,25 +188,4 @@ fn fill_image<'a>(mut w: Walk<'a>, mounts: &[MountSpec], host: &HostPolicy) -> R
     place::add_preopens(&mut w.b, &placed, &nodes)?;
     host.record(&mut w.b);
     Ok(w)
-}
-
-/// Compresses and serialises the image, reporting progress.
-fn finish(mut w: Walk<'_>, opts: &ImageOptions) -> Result<BuiltImage> {
-    let stats = w.b.stats();
-    w.b.set_threads(opts.threads);
-    let bytes =
-        w.b.finish_with_progress(&mut |done, total| {
-            if let Some(p) = &opts.progress {
-                (p.0)(done, total);
-            }
-        })
-        .map_err(build_err)?;
-    Ok(BuiltImage {
-        bytes,
-        files: stats.files,
-        dirs: stats.dirs,
-        symlinks: stats.symlinks,
-        data_len: stats.data_len,
-        warnings: w.warnings,
-    })
 }
