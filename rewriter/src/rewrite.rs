@@ -487,11 +487,7 @@ impl Rewriter {
             })?;
             return Ok(report(app, output_len + image.len, &image, &merged));
         }
-        let mut bytes = Vec::new();
-        let image = walked
-            .build(&self.image, &mut bytes)
-            .map_err(mount::build_err)?;
-        let image = mount::BuiltImage { bytes, ..image };
+        let image = walked.build_in_memory(&self.image)?;
         let merged = merge::rewrite_module(path, app, &image.bytes, &served)?;
         // The output is a list of parts borrowing `app` and `image.bytes`, written one by one: the
         // image is never held twice (except by the single-memory layout, which re-encodes it).

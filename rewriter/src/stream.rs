@@ -49,47 +49,47 @@ pub(crate) fn write_with_image(
     (parts, spot): (&[Cow<'_, [u8]>], ImageSpot),
     build: impl FnOnce(&mut dyn ImageSink) -> std::result::Result<BuiltImage, BuildError>,
 ) -> Result<BuiltImage> {
-    let mut build = Some(build);
+    // The parts before the image end exactly at its first byte (the segment's length ends a part).
+    let mut at = 0u64;
+    let split = parts
+        .iter()
+        .position(|p| {
+            let here = at;
+            at += p.len() as u64;
+            here >= spot.image_at
+        })
+        .unwrap_or(parts.len());
     let mut built = None;
     write_atomic_with(out, mode, |file| {
         let io_err = |e| Error::io(out, e);
-        let mut stream = |file: &mut OutFile| -> Result<()> {
-            if let Some(build) = build.take() {
-                let base = file.len();
-                let image = build(&mut ImageOut { file, base }).map_err(|e| match e {
-                    BuildError::Write(e) => Error::io(out, e),
-                    e => build_err(e),
-                })?;
-                built = Some(image);
-            }
-            Ok(())
-        };
-        for part in parts {
-            if file.len() == spot.image_at {
-                stream(file)?;
-            }
+        for part in &parts[..split] {
             file.write(part).map_err(io_err)?;
         }
-        if file.len() == spot.image_at {
-            stream(file)?;
-        }
-        let len = built
-            .as_ref()
-            .map(|b| b.len)
-            .ok_or_else(|| Error::Internal {
+        if file.len() != spot.image_at {
+            return Err(Error::Internal {
                 message: format!(
                     "{}: the merged module has no place for the image at byte {}",
                     module.display(),
                     spot.image_at
                 ),
-            })?;
-        let patches = u32::try_from(len)
+            });
+        }
+        let base = file.len();
+        let image = build(&mut ImageOut { file, base }).map_err(|e| match e {
+            BuildError::Write(e) => Error::io(out, e),
+            e => build_err(e),
+        })?;
+        for part in &parts[split..] {
+            file.write(part).map_err(io_err)?;
+        }
+        let patches = u32::try_from(image.len)
             .ok()
             .and_then(|len| spot.patches(len))
             .ok_or_else(|| MergeError::ImageTooLarge.into_error(module))?;
         for (at, leb) in patches {
             file.patch(at, &leb).map_err(io_err)?;
         }
+        built = Some(image);
         Ok(())
     })?;
     built.ok_or_else(|| Error::Internal {

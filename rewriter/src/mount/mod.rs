@@ -96,11 +96,7 @@ pub(crate) fn build_image(
     image: &ImageOptions,
     host: &HostPolicy,
 ) -> Result<BuiltImage> {
-    let mut bytes = Vec::new();
-    let built = walk_image(mounts, walk, image, host)?
-        .build(image, &mut bytes)
-        .map_err(build_err)?;
-    Ok(BuiltImage { bytes, ..built })
+    walk_image(mounts, walk, image, host)?.build_in_memory(image)
 }
 
 /// An image with every mount walked and placed, its files not read yet.
@@ -128,6 +124,14 @@ pub(crate) fn walk_image<'a>(
 }
 
 impl WalkedImage<'_> {
+    /// Reads, compresses and serialises the image into [`BuiltImage::bytes`], reporting progress
+    /// as `opts` says.
+    pub(crate) fn build_in_memory(self, opts: &ImageOptions) -> Result<BuiltImage> {
+        let mut bytes = Vec::new();
+        let built = self.build(opts, &mut bytes).map_err(build_err)?;
+        Ok(BuiltImage { bytes, ..built })
+    }
+
     /// Reads, compresses and serialises the image into `out`, reporting progress as `opts` says;
     /// the result's `bytes` are empty (they are in `out`). Errors are the builder's: a failure to
     /// write `out` is [`BuildError::Write`], everything else goes through [`build_err`].
