@@ -118,7 +118,7 @@ impl<S: Source> Fs<S> {
         };
         let (slot, buf) = match found {
             Some(slot) => (slot, self.cache.slot_mut(slot).ok_or(EIO)?),
-            None => self.cache.fill(key, len)?,
+            None => self.cache.fill(key, at, len)?,
         };
         // Decoded before only up to an earlier read: all of it this time.
         let stop = if found.is_some() { len } else { want };
@@ -166,7 +166,7 @@ impl<S: Source> Fs<S> {
         let (slot, buf, need) = match own {
             Some(slot) => (slot, self.cache.slot_mut(slot).ok_or(EIO)?, clen),
             None => {
-                let (slot, buf) = self.cache.fill(id, clen)?;
+                let (slot, buf) = self.cache.fill(id, idx, clen)?;
                 (slot, buf, need)
             }
         };
