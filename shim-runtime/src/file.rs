@@ -193,6 +193,7 @@ impl<S: Source> Fs<S> {
             return Ok(0);
         }
         let n = core::cmp::min(u64::from(len), size - offset) as u32;
+        self.cache.reading(id, offset, u64::from(n));
         let mut done = 0u32;
         while done < n {
             let pos = offset + u64::from(done);

@@ -399,3 +399,31 @@ fn a_small_file_in_a_shared_block_copies_only_its_bytes_on_write_and_truncates()
     let next = f.lookup(&root, b"f08").unwrap().unwrap();
     assert_eq!(read_all(&mut f, &mut m, next), files[8]);
 }
+
+#[test]
+fn a_file_read_through_keeps_one_mib_cached_and_one_read_at_random_keeps_all_it_reads() {
+    use wasifs_image::{BuildOptions, FileData, ImageBuilder, Meta};
+    // 4 MiB of text that compresses (zstd chunks of 256 KiB) under the default 8 MiB cache.
+    let mut want = Vec::new();
+    let mut x: u32 = 3;
+    while want.len() < 4 << 20 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        want.extend_from_slice(format!("row {} of the table\n", x >> 20).as_bytes());
+    }
+    let mut b = ImageBuilder::new(BuildOptions::default());
+    let root = b.root();
+    b.add_file(root, b"db", Meta::default(), FileData::Bytes(want.clone()))
+        .unwrap();
+    let bytes = b.finish().unwrap();
+    let (mut f, mut m, id) = open_file(&bytes, b"db");
+    assert_eq!(read_all(&mut f, &mut m, id), want);
+    assert!(f.cache.bytes() <= 1 << 20, "{}", f.cache.bytes());
+    // Opened afresh, each 256 KiB chunk read once, out of order: all kept.
+    let (mut f, mut m, id) = open_file(&bytes, b"db");
+    for k in 0..16u64 {
+        let at = (k * 7 % 16) * (256 << 10) + 1000;
+        let n = f.read(&mut m, id, at, 0, 4096).unwrap() as usize;
+        assert_eq!(&m.app[..n], &want[at as usize..at as usize + n], "at {at}");
+    }
+    assert_eq!(f.cache.bytes(), 4 << 20, "the whole file cached");
+}
