@@ -47,7 +47,32 @@ pub fn rewrite_module<'a>(
     image: &'a [u8],
     served: &Served<'_>,
 ) -> Result<MergeOutput<'a>> {
-    let shim = if served.trace {
+    let (shim, intrinsics) = shim_and_intrinsics(path, served.trace)?;
+    merge_modules_with(path, app, shim, &intrinsics, image, served)
+}
+
+/// Puts `image` into the image segment of `packed`, which this wasifs has just made (the
+/// single-memory layout, folded from a merge with an empty image; `trace`: with the traced shim):
+/// only that segment changes, whatever policies it was made with (they are in the image).
+pub fn fill_image<'a>(
+    path: &Path,
+    packed: &'a [u8],
+    image: &'a [u8],
+    trace: bool,
+) -> Result<MergeOutput<'a>> {
+    let (shim, intrinsics) = shim_and_intrinsics(path, trace)?;
+    let out = merge_modules_with(path, packed, shim, &intrinsics, image, &Served::default())?;
+    if !out.image_replaced {
+        return Err(crate::Error::Internal {
+            message: format!("{}: the folded module has no wasifs record", path.display()),
+        });
+    }
+    Ok(out)
+}
+
+/// The committed shim (`trace`: its traced variant) and the compiled intrinsics.
+fn shim_and_intrinsics(path: &Path, trace: bool) -> Result<(&'static [u8], Vec<u8>)> {
+    let shim = if trace {
         crate::SHIM_TRACE_WASM
     } else {
         crate::SHIM_WASM
@@ -56,7 +81,7 @@ pub fn rewrite_module<'a>(
         return Err(MergeError::ShimMissing.into_error(path));
     }
     let intrinsics = intrinsics_wasm().map_err(|e| e.into_error(path))?;
-    merge_modules_with(path, app, shim, &intrinsics, image, served)
+    Ok((shim, intrinsics))
 }
 
 /// Compiles `shim-wat/intrinsics.wat`.

@@ -470,54 +470,90 @@ impl Rewriter {
             policy_calls: &calls,
             trace: self.policies.trace != Trace::Off,
         };
-        if let (Dest::File { path: out, mode }, false) = (&dest, single) {
-            // Merged first, with an empty image: the file is written around the image while the
-            // image is built (see `stream`).
+        // The single-memory layout is folded from the module merged with an empty image; the
+        // image then fills the folded module's image segment, as in a re-rewrite (`reimage`), so
+        // it is never re-encoded and can be streamed like any other.
+        let folded;
+        let mut shell = None;
+        let input = if single {
             let merged = merge::rewrite_module(path, app, &[], &served)?;
-            let (parts, spot) = merged
-                .module
-                .parts_around_image()
-                .map_err(|e| e.into_error(path))?;
-            let spot = spot.ok_or_else(|| Error::Internal {
-                message: format!("{}: the merged module has no image segment", path.display()),
-            })?;
-            let output_len = parts.iter().map(|p| p.len() as u64).sum::<u64>();
-            let image = stream::write_with_image(path, out, *mode, (&parts, spot), |sink| {
-                walked.build(&self.image, sink)
-            })?;
-            return Ok(report(app, output_len + image.len, &image, &merged));
-        }
-        let image = walked.build_in_memory(&self.image)?;
-        let merged = merge::rewrite_module(path, app, &image.bytes, &served)?;
-        // The output is a list of parts borrowing `app` and `image.bytes`, written one by one: the
-        // image is never held twice (except by the single-memory layout, which re-encodes it).
-        let mut parts = merged.module.parts().map_err(|e| e.into_error(path))?;
-        let mut fold_warning = None;
-        // A packed module rewritten again keeps its layout (only its image is replaced).
-        let single = single && !(merged.image_replaced && merge::single_memory::is_single(app));
-        if single {
-            if merged.image_replaced {
+            if !merged.image_replaced {
+                let parts = merged.module.parts().map_err(|e| e.into_error(path))?;
+                let (bytes, warning) = merge::single_memory::fold(path, app, &parts.concat())?;
+                folded = bytes;
+                shell = Some((merged.warnings, merged.redirected, warning));
+                &folded[..]
+            } else if merge::single_memory::is_single(app) {
+                // Packed with this layout already: only its image is replaced.
+                app
+            } else {
                 return Err(crate::Error::unsupported(
                     path,
                     "was packed with the multi-memory layout: the single-memory layout is made from the original",
                     "rewrite the original module with --memory=single",
                 ));
             }
-            let (folded, warning) = merge::single_memory::fold(path, app, &parts.concat())?;
-            parts = vec![Cow::Owned(folded)];
-            fold_warning = warning;
-        }
-        let output_len = parts.iter().map(|p| p.len() as u64).sum();
+        } else {
+            app
+        };
+        // What the report says of the merge: the fold's, when the image only filled its segment.
+        let report_of =
+            |output_len: u64, image: &mount::BuiltImage, merged: &merge::MergeOutput| {
+                let mut r = report(app, output_len, image, merged);
+                if let Some((warnings, redirected, fold_warning)) = &shell {
+                    r.warnings.extend(warnings.iter().cloned());
+                    r.warnings.extend(fold_warning.iter().cloned());
+                    r.redirected.clone_from(redirected);
+                    r.image_replaced = false;
+                }
+                r
+            };
         match dest {
-            Dest::Parts(sink) => sink(&parts)?,
             Dest::File { path: out, mode } => {
-                output::replace_file(out, parts.iter().map(|p| &p[..]), mode)?
+                // Merged first, with an empty image: the file is written around the image while
+                // the image is built (see `stream`).
+                let merged = merge_into(path, input, &[], &served, shell.is_some())?;
+                let (parts, spot) = merged
+                    .module
+                    .parts_around_image()
+                    .map_err(|e| e.into_error(path))?;
+                let spot = spot.ok_or_else(|| Error::Internal {
+                    message: format!("{}: the merged module has no image segment", path.display()),
+                })?;
+                let output_len = parts.iter().map(|p| p.len() as u64).sum::<u64>();
+                let image = stream::write_with_image(path, out, mode, (&parts, spot), |sink| {
+                    walked.build(&self.image, sink)
+                })?;
+                Ok(report_of(output_len + image.len, &image, &merged))
+            }
+            Dest::Parts(sink) => {
+                let image = walked.build_in_memory(&self.image)?;
+                let merged = merge_into(path, input, &image.bytes, &served, shell.is_some())?;
+                // A list of parts borrowing `input` and `image.bytes`: the image is never held
+                // twice.
+                let parts = merged.module.parts().map_err(|e| e.into_error(path))?;
+                let output_len = parts.iter().map(|p| p.len() as u64).sum();
+                sink(&parts)?;
+                drop(parts);
+                Ok(report_of(output_len, &image, &merged))
             }
         }
-        drop(parts);
-        let mut r = report(app, output_len, &image, &merged);
-        r.warnings.extend(fold_warning);
-        Ok(r)
+    }
+}
+
+/// `input` merged with `image` as `served` says, or (`folded`: `input` is the single-memory layout
+/// just folded from such a merge) its image segment filled with `image`.
+fn merge_into<'a>(
+    path: &Path,
+    input: &'a [u8],
+    image: &'a [u8],
+    served: &Served<'_>,
+    folded: bool,
+) -> Result<merge::MergeOutput<'a>> {
+    if folded {
+        merge::fill_image(path, input, image, served.trace)
+    } else {
+        merge::rewrite_module(path, input, image, served)
     }
 }
 

@@ -64,6 +64,7 @@ fn a_file_output_has_the_bytes_of_the_same_rewrite_in_memory() {
     let case = Case::new();
     let tree = varied_tree(&case);
     let app = case.path("app.wasm");
+    let mut redirected = Vec::new();
     for layout in [MemoryLayout::Multi, MemoryLayout::Single] {
         let out = case.path("out.wasm");
         let report = rewriter(&tree)
@@ -82,7 +83,11 @@ fn a_file_output_has_the_bytes_of_the_same_rewrite_in_memory() {
         assert_eq!(report.output_len, written.len() as u64, "{layout:?}");
         assert_eq!(report.image_len, in_memory.report.image_len, "{layout:?}");
         assert!(common::is_wasm(&written), "{layout:?}");
+        // The single layout's image fills a folded module's segment: still a first rewrite.
+        assert!(!report.image_replaced, "{layout:?}");
+        redirected.push(report.redirected);
     }
+    assert!(!redirected[0].is_empty() && redirected[0] == redirected[1]);
 }
 
 #[test]
