@@ -168,3 +168,57 @@ fn progress_reports_every_byte_once_and_ends_at_the_total() {
     assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0));
     assert_eq!(seen.last(), Some(&(150_000, 150_000)));
 }
+
+#[test]
+fn large_files_with_the_same_first_chunk_are_shared_only_when_every_byte_matches() {
+    let mut b = ImageBuilder::new(BuildOptions {
+        chunk_size: ChunkSize::fixed_log2(12).expect("4 KiB is valid"),
+        ..BuildOptions::default()
+    });
+    let root = b.root();
+    let base = bytes(50_000, 3, true);
+    let mut last_differs = base.clone();
+    last_differs[49_999] ^= 1;
+    for (name, data) in [("a", &base), ("b", &last_differs), ("c", &base)] {
+        b.add_file(
+            root,
+            name.as_bytes(),
+            meta(1),
+            FileData::Bytes(data.clone()),
+        )
+        .unwrap();
+    }
+    let out = b.finish().unwrap();
+    let img = Image::open(out.as_slice()).unwrap();
+    let (a, bb, c) = (resolve(&img, "a"), resolve(&img, "b"), resolve(&img, "c"));
+    assert_eq!(a.a, c.a, "a copy shares the chunks");
+    assert_ne!(a.a, bb.a, "a file differing in its last byte does not");
+    assert_eq!(read_file(&img, &bb), last_differs);
+    assert_eq!(read_file(&img, &c), base);
+    assert_eq!(img.header().chunk_count, 2 * 50_000u32.div_ceil(4096));
+}
+
+#[test]
+fn a_file_equal_to_an_earlier_one_that_grew_after_it_was_listed_is_a_size_change_not_a_copy() {
+    let t = tempfile::tempdir().unwrap();
+    let (first, second) = (t.path().join("first"), t.path().join("second"));
+    let data = bytes(100_000, 5, true);
+    std::fs::write(&first, &data).unwrap();
+    std::fs::write(&second, &data).unwrap();
+    let mut b = ImageBuilder::new(BuildOptions::default());
+    let root = b.root();
+    for (name, path) in [("first", &first), ("second", &second)] {
+        b.add_file(root, name.as_bytes(), meta(1), FileData::Path(path.clone()))
+            .unwrap();
+    }
+    // Listed at 100,000 bytes, then one byte longer: its first 100,000 still match `first`.
+    let mut grown = data.clone();
+    grown.push(b'!');
+    std::fs::write(&second, &grown).unwrap();
+    match b.finish() {
+        Err(wasifs_image::BuildError::SizeChanged { path, expected }) => {
+            assert_eq!((path, expected), (second, 100_000));
+        }
+        other => panic!("expected SizeChanged, got {:?}", other.map(|v| v.len())),
+    }
+}

@@ -324,21 +324,6 @@ impl OutFile {
         Ok(())
     }
 
-    /// Drops everything written from `len` on.
-    pub(crate) fn truncate(&mut self, len: u64) -> std::io::Result<()> {
-        use std::io::{Seek, SeekFrom};
-        if len >= self.len {
-            return Ok(());
-        }
-        self.w.flush()?;
-        let file = self.w.get_mut();
-        file.set_len(len)?;
-        file.seek(SeekFrom::Start(len))?;
-        self.len = len;
-        self.started = self.started.min(len);
-        Ok(())
-    }
-
     /// Overwrites bytes already written at `at` with `bytes`.
     pub(crate) fn patch(&mut self, at: u64, bytes: &[u8]) -> std::io::Result<()> {
         use std::io::{Seek, SeekFrom};

@@ -30,10 +30,6 @@ impl ImageSink for ImageOut<'_> {
         self.file.write(bytes)
     }
 
-    fn truncate(&mut self, len: u64) -> io::Result<()> {
-        self.file.truncate(self.base + len)
-    }
-
     fn write_header(&mut self, header: &[u8]) -> io::Result<()> {
         self.file.patch(self.base, header)
     }

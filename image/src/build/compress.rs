@@ -23,14 +23,12 @@ pub(super) type Job<'a> = (&'a [u8], &'a [u32], bool);
 /// One zstd context.
 type Compressor = zstd::bulk::Compressor<'static>;
 
-/// A chunk after compression, with the hash of its uncompressed bytes.
+/// A chunk after compression.
 pub(super) struct Done {
     /// Where the compressed bytes are ([`Outputs::stored`]), or `None` to store the chunk raw.
     stored: Option<Stored>,
     /// Whether they are an LZ4 block (else a zstd frame).
     pub(super) lz4: bool,
-    /// [`chunk_hash`] of the uncompressed bytes.
-    pub(super) hash: u64,
 }
 
 /// Compressed bytes in a thread's output buffer: (thread, start, length).
@@ -158,17 +156,15 @@ struct Out<'b> {
 }
 
 impl Out<'_> {
-    /// Hashes and compresses one job with `c` into the buffer; keeps the compressed bytes when
-    /// they save at least 2%.
+    /// Compresses one job with `c` into the buffer; keeps the compressed bytes when they save at
+    /// least 2%.
     fn one(&mut self, c: Option<&mut Compressor>, job: &Job<'_>) -> Result<Done, BuildError> {
         let &(raw, ends, random) = job;
-        let hash = chunk_hash(raw);
         let lz4 = random && self.dict.is_some();
         let (Some(c), false) = (c, lz4 && looks_like_noise(raw)) else {
             return Ok(Done {
                 stored: None,
                 lz4: false,
-                hash,
             });
         };
         let segments: Vec<u32>;
@@ -205,7 +201,6 @@ impl Out<'_> {
         Ok(Done {
             stored: keep.then_some((self.id, start, n)),
             lz4,
-            hash,
         })
     }
 }
@@ -278,36 +273,6 @@ pub(super) fn lost_chunk() -> BuildError {
     BuildError::Compress(io::Error::other("lost chunk"))
 }
 
-/// 64-bit hash of a chunk (a filter only: matches are verified byte for byte): four independent
-/// word lanes over each 32 bytes, so the multiplies overlap (3.3x the speed of one chain, ~20 GB/s
-/// here; every byte of a tree goes through it), folded together with the tail at the end.
-pub(super) fn chunk_hash(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mix = |h: u64, v: u64| (h ^ v).wrapping_mul(K).rotate_left(29);
-    let word = |w: &[u8]| {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(w);
-        u64::from_le_bytes(a)
-    };
-    let len = bytes.len() as u64;
-    let mut lanes = [len, len ^ 1, len ^ 2, len ^ 3].map(|l| l.wrapping_mul(K));
-    let mut blocks = bytes.chunks_exact(32);
-    for b in &mut blocks {
-        for (lane, w) in lanes.iter_mut().zip(b.chunks_exact(8)) {
-            *lane = mix(*lane, word(w));
-        }
-    }
-    let mut h = lanes.iter().fold(0, |h, &l| mix(h, l));
-    let mut words = blocks.remainder().chunks_exact(8);
-    for w in &mut words {
-        h = mix(h, word(w));
-    }
-    for &b in words.remainder() {
-        h = (h ^ u64::from(b)).wrapping_mul(K);
-    }
-    h ^ (h >> 31)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,21 +287,6 @@ mod tests {
                 x as u8
             })
             .collect()
-    }
-
-    #[test]
-    fn chunk_hash_changes_with_any_one_byte_and_with_the_length() {
-        let base = noise(1000, 5);
-        let h = chunk_hash(&base);
-        for i in 0..base.len() {
-            let mut b = base.clone();
-            b[i] ^= 1;
-            assert_ne!(chunk_hash(&b), h, "byte {i}");
-        }
-        for n in 0..base.len() {
-            assert_ne!(chunk_hash(&base[..n]), h, "length {n}");
-        }
-        assert_eq!(chunk_hash(&base), h);
     }
 
     #[test]

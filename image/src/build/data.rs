@@ -7,8 +7,8 @@
 use std::thread::{Scope, ScopedJoinHandle};
 use std::vec::Vec;
 
-use super::compress::{chunk_hash, lost_chunk, Compressors, Done, Job, Outputs};
-use super::dedup::Dedup;
+use super::compress::{lost_chunk, Compressors, Done, Job, Outputs};
+use super::dedup::{content_hash, Dedup};
 use super::dict::{self, RandomFile};
 use super::error::to_u32;
 use super::pack::{Block, Packer};
@@ -117,10 +117,10 @@ enum Item {
     /// random.
     Chunk(usize, bool),
     /// The end of file `order[index]` (after its chunks).
-    End { index: usize, size: u64 },
+    End { index: usize },
     /// A shared block of small files.
     Block(Block),
-    /// Small file `order[index]`, a copy of the earlier `order[earlier]`, `size` bytes.
+    /// File `order[index]`, a copy of the earlier `order[earlier]`, `size` bytes.
     Copy {
         index: usize,
         earlier: usize,
@@ -144,7 +144,7 @@ struct Batch {
 }
 
 impl Batch {
-    /// Hashes and compresses the chunks and blocks into `self.outs`.
+    /// Compresses the chunks and blocks into `self.outs`.
     fn compress(&mut self, compressors: &mut Compressors) -> Result<Vec<Done>, BuildError> {
         let mut at = 0;
         let mut raws: Vec<Job<'_>> = Vec::new();
@@ -182,14 +182,6 @@ struct Sink<'o> {
     written: u64,
 }
 
-/// The file being appended: its first chunk record, where its bytes start, its running hash.
-#[derive(Clone, Copy)]
-struct OpenFile {
-    first: u32,
-    off: u64,
-    hash: u64,
-}
-
 /// Streams file data into the image: reads chunks into a bounded batch, compresses the batch on
 /// several threads, appends the results in order, and stores a file identical to an earlier one
 /// only once.
@@ -204,7 +196,8 @@ struct DataWriter<'a, 'o, 's, 'e> {
     sink: Sink<'o>,
     data: Data,
     dedup: Dedup<'a>,
-    open: Option<OpenFile>,
+    /// The first chunk record of the file being appended.
+    open: Option<u32>,
     /// How much smaller than the full size the batch being read may be (a power of two).
     shift: u32,
     /// The shared block being filled with small files.
@@ -245,8 +238,10 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         }
     }
 
-    /// Queues all chunks of file `order[index]`, in its chunk size, then its end. (The chunk size
-    /// depends only on the file's size, so a duplicate shares chunks of its own size.)
+    /// Queues all chunks of file `order[index]`, in its chunk size, then its end; or, when its size
+    /// and first chunk match an earlier file's and so do all its bytes, queues it as a copy of that
+    /// file before any of it is compressed. (The chunk size depends only on the file's size, so a
+    /// copy shares chunks of its own size.)
     fn add_file(&mut self, index: usize, data: &'a FileData, size: u64) -> Result<(), BuildError> {
         self.dedup.add_source(index, data);
         let log2 = self.opts.chunk_size.log2_for(size, self.opts.cache_size);
@@ -257,19 +252,30 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         }
         let random = read_at_random(&self.opts, log2);
         let mut pieces = data.pieces(size, 1usize << log2)?;
+        let mut first = true;
         while let Some(len) = pieces.next_len() {
             let b = &mut self.batch;
-            let end = b.used + len;
+            let (start, end) = (b.used, b.used + len);
             // One byte more than the piece: see `Pieces::read_into`.
             if b.bytes.len() <= end {
                 b.bytes.resize(end + 1, 0);
             }
-            pieces.read_into(&mut b.bytes[b.used..=end])?;
-            b.used = end;
+            pieces.read_into(&mut b.bytes[start..=end])?;
+            if std::mem::take(&mut first) {
+                let hash = content_hash(&b.bytes[start..end]);
+                if let Some(earlier) = self.dedup.earlier_copy(index, size, hash)? {
+                    return self.push(Item::Copy {
+                        index,
+                        earlier,
+                        size,
+                    });
+                }
+            }
+            self.batch.used = end;
             self.push(Item::Chunk(len, random))?;
         }
         pieces.end()?;
-        self.push(Item::End { index, size })
+        self.push(Item::End { index })
     }
 
     /// Adds small file `order[index]` to the shared block (queueing the block it filled), or
@@ -282,7 +288,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         pieces.read_into(&mut self.small[..=n])?;
         pieces.end()?;
         let bytes = &self.small[..n];
-        if let Some(earlier) = self.dedup.earlier_copy(index, size, chunk_hash(bytes))? {
+        if let Some(earlier) = self.dedup.earlier_copy(index, size, content_hash(bytes))? {
             return self.push(Item::Copy {
                 index,
                 earlier,
@@ -365,9 +371,9 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
                     let raw = &batch.bytes[at..at + len];
                     at += len;
                     let codec = if d.lz4 { Codec::Lz4 } else { Codec::Zstd };
-                    self.append_chunk(raw, batch.outs.stored(&d).map(|s| (s, codec)), d.hash)?;
+                    self.append_chunk(raw, batch.outs.stored(&d).map(|s| (s, codec)))?;
                 }
-                Item::End { index, size } => self.end_file(index, size)?,
+                Item::End { index } => self.end_file(index)?,
                 Item::Block(ref block) => {
                     let d = results.next().ok_or_else(lost_chunk)?;
                     self.append_block(block, batch.outs.stored(&d))?;
@@ -386,27 +392,15 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         Ok(())
     }
 
-    /// Appends one chunk, compressed (`stored`, and how) or raw, and its record; `hash` is the
-    /// chunk's hash.
+    /// Appends one chunk, compressed (`stored`, and how) or raw, and its record.
     fn append_chunk(
         &mut self,
         raw: &[u8],
         stored: Option<(&[u8], Codec)>,
-        hash: u64,
     ) -> Result<(), BuildError> {
         let out = &mut *self.sink.out;
         let (chunk_idx, stored_off) = (to_u32(self.data.chunks.len() as u64)?, out.len());
-        let open = self.open.unwrap_or(OpenFile {
-            first: chunk_idx,
-            off: stored_off,
-            hash: 0,
-        });
-        self.open = Some(OpenFile {
-            hash: (open.hash ^ hash)
-                .wrapping_mul(0x100_0000_01B3)
-                .rotate_left(17),
-            ..open
-        });
+        self.open.get_or_insert(chunk_idx);
         let (bytes, codec) = stored.unwrap_or((raw, Codec::Raw));
         to_u32(out.len() + bytes.len() as u64)?;
         out.append(bytes).map_err(BuildError::Write)?;
@@ -436,26 +430,11 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         Ok(())
     }
 
-    /// Closes file `order[index]`: if an earlier file has the same bytes, drops this copy and shares
-    /// the earlier file's chunks.
-    fn end_file(&mut self, index: usize, size: u64) -> Result<(), BuildError> {
+    /// Closes file `order[index]`: its range of chunk records.
+    fn end_file(&mut self, index: usize) -> Result<(), BuildError> {
         let count = to_u32(self.data.chunks.len() as u64)?;
-        let Some(open) = self.open.take() else {
-            self.data.ranges[index] = (count, 0);
-            return Ok(());
-        };
-        self.data.ranges[index] = match self.dedup.earlier_copy(index, size, open.hash)? {
-            Some(earlier) => {
-                self.sink
-                    .out
-                    .truncate(open.off)
-                    .map_err(BuildError::Write)?;
-                self.data.chunks.truncate(open.first as usize);
-                // An earlier file of the same size is not packed either: its range is known.
-                self.data.ranges[earlier]
-            }
-            None => (open.first, count - open.first),
-        };
+        let first = self.open.take().unwrap_or(count);
+        self.data.ranges[index] = (first, count - first);
         Ok(())
     }
 }

@@ -1,5 +1,5 @@
-//! Where a built image goes: appended in order, cut back when a file turns out to repeat an earlier
-//! one, its header written last — a `Vec`, or a file the image is streamed into.
+//! Where a built image goes: appended in order, its header written last — a `Vec`, or a file the
+//! image is streamed into.
 
 use std::io;
 use std::vec::Vec;
@@ -16,8 +16,6 @@ pub trait ImageSink {
     }
     /// Appends `bytes`.
     fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
-    /// Drops everything from `len` on (`len` at most [`len`](Self::len)).
-    fn truncate(&mut self, len: u64) -> io::Result<()>;
     /// Writes `header` over the image's first bytes.
     fn write_header(&mut self, header: &[u8]) -> io::Result<()>;
 }
@@ -29,11 +27,6 @@ impl ImageSink for Vec<u8> {
 
     fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.extend_from_slice(bytes);
-        Ok(())
-    }
-
-    fn truncate(&mut self, len: u64) -> io::Result<()> {
-        Vec::truncate(self, usize::try_from(len).unwrap_or(usize::MAX));
         Ok(())
     }
 

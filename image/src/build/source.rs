@@ -208,7 +208,9 @@ pub(super) fn same_contents(a: &FileData, b: &FileData, size: u64) -> Result<boo
         }
         left -= n as u64;
     }
-    Ok(true)
+    // `b` (the later file) must also end there: one that grew is not a copy (reading it as a file
+    // then reports the change).
+    Ok(read_full(&mut *rb, &mut bb[..1]).map_err(|e| b.read_error(e))? == 0)
 }
 
 /// Reads into `buf` until it holds at least `want` bytes or the input ends; returns the bytes read.
