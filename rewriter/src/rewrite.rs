@@ -474,14 +474,16 @@ impl Rewriter {
         // image then fills the folded module's image segment, as in a re-rewrite (`reimage`), so
         // it is never re-encoded and can be streamed like any other.
         let folded;
-        let mut shell = None;
+        // The merge the layout was folded from: its warnings and redirected calls, and the fold's
+        // warning.
+        let mut folded_from = None;
         let input = if single {
             let merged = merge::rewrite_module(path, app, &[], &served)?;
             if !merged.image_replaced {
                 let parts = merged.module.parts().map_err(|e| e.into_error(path))?;
                 let (bytes, warning) = merge::single_memory::fold(path, app, &parts.concat())?;
                 folded = bytes;
-                shell = Some((merged.warnings, merged.redirected, warning));
+                folded_from = Some((merged.warnings, merged.redirected, warning));
                 &folded[..]
             } else if merge::single_memory::is_single(app) {
                 // Packed with this layout already: only its image is replaced.
@@ -500,7 +502,7 @@ impl Rewriter {
         let report_of =
             |output_len: u64, image: &mount::BuiltImage, merged: &merge::MergeOutput| {
                 let mut r = report(app, output_len, image, merged);
-                if let Some((warnings, redirected, fold_warning)) = &shell {
+                if let Some((warnings, redirected, fold_warning)) = &folded_from {
                     r.warnings.extend(warnings.iter().cloned());
                     r.warnings.extend(fold_warning.iter().cloned());
                     r.redirected.clone_from(redirected);
@@ -512,7 +514,7 @@ impl Rewriter {
             Dest::File { path: out, mode } => {
                 // Merged first, with an empty image: the file is written around the image while
                 // the image is built (see `stream`).
-                let merged = merge_into(path, input, &[], &served, shell.is_some())?;
+                let merged = merge_into(path, input, &[], &served, folded_from.is_some())?;
                 let (parts, spot) = merged
                     .module
                     .parts_around_image()
@@ -528,7 +530,7 @@ impl Rewriter {
             }
             Dest::Parts(sink) => {
                 let image = walked.build_in_memory(&self.image)?;
-                let merged = merge_into(path, input, &image.bytes, &served, shell.is_some())?;
+                let merged = merge_into(path, input, &image.bytes, &served, folded_from.is_some())?;
                 // A list of parts borrowing `input` and `image.bytes`: the image is never held
                 // twice.
                 let parts = merged.module.parts().map_err(|e| e.into_error(path))?;
