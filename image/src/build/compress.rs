@@ -274,11 +274,11 @@ pub(super) fn lost_chunk() -> BuildError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// `n` xorshift bytes.
-    fn noise(n: usize, mut x: u64) -> Vec<u8> {
+    pub(in crate::build) fn noise(n: usize, mut x: u64) -> Vec<u8> {
         (0..n)
             .map(|_| {
                 x ^= x << 13;

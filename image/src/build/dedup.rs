@@ -81,15 +81,7 @@ mod tests {
 
     #[test]
     fn content_hash_changes_with_any_one_byte_and_with_the_length() {
-        let mut x: u64 = 5;
-        let base: Vec<u8> = (0..1000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let base = super::super::compress::tests::noise(1000, 5);
         let h = content_hash(&base);
         for i in 0..base.len() {
             let mut b = base.clone();
