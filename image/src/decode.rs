@@ -10,8 +10,9 @@ use alloc::vec::Vec;
 
 #[cfg(target_arch = "wasm32")]
 extern "C" {
-    /// zstd-wasm/glue.c: starts decoding a frame; 0, or `usize::MAX` on error.
-    fn wasifs_zstd_begin() -> usize;
+    /// zstd-wasm/glue.c: starts decoding a frame compressed against the raw-content dictionary
+    /// `dict[..len]` (none when `len` is 0); 0, or `usize::MAX` on error.
+    fn wasifs_zstd_begin_prefix(dict: *const u8, len: usize) -> usize;
     /// zstd-wasm/glue.c: the exact number of compressed bytes the next step takes; 0 at the end.
     fn wasifs_zstd_next() -> usize;
     /// zstd-wasm/glue.c: decodes one step (`src[..len]`) into `dst[..cap]`; the bytes written, or
@@ -119,16 +120,28 @@ impl Decoder {
         want: usize,
     ) -> Result<usize, FormatError> {
         // SAFETY: `out` is a live, writable slice of `out.len()` bytes.
-        unsafe { self.run(src, (off, len), scratch, out.as_mut_ptr(), out.len(), want) }
+        unsafe {
+            self.run(
+                src,
+                (off, len),
+                &[],
+                scratch,
+                out.as_mut_ptr(),
+                out.len(),
+                want,
+            )
+        }
     }
 
     /// Like [`Self::decompress_from`], into `out`'s spare capacity (`out` is cleared first; its
     /// length becomes the bytes written): in the shim, memory past them is never touched, so the
-    /// pages of a large buffer are not faulted in for a short prefix.
+    /// pages of a large buffer are not faulted in for a short prefix. `dict` is the raw-content
+    /// dictionary the frame was compressed against (empty: none).
     pub fn decompress_into<S: Source + ?Sized>(
         &mut self,
         src: &S,
         (off, len): (u32, u32),
+        dict: &[u8],
         scratch: &mut Vec<u8>,
         out: &mut Vec<u8>,
         want: usize,
@@ -142,6 +155,7 @@ impl Decoder {
             self.run(
                 src,
                 (off, len),
+                dict,
                 scratch,
                 out.as_mut_ptr(),
                 out.capacity(),
@@ -178,10 +192,12 @@ impl Decoder {
     /// # Safety
     /// `dst[..cap]` must be writable memory.
     #[cfg(target_arch = "wasm32")]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn run<S: Source + ?Sized>(
         &mut self,
         src: &S,
         (off, len): (u32, u32),
+        dict: &[u8],
         scratch: &mut Vec<u8>,
         dst: *mut u8,
         cap: usize,
@@ -190,7 +206,7 @@ impl Decoder {
         // SAFETY (all calls): the C decoder reads only `src[..len]`, writes only `dst[..cap]` and
         // keeps no pointer to either; its static context is never used re-entrantly (wasm32
         // without threads, no callbacks).
-        if wasifs_zstd_begin() != 0 {
+        if wasifs_zstd_begin_prefix(dict.as_ptr(), dict.len()) != 0 {
             return Err(FormatError::Decompress);
         }
         let (mut pos, mut out) = (0u32, 0usize);
@@ -217,50 +233,74 @@ impl Decoder {
     /// # Safety
     /// `dst[..cap]` must be writable, initialised memory.
     #[cfg(not(target_arch = "wasm32"))]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn run<S: Source + ?Sized>(
         &mut self,
         src: &S,
         (off, len): (u32, u32),
+        dict: &[u8],
         scratch: &mut Vec<u8>,
         dst: *mut u8,
         cap: usize,
         want: usize,
     ) -> Result<usize, FormatError> {
-        if self.inner.is_none() {
-            self.inner = Some(zstd_safe::DCtx::try_create().ok_or(FormatError::Decompress)?);
-        }
-        let dctx = self.inner.as_mut().ok_or(FormatError::Decompress)?;
-        dctx.reset(zstd_safe::ResetDirective::SessionOnly)
-            .map_err(|_| FormatError::Decompress)?;
-        let stop = core::cmp::min(want, cap);
+        let err = |_| FormatError::Decompress;
         // SAFETY: the caller's contract.
-        let out = core::slice::from_raw_parts_mut(dst, stop);
-        let mut output = zstd_safe::OutBuffer::around(out);
-        let (mut pos, mut n) = (0u32, FIRST_PULL);
+        let out = core::slice::from_raw_parts_mut(dst, core::cmp::min(want, cap));
+        if dict.is_empty() {
+            if self.inner.is_none() {
+                self.inner = Some(zstd_safe::DCtx::try_create().ok_or(FormatError::Decompress)?);
+            }
+            let dctx = self.inner.as_mut().ok_or(FormatError::Decompress)?;
+            dctx.reset(zstd_safe::ResetDirective::SessionOnly)
+                .map_err(err)?;
+            stream(dctx, src, (off, len), scratch, out, want < cap)
+        } else {
+            // A dictionary is referenced for one frame by a context that lives no longer than it.
+            let mut dctx = zstd_safe::DCtx::try_create().ok_or(FormatError::Decompress)?;
+            dctx.ref_prefix(dict).map_err(err)?;
+            stream(&mut dctx, src, (off, len), scratch, out, want < cap)
+        }
+    }
+}
+
+/// Decodes the frame at `off..off + len` in `src` with `dctx` into `out`, pulling input as the
+/// decoder asks for it; returns once `out` is full when `early`, else at the end of the frame.
+#[cfg(not(target_arch = "wasm32"))]
+fn stream<S: Source + ?Sized>(
+    dctx: &mut zstd_safe::DCtx<'_>,
+    src: &S,
+    (off, len): (u32, u32),
+    scratch: &mut Vec<u8>,
+    out: &mut [u8],
+    early: bool,
+) -> Result<usize, FormatError> {
+    let want = out.len();
+    let mut output = zstd_safe::OutBuffer::around(out);
+    let (mut pos, mut n) = (0u32, FIRST_PULL);
+    loop {
+        let n_now = core::cmp::min(n, (len - pos) as usize);
+        if n_now == 0 {
+            return Err(FormatError::Decompress);
+        }
+        let buf = pull(src, (off, len, pos), scratch, n_now)?;
+        let mut input = zstd_safe::InBuffer::around(buf);
         loop {
-            let n_now = core::cmp::min(n, (len - pos) as usize);
-            if n_now == 0 {
+            let before = (input.pos(), output.pos());
+            n = dctx
+                .decompress_stream(&mut output, &mut input)
+                .map_err(|_| FormatError::Decompress)?;
+            if n == 0 || (early && output.pos() == want) {
+                return Ok(output.pos());
+            }
+            if input.pos() == n_now {
+                break;
+            }
+            if (input.pos(), output.pos()) == before {
                 return Err(FormatError::Decompress);
             }
-            let buf = pull(src, (off, len, pos), scratch, n_now)?;
-            let mut input = zstd_safe::InBuffer::around(buf);
-            loop {
-                let before = (input.pos(), output.pos());
-                n = dctx
-                    .decompress_stream(&mut output, &mut input)
-                    .map_err(|_| FormatError::Decompress)?;
-                if n == 0 || (output.pos() == want && want < cap) {
-                    return Ok(output.pos());
-                }
-                if input.pos() == n_now {
-                    break;
-                }
-                if (input.pos(), output.pos()) == before {
-                    return Err(FormatError::Decompress);
-                }
-            }
-            pos += n_now as u32;
         }
+        pos += n_now as u32;
     }
 }
 

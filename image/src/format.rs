@@ -10,15 +10,16 @@ pub use records::{Chunk, Dirent, HostAlias, Node, Preopen};
 
 /// The 8 bytes every image starts with.
 pub const MAGIC: [u8; 8] = *b"WASIFS\0\x01";
-/// The only image format version this crate reads and writes (6: chunks read at random may be LZ4
-/// blocks against the image's dictionary, header fields `dict_*`; 5: each file node records its
+/// The only image format version this crate reads and writes (7: shared blocks may be compressed
+/// against a raw-content dictionary, header fields `block_dict_*`; 6: chunks read at random may be
+/// LZ4 blocks against the image's dictionary, header fields `dict_*`; 5: each file node records its
 /// own chunk size, small files share compressed blocks, and the tables may be stored as a
 /// compressed metadata region, header fields `meta_*`; 4 added the `cache_size` header field;
 /// older images are refused, re-run `wasifs rewrite`).
-pub const VERSION: u32 = 6;
+pub const VERSION: u32 = 7;
 
 /// Size of the header at offset 0.
-pub const HEADER_SIZE: u32 = 104;
+pub const HEADER_SIZE: u32 = 116;
 /// Size of one Node record.
 pub const NODE_SIZE: u32 = 56;
 /// Size of one Dirent record.
@@ -172,6 +173,13 @@ pub mod header_off {
     pub const DICT_OFF: usize = 96;
     /// `dict_len` u32: its length, at most [`super::MAX_DICT_LEN`].
     pub const DICT_LEN: usize = 100;
+    /// `block_dict_off` u32: offset of the dictionary of shared blocks, one zstd frame (0: none;
+    /// version 7).
+    pub const BLOCK_DICT_OFF: usize = 104;
+    /// `block_dict_len` u32: its stored length.
+    pub const BLOCK_DICT_LEN: usize = 108;
+    /// `block_dict_size` u32: its decompressed length, at most [`super::MAX_BLOCK_DICT_LEN`].
+    pub const BLOCK_DICT_SIZE: usize = 112;
 }
 
 /// Node `kind` byte of a directory.
@@ -187,13 +195,17 @@ pub const CODEC_RAW: u8 = 0;
 pub const CODEC_ZSTD: u8 = 1;
 /// Chunk `codec` of a small file inside a shared block: the stored bytes are one zstd frame of at
 /// most the file's chunk size ([`BLOCK_SIZE`] as built) holding several files, and the chunk is its
-/// bytes from `block_off`.
+/// bytes from `block_off`. The frame is compressed against the dictionary of shared blocks when
+/// the image has one (header `block_dict_*`).
 pub const CODEC_PACKED: u8 = 2;
 
 /// Chunk `codec` of an LZ4 block (no frame) whose matches may reach into the image's dictionary
 /// (header `dict_off`, `dict_len`: the bytes just before the chunk's first); it decodes to exactly
 /// the chunk's length (version 6). The builder uses it for chunks of at most 4 KiB, read at random.
 pub const CODEC_LZ4: u8 = 3;
+/// Longest dictionary of shared blocks (decompressed): raw zstd history every [`CODEC_PACKED`]
+/// frame may reference, held by the reader from the first such frame it decodes.
+pub const MAX_BLOCK_DICT_LEN: u32 = 1 << 20;
 /// Longest dictionary an image may carry: what an LZ4 match (offset < 64 KiB) can reach from the
 /// start of a 4 KiB chunk.
 pub const MAX_DICT_LEN: u32 = 60 * 1024;
@@ -410,6 +422,12 @@ pub struct Header {
     pub dict_off: u32,
     /// Length of that dictionary.
     pub dict_len: u32,
+    /// Offset of the dictionary of shared blocks, a zstd frame (0: none).
+    pub block_dict_off: u32,
+    /// Stored length of that dictionary.
+    pub block_dict_len: u32,
+    /// Decompressed length of that dictionary.
+    pub block_dict_size: u32,
 }
 
 impl Header {
@@ -468,6 +486,9 @@ impl Header {
         put_u32(&mut b, o::META_INDEX_OFF, self.meta_index_off);
         put_u32(&mut b, o::DICT_OFF, self.dict_off);
         put_u32(&mut b, o::DICT_LEN, self.dict_len);
+        put_u32(&mut b, o::BLOCK_DICT_OFF, self.block_dict_off);
+        put_u32(&mut b, o::BLOCK_DICT_LEN, self.block_dict_len);
+        put_u32(&mut b, o::BLOCK_DICT_SIZE, self.block_dict_size);
         b
     }
 
@@ -502,6 +523,9 @@ impl Header {
             meta_index_off: get_u32(b, o::META_INDEX_OFF),
             dict_off: get_u32(b, o::DICT_OFF),
             dict_len: get_u32(b, o::DICT_LEN),
+            block_dict_off: get_u32(b, o::BLOCK_DICT_OFF),
+            block_dict_len: get_u32(b, o::BLOCK_DICT_LEN),
+            block_dict_size: get_u32(b, o::BLOCK_DICT_SIZE),
         })
     }
 }

@@ -12,6 +12,7 @@ mod cache_size;
 mod chunk_size;
 #[cfg(feature = "decode")]
 pub mod decode;
+mod dictionaries;
 pub mod format;
 #[cfg(feature = "std")]
 pub mod fuzz;
@@ -32,6 +33,7 @@ pub use cache_size::{CacheSize, CacheSizeError};
 pub use chunk_size::{ChunkSize, ChunkSizeError};
 #[cfg(feature = "decode")]
 pub use decode::{decompress, Decoder};
+pub use dictionaries::{Dictionaries, DictionariesError};
 pub use format::FormatError;
 pub use level::{Level, LevelError};
 pub use reader::{Image, Source};

@@ -10,7 +10,7 @@ pub use crate::format::{
 };
 use crate::format::{
     CHUNK_RECORD_SIZE, DIRENT_SIZE, FLAG_HOST_FS_DENY, HEADER_SIZE, HOST_ALIAS_SIZE,
-    MAX_CHUNK_LOG2, MAX_DICT_LEN, NODE_SIZE, PREOPEN_SIZE, VERSION,
+    MAX_BLOCK_DICT_LEN, MAX_CHUNK_LOG2, MAX_DICT_LEN, NODE_SIZE, PREOPEN_SIZE, VERSION,
 };
 use crate::meta::MetaSpace;
 
@@ -53,6 +53,9 @@ pub struct Image<S: Source> {
     /// The dictionary of LZ4 chunks, read by the first [`Self::read_chunk`] that needs it.
     #[cfg(feature = "decode")]
     dict: core::cell::OnceCell<alloc::vec::Vec<u8>>,
+    /// The dictionary of shared blocks, decoded by the first [`Self::read_chunk`] that needs it.
+    #[cfg(feature = "decode")]
+    block_dict: core::cell::OnceCell<Result<alloc::vec::Vec<u8>, FormatError>>,
 }
 
 /// True when `count` records of `size` bytes at `off` lie within `[start, end)`.
@@ -102,10 +105,18 @@ impl<S: Source> Image<S> {
             && table_fits(h.strings_off, h.strings_len, 1, space)
             && (h.policy_off == 0 || table_fits(h.policy_off, h.policy_len(), 1, space));
         let chunk_size_ok = h.chunk_size.is_power_of_two() && h.chunk_size <= 1 << MAX_CHUNK_LOG2;
+        // After the header, up to the end of the image.
+        let data = len - HEADER_SIZE;
         let dict_ok = h.dict_len == 0
             || (h.dict_len <= MAX_DICT_LEN
-                && range_within(h.dict_off, h.dict_len, HEADER_SIZE, len));
-        if !tables_ok || !chunk_size_ok || !dict_ok {
+                && range_within(h.dict_off, h.dict_len, HEADER_SIZE, data));
+        let block_dict_ok = if h.block_dict_size == 0 {
+            h.block_dict_off == 0 && h.block_dict_len == 0
+        } else {
+            h.block_dict_size <= MAX_BLOCK_DICT_LEN
+                && range_within(h.block_dict_off, h.block_dict_len, HEADER_SIZE, data)
+        };
+        if !tables_ok || !chunk_size_ok || !dict_ok || !block_dict_ok {
             return Err(FormatError::BadTable);
         }
         Ok(Image {
@@ -114,6 +125,8 @@ impl<S: Source> Image<S> {
             meta,
             #[cfg(feature = "decode")]
             dict: core::cell::OnceCell::new(),
+            #[cfg(feature = "decode")]
+            block_dict: core::cell::OnceCell::new(),
         })
     }
 
@@ -370,6 +383,33 @@ impl<S: Source> Image<S> {
         (self.header.dict_off, self.header.dict_len)
     }
 
+    /// Where the dictionary of shared blocks is: (offset, stored length, decompressed length; all 0
+    /// without one), checked by `open` to lie inside the image.
+    pub fn block_dict_range(&self) -> (u32, u32, u32) {
+        let h = &self.header;
+        (h.block_dict_off, h.block_dict_len, h.block_dict_size)
+    }
+
+    /// Decodes the dictionary of shared blocks into `out` (cleared first, its capacity reserved
+    /// here) with `decoder`: it must decode to exactly its recorded length.
+    #[cfg(feature = "decode")]
+    pub fn read_block_dict(
+        &self,
+        decoder: &mut crate::decode::Decoder,
+        scratch: &mut alloc::vec::Vec<u8>,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<(), FormatError> {
+        let (off, len, size) = self.block_dict_range();
+        out.clear();
+        out.try_reserve_exact(size as usize)
+            .map_err(|_| FormatError::NoMemory)?;
+        let got = decoder.decompress_into(&self.src, (off, len), &[], scratch, out, usize::MAX)?;
+        if got != size as usize {
+            return Err(FormatError::Decompress);
+        }
+        Ok(())
+    }
+
     /// Index of the chunk holding byte `offset` of `file` (a node from [`Self::node`]).
     pub fn chunk_index(&self, file: &Node, offset: u64) -> u64 {
         offset.wrapping_shr(u32::from(file.chunk_log2))
@@ -416,8 +456,23 @@ impl<S: Source> Image<S> {
             crate::lz4::decode_block(&stored, dict, out)?;
             return Ok(len);
         }
-        let mut block = alloc::vec![0u8; file.chunk_size() as usize];
-        let got = crate::decode::decompress(&stored, &mut block)?;
+        let dict = self.block_dict.get_or_init(|| {
+            let mut dict = alloc::vec::Vec::new();
+            if self.header.block_dict_size != 0 {
+                let mut decoder = crate::decode::Decoder::new();
+                self.read_block_dict(&mut decoder, &mut alloc::vec::Vec::new(), &mut dict)?;
+            }
+            Ok(dict)
+        });
+        let mut block = alloc::vec::Vec::with_capacity(file.chunk_size() as usize);
+        let got = crate::decode::Decoder::new().decompress_into(
+            &&stored[..],
+            (0, c.stored_len),
+            dict.as_ref().map_err(|e| *e)?,
+            &mut alloc::vec::Vec::new(),
+            &mut block,
+            usize::MAX,
+        )?;
         let start = c.block_off as usize;
         let piece = block
             .get(start..start + out.len())

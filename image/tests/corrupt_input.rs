@@ -3,7 +3,7 @@
 mod common;
 
 use common::{opts, resolve, sample, text};
-use wasifs_image::format::{Codec, Kind, HEADER_SIZE, NODE_SIZE};
+use wasifs_image::format::{header_off, Codec, Kind, HEADER_SIZE, NODE_SIZE};
 use wasifs_image::{BuildOptions, FileData, FormatError, Image, ImageBuilder, Meta};
 
 #[test]
@@ -138,8 +138,18 @@ fn header_checks_name_the_problem() {
         Image::open(bad.as_slice()).err(),
         Some(FormatError::BadTable)
     );
-    let mut bad = bytes;
+    let mut bad = bytes.clone();
     bad[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(
+        Image::open(bad.as_slice()).err(),
+        Some(FormatError::BadTable)
+    );
+    // An LZ4 dictionary that ends past the image by less than a header's length (it was measured
+    // from the header's end, so a read of it ran off the image).
+    let end = bytes.len() as u32;
+    let mut bad = bytes;
+    bad[header_off::DICT_OFF..][..4].copy_from_slice(&(end - 16).to_le_bytes());
+    bad[header_off::DICT_LEN..][..4].copy_from_slice(&32u32.to_le_bytes());
     assert_eq!(
         Image::open(bad.as_slice()).err(),
         Some(FormatError::BadTable)

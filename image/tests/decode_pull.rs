@@ -84,6 +84,7 @@ fn decoding_the_start_of_a_frame_reads_only_the_blocks_it_needs() {
         .decompress_into(
             &src,
             (100, stored.len() as u32),
+            &[],
             &mut scratch,
             &mut out,
             5_000,
@@ -110,6 +111,7 @@ fn decoding_the_start_of_a_frame_reads_only_the_blocks_it_needs() {
         .decompress_into(
             &src,
             (100, stored.len() as u32),
+            &[],
             &mut scratch,
             &mut out,
             usize::MAX,

@@ -86,6 +86,7 @@ fn build(rng: &mut Rng) -> Vec<u8> {
             .parse()
             .expect("a valid block size"),
         meta,
+        ..BuildOptions::default()
     });
     let chunk_size = log2.map_or(4096, |l| 1u32 << l);
     b.set_threads(1);

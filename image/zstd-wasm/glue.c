@@ -8,8 +8,8 @@ static union { ZSTD_DCtx dctx; unsigned long long align; } wz_ws;
 static ZSTD_DCtx *wz_dctx;
 
 /* Buffer-less streaming (ZSTD_decompressContinue) driven from Rust (image/src/decode.rs), which
- * reads each step's compressed bytes from the image just before it is decoded: no dictionary, no
- * allocation. The frame's window size does not matter: decoding straight into one contiguous dst
+ * reads each step's compressed bytes from the image just before it is decoded: no allocation, and
+ * at most a raw-content dictionary (shared blocks of small files may have one). The frame's window size does not matter: decoding straight into one contiguous dst
  * only ever references dst itself. */
 
 /* Starts decoding a frame: 0, or (size_t)-1 on error. */
@@ -24,6 +24,22 @@ size_t wasifs_zstd_begin(void)
         wz_dctx->forceIgnoreChecksum = ZSTD_d_ignoreChecksum;
     }
     return ZSTD_isError(ZSTD_decompressBegin(wz_dctx)) ? (size_t)-1 : 0;
+}
+
+/* Like wasifs_zstd_begin, for a frame compressed against the raw-content dictionary dict[..len]
+ * (no header, no entropy tables: history before the frame's first byte, which must stay in place
+ * until the frame is decoded). What ZSTD_decompressBegin_usingDict does for such a dictionary
+ * (ZSTD_refDictContent), without its code for the other kind. */
+size_t wasifs_zstd_begin_prefix(const void *dict, size_t len)
+{
+    if (wasifs_zstd_begin() != 0) return (size_t)-1;
+    if (len != 0) {
+        wz_dctx->dictEnd = wz_dctx->previousDstEnd;
+        wz_dctx->virtualStart = dict;
+        wz_dctx->prefixStart = dict;
+        wz_dctx->previousDstEnd = (const char *)dict + len;
+    }
+    return 0;
 }
 
 /* The exact number of compressed bytes the next step takes; 0 at the end of the frame. */

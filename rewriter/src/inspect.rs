@@ -92,6 +92,8 @@ pub struct Layout {
     pub lz4_files: u64,
     /// Length of that dictionary (0: none).
     pub dict_len: u32,
+    /// Decompressed length of the dictionary the shared blocks are compressed against (0: none).
+    pub block_dict_len: u32,
 }
 
 /// One mount of a packed module.
@@ -254,6 +256,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
             meta_block_size: Some(image.header().meta_block_size).filter(|&b| b != 0),
             lz4_files,
             dict_len: image.dict_range().1,
+            block_dict_len: image.block_dict_range().2,
         },
         served,
         to_host,

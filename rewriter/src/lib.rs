@@ -38,7 +38,7 @@ pub use timestamp::Timestamp;
 pub use wasifs_image::policy::{
     Clock, Deny, EnvFromHost, Policies, PolicyError, Random, Stdio, Trace,
 };
-pub use wasifs_image::{BlockSize, CacheSize, ChunkSize, Level};
+pub use wasifs_image::{BlockSize, CacheSize, ChunkSize, Dictionaries, Level};
 
 /// The committed build of `shim-runtime` (rebuilt by `scripts/build-shim.sh`).
 const SHIM_WASM: &[u8] = include_bytes!("../assets/shim.wasm");

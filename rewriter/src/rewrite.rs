@@ -9,7 +9,7 @@ use crate::{input, merge, output, stream, Error, Glob, HostPreopen, Input, Resul
 use crate::{Clock, Deny, EnvFromHost, Policies, Random, Stdio, Trace};
 use std::borrow::Cow;
 use std::path::Path;
-use wasifs_image::{BlockSize, CacheSize, ChunkSize, Level};
+use wasifs_image::{BlockSize, CacheSize, ChunkSize, Dictionaries, Level};
 
 /// The name errors give a module passed as bytes to [`Rewriter::rewrite`].
 const BYTES_NAME: &str = "<input module>";
@@ -177,6 +177,14 @@ impl Rewriter {
     /// small file decompresses up to a block; [`BlockSize::OFF`] compresses every file alone.
     pub fn block_size(mut self, size: BlockSize) -> Self {
         self.image.block_size = size;
+        self
+    }
+
+    /// Whether the image may carry dictionaries ([`Dictionaries::Auto`] unless set): one for
+    /// chunks read at random and one for shared blocks of small files, each only where it pays;
+    /// the shim decodes one before the first chunk or block that needs it and keeps it.
+    pub fn dictionaries(mut self, dictionaries: Dictionaries) -> Self {
+        self.image.dictionaries = dictionaries;
         self
     }
 

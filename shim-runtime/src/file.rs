@@ -122,11 +122,22 @@ impl<S: Source> Fs<S> {
         };
         // Decoded before only up to an earlier read: all of it this time.
         let stop = if found.is_some() { len } else { want };
+        let dict_size = img.block_dict_range().2 as usize;
+        if key == BLOCKS && self.block_dict.len() != dict_size {
+            let (d, scratch) = (&mut self.decoder, &mut self.stored);
+            io(img.read_block_dict(d, scratch, &mut self.block_dict))?;
+        }
+        let dict = if key == BLOCKS {
+            &self.block_dict[..]
+        } else {
+            &[]
+        };
         // Its compressed bytes are read a zstd block at a time into `stored` (ENOMEM when that
         // cannot grow, EIO when they are corrupt).
         let got = io(self.decoder.decompress_into(
             img.source(),
             (off, stored_len),
+            dict,
             &mut self.stored,
             buf,
             stop,

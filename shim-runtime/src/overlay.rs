@@ -127,6 +127,8 @@ pub struct Fs<S: Source> {
     pub(crate) decoder: Decoder,
     /// The image's dictionary of LZ4 chunks, read on the first such chunk (empty until then).
     pub(crate) dict: Vec<u8>,
+    /// The image's dictionary of shared blocks, decoded before the first block (empty until then).
+    pub(crate) block_dict: Vec<u8>,
 }
 
 /// `v.insert(i, x)` (`i` clamped to the length), or ENOMEM, without `Vec::insert`'s panicking
@@ -186,6 +188,7 @@ impl<S: Source> Fs<S> {
             stored: Vec::new(),
             decoder: Decoder::new(),
             dict: Vec::new(),
+            block_dict: Vec::new(),
         }
     }
 

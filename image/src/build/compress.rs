@@ -23,6 +23,13 @@ pub(super) type Job<'a> = (&'a [u8], &'a [u32], bool);
 /// One zstd context.
 type Compressor = zstd::bulk::Compressor<'static>;
 
+/// One thread's zstd contexts: for chunks, and for shared blocks when they have a dictionary
+/// (loaded into it once).
+struct Contexts {
+    chunks: Compressor,
+    blocks: Option<Compressor>,
+}
+
 /// A chunk after compression.
 pub(super) struct Done {
     /// Where the compressed bytes are ([`Outputs::stored`]), or `None` to store the chunk raw.
@@ -34,10 +41,10 @@ pub(super) struct Done {
 /// Compressed bytes in a thread's output buffer: (thread, start, length).
 type Stored = (usize, usize, usize);
 
-/// One compression context per thread (each `None` when storing raw), and the dictionary of
+/// The compression contexts of each thread (`None` when storing raw), and the dictionary of
 /// chunks read at random, if the image has one.
 #[derive(Default)]
-pub(super) struct Compressors(Vec<Option<Compressor>>, Option<std::sync::Arc<Lz4Dict>>);
+pub(super) struct Compressors(Vec<Option<Contexts>>, Option<std::sync::Arc<Lz4Dict>>);
 
 /// The compressed chunks of one batch: a buffer per thread, its chunks back to back. The space
 /// after them is scratch, kept initialised (zeroed only when it grows), so a batch's buffers
@@ -65,7 +72,10 @@ impl Compressors {
         for _ in 0..threads {
             all.push(match level.zstd() {
                 None => None,
-                Some(level) => Some(Compressor::new(level).map_err(BuildError::Compress)?),
+                Some(level) => Some(Contexts {
+                    chunks: Compressor::new(level).map_err(BuildError::Compress)?,
+                    blocks: None,
+                }),
             });
         }
         Ok(Compressors(all, None))
@@ -76,6 +86,19 @@ impl Compressors {
     pub(super) fn set_dict(&mut self, dict: &[u8], level: Level) -> Result<(), BuildError> {
         if let Some(hc) = level.lz4_hc() {
             self.1 = Some(std::sync::Arc::new(Lz4Dict::new(dict, hc)?));
+        }
+        Ok(())
+    }
+
+    /// Compresses shared blocks against the raw-content dictionary `dict` from now on (nothing to
+    /// do when it stores raw).
+    pub(super) fn set_block_dict(&mut self, dict: &[u8], level: Level) -> Result<(), BuildError> {
+        if let Some(level) = level.zstd() {
+            for c in self.0.iter_mut().flatten() {
+                let with =
+                    Compressor::with_dictionary(level, dict).map_err(BuildError::Compress)?;
+                c.blocks = Some(with);
+            }
         }
         Ok(())
     }
@@ -158,7 +181,7 @@ struct Out<'b> {
 impl Out<'_> {
     /// Compresses one job with `c` into the buffer; keeps the compressed bytes when they save at
     /// least 2%.
-    fn one(&mut self, c: Option<&mut Compressor>, job: &Job<'_>) -> Result<Done, BuildError> {
+    fn one(&mut self, c: Option<&mut Contexts>, job: &Job<'_>) -> Result<Done, BuildError> {
         let &(raw, ends, random) = job;
         let lz4 = random && self.dict.is_some();
         let (Some(c), false) = (c, lz4 && looks_like_noise(raw)) else {
@@ -189,9 +212,14 @@ impl Out<'_> {
             compress_lz4(raw, dict, dst)?
         } else if ends.is_empty() {
             // The same call with the same capacity as `Compressor::compress`: the same frame.
-            c.compress_to_buffer(raw, dst)
+            c.chunks
+                .compress_to_buffer(raw, dst)
                 .map_err(BuildError::Compress)?
         } else {
+            let c = match (job.1.is_empty(), c.blocks.as_mut()) {
+                (false, Some(blocks)) => blocks,
+                _ => &mut c.chunks,
+            };
             compress_blocks(c.context_mut(), raw, ends, dst)?
         };
         let keep = (n as u64) * 50 <= (raw.len() as u64) * 49;

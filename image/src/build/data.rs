@@ -7,6 +7,7 @@
 use std::thread::{Scope, ScopedJoinHandle};
 use std::vec::Vec;
 
+use super::block_dict::{self, SmallFile};
 use super::compress::{lost_chunk, Compressors, Done, Job, Outputs};
 use super::dedup::{content_hash, Dedup};
 use super::dict::{self, RandomFile};
@@ -39,6 +40,9 @@ pub(super) struct Data {
     pub(super) chunk_log2: Vec<u8>,
     /// Where the dictionary of LZ4 chunks is: (offset, length), (0, 0) without one.
     pub(super) dict: (u32, u32),
+    /// Where the dictionary of shared blocks is: (offset, stored length, decompressed length),
+    /// zeros without one.
+    pub(super) block_dict: (u32, u32, u32),
 }
 
 /// Whether a file in chunks of `1 << log2` bytes is read at random: chunks of at most 4 KiB (the
@@ -64,12 +68,16 @@ pub(super) fn write(
         total: tree.stats().data_len,
         written: 0,
     };
-    // The dictionary of chunks read at random, trained before any is compressed, goes first.
+    // The dictionaries of chunks read at random and of shared blocks, made before anything is
+    // compressed, go first.
     let mut random = Vec::new();
+    let mut small = Vec::new();
     for &r in &order.nodes {
         if let Body::File { data, size } = &tree.node(r).body {
             let log2 = opts.chunk_size.log2_for(*size, opts.cache_size);
-            if read_at_random(&opts, log2) && *size > 0 {
+            if Packer::packs(opts.level, opts.block_size, *size, log2) {
+                small.push(SmallFile { data, size: *size });
+            } else if read_at_random(&opts, log2) && *size > 0 {
                 random.push(RandomFile {
                     data,
                     size: *size,
@@ -77,6 +85,9 @@ pub(super) fn write(
                 });
             }
         }
+    }
+    if !opts.dictionaries.allowed() {
+        (random.clear(), small.clear());
     }
     let dict = dict::train(&random)?;
     let dict_range = match &dict {
@@ -87,13 +98,27 @@ pub(super) fn write(
         }
         None => (0, 0),
     };
+    let block_dict = block_dict::choose(&small, opts.level, opts.block_size)?;
+    let block_dict_range = match &block_dict {
+        Some(d) => {
+            let stored = block_dict::store(d, opts.level)?;
+            let off = to_u32(sink.out.len())?;
+            sink.out.append(&stored).map_err(BuildError::Write)?;
+            (off, to_u32(stored.len() as u64)?, to_u32(d.len() as u64)?)
+        }
+        None => (0, 0, 0),
+    };
     std::thread::scope(|scope| {
         let mut compressors = Compressors::new(opts.level, threads)?;
         if let Some(d) = &dict {
             compressors.set_dict(d, opts.level)?;
         }
+        if let Some(d) = &block_dict {
+            compressors.set_block_dict(d, opts.level)?;
+        }
         let mut w = DataWriter::new(opts, compressors, scope, sink, order.nodes.len());
         w.data.dict = dict_range;
+        w.data.block_dict = block_dict_range;
         for (i, &r) in order.nodes.iter().enumerate() {
             if let Body::File { data, size } = &tree.node(r).body {
                 w.add_file(i, data, *size)?;
@@ -228,6 +253,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
                 ranges: std::vec![(0, 0); nodes],
                 chunk_log2: std::vec![0; nodes],
                 dict: (0, 0),
+                block_dict: (0, 0, 0),
             },
             dedup: Dedup::default(),
             open: None,

@@ -335,6 +335,9 @@ impl Tables<'_> {
             meta_index_off: at.index_off,
             dict_off: self.data.dict.0,
             dict_len: self.data.dict.1,
+            block_dict_off: self.data.block_dict.0,
+            block_dict_len: self.data.block_dict.1,
+            block_dict_size: self.data.block_dict.2,
         })
     }
 }

@@ -6,6 +6,7 @@
 //! `meta.rs` decides) and writes the header, all into an `ImageSink` (`sink.rs`: a `Vec`, or a file
 //! the image is streamed into). `source.rs` reads host files; `error.rs` says what went wrong.
 
+mod block_dict;
 mod compress;
 mod data;
 mod dedup;
@@ -24,6 +25,7 @@ use std::vec::Vec;
 use crate::block_size::BlockSize;
 use crate::cache_size::CacheSize;
 use crate::chunk_size::ChunkSize;
+use crate::dictionaries::Dictionaries;
 use crate::format::{Kind, HEADER_SIZE};
 use crate::level::Level;
 pub use error::BuildError;
@@ -46,6 +48,8 @@ pub struct BuildOptions {
     pub block_size: BlockSize,
     /// Whether the tables are stored as a compressed metadata region (default: the auto rule).
     pub meta: MetaMode,
+    /// Whether the image may carry dictionaries (of chunks read at random, of shared blocks).
+    pub dictionaries: Dictionaries,
 }
 
 impl Default for BuildOptions {
@@ -56,6 +60,7 @@ impl Default for BuildOptions {
             cache_size: CacheSize::DEFAULT,
             block_size: BlockSize::DEFAULT,
             meta: MetaMode::Auto,
+            dictionaries: Dictionaries::Auto,
         }
     }
 }

@@ -16,6 +16,9 @@ fn header_encodes_fields_at_documented_offsets() {
         meta_index_off: 0x0e0f_1011,
         dict_off: 0x68,
         dict_len: 0xf000,
+        block_dict_off: 0x1_0000,
+        block_dict_len: 0x2345,
+        block_dict_size: 0x10_0000,
         ..Header::default()
     };
     let b = h.encode();
@@ -30,6 +33,9 @@ fn header_encodes_fields_at_documented_offsets() {
     assert_eq!(&b[92..96], &0x0e0f_1011u32.to_le_bytes());
     assert_eq!(&b[96..100], &0x68u32.to_le_bytes());
     assert_eq!(&b[100..104], &0xf000u32.to_le_bytes());
+    assert_eq!(&b[104..108], &0x1_0000u32.to_le_bytes());
+    assert_eq!(&b[108..112], &0x2345u32.to_le_bytes());
+    assert_eq!(&b[112..116], &0x10_0000u32.to_le_bytes());
     assert_eq!(Header::decode(&b), Ok(h));
 }
 

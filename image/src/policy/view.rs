@@ -76,8 +76,8 @@ impl<'a> PolicyView<'a> {
             for _ in 0..n {
                 let len = read_u32(b, &mut at)? as usize;
                 let end = at.checked_add(len).ok_or(bad)?;
-                let s = b.get(at..end).ok_or(bad)?;
-                core::str::from_utf8(s).map_err(|_| bad)?;
+                // Bytes, as the app receives them: nothing reads them as text.
+                b.get(at..end).ok_or(bad)?;
                 at = end;
             }
             list.rest = b.get(start..at).ok_or(bad)?;

@@ -110,6 +110,7 @@ pub fn to_json(i: &Inspection) -> Value {
             "lz4_files": i.layout.lz4_files,
             "dict_size": i.layout.dict_len,
             "blocks": i.layout.blocks,
+            "block_dict_size": i.layout.block_dict_len,
             "tables": json!({ "compressed": i.layout.meta_block_size.is_some(), "block_size": i.layout.meta_block_size }),
         },
         "imports": {
@@ -227,6 +228,10 @@ pub fn to_text(name: &str, i: &Inspection) -> String {
             count(l.packed_files, "small file"),
             count(l.blocks, "shared block")
         ));
+        if l.block_dict_len > 0 {
+            let dict = human(u64::from(l.block_dict_len));
+            data.push(format!("the blocks against a {dict} dictionary"));
+        }
     }
     if data.is_empty() {
         data.push("no file data".into());

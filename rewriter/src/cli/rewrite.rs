@@ -6,8 +6,8 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use wasifs::{
-    BlockSize, CacheSize, ChunkSize, DryRun, EntryKind, Glob, HostFs, HostPreopen, Input, Level,
-    MemoryLayout, MemorySize, MountSpec, Output, Rewriter, Timestamp,
+    BlockSize, CacheSize, ChunkSize, Dictionaries, DryRun, EntryKind, Glob, HostFs, HostPreopen,
+    Input, Level, MemoryLayout, MemorySize, MountSpec, Output, Rewriter, Timestamp,
 };
 
 /// Examples shown after `wasifs rewrite --help`.
@@ -75,6 +75,12 @@ pub struct RewriteArgs {
     /// alone (fastest first read of one small file, e.g. on an interpreter; larger image).
     #[arg(long, value_name = "SIZE", default_value_t = BlockSize::DEFAULT)]
     block_size: BlockSize,
+    /// `auto` adds a dictionary where it pays: one for files read at random (faster random reads)
+    /// and one for the shared blocks when small files repeat each other's content across blocks
+    /// (much smaller; the first read of a small file then decodes it first, up to 1 MiB); `off`
+    /// adds none.
+    #[arg(long, value_name = "auto|off", default_value_t = Dictionaries::Auto)]
+    dictionaries: Dictionaries,
     /// Whether the runtime's own preopens (its `--dir`s) stay visible after the embedded ones:
     /// `deny` hides every one not named by `--preopen`, sealing the module.
     #[arg(long, value_enum, value_name = "POLICY", default_value_t = HostFs::Allow)]
@@ -124,6 +130,7 @@ pub fn run(args: RewriteArgs) -> ExitCode {
         .cache_size(args.cache_size)
         .chunk_size(args.chunk_size)
         .block_size(args.block_size)
+        .dictionaries(args.dictionaries)
         .host_fs(args.host_fs)
         .memory_layout(args.memory);
     for mount in args.mounts {

@@ -14,7 +14,8 @@ use crate::policy::HostPolicy;
 use crate::{Error, Result};
 use walk::{Walk, FIX_ENTRY};
 use wasifs_image::{
-    BlockSize, BuildError, BuildOptions, CacheSize, ChunkSize, ImageBuilder, ImageSink, Level,
+    BlockSize, BuildError, BuildOptions, CacheSize, ChunkSize, Dictionaries, ImageBuilder,
+    ImageSink, Level,
 };
 
 pub use filter::Glob;
@@ -35,6 +36,8 @@ pub(crate) struct ImageOptions {
     pub chunk_size: ChunkSize,
     /// Most bytes in one shared block of small files.
     pub block_size: BlockSize,
+    /// Whether the image may carry dictionaries.
+    pub dictionaries: Dictionaries,
     /// Compression threads; 0 = one per available core. The image is the same bytes either way.
     pub threads: usize,
     /// Told how far the image build is, if set.
@@ -114,6 +117,7 @@ pub(crate) fn walk_image<'a>(
         cache_size: image.cache_size,
         chunk_size: image.chunk_size,
         block_size: image.block_size,
+        dictionaries: image.dictionaries,
         ..BuildOptions::default()
     });
     Ok(WalkedImage(fill_image(

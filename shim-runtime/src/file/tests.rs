@@ -1,4 +1,4 @@
-//! Tests of file contents: copy on write per chunk, sparse growth and truncation, segmented, LZ4 and shared-block reads.
+//! Tests of file contents: copy on write per chunk, sparse growth and truncation, segmented, LZ4, shared-block and block-dictionary reads.
 
 use super::*;
 use crate::mem::TestMem;
@@ -426,4 +426,50 @@ fn a_file_read_through_keeps_one_mib_cached_and_one_read_at_random_keeps_all_it_
         assert_eq!(&m.app[..n], &want[at as usize..at as usize + n], "at {at}");
     }
     assert_eq!(f.cache.bytes(), 4 << 20, "the whole file cached");
+}
+
+#[test]
+fn the_block_dictionary_is_decoded_before_the_first_shared_block_and_kept() {
+    use wasifs_image::{BuildOptions, FileData, ImageBuilder, Meta};
+    // 1,200 files of 4–10 KiB cut from one 1 MiB pool of noise: blocks share only the pool.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let pool: Vec<u8> = (0..1 << 20).map(|_| next() as u8).collect();
+    let files: Vec<Vec<u8>> = (0..1200)
+        .map(|_| {
+            let r = next();
+            let len = 4096 + (r % 6144) as usize;
+            let start = (r >> 24) as usize % (pool.len() - len);
+            pool[start..start + len].to_vec()
+        })
+        .collect();
+    let mut b = ImageBuilder::new(BuildOptions::default());
+    let root = b.root();
+    for (i, body) in files.iter().enumerate() {
+        let name = alloc::format!("f{i:04}");
+        b.add_file(
+            root,
+            name.as_bytes(),
+            Meta::default(),
+            FileData::Bytes(body.clone()),
+        )
+        .unwrap();
+    }
+    let bytes = b.finish().unwrap();
+    let (mut f, mut m, _) = open_file(&bytes, b"f0000");
+    let size = f.img().unwrap().block_dict_range().2 as usize;
+    assert!(size > 0);
+    assert!(f.block_dict.is_empty(), "nothing decoded before a read");
+    let root = f.node(0).unwrap();
+    for i in [0usize, 1, 700, 1199, 3] {
+        let name = alloc::format!("f{i:04}");
+        let id = f.lookup(&root, name.as_bytes()).unwrap().unwrap();
+        assert_eq!(read_all(&mut f, &mut m, id), files[i], "{name}");
+        assert_eq!(f.block_dict.len(), size);
+    }
 }

@@ -1,0 +1,113 @@
+//! The dictionary of shared blocks: added where small files share content across blocks, read back
+//! through it, refused when its header fields are out of bounds, and never added under `off`.
+
+mod common;
+
+use common::{noise, read_file, resolve};
+use wasifs_image::format::{header_off, Codec, FormatError, MAX_BLOCK_DICT_LEN};
+use wasifs_image::{BuildOptions, Dictionaries, FileData, Image, ImageBuilder, Meta};
+
+/// 1,500 files of 2–10 KiB cut at pseudo-random places from one 1 MiB pool of noise, in 15
+/// directories: each block alone finds nothing to compress, the pool repeats across the tree.
+fn pool_files() -> Vec<(String, Vec<u8>)> {
+    let pool = noise(1 << 20, 11);
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    (0..1500)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = 2048 + (x % 8192) as usize;
+            let start = (x >> 24) as usize % (pool.len() - len);
+            (
+                format!("d{:02}/f{i:04}", i / 100),
+                pool[start..start + len].to_vec(),
+            )
+        })
+        .collect()
+}
+
+fn build(files: &[(String, Vec<u8>)], dictionaries: Dictionaries) -> Vec<u8> {
+    let mut b = ImageBuilder::new(BuildOptions {
+        dictionaries,
+        ..BuildOptions::default()
+    });
+    let root = b.root();
+    let mut dirs = std::collections::BTreeMap::new();
+    for (path, body) in files {
+        let (dir, name) = path.split_once('/').unwrap();
+        let parent = *dirs
+            .entry(dir.to_string())
+            .or_insert_with(|| b.add_dir(root, dir.as_bytes(), Meta::default()).unwrap());
+        b.add_file(
+            parent,
+            name.as_bytes(),
+            Meta::default(),
+            FileData::Bytes(body.clone()),
+        )
+        .unwrap();
+    }
+    b.finish().unwrap()
+}
+
+#[test]
+fn small_files_sharing_content_across_blocks_are_compressed_against_a_dictionary() {
+    let files = pool_files();
+    let with = build(&files, Dictionaries::Auto);
+    let img = Image::open(with.as_slice()).unwrap();
+    let (off, len, size) = img.block_dict_range();
+    assert!(off > 0 && len > 0 && len < size, "{off} {len} {size}");
+    assert!(
+        size <= MAX_BLOCK_DICT_LEN && size > MAX_BLOCK_DICT_LEN / 2,
+        "{size}"
+    );
+    for (path, body) in &files {
+        let node = resolve(&img, 0, path);
+        assert_eq!(img.chunk(&node, 0).unwrap().codec, Codec::Packed);
+        assert_eq!(&read_file(&img, &node), body, "{path}");
+    }
+    let without = build(&files, Dictionaries::Off);
+    let plain = Image::open(without.as_slice()).unwrap();
+    assert_eq!(plain.block_dict_range(), (0, 0, 0));
+    assert!(
+        with.len() * 3 < without.len() * 2,
+        "{} vs {} bytes",
+        with.len(),
+        without.len()
+    );
+}
+
+#[test]
+fn block_dictionary_fields_out_of_bounds_are_refused_and_a_broken_one_is_an_error() {
+    let image = build(&pool_files(), Dictionaries::Auto);
+    let set = |at: usize, v: u32| {
+        let mut b = image.clone();
+        b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        b
+    };
+    let size = image.len() as u32;
+    for bad in [
+        set(header_off::BLOCK_DICT_SIZE, MAX_BLOCK_DICT_LEN + 1),
+        set(header_off::BLOCK_DICT_LEN, size),
+        set(header_off::BLOCK_DICT_OFF, 8),
+        set(header_off::BLOCK_DICT_SIZE, 0),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let got = Image::open(bad.1.as_slice()).err();
+        assert_eq!(got, Some(FormatError::BadTable), "case {}", bad.0);
+    }
+    // A dictionary that does not decode (its frame's magic broken) fails every packed read.
+    let img = Image::open(image.as_slice()).unwrap();
+    let off = img.block_dict_range().0 as usize;
+    let mut broken = image.clone();
+    broken[off] ^= 0xff;
+    let img = Image::open(broken.as_slice()).unwrap();
+    let node = resolve(&img, 0, "d00/f0000");
+    let mut buf = vec![0u8; node.size as usize];
+    assert_eq!(
+        img.read_chunk(&node, 0, &mut buf),
+        Err(FormatError::Decompress)
+    );
+}

@@ -1,0 +1,74 @@
+//! Small files compressed against the dictionary of shared blocks read back through the shim's C
+//! decoder exactly as from a real directory: `rust_stress` on a writable mount of 1,500 files cut
+//! from one pool (its final listing hashes every file), packed in both memory layouts, against
+//! the original with a copy of the tree preopened.
+
+use std::path::Path;
+
+use wasifs::{Dictionaries, MemoryLayout, Rewriter};
+use wasifs_tests::{
+    assert_same_outcome, copy_tree, fixture, pack_specs_with, run, Outcome, RunOptions,
+};
+
+/// Writes 1,500 files of 2–10 KiB, cut at pseudo-random places from one 1 MiB pool of
+/// pseudo-random bytes, into 15 directories under `dir`.
+fn write_pool_tree(dir: &Path) {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let pool: Vec<u8> = (0..1 << 20).map(|_| next() as u8).collect();
+    for i in 0..1500 {
+        let r = next();
+        let len = 2048 + (r % 8192) as usize;
+        let start = (r >> 24) as usize % (pool.len() - len);
+        let sub = dir.join(format!("d{:02}", i / 100));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(sub.join(format!("f{i:04}")), &pool[start..start + len]).unwrap();
+    }
+}
+
+fn options() -> RunOptions {
+    RunOptions {
+        args: vec!["rust_stress.wasm".into()],
+        ..RunOptions::default()
+    }
+}
+
+#[test]
+fn files_read_through_the_block_dictionary_match_a_real_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed");
+    write_pool_tree(&seed);
+    let module = fixture("rust_stress");
+    let copy = dir.path().join("copy");
+    copy_tree(&seed, &copy, &[]).unwrap();
+    let original = std::fs::read(&module).unwrap();
+    let expected: Outcome = run(
+        &original,
+        &RunOptions {
+            preopens: vec![(copy, "/data".into())],
+            ..options()
+        },
+    )
+    .unwrap();
+    assert_eq!(expected.exit_code, 0, "{}", expected.stderr_str());
+    assert!(expected.stdout_str().contains("d14/f1499 file size="));
+    for layout in [MemoryLayout::Multi, MemoryLayout::Single] {
+        let spec = [format!("/data={}", seed.display())];
+        let packed = pack_specs_with(&module, &spec, Rewriter::new().memory_layout(layout));
+        let layout_of = wasifs::inspect(&packed).unwrap().layout;
+        assert!(layout_of.block_dict_len > 0, "{layout:?}: no dictionary");
+        let actual = run(&packed, &options()).unwrap();
+        assert_same_outcome(&format!("rust_stress ({layout:?})"), &expected, &actual);
+    }
+    let plain = pack_specs_with(
+        &module,
+        &[format!("/data={}", seed.display())],
+        Rewriter::new().dictionaries(Dictionaries::Off),
+    );
+    assert_eq!(wasifs::inspect(&plain).unwrap().layout.block_dict_len, 0);
+}
