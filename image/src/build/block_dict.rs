@@ -123,7 +123,7 @@ mod tests {
     fn files(bodies: &[Vec<u8>]) -> Vec<FileData> {
         bodies
             .iter()
-            .map(|b| FileData::Bytes(b.clone().into()))
+            .map(|b| FileData::Bytes(b.clone()))
             .collect()
     }
 

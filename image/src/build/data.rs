@@ -87,7 +87,8 @@ pub(super) fn write(
         }
     }
     if !opts.dictionaries.allowed() {
-        (random.clear(), small.clear());
+        random.clear();
+        small.clear();
     }
     let dict = dict::train(&random)?;
     let dict_range = match &dict {
