@@ -121,10 +121,7 @@ mod tests {
     use crate::build::compress::tests::noise;
 
     fn files(bodies: &[Vec<u8>]) -> Vec<FileData> {
-        bodies
-            .iter()
-            .map(|b| FileData::Bytes(b.clone()))
-            .collect()
+        bodies.iter().map(|b| FileData::Bytes(b.clone())).collect()
     }
 
     fn small(data: &[FileData]) -> Vec<SmallFile<'_>> {
