@@ -3,17 +3,19 @@
 use core::fmt;
 use core::str::FromStr;
 
-/// Whether the builder may add its two dictionaries: one that chunks read at random are LZ4
-/// blocks against (trained on them), and one that shared blocks of small files are compressed
-/// against (small files sampled from the tree). Each is added only where it pays (BENCHMARKS.md,
-/// P9 and P11); a reader decodes a dictionary before the first chunk or block that uses it and
-/// keeps it (up to 1 MiB for shared blocks: the first read of a small file costs its decoding).
+/// Whether compression may use content from elsewhere in the tree: the dictionary that chunks read
+/// at random are LZ4 blocks against (trained on them), the one that shared blocks of small files
+/// are compressed against (small files sampled from the tree), and groups of similar files
+/// (versions of one file, compressed chunk by chunk side by side). Each is used only where it
+/// pays (BENCHMARKS.md, P9 and P11); a reader decodes a dictionary before the first chunk or block
+/// that uses it and keeps it (up to 1 MiB for shared blocks: the first read of a small file costs
+/// its decoding), and a group member's chunk after the earlier members' chunks in its frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Dictionaries {
-    /// Each dictionary where its rule says it pays.
+    /// Each dictionary and group where its rule says it pays.
     #[default]
     Auto,
-    /// None: every chunk and block decodes on its own.
+    /// None: every file is compressed on its own (small files still share blocks).
     Off,
 }
 

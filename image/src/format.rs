@@ -193,9 +193,10 @@ pub const KIND_SYMLINK: u8 = 3;
 pub const CODEC_RAW: u8 = 0;
 /// Chunk `codec` of data stored as one zstd frame.
 pub const CODEC_ZSTD: u8 = 1;
-/// Chunk `codec` of a small file inside a shared block: the stored bytes are one zstd frame of at
-/// most the file's chunk size ([`BLOCK_SIZE`] as built) holding several files, and the chunk is its
-/// bytes from `block_off`. The frame is compressed against the dictionary of shared blocks when
+/// Chunk `codec` of a piece of a shared frame: the stored bytes are one zstd frame of at most the
+/// header's `chunk_size` holding several files' pieces (small files in a block of [`BLOCK_SIZE`]
+/// as built, or one chunk of each file of a group of similar files), and the chunk is its bytes
+/// from `block_off`. The frame is compressed against the dictionary of shared blocks when
 /// the image has one (header `block_dict_*`).
 pub const CODEC_PACKED: u8 = 2;
 

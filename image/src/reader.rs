@@ -368,7 +368,7 @@ impl<S: Source> Image<S> {
         let fits = match c.codec {
             Codec::Raw => c.block_off == 0 && c.stored_len == len,
             Codec::Zstd | Codec::Lz4 => c.block_off == 0,
-            Codec::Packed => u64::from(c.block_off) + u64::from(len) <= file.chunk_size(),
+            Codec::Packed => c.block_off + len <= self.header.chunk_size,
         };
         if in_image && fits {
             Ok(c)
@@ -464,7 +464,7 @@ impl<S: Source> Image<S> {
             }
             Ok(dict)
         });
-        let mut block = alloc::vec::Vec::with_capacity(file.chunk_size() as usize);
+        let mut block = alloc::vec::Vec::with_capacity(self.header.chunk_size as usize);
         let got = crate::decode::Decoder::new().decompress_into(
             &&stored[..],
             (0, c.stored_len),

@@ -7,7 +7,7 @@ use crate::plan::WASI_P1;
 use crate::Result;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use wasifs_image::format::Codec;
+use wasifs_image::format::{Codec, PACK_BELOW};
 use wasmparser::{BinaryReader, ImportSectionReader, TypeRef};
 
 /// How many of the largest files [`Inspection::largest`] lists.
@@ -86,6 +86,10 @@ pub struct Layout {
     pub packed_files: u64,
     /// Shared blocks they are packed into.
     pub blocks: u64,
+    /// Files compressed with similar ones (versions of one file), chunk by chunk in shared frames.
+    pub grouped_files: u64,
+    /// Groups they form.
+    pub groups: u64,
     /// Block size of the compressed metadata region; `None` when the tables are stored raw.
     pub meta_block_size: Option<u32>,
     /// Files whose chunks are LZ4 blocks against the image's dictionary (read at random).
@@ -148,6 +152,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
     let mut total = Counts::default();
     let mut chunk_sizes = BTreeMap::new();
     let (mut packed_files, mut blocks, mut lz4_files) = (0, HashSet::new(), 0);
+    let (mut grouped_files, mut groups) = (0, HashSet::new());
     let mut files: Vec<ImageEntry> = Vec::new();
     let mut mounts = Vec::new();
     for m in tree.mounts()? {
@@ -165,7 +170,10 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
                     let node = image.node(e.node).map_err(|x| tree.corrupt(x))?;
                     if node.size > 0 {
                         let c = image.chunk(&node, 0).map_err(|x| tree.corrupt(x))?;
-                        if c.codec == Codec::Packed {
+                        if c.codec == Codec::Packed && node.size >= PACK_BELOW {
+                            grouped_files += 1;
+                            groups.insert(c.stored_off);
+                        } else if c.codec == Codec::Packed {
                             packed_files += 1;
                             blocks.insert(c.stored_off);
                         } else {
@@ -253,6 +261,8 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
             chunk_sizes: chunk_sizes.into_iter().collect(),
             packed_files,
             blocks: blocks.len() as u64,
+            grouped_files,
+            groups: groups.len() as u64,
             meta_block_size: Some(image.header().meta_block_size).filter(|&b| b != 0),
             lz4_files,
             dict_len: image.dict_range().1,

@@ -102,8 +102,8 @@ impl<S: Source> Fs<S> {
             return Ok(Chunk::Cached(slot, base));
         }
         let (off, stored_len) = (c.stored_off, c.stored_len);
-        // A chunk is exactly its length; a block as long as its frame says, at most the packed
-        // file's chunk size (its block's).
+        // A chunk is exactly its length; a block as long as its frame says, at most the header's
+        // chunk size (a block of small files, or a frame of a group of similar files).
         let len = match key {
             BLOCKS => {
                 let mut head = [0u8; FRAME_HEADER_MAX];
@@ -111,7 +111,7 @@ impl<S: Source> Fs<S> {
                 let head = head.get_mut(..k).unwrap_or_default();
                 img.source().read_at(off, head);
                 Decoder::content_size(head)
-                    .filter(|&n| n <= f.chunk_size())
+                    .filter(|&n| n <= u64::from(img.chunk_size()))
                     .ok_or(EIO)? as usize
             }
             _ => clen,

@@ -4,6 +4,9 @@
 //! A batch is appended while the next one is compressed; two batch buffers take turns, so
 //! reading allocates nothing once both have grown.
 
+mod group;
+
+use std::collections::BTreeMap;
 use std::thread::{Scope, ScopedJoinHandle};
 use std::vec::Vec;
 
@@ -13,6 +16,7 @@ use super::dedup::{content_hash, Dedup};
 use super::dict::{self, RandomFile};
 use super::error::to_u32;
 use super::pack::{Block, Packer};
+use super::similar::{self, Candidate};
 use super::sink::ImageSink;
 use super::tree::{Body, Order, Tree};
 use super::{BuildError, BuildOptions, FileData};
@@ -43,6 +47,8 @@ pub(super) struct Data {
     /// Where the dictionary of shared blocks is: (offset, stored length, decompressed length),
     /// zeros without one.
     pub(super) block_dict: (u32, u32, u32),
+    /// The longest compressed frame of a group of similar files (0: none).
+    pub(super) max_group_frame: u32,
 }
 
 /// Whether a file in chunks of `1 << log2` bytes is read at random: chunks of at most 4 KiB (the
@@ -70,13 +76,23 @@ pub(super) fn write(
     };
     // The dictionaries of chunks read at random and of shared blocks, made before anything is
     // compressed, go first.
+    // Files that may form groups of similar files are found the same way.
+    let names = tree.names(order);
     let mut random = Vec::new();
     let mut small = Vec::new();
-    for &r in &order.nodes {
+    let mut alike = Vec::new();
+    for (i, &r) in order.nodes.iter().enumerate() {
         if let Body::File { data, size } = &tree.node(r).body {
             let log2 = opts.chunk_size.log2_for(*size, opts.cache_size);
             if Packer::packs(opts.level, opts.block_size, *size, log2) {
                 small.push(SmallFile { data, size: *size });
+            } else if group::may_join(&opts, log2, *size) {
+                alike.push(Candidate {
+                    index: i,
+                    name: names.get(i).copied().unwrap_or_default(),
+                    size: *size,
+                    data,
+                });
             } else if read_at_random(&opts, log2) && *size > 0 {
                 random.push(RandomFile {
                     data,
@@ -89,7 +105,9 @@ pub(super) fn write(
     if !opts.dictionaries.allowed() {
         random.clear();
         small.clear();
+        alike.clear();
     }
+    let groups = similar::groups(&alike)?;
     let dict = dict::train(&random)?;
     let dict_range = match &dict {
         Some(d) => {
@@ -120,9 +138,19 @@ pub(super) fn write(
         let mut w = DataWriter::new(opts, compressors, scope, sink, order.nodes.len());
         w.data.dict = dict_range;
         w.data.block_dict = block_dict_range;
+        w.set_groups(&groups, |i| {
+            match order.nodes.get(i).map(|&r| &tree.node(r).body) {
+                Some(Body::File { data, size }) => Some((data, *size)),
+                _ => None,
+            }
+        });
         for (i, &r) in order.nodes.iter().enumerate() {
             if let Body::File { data, size } = &tree.node(r).body {
-                w.add_file(i, data, *size)?;
+                match w.groups.remove(&i) {
+                    Some(members) => w.add_group(members)?,
+                    None if w.grouped.get(i) == Some(&true) => {}
+                    None => w.add_file(i, data, *size)?,
+                }
             }
         }
         if let Some(block) = w.packer.take() {
@@ -146,6 +174,10 @@ enum Item {
     End { index: usize },
     /// A shared block of small files.
     Block(Block),
+    /// A frame of a group of similar files: one chunk of each member.
+    Group(Block),
+    /// The end of a group: its members' chunk records follow.
+    GroupEnd,
     /// File `order[index]`, a copy of the earlier `order[earlier]`, `size` bytes.
     Copy {
         index: usize,
@@ -180,7 +212,7 @@ impl Batch {
                     raws.push((&self.bytes[at..at + len], &[], *random));
                     at += len;
                 }
-                Item::Block(b) => raws.push((&b.raw, &b.ends, false)),
+                Item::Block(b) | Item::Group(b) => raws.push((&b.raw, &b.ends, false)),
                 _ => {}
             }
         }
@@ -232,6 +264,13 @@ struct DataWriter<'a, 'o, 's, 'e> {
     copies: Vec<(usize, usize)>,
     /// A small file's bytes (and one scratch byte) while it is read.
     small: Vec<u8>,
+    /// Groups of similar files not yet written, by their first member's position: every
+    /// member's position, contents and size.
+    groups: BTreeMap<usize, group::Members<'a>>,
+    /// Whether the file at a position is a later member of a group (written with its first).
+    grouped: Vec<bool>,
+    /// The chunk records of the group being appended, per member.
+    group_records: Vec<(usize, Vec<Chunk>)>,
 }
 
 impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
@@ -255,6 +294,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
                 chunk_log2: std::vec![0; nodes],
                 dict: (0, 0),
                 block_dict: (0, 0, 0),
+                max_group_frame: 0,
             },
             dedup: Dedup::default(),
             open: None,
@@ -262,6 +302,9 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
             packer: Packer::new(opts.block_size),
             copies: Vec::new(),
             small: Vec::new(),
+            groups: BTreeMap::new(),
+            grouped: Vec::new(),
+            group_records: Vec::new(),
         }
     }
 
@@ -405,6 +448,11 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
                     let d = results.next().ok_or_else(lost_chunk)?;
                     self.append_block(block, batch.outs.stored(&d))?;
                 }
+                Item::Group(ref frame) => {
+                    let d = results.next().ok_or_else(lost_chunk)?;
+                    self.append_group_frame(frame, batch.outs.stored(&d))?;
+                }
+                Item::GroupEnd => self.end_group()?,
                 Item::Copy {
                     index,
                     earlier,

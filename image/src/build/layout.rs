@@ -279,8 +279,15 @@ impl Tables<'_> {
     }
 
     /// The header's `chunk_size`: the largest any file uses ([`DEFAULT_CHUNK_SIZE`] without
-    /// files), so a buffer that long holds any chunk.
+    /// files), or a group frame's if larger (rounded up to a power of two), so a buffer that long
+    /// holds any chunk or frame.
     fn max_chunk_size(&self) -> u32 {
+        let frames = self.data.max_group_frame.next_power_of_two();
+        self.max_file_chunk_size().max(frames)
+    }
+
+    /// The largest chunk size any file uses ([`DEFAULT_CHUNK_SIZE`] without files).
+    fn max_file_chunk_size(&self) -> u32 {
         let files = self
             .order
             .nodes

@@ -15,6 +15,7 @@ mod error;
 mod layout;
 mod meta;
 mod pack;
+mod similar;
 mod sink;
 mod source;
 mod tree;

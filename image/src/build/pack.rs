@@ -37,6 +37,24 @@ pub(super) struct Block {
 }
 
 impl Block {
+    /// Appends `bytes`, a piece of file `index`, ending a zstd block every `segment` bytes of it
+    /// and at its end (a group of similar files: one chunk of each member).
+    pub(super) fn add_piece(&mut self, index: usize, bytes: &[u8], segment: usize) {
+        let off = self.raw.len();
+        self.files.push(Packed {
+            index,
+            off: off as u32,
+            len: bytes.len() as u32,
+        });
+        self.raw.extend_from_slice(bytes);
+        let mut at = off + segment;
+        while at < self.raw.len() {
+            self.ends.push(at as u32);
+            at += segment;
+        }
+        self.ends.push(self.raw.len() as u32);
+    }
+
     /// The chunk record of each file once the block is stored `stored_len` bytes at `stored_off`:
     /// [`Codec::Packed`] records naming the whole frame when `compressed`, else a raw record
     /// naming just the file's bytes.

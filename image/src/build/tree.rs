@@ -103,6 +103,21 @@ impl Tree {
         &self.nodes[r.0 as usize]
     }
 
+    /// Each node's name in its directory, by id in `order` (empty for roots).
+    pub(super) fn names<'t>(&'t self, order: &Order) -> Vec<&'t [u8]> {
+        let mut names: Vec<&[u8]> = std::vec![&[]; order.nodes.len()];
+        for &r in &order.nodes {
+            if let Body::Dir { children, .. } = &self.node(r).body {
+                for (name, &c) in children {
+                    if let Some(slot) = names.get_mut(order.id(c) as usize) {
+                        *slot = name;
+                    }
+                }
+            }
+        }
+        names
+    }
+
     /// The shared root `/`, created (mode 0o755, time 0) on first use.
     pub(super) fn shared_root(&mut self) -> NodeRef {
         if let Some(r) = self.shared_root {

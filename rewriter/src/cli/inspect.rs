@@ -111,6 +111,8 @@ pub fn to_json(i: &Inspection) -> Value {
             "dict_size": i.layout.dict_len,
             "blocks": i.layout.blocks,
             "block_dict_size": i.layout.block_dict_len,
+            "grouped_files": i.layout.grouped_files,
+            "groups": i.layout.groups,
             "tables": json!({ "compressed": i.layout.meta_block_size.is_some(), "block_size": i.layout.meta_block_size }),
         },
         "imports": {
@@ -232,6 +234,13 @@ pub fn to_text(name: &str, i: &Inspection) -> String {
             let dict = human(u64::from(l.block_dict_len));
             data.push(format!("the blocks against a {dict} dictionary"));
         }
+    }
+    if l.grouped_files > 0 {
+        data.push(format!(
+            "{} compressed with similar ones ({})",
+            count(l.grouped_files, "file"),
+            count(l.groups, "group")
+        ));
     }
     if data.is_empty() {
         data.push("no file data".into());

@@ -473,3 +473,64 @@ fn the_block_dictionary_is_decoded_before_the_first_shared_block_and_kept() {
         assert_eq!(f.block_dict.len(), size);
     }
 }
+
+#[test]
+fn a_file_in_a_group_of_similar_files_reads_the_same_from_any_offset() {
+    use wasifs_image::{BuildOptions, FileData, ImageBuilder, Meta};
+    let mut x = 7u64;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    };
+    let v1 = noise(600_000);
+    let mut v2 = v1[..50_000].to_vec();
+    v2.extend(noise(3_000));
+    v2.extend_from_slice(&v1[50_000..]);
+    let mut v3 = v2.clone();
+    v3[500_000] ^= 1;
+    let versions = [v1, v2, v3];
+    let mut b = ImageBuilder::new(BuildOptions::default());
+    let root = b.root();
+    for (i, v) in versions.iter().enumerate() {
+        let name = alloc::format!("data-{i}.bin");
+        b.add_file(
+            root,
+            name.as_bytes(),
+            Meta::default(),
+            FileData::Bytes(v.clone()),
+        )
+        .unwrap();
+    }
+    let bytes = b.finish().unwrap();
+    let (mut f, mut m, last) = open_file(&bytes, b"data-2.bin");
+    let node = f.img().unwrap().node(last).unwrap();
+    assert_eq!(
+        f.img().unwrap().chunk(&node, 0).unwrap().codec,
+        Codec::Packed
+    );
+    // The last member first, cold: its frame is decoded through the others' pieces.
+    assert_eq!(f.read(&mut m, last, 300_000, 0, 1000), Ok(1000));
+    assert_eq!(&m.app[..1000], &versions[2][300_000..301_000]);
+    let root = f.node(0).unwrap();
+    let mut at = 1u64;
+    for (i, v) in versions.iter().enumerate() {
+        let name = alloc::format!("data-{i}.bin");
+        let id = f.lookup(&root, name.as_bytes()).unwrap().unwrap();
+        for _ in 0..20 {
+            at = (at * 48_271 + 11) % (v.len() as u64 - 3000);
+            let n = f.read(&mut m, id, at, 0, 3000).unwrap() as usize;
+            assert_eq!(
+                &m.app[..n],
+                &v[at as usize..at as usize + n],
+                "{name} at {at}"
+            );
+        }
+        assert_eq!(&read_all(&mut f, &mut m, id), v, "{name}");
+    }
+}

@@ -1,7 +1,8 @@
-//! Small files compressed against the dictionary of shared blocks read back through the shim's C
-//! decoder exactly as from a real directory: `rust_stress` on a writable mount of 1,500 files cut
-//! from one pool (its final listing hashes every file), packed in both memory layouts, against
-//! the original with a copy of the tree preopened.
+//! Files compressed with content from elsewhere in the tree read back through the shim's C decoder
+//! exactly as from a real directory: small files against the dictionary of shared blocks, and
+//! versions of one file in a group. `rust_stress` on a writable mount of 1,500 files cut from one
+//! pool and three versions of a 600 KB file (its final listing hashes every file), packed in both
+//! memory layouts, against the original with a copy of the tree preopened.
 
 use std::path::Path;
 
@@ -11,7 +12,8 @@ use wasifs_tests::{
 };
 
 /// Writes 1,500 files of 2–10 KiB, cut at pseudo-random places from one 1 MiB pool of
-/// pseudo-random bytes, into 15 directories under `dir`.
+/// pseudo-random bytes, into 15 directories under `dir`, and three versions of a 600 KB file of
+/// such bytes (each with a few bytes changed and some inserted) into `v1`..`v3`.
 fn write_pool_tree(dir: &Path) {
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
@@ -29,6 +31,15 @@ fn write_pool_tree(dir: &Path) {
         std::fs::create_dir_all(&sub).unwrap();
         std::fs::write(sub.join(format!("f{i:04}")), &pool[start..start + len]).unwrap();
     }
+    let mut version: Vec<u8> = (0..600_000).map(|_| next() as u8).collect();
+    for v in 1..=3 {
+        let sub = dir.join(format!("v{v}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(sub.join(format!("lib-1.{v}.a")), &version).unwrap();
+        version[100_000 * v] ^= 1;
+        let at = 1000 + 50_000 * v;
+        version.splice(at..at, (0..500).map(|_| next() as u8));
+    }
 }
 
 fn options() -> RunOptions {
@@ -39,7 +50,7 @@ fn options() -> RunOptions {
 }
 
 #[test]
-fn files_read_through_the_block_dictionary_match_a_real_directory() {
+fn files_read_through_a_dictionary_or_a_group_match_a_real_directory() {
     let dir = tempfile::tempdir().unwrap();
     let seed = dir.path().join("seed");
     write_pool_tree(&seed);
@@ -57,11 +68,16 @@ fn files_read_through_the_block_dictionary_match_a_real_directory() {
     .unwrap();
     assert_eq!(expected.exit_code, 0, "{}", expected.stderr_str());
     assert!(expected.stdout_str().contains("d14/f1499 file size="));
+    assert!(expected.stdout_str().contains("v3/lib-1.3.a file size="));
     for layout in [MemoryLayout::Multi, MemoryLayout::Single] {
         let spec = [format!("/data={}", seed.display())];
         let packed = pack_specs_with(&module, &spec, Rewriter::new().memory_layout(layout));
         let layout_of = wasifs::inspect(&packed).unwrap().layout;
         assert!(layout_of.block_dict_len > 0, "{layout:?}: no dictionary");
+        assert_eq!(
+            layout_of.grouped_files, 3,
+            "{layout:?}: the versions are one group"
+        );
         let actual = run(&packed, &options()).unwrap();
         assert_same_outcome(&format!("rust_stress ({layout:?})"), &expected, &actual);
     }
@@ -70,5 +86,6 @@ fn files_read_through_the_block_dictionary_match_a_real_directory() {
         &[format!("/data={}", seed.display())],
         Rewriter::new().dictionaries(Dictionaries::Off),
     );
-    assert_eq!(wasifs::inspect(&plain).unwrap().layout.block_dict_len, 0);
+    let plain = wasifs::inspect(&plain).unwrap().layout;
+    assert_eq!((plain.block_dict_len, plain.grouped_files), (0, 0));
 }

@@ -1,0 +1,149 @@
+//! Writing a group of similar files (`similar.rs`): chunk `i` of every member in one shared frame, read when the group's first member's turn comes; the members' chunk records are kept apart until the group ends, so that each file's records stay contiguous.
+
+use std::vec::Vec;
+
+use super::{DataWriter, Item};
+use crate::build::dedup::content_hash;
+use crate::build::error::to_u32;
+use crate::build::pack::Block;
+use crate::build::similar::MAX_MEMBERS;
+use crate::build::{BuildError, BuildOptions, FileData};
+use crate::format::{CHUNK_SEGMENT, MAX_CHUNK_LOG2};
+
+/// The members of a group: (position, contents, size), in node order.
+pub(super) type Members<'a> = Vec<(usize, &'a FileData, u64)>;
+
+/// Whether a file in chunks of `1 << log2` bytes may join a group: when compressing, non-empty,
+/// and with chunks small enough for a frame to hold one of each member (at most 1 MiB).
+pub(super) fn may_join(opts: &BuildOptions, log2: u8, size: u64) -> bool {
+    opts.level.zstd().is_some()
+        && size > 0
+        && (1u64 << log2) * MAX_MEMBERS as u64 <= 1 << MAX_CHUNK_LOG2
+        && log2 > crate::format::SMALL_CHUNK_LOG2
+}
+
+/// One member while its group is written.
+struct Member<'a> {
+    index: usize,
+    size: u64,
+    pieces: crate::build::source::Pieces<'a>,
+    /// No piece read yet.
+    first: bool,
+    /// Found to be a copy of an earlier file: written as that.
+    copy: bool,
+}
+
+impl<'a> DataWriter<'a, '_, '_, '_> {
+    /// Takes the groups (positions in node order), with each member's contents and size from
+    /// `file(position)`.
+    pub(super) fn set_groups(
+        &mut self,
+        groups: &[Vec<usize>],
+        file: impl Fn(usize) -> Option<(&'a FileData, u64)>,
+    ) {
+        self.grouped = std::vec![false; self.data.ranges.len()];
+        for g in groups {
+            let members: Members<'a> = g
+                .iter()
+                .filter_map(|&i| file(i).map(|(data, size)| (i, data, size)))
+                .collect();
+            if let [(first, ..), rest @ ..] = &members[..] {
+                for &(i, ..) in rest {
+                    self.grouped[i] = true;
+                }
+                self.groups.insert(*first, members);
+            }
+        }
+    }
+
+    /// Queues the frames of a group: frame `i` holds chunk `i` of each member that has one, a
+    /// zstd block ending every [`CHUNK_SEGMENT`] bytes of each chunk; then the group's end. A
+    /// member whose size and first chunk match an earlier file's, and so do all its bytes, is
+    /// queued as a copy of that file instead.
+    pub(super) fn add_group(&mut self, members: Members<'a>) -> Result<(), BuildError> {
+        let mut live = Vec::with_capacity(members.len());
+        for (index, data, size) in members {
+            self.dedup.add_source(index, data);
+            let log2 = self.opts.chunk_size.log2_for(size, self.opts.cache_size);
+            self.data.chunk_log2[index] = log2;
+            live.push(Member {
+                index,
+                size,
+                pieces: data.pieces(size, 1usize << log2)?,
+                first: true,
+                copy: false,
+            });
+        }
+        let mut piece = Vec::new();
+        loop {
+            let mut frame = Block::default();
+            for m in live.iter_mut().filter(|m| !m.copy) {
+                let Some(len) = m.pieces.next_len() else {
+                    continue;
+                };
+                // One byte more than the piece: see `Pieces::read_into`.
+                piece.resize(len + 1, 0);
+                m.pieces.read_into(&mut piece[..=len])?;
+                if std::mem::take(&mut m.first) {
+                    let hash = content_hash(&piece[..len]);
+                    if let Some(earlier) = self.dedup.earlier_copy(m.index, m.size, hash)? {
+                        m.copy = true;
+                        let (index, size) = (m.index, m.size);
+                        self.push(Item::Copy {
+                            index,
+                            earlier,
+                            size,
+                        })?;
+                        continue;
+                    }
+                }
+                frame.add_piece(m.index, &piece[..len], CHUNK_SEGMENT as usize);
+            }
+            if frame.files.is_empty() {
+                break;
+            }
+            self.batch.packed += frame.raw.len();
+            self.push(Item::Group(frame))?;
+        }
+        for m in live.into_iter().filter(|m| !m.copy) {
+            m.pieces.end()?;
+        }
+        self.push(Item::GroupEnd)
+    }
+
+    /// Appends one frame of a group, compressed (`stored`) or raw, keeping its chunk records
+    /// with their members'.
+    pub(super) fn append_group_frame(
+        &mut self,
+        frame: &Block,
+        stored: Option<&[u8]>,
+    ) -> Result<(), BuildError> {
+        let out = &mut *self.sink.out;
+        let stored_off = out.len();
+        let bytes = stored.unwrap_or(&frame.raw);
+        to_u32(stored_off + bytes.len() as u64)?;
+        out.append(bytes).map_err(BuildError::Write)?;
+        if stored.is_some() {
+            let raw = to_u32(frame.raw.len() as u64)?;
+            self.data.max_group_frame = self.data.max_group_frame.max(raw);
+        }
+        for (index, chunk) in frame.records(stored_off, bytes.len(), stored.is_some())? {
+            match self.group_records.iter_mut().find(|(i, _)| *i == index) {
+                Some((_, records)) => records.push(chunk),
+                None => self.group_records.push((index, std::vec![chunk])),
+            }
+        }
+        self.sink.written += frame.raw.len() as u64;
+        Ok(())
+    }
+
+    /// Ends the group being appended: each member's chunk records, in order, and its range.
+    pub(super) fn end_group(&mut self) -> Result<(), BuildError> {
+        for (index, records) in std::mem::take(&mut self.group_records) {
+            let first = to_u32(self.data.chunks.len() as u64)?;
+            self.data.ranges[index] = (first, to_u32(records.len() as u64)?);
+            self.data.chunks.extend(records);
+        }
+        Ok(())
+    }
+}

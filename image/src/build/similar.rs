@@ -1,0 +1,191 @@
+//! Groups of similar files (versions or builds of one file: the same name up to its digits, sizes within 2×, most of the content of their first 16 KiB in common), whose chunks are compressed side by side so that each later file costs about what differs.
+
+use std::collections::BTreeMap;
+use std::vec;
+use std::vec::Vec;
+
+use super::{BuildError, FileData};
+
+/// Bytes at the start of each file its sketch is taken from.
+const SKETCH_BYTES: usize = 16 * 1024;
+/// A file needs this many anchors in its sketch to be compared (text or code has ~64 in 16 KiB).
+const MIN_ANCHORS: usize = 8;
+/// Most files in one group: a frame holds one chunk of each, and a reader of the last one decodes
+/// them all.
+pub(super) const MAX_MEMBERS: usize = 4;
+
+/// A file that may join a group: its position in the node order, name, size and contents.
+pub(super) struct Candidate<'a> {
+    pub(super) index: usize,
+    pub(super) name: &'a [u8],
+    pub(super) size: u64,
+    pub(super) data: &'a FileData,
+}
+
+/// Groups of at least two of `files` (each group's positions in node order, its first the one
+/// the others were compared with); at most [`MAX_MEMBERS`] a group.
+pub(super) fn groups(files: &[Candidate<'_>]) -> Result<Vec<Vec<usize>>, BuildError> {
+    let mut by_key: BTreeMap<Vec<u8>, Vec<&Candidate<'_>>> = BTreeMap::new();
+    for f in files {
+        by_key.entry(name_key(f.name)).or_default().push(f);
+    }
+    let mut out = Vec::new();
+    for same in by_key.values().filter(|v| v.len() > 1) {
+        // (first member's size and sketch, members)
+        let mut open: Vec<(u64, Vec<u64>, Vec<usize>)> = Vec::new();
+        for f in same {
+            let s = sketch(f)?;
+            if s.len() < MIN_ANCHORS {
+                continue;
+            }
+            let joins = open.iter_mut().find(|(size, first, members)| {
+                members.len() < MAX_MEMBERS
+                    && f.size <= size * 2
+                    && *size <= f.size * 2
+                    && 2 * common(first, &s) >= s.len()
+            });
+            match joins {
+                Some((_, _, members)) => members.push(f.index),
+                None => open.push((f.size, s, vec![f.index])),
+            }
+        }
+        out.extend(open.into_iter().map(|g| g.2).filter(|m| m.len() > 1));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A file name with every run of ASCII digits replaced by `#` (`libwindows.0.52.0.a` and
+/// `libwindows.0.53.0.a` share one).
+fn name_key(name: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(name.len());
+    for &b in name {
+        if !b.is_ascii_digit() {
+            key.push(b);
+        } else if key.last() != Some(&b'#') {
+            key.push(b'#');
+        }
+    }
+    key
+}
+
+/// The sorted fingerprints of the anchors in the first [`SKETCH_BYTES`] of a file: a gear hash
+/// of the last 64 bytes, kept where 8 of its bits are 0 (every ~256 bytes), so that content
+/// shifted by an insertion keeps its anchors.
+fn sketch(f: &Candidate<'_>) -> Result<Vec<u64>, BuildError> {
+    let mut head = vec![0u8; (f.size as usize).min(SKETCH_BYTES)];
+    f.data.read_at(0, &mut head)?;
+    let mut h = 0u64;
+    let mut out = Vec::new();
+    for &b in &head {
+        h = (h << 1).wrapping_add(GEAR[b as usize]);
+        if (h >> 40) & 0xff == 0 {
+            out.push(h);
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// How many values two sorted lists share.
+fn common(a: &[u64], b: &[u64]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            core::cmp::Ordering::Less => i += 1,
+            core::cmp::Ordering::Greater => j += 1,
+            core::cmp::Ordering::Equal => (i, j, n) = (i + 1, j + 1, n + 1),
+        }
+    }
+    n
+}
+
+/// 256 pseudo-random words (splitmix64), one per byte value.
+const GEAR: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut i = 0;
+    while i < 256 {
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        t[i] = z ^ (z >> 31);
+        i += 1;
+    }
+    t
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::compress::tests::noise;
+    use std::format;
+    use std::string::String;
+
+    fn cand<'a>(index: usize, name: &'a str, data: &'a FileData) -> Candidate<'a> {
+        let size = match data {
+            FileData::Bytes(b) => b.len() as u64,
+            FileData::Path(_) => 0,
+        };
+        Candidate {
+            index,
+            name: name.as_bytes(),
+            size,
+            data,
+        }
+    }
+
+    #[test]
+    fn versions_of_one_file_group_and_unrelated_or_differently_named_files_do_not() {
+        let v1 = noise(40_000, 1);
+        // The next version: 300 bytes inserted near the start, a few bytes changed further on.
+        let mut v2 = v1[..5000].to_vec();
+        v2.extend(noise(300, 2));
+        v2.extend_from_slice(&v1[5000..]);
+        v2[20_000] ^= 1;
+        let files = [
+            FileData::Bytes(v1.clone()),
+            FileData::Bytes(v2),
+            FileData::Bytes(noise(40_000, 3)),
+            FileData::Bytes(v1.clone()),
+            FileData::Bytes(v1[..15_000].to_vec()),
+        ];
+        let c = [
+            cand(0, "lib.0.52.a", &files[0]),
+            cand(3, "lib.0.53.a", &files[1]),
+            cand(5, "lib.0.54.a", &files[2]),
+            cand(7, "other.a", &files[3]),
+            cand(9, "lib.1.a", &files[4]),
+        ];
+        // lib.0.54.a shares no content; other.a has another name; lib.1.a is under half the size.
+        assert_eq!(groups(&c).unwrap(), vec![vec![0, 3]]);
+    }
+
+    #[test]
+    fn groups_hold_at_most_four_files_and_files_without_anchors_stay_alone() {
+        let base = noise(30_000, 9);
+        let files: Vec<FileData> = (0..6)
+            .map(|i| {
+                let mut b = base.clone();
+                b[i * 1000] ^= 0xff;
+                FileData::Bytes(b)
+            })
+            .chain([
+                FileData::Bytes(vec![0; 30_000]),
+                FileData::Bytes(vec![0; 30_000]),
+            ])
+            .collect();
+        let names: Vec<String> = (0..8).map(|i| format!("part{i}.bin")).collect();
+        let c: Vec<Candidate<'_>> = (0..8).map(|i| cand(i, &names[i], &files[i])).collect();
+        assert_eq!(groups(&c).unwrap(), vec![vec![0, 1, 2, 3], vec![4, 5]]);
+    }
+
+    #[test]
+    fn a_name_key_replaces_each_run_of_digits() {
+        assert_eq!(name_key(b"libwindows.0.52.0.a"), b"libwindows.#.#.#.a");
+        assert_eq!(name_key(b"x86_64"), b"x#_#");
+        assert_eq!(name_key(b"README"), b"README");
+    }
+}

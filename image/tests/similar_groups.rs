@@ -1,0 +1,98 @@
+//! Groups of similar files: versions of one file are compressed chunk by chunk in shared frames,
+//! read back exactly, a member equal to an earlier file is still a copy, and `off` keeps every
+//! file apart.
+
+mod common;
+
+use common::{noise, read_file, resolve};
+use wasifs_image::format::Codec;
+use wasifs_image::{BuildOptions, Dictionaries, FileData, Image, ImageBuilder, Meta};
+
+/// Three versions of a 700 KB file (each inserts and changes a little), a copy of the second,
+/// and an unrelated file named like them; plus one file alone.
+fn versions() -> Vec<(&'static str, Vec<u8>)> {
+    let v1 = noise(700_000, 1);
+    let mut v2 = v1[..100_000].to_vec();
+    v2.extend(noise(5_000, 2));
+    v2.extend_from_slice(&v1[100_000..]);
+    v2[400_000] ^= 0x55;
+    let mut v3 = v2.clone();
+    v3.truncate(600_000);
+    v3.extend(noise(20_000, 3));
+    vec![
+        ("a/lib-1.0.bin", v1),
+        ("b/lib-1.1.bin", v2.clone()),
+        ("c/lib-1.2.bin", v3),
+        ("d/lib-1.1.bin", v2),
+        ("e/lib-2.0.bin", noise(650_000, 4)),
+        ("f/alone.bin", noise(300_000, 5)),
+    ]
+}
+
+fn build(files: &[(&str, Vec<u8>)], dictionaries: Dictionaries) -> Vec<u8> {
+    let mut b = ImageBuilder::new(BuildOptions {
+        dictionaries,
+        ..BuildOptions::default()
+    });
+    let root = b.root();
+    for (path, body) in files {
+        let (dir, name) = path.split_once('/').unwrap();
+        let d = b.add_dir(root, dir.as_bytes(), Meta::default()).unwrap();
+        b.add_file(
+            d,
+            name.as_bytes(),
+            Meta::default(),
+            FileData::Bytes(body.clone()),
+        )
+        .unwrap();
+    }
+    b.finish().unwrap()
+}
+
+#[test]
+fn versions_of_a_file_share_frames_and_read_back_exactly() {
+    let files = versions();
+    let bytes = build(&files, Dictionaries::Auto);
+    let img = Image::open(bytes.as_slice()).unwrap();
+    for (path, body) in &files {
+        let node = resolve(&img, 0, path);
+        assert_eq!(&read_file(&img, &node), body, "{path}");
+    }
+    let frame = |path: &str, i: u32| {
+        let node = resolve(&img, 0, path);
+        img.chunk(&node, i).unwrap()
+    };
+    // Chunk 1 of the three versions is one frame, each version's piece after the one before.
+    let (a, b, c) = (
+        frame("a/lib-1.0.bin", 1),
+        frame("b/lib-1.1.bin", 1),
+        frame("c/lib-1.2.bin", 1),
+    );
+    assert_eq!(a.codec, Codec::Packed);
+    assert_eq!(
+        (a.stored_off, b.stored_off, c.stored_off),
+        (a.stored_off, a.stored_off, a.stored_off)
+    );
+    assert_eq!(
+        (a.block_off, b.block_off, c.block_off),
+        (0, 256 * 1024, 512 * 1024)
+    );
+    assert!(img.chunk_size() >= 768 * 1024);
+    // The copy shares the second version's chunks; the others are apart.
+    for i in 0..3 {
+        assert_eq!(frame("d/lib-1.1.bin", i), frame("b/lib-1.1.bin", i));
+        assert_ne!(frame("e/lib-2.0.bin", i).codec, Codec::Packed);
+    }
+    assert_ne!(frame("f/alone.bin", 0).codec, Codec::Packed);
+    // Each later version costs about what differs from the one before.
+    let apart = build(&files, Dictionaries::Off);
+    let apart_img = Image::open(apart.as_slice()).unwrap();
+    let node = resolve(&apart_img, 0, "c/lib-1.2.bin");
+    assert_eq!(apart_img.chunk(&node, 1).unwrap().codec, Codec::Raw);
+    assert!(
+        bytes.len() + 1_200_000 < apart.len(),
+        "{} vs {} bytes",
+        bytes.len(),
+        apart.len()
+    );
+}
