@@ -71,10 +71,12 @@ fn zero<M: AppMem>(m: &mut M, dst: u32, len: u32) {
 impl<S: Source> Fs<S> {
     /// Makes at least the first `need` bytes of chunk `idx` of image file `id` readable:
     /// [`Chunk::Raw`] offset in the image, or the [`Chunk::Cached`] slot it was (or already is)
-    /// decompressed into: the chunk's own, or for a small file the shared block's (keyed by its
-    /// stored offset). A chunk is first decoded only up to the [`CHUNK_SEGMENT`] holding byte
-    /// `need - 1` (its frame ends a zstd block there), a block only up to the file read (a zstd
-    /// block every few KiB), and all of either when a later read needs more.
+    /// decompressed into: the chunk's own, or for a small file or a member of a group of similar
+    /// files the shared frame's (keyed by its stored offset). A chunk is first decoded only up to
+    /// the [`CHUNK_SEGMENT`] holding byte `need - 1` (its frame ends a zstd block there), a block
+    /// only up to the file read (a zstd block every few KiB), a group's frame up to that segment
+    /// of its member's piece (after the earlier members' pieces), and all of any of them when a
+    /// later read needs more.
     fn image_chunk(&mut self, id: u32, idx: u32, need: usize) -> R<Chunk> {
         let own = self.cache.find(id, idx);
         if let Some(slot) = own.filter(|&s| self.cache.data(s).len() >= need) {
@@ -85,17 +87,16 @@ impl<S: Source> Fs<S> {
         let c = io(img.chunk(&f, idx))?;
         let clen = io(img.chunk_len(&f, idx))? as usize;
         let base = c.block_off as usize;
+        let segments = need.div_ceil(CHUNK_SEGMENT as usize) * CHUNK_SEGMENT as usize;
         let (key, at, want) = match c.codec {
             Codec::Raw => return Ok(Chunk::Raw(c.stored_off)),
             Codec::Lz4 => {
                 let stored = (c.stored_off, c.stored_len);
                 return self.lz4_chunk((id, idx, own), stored, clen, need);
             }
-            Codec::Packed => (BLOCKS, c.stored_off, base + clen),
-            Codec::Zstd => {
-                let segments = need.div_ceil(CHUNK_SEGMENT as usize) * CHUNK_SEGMENT as usize;
-                (id, idx, core::cmp::min(segments, clen))
-            }
+            // A small file's block, or a group's frame: up to the segment of its piece `need` is in.
+            Codec::Packed => (BLOCKS, c.stored_off, base + core::cmp::min(segments, clen)),
+            Codec::Zstd => (id, idx, core::cmp::min(segments, clen)),
         };
         let found = self.cache.find(key, at);
         if let Some(slot) = found.filter(|&s| self.cache.data(s).len() >= want) {
