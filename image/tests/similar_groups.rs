@@ -96,3 +96,46 @@ fn versions_of_a_file_share_frames_and_read_back_exactly() {
         apart.len()
     );
 }
+
+#[test]
+fn a_corrupted_group_reads_as_bytes_or_an_error_never_a_panic() {
+    let v1 = noise(40_000, 7);
+    let mut v2 = v1.clone();
+    v2[30_000] ^= 1;
+    let mut v3 = v2.clone();
+    v3.extend(noise(3_000, 8));
+    let files = [("a/x-1.bin", v1), ("b/x-2.bin", v2), ("c/x-3.bin", v3)];
+    let bytes = build(&files, Dictionaries::Auto);
+    {
+        let img = Image::open(bytes.as_slice()).unwrap();
+        let c = img.chunk(&resolve(&img, 0, "c/x-3.bin"), 0).unwrap();
+        assert_eq!((c.codec, c.block_off), (Codec::Packed, 80_000));
+    }
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..400 {
+        let mut bad = bytes.clone();
+        for _ in 0..1 + next() % 3 {
+            let at = (next() % bad.len() as u64) as usize;
+            bad[at] ^= (next() % 255 + 1) as u8;
+        }
+        let Ok(img) = Image::open(bad.as_slice()) else {
+            continue;
+        };
+        let mut buf = vec![0u8; img.chunk_size().min(1 << 20) as usize];
+        for id in 0..img.node_count().min(64) {
+            if let Ok(n) = img.node(id) {
+                if n.is_file() {
+                    for i in 0..n.b.min(4) {
+                        let _ = img.read_chunk(&n, i, &mut buf);
+                    }
+                }
+            }
+        }
+    }
+}
