@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::{noise, read_file, resolve};
+use common::{build_in_dirs, noise, read_file, resolve};
 use wasifs_image::format::{header_off, Codec, FormatError, MAX_BLOCK_DICT_LEN};
-use wasifs_image::{BuildOptions, Dictionaries, FileData, Image, ImageBuilder, Meta};
+use wasifs_image::{BuildOptions, Dictionaries, Image};
 
 /// 1,500 files of 2–10 KiB cut at pseudo-random places from one 1 MiB pool of noise, in 15
 /// directories: each block alone finds nothing to compress, the pool repeats across the tree.
@@ -28,26 +28,11 @@ fn pool_files() -> Vec<(String, Vec<u8>)> {
 }
 
 fn build(files: &[(String, Vec<u8>)], dictionaries: Dictionaries) -> Vec<u8> {
-    let mut b = ImageBuilder::new(BuildOptions {
+    let opts = BuildOptions {
         dictionaries,
         ..BuildOptions::default()
-    });
-    let root = b.root();
-    let mut dirs = std::collections::BTreeMap::new();
-    for (path, body) in files {
-        let (dir, name) = path.split_once('/').unwrap();
-        let parent = *dirs
-            .entry(dir.to_string())
-            .or_insert_with(|| b.add_dir(root, dir.as_bytes(), Meta::default()).unwrap());
-        b.add_file(
-            parent,
-            name.as_bytes(),
-            Meta::default(),
-            FileData::Bytes(body.clone()),
-        )
-        .unwrap();
-    }
-    b.finish().unwrap()
+    };
+    build_in_dirs(files, opts)
 }
 
 #[test]

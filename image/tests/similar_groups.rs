@@ -4,13 +4,13 @@
 
 mod common;
 
-use common::{noise, read_file, resolve};
+use common::{build_in_dirs, noise, read_file, resolve};
 use wasifs_image::format::Codec;
-use wasifs_image::{BuildOptions, Dictionaries, FileData, Image, ImageBuilder, Meta};
+use wasifs_image::{BuildOptions, Dictionaries, Image};
 
 /// Three versions of a 700 KB file (each inserts and changes a little), a copy of the second,
 /// and an unrelated file named like them; plus one file alone.
-fn versions() -> Vec<(&'static str, Vec<u8>)> {
+fn versions() -> Vec<(String, Vec<u8>)> {
     let v1 = noise(700_000, 1);
     let mut v2 = v1[..100_000].to_vec();
     v2.extend(noise(5_000, 2));
@@ -19,7 +19,7 @@ fn versions() -> Vec<(&'static str, Vec<u8>)> {
     let mut v3 = v2.clone();
     v3.truncate(600_000);
     v3.extend(noise(20_000, 3));
-    vec![
+    [
         ("a/lib-1.0.bin", v1),
         ("b/lib-1.1.bin", v2.clone()),
         ("c/lib-1.2.bin", v3),
@@ -27,26 +27,16 @@ fn versions() -> Vec<(&'static str, Vec<u8>)> {
         ("e/lib-2.0.bin", noise(650_000, 4)),
         ("f/alone.bin", noise(300_000, 5)),
     ]
+    .map(|(path, body)| (path.to_string(), body))
+    .into()
 }
 
-fn build(files: &[(&str, Vec<u8>)], dictionaries: Dictionaries) -> Vec<u8> {
-    let mut b = ImageBuilder::new(BuildOptions {
+fn build(files: &[(String, Vec<u8>)], dictionaries: Dictionaries) -> Vec<u8> {
+    let opts = BuildOptions {
         dictionaries,
         ..BuildOptions::default()
-    });
-    let root = b.root();
-    for (path, body) in files {
-        let (dir, name) = path.split_once('/').unwrap();
-        let d = b.add_dir(root, dir.as_bytes(), Meta::default()).unwrap();
-        b.add_file(
-            d,
-            name.as_bytes(),
-            Meta::default(),
-            FileData::Bytes(body.clone()),
-        )
-        .unwrap();
-    }
-    b.finish().unwrap()
+    };
+    build_in_dirs(files, opts)
 }
 
 #[test]
@@ -104,7 +94,8 @@ fn a_corrupted_group_reads_as_bytes_or_an_error_never_a_panic() {
     v2[30_000] ^= 1;
     let mut v3 = v2.clone();
     v3.extend(noise(3_000, 8));
-    let files = [("a/x-1.bin", v1), ("b/x-2.bin", v2), ("c/x-3.bin", v3)];
+    let files = [("a/x-1.bin", v1), ("b/x-2.bin", v2), ("c/x-3.bin", v3)]
+        .map(|(path, body)| (path.to_string(), body));
     let bytes = build(&files, Dictionaries::Auto);
     {
         let img = Image::open(bytes.as_slice()).unwrap();

@@ -26,6 +26,23 @@ pub fn opts(level: i32, chunk_size: u32) -> BuildOptions {
     }
 }
 
+/// An image built with `opts` of `files`, each `dir/name` (one directory level, made once).
+pub fn build_in_dirs(files: &[(String, Vec<u8>)], opts: BuildOptions) -> Vec<u8> {
+    let mut b = ImageBuilder::new(opts);
+    let root = b.root();
+    let mut dirs = std::collections::BTreeMap::new();
+    for (path, body) in files {
+        let (dir, name) = path.split_once('/').expect("a dir/name path");
+        let parent = *dirs
+            .entry(dir.to_string())
+            .or_insert_with(|| b.add_dir(root, dir.as_bytes(), Meta::default()).unwrap());
+        let data = FileData::Bytes(body.clone());
+        b.add_file(parent, name.as_bytes(), Meta::default(), data)
+            .unwrap();
+    }
+    b.finish().unwrap()
+}
+
 /// Deterministic pseudo-random bytes (xorshift64), incompressible for zstd.
 pub fn noise(len: usize, mut seed: u64) -> Vec<u8> {
     let mut v = Vec::with_capacity(len);

@@ -428,86 +428,66 @@ fn a_file_read_through_keeps_one_mib_cached_and_one_read_at_random_keeps_all_it_
     assert_eq!(f.cache.bytes(), 4 << 20, "the whole file cached");
 }
 
-#[test]
-fn the_block_dictionary_is_decoded_before_the_first_shared_block_and_kept() {
+/// An image (default options) of files named `name` at the root.
+fn image_of(files: &[(String, Vec<u8>)]) -> Vec<u8> {
     use wasifs_image::{BuildOptions, FileData, ImageBuilder, Meta};
-    // 1,200 files of 4–10 KiB cut from one 1 MiB pool of noise: blocks share only the pool.
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    let pool: Vec<u8> = (0..1 << 20).map(|_| next() as u8).collect();
-    let files: Vec<Vec<u8>> = (0..1200)
-        .map(|_| {
-            let r = next();
-            let len = 4096 + (r % 6144) as usize;
-            let start = (r >> 24) as usize % (pool.len() - len);
-            pool[start..start + len].to_vec()
-        })
-        .collect();
     let mut b = ImageBuilder::new(BuildOptions::default());
     let root = b.root();
-    for (i, body) in files.iter().enumerate() {
-        let name = alloc::format!("f{i:04}");
-        b.add_file(
-            root,
-            name.as_bytes(),
-            Meta::default(),
-            FileData::Bytes(body.clone()),
-        )
-        .unwrap();
+    for (name, body) in files {
+        let data = FileData::Bytes(body.clone());
+        b.add_file(root, name.as_bytes(), Meta::default(), data)
+            .unwrap();
     }
-    let bytes = b.finish().unwrap();
+    b.finish().unwrap()
+}
+
+/// `n` pseudo-random bytes from `rng`.
+fn noise(rng: &mut wasifs_image::fuzz::Rng, n: usize) -> Vec<u8> {
+    (0..n).map(|_| rng.next() as u8).collect()
+}
+
+#[test]
+fn the_block_dictionary_is_decoded_before_the_first_shared_block_and_kept() {
+    // 1,200 files of 4–10 KiB cut from one 1 MiB pool of noise: blocks share only the pool.
+    let mut rng = wasifs_image::fuzz::Rng(0x9e37_79b9_7f4a_7c15);
+    let pool = noise(&mut rng, 1 << 20);
+    let files: Vec<(String, Vec<u8>)> = (0..1200)
+        .map(|i| {
+            let r = rng.next();
+            let len = 4096 + (r % 6144) as usize;
+            let start = (r >> 24) as usize % (pool.len() - len);
+            (alloc::format!("f{i:04}"), pool[start..start + len].to_vec())
+        })
+        .collect();
+    let bytes = image_of(&files);
     let (mut f, mut m, _) = open_file(&bytes, b"f0000");
     let size = f.img().unwrap().block_dict_range().2 as usize;
     assert!(size > 0);
     assert!(f.block_dict.is_empty(), "nothing decoded before a read");
     let root = f.node(0).unwrap();
     for i in [0usize, 1, 700, 1199, 3] {
-        let name = alloc::format!("f{i:04}");
+        let (name, body) = &files[i];
         let id = f.lookup(&root, name.as_bytes()).unwrap().unwrap();
-        assert_eq!(read_all(&mut f, &mut m, id), files[i], "{name}");
+        assert_eq!(&read_all(&mut f, &mut m, id), body, "{name}");
         assert_eq!(f.block_dict.len(), size);
     }
 }
 
 #[test]
 fn a_file_in_a_group_of_similar_files_reads_the_same_from_any_offset() {
-    use wasifs_image::{BuildOptions, FileData, ImageBuilder, Meta};
-    let mut x = 7u64;
-    let mut noise = |n: usize| -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    };
-    let v1 = noise(600_000);
+    let mut rng = wasifs_image::fuzz::Rng(7);
+    let v1 = noise(&mut rng, 600_000);
     let mut v2 = v1[..50_000].to_vec();
-    v2.extend(noise(3_000));
+    v2.extend(noise(&mut rng, 3_000));
     v2.extend_from_slice(&v1[50_000..]);
     let mut v3 = v2.clone();
     v3[500_000] ^= 1;
-    let versions = [v1, v2, v3];
-    let mut b = ImageBuilder::new(BuildOptions::default());
-    let root = b.root();
-    for (i, v) in versions.iter().enumerate() {
-        let name = alloc::format!("data-{i}.bin");
-        b.add_file(
-            root,
-            name.as_bytes(),
-            Meta::default(),
-            FileData::Bytes(v.clone()),
-        )
-        .unwrap();
-    }
-    let bytes = b.finish().unwrap();
+    let files: Vec<(String, Vec<u8>)> = [v1, v2, v3]
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (alloc::format!("data-{i}.bin"), v))
+        .collect();
+    let bytes = image_of(&files);
     let (mut f, mut m, last) = open_file(&bytes, b"data-2.bin");
     let node = f.img().unwrap().node(last).unwrap();
     assert_eq!(
@@ -516,11 +496,10 @@ fn a_file_in_a_group_of_similar_files_reads_the_same_from_any_offset() {
     );
     // The last member first, cold: its frame is decoded through the others' pieces.
     assert_eq!(f.read(&mut m, last, 300_000, 0, 1000), Ok(1000));
-    assert_eq!(&m.app[..1000], &versions[2][300_000..301_000]);
+    assert_eq!(&m.app[..1000], &files[2].1[300_000..301_000]);
     let root = f.node(0).unwrap();
     let mut at = 1u64;
-    for (i, v) in versions.iter().enumerate() {
-        let name = alloc::format!("data-{i}.bin");
+    for (name, v) in &files {
         let id = f.lookup(&root, name.as_bytes()).unwrap().unwrap();
         for _ in 0..20 {
             at = (at * 48_271 + 11) % (v.len() as u64 - 3000);
