@@ -1,9 +1,11 @@
-//! The dictionary of shared blocks (image format 7): whole small files sampled evenly across the tree, used as raw zstd history for every block, and kept only when a trial on other small files shows it pays.
+//! The dictionary of shared blocks (image format 7): whole small files from across the tree, each adding content the others lack, used as raw zstd history for every block, and kept only when a trial on other small files shows it pays.
 
 use std::vec;
 use std::vec::Vec;
 
-use super::{BuildError, FileData};
+use std::collections::HashSet;
+
+use super::{similar, BuildError, FileData};
 use crate::block_size::BlockSize;
 use crate::format::MAX_BLOCK_DICT_LEN;
 use crate::level::Level;
@@ -16,6 +18,13 @@ const TRIALS: u64 = 8;
 /// (measured: 40 % on files cut from one text pool, 5–8 % on source trees and generated trees,
 /// where reading the first small file decoding the dictionary first would not pay).
 const MIN_GAIN_PERCENT: usize = 20;
+/// Files taken first, spread over the tree: the sample visits every `n / SPREAD`-th file, then
+/// the ones after those, and so on.
+const SPREAD: usize = 256;
+/// A file joins the sample unless more than this many percent of its anchors are in it already.
+const MAX_KNOWN_PERCENT: usize = 20;
+/// Bytes of small files looked at for the sample, at most, in dictionary lengths.
+const LOOK_AT: u64 = 4;
 /// The zstd magic of a structured dictionary: a sample starting with it would be read as one.
 const ZSTD_DICT_MAGIC: [u8; 4] = 0xEC30_A437u32.to_le_bytes();
 
@@ -40,21 +49,7 @@ pub(super) fn choose(
     if total < want * MIN_RATIO {
         return Ok(None);
     }
-    // Files at evenly spaced byte positions go into the sample; the trial blocks start half a
-    // step later and skip those files.
-    let step = total / (want / 4096).max(1);
-    let mut sample = Vec::with_capacity(want as usize);
-    let mut sampled = vec![false; files.len()];
-    let mut at = 0u64;
-    let mut next = 0u64;
-    for (i, f) in files.iter().enumerate() {
-        if at + f.size > next && (sample.len() as u64) + f.size <= want {
-            sample.extend_from_slice(&read(f)?);
-            sampled[i] = true;
-            next += step;
-        }
-        at += f.size;
-    }
+    let (mut sample, sampled) = sample(files, want)?;
     if sample.starts_with(&ZSTD_DICT_MAGIC) {
         sample.remove(0);
     }
@@ -69,6 +64,42 @@ pub(super) fn choose(
     }
     let pays = after * 100 <= before * (100 - MIN_GAIN_PERCENT);
     Ok(pays.then_some(sample))
+}
+
+/// Whole files for the dictionary, up to `want` bytes: visited spread over the tree (every
+/// `n / SPREAD`-th file first), each taken unless more than [`MAX_KNOWN_PERCENT`] of its anchors
+/// (`similar::fingerprints`) are in the sample already, so the sample holds as much distinct
+/// content as it can (files cut from one pool: 3.41 MB of blocks and dictionary, against 3.92 MB
+/// for files taken at even steps). Returns it and which files are in it.
+fn sample(files: &[SmallFile<'_>], want: u64) -> Result<(Vec<u8>, Vec<bool>), BuildError> {
+    let n = files.len();
+    let step = (n / SPREAD).max(1);
+    let mut sample = Vec::with_capacity(want as usize);
+    let mut sampled = vec![false; n];
+    let mut known = HashSet::new();
+    let mut anchors = Vec::new();
+    let mut looked = 0u64;
+    for i in (0..step).flat_map(|first| (first..n).step_by(step)) {
+        let f = &files[i];
+        if looked >= want * LOOK_AT || sample.len() as u64 + 4096 > want {
+            break;
+        }
+        if sample.len() as u64 + f.size > want {
+            continue;
+        }
+        let body = read(f)?;
+        looked += f.size;
+        anchors.clear();
+        similar::fingerprints(&body, &mut anchors);
+        let seen = anchors.iter().filter(|a| known.contains(*a)).count();
+        if seen * 100 > anchors.len() * MAX_KNOWN_PERCENT {
+            continue;
+        }
+        known.extend(anchors.iter().copied());
+        sample.extend_from_slice(&body);
+        sampled[i] = true;
+    }
+    Ok((sample, sampled))
 }
 
 /// The dictionary as stored in the image: one zstd frame at `level` (the size in its header).

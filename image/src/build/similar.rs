@@ -69,23 +69,28 @@ fn name_key(name: &[u8]) -> Vec<u8> {
     key
 }
 
-/// The sorted fingerprints of the anchors in the first [`SKETCH_BYTES`] of a file: a gear hash
-/// of the last 64 bytes, kept where 8 of its bits are 0 (every ~256 bytes), so that content
-/// shifted by an insertion keeps its anchors.
+/// The sorted fingerprints of the anchors in the first [`SKETCH_BYTES`] of a file.
 fn sketch(f: &Candidate<'_>) -> Result<Vec<u64>, BuildError> {
     let mut head = vec![0u8; (f.size as usize).min(SKETCH_BYTES)];
     f.data.read_at(0, &mut head)?;
-    let mut h = 0u64;
     let mut out = Vec::new();
-    for &b in &head {
+    fingerprints(&head, &mut out);
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// Appends the fingerprints of the anchors in `bytes` to `out`: a gear hash of the last 64 bytes,
+/// kept where 8 of its bits are 0 (every ~256 bytes), so that content shifted by an insertion
+/// keeps its anchors.
+pub(super) fn fingerprints(bytes: &[u8], out: &mut Vec<u64>) {
+    let mut h = 0u64;
+    for &b in bytes {
         h = (h << 1).wrapping_add(GEAR[b as usize]);
         if (h >> 40) & 0xff == 0 {
             out.push(h);
         }
     }
-    out.sort_unstable();
-    out.dedup();
-    Ok(out)
 }
 
 /// How many values two sorted lists share.
