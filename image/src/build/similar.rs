@@ -1,6 +1,6 @@
 //! Groups of similar files (versions or builds of one file: the same name up to its digits, sizes within 2×, most of the content of their first 16 KiB in common), whose chunks are compressed side by side so that each later file costs about what differs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::vec;
 use std::vec::Vec;
 
@@ -31,22 +31,38 @@ pub(super) fn groups(files: &[Candidate<'_>]) -> Result<Vec<Vec<usize>>, BuildEr
     }
     let mut out = Vec::new();
     for same in by_key.values().filter(|v| v.len() > 1) {
-        // (first member's size and sketch, members)
-        let mut open: Vec<(u64, Vec<u64>, Vec<usize>)> = Vec::new();
+        // The groups of this name: (first member's size, its anchor count, members), and which
+        // groups' first members have each anchor, so a file is compared only with groups it
+        // shares an anchor with (thousands of unrelated files of one name stay linear).
+        let mut open: Vec<(u64, usize, Vec<usize>)> = Vec::new();
+        let mut by_anchor: HashMap<u64, Vec<usize>> = HashMap::new();
+        let mut hits: BTreeMap<usize, usize> = BTreeMap::new();
         for f in same {
             let s = sketch(f)?;
             if s.len() < MIN_ANCHORS {
                 continue;
             }
-            let joins = open.iter_mut().find(|(size, first, members)| {
+            hits.clear();
+            for a in &s {
+                for &g in by_anchor.get(a).map_or(&[][..], |v| &v[..]) {
+                    *hits.entry(g).or_default() += 1;
+                }
+            }
+            let joins = hits.iter().map(|(&g, &n)| (g, n)).find(|&(g, n)| {
+                let (size, _, members) = &open[g];
                 members.len() < MAX_MEMBERS
                     && f.size <= size * 2
                     && *size <= f.size * 2
-                    && 2 * common(first, &s) >= s.len()
+                    && 2 * n >= s.len()
             });
             match joins {
-                Some((_, _, members)) => members.push(f.index),
-                None => open.push((f.size, s, vec![f.index])),
+                Some((g, _)) => open[g].2.push(f.index),
+                None => {
+                    for &a in &s {
+                        by_anchor.entry(a).or_default().push(open.len());
+                    }
+                    open.push((f.size, s.len(), vec![f.index]));
+                }
             }
         }
         out.extend(open.into_iter().map(|g| g.2).filter(|m| m.len() > 1));
@@ -91,19 +107,6 @@ pub(super) fn fingerprints(bytes: &[u8], out: &mut Vec<u64>) {
             out.push(h);
         }
     }
-}
-
-/// How many values two sorted lists share.
-fn common(a: &[u64], b: &[u64]) -> usize {
-    let (mut i, mut j, mut n) = (0, 0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            core::cmp::Ordering::Less => i += 1,
-            core::cmp::Ordering::Greater => j += 1,
-            core::cmp::Ordering::Equal => (i, j, n) = (i + 1, j + 1, n + 1),
-        }
-    }
-    n
 }
 
 /// 256 pseudo-random words (splitmix64), one per byte value.
