@@ -5,7 +5,7 @@ mod common;
 
 use common::{build_in_dirs, noise, read_file, resolve};
 use wasifs_image::format::{header_off, Codec, FormatError, MAX_BLOCK_DICT_LEN};
-use wasifs_image::{BuildOptions, Dictionaries, Image};
+use wasifs_image::{Dictionaries, Image};
 
 /// 1,500 files of 2–10 KiB cut at pseudo-random places from one 1 MiB pool of noise, in 15
 /// directories: each block alone finds nothing to compress, the pool repeats across the tree.
@@ -27,18 +27,10 @@ fn pool_files() -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-fn build(files: &[(String, Vec<u8>)], dictionaries: Dictionaries) -> Vec<u8> {
-    let opts = BuildOptions {
-        dictionaries,
-        ..BuildOptions::default()
-    };
-    build_in_dirs(files, opts)
-}
-
 #[test]
 fn small_files_sharing_content_across_blocks_are_compressed_against_a_dictionary() {
     let files = pool_files();
-    let with = build(&files, Dictionaries::Auto);
+    let with = build_in_dirs(&files, Dictionaries::Auto);
     let img = Image::open(with.as_slice()).unwrap();
     let (off, len, size) = img.block_dict_range();
     assert!(off > 0 && len > 0 && len < size, "{off} {len} {size}");
@@ -51,7 +43,7 @@ fn small_files_sharing_content_across_blocks_are_compressed_against_a_dictionary
         assert_eq!(img.chunk(&node, 0).unwrap().codec, Codec::Packed);
         assert_eq!(&read_file(&img, &node), body, "{path}");
     }
-    let without = build(&files, Dictionaries::Off);
+    let without = build_in_dirs(&files, Dictionaries::Off);
     let plain = Image::open(without.as_slice()).unwrap();
     assert_eq!(plain.block_dict_range(), (0, 0, 0));
     assert!(
@@ -64,7 +56,7 @@ fn small_files_sharing_content_across_blocks_are_compressed_against_a_dictionary
 
 #[test]
 fn block_dictionary_fields_out_of_bounds_are_refused_and_a_broken_one_is_an_error() {
-    let image = build(&pool_files(), Dictionaries::Auto);
+    let image = build_in_dirs(&pool_files(), Dictionaries::Auto);
     let set = |at: usize, v: u32| {
         let mut b = image.clone();
         b[at..at + 4].copy_from_slice(&v.to_le_bytes());

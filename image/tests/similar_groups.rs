@@ -6,7 +6,7 @@ mod common;
 
 use common::{build_in_dirs, noise, read_file, resolve};
 use wasifs_image::format::Codec;
-use wasifs_image::{BuildOptions, Dictionaries, Image};
+use wasifs_image::{Dictionaries, Image};
 
 /// Three versions of a 700 KB file (each inserts and changes a little), a copy of the second,
 /// and an unrelated file named like them; plus one file alone.
@@ -31,18 +31,10 @@ fn versions() -> Vec<(String, Vec<u8>)> {
     .into()
 }
 
-fn build(files: &[(String, Vec<u8>)], dictionaries: Dictionaries) -> Vec<u8> {
-    let opts = BuildOptions {
-        dictionaries,
-        ..BuildOptions::default()
-    };
-    build_in_dirs(files, opts)
-}
-
 #[test]
 fn versions_of_a_file_share_frames_and_read_back_exactly() {
     let files = versions();
-    let bytes = build(&files, Dictionaries::Auto);
+    let bytes = build_in_dirs(&files, Dictionaries::Auto);
     let img = Image::open(bytes.as_slice()).unwrap();
     for (path, body) in &files {
         let node = resolve(&img, 0, path);
@@ -75,7 +67,7 @@ fn versions_of_a_file_share_frames_and_read_back_exactly() {
     }
     assert_ne!(frame("f/alone.bin", 0).codec, Codec::Packed);
     // Each later version costs about what differs from the one before.
-    let apart = build(&files, Dictionaries::Off);
+    let apart = build_in_dirs(&files, Dictionaries::Off);
     let apart_img = Image::open(apart.as_slice()).unwrap();
     let node = resolve(&apart_img, 0, "c/lib-1.2.bin");
     assert_eq!(apart_img.chunk(&node, 1).unwrap().codec, Codec::Raw);
@@ -96,7 +88,7 @@ fn a_corrupted_group_reads_as_bytes_or_an_error_never_a_panic() {
     v3.extend(noise(3_000, 8));
     let files = [("a/x-1.bin", v1), ("b/x-2.bin", v2), ("c/x-3.bin", v3)]
         .map(|(path, body)| (path.to_string(), body));
-    let bytes = build(&files, Dictionaries::Auto);
+    let bytes = build_in_dirs(&files, Dictionaries::Auto);
     {
         let img = Image::open(bytes.as_slice()).unwrap();
         let c = img.chunk(&resolve(&img, 0, "c/x-3.bin"), 0).unwrap();

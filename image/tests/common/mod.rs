@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 use wasifs_image::format::Node;
-use wasifs_image::{BuildOptions, ChunkSize, FileData, Image, ImageBuilder, Level, Meta};
+use wasifs_image::{
+    BuildOptions, ChunkSize, Dictionaries, FileData, Image, ImageBuilder, Level, Meta,
+};
 
 pub fn meta(mode: u16, t: u64) -> Meta {
     Meta {
@@ -26,9 +28,13 @@ pub fn opts(level: i32, chunk_size: u32) -> BuildOptions {
     }
 }
 
-/// An image built with `opts` of `files`, each `dir/name` (one directory level, made once).
-pub fn build_in_dirs(files: &[(String, Vec<u8>)], opts: BuildOptions) -> Vec<u8> {
-    let mut b = ImageBuilder::new(opts);
+/// An image (default options but `dictionaries`) of `files`, each `dir/name` (one directory
+/// level, made once).
+pub fn build_in_dirs(files: &[(String, Vec<u8>)], dictionaries: Dictionaries) -> Vec<u8> {
+    let mut b = ImageBuilder::new(BuildOptions {
+        dictionaries,
+        ..BuildOptions::default()
+    });
     let root = b.root();
     let mut dirs = std::collections::BTreeMap::new();
     for (path, body) in files {
