@@ -464,6 +464,8 @@ impl<S: Source> Image<S> {
             }
             Ok(dict)
         });
+        // Decoded only up to the end of this chunk's piece (a group's frame holds later pieces).
+        let start = c.block_off as usize;
         let mut block = alloc::vec::Vec::with_capacity(self.header.chunk_size as usize);
         let got = crate::decode::Decoder::new().decompress_into(
             &&stored[..],
@@ -471,9 +473,8 @@ impl<S: Source> Image<S> {
             dict.as_ref().map_err(|e| *e)?,
             &mut alloc::vec::Vec::new(),
             &mut block,
-            usize::MAX,
+            start + out.len(),
         )?;
-        let start = c.block_off as usize;
         let piece = block
             .get(start..start + out.len())
             .filter(|_| start + out.len() <= got);
