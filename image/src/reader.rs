@@ -439,6 +439,10 @@ impl<S: Source> Image<S> {
             self.src.read_at(c.stored_off, out);
             return Ok(len);
         }
+        if c.codec == Codec::Packed {
+            self.read_packed(&c, out)?;
+            return Ok(len);
+        }
         let mut stored = alloc::vec![0u8; c.stored_len as usize];
         self.src.read_at(c.stored_off, &mut stored);
         if c.codec == Codec::Zstd {
@@ -447,15 +451,20 @@ impl<S: Source> Image<S> {
             }
             return Ok(len);
         }
-        if c.codec == Codec::Lz4 {
-            let dict = self.dict.get_or_init(|| {
-                let mut dict = alloc::vec![0u8; self.header.dict_len as usize];
-                self.src.read_at(self.header.dict_off, &mut dict);
-                dict
-            });
-            crate::lz4::decode_block(&stored, dict, out)?;
-            return Ok(len);
-        }
+        let dict = self.dict.get_or_init(|| {
+            let mut dict = alloc::vec![0u8; self.header.dict_len as usize];
+            self.src.read_at(self.header.dict_off, &mut dict);
+            dict
+        });
+        crate::lz4::decode_block(&stored, dict, out)?;
+        Ok(len)
+    }
+
+    /// Fills `out` with packed chunk `c`'s bytes: its frame (read from the image a zstd block at a
+    /// time, against the dictionary of shared blocks if the image has one) is decoded only up to
+    /// the end of the chunk's piece (a group's frame holds later pieces).
+    #[cfg(feature = "decode")]
+    fn read_packed(&self, c: &Chunk, out: &mut [u8]) -> Result<(), FormatError> {
         let dict = self.block_dict.get_or_init(|| {
             let mut dict = alloc::vec::Vec::new();
             if self.header.block_dict_size != 0 {
@@ -464,12 +473,11 @@ impl<S: Source> Image<S> {
             }
             Ok(dict)
         });
-        // Decoded only up to the end of this chunk's piece (a group's frame holds later pieces).
         let start = c.block_off as usize;
         let mut block = alloc::vec::Vec::with_capacity(self.header.chunk_size as usize);
         let got = crate::decode::Decoder::new().decompress_into(
-            &&stored[..],
-            (0, c.stored_len),
+            &self.src,
+            (c.stored_off, c.stored_len),
             dict.as_ref().map_err(|e| *e)?,
             &mut alloc::vec::Vec::new(),
             &mut block,
@@ -479,6 +487,6 @@ impl<S: Source> Image<S> {
             .get(start..start + out.len())
             .filter(|_| start + out.len() <= got);
         out.copy_from_slice(piece.ok_or(FormatError::Decompress)?);
-        Ok(len)
+        Ok(())
     }
 }
