@@ -66,28 +66,38 @@ fn decode(src: &[u8], dict: &[u8], dst: &mut [u8], need: usize) -> Option<usize>
             s += lits + 2;
             let len = mlen + 4;
             // The match is `off` back from `d` in the output, or `off - d` back from the
-            // dictionary's end. Fast when its 18 bytes are all there (in the output: not
-            // overlapping the match, `off >= len`; in the dictionary: `off - d >= 18`).
-            let in_out = off <= d;
-            let fast = if in_out {
-                off >= len
+            // dictionary's end. One 18-byte copy when its bytes are all there (in the output: not
+            // overlapping the match, `off >= len`; in the dictionary: `off - d >= 18`, and within
+            // it). Chosen without a branch on where the match is (`select`s in wasm): that branch
+            // goes either way at random in text and cost more than the copy.
+            let from_dict = off > d;
+            let room = if from_dict { d + 18 } else { len };
+            let base = if from_dict {
+                dict.as_ptr_range().end
             } else {
-                off - d >= 18 && off - d <= dict.len()
+                out.cast_const()
             };
-            if fast {
-                let base = if in_out {
-                    out.cast_const()
-                } else {
-                    dict.as_ptr_range().end
-                };
+            if off >= room && off <= d + dict.len() {
                 // SAFETY: the 18 bytes read start at `d - off` in `dst` (`off >= len >= 4`) or
-                // `off - d >= 18` before the end of `dict` (wrapping arithmetic: `base + d` alone
-                // may lie past the dictionary); `d + 18 <= dst.len()` still (`d` moved by at most
-                // 14). Read whole before written: they may overlap.
+                // `off - d >= 18` before the end of `dict`, at most `dict.len()` before it
+                // (wrapping arithmetic: `base + d` alone may lie past the dictionary);
+                // `d + 18 <= dst.len()` still (`d` moved by at most 14). Read whole before
+                // written: they may overlap.
                 unsafe { copy::<18>(base.wrapping_add(d).wrapping_sub(off), out.add(d)) };
                 d += len;
+            } else if off >= 8 && off <= d {
+                // Overlapping its own bytes with a period of 8 or more: 8 bytes at a time, each
+                // read after the bytes it repeats were written.
+                // SAFETY: each read ends at or before the start of its write (`off >= 8`), so
+                // at bytes already written; writes end at `d + 18 <= dst.len()` (as above).
+                unsafe {
+                    copy::<8>(out.add(d - off), out.add(d));
+                    copy::<8>(out.add(d + 8 - off), out.add(d + 8));
+                    copy::<2>(out.add(d + 16 - off), out.add(d + 16));
+                }
+                d += len;
             } else if off != 0 && off <= d {
-                // Overlapping its own bytes (a run, a short period): byte by byte.
+                // A short period (a run): byte by byte.
                 let w = dst.get_mut(d - off..d + len)?;
                 for k in off..w.len() {
                     *w.get_mut(k)? = *w.get(k - off)?;

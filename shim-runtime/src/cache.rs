@@ -9,13 +9,15 @@
 //! cached. Lookups go through an open-addressing index and eviction is CLOCK (second chance), so
 //! a hit and a miss cost the same with 32 slots or 8,000 (a cache of many MiB in 4 KiB chunks).
 //!
-//! A random read (neither from offset 0 nor where the last read of that file ended) fills the
-//! cache freely up to its budget. Sequential reads fill up to 1 MiB (`GROW_FREELY`), and past that
-//! take more only when a miss is for a chunk evicted not long ago (a "ghost": a larger cache would
-//! have hit), reusing their own slots otherwise: files read through once (a tree of small files in
-//! shared blocks, large files start to end) do not touch every page of a budget they would never
-//! reuse (2,048 page faults for 8 MiB, ~1.8 µs each on a VM), while a database read at random keeps
-//! what it reads.
+//! A random read (neither from offset 0 nor where the last read of that file ended) of a file that
+//! fits in the budget fills the cache freely up to it: read long enough, all of it is cached. Other
+//! reads fill up to 1 MiB (`GROW_FREELY`), and past that take more only when a miss is for a chunk
+//! evicted not long ago (a "ghost": a larger cache would have hit), reusing their own slots
+//! otherwise. So files read through once (a tree of small files in shared blocks, large files start
+//! to end) and files many times the budget read uniformly at random (where a full cache would hit
+//! budget / size of the time) do not touch every page of a budget they would barely reuse (2,048
+//! page faults for 8 MiB, ~1.8 µs each on a VM), while a database read at random keeps what it
+//! reads: its hot pages are missed again soon after eviction, as ghosts.
 
 use alloc::vec::Vec;
 
@@ -50,9 +52,9 @@ pub struct ChunkCache {
     budget: usize,
     /// The node read last and where that read ended.
     last: (u32, u64),
-    /// Whether the current read is random (neither from offset 0 nor where the last one ended):
-    /// it may fill the whole budget without ghosts.
-    random: bool,
+    /// Whether the current read may fill the whole budget without ghosts: a random one (neither
+    /// from offset 0 nor where the last one ended) of a file no larger than the budget.
+    free: bool,
 }
 
 /// A hash of key (`node`, `idx`), never 0.
@@ -77,7 +79,7 @@ impl ChunkCache {
             used: 0,
             budget: budget as usize,
             last: (0, 0),
-            random: false,
+            free: false,
         }
     }
 
@@ -155,9 +157,11 @@ impl ChunkCache {
         Ok(())
     }
 
-    /// Notes a read of `len` bytes of `node` from `offset`, before its chunks are looked up.
-    pub fn reading(&mut self, node: u32, offset: u64, len: u64) {
-        self.random = offset != 0 && self.last != (node, offset);
+    /// Notes a read of `len` bytes of `node` (`size` bytes long) from `offset`, before its chunks
+    /// are looked up.
+    pub fn reading(&mut self, node: u32, size: u64, offset: u64, len: u64) {
+        let random = offset != 0 && self.last != (node, offset);
+        self.free = random && size <= self.budget as u64;
         self.last = (node, offset.saturating_add(len));
     }
 
@@ -189,13 +193,13 @@ impl ChunkCache {
 
     /// A slot for chunk `idx` of `node` with a buffer with room for `len` bytes to decompress into:
     /// a new slot while the budget has room (or no slot exists; past `GROW_FREELY` only for a
-    /// random read or a ghost), else the CLOCK victim when its buffer is as large (reused: it still
+    /// random read of a file that fits or a ghost), else the CLOCK victim when its buffer is as large (reused: it still
     /// holds the victim's bytes, so the caller sets its length without zeroing it again), else that
     /// one is dropped and the budget checked again. It holds nothing until [`ChunkCache::filled`].
     pub fn fill(&mut self, node: u32, idx: u32, len: usize) -> R<(usize, &mut Vec<u8>)> {
         // A sequential read without a ghost grows the cache only up to `GROW_FREELY`, and never
         // shrinks it to make room.
-        let limit = if self.random || self.is_ghost(node, idx) {
+        let limit = if self.free || self.is_ghost(node, idx) {
             self.budget
         } else {
             GROW_FREELY.max(self.used).min(self.budget)
@@ -458,29 +462,49 @@ mod tests {
     }
 
     #[test]
-    fn random_reads_fill_the_whole_budget_and_sequential_ones_continue_where_the_last_ended() {
+    fn random_reads_fill_the_budget_when_their_file_fits_sequential_ones_continue_the_last() {
+        // `reads` 4 KiB reads at odd offsets of a file of `chunks` 4 KiB chunks, uniformly at random.
+        let read_at_random = |c: &mut ChunkCache, chunks: u32, reads: u32| {
+            let mut x = 1u32;
+            for _ in 0..reads {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                let idx = x % chunks;
+                c.reading(
+                    1,
+                    u64::from(chunks) * 4096,
+                    u64::from(idx) * 4096 + 100,
+                    4096,
+                );
+                put_len(c, 1, idx, K4);
+            }
+        };
+        // A database's pages read at random: cached up to the budget when all of it fits.
         let mut c = ChunkCache::new(4 << 20);
-        // A database's pages read at random (4 KiB reads at odd offsets): cached up to the budget.
-        for k in 0..2000u32 {
-            let idx = k.wrapping_mul(7919) % 3000;
-            c.reading(1, u64::from(idx) * 4096 + 100, 4096);
-            put_len(&mut c, 1, idx, K4);
-        }
+        read_at_random(&mut c, 1024, 3000);
         assert_eq!(held(&c), 4 << 20);
+        // P9's file, 8 times the budget, read uniformly at random: a full cache would hit an eighth
+        // of the time; it grows past 1 MiB only by its ghosts (re-reads of chunks just evicted).
+        let mut c = ChunkCache::new(8 << 20);
+        read_at_random(&mut c, 16384, 10_000);
+        assert!(held(&c) > GROW_FREELY && held(&c) < 4 << 20, "{}", held(&c));
         // A file read start to end in 1000-byte reads: sequential, so its chunks take no more.
+        let db = 1 << 30;
         let mut c = ChunkCache::new(4 << 20);
         let mut off = 0u64;
         for idx in 0..2000u32 {
-            c.reading(2, off, 1000);
+            c.reading(2, db, off, 1000);
             off += 1000;
-            c.reading(2, off, 3096);
+            c.reading(2, db, off, 3096);
             off += 3096;
             put_len(&mut c, 2, idx, K4);
         }
         assert_eq!(held(&c), GROW_FREELY);
-        // Another file's read, then this one's continuation: random (the last read was elsewhere).
-        c.reading(3, 0, 10);
-        c.reading(2, off, 4096);
+        // Another file's read, then this one's continuation: random (the last read was elsewhere)
+        // of a file that fits.
+        c.reading(3, db, 0, 10);
+        c.reading(2, 4 << 20, off, 4096);
         put_len(&mut c, 2, 2000, K4);
         assert_eq!(held(&c), GROW_FREELY + K4);
     }

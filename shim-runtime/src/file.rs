@@ -205,7 +205,7 @@ impl<S: Source> Fs<S> {
             return Ok(0);
         }
         let n = core::cmp::min(u64::from(len), size - offset) as u32;
-        self.cache.reading(id, offset, u64::from(n));
+        self.cache.reading(id, size, offset, u64::from(n));
         let mut done = 0u32;
         while done < n {
             let pos = offset + u64::from(done);
