@@ -29,7 +29,7 @@ use crate::wasi::ENOMEM;
 const FILLING: u32 = u32::MAX;
 
 /// Bytes the cache fills without evidence that it needs them (the default budget before 8 MiB).
-const GROW_FREELY: usize = 256 << 10;
+const GROW_FREELY: usize = 1 << 20;
 
 /// The cache: slots whose buffers add up to at most `budget` bytes (or one slot). (Its vectors reuse
 /// element types the shim already has, which keeps the shim's code small.)
