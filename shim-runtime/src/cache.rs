@@ -193,11 +193,12 @@ impl ChunkCache {
 
     /// A slot for chunk `idx` of `node` with a buffer with room for `len` bytes to decompress into:
     /// a new slot while the budget has room (or no slot exists; past `GROW_FREELY` only for a
-    /// random read of a file that fits or a ghost), else the CLOCK victim when its buffer is as large (reused: it still
-    /// holds the victim's bytes, so the caller sets its length without zeroing it again), else that
-    /// one is dropped and the budget checked again. It holds nothing until [`ChunkCache::filled`].
+    /// random read of a file that fits, or a ghost), else the CLOCK victim when its buffer is as
+    /// large (reused: it still holds the victim's bytes, so the caller sets its length without
+    /// zeroing it again), else that one is dropped and the budget checked again. It holds nothing
+    /// until [`ChunkCache::filled`].
     pub fn fill(&mut self, node: u32, idx: u32, len: usize) -> R<(usize, &mut Vec<u8>)> {
-        // A sequential read without a ghost grows the cache only up to `GROW_FREELY`, and never
+        // Any other read without a ghost grows the cache only up to `GROW_FREELY`, and never
         // shrinks it to make room.
         let limit = if self.free || self.is_ghost(node, idx) {
             self.budget
