@@ -11,12 +11,10 @@ use wasifs_image::{Dictionaries, Image};
 /// directories: each block alone finds nothing to compress, the pool repeats across the tree.
 fn pool_files() -> Vec<(String, Vec<u8>)> {
     let pool = noise(1 << 20, 11);
-    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut rng = wasifs_image::fuzz::Rng(0x2545_f491_4f6c_dd1d);
     (0..1500)
         .map(|i| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             let len = 2048 + (x % 8192) as usize;
             let start = (x >> 24) as usize % (pool.len() - len);
             (

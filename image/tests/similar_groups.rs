@@ -94,13 +94,8 @@ fn a_corrupted_group_reads_as_bytes_or_an_error_never_a_panic() {
         let c = img.chunk(&resolve(&img, 0, "c/x-3.bin"), 0).unwrap();
         assert_eq!((c.codec, c.block_off), (Codec::Packed, 80_000));
     }
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut next = || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut rng = wasifs_image::fuzz::Rng(0x2545_f491_4f6c_dd1d);
+    let mut next = || rng.next();
     for _ in 0..400 {
         let mut bad = bytes.clone();
         for _ in 0..1 + next() % 3 {

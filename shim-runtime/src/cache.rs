@@ -466,12 +466,9 @@ mod tests {
     fn random_reads_fill_the_budget_when_their_file_fits_sequential_ones_continue_the_last() {
         // `reads` 4 KiB reads at odd offsets of a file of `chunks` 4 KiB chunks, uniformly at random.
         let read_at_random = |c: &mut ChunkCache, chunks: u32, reads: u32| {
-            let mut x = 1u32;
+            let mut rng = wasifs_image::fuzz::Rng(1);
             for _ in 0..reads {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                let idx = x % chunks;
+                let idx = rng.below(chunks as usize) as u32;
                 c.reading(
                     1,
                     u64::from(chunks) * 4096,

@@ -15,13 +15,8 @@ use wasifs_tests::{
 /// pseudo-random bytes, into 15 directories under `dir`, and three versions of a 600 KB file of
 /// such bytes (each with a few bytes changed and some inserted) into `v1`..`v3`.
 fn write_pool_tree(dir: &Path) {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = wasifs_image::fuzz::Rng(0x9e37_79b9_7f4a_7c15);
+    let mut next = move || rng.next();
     let pool: Vec<u8> = (0..1 << 20).map(|_| next() as u8).collect();
     for i in 0..1500 {
         let r = next();

@@ -168,12 +168,10 @@ mod tests {
 
     /// Files of 2–10 KiB cut at pseudo-random places from one `pool`.
     fn cut_from(pool: &[u8], count: usize) -> Vec<Vec<u8>> {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = crate::fuzz::Rng(0x9e37_79b9_7f4a_7c15);
         (0..count)
             .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                let x = rng.next();
                 let len = 2048 + (x % 8192) as usize;
                 let start = (x >> 20) as usize % (pool.len() - len);
                 pool[start..start + len].to_vec()
