@@ -27,16 +27,23 @@ impl ChunkSize {
         }
     }
 
+    /// Whether the chunk size is chosen per file ([`ChunkSize::AUTO`]).
+    pub fn is_auto(self) -> bool {
+        self.0.is_none()
+    }
+
     /// log2 of the chunk size of a file of `size` bytes whose image gives the shim `cache` bytes
-    /// of chunk cache. The auto rule: a file larger than the cache cannot stay cached, so it is
-    /// read at random through small chunks (4 KiB: databases, indexes, models); every other file
-    /// keeps 256 KiB chunks (read 32 KiB at a time), for ratio and sequential speed, and once read is served from the cache
-    /// (BENCHMARKS.md, P9: a 7 MiB SQLite database under a 4 MiB cache answered its queries 2.9×
-    /// faster in 4 KiB chunks than in 32 KiB ones).
-    pub fn log2_for(self, size: u64, cache: CacheSize) -> u8 {
+    /// of chunk cache; `paged` when its format says it is read a page at a time (a SQLite
+    /// database). The auto rule: a file larger than the cache cannot stay cached, so it is read
+    /// at random through small chunks (4 KiB: databases, indexes, models), and so is a paged
+    /// file of any size: a cold read of one page then decodes 4 KiB, not up to 256 KiB
+    /// (bench/NOTES.md: a 7 MiB SQLite database, 10 lookups 6.8 → 0.67 ms, 10,000 lookups 58 →
+    /// 53 ms, image +2.5 %); every other file keeps 256 KiB chunks (read 32 KiB at a time), for
+    /// ratio and sequential speed, and once read is served from the cache.
+    pub fn log2_for(self, size: u64, cache: CacheSize, paged: bool) -> u8 {
         match self.0 {
             Some(log2) => log2,
-            None if size > u64::from(cache.get()) => SMALL_CHUNK_LOG2,
+            None if paged || size > u64::from(cache.get()) => SMALL_CHUNK_LOG2,
             None => DEFAULT_CHUNK_LOG2,
         }
     }
@@ -107,15 +114,29 @@ mod tests {
     }
 
     #[test]
-    fn auto_gives_4k_chunks_only_to_files_larger_than_the_cache() {
+    fn auto_gives_4k_chunks_only_to_files_larger_than_the_cache_or_paged() {
         let cache = CacheSize::DEFAULT;
         let whole = u64::from(cache.get());
-        assert_eq!(ChunkSize::AUTO.log2_for(whole, cache), 18);
-        assert_eq!(ChunkSize::AUTO.log2_for(whole + 1, cache), SMALL_CHUNK_LOG2);
-        assert_eq!(ChunkSize::AUTO.log2_for(0, cache), 18);
+        assert_eq!(ChunkSize::AUTO.log2_for(whole, cache, false), 18);
+        assert_eq!(
+            ChunkSize::AUTO.log2_for(whole, cache, true),
+            SMALL_CHUNK_LOG2
+        );
+        assert_eq!(
+            ChunkSize::AUTO.log2_for(1 << 20, cache, true),
+            SMALL_CHUNK_LOG2
+        );
+        assert_eq!(
+            ChunkSize::AUTO.log2_for(whole + 1, cache, false),
+            SMALL_CHUNK_LOG2
+        );
+        assert_eq!(ChunkSize::AUTO.log2_for(0, cache, false), 18);
         let small: CacheSize = "64K".parse().expect("a valid cache size");
-        assert_eq!(ChunkSize::AUTO.log2_for(300 << 10, small), SMALL_CHUNK_LOG2);
+        assert_eq!(
+            ChunkSize::AUTO.log2_for(300 << 10, small, false),
+            SMALL_CHUNK_LOG2
+        );
         let fixed = ChunkSize::fixed_log2(17).expect("128 KiB is valid");
-        assert_eq!(fixed.log2_for(1 << 30, cache), 17);
+        assert_eq!(fixed.log2_for(1 << 30, cache, true), 17);
     }
 }

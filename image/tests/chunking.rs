@@ -5,7 +5,8 @@ mod common;
 use common::{noise, opts, read_file, resolve, sample, text};
 use wasifs_image::format::{Codec, SMALL_CHUNK_LOG2};
 use wasifs_image::{
-    BlockSize, BuildOptions, CacheSize, FileData, FormatError, Image, ImageBuilder, Level, Meta,
+    BlockSize, BuildOptions, CacheSize, ChunkSize, FileData, FormatError, Image, ImageBuilder,
+    Level, Meta,
 };
 
 #[test]
@@ -121,6 +122,58 @@ fn auto_chunk_size_gives_files_over_the_cache_small_chunks_and_the_header_the_la
         b.finish().unwrap()
     };
     assert_eq!(Image::open(only_big.as_slice()).unwrap().chunk_size(), 8192);
+}
+
+#[test]
+fn auto_chunk_size_gives_sqlite_databases_small_chunks_whatever_their_size() {
+    // A database well within the cache (read a page at a time, at random), a file of the same
+    // size and content without the header, and a database too small to leave the shared blocks.
+    let page = |n: usize| {
+        let mut db = b"SQLite format 3\0".to_vec();
+        db.extend_from_slice(&text(n - db.len()));
+        db
+    };
+    let (db, tiny) = (page(200 * 1024), page(2000));
+    let mut plain = db.clone();
+    plain[0] = b's';
+    let build = |chunk_size| {
+        let mut b = ImageBuilder::new(BuildOptions {
+            chunk_size,
+            ..BuildOptions::default()
+        });
+        let root = b.root();
+        for (name, data) in [("db", &db), ("plain", &plain), ("tiny", &tiny)] {
+            b.add_file(
+                root,
+                name.as_bytes(),
+                Meta::default(),
+                FileData::Bytes(data.clone()),
+            )
+            .unwrap();
+        }
+        b.finish().unwrap()
+    };
+    let auto = build(ChunkSize::AUTO);
+    let img = Image::open(auto.as_slice()).unwrap();
+    let (d, p, t) = (
+        resolve(&img, 0, "db"),
+        resolve(&img, 0, "plain"),
+        resolve(&img, 0, "tiny"),
+    );
+    assert_eq!((d.chunk_log2, d.b), (SMALL_CHUNK_LOG2, 50));
+    assert_eq!((p.chunk_log2, p.b), (18, 1));
+    assert_eq!(img.chunk(&t, 0).unwrap().codec, Codec::Packed);
+    assert_eq!(
+        (read_file(&img, &d), read_file(&img, &p)),
+        (db.clone(), plain.clone())
+    );
+    assert_eq!(read_file(&img, &t), tiny);
+
+    // A size given on the command line is every file's.
+    let fixed = build("64K".parse().unwrap());
+    let img = Image::open(fixed.as_slice()).unwrap();
+    assert_eq!(resolve(&img, 0, "db").chunk_log2, 16);
+    assert_eq!(resolve(&img, 0, "plain").chunk_log2, 16);
 }
 
 #[test]

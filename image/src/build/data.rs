@@ -15,12 +15,13 @@ use super::compress::{lost_chunk, Compressors, Done, Job, Outputs};
 use super::dedup::{content_hash, Dedup};
 use super::dict::{self, RandomFile};
 use super::error::to_u32;
+use super::formats;
 use super::pack::{Block, Packer};
 use super::similar::{self, Candidate};
 use super::sink::ImageSink;
 use super::tree::{Body, Order, Tree};
 use super::{BuildError, BuildOptions, FileData};
-use crate::format::{Chunk, Codec, SMALL_CHUNK_LOG2};
+use crate::format::{Chunk, Codec, PACK_BELOW, SMALL_CHUNK_LOG2};
 
 /// Uncompressed bytes read into one batch before it is compressed (two batches are in memory at
 /// once: one being read, one being compressed).
@@ -58,6 +59,16 @@ fn read_at_random(opts: &BuildOptions, log2: u8) -> bool {
     log2 <= SMALL_CHUNK_LOG2 && opts.level.zstd().is_some()
 }
 
+/// log2 of the chunk size of file `data` (`size` bytes) by `--chunk-size`'s rule, which looks at
+/// its first bytes only for `auto` and a file too large to share a block and small enough for
+/// the cache (a larger one gets small chunks anyway).
+fn chunk_log2(opts: &BuildOptions, data: &FileData, size: u64) -> Result<u8, BuildError> {
+    let paged = opts.chunk_size.is_auto()
+        && (PACK_BELOW..=u64::from(opts.cache_size.get())).contains(&size)
+        && formats::read_at_random(data)?;
+    Ok(opts.chunk_size.log2_for(size, opts.cache_size, paged))
+}
+
 /// Appends the contents of every file of `tree`, in `order`, to `out` (which holds the header so
 /// far), calling `progress(done, total)` after each batch.
 pub(super) fn write(
@@ -81,9 +92,12 @@ pub(super) fn write(
     let mut random = Vec::new();
     let mut small = Vec::new();
     let mut alike = Vec::new();
+    // Each file's chunk size (by position), chosen once.
+    let mut log2s = std::vec![0u8; order.nodes.len()];
     for (i, &r) in order.nodes.iter().enumerate() {
         if let Body::File { data, size } = &tree.node(r).body {
-            let log2 = opts.chunk_size.log2_for(*size, opts.cache_size);
+            let log2 = chunk_log2(&opts, data, *size)?;
+            log2s[i] = log2;
             if Packer::packs(opts.level, opts.block_size, *size, log2) {
                 small.push(SmallFile { data, size: *size });
             } else if group::may_join(&opts, log2, *size) {
@@ -136,6 +150,7 @@ pub(super) fn write(
             compressors.set_block_dict(d, opts.level)?;
         }
         let mut w = DataWriter::new(opts, compressors, scope, sink, order.nodes.len());
+        w.data.chunk_log2 = log2s;
         w.data.dict = dict_range;
         w.data.block_dict = block_dict_range;
         w.set_groups(&groups, |i| {
@@ -310,12 +325,11 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
 
     /// Queues all chunks of file `order[index]`, in its chunk size, then its end; or, when its size
     /// and first chunk match an earlier file's and so do all its bytes, queues it as a copy of that
-    /// file before any of it is compressed. (The chunk size depends only on the file's size, so a
-    /// copy shares chunks of its own size.)
+    /// file before any of it is compressed. (The chunk size depends only on the file's size and
+    /// first bytes, so a copy shares chunks of its own size.)
     fn add_file(&mut self, index: usize, data: &'a FileData, size: u64) -> Result<(), BuildError> {
         self.dedup.add_source(index, data);
-        let log2 = self.opts.chunk_size.log2_for(size, self.opts.cache_size);
-        self.data.chunk_log2[index] = log2;
+        let log2 = self.data.chunk_log2.get(index).copied().unwrap_or_default();
         if Packer::packs(self.opts.level, self.opts.block_size, size, log2) {
             self.data.chunk_log2[index] = self.opts.block_size.log2();
             return self.add_small(index, data, size);

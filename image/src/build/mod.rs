@@ -12,6 +12,7 @@ mod data;
 mod dedup;
 mod dict;
 mod error;
+mod formats;
 mod layout;
 mod meta;
 mod pack;

@@ -85,6 +85,12 @@ impl FileData {
         }
     }
 
+    /// Fills `dst` with the first bytes of the contents; returns how many there were (fewer when
+    /// the contents are shorter).
+    pub(super) fn head(&self, dst: &mut [u8]) -> Result<usize, BuildError> {
+        read_full(&mut *self.open()?, dst).map_err(|e| self.read_error(e))
+    }
+
     /// A reader over the contents, from the start.
     fn open(&self) -> Result<Box<dyn Read + '_>, BuildError> {
         Ok(match self {

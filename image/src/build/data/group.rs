@@ -64,8 +64,7 @@ impl<'a> DataWriter<'a, '_, '_, '_> {
         let mut live = Vec::with_capacity(members.len());
         for (index, data, size) in members {
             self.dedup.add_source(index, data);
-            let log2 = self.opts.chunk_size.log2_for(size, self.opts.cache_size);
-            self.data.chunk_log2[index] = log2;
+            let log2 = self.data.chunk_log2.get(index).copied().unwrap_or_default();
             live.push(Member {
                 index,
                 size,
