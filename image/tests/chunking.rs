@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{noise, opts, read_file, resolve, sample, text};
+use common::{build_flat, noise, opts, read_file, resolve, sample, text};
 use wasifs_image::format::{Codec, SMALL_CHUNK_LOG2};
 use wasifs_image::{
     BlockSize, BuildOptions, CacheSize, ChunkSize, FileData, FormatError, Image, ImageBuilder,
@@ -137,21 +137,11 @@ fn auto_chunk_size_gives_sqlite_databases_small_chunks_whatever_their_size() {
     let mut plain = db.clone();
     plain[0] = b's';
     let build = |chunk_size| {
-        let mut b = ImageBuilder::new(BuildOptions {
+        let opts = BuildOptions {
             chunk_size,
             ..BuildOptions::default()
-        });
-        let root = b.root();
-        for (name, data) in [("db", &db), ("plain", &plain), ("tiny", &tiny)] {
-            b.add_file(
-                root,
-                name.as_bytes(),
-                Meta::default(),
-                FileData::Bytes(data.clone()),
-            )
-            .unwrap();
-        }
-        b.finish().unwrap()
+        };
+        build_flat(opts, &[("db", &db), ("plain", &plain), ("tiny", &tiny)])
     };
     let auto = build(ChunkSize::AUTO);
     let img = Image::open(auto.as_slice()).unwrap();
@@ -178,20 +168,14 @@ fn auto_chunk_size_gives_sqlite_databases_small_chunks_whatever_their_size() {
 
 #[test]
 fn small_files_share_compressed_blocks_of_at_most_128k_in_node_order() {
-    let mut b = ImageBuilder::new(BuildOptions::default());
-    let root = b.root();
     let contents: Vec<Vec<u8>> = (0..60).map(|i| text(3000 + i * 97)).collect();
-    for (i, data) in contents.iter().enumerate() {
-        let name = format!("f{i:02}");
-        b.add_file(
-            root,
-            name.as_bytes(),
-            Meta::default(),
-            FileData::Bytes(data.clone()),
-        )
-        .unwrap();
-    }
-    let bytes = b.finish().unwrap();
+    let names: Vec<String> = (0..60).map(|i| format!("f{i:02}")).collect();
+    let files: Vec<(&str, &[u8])> = names
+        .iter()
+        .map(|n| n.as_str())
+        .zip(contents.iter().map(|c| &c[..]))
+        .collect();
+    let bytes = build_flat(BuildOptions::default(), &files);
     let img = Image::open(bytes.as_slice()).unwrap();
     let mut blocks = Vec::new();
     for (i, want) in contents.iter().enumerate() {

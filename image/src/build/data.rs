@@ -65,7 +65,7 @@ fn read_at_random(opts: &BuildOptions, log2: u8) -> bool {
 fn chunk_log2(opts: &BuildOptions, data: &FileData, size: u64) -> Result<u8, BuildError> {
     let paged = opts.chunk_size.is_auto()
         && (PACK_BELOW..=u64::from(opts.cache_size.get())).contains(&size)
-        && formats::read_at_random(data)?;
+        && formats::paged(data)?;
     Ok(opts.chunk_size.log2_for(size, opts.cache_size, paged))
 }
 

@@ -7,8 +7,8 @@ use super::{BuildError, FileData};
 /// wherever a lookup leads.
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
-/// Whether `data` is a SQLite database, by its first bytes.
-pub(super) fn read_at_random(data: &FileData) -> Result<bool, BuildError> {
+/// Whether `data` is read a page at a time at random: a SQLite database, by its first bytes.
+pub(super) fn paged(data: &FileData) -> Result<bool, BuildError> {
     let mut head = [0u8; SQLITE_HEADER.len()];
     Ok(data.head(&mut head)? == head.len() && &head == SQLITE_HEADER)
 }
@@ -19,12 +19,12 @@ mod tests {
     use std::vec::Vec;
 
     #[test]
-    fn a_sqlite_header_is_read_at_random_and_other_or_shorter_bytes_are_not() {
+    fn a_sqlite_header_is_paged_and_other_or_shorter_bytes_are_not() {
         let mut db = SQLITE_HEADER.to_vec();
         db.extend_from_slice(&[0x10, 0x00, 1, 1]);
-        assert!(read_at_random(&FileData::Bytes(db)).unwrap());
-        assert!(!read_at_random(&FileData::Bytes(b"SQLite format 3".to_vec())).unwrap());
-        assert!(!read_at_random(&FileData::Bytes(b"SQLite format 2\0....".to_vec())).unwrap());
-        assert!(!read_at_random(&FileData::Bytes(Vec::new())).unwrap());
+        assert!(paged(&FileData::Bytes(db)).unwrap());
+        assert!(!paged(&FileData::Bytes(b"SQLite format 3".to_vec())).unwrap());
+        assert!(!paged(&FileData::Bytes(b"SQLite format 2\0....".to_vec())).unwrap());
+        assert!(!paged(&FileData::Bytes(Vec::new())).unwrap());
     }
 }

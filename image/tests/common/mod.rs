@@ -28,6 +28,18 @@ pub fn opts(level: i32, chunk_size: u32) -> BuildOptions {
     }
 }
 
+/// An image (`opts`) of `files`, each at the root.
+pub fn build_flat(opts: BuildOptions, files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = ImageBuilder::new(opts);
+    let root = b.root();
+    for (name, body) in files {
+        let data = FileData::Bytes(body.to_vec());
+        b.add_file(root, name.as_bytes(), Meta::default(), data)
+            .unwrap();
+    }
+    b.finish().unwrap()
+}
+
 /// An image (default options but `dictionaries`) of `files`, each `dir/name` (one directory
 /// level, made once).
 pub fn build_in_dirs(files: &[(String, Vec<u8>)], dictionaries: Dictionaries) -> Vec<u8> {
