@@ -360,8 +360,10 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
             }
             pieces.read_into(&mut b.bytes[start..=end])?;
             if std::mem::take(&mut first) {
-                let hash = content_hash(&b.bytes[start..end]);
-                if let Some(earlier) = self.dedup.earlier_copy(index, size, hash)? {
+                let piece = &b.bytes[start..end];
+                let whole = (len as u64 == size).then_some(piece);
+                let hash = content_hash(piece);
+                if let Some(earlier) = self.dedup.earlier_copy(index, size, hash, whole)? {
                     return self.push(Item::Copy {
                         index,
                         earlier,
@@ -386,7 +388,8 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         pieces.read_into(&mut self.small[..=n])?;
         pieces.end()?;
         let bytes = &self.small[..n];
-        if let Some(earlier) = self.dedup.earlier_copy(index, size, content_hash(bytes))? {
+        let hash = content_hash(bytes);
+        if let Some(earlier) = self.dedup.earlier_copy(index, size, hash, Some(bytes))? {
             return self.push(Item::Copy {
                 index,
                 earlier,

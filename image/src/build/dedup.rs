@@ -1,19 +1,31 @@
 //! Deduplication of whole files: a file whose bytes equal an earlier file's shares its chunks (found
 //! by size and the hash of its first chunk, before any of it is compressed).
 
+use std::boxed::Box;
 use std::collections::HashMap;
 use std::vec::Vec;
 
 use super::source::same_contents;
 use super::{BuildError, FileData};
 
+/// Most bytes of whole-file contents kept in memory to confirm later copies without reading either
+/// file again (trees of many tiny files repeat a few contents thousands of times: each copy cost two
+/// opens and reads).
+const KEEP_BYTES: usize = 8 << 20;
+
+/// A file stored so far: its node-order index, and its contents when they were kept.
+type Stored = (usize, Option<Box<[u8]>>);
+
 /// The files stored so far, found by size and content hash and confirmed byte for byte.
 #[derive(Default)]
 pub(super) struct Dedup<'a> {
     /// Sources of the files added so far, by node-order index (to verify a hash match).
     sources: HashMap<usize, &'a FileData>,
-    /// (size, content hash) → node-order indexes of the files stored with that key.
-    seen: HashMap<(u64, u64), Vec<usize>>,
+    /// (size, content hash) → the files stored with that key: node-order index, and the contents
+    /// when they were kept.
+    seen: HashMap<(u64, u64), Vec<Stored>>,
+    /// Bytes of contents kept in `seen` (at most [`KEEP_BYTES`]).
+    kept: usize,
 }
 
 impl<'a> Dedup<'a> {
@@ -23,24 +35,36 @@ impl<'a> Dedup<'a> {
     }
 
     /// The node-order index of an earlier file with the same `size` bytes as file `order[index]`,
-    /// or `None` (then this file is remembered for later ones).
+    /// or `None` (then this file is remembered for later ones). `whole` is all of its contents
+    /// when the caller has them in memory (checked to end there): then they are compared without
+    /// reading this file again, and kept for later files while [`KEEP_BYTES`] allows.
     pub(super) fn earlier_copy(
         &mut self,
         index: usize,
         size: u64,
         hash: u64,
+        whole: Option<&[u8]>,
     ) -> Result<Option<usize>, BuildError> {
         let source = |i: usize| self.sources.get(&i).copied().ok_or(BuildError::UnknownNode);
         let key = (size, hash);
         if let Some(cands) = self.seen.get(&key) {
-            let me = source(index)?;
-            for &c in cands {
-                if same_contents(source(c)?, me, size)? {
-                    return Ok(Some(c));
+            for (c, kept) in cands {
+                let same = match (kept, whole) {
+                    (Some(kept), Some(whole)) => kept[..] == whole[..],
+                    (None, Some(whole)) => source(*c)?.holds(whole)?,
+                    _ => same_contents(source(*c)?, source(index)?, size)?,
+                };
+                if same {
+                    return Ok(Some(*c));
                 }
             }
         }
-        self.seen.entry(key).or_default().push(index);
+        let keep = whole.filter(|w| w.len() <= KEEP_BYTES - self.kept);
+        self.kept += keep.map_or(0, <[u8]>::len);
+        self.seen
+            .entry(key)
+            .or_default()
+            .push((index, keep.map(Box::from)));
         Ok(None)
     }
 }
@@ -78,6 +102,67 @@ pub(super) fn content_hash(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A host file holding `bytes` in `dir`.
+    fn host_file(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> FileData {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        FileData::Path(p)
+    }
+
+    #[test]
+    fn files_with_equal_hashes_but_other_bytes_are_never_copies_whichever_way_they_are_compared() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (host_file(&dir, "a", b"abcd"), host_file(&dir, "b", b"abce"));
+        // One hash for both (a collision): only the bytes decide. In memory, from the host file
+        // (the earlier one's bytes not kept) and with neither in memory.
+        for (first, second) in [
+            (Some(&b"abcd"[..]), Some(&b"abce"[..])),
+            (None, Some(b"abce")),
+            (None, None),
+        ] {
+            let mut d = Dedup::default();
+            d.add_source(0, &a);
+            assert_eq!(d.earlier_copy(0, 4, 7, first).unwrap(), None);
+            d.add_source(1, &b);
+            assert_eq!(
+                d.earlier_copy(1, 4, 7, second).unwrap(),
+                None,
+                "{first:?} {second:?}"
+            );
+            d.add_source(2, &a);
+            assert_eq!(
+                d.earlier_copy(2, 4, 7, first).unwrap(),
+                Some(0),
+                "{first:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_small_copy_is_confirmed_from_kept_bytes_without_reading_the_earlier_file_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = host_file(&dir, "a", b"same");
+        let b = host_file(&dir, "b", b"same");
+        let mut d = Dedup::default();
+        d.add_source(0, &a);
+        assert_eq!(d.earlier_copy(0, 4, 1, Some(b"same")).unwrap(), None);
+        // Gone from the host: a comparison that read it again would fail.
+        std::fs::remove_file(dir.path().join("a")).unwrap();
+        d.add_source(1, &b);
+        assert_eq!(d.earlier_copy(1, 4, 1, Some(b"same")).unwrap(), Some(0));
+        // Past the budget nothing is kept: the earlier file is read again.
+        let mut d = Dedup {
+            kept: KEEP_BYTES - 3,
+            ..Dedup::default()
+        };
+        d.add_source(0, &b);
+        assert_eq!(d.earlier_copy(0, 4, 1, Some(b"same")).unwrap(), None);
+        assert_eq!(d.kept, KEEP_BYTES - 3);
+        std::fs::remove_file(dir.path().join("b")).unwrap();
+        d.add_source(1, &a);
+        assert!(d.earlier_copy(1, 4, 1, Some(b"same")).is_err());
+    }
 
     #[test]
     fn content_hash_changes_with_any_one_byte_and_with_the_length() {

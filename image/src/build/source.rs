@@ -85,6 +85,13 @@ impl FileData {
         }
     }
 
+    /// True when the contents are exactly `bytes` (read again; a file of another length is not).
+    pub(super) fn holds(&self, bytes: &[u8]) -> Result<bool, BuildError> {
+        let mut buf = std::vec![0u8; bytes.len() + 1];
+        let n = read_full(&mut *self.open()?, &mut buf).map_err(|e| self.read_error(e))?;
+        Ok(buf.get(..n) == Some(bytes))
+    }
+
     /// Fills `dst` with the first bytes of the contents; returns how many there were (fewer when
     /// the contents are shorter).
     pub(super) fn head(&self, dst: &mut [u8]) -> Result<usize, BuildError> {

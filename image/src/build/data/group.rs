@@ -85,7 +85,8 @@ impl<'a> DataWriter<'a, '_, '_, '_> {
                 m.pieces.read_into(&mut piece[..=len])?;
                 if std::mem::take(&mut m.first) {
                     let hash = content_hash(&piece[..len]);
-                    if let Some(earlier) = self.dedup.earlier_copy(m.index, m.size, hash)? {
+                    let whole = (len as u64 == m.size).then_some(&piece[..len]);
+                    if let Some(earlier) = self.dedup.earlier_copy(m.index, m.size, hash, whole)? {
                         m.copy = true;
                         let (index, size) = (m.index, m.size);
                         self.push(Item::Copy {
