@@ -52,11 +52,12 @@ fn decode(src: &[u8], dict: &[u8], dst: &mut [u8], need: usize) -> Option<usize>
         let token = *src.get(s)?;
         s += 1;
         let (lits, mlen) = (usize::from(token >> 4), usize::from(token & 15));
-        if lits < 15 && mlen < 15 && s < src_fast && d < dst_fast {
-            let out = dst.as_mut_ptr(); // every access to `dst` below goes through this pointer
-                                        // SAFETY: the room check: `s + 18 <= src.len()` and `d + 34 <= dst.len()`, so the 16
-                                        // literal bytes and the offset (at `s + lits`, `lits <= 14`) are read within `src`
-                                        // and the 16 bytes written within `dst`.
+        if lits < 15 && s < src_fast && d < dst_fast {
+            // Every access to `dst` below goes through this pointer.
+            let out = dst.as_mut_ptr();
+            // SAFETY: the room check: `s + 18 <= src.len()` and `d + 34 <= dst.len()`, so the 16
+            // literal bytes and the offset (at `s + lits`, `lits <= 14`) are read within `src`
+            // and the 16 bytes written within `dst`.
             let off = unsafe {
                 let from = src.as_ptr().add(s);
                 copy::<16>(from, out.add(d));
@@ -64,6 +65,30 @@ fn decode(src: &[u8], dict: &[u8], dst: &mut [u8], need: usize) -> Option<usize>
             };
             d += lits;
             s += lits + 2;
+            if mlen == 15 {
+                // A long match (19 bytes or more; a fifth of the sequences in source code): its
+                // length's extension bytes follow. Within the output with a period of 16 or
+                // more, 16 bytes at a time up to 15 past its end (rewritten by what follows),
+                // each read from bytes already written; else (from the dictionary, a short
+                // period, near the block's end) `copy_match`.
+                let len = read_len(src, &mut s, mlen)?.checked_add(4)?;
+                let end = d.checked_add(len)?;
+                if off >= 16 && off <= d && end.checked_add(16)? <= dst.len() {
+                    for k in (0..len).step_by(16) {
+                        // SAFETY: the read `d - off + k .. + 16` ends at or before `d + k`
+                        // (`off >= 16`), where this write starts; writes end at
+                        // `d + k + 16 <= end + 15 < dst.len()` (`k < len`).
+                        unsafe { copy::<16>(out.add(d - off + k), out.add(d + k)) };
+                    }
+                    d = end;
+                } else {
+                    d = copy_match(dict, dst, d, off, len)?;
+                }
+                if d >= need {
+                    return Some(d);
+                }
+                continue;
+            }
             let len = mlen + 4;
             // The match is `off` back from `d` in the output, or `off - d` back from the
             // dictionary's end. One 18-byte copy when its bytes are all there (in the output: not
@@ -110,7 +135,16 @@ fn decode(src: &[u8], dict: &[u8], dst: &mut [u8], need: usize) -> Option<usize>
             // Literals of any length.
             let n = read_len(src, &mut s, lits)?;
             let (s_end, d_end) = (s.checked_add(n)?, d.checked_add(n)?);
-            dst.get_mut(d..d_end)?.copy_from_slice(src.get(s..s_end)?);
+            if s_end.checked_add(16)? <= src.len() && d_end.checked_add(16)? <= dst.len() {
+                // 16 bytes at a time (a variable-length copy is a call in wasm), up to 15 past
+                // the run (rewritten by what follows).
+                for k in (0..n).step_by(16) {
+                    // SAFETY: `k < n`, so `s + k + 16 <= s_end + 15 < src.len()`; likewise in `dst`.
+                    unsafe { copy::<16>(src.as_ptr().add(s + k), dst.as_mut_ptr().add(d + k)) };
+                }
+            } else {
+                dst.get_mut(d..d_end)?.copy_from_slice(src.get(s..s_end)?);
+            }
             (s, d) = (s_end, d_end);
             if s >= src.len() {
                 // The last sequence: literals only, ending the input.
@@ -429,6 +463,79 @@ mod tests {
                     assert!(got < data.len(), "{i}: stopped early for {need}");
                 }
             }
+        }
+    }
+
+    /// Appends a length's nibble overflow as LZ4 extension bytes (`n >= 15` after the nibble).
+    fn push_len(block: &mut Vec<u8>, n: usize) {
+        if n >= 15 {
+            let mut left = n - 15;
+            while left >= 255 {
+                block.push(255);
+                left -= 255;
+            }
+            block.push(left as u8);
+        }
+    }
+
+    /// Hand-made blocks of sequences (literals, offset, match length) with no parser's habits, and
+    /// what a byte-at-a-time decoder makes of them.
+    fn hand_made(seqs: &[(Vec<u8>, usize, usize)], dict: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let (mut block, mut out) = (Vec::new(), Vec::new());
+        for (lits, off, mlen) in seqs {
+            let nib = |n: usize| n.min(15) as u8;
+            block.push(nib(lits.len()) << 4 | nib(mlen - 4));
+            push_len(&mut block, lits.len());
+            block.extend_from_slice(lits);
+            block.extend_from_slice(&(*off as u16).to_le_bytes());
+            push_len(&mut block, mlen - 4);
+            out.extend_from_slice(lits);
+            for _ in 0..*mlen {
+                let at = dict.len() + out.len() - off;
+                let b = if at < dict.len() {
+                    dict[at]
+                } else {
+                    out[at - dict.len()]
+                };
+                out.push(b);
+            }
+        }
+        block.push(0); // the last sequence: no literals
+        (block, out)
+    }
+
+    #[test]
+    fn long_matches_at_every_period_and_distance_from_the_end_decode_like_a_byte_copy() {
+        let dict = text(200, 11);
+        let mut r = Rng(12);
+        for off in 1..=70 {
+            for mlen in [19, 20, 31, 32, 33, 47, 100, 300] {
+                for tail in 0..20 {
+                    // Literals to reach back into, the long match, then `tail` bytes of short
+                    // sequences (a match of 4 after 0-1 literals) before the block ends.
+                    let head = random(40, off as u64);
+                    let lits = r.below(16);
+                    let mut seqs = std::vec![(head, 30 + off.min(10), 4)];
+                    seqs.push((random(lits, mlen as u64), off, mlen));
+                    let mut left = tail;
+                    while left >= 4 {
+                        let l = (left - 4).min(1);
+                        seqs.push((random(l, left as u64), 1 + r.below(40), 4));
+                        left -= 4 + l;
+                    }
+                    let (block, want) = hand_made(&seqs, &dict);
+                    let mut got = vec![0xAA; want.len()];
+                    decode_block(&block, &dict, &mut got).expect("valid block decodes");
+                    assert_eq!(got, want, "offset {off}, length {mlen}, tail {tail}");
+                }
+            }
+        }
+        // From the dictionary, wholly or reaching into the output.
+        for off in [19, 20, 40, 60, 100, 150, 200, 230] {
+            let (block, want) = hand_made(&[(random(30, 3), off, 60)], &dict);
+            let mut got = vec![0; want.len()];
+            decode_block(&block, &dict, &mut got).expect("valid block decodes");
+            assert_eq!(got, want, "dictionary offset {off}");
         }
     }
 
