@@ -81,6 +81,18 @@ fn decode(src: &[u8], dict: &[u8], dst: &mut [u8], need: usize) -> Option<usize>
                         unsafe { copy::<16>(out.add(d - off + k), out.add(d + k)) };
                     }
                     d = end;
+                } else if off > d
+                    && off - d >= len + 15
+                    && off - d <= dict.len()
+                    && end.checked_add(16)? <= dst.len()
+                {
+                    let from = dict.as_ptr_range().end.wrapping_sub(off - d);
+                    for k in (0..len).step_by(16) {
+                        // SAFETY: reads start `off - d <= dict.len()` before the dictionary's
+                        // end and end at or before it (`off - d >= len + 15`, `k < len`).
+                        unsafe { copy::<16>(from.wrapping_add(k), out.add(d + k)) };
+                    }
+                    d = end;
                 } else {
                     d = copy_match(dict, dst, d, off, len)?;
                 }
