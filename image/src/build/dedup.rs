@@ -8,9 +8,12 @@ use std::vec::Vec;
 use super::source::same_contents;
 use super::{BuildError, FileData};
 
-/// Most bytes of whole-file contents kept in memory to confirm later copies without reading either
-/// file again (trees of many tiny files repeat a few contents thousands of times: each copy cost two
-/// opens and reads).
+/// Files up to this size have their contents kept in memory, to confirm later copies without
+/// reading either file again: trees of many tiny files repeat a few contents thousands of times, and
+/// each copy cost two opens and reads. (Larger files are read again, one open per copy: keeping
+/// them would hold megabytes of a tree with few copies for nothing.)
+const KEEP_FILES_UP_TO: usize = 512;
+/// Most bytes kept so.
 const KEEP_BYTES: usize = 8 << 20;
 
 /// A file stored so far: its node-order index, and its contents when they were kept.
@@ -37,7 +40,8 @@ impl<'a> Dedup<'a> {
     /// The node-order index of an earlier file with the same `size` bytes as file `order[index]`,
     /// or `None` (then this file is remembered for later ones). `whole` is all of its contents
     /// when the caller has them in memory (checked to end there): then they are compared without
-    /// reading this file again, and kept for later files while [`KEEP_BYTES`] allows.
+    /// reading this file again, and kept for later files when small ([`KEEP_FILES_UP_TO`],
+    /// [`KEEP_BYTES`]).
     pub(super) fn earlier_copy(
         &mut self,
         index: usize,
@@ -59,7 +63,7 @@ impl<'a> Dedup<'a> {
                 }
             }
         }
-        let keep = whole.filter(|w| w.len() <= KEEP_BYTES - self.kept);
+        let keep = whole.filter(|w| w.len() <= KEEP_FILES_UP_TO.min(KEEP_BYTES - self.kept));
         self.kept += keep.map_or(0, <[u8]>::len);
         self.seen
             .entry(key)
@@ -151,6 +155,14 @@ mod tests {
         std::fs::remove_file(dir.path().join("a")).unwrap();
         d.add_source(1, &b);
         assert_eq!(d.earlier_copy(1, 4, 1, Some(b"same")).unwrap(), Some(0));
+        // A file larger than KEEP_FILES_UP_TO is not kept either.
+        let big = std::vec![7u8; KEEP_FILES_UP_TO + 1];
+        d.add_source(2, &a);
+        assert_eq!(
+            d.earlier_copy(2, big.len() as u64, 2, Some(&big)).unwrap(),
+            None
+        );
+        assert_eq!(d.kept, 4);
         // Past the budget nothing is kept: the earlier file is read again.
         let mut d = Dedup {
             kept: KEEP_BYTES - 3,
