@@ -343,3 +343,47 @@ fn chunks_read_at_random_compress_harder_at_higher_levels() {
         .collect();
     assert!(stored[0] > stored[1] && stored[1] > stored[2], "{stored:?}");
 }
+
+#[test]
+fn source_code_in_lz4_chunks_against_a_trained_dictionary_reads_back_exactly() {
+    // Real source text (this crate's own sources, several times over, each pass numbering its
+    // lines differently): long matches in the output and the dictionary, as LZ4 HC makes them.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files: Vec<_> = walk(&dir);
+    files.sort();
+    let mut data = Vec::new();
+    for pass in 0.. {
+        for f in &files {
+            for (n, line) in std::fs::read(f).unwrap().split(|&b| b == b'\n').enumerate() {
+                data.extend_from_slice(format!("{:x} ", n * pass).as_bytes());
+                data.extend_from_slice(line);
+                data.push(b'\n');
+            }
+        }
+        if data.len() > 3 << 20 {
+            break;
+        }
+    }
+    let bytes = build_flat(opts(3, 4096), &[("src", &data)]);
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let f = resolve(&img, 0, "src");
+    let lz4 = (0..f.b)
+        .filter(|&i| img.chunk(&f, i).unwrap().codec == Codec::Lz4)
+        .count();
+    assert!(lz4 * 10 >= f.b as usize * 9, "{lz4} of {} chunks LZ4", f.b);
+    assert_eq!(read_file(&img, &f), data);
+}
+
+/// Every file below `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
