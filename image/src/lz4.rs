@@ -1,4 +1,4 @@
-//! A small LZ4 *block* decoder with an external dictionary (no_std, no allocation, bounds-checked: the fast path's raw copies follow one room check).
+//! A small LZ4 *block* decoder with an external dictionary (no_std, no allocation, bounds-checked: the fast paths' raw copies follow explicit room checks).
 //!
 //! The block format: sequences of a token (high nibble: literal length, low nibble: match length
 //! minus 4; 15 means "more length bytes follow", each added, until one below 255), the literals, a
