@@ -246,6 +246,12 @@ impl<S: Source> Image<S> {
         self.read_meta(off, dst)
     }
 
+    /// The metadata space (its cache is what the tests look at).
+    #[cfg(test)]
+    pub(crate) fn meta(&self) -> &MetaSpace {
+        &self.meta
+    }
+
     /// Node `id`, with its kind, its chunk size and its dirent/chunk/target range validated.
     pub fn node(&self, id: u32) -> Result<Node, FormatError> {
         let h = &self.header;

@@ -64,6 +64,25 @@ pub fn resize(v: &mut Vec<u8>, n: usize) -> R<()> {
     Ok(())
 }
 
+/// Sets the length of `v` to at least `n`, appending `None`s (one store each, not a `push`
+/// each), or ENOMEM (then `v` is unchanged).
+pub fn grow_with_none<T>(v: &mut Vec<Option<T>>, n: usize) -> R<()> {
+    let len = v.len();
+    if n <= len {
+        return Ok(());
+    }
+    reserve(v, n - len)?;
+    // SAFETY: `try_reserve` succeeded, so the capacity is at least `n`; elements `len..n` are
+    // written before the length covers them.
+    unsafe {
+        for k in len..n {
+            v.as_mut_ptr().add(k).write(None);
+        }
+        v.set_len(n);
+    }
+    Ok(())
+}
+
 /// `Box::new(x)`, or ENOMEM. `T` must not be zero-sized (no box of one is ever needed here).
 pub fn boxed<T>(x: T) -> R<Box<T>> {
     let layout = core::alloc::Layout::new::<T>();

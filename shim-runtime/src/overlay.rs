@@ -13,7 +13,7 @@ use wasifs_image::reader::{Image, Node, Source};
 use wasifs_image::Decoder;
 
 use crate::cache::ChunkCache;
-use crate::fallible::{boxed, copy, push, reserve, resize};
+use crate::fallible::{boxed, copy, grow_with_none, push, reserve, resize};
 use crate::wasi::{Errno, EIO, ENOENT, ENOMEM, ENOTDIR};
 
 /// A call's outcome: `Ok` or an errno.
@@ -214,13 +214,7 @@ impl<S: Source> Fs<S> {
             Some(o) => Some(boxed(o)?),
             None => None,
         };
-        let len = self.nodes.len();
-        if len <= i {
-            reserve(&mut self.nodes, i + 1 - len)?;
-            while self.nodes.len() <= i {
-                push(&mut self.nodes, None)?;
-            }
-        }
+        grow_with_none(&mut self.nodes, i + 1)?;
         if let Some(s) = self.nodes.get_mut(i) {
             *s = o;
         }
