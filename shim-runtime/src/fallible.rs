@@ -118,6 +118,11 @@ mod tests {
         assert_eq!(v, b"ab");
         assert_eq!(*boxed(41u64).unwrap() + 1, 42);
         assert_eq!(copy(b"").unwrap(), b"");
+        let mut o = alloc::vec![Some(1u32)];
+        grow_with_none(&mut o, 3).unwrap();
+        assert_eq!(o, [Some(1), None, None]);
+        grow_with_none(&mut o, 2).unwrap();
+        assert_eq!(o, [Some(1), None, None], "never shrinks");
     }
 
     #[test]
@@ -126,5 +131,8 @@ mod tests {
         assert_eq!(reserve(&mut v, usize::MAX), Err(ENOMEM));
         assert_eq!(resize(&mut v, usize::MAX), Err(ENOMEM));
         assert_eq!(v.len(), 4);
+        let mut o = alloc::vec![Some(1u8)];
+        assert_eq!(grow_with_none(&mut o, usize::MAX), Err(ENOMEM));
+        assert_eq!(o, [Some(1)]);
     }
 }
