@@ -88,7 +88,7 @@ impl FileData {
     /// True when the contents are exactly `bytes` (read again; a file of another length is not).
     pub(super) fn holds(&self, bytes: &[u8]) -> Result<bool, BuildError> {
         let mut buf = std::vec![0u8; bytes.len() + 1];
-        let n = read_full(&mut *self.open()?, &mut buf).map_err(|e| self.read_error(e))?;
+        let n = self.head(&mut buf)?;
         Ok(buf.get(..n) == Some(bytes))
     }
 
