@@ -188,8 +188,8 @@ impl Rewriter {
         self
     }
 
-    /// Compression threads; 0 (the default) uses one per available core. The output is the same
-    /// bytes either way.
+    /// Compression threads; 0 (the default) uses one per available core, and 1 also lists the
+    /// mounted directories on this thread alone. The output is the same bytes either way.
     pub fn threads(mut self, threads: usize) -> Self {
         self.image.threads = threads;
         self

@@ -3,6 +3,7 @@
 
 mod filter;
 mod host_meta;
+mod lister;
 mod listing;
 mod place;
 mod spec;
@@ -38,7 +39,8 @@ pub(crate) struct ImageOptions {
     pub block_size: BlockSize,
     /// Whether the image may carry dictionaries.
     pub dictionaries: Dictionaries,
-    /// Compression threads; 0 = one per available core. The image is the same bytes either way.
+    /// Compression threads; 0 = one per available core; 1 also walks without a listing helper.
+    /// The image is the same bytes either way.
     pub threads: usize,
     /// Told how far the image build is, if set.
     pub progress: Option<Progress>,
@@ -120,11 +122,9 @@ pub(crate) fn walk_image<'a>(
         dictionaries: image.dictionaries,
         ..BuildOptions::default()
     });
-    Ok(WalkedImage(fill_image(
-        Walk::new(builder, walk),
-        mounts,
-        host,
-    )?))
+    let mut w = Walk::new(builder, walk);
+    w.list_ahead = image.threads != 1;
+    Ok(WalkedImage(fill_image(w, mounts, host)?))
 }
 
 impl WalkedImage<'_> {

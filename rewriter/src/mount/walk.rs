@@ -5,6 +5,7 @@
 use super::build_err;
 use super::filter::{Filter, Glob, Seen};
 use super::host_meta::{file_key, has_links, meta_of, name_bytes, special_kind, Mtimes};
+use super::lister::{self, Lister};
 use super::listing::{guest_path, EntryKind, Listing};
 use crate::{Error, Result};
 use std::collections::{BTreeSet, HashMap};
@@ -79,6 +80,11 @@ pub(super) struct Walk<'a> {
     pub listing: Option<Listing>,
     /// The guest path of the namespace being filled (`""` for `/`, a relative mount's name).
     pub ns_prefix: String,
+    /// Whether directories may be listed ahead on a helper thread (not when the build is asked
+    /// for one thread, or the machine has one core).
+    pub list_ahead: bool,
+    /// Lists the directories of the mount being walked, ahead on a helper thread.
+    lister: Option<Lister>,
 }
 
 /// An entry's metadata (the target's, for a symlink under `--follow-symlinks`), or the link's own
@@ -112,6 +118,8 @@ impl<'a> Walk<'a> {
             seen: Seen::default(),
             listing: None,
             ns_prefix: String::new(),
+            list_ahead: true,
+            lister: None,
         }
     }
 
@@ -160,7 +168,10 @@ impl<'a> Walk<'a> {
         }];
         let mut comps = comps.to_vec();
         let included = !self.opts.filter.includes();
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        self.lister = (self.list_ahead && cores > 1).then(|| Lister::new(&self.opts.filter));
         let result = self.walk_dir(host, b"", included, shadow, &mut comps);
+        self.lister = None;
         self.ancestors.clear();
         self.dirs.clear();
         result
@@ -232,22 +243,13 @@ impl<'a> Walk<'a> {
         shadow: &Shadow,
         comps: &mut Vec<Vec<u8>>,
     ) -> Result<()> {
-        let read = fs::read_dir(host)
+        let entries = match &self.lister {
+            Some(l) => l.entries(host, rel),
+            None => lister::list(host),
+        };
+        let entries = entries
             .map_err(|e| Error::mount(host, format!("cannot list directory: {e} {FIX_ENTRY}")))?;
-        let mut entries = Vec::new();
-        for entry in read {
-            let entry = entry.map_err(|e| {
-                Error::mount(host, format!("cannot list directory: {e} {FIX_ENTRY}"))
-            })?;
-            // The entry's own metadata (a symlink's, not its target's), read relative to the open
-            // directory: cheaper than looking the whole path up again. The directory is closed
-            // before recursing, so deep trees hold one open directory at a time.
-            let lstat = entry.metadata();
-            entries.push((name_bytes(&entry.file_name()), entry.path(), lstat));
-        }
-        // Names in one directory are distinct: sorting by name alone gives the same order.
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        for (name, path, lstat) in entries {
+        for lister::Entry { name, path, lstat } in entries {
             comps.push(name.clone());
             let shadowed = shadow.contains(comps);
             let result = if shadowed {
