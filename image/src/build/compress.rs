@@ -61,13 +61,18 @@ impl Outputs {
     }
 }
 
+/// How many threads `threads` means: itself, or for 0 one per available core.
+pub(super) fn thread_count(threads: usize) -> usize {
+    match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
 impl Compressors {
     /// Contexts for `threads` threads (0: one per available core) at `level`.
     pub(super) fn new(level: Level, threads: usize) -> Result<Self, BuildError> {
-        let threads = match threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
+        let threads = thread_count(threads);
         let mut all = Vec::with_capacity(threads);
         for _ in 0..threads {
             all.push(match level.zstd() {

@@ -125,7 +125,7 @@ pub(super) fn write(
     // files of their own and depend on nothing else: made side by side (~100 ms of a 0.8 s
     // source-tree rewrite, one after another on one core before).
     let (groups, dict, block_dict) = std::thread::scope(|s| {
-        let groups = s.spawn(|| similar::groups(&alike));
+        let groups = s.spawn(|| similar::groups(&alike, threads));
         let dict = s.spawn(|| dict::train(&random));
         let block_dict = block_dict::choose(&small, opts.level, opts.block_size);
         (joined(groups), joined(dict), block_dict)
@@ -188,7 +188,7 @@ pub(super) fn write(
 }
 
 /// What a scoped thread returned (its panic, if it panicked, goes on in this thread).
-fn joined<T>(handle: ScopedJoinHandle<'_, T>) -> T {
+pub(super) fn joined<T>(handle: ScopedJoinHandle<'_, T>) -> T {
     handle
         .join()
         .unwrap_or_else(|p| std::panic::resume_unwind(p))

@@ -23,12 +23,24 @@ pub(super) struct Candidate<'a> {
 }
 
 /// Groups of at least two of `files` (each group's positions in node order, its first the one
-/// the others were compared with); at most [`MAX_MEMBERS`] a group.
-pub(super) fn groups(files: &[Candidate<'_>]) -> Result<Vec<Vec<usize>>, BuildError> {
-    let mut by_key: BTreeMap<Vec<u8>, Vec<&Candidate<'_>>> = BTreeMap::new();
-    for f in files {
-        by_key.entry(name_key(f.name)).or_default().push(f);
+/// the others were compared with); at most [`MAX_MEMBERS`] a group. The sketches (a read and a
+/// hash of each file's start: nearly all the time) are taken on up to `threads` threads.
+pub(super) fn groups(
+    files: &[Candidate<'_>],
+    threads: usize,
+) -> Result<Vec<Vec<usize>>, BuildError> {
+    let mut by_key: BTreeMap<Vec<u8>, Vec<usize>> = BTreeMap::new();
+    for (i, f) in files.iter().enumerate() {
+        by_key.entry(name_key(f.name)).or_default().push(i);
     }
+    // Only files that share their name key with another are compared.
+    let compared: Vec<usize> = by_key
+        .values()
+        .filter(|v| v.len() > 1)
+        .flatten()
+        .copied()
+        .collect();
+    let sketches = sketches(files, &compared, threads)?;
     let mut out = Vec::new();
     for same in by_key.values().filter(|v| v.len() > 1) {
         // The groups of this name: (first member's size, its anchor count, members), and which
@@ -37,13 +49,13 @@ pub(super) fn groups(files: &[Candidate<'_>]) -> Result<Vec<Vec<usize>>, BuildEr
         let mut open: Vec<(u64, usize, Vec<usize>)> = Vec::new();
         let mut by_anchor: HashMap<u64, Vec<usize>> = HashMap::new();
         let mut hits: BTreeMap<usize, usize> = BTreeMap::new();
-        for f in same {
-            let s = sketch(f)?;
+        for &i in same {
+            let (f, s) = (&files[i], &sketches[i]);
             if s.len() < MIN_ANCHORS {
                 continue;
             }
             hits.clear();
-            for a in &s {
+            for a in s {
                 for &g in by_anchor.get(a).map_or(&[][..], |v| &v[..]) {
                     *hits.entry(g).or_default() += 1;
                 }
@@ -58,7 +70,7 @@ pub(super) fn groups(files: &[Candidate<'_>]) -> Result<Vec<Vec<usize>>, BuildEr
             match joins {
                 Some((g, _)) => open[g].2.push(f.index),
                 None => {
-                    for &a in &s {
+                    for &a in s {
                         by_anchor.entry(a).or_default().push(open.len());
                     }
                     open.push((f.size, s.len(), vec![f.index]));
@@ -83,6 +95,32 @@ fn name_key(name: &[u8]) -> Vec<u8> {
         }
     }
     key
+}
+
+/// The sketch of each of `files` at the positions `which` (empty elsewhere), taken on up to
+/// `threads` threads (0: one per available core), each a contiguous share; the first error in
+/// `which` order.
+fn sketches(
+    files: &[Candidate<'_>],
+    which: &[usize],
+    threads: usize,
+) -> Result<Vec<Vec<u64>>, BuildError> {
+    let share = which
+        .len()
+        .div_ceil(super::compress::thread_count(threads))
+        .max(1);
+    let taken: Vec<Vec<Result<Vec<u64>, BuildError>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = which
+            .chunks(share)
+            .map(|part| s.spawn(move || part.iter().map(|&i| sketch(&files[i])).collect()))
+            .collect();
+        handles.into_iter().map(super::data::joined).collect()
+    });
+    let mut out = vec![Vec::new(); files.len()];
+    for (&i, s) in which.iter().zip(taken.into_iter().flatten()) {
+        out[i] = s?;
+    }
+    Ok(out)
 }
 
 /// The sorted fingerprints of the anchors in the first [`SKETCH_BYTES`] of a file.
@@ -168,7 +206,7 @@ mod tests {
             cand(9, "lib.1.a", &files[4]),
         ];
         // lib.0.54.a shares no content; other.a has another name; lib.1.a is under half the size.
-        assert_eq!(groups(&c).unwrap(), vec![vec![0, 3]]);
+        assert_eq!(groups(&c, 2).unwrap(), vec![vec![0, 3]]);
     }
 
     #[test]
@@ -187,7 +225,7 @@ mod tests {
             .collect();
         let names: Vec<String> = (0..8).map(|i| format!("part{i}.bin")).collect();
         let c: Vec<Candidate<'_>> = (0..8).map(|i| cand(i, &names[i], &files[i])).collect();
-        assert_eq!(groups(&c).unwrap(), vec![vec![0, 1, 2, 3], vec![4, 5]]);
+        assert_eq!(groups(&c, 2).unwrap(), vec![vec![0, 1, 2, 3], vec![4, 5]]);
     }
 
     #[test]
