@@ -202,7 +202,10 @@ fn a_hot_set_among_reads_spread_over_a_large_file_grows_the_cache_until_it_stays
         }
     }
     // The hot pages found again as ghosts grew it; the leaves alone would not have.
-    assert!(hot_misses < 20, "{hot_misses} misses of hot pages in the last round");
+    assert!(
+        hot_misses < 20,
+        "{hot_misses} misses of hot pages in the last round"
+    );
     assert!(held(&c) > 400 * K4, "{}", held(&c));
 }
 
