@@ -13,7 +13,7 @@
 //! fits in the budget fills the cache freely up to it: read long enough, all of it is cached. Other
 //! reads fill up to 1 MiB (`GROW_FREELY`), and past that take more only when a miss is for a chunk
 //! evicted not long ago (a "ghost": a larger cache would have hit) and such misses are more common
-//! than chance makes them ([`GHOST_SHARE`]), reusing their own slots otherwise. So files read
+//! than chance makes them (`GHOST_SHARE`), reusing their own slots otherwise. So files read
 //! through once (a tree of small files in shared blocks, large files start to end) and files many
 //! times the budget read uniformly at random (where a full cache would hit budget / size of the
 //! time) do not touch every page of a budget they would barely reuse (2,048 page faults for 8 MiB,
