@@ -6,8 +6,9 @@
 //! subdirectories in reverse order, so the top is the next directory the walk enters (depth
 //! first, as it walks). The walk lists a directory itself when the helper has not reached it (or
 //! never will: a symlink followed, a mount's root), and lists the top of the stack while it waits
-//! for the one the helper is listing. Subdirectories `--exclude` leaves out are never listed, and
-//! the helper pauses while [`HELD_MAX`] entries wait to be taken. A listing is the same whoever
+//! for the one the helper is listing. Subdirectories the walk will not enter (`--exclude`d, or a
+//! deeper mount's) are never listed, and the helper pauses while [`HELD_MAX`] entries wait to be
+//! taken. A listing is the same whoever
 //! makes it, so the image is too.
 
 use std::collections::HashMap;
@@ -17,7 +18,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use super::filter::{Filter, Seen};
 use super::host_meta::name_bytes;
 
 /// Entries listed ahead and not yet taken at most (then the helper waits): ~100 bytes each.
@@ -65,29 +65,33 @@ impl Shared {
     }
 }
 
+/// Whether the walk enters the subdirectory at this path in the mount source.
+type Enters = dyn Fn(&[u8]) -> bool + Send + Sync;
+
 /// Lists the directories of one mount source; the helper stops when this is dropped.
 pub(super) struct Lister {
     shared: Arc<Shared>,
-    filter: Arc<Filter>,
+    enters: Arc<Enters>,
     helper: Option<JoinHandle<()>>,
 }
 
 impl Lister {
-    /// A lister for a walk applying `filter`'s `--exclude` patterns (its helper starts at once).
-    pub fn new(filter: &Filter) -> Self {
+    /// A lister for a walk that enters the subdirectories `enters` accepts (by their path in the
+    /// mount source); its helper starts at once.
+    pub fn new(enters: impl Fn(&[u8]) -> bool + Send + Sync + 'static) -> Self {
         let shared = Arc::new(Shared::default());
-        let filter = Arc::new(filter.clone());
+        let enters: Arc<Enters> = Arc::new(enters);
         let helper = {
-            let (shared, filter) = (Arc::clone(&shared), Arc::clone(&filter));
+            let (shared, enters) = (Arc::clone(&shared), Arc::clone(&enters));
             // No helper (no thread to spare): the walk lists every directory itself.
             std::thread::Builder::new()
                 .name("wasifs-list".into())
-                .spawn(move || help(&shared, &filter))
+                .spawn(move || help(&shared, &*enters))
                 .ok()
         };
         Lister {
             shared,
-            filter,
+            enters,
             helper,
         }
     }
@@ -112,13 +116,13 @@ impl Lister {
                     },
                 };
                 drop(st);
-                return run(&self.shared, &self.filter, &job);
+                return run(&self.shared, &*self.enters, &job);
             }
             // The helper is listing it: list the next one meanwhile, or wait.
             match st.todo.pop() {
                 Some(job) => {
                     drop(st);
-                    run_ahead(&self.shared, &self.filter, job);
+                    run_ahead(&self.shared, &*self.enters, job);
                     st = self.shared.lock();
                 }
                 None => {
@@ -145,7 +149,7 @@ impl Drop for Lister {
 }
 
 /// The helper: lists the top of the stack until the walk is over.
-fn help(shared: &Shared, filter: &Filter) {
+fn help(shared: &Shared, enters: &Enters) {
     let mut st = shared.lock();
     loop {
         if st.stop {
@@ -160,7 +164,7 @@ fn help(shared: &Shared, filter: &Filter) {
             Some(job) => {
                 st.busy = Some(job.path.clone());
                 drop(st);
-                run_ahead(shared, filter, job);
+                run_ahead(shared, enters, job);
                 st = shared.lock();
             }
             None => st = shared.changed.wait(st).unwrap_or_else(|p| p.into_inner()),
@@ -168,8 +172,8 @@ fn help(shared: &Shared, filter: &Filter) {
     }
 }
 
-/// Lists `job` and queues its subdirectories (but those `--exclude`d) for either thread.
-fn run(shared: &Shared, filter: &Filter, job: &Job) -> io::Result<Vec<Entry>> {
+/// Lists `job` and queues the subdirectories the walk enters for either thread.
+fn run(shared: &Shared, enters: &Enters, job: &Job) -> io::Result<Vec<Entry>> {
     let listed = list(&job.path);
     let mut subdirs = Vec::new();
     for e in listed.iter().flatten().rev() {
@@ -179,7 +183,7 @@ fn run(shared: &Shared, filter: &Filter, job: &Job) -> io::Result<Vec<Entry>> {
                 rel.push(b'/');
             }
             rel.extend_from_slice(&e.name);
-            if filter.excluded(&rel, true, &mut Seen::default()).is_none() {
+            if enters(&rel) {
                 subdirs.push(Job {
                     path: e.path.clone(),
                     rel,
@@ -195,8 +199,8 @@ fn run(shared: &Shared, filter: &Filter, job: &Job) -> io::Result<Vec<Entry>> {
 }
 
 /// Lists `job` ahead: its listing (or error) waits in `done` for the walk to take it.
-fn run_ahead(shared: &Shared, filter: &Filter, job: Job) {
-    let listed = run(shared, filter, &job);
+fn run_ahead(shared: &Shared, enters: &Enters, job: Job) {
+    let listed = run(shared, enters, &job);
     let mut st = shared.lock();
     if st.busy.as_ref() == Some(&job.path) {
         st.busy = None;
@@ -239,8 +243,8 @@ mod tests {
         }
     }
 
-    /// Walks `dir` (at `rel`) depth first through `lister`, skipping `skip/` as the walk does with
-    /// `--exclude skip/`; checks every listing against one made directly; counts the directories.
+    /// Walks `dir` (at `rel`) depth first through `lister`, skipping `skip` as a walk that does
+    /// not enter it; checks every listing against one made directly; counts the directories.
     fn walk(lister: &Lister, dir: &Path, rel: &str) -> usize {
         let got = lister.entries(dir, rel.as_bytes()).unwrap();
         let direct = list(dir).unwrap();
@@ -266,7 +270,7 @@ mod tests {
     }
 
     #[test]
-    fn listings_come_in_walk_order_as_made_directly_and_excluded_directories_are_never_listed() {
+    fn listings_come_in_walk_order_as_made_directly_and_directories_not_entered_are_never_listed() {
         let t = tempfile::tempdir().unwrap();
         for i in 0..40 {
             let d = t.path().join(format!("d{}/e{}/f{i}", i % 7, i % 3));
@@ -275,10 +279,8 @@ mod tests {
             fs::write(t.path().join(format!("d{}/file{i}", i % 7)), "y").unwrap();
             fs::create_dir_all(t.path().join(format!("skip/s{i}/deeper"))).unwrap();
         }
-        let exclude = ["skip/".parse().unwrap()];
-        let filter = Filter::new(&[], &exclude).unwrap();
         for _ in 0..20 {
-            let lister = Lister::new(&filter);
+            let lister = Lister::new(|rel: &[u8]| rel != b"skip");
             // The root, 7 `d`, 7 × 3 `e` and 40 `f` directories.
             assert_eq!(walk(&lister, t.path(), ""), 1 + 7 + 21 + 40);
             assert_eq!(lister.untaken_when_idle(), 0);
@@ -288,7 +290,7 @@ mod tests {
     #[test]
     fn a_directory_that_cannot_be_listed_gives_its_error_to_the_walk() {
         let t = tempfile::tempdir().unwrap();
-        let lister = Lister::new(&Filter::new(&[], &[]).unwrap());
+        let lister = Lister::new(|_: &[u8]| true);
         let gone = t.path().join("gone");
         let e = lister.entries(&gone, b"gone").err().map(|e| e.kind());
         assert_eq!(e, Some(io::ErrorKind::NotFound));

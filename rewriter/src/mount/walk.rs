@@ -169,12 +169,34 @@ impl<'a> Walk<'a> {
         let mut comps = comps.to_vec();
         let included = !self.opts.filter.includes();
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        self.lister = (self.list_ahead && cores > 1).then(|| Lister::new(&self.opts.filter));
+        if self.list_ahead && cores > 1 {
+            self.lister = Some(Lister::new(self.enters(&comps, shadow)));
+        }
         let result = self.walk_dir(host, b"", included, shadow, &mut comps);
         self.lister = None;
         self.ancestors.clear();
         self.dirs.clear();
         result
+    }
+
+    /// Whether the walk of the mount at namespace path `comps` enters the directory at `rel` in
+    /// its source: not `--exclude`d, not at a deeper mount's path (in `shadow`).
+    pub(super) fn enters(
+        &self,
+        comps: &[Vec<u8>],
+        shadow: &Shadow,
+    ) -> impl Fn(&[u8]) -> bool + Send + Sync {
+        let filter = self.opts.filter.clone();
+        let (comps, shadow) = (comps.to_vec(), shadow.clone());
+        move |rel: &[u8]| {
+            let shadowed = || {
+                let mut path = comps.clone();
+                path.extend(rel.split(|&b| b == b'/').map(<[u8]>::to_vec));
+                shadow.contains(&path)
+            };
+            filter.excluded(rel, true, &mut Seen::default()).is_none()
+                && (shadow.is_empty() || !shadowed())
+        }
     }
 
     /// The node of the directory being walked, created (with its missing parents) if need be.

@@ -585,3 +585,29 @@ fn host_policy_is_recorded_in_the_image() {
     };
     assert!(build(&[mount_arg("/", t.path())], &twice).is_err());
 }
+
+#[test]
+fn the_walk_lists_ahead_only_directories_it_enters() {
+    // What the listing helper may list under the mount at `/data`: not an `--exclude`d directory,
+    // not a deeper mount's path, everything else.
+    let exclude = globs(&["target/", "/cache"]);
+    let walk = WalkOptions::new(&[], &exclude, false, Mtimes::default()).unwrap();
+    let w = walk::Walk::new(ImageBuilder::new(BuildOptions::default()), &walk);
+    let comps = vec![b"data".to_vec()];
+    let shadow: walk::Shadow = [vec![b"data".to_vec(), b"sub".to_vec(), b"inner".to_vec()]].into();
+    let enters = w.enters(&comps, &shadow);
+    for (rel, entered) in [
+        ("src", true),
+        ("src/target", false),
+        ("target", false),
+        ("cache", false),
+        ("src/cache", true),
+        ("sub", true),
+        ("sub/inner", false),
+        ("sub/inner2", true),
+    ] {
+        assert_eq!(enters(rel.as_bytes()), entered, "{rel}");
+    }
+    let unshadowed = w.enters(&comps, &walk::Shadow::new());
+    assert!(unshadowed(b"sub/inner"));
+}
