@@ -429,7 +429,12 @@ impl<S: Source> Image<S> {
         if index >= file.b {
             return Err(FormatError::IndexOutOfRange);
         }
-        let start = u64::from(index).saturating_mul(file.chunk_size());
+        // A shift, not a checked multiply (in wasm32 a call of a 128-bit multiply, on the path of
+        // every chunk read): `index` is below 2^32 and chunks are at most 2^MAX_CHUNK_LOG2 bytes.
+        if file.chunk_log2 > MAX_CHUNK_LOG2 {
+            return Err(FormatError::BadNode);
+        }
+        let start = u64::from(index) << file.chunk_log2;
         let rest = file.size.saturating_sub(start);
         Ok(core::cmp::min(rest, file.chunk_size()) as u32)
     }

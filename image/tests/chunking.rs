@@ -24,6 +24,12 @@ fn multi_chunk_file_reads_back_at_chunk_borders() {
     assert_eq!(img.chunk_len(&f, 0).unwrap(), cs);
     assert_eq!(img.chunk_len(&f, 3).unwrap(), 17);
     assert_eq!(img.chunk_len(&f, 4), Err(FormatError::IndexOutOfRange));
+    // A node claiming chunks past the format's largest is refused, not a wrapped offset.
+    let huge = wasifs_image::format::Node {
+        chunk_log2: wasifs_image::format::MAX_CHUNK_LOG2 + 30,
+        ..f
+    };
+    assert_eq!(img.chunk_len(&huge, 3), Err(FormatError::BadNode));
     let mut buf = vec![0u8; cs as usize];
     for off in [0u64, 4095, 4096, 8191, 8192, 12287, 12288, 12304] {
         let i = img.chunk_index(&f, off) as u32;
