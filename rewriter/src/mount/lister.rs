@@ -8,8 +8,7 @@
 //! never will: a symlink followed, a mount's root), and lists the top of the stack while it waits
 //! for the one the helper is listing. Subdirectories the walk will not enter (`--exclude`d, or a
 //! deeper mount's) are never listed, and the helper pauses while [`HELD_MAX`] entries wait to be
-//! taken. A listing is the same whoever
-//! makes it, so the image is too.
+//! taken. A listing is the same whoever makes it, so the image is too.
 
 use std::collections::HashMap;
 use std::fs::{self, Metadata};
@@ -30,7 +29,7 @@ pub(super) struct Entry {
     pub lstat: io::Result<Metadata>,
 }
 
-/// A directory to list: its host path and its path in the mount source (for `--exclude`).
+/// A directory to list: its host path and its path in the mount source (to ask `Enters`).
 struct Job {
     path: PathBuf,
     rel: Vec<u8>,
