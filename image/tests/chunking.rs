@@ -3,7 +3,7 @@
 mod common;
 
 use common::{build_flat, noise, opts, read_file, resolve, sample, text};
-use wasifs_image::format::{Codec, SMALL_CHUNK_LOG2};
+use wasifs_image::format::{Chunk, Codec, SMALL_CHUNK_LOG2};
 use wasifs_image::{
     BlockSize, BuildOptions, CacheSize, ChunkSize, FileData, FormatError, Image, ImageBuilder,
     Level, Meta,
@@ -392,4 +392,52 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn chunks_that_compress_to_the_same_few_bytes_are_stored_once_and_read_back_whole() {
+    // A sparse file (zeros between a few written pages) and a run of one byte in zstd chunks:
+    // every chunk of zeros is one LZ4 block of ~28 bytes, stored once; the written pages (noise,
+    // stored raw) are each stored where they are.
+    let page = noise(4096, 3);
+    let mut sparse = vec![0u8; 4 << 20];
+    for at in [0usize, 1 << 20, (4 << 20) - 4096] {
+        sparse[at..at + 4096].copy_from_slice(&page);
+    }
+    let run = vec![7u8; 2 << 20];
+    let build = |files: &[(&str, &[u8])], cs: u32| build_flat(opts(3, cs), files);
+    let lz4 = build(&[("sparse", &sparse)], 4096);
+    let zstd = build(&[("run", &run)], 256 << 10);
+    for (bytes, name, body, codec) in [
+        (&lz4, "sparse", &sparse, Codec::Lz4),
+        (&zstd, "run", &run, Codec::Zstd),
+    ] {
+        let img = Image::open(bytes.as_slice()).unwrap();
+        let f = resolve(&img, 0, name);
+        assert_eq!(read_file(&img, &f), *body, "{name} reads back");
+        let chunks: Vec<_> = (0..f.b).map(|i| img.chunk(&f, i).unwrap()).collect();
+        let (raw, coded): (Vec<&Chunk>, Vec<_>) =
+            chunks.iter().partition(|c| c.codec == Codec::Raw);
+        assert!(coded.iter().all(|c| c.codec == codec), "{name}: {codec:?}");
+        assert_eq!(
+            raw.len(),
+            if name == "sparse" { 3 } else { 0 },
+            "{name}: noise pages"
+        );
+        let mut places: Vec<_> = chunks.iter().map(|c| c.stored_off).collect();
+        places.sort_unstable();
+        places.dedup();
+        let distinct = if name == "sparse" { 4 } else { 1 };
+        assert_eq!(
+            places.len(),
+            distinct,
+            "{name}: one copy of each distinct chunk"
+        );
+    }
+    // 1,024 chunks of 4 KiB: the image holds three pages and the zeros once, plus the records.
+    assert!(
+        lz4.len() < 3 * 4096 + 20_000,
+        "sparse image: {} bytes",
+        lz4.len()
+    );
 }

@@ -1,8 +1,9 @@
 //! Files compressed with content from elsewhere in the tree read back through the shim's C decoder
 //! exactly as from a real directory: small files against the dictionary of shared blocks, and
-//! versions of one file in a group. `rust_stress` on a writable mount of 1,500 files cut from one
-//! pool and three versions of a 600 KB file (its final listing hashes every file), packed in both
-//! memory layouts, against the original with a copy of the tree preopened.
+//! versions of one file in a group, and chunks that repeat an earlier chunk's stored bytes (a sparse
+//! file's zeros). `rust_stress` on a writable mount of 1,500 files cut from one pool, three
+//! versions of a 600 KB file and a 9 MiB sparse file (its final listing hashes every file), packed
+//! in both memory layouts, against the original with a copy of the tree preopened.
 
 use std::path::Path;
 
@@ -13,7 +14,8 @@ use wasifs_tests::{
 
 /// Writes 1,500 files of 2–10 KiB, cut at pseudo-random places from one 1 MiB pool of
 /// pseudo-random bytes, into 15 directories under `dir`, and three versions of a 600 KB file of
-/// such bytes (each with a few bytes changed and some inserted) into `v1`..`v3`.
+/// such bytes (each with a few bytes changed and some inserted) into `v1`..`v3`, and a 9 MiB file of
+/// zeros with a pool page every 1 MiB (larger than the cache: 4 KiB LZ4 chunks).
 fn write_pool_tree(dir: &Path) {
     let mut rng = wasifs_image::fuzz::Rng(0x9e37_79b9_7f4a_7c15);
     let mut next = move || rng.next();
@@ -35,6 +37,11 @@ fn write_pool_tree(dir: &Path) {
         let at = 1000 + 50_000 * v;
         version.splice(at..at, (0..500).map(|_| next() as u8));
     }
+    let mut sparse = vec![0u8; 9 << 20];
+    for at in (0..sparse.len()).step_by(1 << 20) {
+        sparse[at + 100..at + 4196].copy_from_slice(&pool[at % 4096..at % 4096 + 4096]);
+    }
+    std::fs::write(dir.join("sparse.img"), &sparse).unwrap();
 }
 
 fn options() -> RunOptions {
@@ -64,6 +71,7 @@ fn files_read_through_a_dictionary_or_a_group_match_a_real_directory() {
     assert_eq!(expected.exit_code, 0, "{}", expected.stderr_str());
     assert!(expected.stdout_str().contains("d14/f1499 file size="));
     assert!(expected.stdout_str().contains("v3/lib-1.3.a file size="));
+    assert!(expected.stdout_str().contains("sparse.img file size="));
     for layout in [MemoryLayout::Multi, MemoryLayout::Single] {
         let spec = [format!("/data={}", seed.display())];
         let packed = pack_specs_with(&module, &spec, Rewriter::new().memory_layout(layout));

@@ -5,11 +5,13 @@
 //! reading allocates nothing once both have grown.
 
 mod group;
+mod repeats;
 
 use std::collections::BTreeMap;
 use std::thread::{Scope, ScopedJoinHandle};
 use std::vec::Vec;
 
+use self::repeats::Repeats;
 use super::block_dict::{self, SmallFile};
 use super::compress::{lost_chunk, Compressors, Done, Job, Outputs};
 use super::dedup::{content_hash, Dedup};
@@ -283,6 +285,8 @@ struct DataWriter<'a, 'o, 's, 'e> {
     sink: Sink<'o>,
     data: Data,
     dedup: Dedup<'a>,
+    /// Small stored chunks appended so far, to point repeats of them at the first copy.
+    repeats: Repeats,
     /// The first chunk record of the file being appended.
     open: Option<u32>,
     /// How much smaller than the full size the batch being read may be (a power of two).
@@ -326,6 +330,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
                 max_group_frame: 0,
             },
             dedup: Dedup::default(),
+            repeats: Repeats::default(),
             open: None,
             shift: FIRST_BATCH_SHIFT,
             packer: Packer::new(opts.block_size),
@@ -495,20 +500,29 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         Ok(())
     }
 
-    /// Appends one chunk, compressed (`stored`, and how) or raw, and its record.
+    /// Appends one chunk, compressed (`stored`, and how) or raw, and its record; a small stored
+    /// chunk appended before is not appended again (its record points at the first copy).
     fn append_chunk(
         &mut self,
         raw: &[u8],
         stored: Option<(&[u8], Codec)>,
     ) -> Result<(), BuildError> {
         let out = &mut *self.sink.out;
-        let (chunk_idx, stored_off) = (to_u32(self.data.chunks.len() as u64)?, out.len());
+        let chunk_idx = to_u32(self.data.chunks.len() as u64)?;
         self.open.get_or_insert(chunk_idx);
         let (bytes, codec) = stored.unwrap_or((raw, Codec::Raw));
-        to_u32(out.len() + bytes.len() as u64)?;
-        out.append(bytes).map_err(BuildError::Write)?;
+        let stored_off = match self.repeats.find(codec, bytes) {
+            Some(off) => off,
+            None => {
+                let off = to_u32(out.len())?;
+                to_u32(out.len() + bytes.len() as u64)?;
+                out.append(bytes).map_err(BuildError::Write)?;
+                self.repeats.add(codec, bytes, off);
+                off
+            }
+        };
         self.data.chunks.push(Chunk {
-            stored_off: to_u32(stored_off)?,
+            stored_off,
             stored_len: bytes.len() as u32,
             codec,
             block_off: 0,
