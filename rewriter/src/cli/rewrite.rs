@@ -102,7 +102,7 @@ pub struct RewriteArgs {
     max_write_memory: Option<MemorySize>,
     /// Where the shim keeps its state: `multi` (its own memory; engines with multi-memory),
     /// `single` (pages of the program's memory its allocator never hands out; engines with one
-    /// memory such as Node 20, wazero, wasm3; refused for Go and Emscripten) or `auto` (single unless the
+    /// memory such as Node 20, wazero, pywasm; refused for Go and Emscripten) or `auto` (single unless the
     /// program is recognised as Go or Emscripten).
     #[arg(long, value_enum, value_name = "LAYOUT", default_value_t = MemoryLayout::Multi)]
     memory: MemoryLayout,
