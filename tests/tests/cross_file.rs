@@ -39,7 +39,8 @@ fn write_pool_tree(dir: &Path) {
     }
     let mut sparse = vec![0u8; 9 << 20];
     for at in (0..sparse.len()).step_by(1 << 20) {
-        sparse[at + 100..at + 4196].copy_from_slice(&pool[at % 4096..at % 4096 + 4096]);
+        let page = (at >> 20) * 4096;
+        sparse[at + 100..at + 4196].copy_from_slice(&pool[page..page + 4096]);
     }
     std::fs::write(dir.join("sparse.img"), &sparse).unwrap();
 }

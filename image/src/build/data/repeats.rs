@@ -3,7 +3,8 @@
 //!
 //! Only chunks that compress to a few bytes are remembered, keyed by those bytes: they are the ones
 //! that repeat (a run of one byte compresses to the same ~20 bytes wherever it is), and a file of
-//! 4 KiB chunks has a record and ~20 stored bytes for each: a 1 GiB sparse file was 5 MB of image.
+//! 4 KiB chunks has a record and ~28 stored bytes for each: a 1 GiB sparse file was 6.8 MiB of
+//! image (13 KiB now).
 //! Remembering them costs nothing else: no hash to trust, the bytes are the key.
 
 use std::boxed::Box;
