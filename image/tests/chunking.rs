@@ -173,6 +173,78 @@ fn auto_chunk_size_gives_sqlite_databases_small_chunks_whatever_their_size() {
 }
 
 #[test]
+fn files_marked_as_read_at_random_get_small_lz4_chunks_whatever_their_size_and_are_never_copies_of_unmarked_ones(
+) {
+    // Two files of the same bytes well within the cache (which `auto` gives 256 KiB chunks), the
+    // second marked (enough bytes read at random for a dictionary: LZ4 chunks); a marked file too
+    // small for chunks; a marked directory is refused.
+    let body = text(1536 * 1024);
+    let tiny = text(3000);
+    let build = |opts: BuildOptions| {
+        let mut b = ImageBuilder::new(opts);
+        let root = b.root();
+        let mut add = |name: &str, bytes: &[u8]| {
+            b.add_file(
+                root,
+                name.as_bytes(),
+                Meta::default(),
+                FileData::Bytes(bytes.to_vec()),
+            )
+            .unwrap()
+        };
+        add("plain", &body);
+        let marked = add("marked", &body);
+        let small = add("small", &tiny);
+        b.read_at_random(marked).unwrap();
+        b.read_at_random(small).unwrap();
+        let dir = b.add_dir(root, b"dir", Meta::default()).unwrap();
+        assert!(b.read_at_random(dir).is_err(), "only files");
+        b.finish().unwrap()
+    };
+    for chunk_size in [ChunkSize::AUTO, "64K".parse().unwrap()] {
+        let image = build(BuildOptions {
+            chunk_size,
+            ..BuildOptions::default()
+        });
+        let img = Image::open(image.as_slice()).unwrap();
+        let (p, m, s) = (
+            resolve(&img, 0, "plain"),
+            resolve(&img, 0, "marked"),
+            resolve(&img, 0, "small"),
+        );
+        assert_ne!(p.chunk_log2, SMALL_CHUNK_LOG2, "{chunk_size}");
+        assert_eq!((m.chunk_log2, m.b), (SMALL_CHUNK_LOG2, 384), "{chunk_size}");
+        assert_eq!(img.chunk(&m, 0).unwrap().codec, Codec::Lz4, "{chunk_size}");
+        assert_eq!(
+            img.chunk(&s, 0).unwrap().codec,
+            Codec::Packed,
+            "{chunk_size}"
+        );
+        assert_eq!(
+            (read_file(&img, &p), read_file(&img, &m)),
+            (body.clone(), body.clone())
+        );
+        assert_eq!(read_file(&img, &s), tiny);
+    }
+    // Stored uncompressed, every file is read straight from the image: the mark changes nothing.
+    let stored = |mark: bool| {
+        let mut b = ImageBuilder::new(BuildOptions {
+            level: Level::STORE,
+            ..BuildOptions::default()
+        });
+        let root = b.root();
+        let f = b
+            .add_file(root, b"f", Meta::default(), FileData::Bytes(body.clone()))
+            .unwrap();
+        if mark {
+            b.read_at_random(f).unwrap();
+        }
+        b.finish().unwrap()
+    };
+    assert_eq!(stored(true), stored(false));
+}
+
+#[test]
 fn small_files_share_compressed_blocks_of_at_most_128k_in_node_order() {
     let contents: Vec<Vec<u8>> = (0..60).map(|i| text(3000 + i * 97)).collect();
     let names: Vec<String> = (0..60).map(|i| format!("f{i:02}")).collect();

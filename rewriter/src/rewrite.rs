@@ -48,6 +48,8 @@ pub struct Rewriter {
     include: Vec<Glob>,
     /// `--exclude` globs.
     exclude: Vec<Glob>,
+    /// `--random-access` globs.
+    random_access: Vec<Glob>,
     /// `--follow-symlinks`.
     follow_symlinks: bool,
     /// Level, threads and progress of the image build.
@@ -143,6 +145,16 @@ impl Rewriter {
     /// repeatable, the last matching line wins; wins over [`include`](Self::include).
     pub fn exclude(mut self, glob: Glob) -> Self {
         self.exclude.push(glob);
+        self
+    }
+
+    /// Stores the files `glob` matches (a `.gitignore` line; a matching directory: every file
+    /// below it) for reading at random — databases, indexes, archives read a page at a time: 4 KiB
+    /// chunks whatever their size, so a read decodes a few KiB instead of up to 256 KiB, for a
+    /// larger image when they compress well. Repeatable, the last matching line wins. Files
+    /// larger than the cache and SQLite databases get this without a pattern.
+    pub fn random_access(mut self, glob: Glob) -> Self {
+        self.random_access.push(glob);
         self
     }
 
@@ -434,6 +446,7 @@ impl Rewriter {
         WalkOptions::new(
             &self.include,
             &self.exclude,
+            &self.random_access,
             self.follow_symlinks,
             self.mtimes()?,
         )

@@ -94,6 +94,8 @@ fn dry_run_flag_prints_the_listing_and_writes_nothing() {
             "/=.",
             "--exclude",
             "target/",
+            "--random-access",
+            "hard.txt",
             "--dry-run",
         ])
         .output()
@@ -106,6 +108,10 @@ fn dry_run_flag_prints_the_listing_and_writes_nothing() {
     );
     assert!(
         stdout.contains("f          6  /assets/a.txt  <- ./assets/a.txt"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("/assets/hard.txt (hard link, random access)  <- ./assets/hard.txt"),
         "{stdout}"
     );
     assert!(

@@ -61,10 +61,19 @@ fn read_at_random(opts: &BuildOptions, log2: u8) -> bool {
     log2 <= SMALL_CHUNK_LOG2 && opts.level.zstd().is_some()
 }
 
-/// log2 of the chunk size of file `data` (`size` bytes) by `--chunk-size`'s rule, which looks at
-/// its first bytes only for `auto` and a file too large to share a block and small enough for
-/// the cache (a larger one gets small chunks anyway).
-fn chunk_log2(opts: &BuildOptions, data: &FileData, size: u64) -> Result<u8, BuildError> {
+/// log2 of the chunk size of file `data` (`size` bytes): small chunks when it is marked as read
+/// at random (`random`) and compressed, else by `--chunk-size`'s rule, which looks at its first
+/// bytes only for `auto` and a file too large to share a block and small enough for the cache (a
+/// larger one gets small chunks anyway).
+fn chunk_log2(
+    opts: &BuildOptions,
+    data: &FileData,
+    size: u64,
+    random: bool,
+) -> Result<u8, BuildError> {
+    if random && opts.level.zstd().is_some() {
+        return Ok(SMALL_CHUNK_LOG2);
+    }
     let paged = opts.chunk_size.is_auto()
         && (PACK_BELOW..=u64::from(opts.cache_size.get())).contains(&size)
         && formats::paged(data)?;
@@ -97,8 +106,13 @@ pub(super) fn write(
     // Each file's chunk size (by position), chosen once.
     let mut log2s = std::vec![0u8; order.nodes.len()];
     for (i, &r) in order.nodes.iter().enumerate() {
-        if let Body::File { data, size } = &tree.node(r).body {
-            let log2 = chunk_log2(&opts, data, *size)?;
+        if let Body::File {
+            data,
+            size,
+            random: marked,
+        } = &tree.node(r).body
+        {
+            let log2 = chunk_log2(&opts, data, *size, *marked)?;
             log2s[i] = log2;
             if Packer::packs(opts.level, opts.block_size, *size, log2) {
                 small.push(SmallFile { data, size: *size });
@@ -164,12 +178,12 @@ pub(super) fn write(
         w.data.block_dict = block_dict_range;
         w.set_groups(&groups, |i| {
             match order.nodes.get(i).map(|&r| &tree.node(r).body) {
-                Some(Body::File { data, size }) => Some((data, *size)),
+                Some(Body::File { data, size, .. }) => Some((data, *size)),
                 _ => None,
             }
         });
         for (i, &r) in order.nodes.iter().enumerate() {
-            if let Body::File { data, size } = &tree.node(r).body {
+            if let Body::File { data, size, .. } = &tree.node(r).body {
                 match w.groups.remove(&i) {
                     Some(members) => w.add_group(members)?,
                     None if w.grouped.get(i) == Some(&true) => {}
@@ -344,8 +358,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
 
     /// Queues all chunks of file `order[index]`, in its chunk size, then its end; or, when its size
     /// and first chunk match an earlier file's and so do all its bytes, queues it as a copy of that
-    /// file before any of it is compressed. (The chunk size depends only on the file's size and
-    /// first bytes, so a copy shares chunks of its own size.)
+    /// file (of the same chunk size) before any of it is compressed.
     fn add_file(&mut self, index: usize, data: &'a FileData, size: u64) -> Result<(), BuildError> {
         self.dedup.add_source(index, data);
         let log2 = self.data.chunk_log2.get(index).copied().unwrap_or_default();
@@ -368,7 +381,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
                 let piece = &b.bytes[start..end];
                 let whole = (len as u64 == size).then_some(piece);
                 let hash = content_hash(piece);
-                if let Some(earlier) = self.dedup.earlier_copy(index, size, hash, whole)? {
+                if let Some(earlier) = self.dedup.earlier_copy(index, size, log2, hash, whole)? {
                     return self.push(Item::Copy {
                         index,
                         earlier,
@@ -394,7 +407,11 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         pieces.end()?;
         let bytes = &self.small[..n];
         let hash = content_hash(bytes);
-        if let Some(earlier) = self.dedup.earlier_copy(index, size, hash, Some(bytes))? {
+        let log2 = self.opts.block_size.log2();
+        if let Some(earlier) = self
+            .dedup
+            .earlier_copy(index, size, log2, hash, Some(bytes))?
+        {
             return self.push(Item::Copy {
                 index,
                 earlier,

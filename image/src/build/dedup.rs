@@ -1,5 +1,5 @@
-//! Deduplication of whole files: a file whose bytes equal an earlier file's shares its chunks (found
-//! by size and the hash of its first chunk, before any of it is compressed).
+//! Deduplication of whole files: a file whose bytes and chunk size equal an earlier file's shares
+//! its chunks (found by size and the hash of its first chunk, before any of it is compressed).
 
 use std::boxed::Box;
 use std::collections::HashMap;
@@ -24,9 +24,9 @@ type Stored = (usize, Option<Box<[u8]>>);
 pub(super) struct Dedup<'a> {
     /// Sources of the files added so far, by node-order index (to verify a hash match).
     sources: HashMap<usize, &'a FileData>,
-    /// (size, content hash) → the files stored with that key: node-order index, and the contents
+    /// (size, chunk size as a log2, content hash) → the files stored with that key: node-order index, and the contents
     /// when they were kept.
-    seen: HashMap<(u64, u64), Vec<Stored>>,
+    seen: HashMap<(u64, u8, u64), Vec<Stored>>,
     /// Bytes of contents kept in `seen` (at most [`KEEP_BYTES`]).
     kept: usize,
 }
@@ -38,7 +38,8 @@ impl<'a> Dedup<'a> {
     }
 
     /// The node-order index of an earlier file with the same `size` bytes as file `order[index]`,
-    /// or `None` (then this file is remembered for later ones). `whole` is all of its contents
+    /// stored in chunks of the same `1 << chunk_log2` bytes (a copy is read through the earlier
+    /// file's chunk records), or `None` (then this file is remembered for later ones). `whole` is all of its contents
     /// when the caller has them in memory (checked to end there): then they are compared without
     /// reading this file again, and kept for later files when small ([`KEEP_FILES_UP_TO`],
     /// [`KEEP_BYTES`]).
@@ -46,11 +47,12 @@ impl<'a> Dedup<'a> {
         &mut self,
         index: usize,
         size: u64,
+        chunk_log2: u8,
         hash: u64,
         whole: Option<&[u8]>,
     ) -> Result<Option<usize>, BuildError> {
         let source = |i: usize| self.sources.get(&i).copied().ok_or(BuildError::UnknownNode);
-        let key = (size, hash);
+        let key = (size, chunk_log2, hash);
         if let Some(cands) = self.seen.get(&key) {
             for (c, kept) in cands {
                 let same = match (kept, whole) {
@@ -127,16 +129,16 @@ mod tests {
         ] {
             let mut d = Dedup::default();
             d.add_source(0, &a);
-            assert_eq!(d.earlier_copy(0, 4, 7, first).unwrap(), None);
+            assert_eq!(d.earlier_copy(0, 4, 12, 7, first).unwrap(), None);
             d.add_source(1, &b);
             assert_eq!(
-                d.earlier_copy(1, 4, 7, second).unwrap(),
+                d.earlier_copy(1, 4, 12, 7, second).unwrap(),
                 None,
                 "{first:?} {second:?}"
             );
             d.add_source(2, &a);
             assert_eq!(
-                d.earlier_copy(2, 4, 7, first).unwrap(),
+                d.earlier_copy(2, 4, 12, 7, first).unwrap(),
                 Some(0),
                 "{first:?}"
             );
@@ -150,16 +152,17 @@ mod tests {
         let b = host_file(&dir, "b", b"same");
         let mut d = Dedup::default();
         d.add_source(0, &a);
-        assert_eq!(d.earlier_copy(0, 4, 1, Some(b"same")).unwrap(), None);
+        assert_eq!(d.earlier_copy(0, 4, 12, 1, Some(b"same")).unwrap(), None);
         // Gone from the host: a comparison that read it again would fail.
         std::fs::remove_file(dir.path().join("a")).unwrap();
         d.add_source(1, &b);
-        assert_eq!(d.earlier_copy(1, 4, 1, Some(b"same")).unwrap(), Some(0));
+        assert_eq!(d.earlier_copy(1, 4, 12, 1, Some(b"same")).unwrap(), Some(0));
         // A file larger than KEEP_FILES_UP_TO is not kept either.
         let big = std::vec![7u8; KEEP_FILES_UP_TO + 1];
         d.add_source(2, &a);
         assert_eq!(
-            d.earlier_copy(2, big.len() as u64, 2, Some(&big)).unwrap(),
+            d.earlier_copy(2, big.len() as u64, 12, 2, Some(&big))
+                .unwrap(),
             None
         );
         assert_eq!(d.kept, 4);
@@ -169,11 +172,11 @@ mod tests {
             ..Dedup::default()
         };
         d.add_source(0, &b);
-        assert_eq!(d.earlier_copy(0, 4, 1, Some(b"same")).unwrap(), None);
+        assert_eq!(d.earlier_copy(0, 4, 12, 1, Some(b"same")).unwrap(), None);
         assert_eq!(d.kept, KEEP_BYTES - 3);
         std::fs::remove_file(dir.path().join("b")).unwrap();
         d.add_source(1, &a);
-        assert!(d.earlier_copy(1, 4, 1, Some(b"same")).is_err());
+        assert!(d.earlier_copy(1, 4, 12, 1, Some(b"same")).is_err());
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub enum BuildError {
     Duplicate(Vec<u8>),
     /// A node used as a parent or preopen is not a directory.
     NotADirectory,
+    /// A node marked as read at random is not a file.
+    NotAFile,
     /// A hard link target is a directory.
     LinkToDirectory,
     /// A `NodeRef` from another builder.
@@ -58,6 +60,7 @@ impl fmt::Display for BuildError {
             }
             BuildError::Duplicate(n) => write!(f, "duplicate name {:?} in a directory", String::from_utf8_lossy(n)),
             BuildError::NotADirectory => f.write_str("parent or preopen node is not a directory"),
+            BuildError::NotAFile => f.write_str("only a file can be marked as read at random"),
             BuildError::LinkToDirectory => f.write_str("cannot hard-link a directory"),
             BuildError::UnknownNode => f.write_str("node reference from another image builder"),
             BuildError::FileTooLarge { what, size } => {

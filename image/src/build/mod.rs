@@ -183,8 +183,16 @@ impl ImageBuilder {
     ) -> Result<NodeRef, BuildError> {
         self.tree.check_new_entry(parent, name)?;
         let size = data.size(name)?;
-        self.tree
-            .insert(parent, name, meta, Body::File { data, size })
+        self.tree.insert(
+            parent,
+            name,
+            meta,
+            Body::File {
+                data,
+                size,
+                random: false,
+            },
+        )
     }
 
     /// Like [`Self::add_file`] with host file `path` whose length, `size`, the caller has just read
@@ -201,8 +209,24 @@ impl ImageBuilder {
         self.tree.check_new_entry(parent, name)?;
         let data = FileData::Path(path);
         let size = data.checked_size(name, size)?;
-        self.tree
-            .insert(parent, name, meta, Body::File { data, size })
+        self.tree.insert(
+            parent,
+            name,
+            meta,
+            Body::File {
+                data,
+                size,
+                random: false,
+            },
+        )
+    }
+
+    /// Marks file `node` as read at random (a database, an index): when compressing, it gets 4 KiB
+    /// chunks (LZ4 against the image's dictionary when there is one) whatever its size and
+    /// [`BuildOptions::chunk_size`], as `auto` gives SQLite databases and files larger than the
+    /// cache. A file too small to need chunks still shares a block.
+    pub fn read_at_random(&mut self, node: NodeRef) -> Result<(), BuildError> {
+        self.tree.mark_random(node)
     }
 
     /// Adds symlink `name` under `parent` pointing at `target` (bytes kept as-is).

@@ -17,6 +17,9 @@ pub(super) enum Body {
     File {
         data: FileData,
         size: u64,
+        /// Marked as read at random ([`super::ImageBuilder::read_at_random`]): small chunks
+        /// whatever its size.
+        random: bool,
     },
     Symlink {
         target: Vec<u8>,
@@ -161,6 +164,21 @@ impl Tree {
             Body::File { .. } => Kind::File,
             Body::Symlink { .. } => Kind::Symlink,
         })
+    }
+
+    /// Marks file `node` as read at random.
+    pub(super) fn mark_random(&mut self, node: NodeRef) -> Result<(), BuildError> {
+        let n = self
+            .nodes
+            .get_mut(node.0 as usize)
+            .ok_or(BuildError::UnknownNode)?;
+        match &mut n.body {
+            Body::File { random, .. } => {
+                *random = true;
+                Ok(())
+            }
+            _ => Err(BuildError::NotAFile),
+        }
     }
 
     /// The entry `name` of directory `parent`, if any.

@@ -69,6 +69,13 @@ pub struct RewriteArgs {
     /// 256K; or a power of two from 1 to 1M (bytes, or with a K or M suffix) for every file.
     #[arg(long, value_name = "SIZE", default_value_t = ChunkSize::AUTO)]
     chunk_size: ChunkSize,
+    /// Store the files this .gitignore pattern matches (a directory: every file below it) for
+    /// reading at random, like `auto` stores SQLite databases: 4K chunks whatever their size and
+    /// --chunk-size, so a read at a random offset decodes a few KiB, not up to 256K (a larger
+    /// image when they compress well). For databases, indexes and archives read a piece at a
+    /// time. Repeatable; `--dry-run` marks them.
+    #[arg(long, value_name = "PATTERN")]
+    random_access: Vec<Glob>,
     /// Most bytes in one shared block: files under 16K are packed together into compressed blocks
     /// of this size (a power of two from 16K to 1M); larger blocks compress files that share
     /// content better, smaller ones decompress less to read one file; `off` compresses every file
@@ -144,6 +151,9 @@ pub fn run(args: RewriteArgs) -> ExitCode {
     for glob in args.exclude {
         rewriter = rewriter.exclude(glob);
     }
+    for glob in args.random_access {
+        rewriter = rewriter.random_access(glob);
+    }
     for preopen in args.preopens {
         rewriter = rewriter.preopen(preopen);
     }
@@ -218,7 +228,9 @@ fn print_dry_run(plan: &DryRun, output: &Output) -> ExitCode {
     for e in &plan.entries {
         let (kind, extra) = match &e.kind {
             EntryKind::Dir => ('d', String::new()),
+            EntryKind::File if e.random_access => ('f', " (random access)".into()),
             EntryKind::File => ('f', String::new()),
+            EntryKind::HardLink if e.random_access => ('h', " (hard link, random access)".into()),
             EntryKind::HardLink => ('h', " (hard link)".into()),
             EntryKind::Symlink(target) => ('l', format!(" -> {target}")),
             _ => ('?', String::new()),

@@ -1,5 +1,5 @@
-//! `--include`/`--exclude` patterns with `.gitignore` semantics (the `ignore` crate's matcher),
-//! matched against paths relative to a mount source while it is walked top-down.
+//! `--include`/`--exclude`/`--random-access` patterns with `.gitignore` semantics (the `ignore`
+//! crate's matcher), matched against paths relative to a mount source while it is walked top-down.
 
 use crate::{Error, Result};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
@@ -13,7 +13,7 @@ use std::str::FromStr;
 const SYNTAX: &str =
     "patterns follow .gitignore: e.g. *.log, !keep.log, target/, /build, **/node_modules";
 
-/// One `--include`/`--exclude` pattern, a `.gitignore` line checked when it is parsed: without a
+/// One `--include`/`--exclude`/`--random-access` pattern, a `.gitignore` line checked when it is parsed: without a
 /// `/` (other than a trailing one) it matches at any depth, a leading `/` or `./` anchors it at
 /// the mount source, a trailing `/` matches directories only, `!` negates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +76,7 @@ impl fmt::Display for Glob {
 /// The patterns of one flag, compiled into one matcher (the last matching line wins).
 #[derive(Debug, Clone)]
 struct Patterns {
-    /// `--include` or `--exclude`.
+    /// `--include`, `--exclude` or `--random-access`.
     flag: &'static str,
     /// The patterns, in command-line order.
     globs: Vec<Glob>,
@@ -154,29 +154,29 @@ fn as_path(rel: &[u8]) -> std::borrow::Cow<'_, Path> {
     }
 }
 
-/// The compiled `--include` and `--exclude` patterns.
+/// The compiled `--include`, `--exclude` and `--random-access` patterns.
 #[derive(Debug, Clone)]
 pub(super) struct Filter {
     /// Files and symlinks to keep, and directories whose whole content is kept (all when empty).
     include: Patterns,
     /// Paths to leave out; a matching directory is pruned.
     exclude: Patterns,
+    /// Files stored for reading at random, and directories whose files are.
+    random: Patterns,
 }
 
 impl Default for Filter {
-    /// Keeps everything.
+    /// Keeps everything; nothing marked as read at random.
     fn default() -> Self {
+        let none = |flag| Patterns {
+            flag,
+            globs: Vec::new(),
+            matcher: Gitignore::empty(),
+        };
         Filter {
-            include: Patterns {
-                flag: "--include",
-                globs: Vec::new(),
-                matcher: Gitignore::empty(),
-            },
-            exclude: Patterns {
-                flag: "--exclude",
-                globs: Vec::new(),
-                matcher: Gitignore::empty(),
-            },
+            include: none("--include"),
+            exclude: none("--exclude"),
+            random: none("--random-access"),
         }
     }
 }
@@ -186,14 +186,16 @@ impl Default for Filter {
 pub(super) struct Seen {
     include: HashSet<String>,
     exclude: HashSet<String>,
+    random: HashSet<String>,
 }
 
 impl Filter {
     /// Compiles the patterns of each flag (a bad one is a usage error naming its flag).
-    pub fn new(include: &[Glob], exclude: &[Glob]) -> Result<Filter> {
+    pub fn new(include: &[Glob], exclude: &[Glob], random: &[Glob]) -> Result<Filter> {
         Ok(Filter {
             include: Patterns::new("--include", include)?,
             exclude: Patterns::new("--exclude", exclude)?,
+            random: Patterns::new("--random-access", random)?,
         })
     }
 
@@ -222,11 +224,20 @@ impl Filter {
             .map_or(parent, |(hit, _)| hit)
     }
 
+    /// Whether `rel` is stored for reading at random: matched by a `--random-access` pattern, or
+    /// inside a directory that is (`parent`), and not negated by a `!` pattern.
+    pub fn random_access(&self, rel: &[u8], is_dir: bool, parent: bool, seen: &mut Seen) -> bool {
+        self.random
+            .matched(rel, is_dir, &mut seen.random)
+            .map_or(parent, |(hit, _)| hit)
+    }
+
     /// A warning for each pattern that matched nothing.
     pub fn unused(&self, seen: &Seen) -> Vec<String> {
         self.include
             .unused(&seen.include)
             .chain(self.exclude.unused(&seen.exclude))
+            .chain(self.random.unused(&seen.random))
             .collect()
     }
 }

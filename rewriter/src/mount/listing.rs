@@ -37,6 +37,8 @@ pub struct Entry {
     pub size: u64,
     /// The host path it comes from.
     pub host: PathBuf,
+    /// A file `--random-access` marks: stored in small chunks for reading at random.
+    pub random_access: bool,
 }
 
 /// The kind of an [`Entry`].
@@ -78,6 +80,7 @@ impl Listing {
             kind,
             size,
             host: host.to_path_buf(),
+            random_access: false,
         });
     }
 

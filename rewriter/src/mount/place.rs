@@ -252,8 +252,9 @@ fn graft(w: &mut Walk<'_>, p: &Placed<'_>, root: NodeRef) -> Result<NodeRef> {
         }
         (Some(name), false) => w.b.add_dir(dir, name, w.meta(&p.meta)).map_err(build_err),
         (Some(name), true) => {
-            let kind = w.add_file(dir, name, &p.spec.host, &p.meta)?;
-            w.note_entry(&p.comps, kind, p.meta.len(), &p.spec.host);
+            let random = w.mounted_file_random(name);
+            let kind = w.add_file(dir, name, &p.spec.host, &p.meta, random)?;
+            w.note_file(&p.comps, kind, p.meta.len(), &p.spec.host, random);
             Ok(dir)
         }
     }

@@ -36,15 +36,16 @@ pub(crate) struct WalkOptions {
 }
 
 impl WalkOptions {
-    /// Gathers the `include` and `exclude` globs into sets.
+    /// Gathers the `include`, `exclude` and `random` (`--random-access`) globs into sets.
     pub fn new(
         include: &[Glob],
         exclude: &[Glob],
+        random: &[Glob],
         follow_symlinks: bool,
         mtimes: Mtimes,
     ) -> Result<Self> {
         Ok(WalkOptions {
-            filter: Filter::new(include, exclude)?,
+            filter: Filter::new(include, exclude, random)?,
             follow_symlinks,
             mtimes,
             skip: Vec::new(),
@@ -103,6 +104,9 @@ struct PendingDir {
     meta: Meta,
     /// Its node, once created.
     node: Option<NodeRef>,
+    /// Whether `--random-access` marks it, and so the files below it (unless a `!` line says
+    /// otherwise).
+    random: bool,
 }
 
 impl<'a> Walk<'a> {
@@ -130,6 +134,22 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// Notes the file (or hard link) at namespace path `comps` for a dry run; `random` when
+    /// `--random-access` marks it.
+    pub fn note_file(
+        &mut self,
+        comps: &[Vec<u8>],
+        kind: EntryKind,
+        size: u64,
+        host: &Path,
+        random: bool,
+    ) {
+        self.note_entry(comps, kind, size, host);
+        if let Some(e) = self.listing.as_mut().and_then(|l| l.entries.last_mut()) {
+            e.random_access = random;
+        }
+    }
+
     /// Notes a left-out host entry for a dry run.
     fn note_skip(&mut self, host: &Path, reason: String) {
         if let Some(l) = &mut self.listing {
@@ -142,7 +162,8 @@ impl<'a> Walk<'a> {
         self.opts.mtimes.apply(meta_of(md))
     }
 
-    /// Ends the walk: a warning for every `--include`/`--exclude` pattern that matched nothing.
+    /// Ends the walk: a warning for every `--include`/`--exclude`/`--random-access` pattern that
+    /// matched nothing.
     pub fn finish_filter(&mut self) {
         let unused = self.opts.filter.unused(&self.seen);
         self.warnings.extend(unused);
@@ -165,6 +186,7 @@ impl<'a> Walk<'a> {
             guest: None,
             meta: self.meta(meta),
             node: Some(node),
+            random: false,
         }];
         let mut comps = comps.to_vec();
         let included = !self.opts.filter.includes();
@@ -228,20 +250,33 @@ impl<'a> Walk<'a> {
             })
     }
 
+    /// Whether `--random-access` marks a file mounted on its own, by its name (the path relative
+    /// to a file mount's source).
+    pub fn mounted_file_random(&mut self, name: &[u8]) -> bool {
+        self.opts
+            .filter
+            .random_access(name, false, false, &mut self.seen)
+    }
+
     /// Adds host file `path` as `name` under `dir`, as a hard link when its inode was seen already;
-    /// says which it added.
+    /// says which it added. `random`: stored for reading at random (the node it links to, for a
+    /// hard link).
     pub fn add_file(
         &mut self,
         dir: NodeRef,
         name: &[u8],
         path: &Path,
         md: &Metadata,
+        random: bool,
     ) -> Result<EntryKind> {
         let key = if has_links(md) { file_key(md) } else { None };
         if let Some(&existing) = key.as_ref().and_then(|k| self.inodes.get(k)) {
             self.b
                 .add_hardlink(dir, name, existing)
                 .map_err(build_err)?;
+            if random {
+                self.b.read_at_random(existing).map_err(build_err)?;
+            }
             return Ok(EntryKind::HardLink);
         }
         // The walk's metadata gives the length: the builder does not stat the file again.
@@ -251,6 +286,9 @@ impl<'a> Walk<'a> {
             .map_err(build_err)?;
         if let Some(k) = key {
             self.inodes.insert(k, node);
+        }
+        if random {
+            self.b.read_at_random(node).map_err(build_err)?;
         }
         Ok(EntryKind::File)
     }
@@ -326,6 +364,8 @@ impl<'a> Walk<'a> {
             return Ok(());
         }
         let included = filter.included(&rel, is_dir, parent_included, &mut self.seen);
+        let parent_random = self.dirs.last().is_some_and(|d| d.random);
+        let random = filter.random_access(&rel, is_dir, parent_random, &mut self.seen);
         let md = md.map_err(|(_, e)| Error::mount(path, e))?;
         if md.is_dir() {
             let key = file_key(&md);
@@ -344,6 +384,7 @@ impl<'a> Walk<'a> {
                     .map(|_| guest_path(&self.ns_prefix, comps)),
                 meta: self.meta(&md),
                 node: None,
+                random,
             });
             let made = if included {
                 self.current_dir().map(drop)
@@ -376,8 +417,8 @@ impl<'a> Walk<'a> {
         check_utf8(path, name)?;
         if md.is_file() {
             let dir = self.current_dir()?;
-            let kind = self.add_file(dir, name, path, &md)?;
-            self.note_entry(comps, kind, md.len(), path);
+            let kind = self.add_file(dir, name, path, &md, random)?;
+            self.note_file(comps, kind, md.len(), path, random);
             return Ok(());
         }
         if md.file_type().is_symlink() {

@@ -26,6 +26,8 @@ pub(super) fn may_join(opts: &BuildOptions, log2: u8, size: u64) -> bool {
 struct Member<'a> {
     index: usize,
     size: u64,
+    /// Its chunk size, as a log2.
+    log2: u8,
     pieces: crate::build::source::Pieces<'a>,
     /// No piece read yet.
     first: bool,
@@ -68,6 +70,7 @@ impl<'a> DataWriter<'a, '_, '_, '_> {
             live.push(Member {
                 index,
                 size,
+                log2,
                 pieces: data.pieces(size, 1usize << log2)?,
                 first: true,
                 copy: false,
@@ -86,7 +89,10 @@ impl<'a> DataWriter<'a, '_, '_, '_> {
                 if std::mem::take(&mut m.first) {
                     let hash = content_hash(&piece[..len]);
                     let whole = (len as u64 == m.size).then_some(&piece[..len]);
-                    if let Some(earlier) = self.dedup.earlier_copy(m.index, m.size, hash, whole)? {
+                    if let Some(earlier) = self
+                        .dedup
+                        .earlier_copy(m.index, m.size, m.log2, hash, whole)?
+                    {
                         m.copy = true;
                         let (index, size) = (m.index, m.size);
                         self.push(Item::Copy {

@@ -1,4 +1,5 @@
-//! Tests of `--include`/`--exclude`: `.gitignore` semantics, as real projects' ignore files use them.
+//! Tests of `--include`/`--exclude`/`--random-access`: `.gitignore` semantics, as real projects'
+//! ignore files use them.
 
 use super::*;
 
@@ -202,4 +203,61 @@ fn a_pattern_that_matches_nothing_is_warned_about_by_flag() {
         warnings[1].contains("--exclude \"dist/\" matched nothing"),
         "{warnings:?}"
     );
+}
+
+#[test]
+fn random_access_marks_files_below_a_matching_directory_hard_links_and_file_mounts_for_small_chunks(
+) {
+    // Files large enough for chunks of their own, far smaller than the cache (256 KiB chunks
+    // without a mark).
+    let body: Vec<u8> = (0..40_000u32)
+        .flat_map(|i| format!("row {} of the table\n", i % 997).into_bytes())
+        .take(48 * 1024)
+        .collect();
+    let t = tree(&[]);
+    for f in [
+        "data/index.bin",
+        "data/sub/keep.bin",
+        "data/sub/skip.bin",
+        "top.bin",
+        "plain.bin",
+    ] {
+        let p = t.path().join(f);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, &body).unwrap();
+    }
+    // A second name of top.bin, walked after it: only this name matches.
+    fs::hard_link(t.path().join("top.bin"), t.path().join("z_link.bin")).unwrap();
+    let single = tempfile::tempdir().unwrap();
+    fs::write(single.path().join("host.db"), &body).unwrap();
+    let o = Opts {
+        random_access: globs(&["data/", "!skip.bin", "z_link.bin", "app.db", "*.nothing"]),
+        ..opts()
+    };
+    let mounts = [
+        mount_arg("/", t.path()),
+        mount_arg("/etc/app.db", &single.path().join("host.db")),
+    ];
+    let built = build(&mounts, &o).unwrap();
+    let img = open(&built);
+    let log2 = |path: &str| {
+        let n = resolve(&img, 0, path.as_bytes()).unwrap_or_else(|| panic!("{path}"));
+        assert_eq!(contents(&img, &n), body, "{path}");
+        n.chunk_log2
+    };
+    let small = wasifs_image::format::SMALL_CHUNK_LOG2;
+    for marked in [
+        "data/index.bin",
+        "data/sub/keep.bin",
+        "top.bin",
+        "z_link.bin",
+        "etc/app.db",
+    ] {
+        assert_eq!(log2(marked), small, "{marked}");
+    }
+    for unmarked in ["data/sub/skip.bin", "plain.bin"] {
+        assert!(log2(unmarked) > small, "{unmarked}");
+    }
+    assert_eq!(built.warnings.len(), 1, "{:?}", built.warnings);
+    assert!(built.warnings[0].contains("--random-access \"*.nothing\" matched nothing"));
 }

@@ -22,6 +22,7 @@ fn spec(s: &str) -> MountSpec {
 struct Opts {
     include: Vec<Glob>,
     exclude: Vec<Glob>,
+    random_access: Vec<Glob>,
     follow_symlinks: bool,
     level: Level,
     threads: usize,
@@ -48,6 +49,7 @@ fn build(mounts: &[String], opts: &Opts) -> Result<BuiltImage> {
     let walk = WalkOptions::new(
         &opts.include,
         &opts.exclude,
+        &opts.random_access,
         opts.follow_symlinks,
         opts.mtimes,
     )?;
@@ -591,7 +593,7 @@ fn the_walk_lists_ahead_only_directories_it_enters() {
     // What the listing helper may list under the mount at `/data`: not an `--exclude`d directory,
     // not a deeper mount's path, everything else.
     let exclude = globs(&["target/", "/cache"]);
-    let walk = WalkOptions::new(&[], &exclude, false, Mtimes::default()).unwrap();
+    let walk = WalkOptions::new(&[], &exclude, &[], false, Mtimes::default()).unwrap();
     let w = walk::Walk::new(ImageBuilder::new(BuildOptions::default()), &walk);
     let comps = vec![b"data".to_vec()];
     let shadow: walk::Shadow = [vec![b"data".to_vec(), b"sub".to_vec(), b"inner".to_vec()]].into();
