@@ -152,7 +152,7 @@ impl Rewriter {
     /// below it) for reading at random — databases, indexes, archives read a page at a time: 4 KiB
     /// chunks whatever their size, so a read decodes a few KiB instead of up to 256 KiB, for a
     /// larger image when they compress well. Repeatable, the last matching line wins. Files
-    /// larger than the cache and SQLite databases get this without a pattern.
+    /// larger than the cache and SQLite and redb databases get this without a pattern.
     pub fn random_access(mut self, glob: Glob) -> Self {
         self.random_access.push(glob);
         self
