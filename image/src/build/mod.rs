@@ -183,16 +183,7 @@ impl ImageBuilder {
     ) -> Result<NodeRef, BuildError> {
         self.tree.check_new_entry(parent, name)?;
         let size = data.size(name)?;
-        self.tree.insert(
-            parent,
-            name,
-            meta,
-            Body::File {
-                data,
-                size,
-                random: false,
-            },
-        )
+        self.tree.insert(parent, name, meta, Body::file(data, size))
     }
 
     /// Like [`Self::add_file`] with host file `path` whose length, `size`, the caller has just read
@@ -209,16 +200,7 @@ impl ImageBuilder {
         self.tree.check_new_entry(parent, name)?;
         let data = FileData::Path(path);
         let size = data.checked_size(name, size)?;
-        self.tree.insert(
-            parent,
-            name,
-            meta,
-            Body::File {
-                data,
-                size,
-                random: false,
-            },
-        )
+        self.tree.insert(parent, name, meta, Body::file(data, size))
     }
 
     /// Marks file `node` as read at random (a database, an index): when compressing, it gets 4 KiB

@@ -35,6 +35,15 @@ impl Body {
         }
     }
 
+    /// A file of `size` bytes from `data`, not marked as read at random.
+    pub(super) fn file(data: FileData, size: u64) -> Self {
+        Body::File {
+            data,
+            size,
+            random: false,
+        }
+    }
+
     fn is_dir(&self) -> bool {
         matches!(self, Body::Dir { .. })
     }
