@@ -250,8 +250,8 @@ impl<'a> Walk<'a> {
             })
     }
 
-    /// Whether `--random-access` marks a file mounted on its own, by its name (the path relative
-    /// to a file mount's source).
+    /// Whether `--random-access` marks a file mounted on its own, matched by its guest name (its
+    /// path relative to the mount, as a directory mount's files are).
     pub fn mounted_file_random(&mut self, name: &[u8]) -> bool {
         self.opts
             .filter
