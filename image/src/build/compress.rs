@@ -90,7 +90,11 @@ impl Compressors {
     /// the HC level that matches `level` (nothing to do when it stores raw).
     pub(super) fn set_dict(&mut self, dict: &[u8], level: Level) -> Result<(), BuildError> {
         if let Some(hc) = level.lz4_hc() {
-            self.1 = Some(std::sync::Arc::new(Lz4Dict::new(dict, hc)?));
+            self.1 = Some(std::sync::Arc::new(Lz4Dict::new(
+                dict,
+                hc,
+                level.lz4_literal_matches(),
+            )?));
         }
         Ok(())
     }

@@ -113,6 +113,8 @@ fn fast_cover(samples: &[Vec<u8>]) -> Option<Vec<u8>> {
 // tables for every 4 KiB compressed).
 extern crate lzzzz as _;
 
+use super::short_matches::merged;
+
 /// liblz4's HC streaming functions (lz4hc.h).
 mod ffi {
     use core::ffi::{c_char, c_int, c_void};
@@ -156,8 +158,11 @@ pub(super) struct Lz4Dict {
     stream: Stream,
     /// The HC level both streams compress at ([`crate::Level::lz4_hc`]).
     level: i32,
+    /// Matches of at most this many bytes are spelled out as literals
+    /// ([`crate::Level::lz4_literal_matches`]).
+    literal_matches: usize,
     /// The bytes the stream points into (liblz4 keeps pointers to them).
-    _bytes: Box<[u8]>,
+    bytes: Box<[u8]>,
 }
 
 // SAFETY: after `Lz4Dict::new` the stream is only read (LZ4_attach_HC_dictionary records a pointer
@@ -166,8 +171,9 @@ unsafe impl Send for Lz4Dict {}
 unsafe impl Sync for Lz4Dict {}
 
 impl Lz4Dict {
-    /// `dict` (at most [`MAX_DICT_LEN`] bytes) loaded at HC level `level`.
-    pub(super) fn new(dict: &[u8], level: i32) -> Result<Self, BuildError> {
+    /// `dict` (at most [`MAX_DICT_LEN`] bytes) loaded at HC level `level`; blocks compressed against
+    /// it spell out matches of at most `literal_matches` bytes.
+    pub(super) fn new(dict: &[u8], level: i32, literal_matches: usize) -> Result<Self, BuildError> {
         let bytes: Box<[u8]> = dict.into();
         let stream = Stream::new()?;
         // SAFETY: a valid stream; `bytes` lives as long as the stream (same struct) and does not
@@ -179,7 +185,8 @@ impl Lz4Dict {
         Ok(Lz4Dict {
             stream,
             level,
-            _bytes: bytes,
+            literal_matches,
+            bytes,
         })
     }
 }
@@ -190,7 +197,8 @@ std::thread_local! {
 }
 
 /// Compresses `raw` (at most a chunk) into `dst` as one LZ4 block against `dict`, independent of
-/// every other block; returns its length.
+/// every other block, its short matches spelled out as the dictionary says (kept only when it
+/// decodes back to `raw`); returns its length.
 pub(super) fn compress_lz4(
     raw: &[u8],
     dict: &Lz4Dict,
@@ -223,11 +231,32 @@ pub(super) fn compress_lz4(
                 dst_len,
             )
         };
-        usize::try_from(n)
+        let n = usize::try_from(n)
             .ok()
             .filter(|&n| n > 0 || raw.is_empty())
-            .ok_or_else(|| lz4_error("LZ4 HC compression failed"))
+            .ok_or_else(|| lz4_error("LZ4 HC compression failed"))?;
+        Ok(spell_out_short_matches(raw, dict, dst, n))
     })
+}
+
+/// The length of block `dst[..n]` (compressed from `raw` against `dict`) once its matches of at
+/// most `dict.literal_matches` bytes are literals; the rewritten block replaces it only if it fits
+/// and decodes back to `raw` (a check that costs ~1 µs a chunk, so that no image holds a chunk
+/// that reads wrong whatever this rewriting gets wrong).
+fn spell_out_short_matches(raw: &[u8], dict: &Lz4Dict, dst: &mut [u8], n: usize) -> usize {
+    let Some(block) = merged(&dst[..n], raw, dict.literal_matches) else {
+        return n;
+    };
+    let mut check = std::vec![0u8; raw.len()];
+    let same = crate::lz4::decode_block(&block, &dict.bytes, &mut check).is_ok() && check == raw;
+    debug_assert!(same, "short matches spelled out wrong");
+    match dst.get_mut(..block.len()) {
+        Some(out) if same => {
+            out.copy_from_slice(&block);
+            block.len()
+        }
+        _ => n,
+    }
 }
 
 /// An LZ4 failure as a [`BuildError`].
@@ -271,7 +300,7 @@ mod tests {
         assert!(dict.len() <= MAX_DICT_LEN as usize);
         assert_eq!(train(&files).unwrap(), Some(dict.clone()), "deterministic");
         let size = |d: &[u8]| {
-            let lz4 = Lz4Dict::new(d, 6).unwrap();
+            let lz4 = Lz4Dict::new(d, 6, 0).unwrap();
             let mut dst = std::vec![0u8; 8192];
             let chunks = test_on.chunks(4096);
             chunks

@@ -16,6 +16,7 @@ mod formats;
 mod layout;
 mod meta;
 mod pack;
+mod short_matches;
 mod similar;
 mod sink;
 mod source;

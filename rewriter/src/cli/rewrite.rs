@@ -54,7 +54,8 @@ pub struct RewriteArgs {
     #[arg(long)]
     follow_symlinks: bool,
     /// zstd compression level (1–22; files read at random use LZ4 HC at this level + 3, at most
-    /// 12); 0 stores files uncompressed.
+    /// 12, and up to level 3 store matches of at most 6 bytes as literals: ~10 % faster random
+    /// reads, those files 4–12 % larger); 0 stores files uncompressed.
     #[arg(short, long, default_value_t = Level::DEFAULT)]
     level: Level,
     /// Store files uncompressed (same as `--level 0`).
