@@ -1,9 +1,11 @@
-//! Files compressed with content from elsewhere in the tree read back through the shim's C decoder
+//! Files compressed with content from elsewhere in the tree read back through the shim's decoders
 //! exactly as from a real directory: small files against the dictionary of shared blocks, and
 //! versions of one file in a group, and chunks that repeat an earlier chunk's stored bytes (a sparse
-//! file's zeros). `rust_stress` on a writable mount of 1,500 files cut from one pool, three
-//! versions of a 600 KB file and a 9 MiB sparse file (its final listing hashes every file), packed
-//! in both memory layouts, against the original with a copy of the tree preopened.
+//! file's zeros), and a text file `--random-access` marks (LZ4 blocks against the trained
+//! dictionary, short matches spelled out). `rust_stress` on a writable mount of 1,500 files cut
+//! from one pool, three versions of a 600 KB file, a 9 MiB sparse file and a 2 MiB text file (its
+//! final listing hashes every file), packed in both memory layouts, against the original with a
+//! copy of the tree preopened.
 
 use std::path::Path;
 
@@ -43,6 +45,16 @@ fn write_pool_tree(dir: &Path) {
         sparse[at + 100..at + 4196].copy_from_slice(&pool[page..page + 4096]);
     }
     std::fs::write(dir.join("sparse.img"), &sparse).unwrap();
+    let words = [
+        "index", "page", "row", "0", "17", "key", "value", "=", "{", "}", "\n",
+    ];
+    let mut text = Vec::new();
+    while text.len() < 2 << 20 {
+        text.extend_from_slice(words[(next() % words.len() as u64) as usize].as_bytes());
+        text.push(b' ');
+    }
+    std::fs::create_dir_all(dir.join("notes")).unwrap();
+    std::fs::write(dir.join("notes/log.txt"), &text).unwrap();
 }
 
 fn options() -> RunOptions {
@@ -73,10 +85,21 @@ fn files_read_through_a_dictionary_or_a_group_match_a_real_directory() {
     assert!(expected.stdout_str().contains("d14/f1499 file size="));
     assert!(expected.stdout_str().contains("v3/lib-1.3.a file size="));
     assert!(expected.stdout_str().contains("sparse.img file size="));
+    assert!(expected.stdout_str().contains("notes/log.txt file size="));
     for layout in [MemoryLayout::Multi, MemoryLayout::Single] {
         let spec = [format!("/data={}", seed.display())];
-        let packed = pack_specs_with(&module, &spec, Rewriter::new().memory_layout(layout));
+        let marked = "notes/".parse().unwrap();
+        let packed = pack_specs_with(
+            &module,
+            &spec,
+            Rewriter::new().memory_layout(layout).random_access(marked),
+        );
         let layout_of = wasifs::inspect(&packed).unwrap().layout;
+        assert!(layout_of.dict_len > 0, "{layout:?}: no LZ4 dictionary");
+        assert_eq!(
+            layout_of.lz4_files, 2,
+            "{layout:?}: the sparse file and the marked one"
+        );
         assert!(layout_of.block_dict_len > 0, "{layout:?}: no dictionary");
         assert_eq!(
             layout_of.grouped_files, 3,
