@@ -30,7 +30,7 @@ pub use build::{
     NodeRef,
 };
 pub use cache_size::{CacheSize, CacheSizeError};
-pub use chunk_size::{ChunkSize, ChunkSizeError};
+pub use chunk_size::{Access, ChunkSize, ChunkSizeError};
 #[cfg(feature = "decode")]
 pub use decode::{decompress, Decoder};
 pub use dictionaries::{Dictionaries, DictionariesError};

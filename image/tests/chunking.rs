@@ -131,6 +131,57 @@ fn auto_chunk_size_gives_files_over_the_cache_small_chunks_and_the_header_the_la
 }
 
 #[test]
+fn auto_chunk_size_gives_archives_and_executables_over_the_cache_large_chunks_unless_marked() {
+    // Files four times the cache: text (read at random, for all `auto` knows), a static library
+    // and an ELF executable (read whole by whoever reads them), and a library marked as read at
+    // random.
+    let cache: CacheSize = "64K".parse().expect("a valid cache size");
+    let starting = |magic: &[u8]| {
+        let mut f = magic.to_vec();
+        f.extend_from_slice(&text(256 * 1024 - magic.len()));
+        f
+    };
+    let (plain, lib, exe) = (
+        starting(b""),
+        starting(b"!<arch>\n"),
+        starting(b"\x7fELF\x02\x01\x01\0"),
+    );
+    let mut b = ImageBuilder::new(BuildOptions {
+        cache_size: cache,
+        ..BuildOptions::default()
+    });
+    let root = b.root();
+    let mut add = |name: &str, bytes: &[u8]| {
+        b.add_file(
+            root,
+            name.as_bytes(),
+            Meta::default(),
+            FileData::Bytes(bytes.to_vec()),
+        )
+        .unwrap()
+    };
+    add("plain", &plain);
+    add("lib.a", &lib);
+    add("exe", &exe);
+    let mut marked = lib.clone();
+    marked[100] ^= 1;
+    let m = add("marked.a", &marked);
+    b.read_at_random(m).unwrap();
+    let image = b.finish().unwrap();
+    let img = Image::open(image.as_slice()).unwrap();
+    for (name, bytes, log2) in [
+        ("plain", &plain, SMALL_CHUNK_LOG2),
+        ("lib.a", &lib, 18),
+        ("exe", &exe, 18),
+        ("marked.a", &marked, SMALL_CHUNK_LOG2),
+    ] {
+        let f = resolve(&img, 0, name);
+        assert_eq!(f.chunk_log2, log2, "{name}");
+        assert_eq!(&read_file(&img, &f), bytes, "{name}");
+    }
+}
+
+#[test]
 fn auto_chunk_size_gives_sqlite_databases_small_chunks_whatever_their_size() {
     // A database well within the cache (read a page at a time, at random), a file of the same
     // size and content without the header, and a database too small to leave the shared blocks.

@@ -24,6 +24,7 @@ use super::sink::ImageSink;
 use super::tree::{Body, Order, Tree};
 use super::{BuildError, BuildOptions, FileData};
 use crate::format::{Chunk, Codec, PACK_BELOW, SMALL_CHUNK_LOG2};
+use crate::Access;
 
 /// Uncompressed bytes read into one batch before it is compressed (two batches are in memory at
 /// once: one being read, one being compressed).
@@ -63,8 +64,7 @@ fn read_at_random(opts: &BuildOptions, log2: u8) -> bool {
 
 /// log2 of the chunk size of file `data` (`size` bytes): small chunks when it is marked as read
 /// at random (`random`) and compressed, else by `--chunk-size`'s rule, which looks at its first
-/// bytes only for `auto` and a file too large to share a block and small enough for the cache (a
-/// larger one gets small chunks anyway).
+/// bytes only for `auto` and a file too large to share a block.
 fn chunk_log2(
     opts: &BuildOptions,
     data: &FileData,
@@ -74,10 +74,12 @@ fn chunk_log2(
     if random && opts.level.zstd().is_some() {
         return Ok(SMALL_CHUNK_LOG2);
     }
-    let paged = opts.chunk_size.is_auto()
-        && (PACK_BELOW..=u64::from(opts.cache_size.get())).contains(&size)
-        && formats::paged(data)?;
-    Ok(opts.chunk_size.log2_for(size, opts.cache_size, paged))
+    let access = if opts.chunk_size.is_auto() && size >= PACK_BELOW {
+        formats::access(data)?
+    } else {
+        Access::Unknown
+    };
+    Ok(opts.chunk_size.log2_for(size, opts.cache_size, access))
 }
 
 /// Appends the contents of every file of `tree`, in `order`, to `out` (which holds the header so
