@@ -14,7 +14,7 @@ pub enum Access {
     /// whatever its size.
     Paged,
     /// Loaded or read through (executables, object files and archives of them, wasm modules):
-    /// large chunks whatever its size.
+    /// the largest chunks (1 MiB) whatever its size.
     Whole,
     /// Nothing known: small chunks only when it is larger than the cache.
     Unknown,
@@ -52,15 +52,18 @@ impl ChunkSize {
     /// models), and so is a paged file of any size: a cold read of one page then decodes 4 KiB,
     /// not up to 256 KiB (bench/NOTES.md: a 7 MiB SQLite database, 10 lookups 6.8 → 0.67 ms,
     /// 10,000 lookups 58 → 53 ms, image +2.5 %); every other file keeps 256 KiB chunks (read
-    /// 32 KiB at a time), for ratio and sequential speed, and once read is served from the cache —
-    /// and so does a file read whole, whatever its size (LLVM's 381 MB of libraries and tools:
-    /// 1.34× `tar.zst` in 4 KiB chunks, 1.08× in 256 KiB ones, rewritten 3× faster).
+    /// 32 KiB at a time), for ratio and sequential speed, and once read is served from the cache.
+    /// A file read whole gets 1 MiB chunks whatever its size (still decoded 32 KiB at a time as it
+    /// is read; LLVM's 381 MB of libraries and tools: 1.34× `tar.zst` in 4 KiB chunks, 1.08× in
+    /// 256 KiB ones, 1.03× in 1 MiB ones, rewritten 3× faster); the image builder gives it 256 KiB
+    /// again if it is compressed with versions of itself.
     pub fn log2_for(self, size: u64, cache: CacheSize, access: Access) -> u8 {
         match (self.0, access) {
             (Some(log2), _) => log2,
             (None, Access::Paged) => SMALL_CHUNK_LOG2,
             (None, Access::Unknown) if size > u64::from(cache.get()) => SMALL_CHUNK_LOG2,
-            (None, _) => DEFAULT_CHUNK_LOG2,
+            (None, Access::Whole) => MAX_CHUNK_LOG2,
+            (None, Access::Unknown) => DEFAULT_CHUNK_LOG2,
         }
     }
 }
@@ -130,7 +133,8 @@ mod tests {
     }
 
     #[test]
-    fn auto_gives_4k_chunks_to_paged_files_and_to_others_larger_than_the_cache_unless_read_whole() {
+    fn auto_gives_4k_chunks_to_paged_files_and_larger_than_the_cache_ones_and_1m_to_files_read_whole(
+    ) {
         let cache = CacheSize::DEFAULT;
         let whole = u64::from(cache.get());
         let auto = |size, cache, access| ChunkSize::AUTO.log2_for(size, cache, access);
@@ -138,8 +142,9 @@ mod tests {
         assert_eq!(auto(whole, cache, Access::Paged), SMALL_CHUNK_LOG2);
         assert_eq!(auto(1 << 20, cache, Access::Paged), SMALL_CHUNK_LOG2);
         assert_eq!(auto(whole + 1, cache, Access::Unknown), SMALL_CHUNK_LOG2);
-        assert_eq!(auto(whole + 1, cache, Access::Whole), 18);
-        assert_eq!(auto(1 << 30, cache, Access::Whole), 18);
+        assert_eq!(auto(whole + 1, cache, Access::Whole), MAX_CHUNK_LOG2);
+        assert_eq!(auto(1 << 20, cache, Access::Whole), MAX_CHUNK_LOG2);
+        assert_eq!(auto(1 << 30, cache, Access::Whole), MAX_CHUNK_LOG2);
         assert_eq!(auto(0, cache, Access::Unknown), 18);
         let small: CacheSize = "64K".parse().expect("a valid cache size");
         assert_eq!(auto(300 << 10, small, Access::Unknown), SMALL_CHUNK_LOG2);

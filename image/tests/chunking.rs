@@ -3,7 +3,7 @@
 mod common;
 
 use common::{build_flat, noise, opts, read_file, resolve, sample, text};
-use wasifs_image::format::{Chunk, Codec, SMALL_CHUNK_LOG2};
+use wasifs_image::format::{Chunk, Codec, MAX_CHUNK_LOG2, SMALL_CHUNK_LOG2};
 use wasifs_image::{
     BlockSize, BuildOptions, CacheSize, ChunkSize, FileData, FormatError, Image, ImageBuilder,
     Level, Meta,
@@ -131,10 +131,11 @@ fn auto_chunk_size_gives_files_over_the_cache_small_chunks_and_the_header_the_la
 }
 
 #[test]
-fn auto_chunk_size_gives_archives_and_executables_over_the_cache_large_chunks_unless_marked() {
+fn auto_chunk_size_gives_archives_and_executables_the_largest_chunks_unless_versions_or_marked() {
     // Files four times the cache: text (read at random, for all `auto` knows), a static library
-    // and an ELF executable (read whole by whoever reads them), and a library marked as read at
-    // random.
+    // and an ELF executable (read whole by whoever reads them: 1 MiB chunks), two versions of
+    // another library (compressed side by side: 256 KiB chunks, as every group member), and a
+    // library marked as read at random.
     let cache: CacheSize = "64K".parse().expect("a valid cache size");
     let starting = |magic: &[u8]| {
         let mut f = magic.to_vec();
@@ -163,6 +164,13 @@ fn auto_chunk_size_gives_archives_and_executables_over_the_cache_large_chunks_un
     add("plain", &plain);
     add("lib.a", &lib);
     add("exe", &exe);
+    // (Noise: the anchors a group is found by need content that does not repeat every 44 bytes.)
+    let mut v1 = b"!<arch>\n".to_vec();
+    v1.extend_from_slice(&noise(256 * 1024, 11));
+    let mut v2 = v1.clone();
+    v2[5000] ^= 1;
+    add("libv-1.a", &v1);
+    add("libv-2.a", &v2);
     let mut marked = lib.clone();
     marked[100] ^= 1;
     let m = add("marked.a", &marked);
@@ -171,8 +179,10 @@ fn auto_chunk_size_gives_archives_and_executables_over_the_cache_large_chunks_un
     let img = Image::open(image.as_slice()).unwrap();
     for (name, bytes, log2) in [
         ("plain", &plain, SMALL_CHUNK_LOG2),
-        ("lib.a", &lib, 18),
-        ("exe", &exe, 18),
+        ("lib.a", &lib, MAX_CHUNK_LOG2),
+        ("exe", &exe, MAX_CHUNK_LOG2),
+        ("libv-1.a", &v1, 18),
+        ("libv-2.a", &v2, 18),
         ("marked.a", &marked, SMALL_CHUNK_LOG2),
     ] {
         let f = resolve(&img, 0, name);

@@ -180,7 +180,7 @@ impl Rewriter {
     /// The uncompressed chunk size of the file data: [`ChunkSize::AUTO`] (the default) gives
     /// files larger than the cache 4 KiB chunks (fast random reads) and the others 256 KiB; by
     /// their first bytes, SQLite and redb databases get 4 KiB chunks whatever their size, and
-    /// executables, object files, static libraries and wasm modules (read whole) 256 KiB.
+    /// executables, object files, static libraries and wasm modules (read whole) 1 MiB.
     pub fn chunk_size(mut self, size: ChunkSize) -> Self {
         self.image.chunk_size = size;
         self

@@ -23,7 +23,7 @@ use super::similar::{self, Candidate};
 use super::sink::ImageSink;
 use super::tree::{Body, Order, Tree};
 use super::{BuildError, BuildOptions, FileData};
-use crate::format::{Chunk, Codec, PACK_BELOW, SMALL_CHUNK_LOG2};
+use crate::format::{Chunk, Codec, DEFAULT_CHUNK_LOG2, PACK_BELOW, SMALL_CHUNK_LOG2};
 use crate::Access;
 
 /// Uncompressed bytes read into one batch before it is compressed (two batches are in memory at
@@ -118,7 +118,8 @@ pub(super) fn write(
             log2s[i] = log2;
             if Packer::packs(opts.level, opts.block_size, *size, log2) {
                 small.push(SmallFile { data, size: *size });
-            } else if group::may_join(&opts, log2, *size) {
+            } else if group::may_join(&opts, log2.min(DEFAULT_CHUNK_LOG2), *size) {
+                // A file read whole has the largest chunks, unless it joins a group (below).
                 alike.push(Candidate {
                     index: i,
                     name: names.get(i).copied().unwrap_or_default(),
@@ -149,6 +150,11 @@ pub(super) fn write(
         (joined(groups), joined(dict), block_dict)
     });
     let (groups, dict, block_dict) = (groups?, dict?, block_dict?);
+    for &i in groups.iter().flatten() {
+        if let Some(log2) = log2s.get_mut(i) {
+            *log2 = (*log2).min(DEFAULT_CHUNK_LOG2);
+        }
+    }
     let dict_range = match &dict {
         Some(d) => {
             let off = to_u32(sink.out.len())?;
