@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{build_flat, noise, opts, read_file, resolve, sample, text};
+use common::{add_bytes, build_flat, noise, opts, read_file, resolve, sample, text};
 use wasifs_image::format::{Chunk, Codec, MAX_CHUNK_LOG2, SMALL_CHUNK_LOG2};
 use wasifs_image::{
     BlockSize, BuildOptions, CacheSize, ChunkSize, FileData, FormatError, Image, ImageBuilder,
@@ -152,15 +152,7 @@ fn auto_chunk_size_gives_archives_and_executables_the_largest_chunks_unless_vers
         ..BuildOptions::default()
     });
     let root = b.root();
-    let mut add = |name: &str, bytes: &[u8]| {
-        b.add_file(
-            root,
-            name.as_bytes(),
-            Meta::default(),
-            FileData::Bytes(bytes.to_vec()),
-        )
-        .unwrap()
-    };
+    let mut add = |name: &str, bytes: &[u8]| add_bytes(&mut b, root, name, bytes);
     add("plain", &plain);
     add("lib.a", &lib);
     add("exe", &exe);
@@ -244,15 +236,7 @@ fn files_marked_as_read_at_random_get_small_lz4_chunks_whatever_their_size_and_a
     let build = |opts: BuildOptions| {
         let mut b = ImageBuilder::new(opts);
         let root = b.root();
-        let mut add = |name: &str, bytes: &[u8]| {
-            b.add_file(
-                root,
-                name.as_bytes(),
-                Meta::default(),
-                FileData::Bytes(bytes.to_vec()),
-            )
-            .unwrap()
-        };
+        let mut add = |name: &str, bytes: &[u8]| add_bytes(&mut b, root, name, bytes);
         add("plain", &body);
         let marked = add("marked", &body);
         let small = add("small", &tiny);

@@ -5,7 +5,7 @@
 
 use wasifs_image::format::Node;
 use wasifs_image::{
-    BuildOptions, ChunkSize, Dictionaries, FileData, Image, ImageBuilder, Level, Meta,
+    BuildOptions, ChunkSize, Dictionaries, FileData, Image, ImageBuilder, Level, Meta, NodeRef,
 };
 
 pub fn meta(mode: u16, t: u64) -> Meta {
@@ -29,6 +29,17 @@ pub fn opts(level: i32, chunk_size: u32) -> BuildOptions {
 }
 
 /// An image (`opts`) of `files`, each at the root.
+/// Adds file `name` holding `bytes` (default metadata) under `dir` of `b`.
+pub fn add_bytes(b: &mut ImageBuilder, dir: NodeRef, name: &str, bytes: &[u8]) -> NodeRef {
+    b.add_file(
+        dir,
+        name.as_bytes(),
+        Meta::default(),
+        FileData::Bytes(bytes.to_vec()),
+    )
+    .unwrap()
+}
+
 pub fn build_flat(opts: BuildOptions, files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut b = ImageBuilder::new(opts);
     let root = b.root();
