@@ -224,6 +224,11 @@ impl Filter {
             .map_or(parent, |(hit, _)| hit)
     }
 
+    /// Whether there are `--random-access` patterns.
+    pub fn marks_random(&self) -> bool {
+        !self.random.globs.is_empty()
+    }
+
     /// Whether `rel` is stored for reading at random: matched by a `--random-access` pattern, or
     /// inside a directory that is (`parent`), and not negated by a `!` pattern.
     pub fn random_access(&self, rel: &[u8], is_dir: bool, parent: bool, seen: &mut Seen) -> bool {

@@ -124,7 +124,15 @@ pub(crate) fn walk_image<'a>(
     });
     let mut w = Walk::new(builder, walk);
     w.list_ahead = image.threads != 1;
-    Ok(WalkedImage(fill_image(w, mounts, host)?))
+    let mut w = fill_image(w, mounts, host)?;
+    if image.level.zstd().is_none() && w.marks_random() {
+        w.warnings.push(
+            "--random-access changes nothing with --store (or --level 0): every file is stored \
+             uncompressed and read straight from the image at any offset"
+                .into(),
+        );
+    }
+    Ok(WalkedImage(w))
 }
 
 impl WalkedImage<'_> {

@@ -250,6 +250,11 @@ impl<'a> Walk<'a> {
             })
     }
 
+    /// Whether the walk has `--random-access` patterns.
+    pub fn marks_random(&self) -> bool {
+        self.opts.filter.marks_random()
+    }
+
     /// Whether `--random-access` marks a file mounted on its own, matched by its guest name (its
     /// path relative to the mount, as a directory mount's files are).
     pub fn mounted_file_random(&mut self, name: &[u8]) -> bool {

@@ -261,3 +261,20 @@ fn random_access_marks_files_below_a_matching_directory_hard_links_and_file_moun
     assert_eq!(built.warnings.len(), 1, "{:?}", built.warnings);
     assert!(built.warnings[0].contains("--random-access \"*.nothing\" matched nothing"));
 }
+
+#[test]
+fn random_access_with_files_stored_uncompressed_is_warned_about_as_changing_nothing() {
+    let t = tree(&["data/index.bin"]);
+    let with = |level: Level| {
+        let o = Opts {
+            random_access: globs(&["*.bin"]),
+            level,
+            ..opts()
+        };
+        build(&[mount_arg("/", t.path())], &o).unwrap().warnings
+    };
+    let stored = with(Level::STORE);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(stored[0].contains("--random-access changes nothing with --store"));
+    assert_eq!(with(Level::DEFAULT), Vec::<String>::new());
+}
