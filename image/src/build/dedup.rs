@@ -24,8 +24,8 @@ type Stored = (usize, Option<Box<[u8]>>);
 pub(super) struct Dedup<'a> {
     /// Sources of the files added so far, by node-order index (to verify a hash match).
     sources: HashMap<usize, &'a FileData>,
-    /// (size, chunk size as a log2, content hash) → the files stored with that key: node-order index, and the contents
-    /// when they were kept.
+    /// (size, chunk size as a log2, content hash) → the files stored with that key: node-order
+    /// index, and the contents when they were kept.
     seen: HashMap<(u64, u8, u64), Vec<Stored>>,
     /// Bytes of contents kept in `seen` (at most [`KEEP_BYTES`]).
     kept: usize,
@@ -39,10 +39,10 @@ impl<'a> Dedup<'a> {
 
     /// The node-order index of an earlier file with the same `size` bytes as file `order[index]`,
     /// stored in chunks of the same `1 << chunk_log2` bytes (a copy is read through the earlier
-    /// file's chunk records), or `None` (then this file is remembered for later ones). `whole` is all of its contents
-    /// when the caller has them in memory (checked to end there): then they are compared without
-    /// reading this file again, and kept for later files when small ([`KEEP_FILES_UP_TO`],
-    /// [`KEEP_BYTES`]).
+    /// file's chunk records), or `None` (then this file is remembered for later ones). `whole` is
+    /// all of its contents when the caller has them in memory (checked to end there): then they are
+    /// compared without reading this file again, and kept for later files when small
+    /// ([`KEEP_FILES_UP_TO`], [`KEEP_BYTES`]).
     pub(super) fn earlier_copy(
         &mut self,
         index: usize,

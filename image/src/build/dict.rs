@@ -171,8 +171,8 @@ unsafe impl Send for Lz4Dict {}
 unsafe impl Sync for Lz4Dict {}
 
 impl Lz4Dict {
-    /// `dict` (at most [`MAX_DICT_LEN`] bytes) loaded at HC level `level`; blocks compressed against
-    /// it spell out matches of at most `literal_matches` bytes.
+    /// `dict` (at most [`MAX_DICT_LEN`] bytes) loaded at HC level `level`; blocks compressed
+    /// against it spell out matches of at most `literal_matches` bytes.
     pub(super) fn new(dict: &[u8], level: i32, literal_matches: usize) -> Result<Self, BuildError> {
         let bytes: Box<[u8]> = dict.into();
         let stream = Stream::new()?;

@@ -206,8 +206,8 @@ impl ImageBuilder {
 
     /// Marks file `node` as read at random (a database, an index): when compressing, it gets 4 KiB
     /// chunks (LZ4 against the image's dictionary when there is one) whatever its size and
-    /// [`BuildOptions::chunk_size`], as `auto` gives SQLite and redb databases and files larger than the
-    /// cache. A file too small to need chunks still shares a block.
+    /// [`BuildOptions::chunk_size`], as `auto` gives SQLite and redb databases and files larger
+    /// than the cache. A file too small to need chunks still shares a block.
     pub fn read_at_random(&mut self, node: NodeRef) -> Result<(), BuildError> {
         self.tree.mark_random(node)
     }

@@ -13,9 +13,9 @@ use std::str::FromStr;
 const SYNTAX: &str =
     "patterns follow .gitignore: e.g. *.log, !keep.log, target/, /build, **/node_modules";
 
-/// One `--include`/`--exclude`/`--random-access` pattern, a `.gitignore` line checked when it is parsed: without a
-/// `/` (other than a trailing one) it matches at any depth, a leading `/` or `./` anchors it at
-/// the mount source, a trailing `/` matches directories only, `!` negates.
+/// One `--include`/`--exclude`/`--random-access` pattern, a `.gitignore` line checked when it is
+/// parsed: without a `/` (other than a trailing one) it matches at any depth, a leading `/` or `./`
+/// anchors it at the mount source, a trailing `/` matches directories only, `!` negates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Glob {
     /// The pattern as given.
