@@ -195,9 +195,10 @@ pub const CODEC_RAW: u8 = 0;
 /// Chunk `codec` of data stored as one zstd frame.
 pub const CODEC_ZSTD: u8 = 1;
 /// Chunk `codec` of a piece of a shared frame: the stored bytes are one zstd frame of at most the
-/// header's `chunk_size` holding several files' pieces (small files in a block of [`BLOCK_SIZE`]
-/// as built, or one chunk of each file of a group of similar files), and the chunk is its bytes
-/// from `block_off`. The frame is compressed against the dictionary of shared blocks when
+/// header's `chunk_size` holding one or more files' pieces (small files in a block of
+/// [`BLOCK_SIZE`] as built, one chunk of each file of a group of similar files, or one chunk of a
+/// mid-size file alone, compressed against the dictionary), and the chunk is its bytes from
+/// `block_off`. The frame is compressed against the dictionary of shared blocks when
 /// the image has one (header `block_dict_*`).
 pub const CODEC_PACKED: u8 = 2;
 
@@ -321,7 +322,7 @@ pub enum Codec {
     Raw,
     /// One zstd frame.
     Zstd,
-    /// Inside a shared block of small files ([`CODEC_PACKED`]).
+    /// Inside a shared frame, against the block dictionary if any ([`CODEC_PACKED`]).
     Packed,
     /// One LZ4 block against the image's dictionary ([`CODEC_LZ4`]).
     Lz4,

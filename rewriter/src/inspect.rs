@@ -98,6 +98,9 @@ pub struct Layout {
     pub dict_len: u32,
     /// Decompressed length of the dictionary the shared blocks are compressed against (0: none).
     pub block_dict_len: u32,
+    /// Files too large to share a block whose chunks are compressed against that dictionary too,
+    /// each chunk a frame of its own (also counted in `chunk_sizes`).
+    pub shared_files: u64,
 }
 
 /// One mount of a packed module.
@@ -152,7 +155,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
     let mut total = Counts::default();
     let mut chunk_sizes = BTreeMap::new();
     let (mut packed_files, mut blocks, mut lz4_files) = (0, HashSet::new(), 0);
-    let (mut grouped_files, mut groups) = (0, HashSet::new());
+    let (mut grouped_files, mut groups, mut shared_files) = (0, HashSet::new(), 0);
     let mut files: Vec<ImageEntry> = Vec::new();
     let mut mounts = Vec::new();
     for m in tree.mounts()? {
@@ -170,7 +173,12 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
                     let node = image.node(e.node).map_err(|x| tree.corrupt(x))?;
                     if node.size > 0 {
                         let c = image.chunk(&node, 0).map_err(|x| tree.corrupt(x))?;
-                        if c.codec == Codec::Packed && node.size >= PACK_BELOW {
+                        let len = image.chunk_len(&node, 0).map_err(|x| tree.corrupt(x))?;
+                        let alone = c.block_off == 0 && image.frame_len(&c) == Some(len.into());
+                        if c.codec == Codec::Packed && node.size >= PACK_BELOW && alone {
+                            *chunk_sizes.entry(node.chunk_size()).or_insert(0) += 1;
+                            shared_files += 1;
+                        } else if c.codec == Codec::Packed && node.size >= PACK_BELOW {
                             grouped_files += 1;
                             groups.insert(c.stored_off);
                         } else if c.codec == Codec::Packed {
@@ -267,6 +275,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
             lz4_files,
             dict_len: image.dict_range().1,
             block_dict_len: image.block_dict_range().2,
+            shared_files,
         },
         served,
         to_host,

@@ -1,9 +1,10 @@
 //! Files compressed with content from elsewhere in the tree read back through the shim's decoders
 //! exactly as from a real directory: small files against the dictionary of shared blocks, and
+//! mid-size files against it too (one-member shared frames), and
 //! versions of one file in a group, and chunks that repeat an earlier chunk's stored bytes (a sparse
 //! file's zeros), and a text file `--random-access` marks (LZ4 blocks against the trained
 //! dictionary, short matches spelled out). `rust_stress` on a writable mount of 1,500 files cut
-//! from one pool, three versions of a 600 KB file, a 9 MiB sparse file and a 2 MiB text file (its
+//! from one pool, 40 files of 20–100 KiB cut from it, three versions of a 600 KB file, a 9 MiB sparse file and a 2 MiB text file (its
 //! final listing hashes every file), packed in both memory layouts, against the original with a
 //! copy of the tree preopened.
 
@@ -15,7 +16,8 @@ use wasifs_tests::{
 };
 
 /// Writes 1,500 files of 2–10 KiB, cut at pseudo-random places from one 1 MiB pool of
-/// pseudo-random bytes, into 15 directories under `dir`, and three versions of a 600 KB file of
+/// pseudo-random bytes, into 15 directories under `dir`, and 40 files of 20–100 KiB cut from it
+/// into `mid`, and three versions of a 600 KB file of
 /// such bytes (each with a few bytes changed and some inserted) into `v1`..`v3`, and a 9 MiB file of
 /// zeros with a pool page every 1 MiB (larger than the cache: 4 KiB LZ4 chunks).
 fn write_pool_tree(dir: &Path) {
@@ -29,6 +31,22 @@ fn write_pool_tree(dir: &Path) {
         let sub = dir.join(format!("d{:02}", i / 100));
         std::fs::create_dir_all(&sub).unwrap();
         std::fs::write(sub.join(format!("f{i:04}")), &pool[start..start + len]).unwrap();
+    }
+    std::fs::create_dir_all(dir.join("mid")).unwrap();
+    for i in 0..40 {
+        let r = next();
+        let len = 20_000 + (r % 80_000) as usize;
+        let start = (r >> 24) as usize % (pool.len() - len);
+        // Named without digits: versions of one file (named alike up to them) would form groups.
+        let name: String = [i / 26, i % 26]
+            .iter()
+            .map(|&k| (b'a' + k as u8) as char)
+            .collect();
+        std::fs::write(
+            dir.join(format!("mid/{name}.bin")),
+            &pool[start..start + len],
+        )
+        .unwrap();
     }
     let mut version: Vec<u8> = (0..600_000).map(|_| next() as u8).collect();
     for v in 1..=3 {
@@ -101,6 +119,10 @@ fn files_read_through_a_dictionary_or_a_group_match_a_real_directory() {
             "{layout:?}: the sparse file and the marked one"
         );
         assert!(layout_of.block_dict_len > 0, "{layout:?}: no dictionary");
+        assert_eq!(
+            layout_of.shared_files, 40,
+            "{layout:?}: the mid-size files against the dictionary: {layout_of:?}"
+        );
         assert_eq!(
             layout_of.grouped_files, 3,
             "{layout:?}: the versions are one group"

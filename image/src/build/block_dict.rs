@@ -1,4 +1,4 @@
-//! The dictionary of shared blocks (image format 7): whole small files from across the tree, each adding content the others lack, used as raw zstd history for every block, and kept only when a trial on other small files shows it pays.
+//! The dictionary of shared frames (image format 7): whole small and mid-size files from across the tree, each adding content the others lack, used as raw zstd history for every block of small files and every chunk of a mid-size file, and kept only when a trial on other files shows it pays.
 
 use std::collections::HashSet;
 use std::vec;
@@ -9,21 +9,30 @@ use crate::block_size::BlockSize;
 use crate::format::MAX_BLOCK_DICT_LEN;
 use crate::level::Level;
 
-/// Small files must hold this many times the dictionary for one to be tried.
-const MIN_RATIO: u64 = 8;
-/// Trial blocks compressed with and without the dictionary.
+/// Shortest dictionary tried: the files it would serve hold at least this much.
+const MIN_LEN: u64 = 64 * 1024;
+/// The files a dictionary serves must hold at least this share of the tree's bytes (1 / this),
+/// else it saves too small a share of the image to pay for the one decode of it before each
+/// process's first read of such a file (1.6 ms a MiB on wasmtime; measured: the `m50` and
+/// `m200` trees, 11 % of their bytes in small files, 0.1–0.2 % smaller images).
+const MIN_SHARE: u64 = 4;
+/// Trial blocks and files compressed with and without the dictionary, of each kind.
 const TRIALS: u64 = 8;
-/// The dictionary is kept when it makes the trial blocks at least this many percent smaller
-/// (measured: 40–50 % on files cut from one text pool, 4–11 % on source and generated trees, where
-/// decoding the dictionary before the first small file is read would not pay).
-const MIN_GAIN_PERCENT: usize = 20;
+/// The dictionary is kept when the files it serves are estimated to be at least this many
+/// percent smaller with it, its own bytes counted (measured: 40–50 % on files cut from one text
+/// pool; source trees 4–11 %, e.g. Python's standard library 7 %, Perl's 4.4 %; a tree of
+/// 50,000 files of a few bytes 2 %, where the image then grew).
+const MIN_GAIN_PERCENT: f64 = 5.0;
 /// Files taken first, spread over the tree: the sample visits every `n / SPREAD`-th file, then
 /// the ones after those, and so on.
 const SPREAD: usize = 256;
 /// A file joins the sample unless more than this many percent of its anchors are in it already.
 const MAX_KNOWN_PERCENT: usize = 20;
-/// Bytes of small files looked at for the sample, at most, in dictionary lengths.
+/// Bytes of files looked at for the sample, at most, in dictionary lengths.
 const LOOK_AT: u64 = 4;
+/// Files opened for the sample, and for the trial blocks, at most: a tree of 50,000 files of a
+/// few bytes took 0.27 s to pack, and 0.41 s when the sample and trial opened all of them.
+const MAX_OPENED: usize = 2048;
 /// The zstd magic of a structured dictionary: a sample starting with it would be read as one.
 const ZSTD_DICT_MAGIC: [u8; 4] = 0xEC30_A437u32.to_le_bytes();
 
@@ -33,36 +42,126 @@ pub(super) struct SmallFile<'a> {
     pub(super) size: u64,
 }
 
-/// The dictionary for the shared blocks of `files` (in node order), or `None` when they hold too
-/// little or the trial finds it saves less than [`MIN_GAIN_PERCENT`].
+/// A chosen dictionary: its bytes, and as stored in the image ([`store`]).
+pub(super) struct BlockDict {
+    pub(super) raw: Vec<u8>,
+    pub(super) stored: Vec<u8>,
+}
+
+/// Files of one kind for the trial: some of them (blocks of small files, or mid-size files
+/// whole), as a share of all of them that are not in the dictionary.
+struct Trial {
+    pieces: Vec<Vec<u8>>,
+    /// Bytes of the files not in the dictionary per byte of `pieces`.
+    scale: f64,
+}
+
+/// The dictionary for the shared blocks of `small` files and the shared frames of `mid`-size ones
+/// (each in node order) in a tree of `tree_bytes`, or `None` when they hold too little or the
+/// trial finds it saves less than [`MIN_GAIN_PERCENT`]. As long as the files it serves, at most
+/// [`MAX_BLOCK_DICT_LEN`] (a power of two).
 pub(super) fn choose(
-    files: &[SmallFile<'_>],
+    small: &[SmallFile<'_>],
+    mid: &[SmallFile<'_>],
+    tree_bytes: u64,
     level: Level,
     block: BlockSize,
-) -> Result<Option<Vec<u8>>, BuildError> {
+) -> Result<Option<BlockDict>, BuildError> {
     let Some(zstd_level) = level.zstd() else {
         return Ok(None);
     };
-    let total: u64 = files.iter().map(|f| f.size).sum();
-    let want = MAX_BLOCK_DICT_LEN as u64;
-    if total < want * MIN_RATIO {
+    let (small_total, mid_total) = (bytes(small, None), bytes(mid, None));
+    let served = small_total + mid_total;
+    if served < MIN_LEN || served < tree_bytes / MIN_SHARE {
         return Ok(None);
     }
-    let (mut sample, sampled) = sample(files, want)?;
+    let want = 1u64 << served.min(MAX_BLOCK_DICT_LEN.into()).ilog2();
+    let files: Vec<&SmallFile<'_>> = small.iter().chain(mid).collect();
+    let (mut sample, sampled) = sample(&files, want)?;
     if sample.starts_with(&ZSTD_DICT_MAGIC) {
         sample.remove(0);
     }
-    let trials = trial_blocks(files, &sampled, total, block.get() as usize)?;
-    let err = BuildError::Compress;
-    let mut plain = zstd::bulk::Compressor::new(zstd_level).map_err(err)?;
-    let mut with = zstd::bulk::Compressor::with_dictionary(zstd_level, &sample).map_err(err)?;
-    let (mut before, mut after) = (0usize, 0usize);
-    for block in &trials {
-        before += plain.compress(block).map_err(err)?.len();
-        after += with.compress(block).map_err(err)?.len();
+    let (small_sampled, mid_sampled) = sampled.split_at(small.len());
+    let trial = |pieces: Vec<Vec<u8>>, files, sampled| {
+        let raw: usize = pieces.iter().map(Vec::len).sum();
+        let scale = bytes(files, Some(sampled)) as f64 / raw.max(1) as f64;
+        Trial { pieces, scale }
+    };
+    let block_len = block.get() as usize;
+    let trials = [
+        trial(
+            trial_blocks(small, small_sampled, small_total, block_len)?,
+            small,
+            small_sampled,
+        ),
+        trial(trial_files(mid, mid_sampled)?, mid, mid_sampled),
+    ];
+    // Estimated stored bytes of the files served, without and with the dictionary (side by
+    // side): the files not in it at the trial's rates, and those in it in pieces of a block each,
+    // or, with it, as the dictionary's own stored bytes (stored against it, they then cost next
+    // to nothing).
+    let (before, after) = std::thread::scope(|s| {
+        let before = s.spawn(|| {
+            let mut c = zstd::bulk::Compressor::new(zstd_level).map_err(BuildError::Compress)?;
+            let mut n = 0;
+            for piece in sample.chunks(block_len) {
+                n += c.compress(piece).map_err(BuildError::Compress)?.len();
+            }
+            Ok::<_, BuildError>(estimate(&mut c, &trials)? + n as f64)
+        });
+        let after = (|| {
+            let stored = store(&sample, level)?;
+            let mut c = zstd::bulk::Compressor::with_dictionary(zstd_level, &sample)
+                .map_err(BuildError::Compress)?;
+            Ok::<_, BuildError>((estimate(&mut c, &trials)? + stored.len() as f64, stored))
+        })();
+        (super::data::joined(before), after)
+    });
+    let (before, (after, stored)) = (before?, after?);
+    let pays = after <= before * (1.0 - MIN_GAIN_PERCENT / 100.0);
+    Ok(pays.then_some(BlockDict {
+        raw: sample,
+        stored,
+    }))
+}
+
+/// The stored bytes of the files the `trials` stand for, when compressed with `c`.
+fn estimate(c: &mut zstd::bulk::Compressor<'_>, trials: &[Trial]) -> Result<f64, BuildError> {
+    let mut total = 0.0;
+    for t in trials {
+        let mut n = 0;
+        for piece in &t.pieces {
+            n += c.compress(piece).map_err(BuildError::Compress)?.len();
+        }
+        total += n as f64 * t.scale;
     }
-    let pays = after * 100 <= before * (100 - MIN_GAIN_PERCENT);
-    Ok(pays.then_some(sample))
+    Ok(total)
+}
+
+/// The bytes of `files`, or of those not `sampled`.
+fn bytes(files: &[SmallFile<'_>], sampled: Option<&[bool]>) -> u64 {
+    let taken = |i: usize| sampled.is_some_and(|s| s.get(i) == Some(&true));
+    (0..files.len())
+        .filter(|&i| !taken(i))
+        .map(|i| files[i].size)
+        .sum()
+}
+
+/// Up to [`TRIALS`] files not in the sample, evenly spaced.
+fn trial_files(files: &[SmallFile<'_>], sampled: &[bool]) -> Result<Vec<Vec<u8>>, BuildError> {
+    let free: Vec<&SmallFile<'_>> = files
+        .iter()
+        .zip(sampled)
+        .filter(|(_, &s)| !s)
+        .map(|(f, _)| f)
+        .collect();
+    let step = (free.len() / TRIALS as usize).max(1);
+    free.iter()
+        .skip(step / 2)
+        .step_by(step)
+        .take(TRIALS as usize)
+        .map(|f| read(f))
+        .collect()
 }
 
 /// Whole files for the dictionary, up to `want` bytes: visited spread over the tree (every
@@ -70,7 +169,7 @@ pub(super) fn choose(
 /// (`similar::fingerprints`) are in the sample already, so the sample holds as much distinct
 /// content as it can (files cut from one pool: 3.41 MB of blocks and dictionary, against 3.92 MB
 /// for files taken at even steps). Returns it and which files are in it.
-fn sample(files: &[SmallFile<'_>], want: u64) -> Result<(Vec<u8>, Vec<bool>), BuildError> {
+fn sample(files: &[&SmallFile<'_>], want: u64) -> Result<(Vec<u8>, Vec<bool>), BuildError> {
     let n = files.len();
     let step = (n / SPREAD).max(1);
     let mut sample = Vec::with_capacity(want as usize);
@@ -78,9 +177,11 @@ fn sample(files: &[SmallFile<'_>], want: u64) -> Result<(Vec<u8>, Vec<bool>), Bu
     let mut known = HashSet::new();
     let mut anchors = Vec::new();
     let mut looked = 0u64;
-    for i in (0..step).flat_map(|first| (first..n).step_by(step)) {
+    let visits = (0..step).flat_map(|first| (first..n).step_by(step));
+    for (opened, i) in visits.enumerate() {
         let f = &files[i];
-        if looked >= want * LOOK_AT || sample.len() as u64 + 4096 > want {
+        let full = sample.len() as u64 + 4096 > want;
+        if looked >= want * LOOK_AT || full || opened >= MAX_OPENED {
             break;
         }
         if sample.len() as u64 + f.size > want {
@@ -107,8 +208,8 @@ pub(super) fn store(dict: &[u8], level: Level) -> Result<Vec<u8>, BuildError> {
     zstd::bulk::compress(dict, zstd_level).map_err(BuildError::Compress)
 }
 
-/// Up to [`TRIALS`] blocks of `size` bytes of consecutive files not in the sample, starting at
-/// evenly spaced byte positions.
+/// Up to [`TRIALS`] blocks of `size` bytes (or half [`MAX_OPENED`] / [`TRIALS`] files) of
+/// consecutive files not in the sample, starting at evenly spaced byte positions.
 fn trial_blocks(
     files: &[SmallFile<'_>],
     sampled: &[bool],
@@ -120,17 +221,20 @@ fn trial_blocks(
     let mut at = 0u64;
     let mut next = step / 2;
     let mut block: Option<Vec<u8>> = None;
+    let mut opened = 0;
     for (f, &in_sample) in files.iter().zip(sampled) {
         if block.is_none() && at + f.size > next && (out.len() as u64) < TRIALS {
             block = Some(Vec::with_capacity(size));
             next += step;
+            opened = 0;
         }
         at += f.size;
         let Some(b) = block.as_mut() else { continue };
         if !in_sample {
             b.extend_from_slice(&read(f)?);
+            opened += 1;
         }
-        if b.len() >= size {
+        if b.len() >= size || opened >= MAX_OPENED / TRIALS as usize / 2 {
             out.extend(block.take());
         }
     }
@@ -179,15 +283,30 @@ mod tests {
             .collect()
     }
 
+    /// The dictionary `choose` makes of `small` and `mid` files in a tree of `tree` bytes.
+    fn chosen(small: &[Vec<u8>], mid: &[Vec<u8>], tree: u64, level: Level) -> Option<Vec<u8>> {
+        let (small, mid) = (files(small), files(mid));
+        choose(
+            &self::small(&small),
+            &self::small(&mid),
+            tree,
+            level,
+            BlockSize::DEFAULT,
+        )
+        .unwrap()
+        .map(|d| d.raw)
+    }
+
+    fn size(bodies: &[Vec<u8>]) -> u64 {
+        bodies.iter().map(|b| b.len() as u64).sum()
+    }
+
     #[test]
     fn files_cut_from_one_pool_get_a_dictionary_of_whole_files() {
         // A 1 MiB pool of incompressible bytes: only a dictionary finds repeats across blocks.
         let pool = noise(1 << 20, 7);
         let bodies = cut_from(&pool, 2000);
-        let data = files(&bodies);
-        let dict = choose(&small(&data), Level::DEFAULT, BlockSize::DEFAULT)
-            .unwrap()
-            .expect("a dictionary");
+        let dict = chosen(&bodies, &[], size(&bodies), Level::DEFAULT).expect("a dictionary");
         assert!(dict.len() as u64 <= MAX_BLOCK_DICT_LEN as u64);
         assert!(
             dict.len() > MAX_BLOCK_DICT_LEN as usize / 2,
@@ -203,32 +322,32 @@ mod tests {
     }
 
     #[test]
-    fn unrelated_files_get_no_dictionary() {
-        let bodies: Vec<Vec<u8>> = (0..2000).map(|i| noise(6000, i + 1)).collect();
-        let data = files(&bodies);
-        assert_eq!(
-            choose(&small(&data), Level::DEFAULT, BlockSize::DEFAULT).unwrap(),
-            None
-        );
+    fn mid_size_files_sharing_content_get_a_dictionary_as_long_as_they_are_up_to_1_mib() {
+        let pool = noise(1 << 20, 9);
+        let mid: Vec<Vec<u8>> = cut_from(&pool, 30).iter().map(|b| b.repeat(4)).collect();
+        let total = size(&mid);
+        assert!(total > 1 << 19 && total < 1 << 20, "{total}");
+        let dict = chosen(&[], &mid, total, Level::DEFAULT).expect("a dictionary");
+        assert!(dict.len() as u64 <= 1 << total.ilog2(), "{}", dict.len());
+        assert!(mid.iter().any(|b| dict.starts_with(b)));
     }
 
     #[test]
-    fn too_few_small_files_get_no_dictionary() {
+    fn unrelated_files_get_no_dictionary() {
+        let bodies: Vec<Vec<u8>> = (0..2000).map(|i| noise(6000, i + 1)).collect();
+        let mid: Vec<Vec<u8>> = (0..100).map(|i| noise(40_000, i + 5000)).collect();
+        assert_eq!(chosen(&bodies, &mid, 16 << 20, Level::DEFAULT), None);
+    }
+
+    #[test]
+    fn files_too_few_or_too_small_a_share_of_the_tree_or_stored_raw_get_no_dictionary() {
         let pool = noise(1 << 20, 7);
-        let bodies = cut_from(&pool, 100);
-        let data = files(&bodies);
-        assert_eq!(
-            choose(&small(&data), Level::DEFAULT, BlockSize::DEFAULT).unwrap(),
-            None
-        );
-        assert_eq!(
-            choose(
-                &small(&files(&cut_from(&pool, 2000))),
-                Level::STORE,
-                BlockSize::DEFAULT
-            )
-            .unwrap(),
-            None
-        );
+        let few = cut_from(&pool, 8);
+        assert!(size(&few) < MIN_LEN);
+        assert_eq!(chosen(&few, &[], size(&few), Level::DEFAULT), None);
+        let many = cut_from(&pool, 2000);
+        let tree = size(&many) * (MIN_SHARE + 1);
+        assert_eq!(chosen(&many, &[], tree, Level::DEFAULT), None);
+        assert_eq!(chosen(&many, &[], size(&many), Level::STORE), None);
     }
 }

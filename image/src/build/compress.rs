@@ -16,9 +16,21 @@ use crate::level::Level;
 use zstd::zstd_safe::{self, InBuffer, OutBuffer};
 
 /// What to compress: the bytes, where zstd blocks must end (for a shared block; empty for a
-/// chunk), and whether it is a chunk read at random (an LZ4 block against the image's dictionary
-/// when there is one).
-pub(super) type Job<'a> = (&'a [u8], &'a [u32], bool);
+/// chunk), and how.
+pub(super) type Job<'a> = (&'a [u8], &'a [u32], Kind);
+
+/// How a [`Job`] is compressed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Kind {
+    /// A zstd frame of its own.
+    Alone,
+    /// A chunk read at random: an LZ4 block against the image's dictionary when there is one,
+    /// else a zstd frame of its own.
+    Random,
+    /// A zstd frame against the block dictionary when there is one (a shared block, a group's
+    /// frame, or a file's chunk stored as a one-member shared frame).
+    Shared,
+}
 
 /// One zstd context.
 type Compressor = zstd::bulk::Compressor<'static>;
@@ -191,8 +203,8 @@ impl Out<'_> {
     /// Compresses one job with `c` into the buffer; keeps the compressed bytes when they save at
     /// least 2%.
     fn one(&mut self, c: Option<&mut Contexts>, job: &Job<'_>) -> Result<Done, BuildError> {
-        let &(raw, ends, random) = job;
-        let lz4 = random && self.dict.is_some();
+        let &(raw, ends, kind) = job;
+        let lz4 = kind == Kind::Random && self.dict.is_some();
         let (Some(c), false) = (c, lz4 && looks_like_noise(raw)) else {
             return Ok(Done {
                 stored: None,
@@ -201,7 +213,7 @@ impl Out<'_> {
         };
         let segments: Vec<u32>;
         let seg = CHUNK_SEGMENT as usize;
-        let ends = if ends.is_empty() && raw.len() > seg {
+        let ends = if ends.is_empty() && (raw.len() > seg || kind == Kind::Shared) {
             segments = (1..=raw.len().div_ceil(seg))
                 .map(|k| (k * seg).min(raw.len()) as u32)
                 .collect();
@@ -225,8 +237,8 @@ impl Out<'_> {
                 .compress_to_buffer(raw, dst)
                 .map_err(BuildError::Compress)?
         } else {
-            let c = match (job.1.is_empty(), c.blocks.as_mut()) {
-                (false, Some(blocks)) => blocks,
+            let c = match (kind, c.blocks.as_mut()) {
+                (Kind::Shared, Some(blocks)) => blocks,
                 _ => &mut c.chunks,
             };
             compress_blocks(c.context_mut(), raw, ends, dst)?

@@ -13,7 +13,7 @@ use std::vec::Vec;
 
 use self::repeats::Repeats;
 use super::block_dict::{self, SmallFile};
-use super::compress::{lost_chunk, Compressors, Done, Job, Outputs};
+use super::compress::{lost_chunk, Compressors, Done, Job, Kind, Outputs};
 use super::dedup::{content_hash, Dedup};
 use super::dict::{self, RandomFile};
 use super::error::to_u32;
@@ -34,6 +34,9 @@ const BATCH_ITEMS: usize = 4096;
 /// The first batch is this power of two smaller than the others, the next ones twice as large
 /// each time up to the full size: compression starts soon after reading does.
 const FIRST_BATCH_SHIFT: u32 = 4;
+
+/// Largest file whose chunks are compressed against the block dictionary ([`shares`]).
+const SHARE_UP_TO: u64 = 1 << DEFAULT_CHUNK_LOG2;
 
 /// A file's chunk range: (first chunk record, count).
 pub(super) type ChunkRange = (u32, u32);
@@ -60,6 +63,17 @@ pub(super) struct Data {
 /// image's dictionary when compressing.
 fn read_at_random(opts: &BuildOptions, log2: u8) -> bool {
     log2 <= SMALL_CHUNK_LOG2 && opts.level.zstd().is_some()
+}
+
+/// Whether the chunks of a file of `size` bytes in chunks of `1 << log2` are compressed against the
+/// block dictionary, when the image has one: too large to share a block, compressed, in chunks
+/// of zstd frames, and at most [`SHARE_UP_TO`] (each chunk a one-member shared frame).
+fn shares(opts: &BuildOptions, log2: u8, size: u64) -> bool {
+    opts.block_size.packs()
+        && opts.level.zstd().is_some()
+        && (PACK_BELOW..=SHARE_UP_TO).contains(&size)
+        && log2 > SMALL_CHUNK_LOG2
+        && log2 <= DEFAULT_CHUNK_LOG2
 }
 
 /// log2 of the chunk size of file `data` (`size` bytes): small chunks when it is marked as read
@@ -104,6 +118,7 @@ pub(super) fn write(
     let names = tree.names(order);
     let mut random = Vec::new();
     let mut small = Vec::new();
+    let mut mid = Vec::new();
     let mut alike = Vec::new();
     // Each file's chunk size (by position), chosen once.
     let mut log2s = std::vec![0u8; order.nodes.len()];
@@ -120,6 +135,9 @@ pub(super) fn write(
                 small.push(SmallFile { data, size: *size });
             } else if group::may_join(&opts, log2.min(DEFAULT_CHUNK_LOG2), *size) {
                 // A file read whole has the largest chunks, unless it joins a group (below).
+                if shares(&opts, log2, *size) {
+                    mid.push(SmallFile { data, size: *size });
+                }
                 alike.push(Candidate {
                     index: i,
                     name: names.get(i).copied().unwrap_or_default(),
@@ -138,6 +156,7 @@ pub(super) fn write(
     if !opts.dictionaries.allowed() {
         random.clear();
         small.clear();
+        mid.clear();
         alike.clear();
     }
     // The groups, the dictionary of chunks read at random and the block dictionary each read
@@ -146,7 +165,8 @@ pub(super) fn write(
     let (groups, dict, block_dict) = std::thread::scope(|s| {
         let groups = s.spawn(|| similar::groups(&alike, threads));
         let dict = s.spawn(|| dict::train(&random));
-        let block_dict = block_dict::choose(&small, opts.level, opts.block_size);
+        let bytes = tree.stats().data_len;
+        let block_dict = block_dict::choose(&small, &mid, bytes, opts.level, opts.block_size);
         (joined(groups), joined(dict), block_dict)
     });
     let (groups, dict, block_dict) = (groups?, dict?, block_dict?);
@@ -165,10 +185,13 @@ pub(super) fn write(
     };
     let block_dict_range = match &block_dict {
         Some(d) => {
-            let stored = block_dict::store(d, opts.level)?;
             let off = to_u32(sink.out.len())?;
-            sink.out.append(&stored).map_err(BuildError::Write)?;
-            (off, to_u32(stored.len() as u64)?, to_u32(d.len() as u64)?)
+            sink.out.append(&d.stored).map_err(BuildError::Write)?;
+            (
+                off,
+                to_u32(d.stored.len() as u64)?,
+                to_u32(d.raw.len() as u64)?,
+            )
         }
         None => (0, 0, 0),
     };
@@ -178,12 +201,13 @@ pub(super) fn write(
             compressors.set_dict(d, opts.level)?;
         }
         if let Some(d) = &block_dict {
-            compressors.set_block_dict(d, opts.level)?;
+            compressors.set_block_dict(&d.raw, opts.level)?;
         }
         let mut w = DataWriter::new(opts, compressors, scope, sink, order.nodes.len());
         w.data.chunk_log2 = log2s;
         w.data.dict = dict_range;
         w.data.block_dict = block_dict_range;
+        w.share = block_dict.is_some();
         w.set_groups(&groups, |i| {
             match order.nodes.get(i).map(|&r| &tree.node(r).body) {
                 Some(Body::File { data, size, .. }) => Some((data, *size)),
@@ -220,9 +244,8 @@ pub(super) fn joined<T>(handle: ScopedJoinHandle<'_, T>) -> T {
 
 /// One step of the data stream, in image order.
 enum Item {
-    /// A chunk of this many uncompressed bytes (the batch's next ones), and whether it is read at
-    /// random.
-    Chunk(usize, bool),
+    /// A chunk of this many uncompressed bytes (the batch's next ones), and how it is compressed.
+    Chunk(usize, Kind),
     /// The end of file `order[index]` (after its chunks).
     End { index: usize },
     /// A shared block of small files.
@@ -261,11 +284,11 @@ impl Batch {
         let mut raws: Vec<Job<'_>> = Vec::new();
         for it in &self.items {
             match it {
-                Item::Chunk(len, random) => {
-                    raws.push((&self.bytes[at..at + len], &[], *random));
+                Item::Chunk(len, kind) => {
+                    raws.push((&self.bytes[at..at + len], &[], *kind));
                     at += len;
                 }
-                Item::Block(b) | Item::Group(b) => raws.push((&b.raw, &b.ends, false)),
+                Item::Block(b) | Item::Group(b) => raws.push((&b.raw, &b.ends, Kind::Shared)),
                 _ => {}
             }
         }
@@ -326,6 +349,9 @@ struct DataWriter<'a, 'o, 's, 'e> {
     grouped: Vec<bool>,
     /// The chunk records of the group being appended, per member.
     group_records: Vec<(usize, Vec<Chunk>)>,
+    /// Whether the image has a block dictionary, which files that [`shares`] are compressed
+    /// against.
+    share: bool,
 }
 
 impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
@@ -361,6 +387,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
             groups: BTreeMap::new(),
             grouped: Vec::new(),
             group_records: Vec::new(),
+            share: false,
         }
     }
 
@@ -374,7 +401,13 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
             self.data.chunk_log2[index] = self.opts.block_size.log2();
             return self.add_small(index, data, size);
         }
-        let random = read_at_random(&self.opts, log2);
+        let kind = if read_at_random(&self.opts, log2) {
+            Kind::Random
+        } else if self.share && shares(&self.opts, log2, size) {
+            Kind::Shared
+        } else {
+            Kind::Alone
+        };
         let mut pieces = data.pieces(size, 1usize << log2)?;
         let mut first = true;
         while let Some(len) = pieces.next_len() {
@@ -398,7 +431,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
                 }
             }
             self.batch.used = end;
-            self.push(Item::Chunk(len, random))?;
+            self.push(Item::Chunk(len, kind))?;
         }
         pieces.end()?;
         self.push(Item::End { index })
@@ -494,11 +527,15 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         let mut at = 0;
         for item in &batch.items {
             match *item {
-                Item::Chunk(len, _) => {
+                Item::Chunk(len, kind) => {
                     let d = results.next().ok_or_else(lost_chunk)?;
                     let raw = &batch.bytes[at..at + len];
                     at += len;
-                    let codec = if d.lz4 { Codec::Lz4 } else { Codec::Zstd };
+                    let codec = match (d.lz4, kind) {
+                        (true, _) => Codec::Lz4,
+                        (false, Kind::Shared) => Codec::Packed,
+                        (false, _) => Codec::Zstd,
+                    };
                     self.append_chunk(raw, batch.outs.stored(&d).map(|s| (s, codec)))?;
                 }
                 Item::End { index } => self.end_file(index)?,

@@ -15,7 +15,7 @@
 
 use std::vec::Vec;
 
-use super::compress::{Compressors, Job, Outputs};
+use super::compress::{Compressors, Job, Kind, Outputs};
 use super::error::to_u32;
 use super::BuildError;
 use crate::format::{DEFAULT_META_BLOCK_SIZE, MAX_META_BLOCK_SIZE, MIN_META_BLOCK_SIZE};
@@ -105,7 +105,7 @@ impl Region {
     ) -> Result<Self, BuildError> {
         let raws: Vec<Job<'_>> = logical
             .chunks(block_size as usize)
-            .map(|c| (c, &[][..], false))
+            .map(|c| (c, &[][..], Kind::Alone))
             .collect();
         let mut outs = Outputs::default();
         let done = Compressors::new(level, threads)?.compress_all(&raws, &mut outs)?;

@@ -111,6 +111,7 @@ pub fn to_json(i: &Inspection) -> Value {
             "dict_size": i.layout.dict_len,
             "blocks": i.layout.blocks,
             "block_dict_size": i.layout.block_dict_len,
+            "shared_files": i.layout.shared_files,
             "grouped_files": i.layout.grouped_files,
             "groups": i.layout.groups,
             "tables": json!({ "compressed": i.layout.meta_block_size.is_some(), "block_size": i.layout.meta_block_size }),
@@ -230,10 +231,15 @@ pub fn to_text(name: &str, i: &Inspection) -> String {
             count(l.packed_files, "small file"),
             count(l.blocks, "shared block")
         ));
-        if l.block_dict_len > 0 {
-            let dict = human(u64::from(l.block_dict_len));
-            data.push(format!("the blocks against a {dict} dictionary"));
-        }
+    }
+    if l.block_dict_len > 0 {
+        let dict = human(u64::from(l.block_dict_len));
+        let what = match (l.packed_files > 0, l.shared_files) {
+            (true, 0) => "the blocks".to_string(),
+            (true, n) => format!("the blocks and {}", count(n, "larger file")),
+            (false, n) => count(n, "file"),
+        };
+        data.push(format!("{what} against a {dict} dictionary"));
     }
     if l.grouped_files > 0 {
         data.push(format!(
