@@ -21,8 +21,7 @@ const TRIALS: u64 = 8;
 /// The dictionary is kept when the files it serves are estimated to be at least this many
 /// percent smaller with it, its own bytes counted (estimates: 54 % on files cut from one text
 /// pool; single crates 5–21 %, Python's standard library 7.7 %, where the images came out 3–12 %
-/// smaller; this workspace's vendored crates 4.9 % and a tree of 50,000 files of a few bytes
-/// 3.7 %, where they came out 2.8 % smaller and larger: none).
+/// smaller; a tree of 50,000 files of a few bytes 3.7 %, where it came out larger: none).
 const MIN_GAIN_PERCENT: f64 = 5.0;
 /// Files taken first, spread over the tree: the sample visits every `n / SPREAD`-th file, then
 /// the ones after those, and so on.
