@@ -10,13 +10,14 @@ pub use records::{Chunk, Dirent, HostAlias, Node, Preopen};
 
 /// The 8 bytes every image starts with.
 pub const MAGIC: [u8; 8] = *b"WASIFS\0\x01";
-/// The only image format version this crate reads and writes (7: shared blocks may be compressed
-/// against a raw-content dictionary, header fields `block_dict_*`; 6: chunks read at random may be
+/// The only image format version this crate reads and writes (8: that dictionary may hold up to
+/// 2 MiB, and a file's chunk may be a shared frame of its own against it; 7: shared blocks may be
+/// compressed against a raw-content dictionary, header fields `block_dict_*`; 6: chunks read at random may be
 /// LZ4 blocks against the image's dictionary, header fields `dict_*`; 5: each file node records its
 /// own chunk size, small files share compressed blocks, and the tables may be stored as a
 /// compressed metadata region, header fields `meta_*`; 4 added the `cache_size` header field;
 /// older images are refused, re-run `wasifs rewrite`).
-pub const VERSION: u32 = 7;
+pub const VERSION: u32 = 8;
 
 /// Size of the header at offset 0.
 pub const HEADER_SIZE: u32 = 116;
@@ -208,7 +209,7 @@ pub const CODEC_PACKED: u8 = 2;
 pub const CODEC_LZ4: u8 = 3;
 /// Longest dictionary of shared blocks (decompressed): raw zstd history every [`CODEC_PACKED`]
 /// frame may reference, held by the reader from the first such frame it decodes.
-pub const MAX_BLOCK_DICT_LEN: u32 = 1 << 20;
+pub const MAX_BLOCK_DICT_LEN: u32 = 2 << 20;
 /// Longest dictionary an image may carry: what an LZ4 match (offset < 64 KiB) can reach from the
 /// start of a 4 KiB chunk.
 pub const MAX_DICT_LEN: u32 = 60 * 1024;

@@ -1,4 +1,4 @@
-//! The dictionary of shared frames (image format 7): whole small and mid-size files from across the tree, each adding content the others lack, used as raw zstd history for every block of small files and every chunk of a mid-size file, and kept only when a trial on other files shows it pays.
+//! The dictionary of shared frames (image format 8): whole small and mid-size files from across the tree, each adding content the others lack, used as raw zstd history for every block of small files and every chunk of a mid-size file, and kept only when a trial on other files shows it pays.
 
 use std::collections::HashSet;
 use std::vec;
@@ -6,7 +6,7 @@ use std::vec::Vec;
 
 use super::{similar, BuildError, FileData};
 use crate::block_size::BlockSize;
-use crate::format::MAX_BLOCK_DICT_LEN;
+use crate::format::{MAX_BLOCK_DICT_LEN, MAX_CHUNK_LOG2};
 use crate::level::Level;
 
 /// Shortest dictionary tried: the files it would serve hold at least this much.
@@ -16,6 +16,10 @@ const MIN_LEN: u64 = 64 * 1024;
 /// process's first read of such a file (1.6 ms a MiB on wasmtime; measured: the `m50` and
 /// `m200` trees, 11 % of their bytes in small files, 0.1–0.2 % smaller images).
 const MIN_SHARE: u64 = 4;
+/// Largest hash and chain tables the dictionary's contexts get, as a log2 of their entries
+/// (measured on a 2 MiB dictionary: 2^19 within 0.5 % of 2^20–2^21's images, Python's tree packed
+/// in 187 ms against 217–244 ms; 2^18: +0.6 % on tokio and libc).
+const MAX_TABLE_LOG: u32 = 19;
 /// Trial blocks and files compressed with and without the dictionary, of each kind.
 const TRIALS: u64 = 8;
 /// The dictionary is kept when the files it serves are estimated to be at least this many
@@ -78,7 +82,7 @@ pub(super) fn choose(
     if served < MIN_LEN || served < tree_bytes / MIN_SHARE {
         return Ok(None);
     }
-    let want = 1u64 << served.min(MAX_BLOCK_DICT_LEN.into()).ilog2();
+    let want = served.min(MAX_BLOCK_DICT_LEN.into());
     let files: Vec<&SmallFile<'_>> = small.iter().chain(mid).collect();
     let (mut sample, sampled) = sample(&files, want)?;
     if sample.starts_with(&ZSTD_DICT_MAGIC) {
@@ -114,8 +118,7 @@ pub(super) fn choose(
         });
         let after = (|| {
             let stored = store(&sample, level)?;
-            let mut c = zstd::bulk::Compressor::with_dictionary(zstd_level, &sample)
-                .map_err(BuildError::Compress)?;
+            let mut c = compressor(&sample, zstd_level)?;
             Ok::<_, BuildError>((estimate(&mut c, &trials)? + stored.len() as f64, stored))
         })();
         (super::data::joined(before), after)
@@ -126,6 +129,38 @@ pub(super) fn choose(
         raw: sample,
         stored,
     }))
+}
+
+/// A zstd context at `level` against `dict`, which it references in place (zstd's "attach": no
+/// copy of its tables for each frame), with hash and chain tables of at least as many entries as
+/// the dictionary has bytes (up to 2^[`MAX_TABLE_LOG`]) and a window that holds it and a chunk.
+/// At level 3's own sizes (tables of 2^17 and 2^16 entries, a 2 MiB window) the end of a large
+/// dictionary overwrites most of what the tables hold of its start, and one as long as the window
+/// is dropped: `regex-syntax`'s 43 files, all of them the dictionary, cost 128 KB stored against
+/// it that way, and 1.2 KB with tables of 2^20 and a 4 MiB window.
+pub(super) fn compressor(
+    dict: &[u8],
+    level: i32,
+) -> Result<zstd::bulk::Compressor<'static>, BuildError> {
+    use zstd::zstd_safe::{zstd_sys, CParameter, DictAttachPref};
+    let err = BuildError::Compress;
+    // SAFETY: a pure function of its arguments (the level's parameters for inputs of unknown
+    // size against a dictionary of this length).
+    let own = unsafe { zstd_sys::ZSTD_getCParams(level, 0, dict.len()) };
+    let bits = (dict.len().max(2).ilog2() + 1).min(MAX_TABLE_LOG);
+    let window = (dict.len() + (1 << MAX_CHUNK_LOG2)).ilog2() + 1;
+    let mut c = zstd::bulk::Compressor::new(level).map_err(err)?;
+    for p in [
+        CParameter::HashLog(own.hashLog.max(bits)),
+        CParameter::ChainLog(own.chainLog.max(bits)),
+        CParameter::WindowLog(own.windowLog.max(window)),
+        CParameter::ForceAttachDict(DictAttachPref::ForceAttach),
+    ] {
+        c.set_parameter(p).map_err(err)?;
+    }
+    // After the parameters: the context's dictionary is made with them at its first use.
+    c.set_dictionary(level, dict).map_err(err)?;
+    Ok(c)
 }
 
 /// The stored bytes of the files the `trials` stand for, when compressed with `c`.
@@ -310,12 +345,9 @@ mod tests {
         let pool = noise(1 << 20, 7);
         let bodies = cut_from(&pool, 2000);
         let dict = chosen(&bodies, &[], size(&bodies), Level::DEFAULT).expect("a dictionary");
+        // Files up to the most it may hold, of which those adding content: most of the pool.
         assert!(dict.len() as u64 <= MAX_BLOCK_DICT_LEN as u64);
-        assert!(
-            dict.len() > MAX_BLOCK_DICT_LEN as usize / 2,
-            "{}",
-            dict.len()
-        );
+        assert!(dict.len() > pool.len() / 2, "{}", dict.len());
         // Made of whole files, back to back, in order.
         let first = bodies
             .iter()
@@ -325,13 +357,16 @@ mod tests {
     }
 
     #[test]
-    fn mid_size_files_sharing_content_get_a_dictionary_as_long_as_they_are_up_to_1_mib() {
+    fn mid_size_files_sharing_content_get_a_dictionary_at_most_as_long_as_they_are() {
         let pool = noise(1 << 20, 9);
         let mid: Vec<Vec<u8>> = cut_from(&pool, 30).iter().map(|b| b.repeat(4)).collect();
         let total = size(&mid);
-        assert!(total > 1 << 19 && total < 1 << 20, "{total}");
+        assert!(
+            total > 1 << 19 && total < MAX_BLOCK_DICT_LEN.into(),
+            "{total}"
+        );
         let dict = chosen(&[], &mid, total, Level::DEFAULT).expect("a dictionary");
-        assert!(dict.len() as u64 <= 1 << total.ilog2(), "{}", dict.len());
+        assert!(dict.len() as u64 <= total, "{}", dict.len());
         assert!(mid.iter().any(|b| dict.starts_with(b)));
     }
 

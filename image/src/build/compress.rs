@@ -116,9 +116,7 @@ impl Compressors {
     pub(super) fn set_block_dict(&mut self, dict: &[u8], level: Level) -> Result<(), BuildError> {
         if let Some(level) = level.zstd() {
             for c in self.0.iter_mut().flatten() {
-                let with =
-                    Compressor::with_dictionary(level, dict).map_err(BuildError::Compress)?;
-                c.blocks = Some(with);
+                c.blocks = Some(super::block_dict::compressor(dict, level)?);
             }
         }
         Ok(())
