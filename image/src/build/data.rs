@@ -35,9 +35,10 @@ const BATCH_ITEMS: usize = 4096;
 /// each time up to the full size: compression starts soon after reading does.
 const FIRST_BATCH_SHIFT: u32 = 4;
 
-/// Largest file whose chunks are compressed against the block dictionary ([`shares`]): files up to
-/// 8 MiB gained nothing measurable more on source trees (bench/NOTES.md).
-const SHARE_UP_TO: u64 = 1 << DEFAULT_CHUNK_LOG2;
+/// Largest file whose chunks are compressed against the block dictionary ([`shares`]): up to 1 MiB
+/// rather than 256 KiB, regex-syntax's image 1.070 → 1.020× `tar.zst` (a 266 KB table), Perl's
+/// 1.034 → 1.029×; up to 8 MiB, this workspace's crates 0.877 → 0.881× (bench/NOTES.md).
+const SHARE_UP_TO: u64 = 1 << 20;
 
 /// A file's chunk range: (first chunk record, count).
 pub(super) type ChunkRange = (u32, u32);
