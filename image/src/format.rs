@@ -196,10 +196,9 @@ pub const CODEC_RAW: u8 = 0;
 /// Chunk `codec` of data stored as one zstd frame.
 pub const CODEC_ZSTD: u8 = 1;
 /// Chunk `codec` of a piece of a shared frame: the stored bytes are one zstd frame of at most the
-/// header's `chunk_size` holding one or more files' pieces (small files in a block of
-/// [`BLOCK_SIZE`] as built, one chunk of each file of a group of similar files, or one chunk of a
-/// mid-size file alone, compressed against the dictionary), and the chunk is its bytes from
-/// `block_off`. The frame is compressed against the dictionary of shared blocks when
+/// header's `chunk_size` holding several files' pieces (small files in a block of [`BLOCK_SIZE`]
+/// as built, or one chunk of each file of a group of similar files), and the chunk is its bytes
+/// from `block_off`. The frame is compressed against the dictionary of shared blocks when
 /// the image has one (header `block_dict_*`).
 pub const CODEC_PACKED: u8 = 2;
 
@@ -207,6 +206,10 @@ pub const CODEC_PACKED: u8 = 2;
 /// (header `dict_off`, `dict_len`: the bytes just before the chunk's first); it decodes to exactly
 /// the chunk's length (version 6). The builder uses it for chunks of at most 4 KiB, read at random.
 pub const CODEC_LZ4: u8 = 3;
+/// Chunk `codec` of one zstd frame of the chunk alone, compressed against the dictionary of shared
+/// blocks (header `block_dict_*`; version 8). The builder uses it for files of 16 KiB to 1 MiB
+/// read whole, when the image has that dictionary.
+pub const CODEC_ZSTD_DICT: u8 = 4;
 /// Longest dictionary of shared blocks (decompressed): raw zstd history every [`CODEC_PACKED`]
 /// frame may reference, held by the reader from the first such frame it decodes.
 pub const MAX_BLOCK_DICT_LEN: u32 = 2 << 20;
@@ -327,6 +330,8 @@ pub enum Codec {
     Packed,
     /// One LZ4 block against the image's dictionary ([`CODEC_LZ4`]).
     Lz4,
+    /// One zstd frame against the block dictionary ([`CODEC_ZSTD_DICT`]).
+    ZstdDict,
 }
 
 impl Codec {
@@ -337,6 +342,7 @@ impl Codec {
             Codec::Zstd => CODEC_ZSTD,
             Codec::Packed => CODEC_PACKED,
             Codec::Lz4 => CODEC_LZ4,
+            Codec::ZstdDict => CODEC_ZSTD_DICT,
         }
     }
 
@@ -347,6 +353,7 @@ impl Codec {
             CODEC_ZSTD => Ok(Codec::Zstd),
             CODEC_PACKED => Ok(Codec::Packed),
             CODEC_LZ4 => Ok(Codec::Lz4),
+            CODEC_ZSTD_DICT => Ok(Codec::ZstdDict),
             _ => Err(FormatError::BadChunk),
         }
     }

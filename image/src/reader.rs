@@ -373,7 +373,7 @@ impl<S: Source> Image<S> {
         let len = self.chunk_len(file, index)?;
         let fits = match c.codec {
             Codec::Raw => c.block_off == 0 && c.stored_len == len,
-            Codec::Zstd | Codec::Lz4 => c.block_off == 0,
+            Codec::Zstd | Codec::Lz4 | Codec::ZstdDict => c.block_off == 0,
             Codec::Packed => c.block_off + len <= self.header.chunk_size,
         };
         if in_image && fits {
@@ -450,7 +450,7 @@ impl<S: Source> Image<S> {
             self.src.read_at(c.stored_off, out);
             return Ok(len);
         }
-        if c.codec == Codec::Packed {
+        if matches!(c.codec, Codec::Packed | Codec::ZstdDict) {
             self.read_packed(&c, out)?;
             return Ok(len);
         }
@@ -471,25 +471,10 @@ impl<S: Source> Image<S> {
         Ok(len)
     }
 
-    /// The decompressed length packed chunk `c`'s frame declares in its header (a frame of one
-    /// member: that chunk's length; of a shared block or a group: more), `None` when it declares
-    /// none or is not a packed chunk.
-    #[cfg(feature = "decode")]
-    pub fn frame_len(&self, c: &Chunk) -> Option<u64> {
-        /// Longest zstd frame header.
-        const FRAME_HEADER_MAX: usize = 18;
-        if c.codec != Codec::Packed {
-            return None;
-        }
-        let mut head = [0u8; FRAME_HEADER_MAX];
-        let head = head.get_mut(..core::cmp::min(c.stored_len as usize, FRAME_HEADER_MAX))?;
-        self.src.read_at(c.stored_off, head);
-        crate::decode::Decoder::content_size(head)
-    }
-
-    /// Fills `out` with packed chunk `c`'s bytes: its frame (read from the image a zstd block at a
-    /// time, against the dictionary of shared blocks if the image has one) is decoded only up to
-    /// the end of the chunk's piece (a group's frame holds later pieces).
+    /// Fills `out` with packed chunk `c`'s bytes (or a [`Codec::ZstdDict`] chunk's, a frame of its
+    /// own): its frame (read from the image a zstd block at a time, against the dictionary of
+    /// shared blocks if the image has one) is decoded only up to the end of the chunk's piece (a
+    /// group's frame holds later pieces).
     #[cfg(feature = "decode")]
     fn read_packed(&self, c: &Chunk, out: &mut [u8]) -> Result<(), FormatError> {
         let dict = self.block_dict.get_or_init(|| {

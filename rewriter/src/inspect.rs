@@ -173,9 +173,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
                     let node = image.node(e.node).map_err(|x| tree.corrupt(x))?;
                     if node.size > 0 {
                         let c = image.chunk(&node, 0).map_err(|x| tree.corrupt(x))?;
-                        let len = image.chunk_len(&node, 0).map_err(|x| tree.corrupt(x))?;
-                        let alone = c.block_off == 0 && image.frame_len(&c) == Some(len.into());
-                        if c.codec == Codec::Packed && node.size >= PACK_BELOW && alone {
+                        if c.codec == Codec::ZstdDict {
                             *chunk_sizes.entry(node.chunk_size()).or_insert(0) += 1;
                             shared_files += 1;
                         } else if c.codec == Codec::Packed && node.size >= PACK_BELOW {

@@ -71,8 +71,9 @@ fn zero<M: AppMem>(m: &mut M, dst: u32, len: u32) {
 impl<S: Source> Fs<S> {
     /// Makes at least the first `need` bytes of chunk `idx` of image file `id` readable:
     /// [`Chunk::Raw`] offset in the image, or the [`Chunk::Cached`] slot it was (or already is)
-    /// decompressed into: the chunk's own, or for a small file or a member of a group of similar
-    /// files the shared frame's (keyed by its stored offset). A chunk is first decoded only up to
+    /// decompressed into: the chunk's own (also when its frame is against the dictionary of shared
+    /// blocks), or for a small file or a member of a group of similar files the shared frame's
+    /// (keyed by its stored offset). A chunk is first decoded only up to
     /// the [`CHUNK_SEGMENT`] holding byte `need - 1` (its frame ends a zstd block there), a block
     /// only up to the file read (a zstd block every few KiB), a group's frame up to that segment
     /// of its member's piece (after the earlier members' pieces), and all of any of them when a
@@ -96,7 +97,7 @@ impl<S: Source> Fs<S> {
             }
             // A small file's block, or a group's frame: up to the segment of its piece `need` is in.
             Codec::Packed => (BLOCKS, c.stored_off, base + core::cmp::min(segments, clen)),
-            Codec::Zstd => (id, idx, core::cmp::min(segments, clen)),
+            Codec::Zstd | Codec::ZstdDict => (id, idx, core::cmp::min(segments, clen)),
         };
         let found = self.cache.find(key, at);
         if let Some(slot) = found.filter(|&s| self.cache.data(s).len() >= want) {
@@ -123,12 +124,14 @@ impl<S: Source> Fs<S> {
         };
         // Decoded before only up to an earlier read: all of it this time.
         let stop = if found.is_some() { len } else { want };
+        // Shared frames and a file's own frames against it need the dictionary of shared blocks.
+        let with_dict = c.codec != Codec::Zstd;
         let dict_size = img.block_dict_range().2 as usize;
-        if key == BLOCKS && self.block_dict.len() != dict_size {
+        if with_dict && self.block_dict.len() != dict_size {
             let (d, scratch) = (&mut self.decoder, &mut self.stored);
             io(img.read_block_dict(d, scratch, &mut self.block_dict))?;
         }
-        let dict = if key == BLOCKS {
+        let dict = if with_dict {
             &self.block_dict[..]
         } else {
             &[]

@@ -535,7 +535,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
                     at += len;
                     let codec = match (d.lz4, kind) {
                         (true, _) => Codec::Lz4,
-                        (false, Kind::Shared) => Codec::Packed,
+                        (false, Kind::Shared) => Codec::ZstdDict,
                         (false, _) => Codec::Zstd,
                     };
                     self.append_chunk(raw, batch.outs.stored(&d).map(|s| (s, codec)))?;

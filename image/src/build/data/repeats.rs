@@ -22,7 +22,7 @@ const REMEMBER_BYTES: usize = 4 << 20;
 /// The small stored chunks appended so far: per codec, stored bytes → image offset.
 #[derive(Default)]
 pub(super) struct Repeats {
-    seen: [HashMap<Box<[u8]>, u32>; 4],
+    seen: [HashMap<Box<[u8]>, u32>; 5],
     /// Stored bytes in `seen`'s keys.
     kept: usize,
 }
@@ -59,6 +59,7 @@ fn index(codec: Codec) -> usize {
         Codec::Zstd => 1,
         Codec::Packed => 2,
         Codec::Lz4 => 3,
+        Codec::ZstdDict => 4,
     }
 }
 
