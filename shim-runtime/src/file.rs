@@ -131,11 +131,7 @@ impl<S: Source> Fs<S> {
             let (d, scratch) = (&mut self.decoder, &mut self.stored);
             io(img.read_block_dict(d, scratch, &mut self.block_dict))?;
         }
-        let dict = if with_dict {
-            &self.block_dict[..]
-        } else {
-            &[]
-        };
+        let dict = if with_dict { &self.block_dict[..] } else { &[] };
         // Its compressed bytes are read a zstd block at a time into `stored` (ENOMEM when that
         // cannot grow, EIO when they are corrupt).
         let got = io(self.decoder.decompress_into(
