@@ -1,12 +1,12 @@
 //! Files compressed with content from elsewhere in the tree read back through the shim's decoders
-//! exactly as from a real directory: small files against the dictionary of shared blocks, and
-//! mid-size files against it too (one-member shared frames), and
-//! versions of one file in a group, and chunks that repeat an earlier chunk's stored bytes (a sparse
-//! file's zeros), and a text file `--random-access` marks (LZ4 blocks against the trained
-//! dictionary, short matches spelled out). `rust_stress` on a writable mount of 1,500 files cut
-//! from one pool, 40 files of 20–100 KiB cut from it, three versions of a 600 KB file, a 9 MiB sparse file and a 2 MiB text file (its
-//! final listing hashes every file), packed in both memory layouts, against the original with a
-//! copy of the tree preopened.
+//! exactly as from a real directory: small files against the dictionary of shared blocks, mid-size
+//! files against it too (frames of their own), versions of one file in a group, chunks that repeat
+//! an earlier chunk's stored bytes (a sparse file's zeros), and a text file `--random-access` marks
+//! (LZ4 blocks against the trained dictionary, short matches spelled out). `rust_stress` on a
+//! writable mount of 1,500 files cut from one pool, 40 files of 20–100 KiB cut from it, three
+//! versions of a 600 KB file, a 9 MiB sparse file and a 2 MiB text file (its final listing hashes
+//! every file), packed in both memory layouts, against the original with a copy of the tree
+//! preopened.
 
 use std::path::Path;
 

@@ -28,7 +28,7 @@ pub(super) enum Kind {
     /// else a zstd frame of its own.
     Random,
     /// A zstd frame against the block dictionary when there is one (a shared block, a group's
-    /// frame, or a file's chunk stored as a one-member shared frame).
+    /// frame, or a file's chunk in a frame of its own against it).
     Shared,
 }
 
