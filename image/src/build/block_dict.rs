@@ -63,10 +63,10 @@ struct Trial {
     scale: f64,
 }
 
-/// The dictionary for the shared blocks of `small` files and the shared frames of `mid`-size ones
-/// (each in node order) in a tree of `tree_bytes`, or `None` when they hold too little or the
-/// trial finds it saves less than [`MIN_GAIN_PERCENT`]. As long as the files it serves, at most
-/// [`MAX_BLOCK_DICT_LEN`] (a power of two).
+/// The dictionary for the shared blocks of `small` files and the chunks of `mid`-size ones (each
+/// in node order) in a tree of `tree_bytes`, or `None` when they hold too little or the trial
+/// finds it saves less than [`MIN_GAIN_PERCENT`]. At most as long as the files it serves, and at
+/// most [`MAX_BLOCK_DICT_LEN`].
 pub(super) fn choose(
     small: &[SmallFile<'_>],
     mid: &[SmallFile<'_>],
@@ -219,10 +219,10 @@ fn sample(files: &[&SmallFile<'_>], want: u64) -> Result<(Vec<u8>, Vec<bool>), B
     let mut anchors = Vec::new();
     let mut looked = 0u64;
     let visits = (0..step).flat_map(|first| (first..n).step_by(step));
-    for (opened, i) in visits.enumerate() {
+    for (visited, i) in visits.enumerate() {
         let f = &files[i];
         let full = sample.len() as u64 + 4096 > want;
-        if looked >= want * LOOK_AT || full || opened >= MAX_OPENED {
+        if looked >= want * LOOK_AT || full || visited >= MAX_OPENED {
             break;
         }
         if sample.len() as u64 + f.size > want {
