@@ -12,7 +12,8 @@ pub trait Host {
     fn now(&self) -> u64;
     /// Closes host fd `h` (fd_renumber onto a host fd).
     fn fd_close(&mut self, h: u32) -> Errno;
-    /// The host's poll_oneoff on the app's buffers, whose fds are already the host's.
+    /// The host's poll_oneoff on the app's buffers (their ranges checked), whose fds are already
+    /// the host's; the subscriptions may be changed in place (the caller puts them back).
     fn poll_oneoff<M: AppMem>(&mut self, m: &mut M, args: PollArgs) -> Errno;
 }
 

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod fallible;
 pub mod fdtable;
 pub mod file;
+pub mod fixed_sleep;
 pub mod host;
 pub mod mem;
 pub mod mutate;

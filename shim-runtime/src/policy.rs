@@ -29,8 +29,8 @@ pub struct Runtime {
     pub deny: Deny,
     /// The call trace.
     pub trace: Trace,
-    /// Reads of a fixed clock so far.
-    ticks: u64,
+    /// Nanoseconds a fixed clock has advanced: [`FIXED_TICK_NS`] per read, and the time slept.
+    elapsed: u64,
     /// The seeded generator, if random is seeded.
     rng: Option<Xoshiro256>,
 }
@@ -54,7 +54,7 @@ impl Runtime {
             random,
             deny,
             trace,
-            ticks: 0,
+            elapsed: 0,
             rng,
         })
     }
@@ -65,7 +65,8 @@ impl Runtime {
     }
 
     /// `clock_time_get` under a clock policy: `None` when the host answers, else the time written
-    /// at `out`. A fixed clock reads its base plus [`FIXED_TICK_NS`] per earlier read.
+    /// at `out`. A fixed clock reads its base plus [`FIXED_TICK_NS`] per earlier read and plus the
+    /// time slept (see [`advance`](Self::advance)).
     pub fn clock_time<M: AppMem>(&mut self, m: &mut M, id: u32, out: u32) -> Option<R<()>> {
         match self.clock {
             Clock::Host => None,
@@ -73,8 +74,8 @@ impl Runtime {
             Clock::Fixed(base) => Some(if id > CLOCK_MAX {
                 Err(EINVAL)
             } else {
-                let t = base.wrapping_add(self.ticks.wrapping_mul(FIXED_TICK_NS));
-                self.ticks += 1;
+                let t = base.wrapping_add(self.elapsed);
+                self.elapsed = self.elapsed.wrapping_add(FIXED_TICK_NS);
                 m.put_u64(out, t)
             }),
         }
@@ -84,9 +85,14 @@ impl Runtime {
     /// file's times are never earlier than a clock reading made before the change.
     pub fn fixed_now(&self) -> Option<u64> {
         match self.clock {
-            Clock::Fixed(base) => Some(base.wrapping_add(self.ticks.wrapping_mul(FIXED_TICK_NS))),
+            Clock::Fixed(base) => Some(base.wrapping_add(self.elapsed)),
             _ => None,
         }
+    }
+
+    /// Advances a fixed clock by `slept` nanoseconds, the time a poll_oneoff waited on it.
+    pub fn advance(&mut self, slept: u64) {
+        self.elapsed = self.elapsed.wrapping_add(slept);
     }
 
     /// `clock_res_get` under a clock policy: `None` when the host answers.
@@ -275,7 +281,7 @@ mod tests {
     }
 
     #[test]
-    fn a_fixed_clock_ticks_one_microsecond_per_read_on_every_clock() {
+    fn a_fixed_clock_ticks_one_microsecond_per_read_on_every_clock_and_advances_by_sleeps() {
         let mut r = runtime(Policies {
             clock: Clock::Fixed(5_000),
             ..Policies::default()
@@ -288,6 +294,9 @@ mod tests {
         assert_eq!(read(&mut r, &mut m, 0), 5_000);
         assert_eq!(read(&mut r, &mut m, 1), 6_000);
         assert_eq!(read(&mut r, &mut m, 0), 7_000);
+        r.advance(2_000_000);
+        assert_eq!(r.fixed_now(), Some(2_008_000), "the time slept counts once");
+        assert_eq!(read(&mut r, &mut m, 1), 2_008_000);
         assert_eq!(r.clock_time(&mut m, 9, 8), Some(Err(EINVAL)));
         assert_eq!(r.clock_res(&mut m, 1, 8), Some(Ok(())));
         assert_eq!(m.app[8..16], FIXED_TICK_NS.to_le_bytes());

@@ -240,6 +240,18 @@ pub const SUBSCRIPTION_SIZE: u32 = 48;
 pub const SUBSCRIPTION_TAG_OFF: u32 = 8;
 /// Offset of the fd (for fd_read/fd_write subscriptions) within a subscription.
 pub const SUBSCRIPTION_FD_OFF: u32 = 16;
+/// Offset of a clock subscription's clock id (u32).
+pub const SUBSCRIPTION_CLOCK_ID_OFF: u32 = 16;
+/// Offset of a clock subscription's timeout (u64 nanoseconds: a deadline when absolute).
+pub const SUBSCRIPTION_TIMEOUT_OFF: u32 = 24;
+/// Offset of a clock subscription's flags (u16 `SUBCLOCKFLAGS_*`).
+pub const SUBSCRIPTION_CLOCK_FLAGS_OFF: u32 = 40;
+/// subclockflags: the timeout is an absolute time on the subscription's clock.
+pub const SUBCLOCKFLAGS_ABSTIME: u16 = 1;
+/// Offset of an event's errno (u16).
+pub const EVENT_ERROR_OFF: u32 = 8;
+/// Offset of an event's type byte (`EVENTTYPE_*`).
+pub const EVENT_TYPE_OFF: u32 = 10;
 
 /// Device number reported for every node of the image (what wasmtime reports for every file).
 pub const IMAGE_DEV: u64 = 1;

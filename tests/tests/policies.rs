@@ -219,11 +219,14 @@ fn denied_clocks_and_random_answer_enotcapable_or_trap_when_asked() {
 }
 
 /// A WAT program making the raw calls: `main` returns the errno of `clock_time_get(realtime)`,
-/// and stores the time at 8, `random_get` fills 16..32 and `args_sizes_get` stores at 32, 36.
+/// and stores the time at 8, `random_get` fills 16..32 and `args_sizes_get` stores at 32, 36;
+/// `slept_*` read a clock, sleep until 2 ms later on it and then 1 ms more (poll_oneoff, absolute
+/// then relative), and return how much later the clock reads.
 const WAT: &str = r#"(module
   (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
   (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "args_sizes_get" (func $args (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
   (global $__stack_pointer (mut i32) (i32.const 65536))
   (func (export "clock") (result i64)
@@ -236,7 +239,23 @@ const WAT: &str = r#"(module
     (i64.load (i32.const 16)))
   (func (export "argc") (result i32)
     (drop (call $args (i32.const 32) (i32.const 36)))
-    (i32.load (i32.const 32))))"#;
+    (i32.load (i32.const 32)))
+  (func (export "slept_realtime") (result i64) (call $slept (i32.const 0)))
+  (func (export "slept_monotonic") (result i64) (call $slept (i32.const 1)))
+  (func $slept (param $id i32) (result i64)
+    (drop (call $clock (local.get $id) (i64.const 1) (i32.const 8)))
+    ;; one clock subscription at 64 (clock id @80, timeout @88, flags @104): until 2 ms later
+    (i32.store8 (i32.const 72) (i32.const 0))
+    (i32.store (i32.const 80) (local.get $id))
+    (i64.store (i32.const 88) (i64.add (i64.load (i32.const 8)) (i64.const 2000000)))
+    (i32.store16 (i32.const 104) (i32.const 1))
+    (drop (call $poll (i32.const 64) (i32.const 128) (i32.const 1) (i32.const 192)))
+    ;; then 1 ms more, relative
+    (i64.store (i32.const 88) (i64.const 1000000))
+    (i32.store16 (i32.const 104) (i32.const 0))
+    (drop (call $poll (i32.const 64) (i32.const 128) (i32.const 1) (i32.const 192)))
+    (drop (call $clock (local.get $id) (i64.const 1) (i32.const 16)))
+    (i64.sub (i64.load (i32.const 16)) (i64.load (i32.const 8)))))"#;
 
 fn wat_call(r: &Rewriter, export: &str) -> i64 {
     let module = r
@@ -261,6 +280,17 @@ fn raw_calls_from_wat_see_the_fixed_clock_the_seeded_stream_baked_args_and_denia
     assert_eq!(wat_call(&args, "argc"), 3);
     let deny = Rewriter::new().clock(Clock::Deny);
     assert_eq!(wat_call(&deny, "clock_errno"), i64::from(ENOTCAPABLE));
+}
+
+#[test]
+fn sleeps_under_a_fixed_clock_wait_on_it_and_advance_it_by_the_time_slept() {
+    // 2099: an absolute deadline read on the host's clock would be 73 years away.
+    let fixed = Rewriter::new().clock("fixed:2099-01-02T03:04:05Z".parse().unwrap());
+    for export in ["slept_realtime", "slept_monotonic"] {
+        assert_eq!(wat_call(&fixed, export), 3_000_000, "{export}: exactly the time slept");
+        let host = wat_call(&Rewriter::new(), export);
+        assert!((3_000_000..1_000_000_000).contains(&host), "{export}: {host} ns on the host");
+    }
 }
 
 /// A WAT program that reads the realtime clock once (its errno ignored), creates `new` in the first

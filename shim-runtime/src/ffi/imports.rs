@@ -5,6 +5,7 @@ use wasifs_image::policy::Clock;
 use wasifs_image::reader::Source;
 
 use crate::args::PollArgs;
+use crate::fixed_sleep;
 use crate::host::Host;
 use crate::mem::AppMem;
 use crate::wasi::{Errno, SUCCESS};
@@ -186,8 +187,18 @@ impl Host for HostCalls {
         // SAFETY: host call closing a host fd the shim holds.
         unsafe { host_fd_close(h) as Errno }
     }
-    fn poll_oneoff<M: AppMem>(&mut self, _: &mut M, a: PollArgs) -> Errno {
+    fn poll_oneoff<M: AppMem>(&mut self, m: &mut M, a: PollArgs) -> Errno {
         // SAFETY: host call on the app's buffers, fds already translated in place.
-        unsafe { host_poll_oneoff(a.subs, a.events, a.n, a.nevents) as Errno }
+        let poll = || unsafe { host_poll_oneoff(a.subs, a.events, a.n, a.nevents) as Errno };
+        let Clock::Fixed(base) = self.clock else {
+            return poll();
+        };
+        // A fixed clock: deadlines read on it, and it advances by the time slept (`fixed_sleep`).
+        fixed_sleep::make_relative(m, a, super::policy::fixed_now(base));
+        let e = poll();
+        if e == SUCCESS {
+            super::policy::fixed_advance(fixed_sleep::slept(m, a));
+        }
+        e
     }
 }

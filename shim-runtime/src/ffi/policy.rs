@@ -47,6 +47,18 @@ pub(super) fn fixed_now(base: u64) -> u64 {
     slot.as_ref().and_then(|s| s.rt.fixed_now()).unwrap_or(base)
 }
 
+/// Advances a fixed clock by `slept` nanoseconds, the time a poll_oneoff waited on it. Like
+/// [`fixed_now`], never makes the policy state: a sleep before the app's first reading of a clock
+/// or other policy call is not counted (no reading saw the clock before it).
+pub(super) fn fixed_advance(slept: u64) {
+    // SAFETY: single-threaded, not re-entrant; called from poll_oneoff, while no `policy` call is
+    // running: the only live reference.
+    let slot = unsafe { &mut *POLICY.0.get() };
+    if let Some(s) = slot.as_mut() {
+        s.rt.advance(slept);
+    }
+}
+
 /// Runs `f` on the policy state, made on first use by [`init`] (whose error is answered, and
 /// tried again on the next call).
 fn policy<T>(f: impl FnOnce(&mut PolicyState) -> R<T>) -> R<T> {
