@@ -287,9 +287,16 @@ fn sleeps_under_a_fixed_clock_wait_on_it_and_advance_it_by_the_time_slept() {
     // 2099: an absolute deadline read on the host's clock would be 73 years away.
     let fixed = Rewriter::new().clock("fixed:2099-01-02T03:04:05Z".parse().unwrap());
     for export in ["slept_realtime", "slept_monotonic"] {
-        assert_eq!(wat_call(&fixed, export), 3_000_000, "{export}: exactly the time slept");
+        assert_eq!(
+            wat_call(&fixed, export),
+            3_000_000,
+            "{export}: exactly the time slept"
+        );
         let host = wat_call(&Rewriter::new(), export);
-        assert!((3_000_000..1_000_000_000).contains(&host), "{export}: {host} ns on the host");
+        assert!(
+            (3_000_000..1_000_000_000).contains(&host),
+            "{export}: {host} ns on the host"
+        );
     }
 }
 
