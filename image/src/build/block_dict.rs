@@ -1,6 +1,7 @@
 //! The dictionary of shared frames (image format 8): whole small and mid-size files from across the tree, each adding content the others lack, used as raw zstd history for every block of small files and every chunk of a mid-size file, and kept only when a trial on other files shows it pays.
 
 use std::collections::HashSet;
+use std::ops::Range;
 use std::vec;
 use std::vec::Vec;
 
@@ -91,7 +92,20 @@ pub(super) fn choose(
     }
     let want = served.min(MAX_BLOCK_DICT_LEN.into());
     let files: Vec<&SmallFile<'_>> = small.iter().chain(mid).collect();
-    let (mut sample, sampled) = sample(&files, want)?;
+    let (mut sample, sampled, spans) = sample(&files, want)?;
+    // Without the dictionary, the small files of the sample would share blocks and each mid-size
+    // one would be compressed alone: the pieces its estimate compresses.
+    let block_len = block.get() as usize;
+    let mut own: Vec<Vec<u8>> = Vec::new();
+    let mut packed = Vec::new();
+    for (i, span) in spans {
+        let body = sample.get(span).unwrap_or_default();
+        match i < small.len() {
+            true => packed.extend_from_slice(body),
+            false => own.push(body.to_vec()),
+        }
+    }
+    own.extend(packed.chunks(block_len).map(<[u8]>::to_vec));
     if sample.starts_with(&ZSTD_DICT_MAGIC) {
         sample.remove(0);
     }
@@ -101,7 +115,6 @@ pub(super) fn choose(
         let scale = bytes(files, Some(sampled)) as f64 / raw.max(1) as f64;
         Trial { pieces, scale }
     };
-    let block_len = block.get() as usize;
     let trials = [
         trial(
             trial_blocks(small, small_sampled, small_total, block_len)?,
@@ -111,14 +124,14 @@ pub(super) fn choose(
         trial(trial_files(mid, mid_sampled)?, mid, mid_sampled),
     ];
     // Estimated stored bytes of the files served, without and with the dictionary (side by
-    // side): the files not in it at the trial's rates, and those in it in pieces of a block each,
-    // or, with it, as the dictionary's own stored bytes (stored against it, they then cost next
-    // to nothing).
+    // side): the files not in it at the trial's rates, and those in it as they would be stored
+    // without it (`own`), or, with it, as the dictionary's own stored bytes (stored against it,
+    // they then cost next to nothing).
     let (before, after) = std::thread::scope(|s| {
         let before = s.spawn(|| {
             let mut c = zstd::bulk::Compressor::new(zstd_level).map_err(BuildError::Compress)?;
             let mut n = 0;
-            for piece in sample.chunks(block_len) {
+            for piece in &own {
                 n += c.compress(piece).map_err(BuildError::Compress)?.len();
             }
             // The dictionary as stored, on this side: the other builds its tables (measured,
@@ -212,13 +225,16 @@ fn trial_files(files: &[SmallFile<'_>], sampled: &[bool]) -> Result<Vec<Vec<u8>>
         .collect()
 }
 
+/// A sample: its bytes, which files are in it, and where each of them is in it (file, range).
+type Sampled = (Vec<u8>, Vec<bool>, Vec<(usize, Range<usize>)>);
+
 /// Whole files for the dictionary, up to `want` bytes: visited spread over the tree (every
 /// `n / SPREAD`-th file first), each taken unless more than [`MAX_KNOWN_PERCENT`] of its anchors
 /// (`similar::fingerprints`) are in the sample already, so the sample holds as much distinct
 /// content as it can (files cut from one pool: 3.41 MB of blocks and dictionary, against 3.92 MB
 /// for files taken at even steps); then, if there is room, visited again with
-/// [`MAX_KNOWN_PERCENT_AGAIN`]. Returns it and which files are in it.
-fn sample(files: &[&SmallFile<'_>], want: u64) -> Result<(Vec<u8>, Vec<bool>), BuildError> {
+/// [`MAX_KNOWN_PERCENT_AGAIN`].
+fn sample(files: &[&SmallFile<'_>], want: u64) -> Result<Sampled, BuildError> {
     let n = files.len();
     let step = (n / SPREAD).max(1);
     let mut sample = Vec::with_capacity(want as usize);
@@ -227,6 +243,7 @@ fn sample(files: &[&SmallFile<'_>], want: u64) -> Result<(Vec<u8>, Vec<bool>), B
     let mut anchors = Vec::new();
     let mut looked = 0u64;
     let mut opened = 0;
+    let mut spans = Vec::new();
     for max_known in [MAX_KNOWN_PERCENT, MAX_KNOWN_PERCENT_AGAIN] {
         let visits = (0..step).flat_map(|first| (first..n).step_by(step));
         for i in visits {
@@ -248,11 +265,12 @@ fn sample(files: &[&SmallFile<'_>], want: u64) -> Result<(Vec<u8>, Vec<bool>), B
                 continue;
             }
             known.extend(anchors.iter().copied());
+            spans.push((i, sample.len()..sample.len() + body.len()));
             sample.extend_from_slice(&body);
             sampled[i] = true;
         }
     }
-    Ok((sample, sampled))
+    Ok((sample, sampled, spans))
 }
 
 /// The dictionary as stored in the image: one zstd frame at `level` (the size in its header).
@@ -396,6 +414,19 @@ mod tests {
         let total = size(&mid);
         let dict = chosen(&[], &mid, total, Level::DEFAULT).expect("a dictionary");
         assert!(dict.len() as u64 > total / 2, "{} of {total}", dict.len());
+    }
+
+    #[test]
+    fn mid_size_files_all_in_the_dictionary_are_weighed_as_each_compressed_alone() {
+        // Six variants of one file, all of them in the dictionary: without it each would be
+        // compressed alone (six bases), with it the base is stored once.
+        let base = noise(12 << 10, 300);
+        let mid: Vec<Vec<u8>> = (0..6)
+            .map(|i| [&base[..], &noise(8 << 10, 400 + i)].concat())
+            .collect();
+        let total = size(&mid);
+        let dict = chosen(&[], &mid, total, Level::DEFAULT).expect("a dictionary");
+        assert_eq!(dict.len() as u64, total);
     }
 
     #[test]
