@@ -205,6 +205,19 @@ fn a_small_image_keeps_its_tables_raw() {
 }
 
 #[test]
+fn a_crate_sized_tree_of_a_few_dozen_files_gets_compressed_tables() {
+    // Tables of a few KiB, most of a small image (a crate of 10-50 KiB of `tar.zst`).
+    let auto = tiny_files(3, 12, MetaMode::Auto, 1);
+    let raw = tiny_files(3, 12, MetaMode::Raw, 1);
+    assert!(compressed(&auto));
+    assert!(
+        raw.len() - auto.len() < 4096,
+        "{} saved",
+        raw.len() - auto.len()
+    );
+}
+
+#[test]
 fn storing_without_compression_keeps_the_tables_raw() {
     let mut b = ImageBuilder::new(BuildOptions {
         level: Level::STORE,
