@@ -240,8 +240,6 @@ pub const SUBSCRIPTION_SIZE: u32 = 48;
 pub const SUBSCRIPTION_TAG_OFF: u32 = 8;
 /// Offset of the fd (for fd_read/fd_write subscriptions) within a subscription.
 pub const SUBSCRIPTION_FD_OFF: u32 = 16;
-/// Offset of a clock subscription's clock id (u32).
-pub const SUBSCRIPTION_CLOCK_ID_OFF: u32 = 16;
 /// Offset of a clock subscription's timeout (u64 nanoseconds: a deadline when absolute).
 pub const SUBSCRIPTION_TIMEOUT_OFF: u32 = 24;
 /// Offset of a clock subscription's flags (u16 `SUBCLOCKFLAGS_*`).
