@@ -37,7 +37,8 @@ fn write_pool_tree(dir: &Path) {
         let r = next();
         let len = 20_000 + (r % 80_000) as usize;
         let start = (r >> 24) as usize % (pool.len() - len);
-        // Named without digits: versions of one file (named alike up to them) would form groups.
+        // Named without digits: versions of one file (named alike up to them) would form groups
+        // (cut at random places from the pool, those of 64 KiB or more share too little to).
         let name: String = [i / 26, i % 26]
             .iter()
             .map(|&k| (b'a' + k as u8) as char)

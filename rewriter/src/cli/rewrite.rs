@@ -88,9 +88,10 @@ pub struct RewriteArgs {
     /// `auto` lets compression use content from elsewhere in the tree where it pays: a dictionary
     /// for files read at random (faster random reads), one for the shared blocks when small files
     /// repeat each other's content across blocks (much smaller; the first read of a small file
-    /// then decodes it first, up to 1 MiB), and versions of one file (named alike up to digits,
-    /// mostly the same bytes) compressed side by side (a later version costs what differs; reading
-    /// it decodes the earlier ones' chunks too); `off` compresses every file on its own.
+    /// then decodes it first, up to 2 MiB), and versions of one file (named alike up to digits,
+    /// or large with the same extension; mostly the same bytes) compressed side by side (a later
+    /// version costs what differs; reading it decodes the earlier ones' chunks too); `off`
+    /// compresses every file on its own.
     #[arg(long, value_name = "auto|off", default_value_t = Dictionaries::Auto)]
     dictionaries: Dictionaries,
     /// Whether the runtime's own preopens (its `--dir`s) stay visible after the embedded ones:
