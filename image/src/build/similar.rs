@@ -15,9 +15,9 @@ const MIN_ANCHORS: usize = 8;
 pub(super) const MAX_MEMBERS: usize = 4;
 /// Files at least this large are compared with every file of their extension, not only with
 /// those named alike: builds of one file for other targets (aws-lc-sys' 20 bindings of ~950 KB,
-/// `x86_64_unknown_linux_gnu_crypto.rs` and the like: 1.144 → 1.045× `tar.zst`; Go's `src`
-/// 1.042 → 1.034×). From 32 KiB: 1.038×, but the sketches of `crates` took 8 ms more; from 16 KiB
-/// (every candidate) 1.027×, 27 ms more on the critical path of `crates`' rewrite.
+/// `x86_64_unknown_linux_gnu_crypto.rs` and the like: 1.144 → 1.030× `tar.zst`; Go's `src`
+/// 1.042 → 1.025×; `crates` 0.877 → 0.861×). Every candidate compared by extension (from 16 KiB)
+/// gained little more and put 27 ms of sketches on the critical path of `crates`' rewrite.
 const ANY_NAME_FROM: u64 = 64 * 1024;
 
 /// A file that may join a group: its position in the node order, name, size and contents.
@@ -35,15 +35,16 @@ pub(super) fn groups(
     files: &[Candidate<'_>],
     threads: usize,
 ) -> Result<Vec<Vec<usize>>, BuildError> {
-    let mut alike: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
-    for f in files {
-        *alike.entry(name_key(f.name)).or_default() += 1;
+    let keys: Vec<Vec<u8>> = files.iter().map(|f| name_key(f.name)).collect();
+    let mut alike: BTreeMap<&[u8], usize> = BTreeMap::new();
+    for k in &keys {
+        *alike.entry(k).or_default() += 1;
     }
     // Compared: files that share their name key with another, and large ones; with the others of
     // their extension (those named alike share it).
     let mut by_key: BTreeMap<&[u8], Vec<usize>> = BTreeMap::new();
-    for (i, f) in files.iter().enumerate() {
-        if f.size >= ANY_NAME_FROM || alike.get(&name_key(f.name)).is_some_and(|&n| n > 1) {
+    for (i, (f, k)) in files.iter().zip(&keys).enumerate() {
+        if f.size >= ANY_NAME_FROM || alike.get(&k[..]).is_some_and(|&n| n > 1) {
             by_key.entry(extension(f.name)).or_default().push(i);
         }
     }
