@@ -2,12 +2,14 @@
 
 use std::collections::HashSet;
 use std::ops::Range;
+use std::sync::Arc;
 use std::vec;
 use std::vec::Vec;
 
+use super::zstd_ctx::{Context, Dict};
 use super::{similar, BuildError, FileData};
 use crate::block_size::BlockSize;
-use crate::format::{MAX_BLOCK_DICT_LEN, MAX_CHUNK_LOG2};
+use crate::format::MAX_BLOCK_DICT_LEN;
 use crate::level::Level;
 
 /// Shortest dictionary tried: the files it would serve hold at least this much (was 64 KiB:
@@ -19,10 +21,6 @@ const MIN_LEN: u64 = 16 * 1024;
 /// process's first read of such a file (1.6 ms a MiB on wasmtime; measured: the `m50` and
 /// `m200` trees, 11 % of their bytes in small files, 0.1–0.2 % smaller images).
 const MIN_SHARE: u64 = 4;
-/// Largest hash and chain tables the dictionary's contexts get, as a log2 of their entries
-/// (measured on a 2 MiB dictionary: 2^19 within 0.5 % of 2^20–2^21's images, Python's tree packed
-/// in 187 ms against 217–244 ms; 2^18: +0.6 % on tokio and libc).
-const MAX_TABLE_LOG: u32 = 19;
 /// Trial blocks and files compressed with and without the dictionary, of each kind.
 const TRIALS: u64 = 8;
 /// The dictionary is kept when the files it serves are estimated to be at least this many
@@ -63,6 +61,8 @@ pub(super) struct BlockDict {
     pub(super) raw: Vec<u8>,
     /// As stored in the image ([`store`]).
     pub(super) stored: Vec<u8>,
+    /// Prepared for compression (its tables built once, for every thread).
+    pub(super) prepared: Arc<Dict>,
 }
 
 /// Files of one kind for the trial: some of them (blocks of small files, or mid-size files
@@ -131,10 +131,11 @@ pub(super) fn choose(
     // they then cost next to nothing).
     let (before, after) = std::thread::scope(|s| {
         let before = s.spawn(|| {
-            let mut c = zstd::bulk::Compressor::new(zstd_level).map_err(BuildError::Compress)?;
+            let mut c = Context::new(zstd_level, None)?;
+            let mut scratch = Vec::new();
             let mut n = 0;
             for piece in &own {
-                n += c.compress(piece).map_err(BuildError::Compress)?.len();
+                n += c.compressed_len(piece, &mut scratch)?;
             }
             // The dictionary as stored, on this side: the other builds its tables (measured,
             // Python's tree: 14–18 and 11–15 ms this way, 13 and 15–26 ms with it there).
@@ -142,12 +143,13 @@ pub(super) fn choose(
             Ok::<_, BuildError>((estimate(&mut c, &trials)? + n as f64, stored))
         });
         let after = (|| {
-            let mut c = compressor(dict, zstd_level)?;
-            estimate(&mut c, &trials)
+            let prepared = Dict::new(dict, zstd_level)?;
+            let mut c = Context::new(zstd_level, Some(Arc::clone(&prepared)))?;
+            Ok::<_, BuildError>((estimate(&mut c, &trials)?, prepared))
         })();
         (super::data::joined(before), after)
     });
-    let ((before, stored), after) = (before?, after?);
+    let ((before, stored), (after, prepared)) = (before?, after?);
     let after = after + stored.len() as f64;
     let pays = after <= before * (1.0 - MIN_GAIN_PERCENT / 100.0);
     if magic {
@@ -156,48 +158,18 @@ pub(super) fn choose(
     Ok(pays.then_some(BlockDict {
         raw: sample,
         stored,
+        prepared,
     }))
 }
 
-/// A zstd context at `level` against `dict`, which it references in place (zstd's "attach": no
-/// copy of its tables for each frame), with hash and chain tables of at least as many entries as
-/// the dictionary has bytes (up to 2^[`MAX_TABLE_LOG`]) and a window that holds it and a chunk.
-/// At level 3's own sizes (tables of 2^17 and 2^16 entries, a 2 MiB window) the end of a large
-/// dictionary overwrites most of what the tables hold of its start, and one as long as the window
-/// is dropped: `regex-syntax`'s 43 files, all of them the dictionary, cost 128 KB stored against
-/// it that way, and 1.2 KB with tables of 2^20 and a 4 MiB window.
-pub(super) fn compressor(
-    dict: &[u8],
-    level: i32,
-) -> Result<zstd::bulk::Compressor<'static>, BuildError> {
-    use zstd::zstd_safe::{zstd_sys, CParameter, DictAttachPref};
-    let err = BuildError::Compress;
-    // SAFETY: a pure function of its arguments (the level's parameters for inputs of unknown
-    // size against a dictionary of this length).
-    let own = unsafe { zstd_sys::ZSTD_getCParams(level, 0, dict.len()) };
-    let bits = (dict.len().max(2).ilog2() + 1).min(MAX_TABLE_LOG);
-    let window = (dict.len() + (1 << MAX_CHUNK_LOG2)).ilog2() + 1;
-    let mut c = zstd::bulk::Compressor::new(level).map_err(err)?;
-    for p in [
-        CParameter::HashLog(own.hashLog.max(bits)),
-        CParameter::ChainLog(own.chainLog.max(bits)),
-        CParameter::WindowLog(own.windowLog.max(window)),
-        CParameter::ForceAttachDict(DictAttachPref::ForceAttach),
-    ] {
-        c.set_parameter(p).map_err(err)?;
-    }
-    // After the parameters: the context's dictionary is made with them at its first use.
-    c.set_dictionary(level, dict).map_err(err)?;
-    Ok(c)
-}
-
 /// The stored bytes of the files the `trials` stand for, when compressed with `c`.
-fn estimate(c: &mut zstd::bulk::Compressor<'_>, trials: &[Trial]) -> Result<f64, BuildError> {
+fn estimate(c: &mut Context, trials: &[Trial]) -> Result<f64, BuildError> {
     let mut total = 0.0;
+    let mut scratch = Vec::new();
     for t in trials {
         let mut n = 0;
         for piece in &t.pieces {
-            n += c.compress(piece).map_err(BuildError::Compress)?.len();
+            n += c.compressed_len(piece, &mut scratch)?;
         }
         total += n as f64 * t.scale;
     }

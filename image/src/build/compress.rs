@@ -7,13 +7,14 @@
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::vec::Vec;
 
 use super::dict::{compress_lz4, Lz4Dict};
+use super::zstd_ctx::{self, Context, Dict};
 use super::BuildError;
 use crate::format::{CHUNK_SEGMENT, SMALL_CHUNK_LOG2};
 use crate::level::Level;
-use zstd::zstd_safe::{self, InBuffer, OutBuffer};
 
 /// What to compress: the bytes, where zstd blocks must end (for a shared block; empty for a
 /// chunk), and how.
@@ -32,14 +33,11 @@ pub(super) enum Kind {
     Shared,
 }
 
-/// One zstd context.
-type Compressor = zstd::bulk::Compressor<'static>;
-
 /// One thread's zstd contexts: for chunks, and for shared blocks when they have a dictionary
-/// (loaded into it once).
+/// (every thread's referencing the same one).
 struct Contexts {
-    chunks: Compressor,
-    blocks: Option<Compressor>,
+    chunks: Context,
+    blocks: Option<Context>,
 }
 
 /// A chunk after compression.
@@ -90,7 +88,7 @@ impl Compressors {
             all.push(match level.zstd() {
                 None => None,
                 Some(level) => Some(Contexts {
-                    chunks: Compressor::new(level).map_err(BuildError::Compress)?,
+                    chunks: Context::new(level, None)?,
                     blocks: None,
                 }),
             });
@@ -111,13 +109,11 @@ impl Compressors {
         Ok(())
     }
 
-    /// Compresses shared blocks against the raw-content dictionary `dict` from now on (nothing to
+    /// Compresses shared blocks against the prepared dictionary `dict` from now on (nothing to
     /// do when it stores raw).
-    pub(super) fn set_block_dict(&mut self, dict: &[u8], level: Level) -> Result<(), BuildError> {
-        if let Some(level) = level.zstd() {
-            for c in self.0.iter_mut().flatten() {
-                c.blocks = Some(super::block_dict::compressor(dict, level)?);
-            }
+    pub(super) fn set_block_dict(&mut self, dict: &Arc<Dict>) -> Result<(), BuildError> {
+        for c in self.0.iter_mut().flatten() {
+            c.blocks = Some(Context::new(0, Some(Arc::clone(dict)))?);
         }
         Ok(())
     }
@@ -220,8 +216,8 @@ impl Out<'_> {
             ends
         };
         // A flush adds a block header (3 bytes) at most; an LZ4 block 1/255 of its input + 16.
-        let bound = (zstd_safe::compress_bound(raw.len()) + 3 * ends.len())
-            .max(raw.len() + raw.len() / 255 + 16);
+        let bound =
+            (zstd_ctx::bound(raw.len()) + 3 * ends.len()).max(raw.len() + raw.len() / 255 + 16);
         let start = self.used;
         if self.buf.len() < start + bound {
             self.buf.resize(start + bound, 0);
@@ -230,16 +226,13 @@ impl Out<'_> {
         let n = if let (true, Some(dict)) = (lz4, self.dict) {
             compress_lz4(raw, dict, dst)?
         } else if ends.is_empty() {
-            // The same call with the same capacity as `Compressor::compress`: the same frame.
-            c.chunks
-                .compress_to_buffer(raw, dst)
-                .map_err(BuildError::Compress)?
+            c.chunks.compress(raw, dst)?
         } else {
             let c = match (kind, c.blocks.as_mut()) {
                 (Kind::Shared, Some(blocks)) => blocks,
                 _ => &mut c.chunks,
             };
-            compress_blocks(c.context_mut(), raw, ends, dst)?
+            c.compress_blocks(raw, ends, dst)?
         };
         let keep = (n as u64) * 50 <= (raw.len() as u64) * 49;
         if keep {
@@ -271,48 +264,6 @@ fn looks_like_noise(raw: &[u8]) -> bool {
     let squares: u64 = counts.iter().map(|c| c * c).sum();
     let uniform = n + n * (n - 1) / 256;
     squares * 50 <= uniform * 51
-}
-
-/// Compresses `raw` into `dst` as one frame (its size in the header) whose zstd blocks end at
-/// `ends` (each a flush; the last is `raw.len()`); returns the frame's length.
-fn compress_blocks(
-    cctx: &mut zstd_safe::CCtx<'_>,
-    raw: &[u8],
-    ends: &[u32],
-    dst: &mut [u8],
-) -> Result<usize, BuildError> {
-    let err = |code| BuildError::Compress(io::Error::other(zstd_safe::get_error_name(code)));
-    cctx.reset(zstd_safe::ResetDirective::SessionOnly)
-        .map_err(err)?;
-    cctx.set_pledged_src_size(Some(raw.len() as u64))
-        .map_err(err)?;
-    let mut output = OutBuffer::around(dst);
-    let mut start = 0;
-    for (k, &end) in ends.iter().enumerate() {
-        let end = (end as usize).clamp(start, raw.len());
-        let directive = if k + 1 == ends.len() {
-            zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_end
-        } else {
-            zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_flush
-        };
-        let mut input = InBuffer::around(&raw[start..end]);
-        loop {
-            let before = output.pos();
-            let left = cctx
-                .compress_stream2(&mut output, &mut input, directive)
-                .map_err(err)?;
-            if left == 0 && input.pos() == input.src.len() {
-                break;
-            }
-            if output.pos() == before && output.pos() == output.capacity() {
-                return Err(BuildError::Compress(io::Error::other(
-                    "block frame too large",
-                )));
-            }
-        }
-        start = end;
-    }
-    Ok(output.pos())
 }
 
 /// The error for a chunk result that went missing (a bug, not bad input).

@@ -204,7 +204,7 @@ pub(super) fn write(
             compressors.set_dict(d, opts.level)?;
         }
         if let Some(d) = &block_dict {
-            compressors.set_block_dict(&d.raw, opts.level)?;
+            compressors.set_block_dict(&d.prepared)?;
         }
         let mut w = DataWriter::new(opts, compressors, scope, sink, order.nodes.len());
         w.data.chunk_log2 = log2s;

@@ -21,6 +21,7 @@ mod similar;
 mod sink;
 mod source;
 mod tree;
+mod zstd_ctx;
 
 use std::path::PathBuf;
 use std::vec::Vec;
