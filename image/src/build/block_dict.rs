@@ -129,7 +129,7 @@ pub(super) fn choose(
     // side): the files not in it at the trial's rates, and those in it as they would be stored
     // without it (`own`), or, with it, as the dictionary's own stored bytes (stored against it,
     // they then cost next to nothing).
-    let (before, after) = std::thread::scope(|s| {
+    let (before, stored, after) = std::thread::scope(|s| {
         let before = s.spawn(|| {
             let mut c = Context::new(zstd_level, None)?;
             let mut scratch = Vec::new();
@@ -137,19 +137,19 @@ pub(super) fn choose(
             for piece in &own {
                 n += c.compressed_len(piece, &mut scratch)?;
             }
-            // The dictionary as stored, on this side: the other builds its tables (measured,
-            // Python's tree: 14–18 and 11–15 ms this way, 13 and 15–26 ms with it there).
-            let stored = store(dict, level)?;
-            Ok::<_, BuildError>((estimate(&mut c, &trials)? + n as f64, stored))
+            Ok::<_, BuildError>(estimate(&mut c, &trials)? + n as f64)
         });
+        // The dictionary as stored, on a third thread: on two cores, the other two take 10–16 ms
+        // each on Perl's tree, this one 11 ms (on one side, the choice took 26 ms there).
+        let stored = s.spawn(|| store(dict, level));
         let after = (|| {
             let prepared = Dict::new(dict, zstd_level)?;
             let mut c = Context::new(zstd_level, Some(Arc::clone(&prepared)))?;
             Ok::<_, BuildError>((estimate(&mut c, &trials)?, prepared))
         })();
-        (super::data::joined(before), after)
+        (super::data::joined(before), super::data::joined(stored), after)
     });
-    let ((before, stored), (after, prepared)) = (before?, after?);
+    let (before, stored, (after, prepared)) = (before?, stored?, after?);
     let after = after + stored.len() as f64;
     let pays = after <= before * (1.0 - MIN_GAIN_PERCENT / 100.0);
     if magic {
