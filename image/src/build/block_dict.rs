@@ -147,7 +147,11 @@ pub(super) fn choose(
             let mut c = Context::new(zstd_level, Some(Arc::clone(&prepared)))?;
             Ok::<_, BuildError>((estimate(&mut c, &trials)?, prepared))
         })();
-        (super::data::joined(before), super::data::joined(stored), after)
+        (
+            super::data::joined(before),
+            super::data::joined(stored),
+            after,
+        )
     });
     let (before, stored, (after, prepared)) = (before?, stored?, after?);
     let after = after + stored.len() as f64;

@@ -76,6 +76,110 @@ impl VisitSimdOperator<'_> for FuncRef {
     wasmparser::for_each_visit_simd_operator!(func_ref);
 }
 
+/// Fewest app bodies patched on two threads (fewer: on one, as `module::validate_bodies` does).
+const PARALLEL_BODIES: usize = 1024;
+
+/// App bodies patched: their bytes, where code offsets went (the old one in the code section's
+/// payload, the new one in `out`), and whether each kept its offset and length.
+struct Patched {
+    out: Vec<u8>,
+    points: Vec<(usize, usize)>,
+    same_layout: bool,
+}
+
+impl Default for Patched {
+    fn default() -> Self {
+        Patched {
+            out: Vec::new(),
+            points: Vec::new(),
+            same_layout: true,
+        }
+    }
+}
+
+/// Copies the app's `bodies` (each a range of the code section's `payload`, which starts at
+/// `offset` in the module: its size, then its body) with call/return_call/ref.func operands
+/// remapped by `funcs`.
+fn patch_bodies(
+    payload: &[u8],
+    offset: usize,
+    bodies: &[std::ops::Range<usize>],
+    funcs: &IndexMap,
+) -> Result<Patched, MergeError> {
+    let total = bodies.last().map_or(0, |b| b.end) - bodies.first().map_or(0, |b| b.start);
+    let mut done = Patched {
+        out: Vec::with_capacity(total),
+        ..Patched::default()
+    };
+    let out = &mut done.out;
+    let mut patches: Vec<Patch> = Vec::new();
+    let mut allocs = OperatorsReaderAllocations::default();
+    for range in bodies {
+        let mut reader = BinaryReader::new(&payload[range.clone()], (offset + range.start) as u64);
+        let size_start = range.start;
+        let size = reader.read_var_u32()? as usize;
+        let body_start = range.start + reader.current_position();
+        let body_pos = reader.original_position();
+        let body_bytes = reader.read_bytes(size)?;
+        let size_bytes = &payload[size_start..body_start];
+
+        patches.clear();
+        let body = FunctionBody::new(BinaryReader::new(body_bytes, body_pos));
+        let ops = body.get_binary_reader_for_operators()?;
+        let mut ops = wasmparser::OperatorsReader::new_with_allocs(ops, allocs);
+        let mut fits = true;
+        while !ops.eof() {
+            let at = ops.original_position();
+            let Some(old) = ops.visit_operator(&mut FuncRef)? else {
+                continue;
+            };
+            let new = funcs.get(old).ok_or(MergeError::Unmapped { func: old })?;
+            let start = (at - body_pos) as usize + 1;
+            let end = (ops.original_position() - body_pos) as usize;
+            if new != old {
+                fits &= leb::fits(new, end - start);
+                patches.push(Patch {
+                    start,
+                    end,
+                    index: new,
+                });
+            }
+        }
+        allocs = ops.into_allocations();
+
+        done.points.push((size_start, out.len()));
+        if fits {
+            out.extend_from_slice(size_bytes);
+            let base = out.len();
+            out.extend_from_slice(body_bytes);
+            for p in &patches {
+                leb::overwrite_padded(&mut out[base + p.start..base + p.end], p.index);
+            }
+        } else {
+            // Spliced straight into `out`: the new size first, from what each operand grows by.
+            done.same_layout = false;
+            let grown: usize = patches.iter().map(Patch::growth).sum();
+            leb::write(out, (body_bytes.len() + grown) as u32);
+            let base = out.len();
+            done.points.push((body_start, base));
+            let mut at = 0;
+            for p in &patches {
+                out.extend_from_slice(&body_bytes[at..p.start]);
+                if leb::fits(p.index, p.end - p.start) {
+                    leb::write_padded(out, p.index, p.end - p.start);
+                } else {
+                    leb::write(out, p.index);
+                    done.points.push((body_start + p.end, out.len()));
+                }
+                at = p.end;
+            }
+            out.extend_from_slice(&body_bytes[at..]);
+            debug_assert_eq!(out.len() - base, body_bytes.len() + grown);
+        }
+    }
+    Ok(done)
+}
+
 /// Copies the app's bodies with call/return_call/ref.func operands remapped by `funcs`, then
 /// appends the re-encoded `extra` bodies (shim, then intrinsics) of the functions their remap
 /// keeps (unreachable ones are dropped).
@@ -126,71 +230,44 @@ pub fn encode(
         count_width == 0
     };
 
+    // Where each body starts (its size's first byte) and ends, read ahead: the bodies are then
+    // patched in two halves side by side when there are many.
+    let mut bodies = Vec::with_capacity(app_count as usize);
+    for _ in 0..app_count {
+        let start = reader.current_position();
+        let size = reader.read_var_u32()? as usize;
+        let _ = reader.read_bytes(size)?;
+        bodies.push(start..reader.current_position());
+    }
+    let parts = match bodies.len() >= PARALLEL_BODIES {
+        true => {
+            let half = payload.len() / 2;
+            let cut = bodies.partition_point(|b| b.start < half);
+            let (first, second) = bodies.split_at(cut);
+            std::thread::scope(|s| {
+                let second = s.spawn(|| patch_bodies(payload, offset, second, funcs));
+                let first = patch_bodies(payload, offset, first, funcs);
+                let second = second
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                [first, second]
+            })
+        }
+        false => [
+            patch_bodies(payload, offset, &bodies, funcs),
+            Ok(Patched::default()),
+        ],
+    };
     let mut addresses = AddressMap::new();
     addresses.push(0, 0);
-    let mut patches: Vec<Patch> = Vec::new();
-    let mut allocs = OperatorsReaderAllocations::default();
-    for _ in 0..app_count {
-        let size_start = reader.current_position();
-        let size = reader.read_var_u32()? as usize;
-        let body_start = reader.current_position();
-        let body_pos = reader.original_position();
-        let body_bytes = reader.read_bytes(size)?;
-        let size_bytes = &payload[size_start..body_start];
-
-        patches.clear();
-        let body = FunctionBody::new(BinaryReader::new(body_bytes, body_pos));
-        let ops = body.get_binary_reader_for_operators()?;
-        let mut ops = wasmparser::OperatorsReader::new_with_allocs(ops, allocs);
-        let mut fits = true;
-        while !ops.eof() {
-            let at = ops.original_position();
-            let Some(old) = ops.visit_operator(&mut FuncRef)? else {
-                continue;
-            };
-            let new = funcs.get(old).ok_or(MergeError::Unmapped { func: old })?;
-            let start = (at - body_pos) as usize + 1;
-            let end = (ops.original_position() - body_pos) as usize;
-            if new != old {
-                fits &= leb::fits(new, end - start);
-                patches.push(Patch {
-                    start,
-                    end,
-                    index: new,
-                });
-            }
+    for part in parts {
+        let part = part?;
+        let base = out.len();
+        for (old, new) in part.points {
+            addresses.push(old, base + new);
         }
-        allocs = ops.into_allocations();
-
-        addresses.push(size_start, out.len());
-        if fits {
-            out.extend_from_slice(size_bytes);
-            let base = out.len();
-            out.extend_from_slice(body_bytes);
-            for p in &patches {
-                leb::overwrite_padded(&mut out[base + p.start..base + p.end], p.index);
-            }
-        } else {
-            // Spliced straight into `out`: the new size first, from what each operand grows by.
-            same_layout = false;
-            let grown: usize = patches.iter().map(Patch::growth).sum();
-            leb::write(&mut out, (body_bytes.len() + grown) as u32);
-            let base = out.len();
-            addresses.push(body_start, base);
-            let mut at = 0;
-            for p in &patches {
-                out.extend_from_slice(&body_bytes[at..p.start]);
-                if leb::fits(p.index, p.end - p.start) {
-                    leb::write_padded(&mut out, p.index, p.end - p.start);
-                } else {
-                    leb::write(&mut out, p.index);
-                    addresses.push(body_start + p.end, out.len());
-                }
-                at = p.end;
-            }
-            out.extend_from_slice(&body_bytes[at..]);
-            debug_assert_eq!(out.len() - base, body_bytes.len() + grown);
-        }
+        out.extend_from_slice(&part.out);
+        same_layout &= part.same_layout;
     }
     if !reader.eof() {
         return Err(MergeError::TrailingCode {
@@ -207,4 +284,59 @@ pub fn encode(
         same_layout,
         addresses,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A code section payload of `n` bodies, body `i` calling functions `i % 200` and `i % 7`.
+    fn payload(n: u32) -> Vec<u8> {
+        let mut code = wasm_encoder::CodeSection::new();
+        for i in 0..n {
+            let mut f = wasm_encoder::Function::new([]);
+            f.instructions()
+                .call(i % 200)
+                .call(i % 7)
+                .ref_func(i % 3)
+                .drop()
+                .end();
+            code.function(&f);
+        }
+        let mut out = Vec::new();
+        leb::write(&mut out, n);
+        out.extend_from_slice(&crate::merge::entries(&code));
+        out
+    }
+
+    #[test]
+    fn bodies_patched_in_two_halves_match_one_pass_and_map_the_same_addresses() {
+        let bytes = payload(1500);
+        let mut r = BinaryReader::new(&bytes, 0);
+        let n = r.read_var_u32().unwrap();
+        let bodies: Vec<_> = (0..n)
+            .map(|_| {
+                let start = r.current_position();
+                let size = r.read_var_u32().unwrap() as usize;
+                r.read_bytes(size).unwrap();
+                start..r.current_position()
+            })
+            .collect();
+        // Indices from 100 up move past 127: their operands grow from one byte to two.
+        for (funcs, same) in [
+            (IndexMap::Shift { len: 1500, by: 60 }, false),
+            (IndexMap::Shift { len: 1500, by: 0 }, true),
+        ] {
+            let whole = patch_bodies(&bytes, 9, &bodies, &funcs).unwrap();
+            let (a, b) = bodies.split_at(700);
+            let first = patch_bodies(&bytes, 9, a, &funcs).unwrap();
+            let second = patch_bodies(&bytes, 9, b, &funcs).unwrap();
+            assert_eq!(whole.out, [first.out.clone(), second.out].concat());
+            let shifted = second.points.iter().map(|&(o, n)| (o, n + first.out.len()));
+            let points: Vec<_> = first.points.iter().copied().chain(shifted).collect();
+            assert_eq!(whole.points, points);
+            assert_eq!(whole.same_layout, same);
+            assert_eq!(first.same_layout && second.same_layout, same);
+        }
+    }
 }
