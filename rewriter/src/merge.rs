@@ -15,6 +15,7 @@ pub mod single_memory;
 #[cfg(test)]
 mod tests;
 
+use crate::module::{invalid, validate_bodies};
 use crate::plan::{self, ModuleInfo, Plan, Served};
 use crate::Result;
 use encode::Merger;
@@ -119,8 +120,14 @@ pub fn merge_modules_with<'a>(
         return Err(MergeError::ImageTooLarge.into_error(path));
     }
     let hash = shim_hash(shim, intrinsics);
-    let plan = plan::analyse_with(path, app, &shim_info, hash, served)?;
-    merge_planned(&plan, &shim_info, &intr_info, image, hash).map_err(|e| e.into_error(path))
+    let mut bodies = Vec::new();
+    let plan = plan::analyse_with(path, app, &shim_info, hash, served, &mut bodies)?;
+    // The merged module is validated whole, the app's bodies with it; only when the merge fails
+    // are they validated in the input, so that an invalid input is reported as such.
+    merge_planned(&plan, &shim_info, &intr_info, image, hash).or_else(|e| {
+        validate_bodies(bodies).map_err(|err| invalid(path, err))?;
+        Err(e.into_error(path))
+    })
 }
 
 /// Encodes the output for an analysed `plan` and validates it.

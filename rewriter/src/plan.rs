@@ -1,6 +1,6 @@
 //! Analyses the app module: which imports to redirect, its memory.
 
-use crate::module::parse_module;
+use crate::module::{parse_module, FuncJob, Validation};
 use crate::{Error, Result};
 use std::path::Path;
 use wasmparser::{ExternalKind, Payload, TypeRef};
@@ -67,17 +67,20 @@ pub struct Served<'s> {
     pub trace: bool,
 }
 
-/// [`analyse`], redirecting as `served` says.
+/// [`analyse`], redirecting as `served` says; the app's function bodies are not validated but
+/// handed to `bodies` (see [`Validation::BodiesLater`]).
 pub fn analyse_with<'a>(
     path: &Path,
     bytes: &'a [u8],
     shim: &ModuleInfo<'_>,
     shim_hash: u64,
     served: &Served<'_>,
+    bodies: &mut Vec<FuncJob<'a>>,
 ) -> Result<Plan<'a>> {
     let policy_calls = served.policy_calls;
     let mut check = |payload: &Payload<'a>| check_payload(path, payload);
-    let app = parse_module(path, bytes, true, false, &mut check)?;
+    let validate = Validation::BodiesLater(bodies);
+    let app = parse_module(path, bytes, validate, false, &mut check)?;
 
     let rewritten = match app.custom(WASIFS_SECTION) {
         None => None,

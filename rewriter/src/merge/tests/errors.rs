@@ -121,3 +121,22 @@ fn malformed_shim_is_an_internal_error() {
     };
     assert!(matches!(err, Error::Internal { .. }), "{err}");
 }
+
+#[test]
+fn invalid_code_calling_a_redirected_import_is_invalid_at_the_input_offset() {
+    // The body is checked in the merged module first; the error still names the input's offset.
+    let app = r#"(module
+      (import "wasi_snapshot_preview1" "fd_close" (func $close (param i32) (result i32)))
+      (memory (export "memory") 1) (global (mut i32) (i32.const 0))
+      (func (result i32) (call $close (i64.const 1))))"#;
+    let bytes = wasm(app);
+    match merge(&bytes, IMAGE).expect_err("refused") {
+        Error::Invalid {
+            offset, message, ..
+        } => {
+            assert!(offset > 8 && offset < bytes.len(), "offset {offset}");
+            assert!(message.contains("type mismatch"), "{message}");
+        }
+        other => panic!("expected Invalid, got {other}"),
+    }
+}
