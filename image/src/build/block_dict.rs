@@ -131,7 +131,7 @@ pub(super) fn choose(
     // they then cost next to nothing).
     let (before, stored, after) = std::thread::scope(|s| {
         let before = s.spawn(|| {
-            let mut c = Context::new(zstd_level, None)?;
+            let mut c = Context::new(zstd_level)?;
             let mut scratch = Vec::new();
             let mut n = 0;
             for piece in &own {
@@ -144,7 +144,7 @@ pub(super) fn choose(
         let stored = s.spawn(|| store(dict, level));
         let after = (|| {
             let prepared = Dict::new(dict, zstd_level)?;
-            let mut c = Context::new(zstd_level, Some(Arc::clone(&prepared)))?;
+            let mut c = Context::against(&prepared)?;
             Ok::<_, BuildError>((estimate(&mut c, &trials)?, prepared))
         })();
         (

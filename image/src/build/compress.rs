@@ -88,7 +88,7 @@ impl Compressors {
             all.push(match level.zstd() {
                 None => None,
                 Some(level) => Some(Contexts {
-                    chunks: Context::new(level, None)?,
+                    chunks: Context::new(level)?,
                     blocks: None,
                 }),
             });
@@ -113,7 +113,7 @@ impl Compressors {
     /// do when it stores raw).
     pub(super) fn set_block_dict(&mut self, dict: &Arc<Dict>) -> Result<(), BuildError> {
         for c in self.0.iter_mut().flatten() {
-            c.blocks = Some(Context::new(0, Some(Arc::clone(dict)))?);
+            c.blocks = Some(Context::against(dict)?);
         }
         Ok(())
     }

@@ -149,12 +149,21 @@ impl Drop for Context {
 }
 
 impl Context {
-    /// A context at `level`, against `dict` if given (at the dictionary's own level).
-    pub(super) fn new(level: i32, dict: Option<Arc<Dict>>) -> Result<Context, BuildError> {
+    /// A context at `level`, alone.
+    pub(super) fn new(level: i32) -> Result<Context, BuildError> {
+        Context::make(level, None)
+    }
+
+    /// A context against `dict`, at the level it was prepared for.
+    pub(super) fn against(dict: &Arc<Dict>) -> Result<Context, BuildError> {
+        Context::make(dict.level, Some(Arc::clone(dict)))
+    }
+
+    /// A context at `level`, against `dict` if given.
+    fn make(level: i32, dict: Option<Arc<Dict>>) -> Result<Context, BuildError> {
         // SAFETY: allocation; null is handled.
         let cctx = NonNull::new(unsafe { sys::ZSTD_createCCtx() }).ok_or_else(out_of_memory)?;
         let mut c = Context { cctx, _dict: None };
-        let level = dict.as_ref().map_or(level, |d| d.level);
         let params = Params::new(level, dict.as_ref().map(|d| d.len))?;
         // SAFETY: both are live; the parameters are copied into the context.
         check(unsafe {
