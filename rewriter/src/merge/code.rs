@@ -79,39 +79,27 @@ impl VisitSimdOperator<'_> for FuncRef {
 /// Fewest app bodies patched on two threads (fewer: on one, as `module::validate_bodies` does).
 const PARALLEL_BODIES: usize = 1024;
 
-/// App bodies patched: their bytes, where code offsets went (the old one in the code section's
-/// payload, the new one in `out`), and whether each kept its offset and length.
+/// App bodies patched: where code offsets went (the old one in the code section's payload, the
+/// new one in the buffer they were appended to), and whether each kept its offset and length.
 struct Patched {
-    out: Vec<u8>,
     points: Vec<(usize, usize)>,
     same_layout: bool,
 }
 
-impl Default for Patched {
-    fn default() -> Self {
-        Patched {
-            out: Vec::new(),
-            points: Vec::new(),
-            same_layout: true,
-        }
-    }
-}
-
-/// Copies the app's `bodies` (each a range of the code section's `payload`, which starts at
-/// `offset` in the module: its size, then its body) with call/return_call/ref.func operands
-/// remapped by `funcs`.
+/// Appends the app's `bodies` (each a range of the code section's `payload`, which starts at
+/// `offset` in the module: its size, then its body) to `out` with call/return_call/ref.func
+/// operands remapped by `funcs`.
 fn patch_bodies(
     payload: &[u8],
     offset: usize,
     bodies: &[std::ops::Range<usize>],
     funcs: &IndexMap,
+    out: &mut Vec<u8>,
 ) -> Result<Patched, MergeError> {
-    let total = bodies.last().map_or(0, |b| b.end) - bodies.first().map_or(0, |b| b.start);
     let mut done = Patched {
-        out: Vec::with_capacity(total),
-        ..Patched::default()
+        points: Vec::new(),
+        same_layout: true,
     };
-    let out = &mut done.out;
     let mut patches: Vec<Patch> = Vec::new();
     let mut allocs = OperatorsReaderAllocations::default();
     for range in bodies {
@@ -239,35 +227,39 @@ pub fn encode(
         let _ = reader.read_bytes(size)?;
         bodies.push(start..reader.current_position());
     }
-    let parts = match bodies.len() >= PARALLEL_BODIES {
-        true => {
-            let half = payload.len() / 2;
-            let cut = bodies.partition_point(|b| b.start < half);
-            let (first, second) = bodies.split_at(cut);
-            std::thread::scope(|s| {
-                let second = s.spawn(|| patch_bodies(payload, offset, second, funcs));
-                let first = patch_bodies(payload, offset, first, funcs);
-                let second = second
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p));
-                [first, second]
-            })
-        }
-        false => [
-            patch_bodies(payload, offset, &bodies, funcs),
-            Ok(Patched::default()),
-        ],
+    // The first half goes straight into `out`; the second, patched meanwhile into a buffer of
+    // its own, is appended after it.
+    let cut = match bodies.len() >= PARALLEL_BODIES {
+        true => bodies.partition_point(|b| b.start < payload.len() / 2),
+        false => bodies.len(),
     };
+    let (first, second) = bodies.split_at(cut);
+    let (first, second) = std::thread::scope(|s| {
+        let second = (!second.is_empty()).then(|| {
+            s.spawn(|| {
+                let mut tail = Vec::with_capacity(payload.len() / 2);
+                patch_bodies(payload, offset, second, funcs, &mut tail).map(|p| (p, tail))
+            })
+        });
+        let first = patch_bodies(payload, offset, first, funcs, &mut out);
+        let second = second.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        (first, second)
+    });
     let mut addresses = AddressMap::new();
     addresses.push(0, 0);
-    for part in parts {
-        let part = part?;
+    let first = first?;
+    same_layout &= first.same_layout;
+    for (old, new) in first.points {
+        addresses.push(old, new);
+    }
+    if let Some(second) = second {
+        let (second, tail) = second?;
+        same_layout &= second.same_layout;
         let base = out.len();
-        for (old, new) in part.points {
+        for (old, new) in second.points {
             addresses.push(old, base + new);
         }
-        out.extend_from_slice(&part.out);
-        same_layout &= part.same_layout;
+        out.extend_from_slice(&tail);
     }
     if !reader.eof() {
         return Err(MergeError::TrailingCode {
@@ -327,12 +319,14 @@ mod tests {
             (IndexMap::Shift { len: 1500, by: 60 }, false),
             (IndexMap::Shift { len: 1500, by: 0 }, true),
         ] {
-            let whole = patch_bodies(&bytes, 9, &bodies, &funcs).unwrap();
+            let mut whole_out = Vec::new();
+            let whole = patch_bodies(&bytes, 9, &bodies, &funcs, &mut whole_out).unwrap();
             let (a, b) = bodies.split_at(700);
-            let first = patch_bodies(&bytes, 9, a, &funcs).unwrap();
-            let second = patch_bodies(&bytes, 9, b, &funcs).unwrap();
-            assert_eq!(whole.out, [first.out.clone(), second.out].concat());
-            let shifted = second.points.iter().map(|&(o, n)| (o, n + first.out.len()));
+            let (mut first_out, mut second_out) = (Vec::new(), Vec::new());
+            let first = patch_bodies(&bytes, 9, a, &funcs, &mut first_out).unwrap();
+            let second = patch_bodies(&bytes, 9, b, &funcs, &mut second_out).unwrap();
+            assert_eq!(whole_out, [first_out.clone(), second_out].concat());
+            let shifted = second.points.iter().map(|&(o, n)| (o, n + first_out.len()));
             let points: Vec<_> = first.points.iter().copied().chain(shifted).collect();
             assert_eq!(whole.points, points);
             assert_eq!(whole.same_layout, same);
