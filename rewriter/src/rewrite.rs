@@ -479,7 +479,7 @@ impl Rewriter {
             walk.skip(file, what);
         }
         let host = self.host_policy()?;
-        let walked = mount::walk_image(&self.mounts, &walk, &self.image, &host)?;
+        let walk_tree = || mount::walk_image(&self.mounts, &walk, &self.image, &host);
         let single = match self.memory {
             MemoryLayout::Multi => false,
             MemoryLayout::Single => {
@@ -534,25 +534,21 @@ impl Rewriter {
                 r
             };
         match dest {
-            Dest::File { path: out, mode } => {
-                // Merged first, with an empty image: the file is written around the image while
-                // the image is built (see `stream`).
-                let merged = merge_into(path, input, &[], &served, folded_from.is_some())?;
-                let (parts, spot) = merged
-                    .module
-                    .parts_around_image()
-                    .map_err(|e| e.into_error(path))?;
-                let spot = spot.ok_or_else(|| Error::Internal {
-                    message: format!("{}: the merged module has no image segment", path.display()),
-                })?;
-                let output_len = parts.iter().map(|p| p.len() as u64).sum::<u64>();
-                let image = stream::write_with_image(path, out, mode, (&parts, spot), |sink| {
-                    walked.build(&self.image, sink)
-                })?;
+            Dest::File { path: out, mode } => std::thread::scope(|s| {
+                // Merged with an empty image on a thread of its own while the tree is walked and
+                // the image begun: the file is written around the image while the image is built
+                // (see `stream`).
+                let (folded, served) = (folded_from.is_some(), &served);
+                let merging = s.spawn(move || merge_into(path, input, &[], served, folded));
+                let walked = walk_tree()?;
+                let (image, merged, output_len) =
+                    stream::write_with_image(path, out, mode, merging, |sink| {
+                        walked.build(&self.image, sink)
+                    })?;
                 Ok(report_of(output_len + image.len, &image, &merged))
-            }
+            }),
             Dest::Parts(sink) => {
-                let image = walked.build_in_memory(&self.image)?;
+                let image = walk_tree()?.build_in_memory(&self.image)?;
                 let merged = merge_into(path, input, &image.bytes, &served, folded_from.is_some())?;
                 // A list of parts borrowing `input` and `image.bytes`: the image is never held
                 // twice.

@@ -133,3 +133,44 @@ fn a_build_failing_half_way_leaves_the_old_output_and_no_temporary_file() {
         .collect();
     assert!(left.is_empty(), "temporary files left: {left:?}");
 }
+
+/// The module is merged on a thread of its own while the tree is walked and its image built: a
+/// module that fails to merge (invalid code, found by the merged module's validation) is
+/// reported as invalid, also when the build fails too, and leaves the old output and no
+/// temporary file.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_module_failing_to_merge_while_the_image_is_built_is_invalid_and_leaves_the_old_output() {
+    let case = Case::new();
+    let tree = varied_tree(&case);
+    let bad = r#"(module
+      (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 2)
+      (func (export "_start") (result i32) (i64.const 1)))"#;
+    let app = case.write("bad.wasm", wat::parse_str(bad).unwrap());
+    let out = case.path("out.wasm");
+    fs::write(&out, "the old output").unwrap();
+    for build_fails_too in [false, true] {
+        if build_fails_too {
+            std::os::unix::fs::symlink("/proc/version", tree.join("zzz-proc-version")).unwrap();
+        }
+        let err = rewriter(&tree)
+            .follow_symlinks(true)
+            .write_file(&app, &out)
+            .unwrap_err();
+        match &err {
+            wasifs::Error::Invalid { path, message, .. } => {
+                assert_eq!(path, &app);
+                assert!(message.contains("type mismatch"), "{message}");
+            }
+            other => panic!("expected Invalid, got {other}"),
+        }
+        assert_eq!(fs::read(&out).unwrap(), b"the old output");
+        let left: Vec<_> = fs::read_dir(case.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+    }
+}
