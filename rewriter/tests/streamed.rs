@@ -52,6 +52,16 @@ fn varied_tree(case: &Case) -> std::path::PathBuf {
     root
 }
 
+/// No temporary output file is left in the case's directory.
+fn assert_no_temporary_files(case: &Case) {
+    let left: Vec<_> = fs::read_dir(case.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
 fn rewriter(tree: &Path) -> Rewriter {
     // A 64 KiB cache makes `random.db` (400 KiB) a file read at random.
     Rewriter::new()
@@ -126,12 +136,7 @@ fn a_build_failing_half_way_leaves_the_old_output_and_no_temporary_file() {
         "{err}"
     );
     assert_eq!(fs::read(&out).unwrap(), b"the old output");
-    let left: Vec<_> = fs::read_dir(case.dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".tmp"))
-        .collect();
-    assert!(left.is_empty(), "temporary files left: {left:?}");
+    assert_no_temporary_files(&case);
 }
 
 /// The module is merged on a thread of its own while the tree is walked and its image built: a
@@ -166,11 +171,6 @@ fn a_module_failing_to_merge_while_the_image_is_built_is_invalid_and_leaves_the_
             other => panic!("expected Invalid, got {other}"),
         }
         assert_eq!(fs::read(&out).unwrap(), b"the old output");
-        let left: Vec<_> = fs::read_dir(case.dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.contains(".tmp"))
-            .collect();
-        assert!(left.is_empty(), "temporary files left: {left:?}");
+        assert_no_temporary_files(&case);
     }
 }
