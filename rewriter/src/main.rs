@@ -41,9 +41,11 @@ enum Command {
 
 /// The full clap definition, `--version` naming the shim and the image format.
 pub fn command() -> clap::Command {
+    // Made once: it hashes the shim and compiles the intrinsics.
+    let version = cli::version();
     Cli::command()
-        .version(cli::version())
-        .long_version(cli::version())
+        .version(version.clone())
+        .long_version(version)
 }
 
 fn main() -> ExitCode {
