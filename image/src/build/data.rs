@@ -169,7 +169,8 @@ pub(super) fn write(
         let groups = s.spawn(|| similar::groups(&alike, threads));
         let dict = s.spawn(|| dict::train(&random));
         let bytes = tree.stats().data_len;
-        let block_dict = block_dict::choose(&small, &mid, bytes, opts.level, opts.block_size);
+        let block_dict =
+            block_dict::choose(&small, &mid, bytes, opts.level, opts.block_size, threads);
         (joined(groups), joined(dict), block_dict)
     });
     let (groups, dict, block_dict) = (groups?, dict?, block_dict?);
