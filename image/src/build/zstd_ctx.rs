@@ -169,6 +169,13 @@ impl Context {
         check(unsafe {
             sys::ZSTD_CCtx_setParametersUsingCCtxParams(cctx.as_ptr(), params.0.as_ptr())
         })?;
+        // zstd's `ZSTD_c_stableInBuffer` and `ZSTD_c_stableOutBuffer`: `compress_blocks` hands
+        // over the whole input and output at once, so zstd reads and writes them in place
+        // instead of copying through a window buffer and a block buffer of its own.
+        for param in [P::ZSTD_c_experimentalParam9, P::ZSTD_c_experimentalParam10] {
+            // SAFETY: the context is live; 1 is within the parameters' bounds.
+            check(unsafe { sys::ZSTD_CCtx_setParameter(cctx.as_ptr(), param, 1) })?;
+        }
         let Some(dict) = dict else { return Ok(c) };
         // SAFETY: the dictionary outlives the context (`_dict` holds it).
         check(unsafe { sys::ZSTD_CCtx_refCDict(cctx.as_ptr(), dict.cdict.as_ptr()) })?;
@@ -222,24 +229,26 @@ impl Context {
                 true => sys::ZSTD_EndDirective::ZSTD_e_end,
                 false => sys::ZSTD_EndDirective::ZSTD_e_flush,
             };
-            let input = &src[start..end];
-            let mut pos = 0;
+            // The input is all of `src` so far (a stable buffer: the same start, its position
+            // only growing), up to this block's end.
+            let mut pos = start;
             loop {
                 let before = out;
-                // SAFETY: `dst` and `input` are valid for their lengths, the positions within them.
+                // SAFETY: `dst` and `src` are valid for their lengths (`end <= src.len()`), the
+                // positions within them.
                 let left = check(unsafe {
                     sys::ZSTD_compressStream2_simpleArgs(
                         cctx,
                         dst.as_mut_ptr().cast::<c_void>(),
                         dst.len(),
                         &mut out,
-                        input.as_ptr().cast::<c_void>(),
-                        input.len(),
+                        src.as_ptr().cast::<c_void>(),
+                        end,
                         &mut pos,
                         directive,
                     )
                 })?;
-                if left == 0 && pos == input.len() {
+                if left == 0 && pos == end {
                     break;
                 }
                 if out == before && out == dst.len() {
