@@ -46,8 +46,10 @@ impl ChunkSize {
         self.0.is_none()
     }
 
-    /// log2 of the chunk size of a file of `size` bytes whose image gives the shim `cache` bytes
-    /// of chunk cache, read as `access` says. The auto rule: a file larger than the cache cannot
+    /// log2 of the chunk size of a file that takes `size` bytes to cache whole (its length; for a
+    /// sparse file, the chunks that hold its data: its holes are never cached) whose image gives
+    /// the shim `cache` bytes of chunk cache, read as `access` says. The auto rule: a file larger
+    /// than the cache cannot
     /// stay cached, so it is read at random through small chunks (4 KiB: databases, indexes,
     /// models), and so is a paged file of any size: a cold read of one page then decodes 4 KiB, not
     /// up to 256 KiB (bench/NOTES.md: a 7 MiB SQLite database, 10 lookups 6.8 → 0.67 ms, 10,000

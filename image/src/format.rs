@@ -10,7 +10,8 @@ pub use records::{Chunk, Dirent, HostAlias, Node, Preopen};
 
 /// The 8 bytes every image starts with.
 pub const MAGIC: [u8; 8] = *b"WASIFS\0\x01";
-/// The only image format version this crate reads and writes (8: the dictionary of shared blocks
+/// The only image format version this crate reads and writes (9: a chunk of zeros is stored as
+/// nothing, [`CODEC_ZERO`]; 8: the dictionary of shared blocks
 /// may hold up to 2 MiB, and a chunk may be a zstd frame of its own against it, [`CODEC_ZSTD_DICT`];
 /// 7: shared blocks may be compressed against a raw-content dictionary, header fields
 /// `block_dict_*`; 6: chunks read at random may be LZ4 blocks against the image's dictionary,
@@ -18,7 +19,7 @@ pub const MAGIC: [u8; 8] = *b"WASIFS\0\x01";
 /// compressed blocks, and the tables may be stored as a compressed metadata region, header fields
 /// `meta_*`; 4 added the `cache_size` header field; older images are refused, re-run
 /// `wasifs rewrite`).
-pub const VERSION: u32 = 8;
+pub const VERSION: u32 = 9;
 
 /// Size of the header at offset 0.
 pub const HEADER_SIZE: u32 = 116;
@@ -211,6 +212,10 @@ pub const CODEC_LZ4: u8 = 3;
 /// blocks (header `block_dict_*`; version 8). The builder uses it for files of 16 KiB to 1 MiB
 /// read whole, when the image has that dictionary.
 pub const CODEC_ZSTD_DICT: u8 = 4;
+/// Chunk `codec` of a chunk whose bytes are all zeros: nothing is stored (`stored_off` and
+/// `stored_len` 0; version 9), and readers serve it without decoding or caching anything (the
+/// holes of a sparse file, a database's or disk image's unused space).
+pub const CODEC_ZERO: u8 = 5;
 /// Longest dictionary of shared blocks (decompressed): raw zstd history every [`CODEC_PACKED`]
 /// frame may reference, held by the reader from the first such frame it decodes.
 pub const MAX_BLOCK_DICT_LEN: u32 = 2 << 20;
@@ -333,6 +338,8 @@ pub enum Codec {
     Lz4,
     /// One zstd frame against the block dictionary ([`CODEC_ZSTD_DICT`]).
     ZstdDict,
+    /// All zeros, nothing stored ([`CODEC_ZERO`]).
+    Zero,
 }
 
 impl Codec {
@@ -344,6 +351,7 @@ impl Codec {
             Codec::Packed => CODEC_PACKED,
             Codec::Lz4 => CODEC_LZ4,
             Codec::ZstdDict => CODEC_ZSTD_DICT,
+            Codec::Zero => CODEC_ZERO,
         }
     }
 
@@ -355,6 +363,7 @@ impl Codec {
             CODEC_PACKED => Ok(Codec::Packed),
             CODEC_LZ4 => Ok(Codec::Lz4),
             CODEC_ZSTD_DICT => Ok(Codec::ZstdDict),
+            CODEC_ZERO => Ok(Codec::Zero),
             _ => Err(FormatError::BadChunk),
         }
     }

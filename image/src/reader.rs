@@ -374,6 +374,7 @@ impl<S: Source> Image<S> {
         let fits = match c.codec {
             Codec::Raw => c.block_off == 0 && c.stored_len == len,
             Codec::Zstd | Codec::Lz4 | Codec::ZstdDict => c.block_off == 0,
+            Codec::Zero => c.block_off == 0 && c.stored_off == 0 && c.stored_len == 0,
             Codec::Packed => c.block_off + len <= self.header.chunk_size,
         };
         if in_image && fits {
@@ -448,6 +449,10 @@ impl<S: Source> Image<S> {
         let out = out.get_mut(..len as usize).ok_or(FormatError::Decompress)?;
         if c.codec == Codec::Raw {
             self.src.read_at(c.stored_off, out);
+            return Ok(len);
+        }
+        if c.codec == Codec::Zero {
+            out.fill(0);
             return Ok(len);
         }
         if matches!(c.codec, Codec::Packed | Codec::ZstdDict) {

@@ -512,49 +512,102 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 #[test]
-fn chunks_that_compress_to_the_same_few_bytes_are_stored_once_and_read_back_whole() {
-    // A sparse file (zeros between a few written pages) and a run of one byte in zstd chunks:
-    // every chunk of zeros is one LZ4 block of ~28 bytes, stored once; the written pages (noise,
-    // stored raw) are each stored where they are.
+fn chunks_of_zeros_store_nothing_and_runs_of_another_byte_are_stored_once() {
+    // A file of zeros but for a few written pages, in 4 KiB chunks, at level 3 and stored raw: each
+    // chunk of zeros is a record and no stored bytes; the written pages (noise, stored raw) are
+    // each stored where they are. A run of one other byte in zstd chunks: one copy of its frame.
     let page = noise(4096, 3);
     let mut sparse = vec![0u8; 4 << 20];
     for at in [0usize, 1 << 20, (4 << 20) - 4096] {
         sparse[at..at + 4096].copy_from_slice(&page);
     }
     let run = vec![7u8; 2 << 20];
-    let build = |files: &[(&str, &[u8])], cs: u32| build_flat(opts(3, cs), files);
-    let lz4 = build(&[("sparse", &sparse)], 4096);
-    let zstd = build(&[("run", &run)], 256 << 10);
-    for (bytes, name, body, codec) in [
-        (&lz4, "sparse", &sparse, Codec::Lz4),
-        (&zstd, "run", &run, Codec::Zstd),
-    ] {
+    let build = |level, files: &[(&str, &[u8])], cs: u32| build_flat(opts(level, cs), files);
+    for level in [3, 0] {
+        let bytes = build(level, &[("sparse", &sparse)], 4096);
         let img = Image::open(bytes.as_slice()).unwrap();
-        let f = resolve(&img, 0, name);
-        assert_eq!(read_file(&img, &f), *body, "{name} reads back");
+        let f = resolve(&img, 0, "sparse");
+        assert_eq!(read_file(&img, &f), sparse, "level {level}: reads back");
         let chunks: Vec<_> = (0..f.b).map(|i| img.chunk(&f, i).unwrap()).collect();
-        let (raw, coded): (Vec<&Chunk>, Vec<_>) =
-            chunks.iter().partition(|c| c.codec == Codec::Raw);
-        assert!(coded.iter().all(|c| c.codec == codec), "{name}: {codec:?}");
-        assert_eq!(
-            raw.len(),
-            if name == "sparse" { 3 } else { 0 },
-            "{name}: noise pages"
-        );
-        let mut places: Vec<_> = chunks.iter().map(|c| c.stored_off).collect();
-        places.sort_unstable();
-        places.dedup();
-        let distinct = if name == "sparse" { 4 } else { 1 };
-        assert_eq!(
-            places.len(),
-            distinct,
-            "{name}: one copy of each distinct chunk"
+        let zero = Chunk {
+            stored_off: 0,
+            stored_len: 0,
+            codec: Codec::Zero,
+            block_off: 0,
+        };
+        let written = [0, 256, 1023];
+        for (i, c) in chunks.iter().enumerate() {
+            match written.contains(&i) {
+                true => assert_eq!((c.codec, c.stored_len), (Codec::Raw, 4096), "chunk {i}"),
+                false => assert_eq!(*c, zero, "level {level}, chunk {i}"),
+            }
+        }
+        // 1,024 records of 12 bytes (compressed at level 3) and the three pages.
+        assert!(
+            bytes.len() < 3 * 4096 + 16_000,
+            "level {level}: {} bytes",
+            bytes.len()
         );
     }
-    // 1,024 chunks of 4 KiB: the image holds three pages and the zeros once, plus the records.
+    let zstd = build(3, &[("run", &run)], 256 << 10);
+    let img = Image::open(zstd.as_slice()).unwrap();
+    let f = resolve(&img, 0, "run");
+    assert_eq!(read_file(&img, &f), run);
+    let chunks: Vec<_> = (0..f.b).map(|i| img.chunk(&f, i).unwrap()).collect();
+    assert!(chunks.iter().all(|c| c.codec == Codec::Zstd));
     assert!(
-        lz4.len() < 3 * 4096 + 20_000,
-        "sparse image: {} bytes",
-        lz4.len()
+        chunks.iter().all(|c| c.stored_off == chunks[0].stored_off),
+        "one copy"
     );
+}
+
+#[test]
+fn a_sparse_file_larger_than_the_cache_keeps_large_chunks_when_its_data_fits_in_it() {
+    use std::io::{Seek, SeekFrom, Write};
+    use std::os::unix::fs::MetadataExt;
+
+    const MIB: u64 = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    // 64 MiB, 8 times the default cache: 16 pages of text one every 4 MiB (16 chunks of 256 KiB
+    // hold data), or 2,048 pages one every 32 KiB (all 256 chunks do: more than the cache).
+    let page = text(4096);
+    let write = |name: &str, every: u64| {
+        let path = dir.path().join(name);
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.set_len(64 * MIB).unwrap();
+        let mut want = vec![0u8; 64 << 20];
+        for at in (0..64 * MIB).step_by(every as usize) {
+            f.seek(SeekFrom::Start(at)).unwrap();
+            f.write_all(&page).unwrap();
+            want[at as usize..at as usize + 4096].copy_from_slice(&page);
+        }
+        let holes = f.metadata().unwrap().blocks() * 512 < 32 * MIB;
+        (path, want, holes)
+    };
+    let (few, few_want, holes) = write("few", 4 * MIB);
+    let (spread, spread_want, _) = write("spread", 32 << 10);
+    let mut b = ImageBuilder::new(BuildOptions::default());
+    let root = b.root();
+    b.add_file(root, b"few", Meta::default(), FileData::Path(few))
+        .unwrap();
+    b.add_file(root, b"spread", Meta::default(), FileData::Path(spread))
+        .unwrap();
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let (f, s) = (resolve(&img, 0, "few"), resolve(&img, 0, "spread"));
+    assert_eq!(read_file(&img, &f), few_want);
+    assert_eq!(read_file(&img, &s), spread_want);
+    assert_eq!(
+        s.chunk_log2, SMALL_CHUNK_LOG2,
+        "its data does not fit the cache"
+    );
+    if !holes {
+        eprintln!("this file system keeps no holes: only the dense case is checked");
+        return;
+    }
+    assert_eq!(f.chunk_log2, 18, "its data fits the cache: 256 KiB chunks");
+    let zeros = (0..f.b)
+        .filter(|&i| img.chunk(&f, i).unwrap().codec == Codec::Zero)
+        .count();
+    assert_eq!(zeros, 256 - 16, "every chunk of a hole stores nothing");
 }

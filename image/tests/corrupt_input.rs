@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{opts, resolve, sample, text};
+use common::{build_flat, opts, resolve, sample, text};
 use wasifs_image::format::{header_off, Codec, Kind, HEADER_SIZE, NODE_SIZE};
 use wasifs_image::{BuildOptions, FileData, FormatError, Image, ImageBuilder, Meta};
 
@@ -238,5 +238,25 @@ fn reader_refuses_a_packed_chunk_past_the_end_of_its_block() {
                 assert_eq!(e, FormatError::BadChunk);
             }
         }
+    }
+}
+
+#[test]
+fn reader_refuses_a_chunk_of_zeros_that_claims_stored_bytes() {
+    let bytes = build_flat(opts(3, 4096), &[("z", &[0u8; 8192])]);
+    let img = Image::open(bytes.as_slice()).unwrap();
+    let f = resolve(&img, 0, "z");
+    assert_eq!(img.chunk(&f, 1).map(|c| c.codec), Ok(Codec::Zero));
+    let at = img.header().chunks_off as usize + (f.a as usize + 1) * 12;
+    for (field, value) in [(0, 64u32), (4, 1), (9, 1)] {
+        let mut bad = bytes.clone();
+        let width = if field == 9 { 3 } else { 4 };
+        bad[at + field..at + field + width].copy_from_slice(&value.to_le_bytes()[..width]);
+        let img = Image::open(bad.as_slice()).unwrap();
+        assert_eq!(
+            img.chunk(&f, 1),
+            Err(FormatError::BadChunk),
+            "field at {field}"
+        );
     }
 }

@@ -34,6 +34,8 @@ enum Chunk {
     Raw(u32),
     /// Decompressed in this cache slot, from this offset (non-zero only in a shared block).
     Cached(usize, usize),
+    /// All zeros: nothing stored, nothing cached.
+    Zero,
 }
 
 /// Cache "node" of shared blocks of small files: a block is cached by its stored offset, whatever
@@ -91,6 +93,7 @@ impl<S: Source> Fs<S> {
         let segments = need.div_ceil(CHUNK_SEGMENT as usize) * CHUNK_SEGMENT as usize;
         let (key, at, want) = match c.codec {
             Codec::Raw => return Ok(Chunk::Raw(c.stored_off)),
+            Codec::Zero => return Ok(Chunk::Zero),
             Codec::Lz4 => {
                 let stored = (c.stored_off, c.stored_len);
                 return self.lz4_chunk((id, idx, own), stored, clen, need);
@@ -237,16 +240,19 @@ impl<S: Source> Fs<S> {
                 From::Image(limit) => {
                     let t = core::cmp::min(u64::from(take), limit) as u32;
                     match self.image_chunk(id, idx, within + t as usize)? {
-                        Chunk::Raw(off) => m.image_to_app(at, off + within as u32, t),
-                        Chunk::Cached(slot, base) => m.write(
-                            at,
-                            self.cache
-                                .data(slot)
-                                .get(base + within..base + within + t as usize)
-                                .ok_or(EIO)?,
-                        ),
+                        Chunk::Raw(off) => {
+                            m.image_to_app(at, off + within as u32, t);
+                            t
+                        }
+                        Chunk::Cached(slot, base) => {
+                            let data = self.cache.data(slot);
+                            let part = data.get(base + within..base + within + t as usize);
+                            m.write(at, part.ok_or(EIO)?);
+                            t
+                        }
+                        // Written as zeros below, with what lies past the image's bytes.
+                        Chunk::Zero => 0,
                     }
-                    t
                 }
             };
             zero(m, at + img_take, take - img_take);
@@ -276,6 +282,8 @@ impl<S: Source> Fs<S> {
                     Chunk::Cached(slot, base) => {
                         v = copy(self.cache.data(slot).get(base..base + n).ok_or(EIO)?)?;
                     }
+                    // An empty buffer reads as zeros.
+                    Chunk::Zero => {}
                 }
             }
             if let Data::File { chunks, .. } = &mut self.own(id)?.data {

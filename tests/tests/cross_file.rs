@@ -1,12 +1,12 @@
 //! Files compressed with content from elsewhere in the tree read back through the shim's decoders
 //! exactly as from a real directory: small files against the dictionary of shared blocks, mid-size
 //! files against it too (frames of their own), versions of one file in a group, chunks that repeat
-//! an earlier chunk's stored bytes (a sparse file's zeros), and a text file `--random-access` marks
-//! (LZ4 blocks against the trained dictionary, short matches spelled out). `rust_stress` on a
-//! writable mount of 1,500 files cut from one pool, 40 files of 20–100 KiB cut from it, three
-//! versions of a 600 KB file, a 9 MiB sparse file and a 2 MiB text file (its final listing hashes
-//! every file), packed in both memory layouts, against the original with a copy of the tree
-//! preopened.
+//! an earlier chunk's stored bytes, chunks of zeros (written, and a sparse file's holes), and a
+//! text file `--random-access` marks (LZ4 blocks against the trained dictionary, short matches
+//! spelled out). `rust_stress` on a writable mount of 1,500 files cut from one pool, 40 files of
+//! 20–100 KiB cut from it, three versions of a 600 KB file, a 9 MiB file of zeros and a few pages,
+//! a 12 MiB file with holes and a 2 MiB text file (its final listing hashes every file), packed in
+//! both memory layouts, against the original with a copy of the tree preopened.
 
 use std::path::Path;
 
@@ -64,6 +64,14 @@ fn write_pool_tree(dir: &Path) {
         sparse[at + 100..at + 4196].copy_from_slice(&pool[page..page + 4096]);
     }
     std::fs::write(dir.join("sparse.img"), &sparse).unwrap();
+    // And a 12 MiB file with holes (not written zeros) but for a pool page every 3 MiB: its data
+    // fits in the cache, so it keeps 256 KiB chunks, its holes chunks of zeros.
+    let holes = std::fs::File::create(dir.join("holes.img")).unwrap();
+    holes.set_len(12 << 20).unwrap();
+    for k in 0..4u64 {
+        let page = &pool[k as usize * 4096..(k as usize + 1) * 4096];
+        std::os::unix::fs::FileExt::write_all_at(&holes, page, k * (3 << 20) + 7).unwrap();
+    }
     let words = [
         "index", "page", "row", "0", "17", "key", "value", "=", "{", "}", "\n",
     ];
@@ -104,6 +112,9 @@ fn files_read_through_a_dictionary_or_a_group_match_a_real_directory() {
     assert!(expected.stdout_str().contains("d14/f1499 file size="));
     assert!(expected.stdout_str().contains("v3/lib-1.3.a file size="));
     assert!(expected.stdout_str().contains("sparse.img file size="));
+    assert!(expected
+        .stdout_str()
+        .contains("holes.img file size=12582912"));
     assert!(expected.stdout_str().contains("notes/log.txt file size="));
     for layout in [MemoryLayout::Multi, MemoryLayout::Single] {
         let spec = [format!("/data={}", seed.display())];

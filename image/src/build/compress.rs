@@ -46,6 +46,8 @@ pub(super) struct Done {
     stored: Option<Stored>,
     /// Whether they are an LZ4 block (else a zstd frame).
     pub(super) lz4: bool,
+    /// Whether the job is a chunk of zeros only (not compressed: it stores nothing).
+    pub(super) zero: bool,
 }
 
 /// Compressed bytes in a thread's output buffer: (thread, start, length).
@@ -198,11 +200,14 @@ impl Out<'_> {
     /// least 2%.
     fn one(&mut self, c: Option<&mut Contexts>, job: &Job<'_>) -> Result<Done, BuildError> {
         let &(raw, ends, kind) = job;
+        // A chunk (not a shared frame: those have block ends) of zeros only.
+        let zero = ends.is_empty() && all_zeros(raw);
         let lz4 = kind == Kind::Random && self.dict.is_some();
-        let (Some(c), false) = (c, lz4 && looks_like_noise(raw)) else {
+        let (Some(c), false) = (c, zero || (lz4 && looks_like_noise(raw))) else {
             return Ok(Done {
                 stored: None,
                 lz4: false,
+                zero,
             });
         };
         let segments: Vec<u32>;
@@ -241,8 +246,15 @@ impl Out<'_> {
         Ok(Done {
             stored: keep.then_some((self.id, start, n)),
             lz4,
+            zero: false,
         })
     }
+}
+
+/// Whether every byte of `raw` is zero (eight at a time).
+fn all_zeros(raw: &[u8]) -> bool {
+    let (words, rest) = raw.as_chunks::<8>();
+    words.iter().all(|w| u64::from_ne_bytes(*w) == 0) && rest.iter().all(|&b| b == 0)
 }
 
 /// Whether `raw`, a whole chunk read at random (4 KiB), has its bytes spread like noise, so it is

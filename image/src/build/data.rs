@@ -81,7 +81,8 @@ fn shares(opts: &BuildOptions, log2: u8, size: u64) -> bool {
 
 /// log2 of the chunk size of file `data` (`size` bytes): small chunks when it is marked as read
 /// at random (`random`) and compressed, else by `--chunk-size`'s rule, which looks at its first
-/// bytes only for `auto` and a file too large to share a block.
+/// bytes only for `auto` and a file too large to share a block, and where its data lies only for
+/// `auto` and a file larger than the cache.
 fn chunk_log2(
     opts: &BuildOptions,
     data: &FileData,
@@ -96,7 +97,15 @@ fn chunk_log2(
     } else {
         Access::Unknown
     };
-    Ok(opts.chunk_size.log2_for(size, opts.cache_size, access))
+    // A sparse file larger than the cache may still have all its data fit in it: its holes are
+    // chunks of zeros, which the shim serves without caching them.
+    let cached = match access {
+        Access::Unknown if opts.chunk_size.is_auto() && size > u64::from(opts.cache_size.get()) => {
+            data.data_chunks_len(size, 1 << DEFAULT_CHUNK_LOG2)?
+        }
+        _ => size,
+    };
+    Ok(opts.chunk_size.log2_for(cached, opts.cache_size, access))
 }
 
 /// Appends the contents of every file of `tree`, in `order`, to `out` (which holds the header so
@@ -535,12 +544,17 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
                     let d = results.next().ok_or_else(lost_chunk)?;
                     let raw = &batch.bytes[at..at + len];
                     at += len;
-                    let codec = match (d.lz4, kind) {
-                        (true, _) => Codec::Lz4,
-                        (false, Kind::Shared) => Codec::ZstdDict,
-                        (false, _) => Codec::Zstd,
+                    let codec = match (d.zero, d.lz4, kind) {
+                        (true, ..) => Codec::Zero,
+                        (_, true, _) => Codec::Lz4,
+                        (_, false, Kind::Shared) => Codec::ZstdDict,
+                        (_, false, _) => Codec::Zstd,
                     };
-                    self.append_chunk(raw, batch.outs.stored(&d).map(|s| (s, codec)))?;
+                    let stored = match d.zero {
+                        true => Some(&[][..]),
+                        false => batch.outs.stored(&d),
+                    };
+                    self.append_chunk(raw, stored.map(|s| (s, codec)))?;
                 }
                 Item::End { index } => self.end_file(index)?,
                 Item::Block(ref block) => {
@@ -567,7 +581,8 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
     }
 
     /// Appends one chunk, compressed (`stored`, and how) or raw, and its record; a small stored
-    /// chunk appended before is not appended again (its record points at the first copy).
+    /// chunk appended before is not appended again (its record points at the first copy), and a
+    /// chunk of zeros ([`Codec::Zero`]) stores nothing.
     fn append_chunk(
         &mut self,
         raw: &[u8],
@@ -578,6 +593,7 @@ impl<'a, 'o, 's, 'e> DataWriter<'a, 'o, 's, 'e> {
         self.open.get_or_insert(chunk_idx);
         let (bytes, codec) = stored.unwrap_or((raw, Codec::Raw));
         let stored_off = match self.repeats.find(codec, bytes) {
+            _ if codec == Codec::Zero => 0,
             Some(off) => off,
             None => {
                 let off = to_u32(out.len())?;

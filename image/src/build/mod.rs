@@ -13,6 +13,7 @@ mod dedup;
 mod dict;
 mod error;
 mod formats;
+mod holes;
 mod layout;
 mod meta;
 mod pack;

@@ -85,6 +85,19 @@ impl FileData {
         }
     }
 
+    /// Bytes of the `chunk`-byte chunks of the contents (`size` bytes) that hold any data: fewer
+    /// than `size` only for a host file with holes (a sparse file), as its file system reports
+    /// them.
+    pub(super) fn data_chunks_len(&self, size: u64, chunk: u64) -> Result<u64, BuildError> {
+        match self {
+            FileData::Bytes(_) => Ok(size),
+            FileData::Path(p) => {
+                let f = File::open(p).map_err(|e| io_error(p, e))?;
+                Ok(super::holes::data_chunks_len(&f, size, chunk))
+            }
+        }
+    }
+
     /// True when the contents are exactly `bytes` (read again; a file of another length is not).
     pub(super) fn holds(&self, bytes: &[u8]) -> Result<bool, BuildError> {
         let mut buf = std::vec![0u8; bytes.len() + 1];

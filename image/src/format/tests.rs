@@ -109,7 +109,9 @@ fn chunk_record_rejects_unknown_codec() {
     assert_eq!(Chunk::decode(&r).map(|c| c.codec), Ok(Codec::Lz4));
     r[8] = CODEC_ZSTD_DICT;
     assert_eq!(Chunk::decode(&r).map(|c| c.codec), Ok(Codec::ZstdDict));
-    r[8] = 5;
+    r[8] = CODEC_ZERO;
+    assert_eq!(Chunk::decode(&r).map(|c| c.codec), Ok(Codec::Zero));
+    r[8] = 6;
     assert_eq!(Chunk::decode(&r), Err(FormatError::BadChunk));
 }
 

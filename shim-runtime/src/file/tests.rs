@@ -513,3 +513,36 @@ fn a_file_in_a_group_of_similar_files_reads_the_same_from_any_offset() {
         assert_eq!(&read_all(&mut f, &mut m, id), v, "{name}");
     }
 }
+
+#[test]
+fn chunks_of_zeros_read_and_copy_on_write_without_decoding_or_caching() {
+    // 1 MiB of zeros but for text at 300 KiB, in 256 KiB chunks: three of its four chunks are zeros.
+    let mut body = alloc::vec![0u8; 1 << 20];
+    body[300 << 10..(300 << 10) + 5000].copy_from_slice(&big()[..5000]);
+    let files = [(String::from("z"), body.clone())];
+    let bytes = image_of(&files);
+    let (mut f, mut m, id) = open_file(&bytes, b"z");
+    let img = Image::open(&bytes[..]).unwrap();
+    let node = img.node(id).unwrap();
+    let codecs: Vec<_> = (0..node.b)
+        .map(|i| img.chunk(&node, i).unwrap().codec)
+        .collect();
+    assert_eq!(codecs, [Codec::Zero, Codec::Zstd, Codec::Zero, Codec::Zero]);
+    m.app.fill(9);
+    assert_eq!(f.read(&mut m, id, 600 << 10, 0, 70_000).unwrap(), 70_000);
+    assert!(
+        m.app[..70_000].iter().all(|&b| b == 0),
+        "zeros written over the app's bytes"
+    );
+    assert_eq!(f.cache.bytes(), 0, "nothing decoded into the cache");
+    assert_eq!(read_all(&mut f, &mut m, id), body);
+    assert_eq!(
+        f.cache.slot_count(),
+        1,
+        "only the chunk with text is cached"
+    );
+    m.app[..3].copy_from_slice(b"abc");
+    f.write(&m, id, 10, 0, 3, 1).unwrap();
+    body[10..13].copy_from_slice(b"abc");
+    assert_eq!(read_all(&mut f, &mut m, id), body);
+}

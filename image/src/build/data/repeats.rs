@@ -1,10 +1,11 @@
-//! Chunks whose stored bytes repeat an earlier chunk's (the zeros of a sparse file, a database's
-//! free pages, padding): stored once, every later record pointing at the first copy.
+//! Chunks whose stored bytes repeat an earlier chunk's (runs of one byte value: a database's free
+//! pages, padding; chunks of zeros store nothing at all, `Codec::Zero`): stored once, every later
+//! record pointing at the first copy.
 //!
 //! Only chunks that compress to a few bytes are remembered, keyed by those bytes: they are the ones
 //! that repeat (a run of one byte compresses to the same ~20 bytes wherever it is), and a file of
-//! 4 KiB chunks has a record and ~28 stored bytes for each: a 1 GiB sparse file was 6.8 MiB of
-//! image (13 KiB now).
+//! 4 KiB chunks has a record and ~28 stored bytes for each: a 1 GiB file of one byte value was
+//! 6.8 MiB of image (13 KiB with them).
 //! Remembering them costs nothing else: no hash to trust, the bytes are the key.
 
 use std::boxed::Box;
@@ -22,7 +23,7 @@ const REMEMBER_BYTES: usize = 4 << 20;
 /// The small stored chunks appended so far: per codec, stored bytes → image offset.
 #[derive(Default)]
 pub(super) struct Repeats {
-    seen: [HashMap<Box<[u8]>, u32>; 5],
+    seen: [HashMap<Box<[u8]>, u32>; 6],
     /// Stored bytes in `seen`'s keys.
     kept: usize,
 }
@@ -60,6 +61,7 @@ fn index(codec: Codec) -> usize {
         Codec::Packed => 2,
         Codec::Lz4 => 3,
         Codec::ZstdDict => 4,
+        Codec::Zero => 5,
     }
 }
 
