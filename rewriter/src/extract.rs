@@ -11,9 +11,10 @@ use crate::packed::{Packed, BYTES_NAME};
 use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
+use wasifs_image::format::Codec;
 
 /// What [`extract`] wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -154,7 +155,9 @@ impl Writer<'_, '_, '_> {
         self.dir_times.push((at, entry.clone()));
     }
 
-    /// Writes the bytes of file `entry` to the new file `at`, chunk by chunk.
+    /// Writes the bytes of file `entry` to the new file `at`, chunk by chunk; its chunks of zeros
+    /// are skipped over, so a sparse file comes back with its holes (where the file system keeps
+    /// them).
     fn write_file(&mut self, at: &Path, entry: &ImageEntry) -> Result<()> {
         let image = self.tree.image();
         let node = self.tree.node(entry)?;
@@ -165,13 +168,33 @@ impl Writer<'_, '_, '_> {
             .map_err(|e| Error::io(at, e))?;
         let mut buf = vec![0; image.chunk_size() as usize];
         for i in 0..node.b {
-            let n = image
-                .read_chunk(&node, i, &mut buf)
-                .map_err(|e| self.tree.corrupt(e))?;
-            file.write_all(&buf[..n as usize])
-                .map_err(|e| Error::io(at, e))?;
+            let zero = image
+                .chunk(&node, i)
+                .map_err(|e| self.tree.corrupt(e))?
+                .codec
+                == Codec::Zero;
+            let n = match zero {
+                true => {
+                    let n = image
+                        .chunk_len(&node, i)
+                        .map_err(|e| self.tree.corrupt(e))?;
+                    file.seek(SeekFrom::Current(i64::from(n)))
+                        .map_err(|e| Error::io(at, e))?;
+                    n
+                }
+                false => {
+                    let n = image
+                        .read_chunk(&node, i, &mut buf)
+                        .map_err(|e| self.tree.corrupt(e))?;
+                    file.write_all(&buf[..n as usize])
+                        .map_err(|e| Error::io(at, e))?;
+                    n
+                }
+            };
             self.done.bytes += u64::from(n);
         }
+        // A file ending in zeros skipped over ends there.
+        file.set_len(node.size).map_err(|e| Error::io(at, e))?;
         Ok(())
     }
 }

@@ -502,6 +502,38 @@ fn extract_keeps_hard_links_modes_of_read_only_dirs_empty_dirs_and_old_mtimes() 
 }
 
 #[test]
+fn extract_writes_a_sparse_file_back_with_its_holes_and_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    // 20 MiB (larger than the cache) with a few bytes at 1 MiB and 15 MiB, ending in a hole.
+    let f = std::fs::File::create(src.join("disk.img")).unwrap();
+    f.set_len(20 << 20).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, b"boot sector", 1 << 20).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, b"journal", 15 << 20).unwrap();
+    drop(f);
+    let app = std::fs::read(fixture("bin/wat_cat.wasm")).unwrap();
+    let packed = wasifs::Rewriter::new()
+        .mount(format!("/={}", src.display()).parse().unwrap())
+        .rewrite(&app)
+        .unwrap();
+    let out = dir.path().join("out");
+    let done = wasifs::extract(&packed.bytes, &out, &[]).unwrap();
+    assert_eq!(done.bytes, 20 << 20);
+    let (want, got) = (src.join("disk.img"), out.join("disk.img"));
+    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&want).unwrap());
+    let allocated = |p: &Path| std::fs::metadata(p).unwrap().blocks() * 512;
+    if allocated(&want) < 1 << 20 {
+        // The file system keeps holes: the copy is as sparse as the original.
+        assert!(
+            allocated(&got) < 1 << 20,
+            "{} bytes allocated",
+            allocated(&got)
+        );
+    }
+}
+
+#[test]
 fn inspect_shows_the_wasi_policies_given_at_rewrite() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("p.wasm");
