@@ -172,7 +172,15 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
                 if e.kind == ImageEntryKind::File {
                     let node = image.node(e.node).map_err(|x| tree.corrupt(x))?;
                     if node.size > 0 {
-                        let c = image.chunk(&node, 0).map_err(|x| tree.corrupt(x))?;
+                        // Its first chunk that stores something (chunks of zeros store nothing,
+                        // whatever the file's codec).
+                        let mut c = image.chunk(&node, 0).map_err(|x| tree.corrupt(x))?;
+                        for i in 1..node.b {
+                            if c.codec != Codec::Zero {
+                                break;
+                            }
+                            c = image.chunk(&node, i).map_err(|x| tree.corrupt(x))?;
+                        }
                         if c.codec == Codec::ZstdDict {
                             *chunk_sizes.entry(node.chunk_size()).or_insert(0) += 1;
                             shared_files += 1;

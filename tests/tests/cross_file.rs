@@ -61,7 +61,8 @@ fn write_pool_tree(dir: &Path) {
     let mut sparse = vec![0u8; 9 << 20];
     for at in (0..sparse.len()).step_by(1 << 20) {
         let page = (at >> 20) * 4096;
-        sparse[at + 100..at + 4196].copy_from_slice(&pool[page..page + 4096]);
+        // Past the first 4 KiB of each MiB: the file starts with a chunk of zeros.
+        sparse[at + 5000..at + 9096].copy_from_slice(&pool[page..page + 4096]);
     }
     std::fs::write(dir.join("sparse.img"), &sparse).unwrap();
     // And a 12 MiB file with holes (not written zeros) but for a pool page every 3 MiB: its data
