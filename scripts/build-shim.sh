@@ -15,13 +15,11 @@ out="$root/rewriter/assets/shim.wasm"
 # The artifact holds every export; the merge keeps only what the app reaches. The WASI-policy
 # exports (args, environ, clocks, random: ~12 KiB) are reached only when a policy redirects those
 # calls, so what the merge adds to an app without policies stays under 64 KiB (tests/tests/policies.rs).
-# The chunk cache (shim-runtime/src/cache.rs, issue 10) adds ~1.5 KiB to each variant; chunks of
-# zeros served without decoding (image format 9) ~60 bytes: 80.5 KiB.
-budget=82432
+budget=81920
+# The chunk cache (shim-runtime/src/cache.rs, issue 10) adds ~1.5 KiB to each variant.
 # The `--trace` variant adds the shim_trace_* entry points and their formatting (~15 KiB). 97 KiB since
-# small files share blocks (issue 10: +1 KiB of block decoding, which the plain budget absorbs);
-# 97.5 KiB with chunks of zeros.
-trace_budget=99840
+# small files share blocks (issue 10: +1 KiB of block decoding, which the plain budget absorbs).
+trace_budget=99328
 
 while [ $# -gt 0 ]; do
     case "$1" in

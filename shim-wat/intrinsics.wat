@@ -18,6 +18,10 @@
   (func (export "copy_from_app") (param $dst i32) (param $src i32) (param $len i32)
     (memory.copy $shim $app (local.get $dst) (local.get $src) (local.get $len)))
 
+  ;; zero_app(dst_app, len): `len` zero bytes from `dst_app` on
+  (func (export "zero_app") (param $dst i32) (param $len i32)
+    (memory.fill $app (local.get $dst) (i32.const 0) (local.get $len)))
+
   ;; image_to_shim(dst_shim, image_off, len)
   (func (export "image_to_shim") (param $dst i32) (param $off i32) (param $len i32)
     (memory.init $shim $image (local.get $dst) (local.get $off) (local.get $len)))

@@ -59,17 +59,6 @@ fn split(n: &Node, pos: u64) -> (u64, u64) {
     (pos.wrapping_shr(lg), pos & (n.chunk_size() - 1))
 }
 
-/// Writes `len` zero bytes at app address `dst`.
-fn zero<M: AppMem>(m: &mut M, dst: u32, len: u32) {
-    let z = [0u8; 256];
-    let mut done = 0;
-    while done < len {
-        let n = core::cmp::min(len - done, 256);
-        m.write(dst + done, &z[..n as usize]);
-        done += n;
-    }
-}
-
 impl<S: Source> Fs<S> {
     /// Makes at least the first `need` bytes of chunk `idx` of image file `id` readable:
     /// [`Chunk::Raw`] offset in the image, or the [`Chunk::Cached`] slot it was (or already is)
@@ -225,7 +214,7 @@ impl<S: Source> Fs<S> {
                         let have = c.get(within..).unwrap_or(&[]);
                         let k = core::cmp::min(have.len(), take as usize);
                         m.write(at, have.get(..k).unwrap_or(&[]));
-                        zero(m, at + k as u32, take - k as u32);
+                        m.zero(at + k as u32, take - k as u32);
                         From::Owned
                     }
                     None if pos < *img_len => From::Image(*img_len - pos),
@@ -255,7 +244,7 @@ impl<S: Source> Fs<S> {
                     }
                 }
             };
-            zero(m, at + img_take, take - img_take);
+            m.zero(at + img_take, take - img_take);
             done += take;
         }
         Ok(n)

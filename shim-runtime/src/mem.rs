@@ -12,6 +12,8 @@ pub trait AppMem {
     fn read(&self, src: u32, dst: &mut [u8]);
     /// Copies `src` to app offset `dst`; the caller has checked the range.
     fn write(&mut self, dst: u32, src: &[u8]);
+    /// Writes `len` zero bytes from app offset `dst` on; the caller has checked the range.
+    fn zero(&mut self, dst: u32, len: u32);
     /// Copies `len` image bytes from `image_off` straight to app offset `dst`; ranges checked by the caller.
     fn image_to_app(&mut self, dst: u32, image_off: u32, len: u32);
 
@@ -99,6 +101,9 @@ impl AppMem for TestMem {
     fn write(&mut self, dst: u32, src: &[u8]) {
         let d = dst as usize;
         self.app[d..d + src.len()].copy_from_slice(src);
+    }
+    fn zero(&mut self, dst: u32, len: u32) {
+        self.app[dst as usize..(dst + len) as usize].fill(0);
     }
     fn image_to_app(&mut self, dst: u32, image_off: u32, len: u32) {
         let (d, o, l) = (dst as usize, image_off as usize, len as usize);

@@ -14,6 +14,7 @@ use crate::wasi::{Errno, SUCCESS};
 extern "C" {
     pub(super) fn copy_to_app(dst: u32, src: *const u8, len: u32);
     pub(super) fn copy_from_app(dst: *mut u8, src: u32, len: u32);
+    pub(super) fn zero_app(dst: u32, len: u32);
     pub(super) fn image_to_shim(dst: *mut u8, image_off: u32, len: u32);
     pub(super) fn image_to_app(dst: u32, image_off: u32, len: u32);
     pub(super) fn app_memory_size() -> u32;
@@ -99,6 +100,10 @@ impl AppMem for Mem {
     fn write(&mut self, dst: u32, src: &[u8]) {
         // SAFETY: `src` is a live shim buffer; the app range was checked by the caller.
         unsafe { copy_to_app(dst, src.as_ptr(), src.len() as u32) }
+    }
+    fn zero(&mut self, dst: u32, len: u32) {
+        // SAFETY: the app range was checked by the caller.
+        unsafe { zero_app(dst, len) }
     }
     fn image_to_app(&mut self, dst: u32, image_off: u32, len: u32) {
         // SAFETY: both ranges were checked by the caller (app memory and image bounds).

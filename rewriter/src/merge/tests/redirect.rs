@@ -127,6 +127,7 @@ fn intrinsics_import_app_memory_and_shim_memory_and_no_global() {
     for name in [
         "copy_to_app",
         "copy_from_app",
+        "zero_app",
         "image_to_shim",
         "image_to_app",
         "app_load_u8",
