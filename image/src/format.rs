@@ -11,14 +11,13 @@ pub use records::{Chunk, Dirent, HostAlias, Node, Preopen};
 /// The 8 bytes every image starts with.
 pub const MAGIC: [u8; 8] = *b"WASIFS\0\x01";
 /// The only image format version this crate reads and writes (9: a chunk of zeros is stored as
-/// nothing, [`CODEC_ZERO`]; 8: the dictionary of shared blocks
-/// may hold up to 2 MiB, and a chunk may be a zstd frame of its own against it, [`CODEC_ZSTD_DICT`];
-/// 7: shared blocks may be compressed against a raw-content dictionary, header fields
-/// `block_dict_*`; 6: chunks read at random may be LZ4 blocks against the image's dictionary,
-/// header fields `dict_*`; 5: each file node records its own chunk size, small files share
-/// compressed blocks, and the tables may be stored as a compressed metadata region, header fields
-/// `meta_*`; 4 added the `cache_size` header field; older images are refused, re-run
-/// `wasifs rewrite`).
+/// nothing, [`CODEC_ZERO`]; 8: the dictionary of shared blocks may hold up to 2 MiB, and a chunk
+/// may be a zstd frame of its own against it, [`CODEC_ZSTD_DICT`]; 7: shared blocks may be
+/// compressed against a raw-content dictionary, header fields `block_dict_*`; 6: chunks read at
+/// random may be LZ4 blocks against the image's dictionary, header fields `dict_*`; 5: each file
+/// node records its own chunk size, small files share compressed blocks, and the tables may be
+/// stored as a compressed metadata region, header fields `meta_*`; 4 added the `cache_size` header
+/// field; older images are refused, re-run `wasifs rewrite`).
 pub const VERSION: u32 = 9;
 
 /// Size of the header at offset 0.
