@@ -101,6 +101,8 @@ pub struct Layout {
     /// Files too large to share a block whose chunks are compressed against that dictionary too,
     /// each chunk a frame of its own (also counted in `chunk_sizes`).
     pub shared_files: u64,
+    /// Bytes of file data in chunks of zeros, which store nothing (a sparse file's holes).
+    pub zero_bytes: u64,
 }
 
 /// One mount of a packed module.
@@ -156,6 +158,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
     let mut chunk_sizes = BTreeMap::new();
     let (mut packed_files, mut blocks, mut lz4_files) = (0, HashSet::new(), 0);
     let (mut grouped_files, mut groups, mut shared_files) = (0, HashSet::new(), 0);
+    let mut zero_bytes = 0;
     let mut files: Vec<ImageEntry> = Vec::new();
     let mut mounts = Vec::new();
     for m in tree.mounts()? {
@@ -172,15 +175,25 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
                 if e.kind == ImageEntryKind::File {
                     let node = image.node(e.node).map_err(|x| tree.corrupt(x))?;
                     if node.size > 0 {
-                        // Its first chunk that stores something (chunks of zeros store nothing,
-                        // whatever the file's codec).
-                        let mut c = image.chunk(&node, 0).map_err(|x| tree.corrupt(x))?;
-                        for i in 1..node.b {
-                            if c.codec != Codec::Zero {
-                                break;
+                        // Its chunks of zeros, and its first chunk that stores something, which
+                        // tells how the file is stored.
+                        let mut first = None;
+                        for i in 0..node.b {
+                            let c = image.chunk(&node, i).map_err(|x| tree.corrupt(x))?;
+                            match c.codec {
+                                Codec::Zero => {
+                                    let len = image.chunk_len(&node, i);
+                                    zero_bytes += u64::from(len.map_err(|x| tree.corrupt(x))?);
+                                }
+                                _ => {
+                                    first = first.or(Some(c));
+                                }
                             }
-                            c = image.chunk(&node, i).map_err(|x| tree.corrupt(x))?;
                         }
+                        let c = match first {
+                            Some(c) => c,
+                            None => image.chunk(&node, 0).map_err(|x| tree.corrupt(x))?,
+                        };
                         if c.codec == Codec::ZstdDict {
                             *chunk_sizes.entry(node.chunk_size()).or_insert(0) += 1;
                             shared_files += 1;
@@ -282,6 +295,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
             dict_len: image.dict_range().1,
             block_dict_len: image.block_dict_range().2,
             shared_files,
+            zero_bytes,
         },
         served,
         to_host,

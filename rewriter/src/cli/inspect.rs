@@ -112,6 +112,7 @@ pub fn to_json(i: &Inspection) -> Value {
             "blocks": i.layout.blocks,
             "block_dict_size": i.layout.block_dict_len,
             "shared_files": i.layout.shared_files,
+            "zero_bytes": i.layout.zero_bytes,
             "grouped_files": i.layout.grouped_files,
             "groups": i.layout.groups,
             "tables": json!({ "compressed": i.layout.meta_block_size.is_some(), "block_size": i.layout.meta_block_size }),
@@ -246,6 +247,12 @@ pub fn to_text(name: &str, i: &Inspection) -> String {
             "{} compressed with similar ones ({})",
             count(l.grouped_files, "file"),
             count(l.groups, "group")
+        ));
+    }
+    if l.zero_bytes > 0 {
+        data.push(format!(
+            "{} in chunks of zeros (nothing stored)",
+            human(l.zero_bytes)
         ));
     }
     if data.is_empty() {
