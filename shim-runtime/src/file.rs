@@ -61,14 +61,14 @@ fn split(n: &Node, pos: u64) -> (u64, u64) {
 
 impl<S: Source> Fs<S> {
     /// Makes at least the first `need` bytes of chunk `idx` of image file `id` readable:
-    /// [`Chunk::Raw`] offset in the image, or the [`Chunk::Cached`] slot it was (or already is)
-    /// decompressed into: the chunk's own (also when its frame is against the dictionary of shared
-    /// blocks), or for a small file or a member of a group of similar files the shared frame's
-    /// (keyed by its stored offset). A chunk is first decoded only up to
-    /// the [`CHUNK_SEGMENT`] holding byte `need - 1` (its frame ends a zstd block there), a block
-    /// only up to the file read (a zstd block every few KiB), a group's frame up to that segment
-    /// of its member's piece (after the earlier members' pieces), and all of any of them when a
-    /// later read needs more.
+    /// [`Chunk::Raw`] offset in the image, [`Chunk::Zero`] for a chunk of zeros (nothing to read),
+    /// or the [`Chunk::Cached`] slot it was (or already is) decompressed into: the chunk's own
+    /// (also when its frame is against the dictionary of shared blocks), or for a small file or a
+    /// member of a group of similar files the shared frame's (keyed by its stored offset). A chunk
+    /// is first decoded only up to the [`CHUNK_SEGMENT`] holding byte `need - 1` (its frame ends a
+    /// zstd block there), a block only up to the file read (a zstd block every few KiB), a group's
+    /// frame up to that segment of its member's piece (after the earlier members' pieces), and all
+    /// of any of them when a later read needs more.
     fn image_chunk(&mut self, id: u32, idx: u32, need: usize) -> R<Chunk> {
         let own = self.cache.find(id, idx);
         if let Some(slot) = own.filter(|&s| self.cache.data(s).len() >= need) {
