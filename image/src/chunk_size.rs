@@ -47,17 +47,18 @@ impl ChunkSize {
     }
 
     /// log2 of the chunk size of a file that takes `size` bytes to cache whole (its length; for a
-    /// sparse file, the chunks that hold its data: its holes are never cached) whose image gives
-    /// the shim `cache` bytes of chunk cache, read as `access` says. The auto rule: a file larger
-    /// than the cache cannot stay cached, so it is read at random through small chunks (4 KiB:
-    /// databases, indexes, models), and so is a paged file of any size: a cold read of one page
-    /// then decodes 4 KiB, not up to 256 KiB (bench/NOTES.md: a 7 MiB SQLite database, 10 lookups
-    /// 6.8 → 0.67 ms, 10,000 lookups 58 → 53 ms, image +2.5 %); every other file keeps 256 KiB
-    /// chunks (read 32 KiB at a time), for ratio and sequential speed, and once read is served from
-    /// the cache. A file read whole gets 1 MiB chunks whatever its size (still decoded 32 KiB at a
-    /// time as it is read; LLVM's 381 MB of libraries and tools: 1.34× `tar.zst` in 4 KiB chunks,
-    /// 1.08× in 256 KiB ones, 1.03× in 1 MiB ones, rewritten 3× faster); the image builder gives it
-    /// 256 KiB again if it is compressed with versions of itself.
+    /// file mostly of zeros, such as a sparse file or a disk image, the chunks that are not all
+    /// zeros: chunks of zeros are never cached) whose image gives the shim `cache` bytes of chunk
+    /// cache, read as `access` says. The auto rule: a file larger than the cache cannot stay
+    /// cached, so it is read at random through small chunks (4 KiB: databases, indexes, models),
+    /// and so is a paged file of any size: a cold read of one page then decodes 4 KiB, not up to
+    /// 256 KiB (bench/NOTES.md: a 7 MiB SQLite database, 10 lookups 6.8 → 0.67 ms, 10,000 lookups
+    /// 58 → 53 ms, image +2.5 %); every other file keeps 256 KiB chunks (read 32 KiB at a time),
+    /// for ratio and sequential speed, and once read is served from the cache. A file read whole
+    /// gets 1 MiB chunks whatever its size (still decoded 32 KiB at a time as it is read; LLVM's
+    /// 381 MB of libraries and tools: 1.34× `tar.zst` in 4 KiB chunks, 1.08× in 256 KiB ones, 1.03×
+    /// in 1 MiB ones, rewritten 3× faster); the image builder gives it 256 KiB again if it is
+    /// compressed with versions of itself.
     pub fn log2_for(self, size: u64, cache: CacheSize, access: Access) -> u8 {
         match (self.0, access) {
             (Some(log2), _) => log2,

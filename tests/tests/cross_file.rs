@@ -19,7 +19,8 @@ use wasifs_tests::{
 /// pseudo-random bytes, into 15 directories under `dir`, and 40 files of 20–100 KiB cut from it
 /// into `mid`, and three versions of a 600 KB file of
 /// such bytes (each with a few bytes changed and some inserted) into `v1`..`v3`, and a 9 MiB file of
-/// zeros with a pool page every 1 MiB (larger than the cache: 4 KiB LZ4 chunks).
+/// zeros with a pool page every 1 MiB (marked read at random with `notes/`: 4 KiB LZ4 chunks, most
+/// of them chunks of zeros).
 fn write_pool_tree(dir: &Path) {
     let mut rng = wasifs_image::fuzz::Rng(0x9e37_79b9_7f4a_7c15);
     let mut next = move || rng.next();
@@ -64,7 +65,8 @@ fn write_pool_tree(dir: &Path) {
         // Past the first 4 KiB of each MiB: the file starts with a chunk of zeros.
         sparse[at + 5000..at + 9096].copy_from_slice(&pool[page..page + 4096]);
     }
-    std::fs::write(dir.join("sparse.img"), &sparse).unwrap();
+    std::fs::create_dir_all(dir.join("notes")).unwrap();
+    std::fs::write(dir.join("notes/sparse.img"), &sparse).unwrap();
     // And a 12 MiB file with holes (not written zeros) but for a pool page every 3 MiB: its data
     // fits in the cache, so it keeps 256 KiB chunks, its holes chunks of zeros.
     let holes = std::fs::File::create(dir.join("holes.img")).unwrap();

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::vec::Vec;
 
 use super::dict::{compress_lz4, Lz4Dict};
+use super::holes::all_zeros;
 use super::zstd_ctx::{self, Context, Dict};
 use super::BuildError;
 use crate::format::{CHUNK_SEGMENT, SMALL_CHUNK_LOG2};
@@ -249,12 +250,6 @@ impl Out<'_> {
             zero: false,
         })
     }
-}
-
-/// Whether every byte of `raw` is zero (eight at a time).
-fn all_zeros(raw: &[u8]) -> bool {
-    let (words, rest) = raw.as_chunks::<8>();
-    words.iter().all(|w| u64::from_ne_bytes(*w) == 0) && rest.iter().all(|&b| b == 0)
 }
 
 /// Whether `raw`, a whole chunk read at random (4 KiB), has its bytes spread like noise, so it is

@@ -81,8 +81,8 @@ fn shares(opts: &BuildOptions, log2: u8, size: u64) -> bool {
 
 /// log2 of the chunk size of file `data` (`size` bytes): small chunks when it is marked as read
 /// at random (`random`) and compressed, else by `--chunk-size`'s rule, which looks at its first
-/// bytes only for `auto` and a file too large to share a block, and where its data lies only for
-/// `auto` and a file larger than the cache.
+/// bytes only for `auto` and a file too large to share a block, and which of its chunks are zeros
+/// only for `auto` and a file larger than the cache.
 fn chunk_log2(
     opts: &BuildOptions,
     data: &FileData,
@@ -97,11 +97,12 @@ fn chunk_log2(
     } else {
         Access::Unknown
     };
-    // A sparse file larger than the cache may still have all its data fit in it: its holes are
-    // chunks of zeros, which the shim serves without caching them.
+    // A file larger than the cache may still have all its data fit in it (a sparse file, a disk
+    // image or database file mostly of zeros): its chunks of zeros are served without caching.
+    let cache = u64::from(opts.cache_size.get());
     let cached = match access {
-        Access::Unknown if opts.chunk_size.is_auto() && size > u64::from(opts.cache_size.get()) => {
-            data.data_chunks_len(size, 1 << DEFAULT_CHUNK_LOG2)?
+        Access::Unknown if opts.chunk_size.is_auto() && size > cache => {
+            data.nonzero_chunks_len(size, 1 << DEFAULT_CHUNK_LOG2, cache)?
         }
         _ => size,
     };

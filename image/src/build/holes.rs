@@ -1,51 +1,53 @@
-//! Where a host file's data lies, its holes skipped (`lseek`'s `SEEK_DATA` and `SEEK_HOLE`): how much of the chunk cache a sparse file needs.
+//! Where a file's bytes are all zeros: the holes its file system reports (`lseek`'s `SEEK_DATA` and `SEEK_HOLE`), and chunks of zeros.
 
 use std::fs::File;
+use std::vec::Vec;
 
-/// Bytes of the `chunk`-byte chunks of `file` (`size` bytes long) that hold any of its data, as
-/// its file system reports the data's extents; `size` where it cannot tell (no `SEEK_DATA` on
-/// this system or this file system, or an error).
+/// Whether every byte of `raw` is zero (eight at a time).
+pub(super) fn all_zeros(raw: &[u8]) -> bool {
+    let (words, rest) = raw.as_chunks::<8>();
+    words.iter().all(|w| u64::from_ne_bytes(*w) == 0) && rest.iter().all(|&b| b == 0)
+}
+
+/// The extents `(start, end)` of the data of `file` (`size` bytes long), in order, as its file
+/// system reports them (a file without holes is one extent); `None` where it cannot tell (no
+/// `SEEK_DATA` on this system or this file system, or an error).
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-pub(super) fn data_chunks_len(file: &File, size: u64, chunk: u64) -> u64 {
+pub(super) fn data_extents(file: &File, size: u64) -> Option<Vec<(u64, u64)>> {
     use std::os::fd::AsRawFd;
 
     let fd = file.as_raw_fd();
-    let chunk = chunk.max(1);
-    // `pos`: where the next extent is looked for; `counted`: chunks counted up to here.
-    let (mut pos, mut counted, mut total) = (0u64, 0u64, 0u64);
+    let mut extents = Vec::new();
+    let mut pos = 0u64;
     while pos < size {
-        let Ok(at) = libc::off_t::try_from(pos) else {
-            return size;
-        };
+        let at = libc::off_t::try_from(pos).ok()?;
         // SAFETY: `fd` is the open descriptor of `file` for the whole call; lseek only moves its
-        // offset (nothing reads from it meanwhile: the builder opens the file again to read it).
+        // offset (the caller reads at explicit offsets afterwards).
         let data = unsafe { libc::lseek(fd, at, libc::SEEK_DATA) };
         if data < 0 {
             // ENXIO: no data past `pos`. Anything else (EINVAL: no SEEK_DATA here): unknown.
             let none_left = std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO);
-            return if none_left { total.min(size) } else { size };
+            return none_left.then_some(extents);
         }
         // SAFETY: as above.
         let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
-        let (Ok(data), Ok(hole)) = (u64::try_from(data), u64::try_from(hole)) else {
-            return size;
-        };
+        let (data, hole) = (u64::try_from(data).ok()?, u64::try_from(hole).ok()?);
         if hole <= data || data < pos {
-            return size;
+            return None;
         }
-        let hole = hole.min(size);
-        let first = (data / chunk).max(counted);
-        counted = hole.div_ceil(chunk);
-        total += counted.saturating_sub(first) * chunk;
+        let end = hole.min(size);
+        if data < end {
+            extents.push((data, end));
+        }
         pos = hole;
     }
-    total.min(size)
+    Some(extents)
 }
 
-/// Without `SEEK_DATA`: every chunk may hold data.
+/// Without `SEEK_DATA`: unknown.
 #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-pub(super) fn data_chunks_len(_file: &File, size: u64, _chunk: u64) -> u64 {
-    size
+pub(super) fn data_extents(_file: &File, _size: u64) -> Option<Vec<(u64, u64)>> {
+    None
 }
 
 #[cfg(all(
@@ -68,28 +70,40 @@ mod tests {
     }
 
     #[test]
-    fn a_sparse_file_needs_only_the_chunks_its_data_touches() {
+    fn a_file_s_data_extents_skip_its_holes() {
         const MIB: u64 = 1 << 20;
-        const CHUNK: u64 = 256 << 10;
-        let f = sparse(
-            64 * MIB,
-            &[0, 10 * MIB, 10 * MIB + 8192, 40 * MIB + CHUNK - 2048],
-        );
-        let got = data_chunks_len(&f, 64 * MIB, CHUNK);
-        // Where the file system keeps holes (tmpfs, ext4, xfs, btrfs): the chunk at 0, the one at
-        // 10 MiB (both writes), and the two the last write straddles. Elsewhere: all of it.
-        if got != 64 * MIB {
-            assert_eq!(got, 4 * CHUNK);
+        let f = sparse(64 * MIB, &[0, 10 * MIB, 10 * MIB + 4096, 40 * MIB]);
+        let got = data_extents(&f, 64 * MIB).unwrap();
+        // Where the file system keeps holes (tmpfs, ext4, xfs, btrfs): the data written, perhaps
+        // rounded out to its blocks. Elsewhere: all of it.
+        if got != [(0, 64 * MIB)] {
+            assert_eq!(got.len(), 3, "{got:?}");
+            for ((start, end), want) in got.iter().zip([0, 10 * MIB, 40 * MIB]) {
+                assert!(
+                    *start <= want && *end >= want + 4096 && end - start < MIB,
+                    "{got:?}"
+                );
+            }
         }
         let mut dense = tempfile::tempfile().unwrap();
         dense.write_all(&std::vec![1u8; MIB as usize]).unwrap();
-        assert_eq!(
-            data_chunks_len(&dense, MIB, CHUNK),
-            MIB,
-            "no holes: all of it"
-        );
+        assert_eq!(data_extents(&dense, MIB), Some(std::vec![(0, MIB)]));
         let empty = sparse(8 * MIB, &[]);
-        let none = data_chunks_len(&empty, 8 * MIB, CHUNK);
-        assert!(none == 0 || none == 8 * MIB, "only holes: {none}");
+        let none = data_extents(&empty, 8 * MIB).unwrap();
+        assert!(
+            none.is_empty() || none == [(0, 8 * MIB)],
+            "only holes: {none:?}"
+        );
+    }
+
+    #[test]
+    fn only_zero_bytes_are_all_zeros() {
+        assert!(all_zeros(&[]) && all_zeros(&[0; 13]) && all_zeros(&[0; 4096]));
+        for at in [0, 7, 8, 4095] {
+            let mut b = std::vec![0u8; 4096];
+            b[at] = 1;
+            assert!(!all_zeros(&b), "{at}");
+        }
+        assert!(!all_zeros(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 9]));
     }
 }

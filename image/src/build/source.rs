@@ -85,17 +85,55 @@ impl FileData {
         }
     }
 
-    /// Bytes of the `chunk`-byte chunks of the contents (`size` bytes) that hold any data: fewer
-    /// than `size` only for a host file with holes (a sparse file), as its file system reports
-    /// them.
-    pub(super) fn data_chunks_len(&self, size: u64, chunk: u64) -> Result<u64, BuildError> {
-        match self {
-            FileData::Bytes(_) => Ok(size),
+    /// Bytes of the `chunk`-byte chunks of the contents (`size` bytes) that are not all zeros,
+    /// counted until they pass `limit`: the chunks a host file's data lies in (its holes, as its
+    /// file system reports them, are skipped) are read one by one, so a file with more than
+    /// `limit` bytes of data costs `limit` bytes of reading, and one of zeros is read whole.
+    pub(super) fn nonzero_chunks_len(
+        &self,
+        size: u64,
+        chunk: u64,
+        limit: u64,
+    ) -> Result<u64, BuildError> {
+        let (mut file, extents) = match self {
+            FileData::Bytes(_) => (None, None),
             FileData::Path(p) => {
                 let f = File::open(p).map_err(|e| io_error(p, e))?;
-                Ok(super::holes::data_chunks_len(&f, size, chunk))
+                let extents = super::holes::data_extents(&f, size);
+                (Some(f), extents)
+            }
+        };
+        let chunk = chunk.max(1);
+        let mut buf = std::vec![0u8; chunk.min(size) as usize];
+        let (mut total, mut next) = (0u64, 0u64);
+        for (start, end) in extents.unwrap_or_else(|| std::vec![(0, size)]) {
+            // The chunks this extent touches, from the first one not looked at yet.
+            for idx in (start / chunk).max(next)..end.min(size).div_ceil(chunk) {
+                let at = idx * chunk;
+                let piece = &mut buf[..chunk.min(size - at) as usize];
+                match (&mut file, self) {
+                    (Some(f), FileData::Path(p)) => {
+                        f.seek(io::SeekFrom::Start(at))
+                            .map_err(|e| io_error(p, e))?;
+                        if read_full(f, piece).map_err(|e| io_error(p, e))? != piece.len() {
+                            return Err(BuildError::SizeChanged {
+                                path: p.clone(),
+                                expected: size,
+                            });
+                        }
+                    }
+                    _ => self.read_at(at, piece)?,
+                }
+                if !super::holes::all_zeros(piece) {
+                    total += piece.len() as u64;
+                    if total > limit {
+                        return Ok(total);
+                    }
+                }
+                next = idx + 1;
             }
         }
+        Ok(total)
     }
 
     /// True when the contents are exactly `bytes` (read again; a file of another length is not).
