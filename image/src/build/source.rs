@@ -95,12 +95,11 @@ impl FileData {
         chunk: u64,
         limit: u64,
     ) -> Result<u64, BuildError> {
-        let (mut file, extents) = match self {
-            FileData::Bytes(_) => (None, None),
+        let extents = match self {
+            FileData::Bytes(_) => None,
             FileData::Path(p) => {
                 let f = File::open(p).map_err(|e| io_error(p, e))?;
-                let extents = super::holes::data_extents(&f, size);
-                (Some(f), extents)
+                super::holes::data_extents(&f, size)
             }
         };
         let chunk = chunk.max(1);
@@ -111,19 +110,7 @@ impl FileData {
             for idx in (start / chunk).max(next)..end.min(size).div_ceil(chunk) {
                 let at = idx * chunk;
                 let piece = &mut buf[..chunk.min(size - at) as usize];
-                match (&mut file, self) {
-                    (Some(f), FileData::Path(p)) => {
-                        f.seek(io::SeekFrom::Start(at))
-                            .map_err(|e| io_error(p, e))?;
-                        if read_full(f, piece).map_err(|e| io_error(p, e))? != piece.len() {
-                            return Err(BuildError::SizeChanged {
-                                path: p.clone(),
-                                expected: size,
-                            });
-                        }
-                    }
-                    _ => self.read_at(at, piece)?,
-                }
+                self.read_at(at, piece)?;
                 if !super::holes::all_zeros(piece) {
                     total += piece.len() as u64;
                     if total > limit {
