@@ -4,6 +4,7 @@
 //! A batch is appended while the next one is compressed; two batch buffers take turns, so
 //! reading allocates nothing once both have grown.
 
+mod classify;
 mod group;
 mod repeats;
 
@@ -11,20 +12,19 @@ use std::collections::BTreeMap;
 use std::thread::{Scope, ScopedJoinHandle};
 use std::vec::Vec;
 
+use self::classify::{classify, read_at_random, shares, Classified};
 use self::repeats::Repeats;
-use super::block_dict::{self, SmallFile};
+use super::block_dict;
 use super::compress::{lost_chunk, Compressors, Done, Job, Kind, Outputs};
 use super::dedup::{content_hash, Dedup};
-use super::dict::{self, RandomFile};
+use super::dict;
 use super::error::to_u32;
-use super::formats;
 use super::pack::{Block, Packer};
-use super::similar::{self, Candidate};
+use super::similar;
 use super::sink::ImageSink;
 use super::tree::{Body, Order, Tree};
 use super::{BuildError, BuildOptions, FileData};
-use crate::format::{Chunk, Codec, DEFAULT_CHUNK_LOG2, PACK_BELOW, SMALL_CHUNK_LOG2};
-use crate::Access;
+use crate::format::{Chunk, Codec, DEFAULT_CHUNK_LOG2};
 
 /// Uncompressed bytes read into one batch before it is compressed (two batches are in memory at
 /// once: one being read, one being compressed).
@@ -34,11 +34,6 @@ const BATCH_ITEMS: usize = 4096;
 /// The first batch is this power of two smaller than the others, the next ones twice as large
 /// each time up to the full size: compression starts soon after reading does.
 const FIRST_BATCH_SHIFT: u32 = 4;
-
-/// Largest file whose chunks are compressed against the block dictionary ([`shares`]): up to 1 MiB
-/// rather than 256 KiB, regex-syntax's image 1.070 → 1.020× `tar.zst` (a 266 KB table), Perl's
-/// 1.034 → 1.029×; up to 8 MiB, this workspace's crates 0.877 → 0.881× (bench/NOTES.md).
-const SHARE_UP_TO: u64 = 1 << 20;
 
 /// A file's chunk range: (first chunk record, count).
 pub(super) type ChunkRange = (u32, u32);
@@ -60,55 +55,6 @@ pub(super) struct Data {
     pub(super) max_group_frame: u32,
 }
 
-/// Whether a file in chunks of `1 << log2` bytes is read at random: chunks of at most 4 KiB (the
-/// `auto` rule gives them to files larger than the cache), which become LZ4 blocks against the
-/// image's dictionary when compressing.
-fn read_at_random(opts: &BuildOptions, log2: u8) -> bool {
-    log2 <= SMALL_CHUNK_LOG2 && opts.level.zstd().is_some()
-}
-
-/// Whether the chunks of a file of `size` bytes in chunks of `1 << log2` are compressed against the
-/// block dictionary, when the image has one: too large to share a block, at most [`SHARE_UP_TO`],
-/// compressed, and not read at random (each chunk a zstd frame of its own against it,
-/// [`Codec::ZstdDict`]; executables and libraries too: this workspace's vendored crates 0.92 →
-/// 0.89× `tar.zst`).
-fn shares(opts: &BuildOptions, log2: u8, size: u64) -> bool {
-    opts.block_size.packs()
-        && opts.level.zstd().is_some()
-        && (PACK_BELOW..=SHARE_UP_TO).contains(&size)
-        && log2 > SMALL_CHUNK_LOG2
-}
-
-/// log2 of the chunk size of file `data` (`size` bytes): small chunks when it is marked as read
-/// at random (`random`) and compressed, else by `--chunk-size`'s rule, which looks at its first
-/// bytes only for `auto` and a file too large to share a block, and which of its chunks are zeros
-/// only for `auto` and a file larger than the cache.
-fn chunk_log2(
-    opts: &BuildOptions,
-    data: &FileData,
-    size: u64,
-    random: bool,
-) -> Result<u8, BuildError> {
-    if random && opts.level.zstd().is_some() {
-        return Ok(SMALL_CHUNK_LOG2);
-    }
-    let access = if opts.chunk_size.is_auto() && size >= PACK_BELOW {
-        formats::access(data)?
-    } else {
-        Access::Unknown
-    };
-    // A file larger than the cache may still have all its data fit in it (a sparse file, a disk
-    // image or database file mostly of zeros): its chunks of zeros are served without caching.
-    let cache = u64::from(opts.cache_size.get());
-    let cached = match access {
-        Access::Unknown if opts.chunk_size.is_auto() && size > cache => {
-            data.nonzero_chunks_len(size, 1 << DEFAULT_CHUNK_LOG2, cache)?
-        }
-        _ => size,
-    };
-    Ok(opts.chunk_size.log2_for(cached, opts.cache_size, access))
-}
-
 /// Appends the contents of every file of `tree`, in `order`, to `out` (which holds the header so
 /// far), calling `progress(done, total)` after each batch.
 pub(super) fn write(
@@ -127,51 +73,13 @@ pub(super) fn write(
     };
     // The dictionaries of chunks read at random and of shared blocks, made before anything is
     // compressed, go first.
-    // Files that may form groups of similar files are found the same way.
-    let names = tree.names(order);
-    let mut random = Vec::new();
-    let mut small = Vec::new();
-    let mut mid = Vec::new();
-    let mut alike = Vec::new();
-    // Each file's chunk size (by position), chosen once.
-    let mut log2s = std::vec![0u8; order.nodes.len()];
-    for (i, &r) in order.nodes.iter().enumerate() {
-        if let Body::File {
-            data,
-            size,
-            random: marked,
-        } = &tree.node(r).body
-        {
-            let log2 = chunk_log2(&opts, data, *size, *marked)?;
-            log2s[i] = log2;
-            if Packer::packs(opts.level, opts.block_size, *size, log2) {
-                small.push(SmallFile { data, size: *size });
-            } else if group::may_join(&opts, log2.min(DEFAULT_CHUNK_LOG2), *size) {
-                // A file read whole has the largest chunks, unless it joins a group (below).
-                if shares(&opts, log2, *size) {
-                    mid.push(SmallFile { data, size: *size });
-                }
-                alike.push(Candidate {
-                    index: i,
-                    name: names.get(i).copied().unwrap_or_default(),
-                    size: *size,
-                    data,
-                });
-            } else if read_at_random(&opts, log2) && *size > 0 {
-                random.push(RandomFile {
-                    data,
-                    size: *size,
-                    chunk: 1 << log2,
-                });
-            }
-        }
-    }
-    if !opts.dictionaries.allowed() {
-        random.clear();
-        small.clear();
-        mid.clear();
-        alike.clear();
-    }
+    let Classified {
+        mut log2s,
+        random,
+        small,
+        mid,
+        alike,
+    } = classify(tree, order, &opts)?;
     // The groups, the dictionary of chunks read at random and the block dictionary each read
     // files of their own and depend on nothing else: made side by side (~100 ms of a 0.8 s
     // source-tree rewrite, one after another on one core before).
