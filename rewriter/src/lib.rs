@@ -19,6 +19,7 @@ mod packed;
 mod plan;
 mod policy;
 mod record;
+mod report;
 mod rewrite;
 mod stream;
 mod strip;
@@ -32,7 +33,8 @@ pub use listing::{list, ImageEntry, ImageEntryKind};
 pub use mount::{DryRun, Entry, EntryKind, Glob, HostPreopen, MountSpec, Skipped};
 pub use output::Output;
 pub use policy::{HostFs, MemoryLayout, MemorySize};
-pub use rewrite::{Report, Rewriter, Rewritten};
+pub use report::{Report, Rewritten};
+pub use rewrite::Rewriter;
 pub use strip::{strip, Stripped};
 pub use timestamp::Timestamp;
 pub use wasifs_image::policy::{
