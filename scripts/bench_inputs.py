@@ -8,32 +8,6 @@ import subprocess
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1 << 20
 
-NODE_START_JS = r"""
-const { WASI } = require('node:wasi');
-const fs = require('node:fs');
-const [file, iters, ...args] = process.argv.slice(2);
-const wasmModule = new WebAssembly.Module(fs.readFileSync(file));
-const times = [];
-for (let i = 0; i < Number(iters); i++) {
-  const t = process.hrtime.bigint();
-  const wasi = new WASI({ version: 'preview1', args: ['main.wasm', ...args], env: {}, preopens: {}, returnOnExit: true });
-  const raw = wasi.getImportObject();
-  const imports = {};
-  for (const [mod, fns] of Object.entries(raw)) {
-    imports[mod] = {};
-    for (const [name, fn] of Object.entries(fns)) {
-      imports[mod][name] = typeof fn === 'function' ? (...a) => fn(...a) : fn;
-    }
-  }
-  const instance = new WebAssembly.Instance(wasmModule, imports);
-  const code = wasi.start(instance);
-  times.push(Number(process.hrtime.bigint() - t));
-  if (code !== 0) { console.error('exit ' + code); process.exit(1); }
-}
-times.sort((a, b) => a - b);
-console.log(times[Math.floor(times.length / 2)]);
-"""
-
 
 def sh(cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
@@ -64,8 +38,6 @@ class Inputs:
             self.p("guest-target")], cwd=os.path.join(ROOT, "bench/guest"))
         shutil.copy(self.p("guest-target/wasm32-wasip1/release/bench_guest.wasm"), self.p("guest.wasm"))
         self.sqlite = self.build_sqlite()
-        with open(self.p("node_start.cjs"), "w") as f:
-            f.write(NODE_START_JS)
 
     def build_sqlite(self):
         """Builds bench/sqlite-guest into sqlite.wasm; None (and a note) without clang and wasi-libc."""

@@ -5,26 +5,6 @@ use std::process::Command;
 
 use wasifs_tests::{diff_between, pack_comparable, run, skip_or_fail, workspace_root, RunOptions};
 
-/// Runs a wasip1 command under `node:wasi` with no preopens. Every WASI import is wrapped in a plain JS
-/// function, so that Node 22 works too: its V8 aborts on fast API calls (built-in WASI imports) from a
-/// module with two memories (measured on 22.23.3; Node 24.21 needs no wrapping, scripts/engines.sh).
-const RUNNER_JS: &str = r#"
-const { WASI } = require('node:wasi');
-const fs = require('node:fs');
-const [file, ...args] = process.argv.slice(2);
-const wasi = new WASI({ version: 'preview1', args, env: {}, preopens: {}, returnOnExit: true });
-const raw = wasi.getImportObject();
-const imports = {};
-for (const [mod, fns] of Object.entries(raw)) {
-  imports[mod] = {};
-  for (const [name, fn] of Object.entries(fns)) {
-    imports[mod][name] = typeof fn === 'function' ? (...a) => fn(...a) : fn;
-  }
-}
-const instance = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(file)), imports);
-process.exitCode = wasi.start(instance);
-"#;
-
 /// `$WASIFS_NODE`, else the Node installed by `scripts/install-toolchains.sh --test`, else `node` on PATH;
 /// the first one that is Node ≥ 22.
 fn find_node() -> Option<PathBuf> {
@@ -81,8 +61,9 @@ fn node_runs_packed_fixtures_with_the_same_stdout_as_wasmtime() {
     assert!(!fixtures.is_empty(), "no command fixtures in fixtures/bin");
 
     let dir = tempfile::tempdir().unwrap();
-    let runner = dir.path().join("run.js");
-    std::fs::write(&runner, RUNNER_JS).unwrap();
+    // No preopens; every WASI import wrapped in a plain JS function, so that Node 22 works too (its
+    // V8 aborts on fast API calls from a module with two memories).
+    let runner = root.join("scripts/run_wasm_node.js");
     let mut failures = Vec::new();
     for fixture in &fixtures {
         let name = fixture.file_name().unwrap().to_string_lossy().into_owned();
@@ -104,7 +85,6 @@ fn node_runs_packed_fixtures_with_the_same_stdout_as_wasmtime() {
             .arg("--no-warnings")
             .arg(&runner)
             .arg(&packed_path)
-            .arg(&name)
             .stdout(std::fs::File::create(&stdout_path).unwrap())
             .output()
             .expect("running node");
