@@ -30,8 +30,8 @@ pub(super) fn read_at_random(opts: &BuildOptions, log2: u8) -> bool {
 /// Whether the chunks of a file of `size` bytes in chunks of `1 << log2` are compressed against the
 /// block dictionary, when the image has one: too large to share a block, at most [`SHARE_UP_TO`],
 /// compressed, and not read at random (each chunk a zstd frame of its own against it,
-/// [`Codec::ZstdDict`]; executables and libraries too: this workspace's vendored crates 0.92 →
-/// 0.89× `tar.zst`).
+/// [`Codec::ZstdDict`](crate::format::Codec::ZstdDict); executables and libraries too: this
+/// workspace's vendored crates 0.92 → 0.89× `tar.zst`).
 pub(super) fn shares(opts: &BuildOptions, log2: u8, size: u64) -> bool {
     opts.block_size.packs()
         && opts.level.zstd().is_some()
