@@ -105,7 +105,9 @@ pub fn merge_modules<'a>(
     merge_modules_with(path, app, shim, intrinsics, image, &Served::default())
 }
 
-/// [`merge_modules`], redirecting as `served` says.
+/// Merges `shim` and `intrinsics` (compiled) into `app` with `image` as the image segment,
+/// redirecting the calls `served` names; only the image is replaced when `app` was rewritten with
+/// the same shim and intrinsics before.
 pub fn merge_modules_with<'a>(
     path: &Path,
     app: &'a [u8],

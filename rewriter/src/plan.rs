@@ -67,8 +67,9 @@ pub struct Served<'s> {
     pub trace: bool,
 }
 
-/// [`analyse`], redirecting as `served` says; the app's function bodies are not validated but
-/// handed to `bodies` (see [`Validation::BodiesLater`]).
+/// The plan for the app `bytes` (read from `path`) and `shim`, redirecting the calls `served`
+/// names; the app's function bodies are not validated but handed to `bodies` (see
+/// [`Validation::BodiesLater`]).
 pub fn analyse_with<'a>(
     path: &Path,
     bytes: &'a [u8],
