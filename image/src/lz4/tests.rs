@@ -80,7 +80,7 @@ fn round_trip(data: &[u8], dict: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn lz4_empty() {
+fn an_empty_input_is_one_zero_token_and_an_empty_block_is_an_error() {
     let block = round_trip(&[], &[]);
     assert_eq!(block, [0]);
     assert_eq!(
@@ -90,14 +90,14 @@ fn lz4_empty() {
 }
 
 #[test]
-fn lz4_short_incompressible() {
+fn short_incompressible_inputs_round_trip() {
     for len in [1, 2, 5, 12, 13, 15, 16, 100, 300] {
         round_trip(&random(len, len as u64 + 1), &[]);
     }
 }
 
 #[test]
-fn lz4_repetitive() {
+fn runs_and_short_periods_round_trip_through_overlapping_matches() {
     for len in [1, 13, 20, 100, 1000, 70_000] {
         let block = round_trip(&vec![7u8; len], &[]);
         if len >= 100 {
@@ -112,7 +112,7 @@ fn lz4_repetitive() {
 }
 
 #[test]
-fn lz4_short_blocks_with_matches_near_the_fast_paths_room() {
+fn short_blocks_with_matches_near_the_fast_paths_room_decode_exactly() {
     // Outputs shorter than the fast path's room (34 bytes) and just past it, with matches.
     for len in 1..100 {
         let pat: Vec<u8> = b"abcdefghij".iter().copied().cycle().take(len).collect();
@@ -134,7 +134,7 @@ fn lz4_short_blocks_with_matches_near_the_fast_paths_room() {
 }
 
 #[test]
-fn lz4_text() {
+fn text_round_trips_and_compresses_to_under_half() {
     for (len, seed) in [(50, 1), (1000, 2), (4096, 3), (100_000, 4)] {
         let data = text(len, seed);
         let block = round_trip(&data, &[]);
@@ -145,14 +145,14 @@ fn lz4_text() {
 }
 
 #[test]
-fn lz4_mixed_4k() {
+fn chunks_of_mixed_content_round_trip() {
     for seed in 1..40 {
         round_trip(&mixed(seed), &[]);
     }
 }
 
 #[test]
-fn lz4_dictionary() {
+fn matches_into_the_dictionary_and_across_its_end_decode_exactly() {
     // Matches that lie in the dictionary, and matches that start in it and run into the output.
     for (j, dict) in [random(3000, 9), text(3000, 9)].iter().enumerate() {
         for (i, data) in [
@@ -200,7 +200,7 @@ fn lz4_dictionary() {
 }
 
 #[test]
-fn lz4_prefix_stops_at_the_first_sequence_past_need() {
+fn a_prefix_decode_stops_at_the_first_sequence_past_what_is_needed() {
     let dict = text(3000, 5);
     for (i, data) in [
         text(4096, 6),
@@ -300,7 +300,7 @@ fn long_matches_at_every_period_and_distance_from_the_end_decode_like_a_byte_cop
 }
 
 #[test]
-fn lz4_malformed() {
+fn malformed_blocks_are_errors_bad_offsets_truncations_and_wrong_lengths() {
     let err = Err(FormatError::Decompress);
     let mut out = [0; 16];
     // Offset 0.
@@ -351,7 +351,7 @@ fn lz4_malformed() {
 }
 
 #[test]
-fn lz4_mutations_never_panic() {
+fn mutated_blocks_decode_or_fail_without_panicking() {
     let dict = text(2000, 11);
     let mut r = Rng(0x9E37_79B9_7F4A_7C15);
     for i in 0..60u64 {
