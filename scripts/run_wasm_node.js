@@ -5,9 +5,10 @@
 //
 // stdio is inherited; exits with the module's exit code (0 when _start returns), or 134 after
 // printing a trap. With --times N, runs it N times, each in a fresh instance, and prints the median
-// time of one (instantiation and run) in nanoseconds as the last line (scripts/bench, P3a). Every WASI import is wrapped in a plain JS function, so that Node 22 works too:
-// its V8 aborts on fast API calls from a module with two memories (Node 24.21 needs no wrapping;
-// measured by scripts/engines.sh).
+// time of one (instantiation and run) in nanoseconds as the last line (scripts/bench, P3a). Every
+// WASI import is wrapped in a plain JS function, so that Node 22 works too: its V8 aborts on fast
+// API calls from a module with two memories (Node 24.21 needs no wrapping; measured by
+// scripts/engines.sh).
 'use strict';
 const { WASI } = require('node:wasi');
 const fs = require('node:fs');
@@ -52,7 +53,7 @@ try {
   process.exit(134);
 }
 
-/// Runs the module once in a fresh instance: its exit code, or 134 after printing a trap.
+// Runs the module once in a fresh instance: its exit code, or 134 after printing a trap.
 function runOnce() {
   const wasi = new WASI({ version: 'preview1', args: [path.basename(file), ...args], env: {}, preopens, returnOnExit: true });
   const raw = wasi.getImportObject();
