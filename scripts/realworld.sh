@@ -3,13 +3,14 @@
 # packs each with its data tree embedded (--mount) and compares the packed module, run WITHOUT that
 # --dir, against the original run WITH it: stdout, stderr, exit code and every written file.
 #
-# Usage: scripts/realworld.sh [--only yosys|clang|nextpnr]...
+# Usage: scripts/realworld.sh [--only yosys|clang|nextpnr|ruby]...
 #   Work dir: $RW (default /tmp/realworld; never inside the checkout). Needs npm, the project venv
 #   with wasmtime (scripts/install-toolchains.sh --python: .tools/venv, as scripts/run_wasm.py uses)
 #   and target/release/wasifs (built if missing).
-#   Versions are pinned (override with YOSYS_VER, NEXTPNR_VER, CLANG_VER). Prints one line per case
-#   with both run times, then SAME/DIFF; exits 1 if any case differs. The first run of each module
-#   compiles it (about a minute each for yosys and clang on two cores); wasmtime's cache keeps them.
+#   Versions are pinned (override with YOSYS_VER, NEXTPNR_VER, CLANG_VER, RUBY_VER). Prints one
+#   line per case with both run times, then SAME/DIFF; exits 1 if any case differs. The first run
+#   of each module compiles it (about a minute each for yosys and clang on two cores); wasmtime's
+#   cache keeps them.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,6 +18,7 @@ RW="${RW:-/tmp/realworld}"
 YOSYS_VER="${YOSYS_VER:-0.70.0.0.post1259}"
 NEXTPNR_VER="${NEXTPNR_VER:-0.11.1.0.post826}"
 CLANG_VER="${CLANG_VER:-22.0.0-git20542-10}"
+RUBY_VER="${RUBY_VER:-2.10.1}"
 only=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -36,7 +38,10 @@ mkdir -p "$RW/dl" "$RW/bin" "$RW/r"
 cd "$RW"
 
 # Runner: like scripts/run_wasm.py, plus what the packages' own launchers enable (exceptions,
-# stdin), per-preopen write access (HOST::GUEST::rw) and the run time written to --time.
+# stdin), per-preopen write access (HOST::GUEST::rw) and the run time written to --time. With
+# --ruby SCRIPT it drives ruby.wasm the way @ruby/wasm-wasi does (a reactor with a wit-bindgen
+# interface: ruby-init, ruby-init-loadpath, then the script's text evaluated; the JS bridge's
+# imports trap if called) instead of running _start.
 cat > run.py <<'EOF'
 import argparse, sys, time, wasmtime
 argv, rest = sys.argv[1:], []
@@ -44,7 +49,7 @@ if "--" in argv:
     i = argv.index("--"); argv, rest = argv[:i], argv[i + 1:]
 ap = argparse.ArgumentParser()
 ap.add_argument("module"); ap.add_argument("--dir", action="append", default=[])
-ap.add_argument("--argv0"); ap.add_argument("--time")
+ap.add_argument("--argv0"); ap.add_argument("--time"); ap.add_argument("--ruby")
 a = ap.parse_args(argv)
 cfg = wasmtime.Config(); cfg.wasm_exceptions = True; cfg.cache = True
 engine = wasmtime.Engine(cfg)
@@ -57,9 +62,38 @@ for d in a.dir:
     wasi.preopen_dir(p[0], p[1], fs_mutable=len(p) > 2 and p[2] == "rw")
 store = wasmtime.Store(engine); store.set_wasi(wasi)
 linker = wasmtime.Linker(engine); linker.define_wasi()
+if a.ruby:
+    handles, i32 = [None], wasmtime.ValType.i32()
+    def new_handle(rep):
+        handles.append(rep); return len(handles) - 1
+    for name, ty, f in [("resource_new_rb-abi-value", ([i32], [i32]), new_handle),
+                        ("resource_get_rb-abi-value", ([i32], [i32]), lambda h: handles[h]),
+                        ("resource_drop_js-abi-value", ([i32], []), lambda h: None)]:
+        linker.define_func("canonical_abi", name, wasmtime.FuncType(*ty), f)
+    linker.define_unknown_imports_as_traps(module)
+
+def ruby(ex, script):
+    mem, realloc = ex["memory"], ex["cabi_realloc"]
+    def put(b, align=1):
+        at = realloc(store, 0, 0, align, len(b)); mem.write(store, b, at); return at, len(b)
+    def call(name, *args):
+        full = next(e.name for e in module.exports if e.name.split(":")[0] == name)
+        return ex[full](store, *args)
+    ex["_initialize"](store)
+    args = [put((arg + "\0").encode()) for arg in ["ruby.wasm", "-EUTF-8", "-e_=0"]]
+    table = b"".join(p.to_bytes(4, "little") + n.to_bytes(4, "little") for p, n in args)
+    call("ruby-init", put(table, 4)[0], len(args))
+    call("ruby-init-loadpath")
+    ret = call("rb-eval-string-protect", *put(open(script, "rb").read()))
+    return 1 if int.from_bytes(mem.read(store, ret + 4, ret + 8), "little") else 0
+
 t0, code = time.time(), 0
 try:
-    linker.instantiate(store, module).exports(store)["_start"](store)
+    ex = linker.instantiate(store, module).exports(store)
+    if a.ruby:
+        code = ruby(ex, a.ruby)
+    else:
+        ex["_start"](store)
 except wasmtime.ExitTrap as e:
     code = e.code
 except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
@@ -71,6 +105,7 @@ sys.exit(code)
 EOF
 
 fails=0
+run_opts=()  # more options for run.py, for the cases that follow (the Ruby cases' --ruby SCRIPT)
 # check NAME ORIG PACKED ARGV0 TEMPLATE "ORIG_DIRS" "COMMON_DIRS" FILTER -- ARGS...
 #   TEMPLATE is copied to r/NAME/w{A,B}; in the dir lists @W stands for that copy and @T for a fresh
 #   empty dir. ORIG_DIRS are the embedded trees (given only to the original); COMMON_DIRS both get.
@@ -86,7 +121,7 @@ check() {
         for s in $spec; do s=${s//@W/$d/w$x}; dirs+=(--dir "${s//@T/$d/t$x}"); done
         local mod=$orig; [ $x = B ] && mod=$packed
         set +e
-        "$py" run.py "$mod" --argv0 "$argv0" --time "$d/time$x" "${dirs[@]}" -- "$@" \
+        "$py" run.py "$mod" "${run_opts[@]}" --argv0 "$argv0" --time "$d/time$x" "${dirs[@]}" -- "$@" \
             > "$d/out$x" 2> "$d/err$x"
         eval "code_$x=$?"
         set -e
@@ -205,6 +240,87 @@ if want nextpnr; then
     "$wasifs" rewrite -q bin/icepack.wasm --mount /in=tmpl/ip_in -o bin/icepack.packed.wasm
     check icepack bin/icepack.wasm bin/icepack.packed.wasm yowasp-icepack tmpl/ip_out \
         "$RW/tmpl/ip_in::/in" "@W::/out::rw" '' -- /in/counter.asc /out/counter.bin
+fi
+
+if want ruby; then
+    # @ruby/3.4-wasm-wasi: CRuby 3.4 (asyncify; a reactor driven through run.py --ruby). Its
+    # ruby.wasm has no standard library; ruby+stdlib.wasm has it embedded by wasi-vfs, so the tree
+    # mounted here is dumped by running that one (1,776 files, 19 MiB).
+    if [ ! -d dl/ruby ]; then
+        rm -rf dl/ruby.part && mkdir -p dl/ruby.part/lib
+        (cd dl && npm pack -q "@ruby/3.4-wasm-wasi@$RUBY_VER" >/dev/null)
+        tar xzf dl/ruby-3.4-wasm-wasi-"$RUBY_VER".tgz -C dl/ruby.part
+        cat > dl/ruby.part/dump.rb <<'EOF'
+Dir.glob("/usr/local/lib/ruby/**/*", File::FNM_DOTMATCH).sort.each do |path|
+  next if File.directory?(path)
+  to = "/out" + path.delete_prefix("/usr/local/lib/ruby")
+  File.dirname(to).split("/").reject(&:empty?).inject("") { |at, c| (Dir.mkdir(at + "/" + c) rescue nil); at + "/" + c }
+  File.binwrite(to, File.binread(path))
+end
+$stdout.flush
+EOF
+        "$py" run.py dl/ruby.part/package/dist/ruby+stdlib.wasm --ruby dl/ruby.part/dump.rb \
+            --dir "$RW/dl/ruby.part/lib::/out::rw"
+        mv dl/ruby.part dl/ruby
+    fi
+    lib="$RW/dl/ruby/lib" rlib=/usr/local/lib/ruby
+    cp dl/ruby/package/dist/ruby.wasm bin/ruby.wasm
+    "$wasifs" rewrite -q bin/ruby.wasm --mount "$rlib=$lib:ro" -o bin/ruby.ro.wasm
+    "$wasifs" rewrite -q bin/ruby.wasm --mount "$rlib=$lib" -o bin/ruby.packed.wasm
+    mkdir -p tmpl/ruby-empty
+    # Loads a good part of the library (its C extensions are linked in), lists and hashes every
+    # .rb file, and probes stat, realpath, a missing file and a denied write.
+    cat > tmpl/ruby-stdlib.rb <<'EOF'
+begin
+  %w[json set erb optparse yaml time date pathname digest prism ostruct shellwords tsort
+     forwardable delegate securerandom strscan pp stringio uri find rubygems].each { |l| require l }
+  puts JSON.generate({a: [1, 2, {b: "c"}]}), JSON.parse('{"x": [1.5, null]}').inspect
+  puts Set[3, 1, 2].sort.inspect, ERB.new("<%= 6 * 7 %>").result, YAML.dump({"k" => [1, "two"]})
+  puts Time.at(0).utc.iso8601, Date.new(2024, 2, 29).next_day, Digest::SHA256.hexdigest("wasifs")
+  puts Prism.parse("def f(x) = x + 1").value.statements.body.first.class
+  puts Gem::Specification.map(&:name).sort.inspect
+  files = Dir.glob("/usr/local/lib/ruby/**/*.rb").sort
+  puts files.size, files.sum { |f| File.size(f) }
+  puts Digest::SHA256.hexdigest(files.map { |f| File.binread(f) }.join)
+  st = File.stat("/usr/local/lib/ruby/3.4.0/set.rb")
+  puts st.file?, st.size, File.directory?("/usr/local/lib/ruby/3.4.0/json")
+  puts Pathname.new("/usr/local/lib/ruby/3.4.0/json/../set.rb").realpath
+  puts (File.read("/usr/local/lib/ruby/nope") rescue $!.class)
+  puts (File.write("/usr/local/lib/ruby/new.txt", "x") rescue $!.class)
+  puts Dir.entries("/usr/local/lib/ruby/3.4.0/json").sort.inspect
+  OptionParser.new { |o| o.on("-v") { puts "verbose" } }.parse!(["-v"])
+rescue Exception => e
+  puts e.full_message(highlight: false)
+end
+$stdout.flush
+EOF
+    # Writes into the library (site_ruby, on the load path: a module it then requires, appends,
+    # renames, a directory), reads it all back and removes it, so both trees end as they began.
+    cat > tmpl/ruby-write.rb <<'EOF'
+begin
+  site = "/usr/local/lib/ruby/site_ruby"
+  Dir.mkdir(site)
+  File.write("#{site}/wasifs_probe.rb", "module WasifsProbe; N = 41; end\n")
+  File.open("#{site}/wasifs_probe.rb", "a") { |f| f.puts "WasifsProbe::M = WasifsProbe::N + 1" }
+  require "wasifs_probe"
+  puts WasifsProbe::M, $LOADED_FEATURES.grep(/wasifs_probe/).inspect
+  Dir.mkdir("#{site}/d"); File.write("#{site}/d/a", "a" * 5000)
+  File.rename("#{site}/d/a", "#{site}/d/b"); File.truncate("#{site}/d/b", 10)
+  puts Dir.children("#{site}/d").inspect, File.read("#{site}/d/b"), File.size("#{site}/d/b")
+  puts (Dir.rmdir("#{site}/d") rescue $!.class)
+  File.delete("#{site}/d/b"); Dir.rmdir("#{site}/d"); File.delete("#{site}/wasifs_probe.rb")
+  puts Dir.empty?(site), (Dir.mkdir(site) rescue $!.class); Dir.rmdir(site)
+  puts File.exist?("#{site}/wasifs_probe.rb"), Dir.children("/usr/local/lib/ruby").sort.inspect
+rescue Exception => e
+  puts e.full_message(highlight: false)
+end
+$stdout.flush
+EOF
+    run_opts=(--ruby "$RW/tmpl/ruby-stdlib.rb")
+    check ruby-stdlib bin/ruby.wasm bin/ruby.ro.wasm ruby tmpl/ruby-empty "$lib::$rlib" '' '' --
+    run_opts=(--ruby "$RW/tmpl/ruby-write.rb")
+    check ruby-write bin/ruby.wasm bin/ruby.packed.wasm ruby dl/ruby/lib "@W::$rlib::rw" '' '' --
+    run_opts=()
 fi
 
 [ $fails = 0 ] || { echo "realworld.sh: $fails case(s) differ; see $RW/r/<case>/" >&2; exit 1; }
