@@ -1,6 +1,7 @@
 //! Lays out the index spaces of app + shim + intrinsics + image and encodes the output module.
 
 mod code;
+mod data;
 mod dwarf;
 mod elements;
 mod encode;
@@ -148,7 +149,8 @@ fn merge_planned<'a>(
             Vec::new(),
         ),
         None => {
-            let layout = Layout::new(plan, shim, intr).map_err(MergeError::Layout)?;
+            let app_data = data::app_data(&plan.app, shim.data + intr.data)?;
+            let layout = Layout::new(plan, shim, intr, app_data).map_err(MergeError::Layout)?;
             let (module, warnings) = Merger::new(plan, shim, intr, layout, image, hash).encode()?;
             let redirected = plan.redirects.iter().map(|r| r.name.clone()).collect();
             (module, warnings, redirected)

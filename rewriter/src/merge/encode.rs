@@ -356,21 +356,24 @@ impl<'p, 's, 'a> Merger<'p, 's, 'a> {
         Ok(())
     }
 
-    /// The app's segments (borrowed), the shim's, then the image segment (borrowed: see `parts`).
+    /// The app's segments (borrowed, unless some were joined), the shim's, then the image segment
+    /// (borrowed: see `parts`).
     fn data(&mut self) -> Result<(), MergeError> {
-        let (n, rest) = raw_entries(&self.plan.app, SectionId::Data);
+        let (_, rest) = raw_entries(&self.plan.app, SectionId::Data);
         let (m, bytes) = self.reencode(
             SectionId::Data,
             SHIM,
             |r, s, b| r.parse_data_section(s, wasmparser::DataSectionReader::new(b)?),
             wasm_encoder::DataSection::len,
         )?;
-        self.out
-            .section(SectionId::Data.into())
-            .leb(n + m + 1)
-            .borrow(rest)
-            .copy(&bytes)
-            .image(self.image);
+        let app = &self.layout.app_data;
+        let mut section = self.out.section(SectionId::Data.into());
+        section.leb(app.count + m + 1);
+        match &app.joined {
+            Some(joined) => section.copy(joined),
+            None => section.borrow(rest),
+        };
+        section.copy(&bytes).image(self.image);
         Ok(())
     }
 

@@ -35,6 +35,9 @@ pub enum MergeError {
     ImageTooLarge,
     /// A section of the output would be 4 GiB or larger.
     SectionTooLarge { section: u8 },
+    /// The app has `have` data segments, more than the `room` the output has for them, and not
+    /// enough of them can be joined.
+    TooManySegments { have: u32, room: u32 },
 }
 
 impl MergeError {
@@ -56,6 +59,11 @@ impl MergeError {
             MergeError::ImageTooLarge | MergeError::SectionTooLarge { .. } => {
                 Error::unsupported(path, self.to_string(), "mount less data, or --exclude some")
             }
+            MergeError::TooManySegments { .. } => Error::unsupported(
+                path,
+                self.to_string(),
+                "build the program with fewer data segments",
+            ),
             MergeError::ShimMissing
             | MergeError::Intrinsics(_)
             | MergeError::OwnModule { .. }
@@ -96,6 +104,12 @@ impl fmt::Display for MergeError {
             MergeError::SectionTooLarge { section } => {
                 write!(f, "section {section} of the output would be 4 GiB or larger")
             }
+            MergeError::TooManySegments { have, room } => write!(
+                f,
+                "has {have} data segments and the output room for {room} (engines accept {}); \
+                 not enough of them are neighbours in memory to be joined",
+                super::data::MAX_SEGMENTS
+            ),
         }
     }
 }

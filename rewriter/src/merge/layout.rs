@@ -1,5 +1,6 @@
 //! Lays out the output's index spaces: where every app, shim and intrinsics entity ends up.
 
+use super::data::AppData;
 use crate::plan::{same_sig, ModuleInfo, Plan, WASI_P1};
 use std::collections::HashMap;
 use wasm_encoder::reencode::{Error as ReencodeError, Reencode};
@@ -156,6 +157,8 @@ pub struct Layout {
     pub host_imports: Vec<HostImport>,
     /// Function types appended after the app's types, in order.
     pub new_types: Vec<FuncType>,
+    /// The app's data segments in the output (joined where there would be too many).
+    pub app_data: AppData,
     /// Total number of data segments.
     pub data_count: u32,
     /// Index of the image data segment (the last one).
@@ -163,11 +166,13 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// Lays out `plan.app` + `shim` + `intrinsics`; errors describe a malformed shim.
+    /// Lays out `plan.app` (its data segments as `app_data`) + `shim` + `intrinsics`; errors
+    /// describe a malformed shim.
     pub fn new(
         plan: &Plan<'_>,
         shim: &ModuleInfo<'_>,
         intr: &ModuleInfo<'_>,
+        app_data: AppData,
     ) -> Result<Self, String> {
         let app = &plan.app;
 
@@ -436,7 +441,7 @@ impl Layout {
                 .collect(),
         );
 
-        let data_count = app.data + shim.data + 1;
+        let data_count = app_data.count + shim.data + 1;
         let image_segment = data_count - 1;
         let shift = |len: u32, by: u32| IndexMap::Shift { len, by };
 
@@ -449,7 +454,7 @@ impl Layout {
                 globals: IndexMap::identity(app_globals),
                 tags: IndexMap::identity(app.tags),
                 elems: IndexMap::identity(app.elements),
-                data: IndexMap::identity(app.data),
+                data: app_data.remap.clone(),
             },
             shim: Remap {
                 types: IndexMap::Table(shim_types),
@@ -459,7 +464,7 @@ impl Layout {
                 globals: shift(shim_globals, app_globals),
                 tags: shift(shim.tags, app.tags),
                 elems: shim_elems,
-                data: shift(shim.data, app.data),
+                data: shift(shim.data, app_data.count),
             },
             intrinsics: Remap {
                 types: IndexMap::Table(intr_types),
@@ -474,6 +479,7 @@ impl Layout {
             kept_imports,
             host_imports,
             new_types,
+            app_data,
             data_count,
             image_segment,
         })
