@@ -2,7 +2,7 @@
 //! larger programs exactly that many): packed, its neighbouring segments are joined to make room
 //! for the shim's, and it starts with the same memory; stripped, it still does.
 
-use wasifs_tests::{pack, run, Entry, RunOptions};
+use wasifs_tests::{pack_specs_with, run, Entry, RunOptions};
 
 /// Most data segments a module may have (wasmparser's and the JS API's limit).
 const MAX_SEGMENTS: usize = 100_000;
@@ -65,17 +65,31 @@ fn an_app_with_as_many_data_segments_as_engines_accept_is_packed_with_the_same_m
     let tree = dir.path().join("tree");
     std::fs::create_dir(&tree).unwrap();
     std::fs::write(tree.join("f"), b"file").unwrap();
-    let packed = pack(&app, &[("/", &tree)]);
-    assert_eq!(segments(&packed), MAX_SEGMENTS, "joined just enough");
     let opts = RunOptions {
         entry: Entry::Reactor("sum".into()),
         ..RunOptions::default()
     };
     let original = run(&std::fs::read(&app).unwrap(), &opts).expect("the original runs");
-    let actual = run(&packed, &opts).expect("the packed module runs");
     assert_eq!(original.results.len(), 1);
-    assert_eq!(actual.results, original.results, "the same memory");
-    let stripped = wasifs::strip(&packed).expect("strips");
-    let again = run(&stripped.bytes, &opts).expect("the stripped module runs");
-    assert_eq!(again.results, original.results, "the same memory, stripped");
+    let mounts = [format!("/={}", tree.display())];
+    for layout in [wasifs::MemoryLayout::Multi, wasifs::MemoryLayout::Single] {
+        let rewriter = wasifs::Rewriter::new().memory_layout(layout);
+        let packed = pack_specs_with(&app, &mounts, rewriter);
+        assert_eq!(
+            segments(&packed),
+            MAX_SEGMENTS,
+            "{layout:?}: joined just enough"
+        );
+        let actual = run(&packed, &opts).expect("the packed module runs");
+        assert_eq!(
+            actual.results, original.results,
+            "{layout:?}: the same memory"
+        );
+        let stripped = wasifs::strip(&packed).expect("strips");
+        let again = run(&stripped.bytes, &opts).expect("the stripped module runs");
+        assert_eq!(
+            again.results, original.results,
+            "{layout:?}: stripped, the same memory"
+        );
+    }
 }
