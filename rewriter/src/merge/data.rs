@@ -55,47 +55,15 @@ pub fn app_data(app: &ModuleInfo<'_>, others: u32) -> Result<AppData, MergeError
         joined: None,
         remap: IndexMap::identity(app.data),
     };
-    let excess = (app.data + others).saturating_sub(MAX_SEGMENTS);
+    let excess = app.data.saturating_add(others).saturating_sub(MAX_SEGMENTS);
     let Some(section) = reader(app, SectionId::Data).filter(|_| excess > 0) else {
         return Ok(as_is);
     };
     let section = wasmparser::DataSectionReader::new(section).map_err(MergeError::Invalid)?;
-    let mut segments = Vec::new();
-    for data in section {
-        let data = data.map_err(MergeError::Invalid)?;
-        let raw = app
-            .bytes
-            .get(data.range.start as usize..data.range.end as usize);
-        let raw = raw.ok_or(MergeError::OutOfRange("data segment"))?;
-        let (placed, known) = match &data.kind {
-            DataKind::Passive => (None, true),
-            DataKind::Active {
-                memory_index,
-                offset_expr,
-            } => match constant(offset_expr) {
-                Some((start, wide)) => {
-                    let end = start + data.data.len() as u64;
-                    let memory = *memory_index;
-                    (
-                        Some(Placed {
-                            memory,
-                            start,
-                            end,
-                            wide,
-                        }),
-                        true,
-                    )
-                }
-                None => (None, false),
-            },
-        };
-        segments.push(Segment {
-            placed,
-            known,
-            data: data.data,
-            raw,
-        });
-    }
+    let segments = section
+        .into_iter()
+        .map(|data| segment(app, data.map_err(MergeError::Invalid)?))
+        .collect::<Result<Vec<_>, _>>()?;
     let first_free = first_unreferenced(app)?;
     let mut gaps = joinable(&segments, app, first_free);
     if (gaps.len() as u64) < u64::from(excess) {
@@ -110,6 +78,41 @@ pub fn app_data(app: &ModuleInfo<'_>, others: u32) -> Result<AppData, MergeError
         joins[i] = true;
     }
     Ok(join(&segments, &joins))
+}
+
+/// What joining needs to know of `data`, one of `app`'s segments.
+fn segment<'a>(
+    app: &ModuleInfo<'a>,
+    data: wasmparser::Data<'a>,
+) -> Result<Segment<'a>, MergeError> {
+    let raw = app
+        .bytes
+        .get(data.range.start as usize..data.range.end as usize)
+        .ok_or(MergeError::OutOfRange("data segment"))?;
+    let (placed, known) = match &data.kind {
+        DataKind::Passive => (None, true),
+        DataKind::Active {
+            memory_index,
+            offset_expr,
+        } => match constant(offset_expr) {
+            Some((start, wide)) => {
+                let placed = Placed {
+                    memory: *memory_index,
+                    start,
+                    end: start.saturating_add(data.data.len() as u64),
+                    wide,
+                };
+                (Some(placed), true)
+            }
+            None => (None, false),
+        },
+    };
+    Ok(Segment {
+        placed,
+        known,
+        data: data.data,
+        raw,
+    })
 }
 
 /// The offset of a constant `i32.const` or `i64.const` expression, and whether it is the latter.
