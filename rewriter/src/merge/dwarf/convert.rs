@@ -24,6 +24,9 @@ pub fn convert<R: Reader<Offset = usize>>(
     {
         let mut units = dwarf.convert(read)?;
         while let Some((mut unit, root)) = units.read_unit()? {
+            if let Some(what) = unwritable_line_program(read, unit.read_unit) {
+                return Err(DwarfError::Unsupported(what));
+            }
             line_program(&mut unit, map)?;
             let old = unit.read_unit.header.offset().0;
             let root_id = unit.unit.root();
@@ -46,6 +49,45 @@ fn constant(addr: u64) -> Option<Address> {
     Some(Address::Constant(addr))
 }
 
+/// What in `unit`'s line program gimli would refuse to write by panicking, if anything: it
+/// asserts that a line advance of 0 has a special opcode (`line_base <= 0 < line_base +
+/// line_range`, in an `i8`) and that DWARF 2-4 names no directory or file by an empty path. Address
+/// steps of more than one byte or operations per instruction are not wasm's, and not followed.
+fn unwritable_line_program<R: Reader<Offset = usize>>(
+    read: &read::Dwarf<R>,
+    unit: read::UnitRef<'_, R>,
+) -> Option<&'static str> {
+    let header = unit.line_program.as_ref()?.header();
+    let (base, range) = (
+        i16::from(header.line_base()),
+        i16::from(header.line_range()),
+    );
+    if base > 0 || range > i16::from(i8::MAX) || base + range <= 0 {
+        return Some(
+            "a line program with no special opcode for a row on the same line as the one before",
+        );
+    }
+    let step = header.line_encoding();
+    if (
+        step.minimum_instruction_length,
+        step.maximum_operations_per_instruction,
+    ) != (1, 1)
+    {
+        return Some("a line program whose addresses advance by more than a byte at a time");
+    }
+    let empty = |path: read::AttributeValue<R>| {
+        read.attr_line_string(path)
+            .and_then(|s| s.to_slice().map(|b| b.is_empty()))
+            .unwrap_or(false)
+    };
+    let dirs = header.include_directories().iter().cloned();
+    let files = header.file_names().iter().map(|f| f.path_name());
+    if header.version() <= 4 && dirs.chain(files).any(empty) {
+        return Some("a line program that names a directory or file by an empty path");
+    }
+    None
+}
+
 /// Converts the unit's line program: every row keeps its file, line and column, at its new address.
 fn line_program<R: Reader<Offset = usize>>(
     unit: &mut ConvertUnit<'_, R>,
@@ -54,6 +96,14 @@ fn line_program<R: Reader<Offset = usize>>(
     let Some(mut program) = unit.read_line_program(None, None)? else {
         return Ok(());
     };
+    // The new offset of `old_start + offset` from `new_start`, which gimli needs never to go back
+    // within a sequence (as it needs no line past what it can subtract).
+    let moved = |old_start: u64, offset: u64, new_start: u64, after: u64| {
+        let at = old_start.checked_add(offset).map(|a| map.map(a));
+        at.and_then(|a| a.checked_sub(new_start))
+            .filter(|&o| o >= after)
+            .ok_or(write::ConvertError::InvalidAddress)
+    };
     while let Some(sequence) = program.read_sequence()? {
         // Without DW_LNE_set_address, row addresses count from 0.
         let old_start = sequence.start.unwrap_or(0);
@@ -61,12 +111,17 @@ fn line_program<R: Reader<Offset = usize>>(
         if sequence.start.is_some() {
             program.set_address(Address::Constant(new_start));
         }
+        let mut after = 0;
         for mut row in sequence.rows {
-            row.address_offset = map.map(old_start + row.address_offset) - new_start;
+            row.address_offset = moved(old_start, row.address_offset, new_start, after)?;
+            if row.line > u64::from(u32::MAX) {
+                return Err(write::ConvertError::UnsupportedLineInstruction);
+            }
+            after = row.address_offset;
             program.generate_row(row);
         }
         if let ConvertLineSequenceEnd::Length(length) = sequence.end {
-            program.end_sequence(map.map(old_start + length) - new_start);
+            program.end_sequence(moved(old_start, length, new_start, after)?);
         }
     }
     if program.in_sequence() {
@@ -112,7 +167,8 @@ fn attributes<R: Reader<Offset = usize>>(
                 && v.udata_value().is_some() =>
             {
                 let (low, len) = (low_pc.unwrap_or(0), v.udata_value().unwrap_or(0));
-                AttributeValue::Udata(map.map(low + len) - map.map(low))
+                let high = map.map(low.saturating_add(len));
+                AttributeValue::Udata(high.saturating_sub(map.map(low)))
             }
             read::AttributeValue::RangeListsRef(raw) => {
                 let offset = read_unit.ranges_offset_from_raw(raw);
@@ -195,8 +251,8 @@ fn ranges<R: Reader<Offset = usize>>(
     for (_, begin, end) in moved {
         out.push(match form {
             Form::Relative(base) => Range::OffsetPair {
-                begin: begin - base,
-                end: end - base,
+                begin: begin.saturating_sub(base),
+                end: end.saturating_sub(base),
             },
             Form::ResetBase => Range::OffsetPair { begin, end },
             Form::Absolute => Range::StartEnd {
@@ -234,8 +290,8 @@ fn locations<R: Reader<Offset = usize>>(
     for (_, begin, end, data) in moved {
         out.push(match form {
             Form::Relative(base) => Location::OffsetPair {
-                begin: begin - base,
-                end: end - base,
+                begin: begin.saturating_sub(base),
+                end: end.saturating_sub(base),
                 data,
             },
             Form::ResetBase => Location::OffsetPair { begin, end, data },

@@ -276,6 +276,43 @@ fn dwarf_is_dropped_with_a_warning_when_it_cannot_be_read() {
         .any(|(n, _)| n.starts_with(".debug_")));
 }
 
+/// `app` with byte `at` of its `.debug_line` section set to each of `bytes`, in turn.
+fn with_line_header(app: &[u8], at: usize, bytes: &[u8]) -> Vec<u8> {
+    let mut out = app.to_vec();
+    for p in Parser::new(0).parse_all(app) {
+        if let Payload::CustomSection(c) = p.expect("payload") {
+            if c.name() == ".debug_line" {
+                let start = c.data_offset() as usize + at;
+                out[start..start + bytes.len()].copy_from_slice(bytes);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn dwarf_whose_line_program_gimli_cannot_write_is_dropped_with_a_warning_not_a_panic() {
+    // Where line_base and line_range are in a DWARF 4 and a DWARF 5 line program header.
+    for (version, at) in [(4, 13), (5, 15)] {
+        let app = app_with_dwarf(127, version);
+        // No special opcode for a line advance of 0 (base + range <= 0, or a range past i8),
+        // then addresses that advance four bytes at a time.
+        let headers: [(usize, &[u8]); 3] = [(at, &[0xfb, 3]), (at, &[0xfb, 200]), (at - 3, &[4])];
+        for (at, bytes) in headers {
+            let out = merge(&with_line_header(&app, at, bytes), IMAGE).expect("merges");
+            assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+            assert!(
+                out.warnings[0].contains("line program"),
+                "{:?}",
+                out.warnings
+            );
+            assert!(!custom_sections(&out.bytes)
+                .iter()
+                .any(|(n, _)| n.starts_with(".debug_")));
+        }
+    }
+}
+
 /// The C fixture with DWARF, rewritten with the real shim: its function count crosses 127, so
 /// every address moves; each line row and code range follows its instruction.
 #[test]
