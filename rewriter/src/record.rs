@@ -201,9 +201,11 @@ impl StripInfo {
             *count = payload(id)
                 .and_then(|p| BinaryReader::new(p, 0).read_var_u32().ok())
                 .unwrap_or(0);
+            if id == SectionId::Data {
+                // As the output holds them (joined if there were too many).
+                *count = layout.app_data.count;
+            }
         }
-        // The app's data segments as the output holds them (joined if there were too many).
-        counts[COUNTED.len() - 1] = layout.app_data.count;
         let names = import_names(plan);
         let redirects: Vec<_> = plan
             .redirects
