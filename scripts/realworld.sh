@@ -368,6 +368,30 @@ if want go; then
     "$wasifs" rewrite -q bin/gofmt.wasm --mount "/src=$goroot/src:ro" -o bin/gofmt.packed.wasm
     check go-gofmt bin/gofmt.wasm bin/gofmt.packed.wasm gofmt tmpl/go-empty "$goroot/src::/src" '' '' \
         -- -l -s /src/go /src/io /src/os /src/cmd/gofmt
+    # The Go compiler itself (53 MB, 100,000 data segments) compiling a package from the embedded
+    # /src to assembly on stdout; its object goes to /tmp.
+    gowasi build -o bin/go-compile.wasm cmd/compile
+    mkdir -p tmpl/go-src && cat > tmpl/go-src/p.go <<'EOF'
+package p
+
+type T struct{ a, b int }
+
+func F(x int) int { return x*2 + 1 }
+
+func (t T) Sum() int { return t.a + t.b }
+
+func G(s []int) (n int) {
+	for _, v := range s {
+		n += F(v) + T{v, n}.Sum()
+	}
+	return
+}
+EOF
+    "$wasifs" rewrite -q bin/go-compile.wasm --mount /src=tmpl/go-src:ro --mount /tmp=tmpl/go-empty \
+        -o bin/go-compile.packed.wasm
+    rm -rf go-tmp/compile && mkdir -p go-tmp/compile
+    check go-compile bin/go-compile.wasm bin/go-compile.packed.wasm compile tmpl/go-empty \
+        "$RW/tmpl/go-src::/src $RW/go-tmp/compile::/tmp::rw" '' '' -- -S -p p -o /tmp/p.o /src/p.go
 fi
 
 [ $fails = 0 ] || { echo "realworld.sh: $fails case(s) differ; see $RW/r/<case>/" >&2; exit 1; }
