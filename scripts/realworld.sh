@@ -3,11 +3,11 @@
 # packs each with its data tree embedded (--mount) and compares the packed module, run WITHOUT that
 # --dir, against the original run WITH it: stdout, stderr, exit code and every written file.
 #
-# Usage: scripts/realworld.sh [--only yosys|clang|nextpnr|ruby|go]...
+# Usage: scripts/realworld.sh [--only yosys|clang|nextpnr|ruby|go|rg]...
 #   Work dir: $RW (default /tmp/realworld; never inside the checkout). Needs npm, the project venv
 #   with wasmtime (scripts/install-toolchains.sh --python: .tools/venv, as scripts/run_wasm.py uses)
 #   and target/release/wasifs (built if missing).
-#   Versions are pinned (override with YOSYS_VER, NEXTPNR_VER, CLANG_VER, RUBY_VER, GO_VER).
+#   Versions are pinned (override with YOSYS_VER, NEXTPNR_VER, CLANG_VER, RUBY_VER, GO_VER, RG_VER).
 #   Prints one line per case with both run times, then SAME/DIFF; exits 1 if any case differs. The
 #   first run of each module compiles it (about a minute each for yosys and clang on two cores);
 #   wasmtime's cache keeps them.
@@ -20,6 +20,7 @@ NEXTPNR_VER="${NEXTPNR_VER:-0.11.1.0.post826}"
 CLANG_VER="${CLANG_VER:-22.0.0-git20542-10}"
 RUBY_VER="${RUBY_VER:-2.10.1}"
 GO_VER="${GO_VER:-1.27.3}"
+RG_VER="${RG_VER:-15.2.0}"
 only=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -392,6 +393,30 @@ EOF
     rm -rf go-tmp/compile && mkdir -p go-tmp/compile
     check go-compile bin/go-compile.wasm bin/go-compile.packed.wasm compile tmpl/go-empty \
         "$RW/tmpl/go-src::/src $RW/go-tmp/compile::/tmp::rw" '' '' -- -S -p p -o /tmp/p.o /src/p.go
+fi
+
+if want rg; then
+    # ripgrep $RG_VER (crates.io, built for wasm32-wasip1) searching an embedded tree: this
+    # checkout's Rust sources plus a few files its .ignore and hidden-file rules skip.
+    rg="$RW/dl/rg/bin/rg.wasm"
+    [ -f "$rg" ] || cargo install -q --locked --target wasm32-wasip1 --root "$RW/dl/rg" \
+        ripgrep --version "$RG_VER"
+    rm -rf tmpl/rg && mkdir -p tmpl/rg/.hidden tmpl/rg/skipped
+    cp -r "$root/rewriter/src" "$root/image/src" tmpl/rg/
+    printf 'skipped/\n*.log\n' > tmpl/rg/.ignore
+    echo 'fn hidden() {}' > tmpl/rg/.hidden/h.rs
+    echo 'fn skipped() {}' > tmpl/rg/skipped/s.rs
+    echo 'fn logged() {}' > tmpl/rg/x.log
+    cp "$rg" bin/rg.wasm
+    "$wasifs" rewrite -q bin/rg.wasm --mount /t=tmpl/rg:ro -o bin/rg.packed.wasm
+    r() { check "$1" bin/rg.wasm bin/rg.packed.wasm rg tmpl/go-empty "$RW/tmpl/rg::/t" '' '' \
+        -- --sort path "${@:2}"; }
+    mkdir -p tmpl/go-empty
+    r rg-files --files /t
+    r rg-all-files -uu --files /t
+    r rg-search -n 'fn \w+\(' /t
+    r rg-count -c -i -g '*.rs' 'zstd' /t
+    r rg-none 'no such text anywhere' /t
 fi
 
 [ $fails = 0 ] || { echo "realworld.sh: $fails case(s) differ; see $RW/r/<case>/" >&2; exit 1; }
