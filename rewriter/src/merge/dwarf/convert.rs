@@ -96,8 +96,9 @@ fn line_program<R: Reader<Offset = usize>>(
     let Some(mut program) = unit.read_line_program(None, None)? else {
         return Ok(());
     };
-    // The new offset of `old_start + offset` from `new_start`, which gimli needs never to go back
-    // within a sequence (as it needs no line past what it can subtract).
+    // The new offset of `old_start + offset` from `new_start`. gimli subtracts each row's offset
+    // and line from the previous row's: offsets must never go back within a sequence, and lines
+    // are kept below 2^32.
     let moved = |old_start: u64, offset: u64, new_start: u64, after: u64| {
         let at = old_start.checked_add(offset).map(|a| map.map(a));
         at.and_then(|a| a.checked_sub(new_start))
