@@ -144,7 +144,7 @@ fn first_unreferenced(app: &ModuleInfo<'_>) -> Result<u32, MergeError> {
             match ops.read().map_err(MergeError::Invalid)? {
                 Operator::MemoryInit { data_index: d, .. }
                 | Operator::DataDrop { data_index: d } => {
-                    first = first.max(d + 1);
+                    first = first.max(d.saturating_add(1));
                 }
                 _ => {}
             }
@@ -218,7 +218,7 @@ fn join(segments: &[Segment<'_>], joins: &[bool]) -> AppData {
         while let (true, Some(next)) = (joined(i), segments.get(i + 1)) {
             let at = next
                 .placed
-                .map_or(bytes.len() as u64, |p| p.start - first.start);
+                .map_or(bytes.len() as u64, |p| p.start.saturating_sub(first.start));
             bytes.resize(at as usize, 0);
             bytes.extend_from_slice(next.data);
             table.push(DROPPED);
