@@ -91,36 +91,45 @@ fn module(segs: &[Seg], imported: bool, init: Option<u32>) -> Vec<u8> {
     m.finish()
 }
 
-/// What memory 0 holds once `entries` (a data section's segments, in order) are applied.
-fn memory_after(entries: &[u8], count: u32) -> Vec<u8> {
+/// The `count` segments `entries` holds (a data section's payload after its count), in order.
+fn each_segment(entries: &[u8], count: u32, mut f: impl FnMut(wasmparser::Data<'_>)) {
     let mut payload = Vec::new();
     wasm_encoder::Encode::encode(&count, &mut payload);
     payload.extend_from_slice(entries);
     let reader = wasmparser::DataSectionReader::new(wasmparser::BinaryReader::new(&payload, 0))
         .expect("a data section");
-    let mut memory = vec![0u8; 8 << 16];
     for data in reader {
-        let data = data.expect("a segment");
+        f(data.expect("a segment"));
+    }
+}
+
+/// What memory 0 holds once `entries` (a data section's segments, in order) are applied.
+fn memory_after(entries: &[u8], count: u32) -> Vec<u8> {
+    let mut memory = vec![0u8; 8 << 16];
+    each_segment(entries, count, |data| {
         // A segment at `env.base` is left out: the tests that have one compare no memory.
         if let DataKind::Active { offset_expr, .. } = data.kind {
             if let Some((at, _)) = constant(&offset_expr) {
                 memory[at as usize..at as usize + data.data.len()].copy_from_slice(data.data);
             }
         }
-    }
+    });
     memory
 }
 
 /// The bytes of the `count` segments `entries` holds.
 fn data_bytes(entries: &[u8], count: u32) -> usize {
-    let mut payload = Vec::new();
-    wasm_encoder::Encode::encode(&count, &mut payload);
-    payload.extend_from_slice(entries);
-    let reader = wasmparser::BinaryReader::new(&payload, 0);
-    let reader = wasmparser::DataSectionReader::new(reader).expect("a data section");
-    reader
-        .into_iter()
-        .map(|d| d.expect("a segment").data.len())
+    let mut total = 0;
+    each_segment(entries, count, |data| total += data.data.len());
+    total
+}
+
+/// The bytes of the test segments `segs`.
+fn raw_bytes(segs: &[Seg]) -> usize {
+    segs.iter()
+        .map(|s| match s {
+            Seg::At(_, b) | Seg::Passive(b) | Seg::AtGlobal(b) => b.len(),
+        })
         .sum()
 }
 
@@ -173,13 +182,8 @@ fn segments_past_the_limit_are_joined_just_enough_without_changing_what_memory_h
     assert_eq!(out.count, MAX_SEGMENTS - 13);
     assert!(before == after, "memory holds the same bytes");
     // Thirteen joins over gaps of no bytes (there are enough): not one byte more.
-    let raw: usize = segs
-        .iter()
-        .map(|s| match s {
-            Seg::At(_, b) | Seg::Passive(b) | Seg::AtGlobal(b) => b.len(),
-        })
-        .sum();
-    assert_eq!(data_bytes(out.joined.as_deref().unwrap(), out.count), raw);
+    let joined_bytes = data_bytes(out.joined.as_deref().unwrap(), out.count);
+    assert_eq!(joined_bytes, raw_bytes(&segs));
     // Each segment maps to the one holding it; the joined ones' followers are dropped.
     let IndexMap::Table(table) = &out.remap else {
         panic!("a table")
@@ -330,12 +334,7 @@ fn a_segment_at_an_unknown_offset_leaves_only_touching_segments_to_join() {
     segs.insert(5, Seg::AtGlobal(vec![9; 4]));
     let (out, _, _) = joined(&module(&segs, false, None), 13).unwrap();
     assert_eq!(out.count, MAX_SEGMENTS - 13);
-    let data: usize = segs
-        .iter()
-        .map(|s| match s {
-            Seg::At(_, b) | Seg::Passive(b) | Seg::AtGlobal(b) => b.len(),
-        })
-        .sum();
+    let data = raw_bytes(&segs);
     assert_eq!(
         data_bytes(out.joined.as_deref().unwrap(), out.count),
         data,
