@@ -26,7 +26,7 @@ only=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --only) only+=("$2"); shift 2 ;;
-        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "realworld.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -42,10 +42,9 @@ cd "$RW"
 
 # Runner: like scripts/run_wasm.py, plus what the packages' own launchers enable (exceptions,
 # stdin), per-preopen write access (HOST::GUEST::rw), --env NAME=VALUE and the run time written to
-# --time. With
-# --ruby SCRIPT it drives ruby.wasm the way @ruby/wasm-wasi does (a reactor with a wit-bindgen
-# interface: ruby-init, ruby-init-loadpath, then the script's text evaluated; the JS bridge's
-# imports trap if called) instead of running _start.
+# --time. With --ruby SCRIPT it drives ruby.wasm the way @ruby/wasm-wasi does (a reactor with a
+# wit-bindgen interface: ruby-init, ruby-init-loadpath, then the script's text evaluated; the JS
+# bridge's imports trap if called) instead of running _start.
 cat > run.py <<'EOF'
 import argparse, sys, time, wasmtime
 argv, rest = sys.argv[1:], []
@@ -111,6 +110,7 @@ sys.exit(code)
 EOF
 
 fails=0
+mkdir -p tmpl/empty  # a template for cases that write nothing of their own
 run_opts=()  # more options for run.py, for the cases that follow (--ruby SCRIPT, --env)
 # check NAME ORIG PACKED ARGV0 TEMPLATE "ORIG_DIRS" "COMMON_DIRS" FILTER -- ARGS...
 #   TEMPLATE is copied to r/NAME/w{A,B}; in the dir lists @W stands for that copy and @T for a fresh
@@ -274,7 +274,6 @@ EOF
     cp dl/ruby/package/dist/ruby.wasm bin/ruby.wasm
     "$wasifs" rewrite -q bin/ruby.wasm --mount "$rlib=$lib:ro" -o bin/ruby.ro.wasm
     "$wasifs" rewrite -q bin/ruby.wasm --mount "$rlib=$lib" -o bin/ruby.packed.wasm
-    mkdir -p tmpl/ruby-empty
     # Loads a good part of the library (its C extensions are linked in), lists and hashes every
     # .rb file, and probes stat, realpath, a missing file and a denied write.
     cat > tmpl/ruby-stdlib.rb <<'EOF'
@@ -324,7 +323,7 @@ end
 $stdout.flush
 EOF
     run_opts=(--ruby "$RW/tmpl/ruby-stdlib.rb")
-    check ruby-stdlib bin/ruby.wasm bin/ruby.ro.wasm ruby tmpl/ruby-empty "$lib::$rlib" '' '' --
+    check ruby-stdlib bin/ruby.wasm bin/ruby.ro.wasm ruby tmpl/empty "$lib::$rlib" '' '' --
     run_opts=(--ruby "$RW/tmpl/ruby-write.rb")
     check ruby-write bin/ruby.wasm bin/ruby.packed.wasm ruby dl/ruby/lib "@W::$rlib::rw" '' '' --
     run_opts=()
@@ -349,17 +348,16 @@ if want go; then
         env GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 GOENV=off GOTOOLCHAIN=local \
             GOFLAGS=-buildvcs=false GOCACHE="$RW/dl/go-cache" "$go" "$@"
     }
-    mkdir -p tmpl/go-empty
     for pkg in os os/exec io/fs io/ioutil path/filepath archive/tar archive/zip debug/elf image/png; do
         n="go-${pkg//\//-}"
         gowasi test -c -o "bin/$n.wasm" "$pkg"
         "$wasifs" rewrite -q "bin/$n.wasm" --mount "/src/$pkg=$goroot/src/$pkg:ro" \
-            --mount /tmp=tmpl/go-empty -o "bin/$n.packed.wasm"
+            --mount /tmp=tmpl/empty -o "bin/$n.packed.wasm"
         # The original's /tmp is not compared: some tests leave files there (archive/tar's
         # decoded testdata), which the packed module keeps in memory.
         rm -rf "go-tmp/$n" && mkdir -p "go-tmp/$n"
         run_opts=(--env "PWD=/src/$pkg")
-        check "$n" "bin/$n.wasm" "bin/$n.packed.wasm" "$n.test" tmpl/go-empty \
+        check "$n" "bin/$n.wasm" "bin/$n.packed.wasm" "$n.test" tmpl/empty \
             "$goroot/src/$pkg::/src/$pkg $RW/go-tmp/$n::/tmp::rw" '' \
             's#/tmp/[0-9]+#/tmp/N#g; s/[0-9]+\.[0-9]+s/Ts/g' -- -test.short
     done
@@ -368,7 +366,7 @@ if want go; then
     # reformat in four of its directories (exit 2: some testdata does not parse, on purpose).
     gowasi build -o bin/gofmt.wasm cmd/gofmt
     "$wasifs" rewrite -q bin/gofmt.wasm --mount "/src=$goroot/src:ro" -o bin/gofmt.packed.wasm
-    check go-gofmt bin/gofmt.wasm bin/gofmt.packed.wasm gofmt tmpl/go-empty "$goroot/src::/src" '' '' \
+    check go-gofmt bin/gofmt.wasm bin/gofmt.packed.wasm gofmt tmpl/empty "$goroot/src::/src" '' '' \
         -- -l -s /src/go /src/io /src/os /src/cmd/gofmt
     # The Go compiler itself (53 MB, 100,000 data segments) compiling a package from the embedded
     # /src to assembly on stdout; its object goes to /tmp.
@@ -389,10 +387,10 @@ func G(s []int) (n int) {
 	return
 }
 EOF
-    "$wasifs" rewrite -q bin/go-compile.wasm --mount /src=tmpl/go-src:ro --mount /tmp=tmpl/go-empty \
+    "$wasifs" rewrite -q bin/go-compile.wasm --mount /src=tmpl/go-src:ro --mount /tmp=tmpl/empty \
         -o bin/go-compile.packed.wasm
     rm -rf go-tmp/compile && mkdir -p go-tmp/compile
-    check go-compile bin/go-compile.wasm bin/go-compile.packed.wasm compile tmpl/go-empty \
+    check go-compile bin/go-compile.wasm bin/go-compile.packed.wasm compile tmpl/empty \
         "$RW/tmpl/go-src::/src $RW/go-tmp/compile::/tmp::rw" '' '' -- -S -p p -o /tmp/p.o /src/p.go
 fi
 
@@ -410,9 +408,8 @@ if want rg; then
     echo 'fn logged() {}' > tmpl/rg/x.log
     cp "$rg" bin/rg.wasm
     "$wasifs" rewrite -q bin/rg.wasm --mount /t=tmpl/rg:ro -o bin/rg.packed.wasm
-    r() { check "$1" bin/rg.wasm bin/rg.packed.wasm rg tmpl/go-empty "$RW/tmpl/rg::/t" '' '' \
+    r() { check "$1" bin/rg.wasm bin/rg.packed.wasm rg tmpl/empty "$RW/tmpl/rg::/t" '' '' \
         -- --sort path "${@:2}"; }
-    mkdir -p tmpl/go-empty
     r rg-files --files /t
     r rg-all-files -uu --files /t
     r rg-search -n 'fn \w+\(' /t
