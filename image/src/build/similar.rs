@@ -1,4 +1,4 @@
-//! Groups of similar files (versions or builds of one file: the same name up to its digits, or the same extension from 64 KiB, sizes within 2×, most of the content of their first 16 KiB in common), whose chunks are compressed side by side so that each later file costs about what differs.
+//! Groups of similar files (versions or builds of one file: the same name up to its digits, the same extension from 64 KiB, or the same stem in any extension, sizes within 2×, most of the content of their first 16 KiB in common), whose chunks are compressed side by side so that each later file costs about what differs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::vec;
@@ -37,35 +37,46 @@ pub(super) fn groups(
 ) -> Result<Vec<Vec<usize>>, BuildError> {
     let keys: Vec<Vec<u8>> = files.iter().map(|f| name_key(f.name)).collect();
     let mut alike: BTreeMap<&[u8], usize> = BTreeMap::new();
+    let mut stems: BTreeMap<&[u8], usize> = BTreeMap::new();
     for k in &keys {
         *alike.entry(k).or_default() += 1;
+        *stems.entry(stem(k)).or_default() += 1;
     }
-    // Compared: files that share their name key with another, and large ones; with the others of
-    // their extension (those named alike share it).
-    let mut by_key: BTreeMap<&[u8], Vec<usize>> = BTreeMap::new();
+    // Compared: files that share their name key with another, and large ones, with the others of
+    // their extension (those named alike share it); then the files left out of those groups with
+    // the others of their stem, whatever their extension (one module built as `.js`, `.mjs` and
+    // `.cjs`, or as `esquery.js` and `esquery.lite.js`).
+    let mut by_ext: BTreeMap<&[u8], Vec<usize>> = BTreeMap::new();
+    let mut by_stem: BTreeMap<&[u8], Vec<usize>> = BTreeMap::new();
     for (i, (f, k)) in files.iter().zip(&keys).enumerate() {
         if f.size >= ANY_NAME_FROM || alike.get(&k[..]).is_some_and(|&n| n > 1) {
-            by_key.entry(extension(f.name)).or_default().push(i);
+            by_ext.entry(extension(f.name)).or_default().push(i);
+        }
+        if stems.get(stem(k)).is_some_and(|&n| n > 1) {
+            by_stem.entry(stem(k)).or_default().push(i);
         }
     }
-    let compared: Vec<usize> = by_key
+    let buckets: Vec<&Vec<usize>> = by_ext
         .values()
+        .chain(by_stem.values())
         .filter(|v| v.len() > 1)
-        .flatten()
-        .copied()
         .collect();
+    let mut compared: Vec<usize> = buckets.iter().copied().flatten().copied().collect();
+    compared.sort_unstable();
+    compared.dedup();
     let sketches = sketches(files, &compared, threads)?;
+    let mut grouped = vec![false; files.len()];
     let mut out = Vec::new();
-    for same in by_key.values().filter(|v| v.len() > 1) {
-        // The groups of this name: (first member's size, its anchor count, members), and which
-        // groups' first members have each anchor, so a file is compared only with groups it
-        // shares an anchor with (thousands of unrelated files of one name stay linear).
-        let mut open: Vec<(u64, usize, Vec<usize>)> = Vec::new();
+    for same in buckets {
+        // The groups of this bucket: (first member's size, members), and which groups' first
+        // members have each anchor, so a file is compared only with groups it shares an anchor
+        // with (thousands of unrelated files of one name stay linear).
+        let mut open: Vec<(u64, Vec<usize>)> = Vec::new();
         let mut by_anchor: HashMap<u64, Vec<usize>> = HashMap::new();
         let mut hits: BTreeMap<usize, usize> = BTreeMap::new();
         for &i in same {
             let (f, s) = (&files[i], &sketches[i]);
-            if s.len() < MIN_ANCHORS {
+            if s.len() < MIN_ANCHORS || grouped[i] {
                 continue;
             }
             hits.clear();
@@ -75,23 +86,28 @@ pub(super) fn groups(
                 }
             }
             let joins = hits.iter().map(|(&g, &n)| (g, n)).find(|&(g, n)| {
-                let (size, _, members) = &open[g];
+                let (size, members) = &open[g];
                 members.len() < MAX_MEMBERS
                     && f.size <= size * 2
                     && *size <= f.size * 2
                     && 2 * n >= s.len()
             });
             match joins {
-                Some((g, _)) => open[g].2.push(f.index),
+                Some((g, _)) => open[g].1.push(i),
                 None => {
                     for &a in s {
                         by_anchor.entry(a).or_default().push(open.len());
                     }
-                    open.push((f.size, s.len(), vec![f.index]));
+                    open.push((f.size, vec![i]));
                 }
             }
         }
-        out.extend(open.into_iter().map(|g| g.2).filter(|m| m.len() > 1));
+        for (_, members) in open.into_iter().filter(|g| g.1.len() > 1) {
+            for &i in &members {
+                grouped[i] = true;
+            }
+            out.push(members.iter().map(|&i| files[i].index).collect());
+        }
     }
     out.sort();
     Ok(out)
@@ -101,6 +117,17 @@ pub(super) fn groups(
 fn extension(name: &[u8]) -> &[u8] {
     let dot = name.iter().rposition(|&b| b == b'.').unwrap_or(name.len());
     name.get(dot..).unwrap_or_default()
+}
+
+/// A name key up to its first `.` after the first byte (`index` for `index.d.mts`, `.eslintrc`
+/// for `.eslintrc.json`).
+fn stem(key: &[u8]) -> &[u8] {
+    let dot = key
+        .iter()
+        .skip(1)
+        .position(|&b| b == b'.')
+        .map_or(key.len(), |p| p + 1);
+    key.get(..dot).unwrap_or_default()
 }
 
 /// A file name with every run of ASCII digits replaced by `#` (`libwindows.0.52.0.a` and
@@ -268,8 +295,37 @@ mod tests {
             cand(2, "aarch64_darwin_crypto.c", &files[2]),
             cand(3, "small_crypto.rs", &files[3]),
         ];
-        // Another extension, or under 64 KiB and named like no other: not compared.
+        // The `.c` build is compared with the `.rs` one of its stem, already grouped; under 64 KiB
+        // and named like no other: not compared.
         assert_eq!(groups(&c, 2).unwrap(), vec![vec![0, 1]]);
+    }
+
+    #[test]
+    fn builds_of_one_module_with_other_extensions_group_by_stem() {
+        let base = noise(30_000, 13);
+        let build = |i: usize| {
+            let mut b = base.clone();
+            b[1_000 + i] ^= 0xff;
+            FileData::Bytes(b)
+        };
+        let files = [build(0), build(1), build(2), build(3), build(4)];
+        let c = [
+            cand(0, "index.cjs", &files[0]),
+            cand(1, "index.d.ts", &files[1]),
+            cand(2, "index.mjs", &files[2]),
+            cand(3, "other.js", &files[3]),
+            cand(4, "parser.esm.js", &files[4]),
+        ];
+        // Under 64 KiB: `other.js` and `parser.esm.js` share their stem with no file.
+        assert_eq!(groups(&c, 2).unwrap(), vec![vec![0, 1, 2]]);
+    }
+
+    #[test]
+    fn a_stem_is_a_name_key_up_to_its_first_dot_after_the_first_byte() {
+        assert_eq!(stem(b"index.d.mts"), b"index");
+        assert_eq!(stem(b".eslintrc.json"), b".eslintrc");
+        assert_eq!(stem(b"Makefile"), b"Makefile");
+        assert_eq!(stem(b""), b"");
     }
 
     #[test]

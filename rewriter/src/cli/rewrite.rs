@@ -89,7 +89,8 @@ pub struct RewriteArgs {
     /// for files read at random (faster random reads), one for the shared blocks when small files
     /// repeat each other's content across blocks (much smaller; the first read of a small file
     /// then decodes it first, up to 2 MiB), and versions of one file (named alike up to digits,
-    /// or large with the same extension; mostly the same bytes) compressed side by side (a later
+    /// large with the same extension, or of one stem, as `index.js` and `index.mjs`; mostly the
+    /// same bytes) compressed side by side (a later
     /// version costs what differs; reading it decodes the earlier ones' chunks too); `off`
     /// compresses every file on its own.
     #[arg(long, value_name = "auto|off", default_value_t = Dictionaries::Auto)]
