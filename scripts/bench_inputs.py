@@ -75,6 +75,7 @@ class Inputs:
         self.gen_sparse()
         self.gen_mid()
         self.gen_binaries()
+        self.gen_npm()
         # Warm the page cache: every comparison below reads the trees from memory. (Through a pipe:
         # GNU tar writing to /dev/null skips reading the files' contents.)
         sh(f"tar -C {self.p('trees')} -cf - . | cat > /dev/null", shell=True)
@@ -157,6 +158,35 @@ class Inputs:
             os.symlink(src, out)
         else:
             self.notes.append(f"{src} missing (Debian clang-14): the P1/P2 binaries rows not measured.")
+
+    def gen_npm(self):
+        """A real node_modules (P1/P11 `npm`): webpack, TypeScript, ESLint and Babel as
+        bench/npm/package-lock.json pins them (165 packages, ~6,500 files, 76 MiB: scripts, type
+        declarations, source maps, each package's builds for several module systems, TypeScript's
+        native compiler), installed by `npm ci --ignore-scripts`; again only when the lockfile
+        changed. Without npm or its registry the rows are left out, with a note."""
+        src, work = os.path.join(ROOT, "bench", "npm"), self.p("npm")
+        out = self.p("trees", "npm")
+        lock = os.path.join(src, "package-lock.json")
+        done = os.path.join(work, "installed.json")
+        if not (os.path.isfile(done) and open(done, "rb").read() == open(lock, "rb").read()):
+            if shutil.which("npm") is None:
+                self.notes.append("npm missing: the P1/P11 `npm` rows not measured.")
+                return
+            shutil.rmtree(work, ignore_errors=True)
+            os.makedirs(work)
+            shutil.copy(os.path.join(src, "package.json"), work)
+            shutil.copy(lock, work)
+            r = subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=work,
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                self.notes.append(f"`npm ci` failed ({r.stderr.strip()[-200:]}): the P1/P11 `npm` rows not measured.")
+                return
+            # The lockfile of a finished install, for the next run to compare.
+            shutil.copy(lock, done)
+        if os.path.islink(out):
+            os.unlink(out)
+        os.symlink(os.path.join(work, "node_modules"), out)
 
     def gen_crates(self):
         """A real source tree: the sources of every registry crate this workspace's Cargo.lock names
