@@ -415,6 +415,21 @@ if want rg; then
     r rg-search -n 'fn \w+\(' /t
     r rg-count -c -i -g '*.rs' 'zstd' /t
     r rg-none 'no such text anywhere' /t
+    # And over a node_modules (bench/npm's lockfile: webpack, TypeScript, ESLint, Babel; 6,502
+    # files), whose builds of one module for several module systems are packed side by side.
+    npm_dir="$RW/dl/npm"
+    if ! cmp -s "$root/bench/npm/package-lock.json" "$npm_dir/installed.json"; then
+        rm -rf "$npm_dir" && mkdir -p "$npm_dir"
+        cp "$root/bench/npm/package.json" "$root/bench/npm/package-lock.json" "$npm_dir/"
+        (cd "$npm_dir" && npm ci -s --ignore-scripts --no-audit --no-fund)
+        cp "$root/bench/npm/package-lock.json" "$npm_dir/installed.json"
+    fi
+    "$wasifs" rewrite -q bin/rg.wasm --mount /n="$npm_dir/node_modules":ro -o bin/rg-npm.packed.wasm
+    n() { check "$1" bin/rg.wasm bin/rg-npm.packed.wasm rg tmpl/empty "$npm_dir/node_modules::/n" '' '' \
+        -- --sort path "${@:2}"; }
+    n rg-npm-files -uu --files /n
+    n rg-npm-count -c 'module\.exports|export default' /n
+    n rg-npm-mjs -n -g '*.{mjs,cjs}' 'import\(' /n
 fi
 
 [ $fails = 0 ] || { echo "realworld.sh: $fails case(s) differ; see $RW/r/<case>/" >&2; exit 1; }
