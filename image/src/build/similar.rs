@@ -230,6 +230,17 @@ mod tests {
         }
     }
 
+    /// `n` builds of `base`, the `i`-th with byte `at + i` flipped.
+    fn builds(base: &[u8], at: usize, n: usize) -> Vec<FileData> {
+        (0..n)
+            .map(|i| {
+                let mut b = base.to_vec();
+                b[at + i] ^= 0xff;
+                FileData::Bytes(b)
+            })
+            .collect()
+    }
+
     #[test]
     fn versions_of_one_file_group_and_unrelated_or_differently_named_files_do_not() {
         let v1 = noise(40_000, 1);
@@ -278,17 +289,8 @@ mod tests {
     #[test]
     fn large_builds_of_one_file_named_otherwise_group_by_extension() {
         let base = noise(80_000, 11);
-        let build = |i: usize| {
-            let mut b = base.clone();
-            b[10_000 + i] ^= 0xff;
-            FileData::Bytes(b)
-        };
-        let files = [
-            build(0),
-            build(1),
-            build(2),
-            FileData::Bytes(base[..40_000].to_vec()),
-        ];
+        let mut files = builds(&base, 10_000, 3);
+        files.push(FileData::Bytes(base[..40_000].to_vec()));
         let c = [
             cand(0, "x86_64_linux_crypto.rs", &files[0]),
             cand(1, "aarch64_darwin_crypto.rs", &files[1]),
@@ -302,20 +304,15 @@ mod tests {
 
     #[test]
     fn builds_of_one_module_with_other_extensions_group_by_stem() {
-        let base = noise(30_000, 13);
-        let build = |i: usize| {
-            let mut b = base.clone();
-            b[1_000 + i] ^= 0xff;
-            FileData::Bytes(b)
-        };
-        let files = [build(0), build(1), build(2), build(3), build(4)];
-        let c = [
-            cand(0, "index.cjs", &files[0]),
-            cand(1, "index.d.ts", &files[1]),
-            cand(2, "index.mjs", &files[2]),
-            cand(3, "other.js", &files[3]),
-            cand(4, "parser.esm.js", &files[4]),
+        let files = builds(&noise(30_000, 13), 1_000, 5);
+        let names = [
+            "index.cjs",
+            "index.d.ts",
+            "index.mjs",
+            "other.js",
+            "parser.esm.js",
         ];
+        let c: Vec<Candidate<'_>> = (0..5).map(|i| cand(i, names[i], &files[i])).collect();
         // Under 64 KiB: `other.js` and `parser.esm.js` share their stem with no file.
         assert_eq!(groups(&c, 2).unwrap(), vec![vec![0, 1, 2]]);
     }
