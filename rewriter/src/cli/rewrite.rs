@@ -90,9 +90,8 @@ pub struct RewriteArgs {
     /// repeat each other's content across blocks (much smaller; the first read of a small file
     /// then decodes it first, up to 2 MiB), and versions of one file (named alike up to digits,
     /// large with the same extension, or of one stem, as `index.js` and `index.mjs`; mostly the
-    /// same bytes) compressed side by side (a later
-    /// version costs what differs; reading it decodes the earlier ones' chunks too); `off`
-    /// compresses every file on its own.
+    /// same bytes) compressed side by side (a later version costs what differs; reading it
+    /// decodes the earlier ones' chunks too); `off` compresses every file on its own.
     #[arg(long, value_name = "auto|off", default_value_t = Dictionaries::Auto)]
     dictionaries: Dictionaries,
     /// Whether the runtime's own preopens (its `--dir`s) stay visible after the embedded ones:

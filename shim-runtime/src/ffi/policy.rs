@@ -197,9 +197,10 @@ fn put_sizes(list: &[Vec<u8>], count: u32, size: u32) -> R<()> {
 fn list_call(env: bool, sizes: bool, a: u32, b: u32) -> u32 {
     ret(policy(|s| {
         let list = if env { s.env()? } else { s.args()? };
-        match sizes {
-            true => put_sizes(list, a, b),
-            false => write_list(&mut Mem, list, a, b),
+        if sizes {
+            put_sizes(list, a, b)
+        } else {
+            write_list(&mut Mem, list, a, b)
         }
     }))
 }
