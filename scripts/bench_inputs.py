@@ -163,8 +163,8 @@ class Inputs:
         """A real node_modules (P1/P11 `npm`): webpack, TypeScript, ESLint and Babel as
         bench/npm/package-lock.json pins them (165 packages, ~6,500 files, 76 MiB: scripts, type
         declarations, source maps, each package's builds for several module systems, TypeScript's
-        native compiler), installed by `npm ci --ignore-scripts`; again only when the lockfile
-        changed. Without npm or its registry the rows are left out, with a note."""
+        native compiler), installed by `npm ci --ignore-scripts`, and installed again only when the
+        lockfile changed. Without npm or its registry the rows are left out, with a note."""
         src, work = os.path.join(ROOT, "bench", "npm"), self.p("npm")
         out = self.p("trees", "npm")
         lock = os.path.join(src, "package-lock.json")
