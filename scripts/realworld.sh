@@ -4,11 +4,12 @@
 # run WITHOUT that --dir, against the original run WITH it: stdout, stderr, exit code and every
 # written file.
 #
-# Usage: scripts/realworld.sh [--only yosys|clang|nextpnr|ruby|go|rg]...
+# Usage: scripts/realworld.sh [--only yosys|clang|nextpnr|ruby|go|rg|mdbook]...
 #   Work dir: $RW (default /tmp/realworld; never inside the checkout). Needs npm, the project venv
 #   with wasmtime (scripts/install-toolchains.sh --python: .tools/venv, as scripts/run_wasm.py uses)
 #   and target/release/wasifs (built if missing).
-#   Versions are pinned (override with YOSYS_VER, NEXTPNR_VER, CLANG_VER, RUBY_VER, GO_VER, RG_VER).
+#   Versions are pinned (override with YOSYS_VER, NEXTPNR_VER, CLANG_VER, RUBY_VER, GO_VER, RG_VER,
+#   MDBOOK_VER).
 #   Prints one line per case with both run times, then SAME/DIFF; exits 1 if any case differs. The
 #   first run of each module compiles it (about a minute each for yosys and clang on two cores);
 #   wasmtime's cache keeps them.
@@ -22,11 +23,12 @@ CLANG_VER="${CLANG_VER:-22.0.0-git20542-10}"
 RUBY_VER="${RUBY_VER:-2.10.1}"
 GO_VER="${GO_VER:-1.27.3}"
 RG_VER="${RG_VER:-15.2.0}"
+MDBOOK_VER="${MDBOOK_VER:-0.5.4}"
 only=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --only) only+=("$2"); shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "realworld.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -430,6 +432,32 @@ if want rg; then
     n rg-npm-files -uu --files /n
     n rg-npm-count -c 'module\.exports|export default' /n
     n rg-npm-mjs -n -g '*.{mjs,cjs}' 'import\(' /n
+fi
+
+if want mdbook; then
+    # mdbook $MDBOOK_VER (crates.io, without its web server, built for wasm32-wasip1) rendering a
+    # book embedded read-only into a host directory both runs preopen: this checkout's markdown
+    # (tables, code, stray HTML) as chapters. Then the same book with a chapter missing, which
+    # mdbook tries to create in its read-only source: the same error either way.
+    mdb="$RW/dl/mdbook/bin/mdbook.wasm"
+    [ -f "$mdb" ] || cargo install -q --locked --target wasm32-wasip1 --root "$RW/dl/mdbook" \
+        mdbook --version "$MDBOOK_VER" --no-default-features
+    rm -rf tmpl/book && mkdir -p tmpl/book/src
+    printf '[book]\ntitle = "wasifs"\nlanguage = "en"\n\n[output.html]\n' > tmpl/book/book.toml
+    echo '# Summary' > tmpl/book/src/SUMMARY.md
+    (cd "$root" && git ls-files '*.md') | while read -r f; do
+        c=$(echo "$f" | tr '/' '-')
+        cp "$root/$f" "tmpl/book/src/$c"
+        echo "- [$f]($c)" >> tmpl/book/src/SUMMARY.md
+    done
+    rm -rf tmpl/book-gap && cp -r tmpl/book tmpl/book-gap
+    echo '- [Missing](missing.md)' >> tmpl/book-gap/src/SUMMARY.md
+    cp "$mdb" bin/mdbook.wasm
+    for b in book book-gap; do
+        "$wasifs" rewrite -q bin/mdbook.wasm --mount /book=tmpl/$b:ro -o bin/mdbook-$b.packed.wasm
+        check mdbook-$b bin/mdbook.wasm bin/mdbook-$b.packed.wasm mdbook tmpl/empty \
+            "$RW/tmpl/$b::/book" "@T::/out::rw" '' -- build /book -d /out
+    done
 fi
 
 [ $fails = 0 ] || { echo "realworld.sh: $fails case(s) differ; see $RW/r/<case>/" >&2; exit 1; }
