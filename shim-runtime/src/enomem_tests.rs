@@ -2,6 +2,8 @@
 //! binary's allocator can be told to fail every allocation from the n-th on, and each call is run
 //! with n = 0, 1, 2, … until it no longer runs out. An allocation the shim does not handle ends in
 //! `handle_alloc_error`, which aborts this test binary, so these tests cannot pass with one left.
+//! And, on the same writable tree, that what an fd only counted is given back at its close while
+//! every change made through it stays.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -149,6 +151,13 @@ fn pwrite(v: &mut V, m: &mut TestMem, fd: u32, off: u64, len: u32) -> R<()> {
     v.fd_write(m, fd, Iovecs { ptr: IOV, count: 1 }, Some(off), OUT)
 }
 
+/// Reads `len` bytes at `off` through `fd` with pread, into `BUF`.
+fn pread(v: &mut V, m: &mut TestMem, fd: u32, off: u64, len: u32) -> R<()> {
+    m.put(IOV, &BUF.to_le_bytes()).unwrap();
+    m.put(IOV + 4, &len.to_le_bytes()).unwrap();
+    v.fd_read(m, fd, Iovecs { ptr: IOV, count: 1 }, Some(off), OUT)
+}
+
 /// One call (or a short sequence the app would make) on a state prepared by the test.
 type Op = fn(&mut V, &mut TestMem) -> R<()>;
 
@@ -173,9 +182,7 @@ const OPS: &[(&str, Op)] = &[
     }),
     ("read", |v, m| {
         let fd = open(v, m, "f", 0)?;
-        m.put(IOV, &BUF.to_le_bytes()).unwrap();
-        m.put(IOV + 4, &100_000u32.to_le_bytes()).unwrap();
-        v.fd_read(m, fd, Iovecs { ptr: IOV, count: 1 }, Some(60_000), OUT)
+        pread(v, m, fd, 60_000, 100_000)
     }),
     ("mkdir", |v, m| {
         let p = put_path(m, PATH, "d/sub");
@@ -301,4 +308,70 @@ fn after_running_out_while_writing_the_app_can_still_delete_close_and_go_on() {
     assert_eq!(v.path_remove(&m, 3, p, false), Ok(()));
     let fd = open(&mut v, &mut m, "out", OFLAGS_CREAT).unwrap();
     assert_eq!(pwrite(&mut v, &mut m, fd, 0, 60_000), Ok(()));
+}
+
+/// The word at `word` of the filestat of `p` (3: nlink, 4: size, 6: mtim).
+fn stat_word(v: &mut V, m: &mut TestMem, p: &str, word: u32) -> u64 {
+    let path = put_path(m, PATH, p);
+    v.path_filestat_get(m, 3, path, LookupFlags(0), OUT)
+        .unwrap();
+    let b = m.get(OUT + 8 * word, 8).unwrap();
+    u64::from_le_bytes(b.try_into().unwrap())
+}
+
+#[test]
+fn a_file_only_read_leaves_no_record_at_its_close_and_changes_made_through_an_fd_stay() {
+    let (mut v, mut m) = setup();
+    let records = |v: &V| v.fs.nodes.iter().filter(|n| n.is_some()).count();
+    for _ in 0..3 {
+        let f = open(&mut v, &mut m, "f", 0).unwrap();
+        let again = open(&mut v, &mut m, "f", 0).unwrap();
+        let d = open(&mut v, &mut m, "many", OFLAGS_DIRECTORY).unwrap();
+        pread(&mut v, &mut m, f, 100_000, 70_000).unwrap();
+        let listing = Buf {
+            ptr: BUF,
+            len: 4096,
+        };
+        v.fd_readdir(&mut m, d, listing, 0, OUT).unwrap();
+        for fd in [f, again, d] {
+            v.fd_close(fd).unwrap();
+        }
+    }
+    assert_eq!(records(&v), 0, "read and listed, then closed: nothing kept");
+    // Written through an fd (BUF holds the app's bytes), then closed: read back.
+    m.put(BUF, b"written").unwrap();
+    let f = open(&mut v, &mut m, "f", 0).unwrap();
+    pwrite(&mut v, &mut m, f, 123_456, 7).unwrap();
+    v.fd_close(f).unwrap();
+    let f = open(&mut v, &mut m, "f", 0).unwrap();
+    m.put(BUF, &[0; 7]).unwrap();
+    pread(&mut v, &mut m, f, 123_456, 7).unwrap();
+    assert_eq!(m.get(BUF, 7).unwrap(), b"written");
+    v.fd_close(f).unwrap();
+    // Truncated, timed through the fd or through a path, linked: all while open, then closed.
+    let g = open(&mut v, &mut m, "d/g", 0).unwrap();
+    v.fd_filestat_set_size(g, 1).unwrap();
+    v.fd_close(g).unwrap();
+    assert_eq!(stat_word(&mut v, &mut m, "d/g", 4), 1);
+    let mtim = |t| Times {
+        atim: 0,
+        mtim: t,
+        fst: FSTFLAGS_MTIM,
+    };
+    let e5 = open(&mut v, &mut m, "many/entry-05", 0).unwrap();
+    v.fd_filestat_set_times(e5, mtim(77)).unwrap();
+    v.fd_close(e5).unwrap();
+    assert_eq!(stat_word(&mut v, &mut m, "many/entry-05", 6), 77);
+    let e6 = open(&mut v, &mut m, "many/entry-06", 0).unwrap();
+    let p = put_path(&mut m, PATH, "many/entry-06");
+    v.path_filestat_set_times(&m, 3, p, LookupFlags(0), mtim(78))
+        .unwrap();
+    v.fd_close(e6).unwrap();
+    assert_eq!(stat_word(&mut v, &mut m, "many/entry-06", 6), 78);
+    let e7 = open(&mut v, &mut m, "many/entry-07", 0).unwrap();
+    let a = put_path(&mut m, PATH, "many/entry-07");
+    let b = put_path(&mut m, PATH2, "many/linked");
+    v.path_link(&m, 3, a, LookupFlags(0), 3, b).unwrap();
+    v.fd_close(e7).unwrap();
+    assert_eq!(stat_word(&mut v, &mut m, "many/entry-07", 3), 2);
 }
