@@ -384,4 +384,14 @@ fn files_only_read_keep_no_record_but_the_last_closed_and_changes_made_through_a
     v.path_link(&m, 3, a, LookupFlags(0), 3, b).unwrap();
     v.fd_close(e7).unwrap();
     assert_eq!(stat_word(&mut v, &mut m, "many/entry-07", 3), 2);
+    // Kept as the last one closed, then changed by path with no fd open, then another file
+    // closed after it (which frees a record kept only to count fds): the change stays.
+    let e8 = open(&mut v, &mut m, "many/entry-08", 0).unwrap();
+    v.fd_close(e8).unwrap();
+    let p = put_path(&mut m, PATH, "many/entry-08");
+    v.path_filestat_set_times(&m, 3, p, LookupFlags(0), mtim(79))
+        .unwrap();
+    let e9 = open(&mut v, &mut m, "many/entry-09", 0).unwrap();
+    v.fd_close(e9).unwrap();
+    assert_eq!(stat_word(&mut v, &mut m, "many/entry-08", 6), 79);
 }
