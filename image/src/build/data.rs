@@ -20,6 +20,7 @@ use super::dedup::{content_hash, Dedup};
 use super::dict;
 use super::error::to_u32;
 use super::pack::{Block, Packer};
+use super::pairs;
 use super::similar;
 use super::sink::ImageSink;
 use super::tree::{Body, Order, Tree};
@@ -84,15 +85,27 @@ pub(super) fn write(
     // nothing else: made side by side (~100 ms of a 0.8 s source-tree rewrite, one after another
     // on one core before).
     let (groups, dict, block_dict) = std::thread::scope(|s| {
-        let groups = s.spawn(|| similar::groups(&alike, threads));
+        let groups = s.spawn(|| -> Result<_, BuildError> {
+            let named = similar::groups(&alike, threads)?;
+            let mut in_group = std::vec![false; log2s.len()];
+            for &i in named.iter().flatten() {
+                if let Some(g) = in_group.get_mut(i) {
+                    *g = true;
+                }
+            }
+            let taken: Vec<bool> = alike.iter().map(|c| in_group[c.index]).collect();
+            let paired = pairs::pairs(&alike, &taken, &log2s, threads)?;
+            Ok((named, paired))
+        });
         let dict = s.spawn(|| dict::train(&random));
         let bytes = tree.stats().data_len;
         let block_dict =
             block_dict::choose(&small, &mid, bytes, opts.level, opts.block_size, threads);
         (joined(groups), joined(dict), block_dict)
     });
-    let (groups, dict, block_dict) = (groups?, dict?, block_dict?);
-    for &i in groups.iter().flatten() {
+    let ((groups, paired), dict, block_dict) = (groups?, dict?, block_dict?);
+    let members = paired.iter().flat_map(|p| &p.members);
+    for &i in groups.iter().flatten().chain(members) {
         if let Some(log2) = log2s.get_mut(i) {
             *log2 = (*log2).min(DEFAULT_CHUNK_LOG2);
         }
@@ -130,7 +143,7 @@ pub(super) fn write(
         w.data.dict = dict_range;
         w.data.block_dict = block_dict_range;
         w.share = block_dict.is_some();
-        w.set_groups(&groups, |i| {
+        w.set_groups(&groups, paired, |i| {
             match order.nodes.get(i).map(|&r| &tree.node(r).body) {
                 Some(Body::File { data, size, .. }) => Some((data, *size)),
                 _ => None,
@@ -139,7 +152,8 @@ pub(super) fn write(
         for (i, &r) in order.nodes.iter().enumerate() {
             if let Body::File { data, size, .. } = &tree.node(r).body {
                 match w.groups.remove(&i) {
-                    Some(members) => w.add_group(members)?,
+                    Some((members, None)) => w.add_group(members)?,
+                    Some((members, Some(frames))) => w.add_frames(members, &frames)?,
                     None if w.grouped.get(i) == Some(&true) => {}
                     None => w.add_file(i, data, *size)?,
                 }
@@ -266,11 +280,11 @@ struct DataWriter<'a, 'o, 's, 'e> {
     small: Vec<u8>,
     /// Groups of similar files not yet written, by their first member's position: every
     /// member's position, contents and size.
-    groups: BTreeMap<usize, group::Members<'a>>,
+    groups: BTreeMap<usize, (group::Members<'a>, Option<group::Frames>)>,
     /// Whether the file at a position is a later member of a group (written with its first).
     grouped: Vec<bool>,
     /// The chunk records of the group being appended, per member.
-    group_records: Vec<(usize, Vec<Chunk>)>,
+    group_records: Vec<(usize, Vec<(u32, Chunk)>)>,
     /// Whether the image has a block dictionary, which files that [`shares`] are compressed
     /// against.
     share: bool,

@@ -17,6 +17,7 @@ mod holes;
 mod layout;
 mod meta;
 mod pack;
+mod pairs;
 mod short_matches;
 mod similar;
 mod sink;

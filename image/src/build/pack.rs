@@ -18,6 +18,8 @@ const FLUSH_AFTER: usize = 8 * 1024;
 pub(super) struct Packed {
     /// Its position in the node order.
     pub(super) index: usize,
+    /// Which chunk of the file it is (a piece of a group's frame; 0 for a small file).
+    pub(super) chunk: u32,
     /// Where its bytes start in the block.
     off: u32,
     /// Its length.
@@ -37,12 +39,13 @@ pub(super) struct Block {
 }
 
 impl Block {
-    /// Appends `bytes`, a piece of file `index`, ending a zstd block every `segment` bytes of it
-    /// and at its end (a group of similar files: one chunk of each member).
-    pub(super) fn add_piece(&mut self, index: usize, bytes: &[u8], segment: usize) {
+    /// Appends `bytes`, chunk `chunk` of file `index`, ending a zstd block every `segment` bytes
+    /// of it and at its end (a frame of a group of similar files).
+    pub(super) fn add_piece(&mut self, (index, chunk): (usize, u32), bytes: &[u8], segment: usize) {
         let off = self.raw.len();
         self.files.push(Packed {
             index,
+            chunk,
             off: off as u32,
             len: bytes.len() as u32,
         });
@@ -125,6 +128,7 @@ impl Packer {
         };
         self.block.files.push(Packed {
             index,
+            chunk: 0,
             off: self.block.raw.len() as u32,
             len: bytes.len() as u32,
         });

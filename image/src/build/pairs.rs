@@ -1,0 +1,352 @@
+//! Files holding parts of another at other offsets (a bundle and the module it was built from, one declaration file holding most of another), found by content-defined anchors: each chunk of such a file (a follower) is compressed right after the chunk of its base it shares the most anchors with, in one shared frame, so it costs about what differs; readers need nothing new.
+
+use std::collections::{HashMap, HashSet};
+use std::vec::Vec;
+
+use super::dedup::content_hash;
+use super::similar::{fingerprints, Candidate};
+use super::BuildError;
+use crate::format::{DEFAULT_CHUNK_LOG2, MAX_CHUNK_LOG2};
+
+/// Largest file paired: a group's members are read whole when it is written.
+const MAX_FILE: u64 = 4 << 20;
+/// Members of a group at most (a base and its followers).
+const MAX_MEMBERS: usize = 8;
+/// Fewest anchors a chunk must have to be matched (~2 KiB of content).
+const MIN_ANCHORS: usize = 8;
+/// A follower's chunk joins a base chunk's frame when at least this share (1 / this) of its
+/// anchors are in that chunk (the bench's `npm` 1.055× `tar.zst` at a quarter, 1.051× at an
+/// eighth, 1.047× at a sixteenth, 1.045× at a 32nd; whole-tree reads the same).
+const MIN_SHARE: usize = 16;
+/// Anchors in more chunks than this are boilerplate (licence headers, generated preambles), not a
+/// sign that two chunks share content.
+const MAX_SPREAD: usize = 32;
+/// Uncompressed bytes a frame may hold: a base chunk and the followers' chunks after it.
+const FRAME_BYTES: u64 = 1 << MAX_CHUNK_LOG2;
+
+/// A base and its followers: their positions in node order (sorted) and the frames they are
+/// written in, in order, each a list of (position, chunk number) covering every chunk of every
+/// member once.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Paired {
+    pub(super) members: Vec<usize>,
+    pub(super) frames: Vec<Vec<(usize, u32)>>,
+}
+
+/// What a candidate has become.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Free,
+    Base,
+    Follower,
+    /// The same bytes as an earlier file (as far as a hash tells): stored as its copy.
+    Copy,
+}
+
+/// One chunk of a candidate: its file (a slot in the candidates taken) and number, its length,
+/// and its sorted anchors.
+struct Piece {
+    slot: usize,
+    number: u32,
+    len: u64,
+    anchors: Vec<u64>,
+}
+
+/// The groups of a base and its followers among `files` (in node order) not `taken` by another
+/// group (by position in `files`): each file in turn, unless it is a base already, follows the
+/// file (not a follower) whose chunks share the most anchors with its own; each file in chunks of `1 << log2s[position in node order]` bytes
+/// (capped at the default chunk size, as in a group); anchors are taken on up to `threads`
+/// threads (0: one per core).
+pub(super) fn pairs(
+    files: &[Candidate<'_>],
+    taken: &[bool],
+    log2s: &[u8],
+    threads: usize,
+) -> Result<Vec<Paired>, BuildError> {
+    let log2 = |f: &Candidate<'_>| log2s.get(f.index).copied().unwrap_or(DEFAULT_CHUNK_LOG2);
+    // Files read whole (executables, libraries: larger chunks) are left out: in this workspace's
+    // crates a third of the bytes to look at, for 0.1 % of what pairs save.
+    let slots: Vec<&Candidate<'_>> = files
+        .iter()
+        .zip(taken)
+        .filter(|(f, &t)| !t && f.size <= MAX_FILE && log2(f) <= DEFAULT_CHUNK_LOG2)
+        .map(|(f, _)| f)
+        .collect();
+    let chunk = |f: &Candidate<'_>| 1u64 << log2(f);
+    let (pieces, hashes) = anchored(&slots, &chunk, threads)?;
+    let mut index: HashMap<u64, Vec<u32>> = HashMap::new();
+    for (id, p) in pieces.iter().enumerate() {
+        for &a in &p.anchors {
+            index.entry(a).or_default().push(id as u32);
+        }
+    }
+    index.retain(|_, ids| ids.len() <= MAX_SPREAD);
+    let mut first = std::vec![0usize; slots.len() + 1];
+    for p in &pieces {
+        first[p.slot + 1] += 1;
+    }
+    for s in 0..slots.len() {
+        first[s + 1] += first[s];
+    }
+    let mut role = std::vec![Role::Free; slots.len()];
+    let mut seen = HashSet::new();
+    for (s, f) in slots.iter().enumerate() {
+        if !seen.insert((f.size, hashes[s])) {
+            role[s] = Role::Copy;
+        }
+    }
+    // Bytes in each piece's frame so far (its own, then its followers'), and each base's members.
+    let mut filled: Vec<u64> = pieces.iter().map(|p| p.len).collect();
+    let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
+    // Each follower's chunks placed after a base chunk: (follower slot, chunk number, base piece).
+    let mut placed: Vec<(usize, u32, usize)> = Vec::new();
+    // Anchors each piece shares with the chunk looked at, and the pieces counted.
+    let mut hits = std::vec![0u32; pieces.len()];
+    let mut touched: Vec<u32> = Vec::new();
+    for b in 0..slots.len() {
+        if role[b] != Role::Free {
+            continue;
+        }
+        // For each candidate base, the best chunk of it for each of b's chunks, and the anchors
+        // those share in all.
+        let mut by_base: HashMap<usize, (usize, Vec<(u32, usize)>)> = HashMap::new();
+        for k in first[b]..first[b + 1] {
+            let p = &pieces[k];
+            if p.anchors.len() < MIN_ANCHORS {
+                continue;
+            }
+            for a in &p.anchors {
+                for &j in index.get(a).map_or(&[][..], |v| &v[..]) {
+                    let s = pieces[j as usize].slot;
+                    if s != b && matches!(role[s], Role::Free | Role::Base) {
+                        if hits[j as usize] == 0 {
+                            touched.push(j);
+                        }
+                        hits[j as usize] += 1;
+                    }
+                }
+            }
+            let mut best: HashMap<usize, (usize, usize)> = HashMap::new();
+            for j in touched.drain(..) {
+                let n = std::mem::take(&mut hits[j as usize]) as usize;
+                if n * MIN_SHARE < p.anchors.len() {
+                    continue;
+                }
+                let s = pieces[j as usize].slot;
+                let e = best.entry(s).or_insert((0, 0));
+                if (n, usize::MAX - j as usize) > (e.0, usize::MAX - e.1) {
+                    *e = (n, j as usize);
+                }
+            }
+            for (s, (n, j)) in best {
+                let e = by_base.entry(s).or_default();
+                e.0 += n;
+                e.1.push((p.number, j));
+            }
+        }
+        let Some((a, (_, mut chunks))) = by_base
+            .into_iter()
+            .filter(|(a, _)| members.get(a).map_or(1, Vec::len) < MAX_MEMBERS)
+            .max_by_key(|(a, (n, _))| (*n, usize::MAX - a))
+        else {
+            continue;
+        };
+        chunks.sort_unstable();
+        let mut any = false;
+        for (number, j) in chunks {
+            let len = pieces[first[b] + number as usize].len;
+            if filled[j] + len <= FRAME_BYTES {
+                filled[j] += len;
+                placed.push((b, number, j));
+                any = true;
+            }
+        }
+        if any {
+            role[a] = Role::Base;
+            role[b] = Role::Follower;
+            members.entry(a).or_insert_with(|| std::vec![a]).push(b);
+        }
+    }
+    Ok(groups(&slots, &pieces, &first, members, &placed))
+}
+
+/// The groups of each base with its followers: a frame per base chunk (the followers' chunks
+/// placed after it), then a frame for each of a follower's chunks placed nowhere.
+fn groups(
+    slots: &[&Candidate<'_>],
+    pieces: &[Piece],
+    first: &[usize],
+    members: HashMap<usize, Vec<usize>>,
+    placed: &[(usize, u32, usize)],
+) -> Vec<Paired> {
+    let mut after: HashMap<usize, Vec<(usize, u32)>> = HashMap::new();
+    let mut is_placed: HashSet<(usize, u32)> = HashSet::new();
+    for &(b, number, j) in placed {
+        after.entry(j).or_default().push((slots[b].index, number));
+        is_placed.insert((b, number));
+    }
+    let mut out: Vec<Paired> = members
+        .into_iter()
+        .map(|(a, group)| {
+            let mut frames = Vec::new();
+            for (j, p) in pieces.iter().enumerate().take(first[a + 1]).skip(first[a]) {
+                let mut frame = std::vec![(slots[a].index, p.number)];
+                frame.extend(after.remove(&j).unwrap_or_default());
+                frames.push(frame);
+            }
+            for &b in &group[1..] {
+                for p in &pieces[first[b]..first[b + 1]] {
+                    if !is_placed.contains(&(b, p.number)) {
+                        frames.push(std::vec![(slots[b].index, p.number)]);
+                    }
+                }
+            }
+            let mut members: Vec<usize> = group.iter().map(|&s| slots[s].index).collect();
+            members.sort_unstable();
+            Paired { members, frames }
+        })
+        .collect();
+    out.sort_unstable_by_key(|p| p.members[0]);
+    out
+}
+
+/// Every chunk of `slots`, with its anchors, in slot order, and a hash of each file's bytes;
+/// taken on up to `threads` threads, each a contiguous share of the files (the first error in
+/// slot order).
+fn anchored(
+    slots: &[&Candidate<'_>],
+    chunk: &(dyn Fn(&Candidate<'_>) -> u64 + Sync),
+    threads: usize,
+) -> Result<(Vec<Piece>, Vec<u64>), BuildError> {
+    let share = slots
+        .len()
+        .div_ceil(super::compress::thread_count(threads))
+        .max(1);
+    type Part = (Vec<Piece>, Vec<u64>);
+    let parts: Vec<Result<Part, BuildError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = slots
+            .chunks(share)
+            .enumerate()
+            .map(|(n, part)| {
+                s.spawn(move || {
+                    let (mut out, mut hashes) = (Vec::new(), Vec::new());
+                    let mut body = Vec::new();
+                    for (i, f) in part.iter().enumerate() {
+                        body.resize(f.size as usize, 0);
+                        f.data.read_at(0, &mut body)?;
+                        hashes.push(content_hash(&body));
+                        let c = chunk(f) as usize;
+                        for (number, bytes) in body.chunks(c).enumerate() {
+                            let mut anchors = Vec::new();
+                            fingerprints(bytes, &mut anchors);
+                            anchors.sort_unstable();
+                            anchors.dedup();
+                            out.push(Piece {
+                                slot: n * share + i,
+                                number: number as u32,
+                                len: bytes.len() as u64,
+                                anchors,
+                            });
+                        }
+                    }
+                    Ok((out, hashes))
+                })
+            })
+            .collect();
+        handles.into_iter().map(super::data::joined).collect()
+    });
+    let (mut out, mut hashes) = (Vec::new(), Vec::new());
+    for p in parts {
+        let (pieces, h) = p?;
+        out.extend(pieces);
+        hashes.extend(h);
+    }
+    Ok((out, hashes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::compress::tests::noise;
+    use crate::build::FileData;
+
+    /// The pairs among `bodies` (each at its position in node order), none taken, in 256 KiB
+    /// chunks.
+    fn paired(bodies: &[Vec<u8>]) -> Vec<Paired> {
+        let data: Vec<FileData> = bodies.iter().map(|b| FileData::Bytes(b.clone())).collect();
+        let files: Vec<Candidate<'_>> = data
+            .iter()
+            .enumerate()
+            .map(|(index, d)| Candidate {
+                index,
+                name: b"f",
+                size: bodies[index].len() as u64,
+                data: d,
+            })
+            .collect();
+        let log2s = std::vec![DEFAULT_CHUNK_LOG2; bodies.len()];
+        pairs(&files, &std::vec![false; files.len()], &log2s, 2).unwrap()
+    }
+
+    const C: usize = 1 << DEFAULT_CHUNK_LOG2;
+
+    #[test]
+    fn chunks_holding_another_files_chunks_elsewhere_follow_them_in_their_frames() {
+        // A file of three distinct chunks; a later file holding them in another order, each with
+        // a little of its own, then a chunk found nowhere; an unrelated file. The first file
+        // turned to finds the other: it follows, its chunks each after the one holding it.
+        let base = noise(3 * C, 1);
+        let mut follower = Vec::new();
+        for i in [2, 0, 1] {
+            follower.extend_from_slice(&base[i * C..i * C + C - 1000]);
+            follower.extend(noise(1000, 10 + i as u64));
+        }
+        follower.extend(noise(C / 2, 20));
+        let bodies = [noise(C, 3), base, follower, noise(2 * C, 4)];
+        let got = paired(&bodies);
+        let want = Paired {
+            members: std::vec![1, 2],
+            frames: std::vec![
+                std::vec![(2, 0), (1, 2)],
+                std::vec![(2, 1), (1, 0)],
+                std::vec![(2, 2), (1, 1)],
+                std::vec![(2, 3)],
+            ],
+        };
+        assert_eq!(got, std::vec![want]);
+    }
+
+    #[test]
+    fn a_frame_holds_at_most_its_bytes_and_unrelated_or_boilerplate_files_stay_apart() {
+        // Five files of one chunk's content, each with its own tail: the first follows the second
+        // (the first of the best), whose frame takes three followers' chunks (1 MiB); the fifth
+        // file finds no room and stays alone.
+        let common = noise(C - 4096, 5);
+        let bodies: Vec<Vec<u8>> = (0..5)
+            .map(|i| {
+                let mut b = common.clone();
+                b.extend(noise(4096, 30 + i));
+                b
+            })
+            .collect();
+        let got = paired(&bodies);
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            got[0].frames,
+            std::vec![std::vec![(1, 0), (0, 0), (2, 0), (3, 0)]]
+        );
+        assert_eq!(got[0].members, std::vec![0, 1, 2, 3]);
+        // Files that share nothing, or only what more than `MAX_SPREAD` chunks share, pair with none.
+        let unrelated: Vec<Vec<u8>> = (0..4).map(|i| noise(C, 40 + i)).collect();
+        assert!(paired(&unrelated).is_empty());
+        let header = noise(8 * 1024, 6);
+        let boiler: Vec<Vec<u8>> = (0..MAX_SPREAD as u64 + 1)
+            .map(|i| {
+                let mut b = header.clone();
+                b.extend(noise(24 * 1024, 100 + i));
+                b
+            })
+            .collect();
+        assert!(paired(&boiler).is_empty());
+    }
+}
