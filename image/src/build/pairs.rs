@@ -74,13 +74,7 @@ pub(super) fn pairs(
         .collect();
     let chunk = |f: &Candidate<'_>| 1u64 << log2(f);
     let (pieces, hashes) = anchored(&slots, &chunk, threads)?;
-    let mut index: HashMap<u64, Vec<u32>> = HashMap::new();
-    for (id, p) in pieces.iter().enumerate() {
-        for &a in &p.anchors {
-            index.entry(a).or_default().push(id as u32);
-        }
-    }
-    index.retain(|_, ids| ids.len() <= MAX_SPREAD);
+    let (shared_from, shared) = shared(&pieces);
     let mut first = std::vec![0usize; slots.len() + 1];
     for p in &pieces {
         first[p.slot + 1] += 1;
@@ -100,9 +94,6 @@ pub(super) fn pairs(
     let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
     // Each follower's chunks placed after a base chunk: (follower slot, chunk number, base piece).
     let mut placed: Vec<(usize, u32, usize)> = Vec::new();
-    // Anchors each piece shares with the chunk looked at, and the pieces counted.
-    let mut hits = std::vec![0u32; pieces.len()];
-    let mut touched: Vec<u32> = Vec::new();
     for b in 0..slots.len() {
         if role[b] != Role::Free {
             continue;
@@ -115,27 +106,16 @@ pub(super) fn pairs(
             if p.anchors.len() < MIN_ANCHORS {
                 continue;
             }
-            for a in &p.anchors {
-                for &j in index.get(a).map_or(&[][..], |v| &v[..]) {
-                    let s = pieces[j as usize].slot;
-                    if s != b && matches!(role[s], Role::Free | Role::Base) {
-                        if hits[j as usize] == 0 {
-                            touched.push(j);
-                        }
-                        hits[j as usize] += 1;
-                    }
-                }
-            }
             let mut best: HashMap<usize, (usize, usize)> = HashMap::new();
-            for j in touched.drain(..) {
-                let n = std::mem::take(&mut hits[j as usize]) as usize;
-                if n * MIN_SHARE < p.anchors.len() {
+            for &(j, n) in &shared[shared_from[k]..shared_from[k + 1]] {
+                let (j, n) = (j as usize, n as usize);
+                let s = pieces[j].slot;
+                if n * MIN_SHARE < p.anchors.len() || !matches!(role[s], Role::Free | Role::Base) {
                     continue;
                 }
-                let s = pieces[j as usize].slot;
                 let e = best.entry(s).or_insert((0, 0));
-                if (n, usize::MAX - j as usize) > (e.0, usize::MAX - e.1) {
-                    *e = (n, j as usize);
+                if (n, usize::MAX - j) > (e.0, usize::MAX - e.1) {
+                    *e = (n, j);
                 }
             }
             for (s, (n, j)) in best {
@@ -168,6 +148,44 @@ pub(super) fn pairs(
         }
     }
     Ok(groups(&slots, &pieces, &first, members, &placed))
+}
+
+/// For each piece, the pieces of other files it shares anchors with and how many (an anchor in
+/// more than [`MAX_SPREAD`] pieces counted for none), by piece: entries `from[k]..from[k + 1]`.
+/// Found by sorting every (anchor, piece) and counting the pairs within each anchor's run, so the
+/// work grows with the anchors shared, not with those looked up.
+fn shared(pieces: &[Piece]) -> (Vec<usize>, Vec<(u32, u32)>) {
+    let mut all: Vec<(u64, u32)> = pieces
+        .iter()
+        .enumerate()
+        .flat_map(|(id, p)| p.anchors.iter().map(move |&a| (a, id as u32)))
+        .collect();
+    all.sort_unstable();
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
+    for run in all.chunk_by(|x, y| x.0 == y.0) {
+        if run.len() < 2 || run.len() > MAX_SPREAD {
+            continue;
+        }
+        for &(_, p) in run {
+            for &(_, q) in run {
+                if pieces[p as usize].slot != pieces[q as usize].slot {
+                    pairs.push((p, q));
+                }
+            }
+        }
+    }
+    pairs.sort_unstable();
+    let mut from = std::vec![0usize; pieces.len() + 1];
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for run in pairs.chunk_by(|x, y| x == y) {
+        let (p, q) = run[0];
+        from[p as usize + 1] += 1;
+        out.push((q, run.len() as u32));
+    }
+    for k in 0..pieces.len() {
+        from[k + 1] += from[k];
+    }
+    (from, out)
 }
 
 /// The groups of each base with its followers: a frame per base chunk (the followers' chunks
