@@ -181,63 +181,17 @@ fn sketch(f: &Candidate<'_>) -> Result<Vec<u64>, BuildError> {
     Ok(out)
 }
 
-/// Appends the fingerprints of the anchors in `bytes` to `out`, in order: a gear hash of the last
-/// 64 bytes, kept where 8 of its bits are 0 (every ~256 bytes), so that content shifted by an
-/// insertion keeps its anchors. Taken over [`LANES`] stretches of `bytes` side by side, each
-/// primed with the 64 bytes before it (the hash depends on no others), so that the steps of one
-/// stretch do not wait on the other's: ~3× the bytes a second of one stretch at a time.
+/// Appends the fingerprints of the anchors in `bytes` to `out`: a gear hash of the last 64 bytes,
+/// kept where 8 of its bits are 0 (every ~256 bytes), so that content shifted by an insertion
+/// keeps its anchors.
 pub(super) fn fingerprints(bytes: &[u8], out: &mut Vec<u64>) {
-    let len = bytes.len() / LANES;
-    if len < 2 * WINDOW {
-        gear(0, bytes, out);
-        return;
-    }
-    let mut h = [0u64; LANES];
-    let mut found: [Vec<u64>; LANES] = Default::default();
-    for k in 1..LANES {
-        h[k] = gear(0, &bytes[k * len - WINDOW..k * len], &mut Vec::new());
-    }
-    let lane = |k: usize| &bytes[k * len..(k + 1) * len];
-    for (((&a, &b), &c), &d) in lane(0).iter().zip(lane(1)).zip(lane(2)).zip(lane(3)) {
-        for (k, byte) in [a, b, c, d].into_iter().enumerate() {
-            h[k] = step(h[k], byte);
-            if is_anchor(h[k]) {
-                found[k].push(h[k]);
-            }
-        }
-    }
-    let [first, rest @ ..] = found;
-    out.extend(first);
-    for f in rest {
-        out.extend(f);
-    }
-    gear(h[LANES - 1], &bytes[LANES * len..], out);
-}
-
-/// Stretches of a buffer whose anchors [`fingerprints`] takes side by side.
-const LANES: usize = 4;
-/// Bytes a gear hash depends on.
-const WINDOW: usize = 64;
-
-/// The gear hash `h` after one more byte.
-fn step(h: u64, byte: u8) -> u64 {
-    (h << 1).wrapping_add(GEAR[byte as usize])
-}
-
-/// Whether a gear hash marks an anchor.
-fn is_anchor(h: u64) -> bool {
-    (h >> 40) & 0xff == 0
-}
-
-/// Continues gear hash `h` over `bytes`, appending the anchors to `out`; the hash after them.
-fn gear(mut h: u64, bytes: &[u8], out: &mut Vec<u64>) -> u64 {
+    let mut h = 0u64;
     for &b in bytes {
-        h = step(h, b);
-        if is_anchor(h) {
+        h = (h << 1).wrapping_add(GEAR[b as usize]);
+        if (h >> 40) & 0xff == 0 {
             out.push(h);
         }
     }
-    h
 }
 
 /// 256 pseudo-random words (splitmix64), one per byte value.
@@ -262,21 +216,6 @@ mod tests {
     use crate::build::compress::tests::noise;
     use std::format;
     use std::string::String;
-
-    #[test]
-    fn anchors_taken_in_stretches_side_by_side_are_those_of_one_pass_in_order() {
-        let text: Vec<u8> = (0..200_000u32)
-            .flat_map(|i| format!("line {} of {}\n", i % 97, i % 13).into_bytes())
-            .collect();
-        for body in [noise(300_001, 9), text] {
-            for len in [0, 1, 63, 511, 512, 513, 4099, 65_536, body.len()] {
-                let (mut fast, mut one) = (Vec::new(), Vec::new());
-                fingerprints(&body[..len], &mut fast);
-                gear(0, &body[..len], &mut one);
-                assert_eq!(fast, one, "{len}");
-            }
-        }
-    }
 
     fn cand<'a>(index: usize, name: &'a str, data: &'a FileData) -> Candidate<'a> {
         let size = match data {
