@@ -86,9 +86,11 @@ pub struct Layout {
     pub packed_files: u64,
     /// Shared blocks they are packed into.
     pub blocks: u64,
-    /// Files compressed with similar ones (versions of one file), chunk by chunk in shared frames.
+    /// Files compressed with similar ones (versions of one file, or a file holding parts of
+    /// another), chunk by chunk in shared frames.
     pub grouped_files: u64,
-    /// Groups they form.
+    /// Groups they form, told apart by the frame each one's first chunk is in (a file holding
+    /// parts of another may start in another frame than its base: counted apart).
     pub groups: u64,
     /// Block size of the compressed metadata region; `None` when the tables are stored raw.
     pub meta_block_size: Option<u32>,

@@ -1,10 +1,11 @@
 //! Files compressed with content from elsewhere in the tree read back through the shim's decoders
 //! exactly as from a real directory: small files against the dictionary of shared blocks, mid-size
-//! files against it too (frames of their own), versions of one file in a group, chunks that repeat
+//! files against it too (frames of their own), versions of one file in a group, a file holding
+//! another's content at other offsets in that file's frames, chunks that repeat
 //! an earlier chunk's stored bytes, chunks of zeros (written, and a sparse file's holes), and a
 //! text file `--random-access` marks (LZ4 blocks against the trained dictionary, short matches
 //! spelled out). `rust_stress` on a writable mount of 1,500 files cut from one pool, 40 files of
-//! 20–100 KiB cut from it, three versions of a 600 KB file, a 9 MiB file of zeros and a few pages,
+//! 17–25 KB cut from it, a pair of 1.2 MB files, three versions of a 600 KB file, a 9 MiB file of zeros and a few pages,
 //! a 12 MiB file with holes and a 2 MiB text file (its final listing hashes every file), packed in
 //! both memory layouts, against the original with a copy of the tree preopened.
 
@@ -16,8 +17,9 @@ use wasifs_tests::{
 };
 
 /// Writes 1,500 files of 2–10 KiB, cut at pseudo-random places from one 1 MiB pool of
-/// pseudo-random bytes, into 15 directories under `dir`, and 40 files of 20–100 KiB cut from it
-/// into `mid`, and three versions of a 600 KB file of
+/// pseudo-random bytes, into 15 directories under `dir`, and 40 files of 17–25 KB cut from it
+/// into `mid`, two 1.2 MB files each holding the other's halves in `pair`, and three versions of a
+/// 600 KB file of
 /// such bytes (each with a few bytes changed and some inserted) into `v1`..`v3`, and a 9 MiB file of
 /// zeros with a pool page every 1 MiB (marked read at random with `notes/`: 4 KiB LZ4 chunks, most
 /// of them chunks of zeros).
@@ -34,10 +36,12 @@ fn write_pool_tree(dir: &Path) {
         std::fs::write(sub.join(format!("f{i:04}")), &pool[start..start + len]).unwrap();
     }
     std::fs::create_dir_all(dir.join("mid")).unwrap();
+    // Cut one after another (content the dictionary holds, none of it in two of them: files
+    // sharing content elsewhere would be paired instead).
+    let mut start = 0;
     for i in 0..40 {
         let r = next();
-        let len = 20_000 + (r % 80_000) as usize;
-        let start = (r >> 24) as usize % (pool.len() - len);
+        let len = 17_000 + (r % 8_000) as usize;
         // Named without digits: versions of one file (named alike up to them) would form groups
         // (cut at random places from the pool, those of 64 KiB or more share too little to).
         let name: String = [i / 26, i % 26]
@@ -49,7 +53,16 @@ fn write_pool_tree(dir: &Path) {
             &pool[start..start + len],
         )
         .unwrap();
+        start += len;
     }
+    // A file holding another's halves the other way round (each over the 1 MiB the dictionary
+    // serves): each chunk of the later is compressed in the frame of the chunk holding it.
+    let dom: Vec<u8> = (0..1_200_000).map(|_| next() as u8).collect();
+    let mut worker = dom[600_000..].to_vec();
+    worker.extend_from_slice(&dom[..600_000]);
+    std::fs::create_dir_all(dir.join("pair")).unwrap();
+    std::fs::write(dir.join("pair/dom.ts"), &dom).unwrap();
+    std::fs::write(dir.join("pair/worker.ts"), &worker).unwrap();
     let mut version: Vec<u8> = (0..600_000).map(|_| next() as u8).collect();
     for v in 1..=3 {
         let sub = dir.join(format!("v{v}"));
@@ -114,6 +127,9 @@ fn files_read_through_a_dictionary_or_a_group_match_a_real_directory() {
     assert_eq!(expected.exit_code, 0, "{}", expected.stderr_str());
     assert!(expected.stdout_str().contains("d14/f1499 file size="));
     assert!(expected.stdout_str().contains("v3/lib-1.3.a file size="));
+    assert!(expected
+        .stdout_str()
+        .contains("pair/worker.ts file size=1200000"));
     assert!(expected.stdout_str().contains("sparse.img file size="));
     assert!(expected
         .stdout_str()
@@ -139,8 +155,8 @@ fn files_read_through_a_dictionary_or_a_group_match_a_real_directory() {
             "{layout:?}: the mid-size files against the dictionary: {layout_of:?}"
         );
         assert_eq!(
-            layout_of.grouped_files, 3,
-            "{layout:?}: the versions are one group"
+            layout_of.grouped_files, 5,
+            "{layout:?}: the versions are one group, the pair another"
         );
         let actual = run(&packed, &options()).unwrap();
         assert_same_outcome(&format!("rust_stress ({layout:?})"), &expected, &actual);

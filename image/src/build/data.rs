@@ -8,7 +8,7 @@ mod classify;
 mod group;
 mod repeats;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::thread::{Scope, ScopedJoinHandle};
 use std::vec::Vec;
 
@@ -94,8 +94,8 @@ pub(super) fn write(
                 }
             }
             let taken: Vec<bool> = alike.iter().map(|c| in_group[c.index]).collect();
-            let paired = pairs::pairs(&alike, &taken, &log2s, threads)?;
-            Ok((named, paired))
+            let anchored = pairs::anchor(&alike, &taken, &log2s, threads)?;
+            Ok((named, anchored))
         });
         let dict = s.spawn(|| dict::train(&random));
         let bytes = tree.stats().data_len;
@@ -103,7 +103,14 @@ pub(super) fn write(
             block_dict::choose(&small, &mid, bytes, opts.level, opts.block_size, threads);
         (joined(groups), joined(dict), block_dict)
     });
-    let ((groups, paired), dict, block_dict) = (groups?, dict?, block_dict?);
+    let ((groups, anchored), dict, block_dict) = (groups?, dict?, block_dict?);
+    let mut known = HashSet::new();
+    if let Some(d) = &block_dict {
+        let mut anchors = Vec::new();
+        similar::fingerprints(&d.raw, &mut anchors);
+        known.extend(anchors);
+    }
+    let paired = pairs::pairs(anchored, &known);
     let members = paired.iter().flat_map(|p| &p.members);
     for &i in groups.iter().flatten().chain(members) {
         if let Some(log2) = log2s.get_mut(i) {

@@ -52,20 +52,29 @@ struct Piece {
     anchors: Vec<u64>,
 }
 
-/// The groups of a base and its followers among `files` (in node order) not `taken` by another
-/// group (by position in `files`): each file in turn, unless it is a base already, follows the
-/// file (not a follower) whose chunks share the most anchors with its own; each file in chunks of `1 << log2s[position in node order]` bytes
-/// (capped at the default chunk size, as in a group); anchors are taken on up to `threads`
-/// threads (0: one per core).
-pub(super) fn pairs(
-    files: &[Candidate<'_>],
+/// The candidates for pairs and the anchors of each of their chunks, taken before the block
+/// dictionary is known.
+pub(super) struct Anchored<'c, 'a> {
+    /// Group candidates no group took, up to [`MAX_FILE`] and not read whole, in node order.
+    slots: Vec<&'c Candidate<'a>>,
+    /// Their chunks, in slot order.
+    pieces: Vec<Piece>,
+    /// A hash of each one's bytes.
+    hashes: Vec<u64>,
+}
+
+/// Takes the anchors of the chunks of `files` (in node order) not `taken` by another group (by
+/// position in `files`), each in chunks of `1 << log2s[position in node order]` bytes (capped at
+/// the default chunk size, as in a group), on up to `threads` threads (0: one per core). Files
+/// read whole (executables, libraries: larger chunks) are left out: in this workspace's crates a
+/// third of the bytes to look at, for 0.1 % of what pairs save.
+pub(super) fn anchor<'c, 'a>(
+    files: &'c [Candidate<'a>],
     taken: &[bool],
     log2s: &[u8],
     threads: usize,
-) -> Result<Vec<Paired>, BuildError> {
+) -> Result<Anchored<'c, 'a>, BuildError> {
     let log2 = |f: &Candidate<'_>| log2s.get(f.index).copied().unwrap_or(DEFAULT_CHUNK_LOG2);
-    // Files read whole (executables, libraries: larger chunks) are left out: in this workspace's
-    // crates a third of the bytes to look at, for 0.1 % of what pairs save.
     let slots: Vec<&Candidate<'_>> = files
         .iter()
         .zip(taken)
@@ -74,7 +83,24 @@ pub(super) fn pairs(
         .collect();
     let chunk = |f: &Candidate<'_>| 1u64 << log2(f);
     let (pieces, hashes) = anchored(&slots, &chunk, threads)?;
-    let (shared_from, shared) = shared(&pieces);
+    Ok(Anchored {
+        slots,
+        pieces,
+        hashes,
+    })
+}
+
+/// The groups of a base and its followers: each file in turn, unless it is a base already or a
+/// copy of an earlier one, follows the file (not a follower) whose chunks share the most anchors
+/// with its own, anchors `known` to the block dictionary not counted (what it gives every chunk
+/// is no reason to pair; files cut from one pool it holds would pair for nothing).
+pub(super) fn pairs(a: Anchored<'_, '_>, known: &HashSet<u64>) -> Vec<Paired> {
+    let Anchored {
+        slots,
+        pieces,
+        hashes,
+    } = a;
+    let (shared_from, shared) = shared(&pieces, known);
     let mut first = std::vec![0usize; slots.len() + 1];
     for p in &pieces {
         first[p.slot + 1] += 1;
@@ -147,14 +173,15 @@ pub(super) fn pairs(
             members.entry(a).or_insert_with(|| std::vec![a]).push(b);
         }
     }
-    Ok(groups(&slots, &pieces, &first, members, &placed))
+    groups(&slots, &pieces, &first, members, &placed)
 }
 
 /// For each piece, the pieces of other files it shares anchors with and how many (an anchor in
-/// more than [`MAX_SPREAD`] pieces counted for none), by piece: entries `from[k]..from[k + 1]`.
+/// more than [`MAX_SPREAD`] pieces, or `known`, counted for none), by piece: entries
+/// `from[k]..from[k + 1]`.
 /// Found by sorting every (anchor, piece) and counting the pairs within each anchor's run, so the
 /// work grows with the anchors shared, not with those looked up.
-fn shared(pieces: &[Piece]) -> (Vec<usize>, Vec<(u32, u32)>) {
+fn shared(pieces: &[Piece], known: &HashSet<u64>) -> (Vec<usize>, Vec<(u32, u32)>) {
     let mut all: Vec<(u64, u32)> = pieces
         .iter()
         .enumerate()
@@ -163,7 +190,7 @@ fn shared(pieces: &[Piece]) -> (Vec<usize>, Vec<(u32, u32)>) {
     all.sort_unstable();
     let mut pairs: Vec<(u32, u32)> = Vec::new();
     for run in all.chunk_by(|x, y| x.0 == y.0) {
-        if run.len() < 2 || run.len() > MAX_SPREAD {
+        if run.len() < 2 || run.len() > MAX_SPREAD || known.contains(&run[0].0) {
             continue;
         }
         for &(_, p) in run {
@@ -303,7 +330,8 @@ mod tests {
             })
             .collect();
         let log2s = std::vec![DEFAULT_CHUNK_LOG2; bodies.len()];
-        pairs(&files, &std::vec![false; files.len()], &log2s, 2).unwrap()
+        let anchored = anchor(&files, &std::vec![false; files.len()], &log2s, 2).unwrap();
+        pairs(anchored, &HashSet::new())
     }
 
     const C: usize = 1 << DEFAULT_CHUNK_LOG2;
