@@ -1,4 +1,4 @@
-//! Files holding parts of another at other offsets (a bundle and the module it was built from, one declaration file holding most of another), found by content-defined anchors: each chunk of such a file (a follower) is compressed right after the chunk of its base it shares the most anchors with, in one shared frame, so it costs about what differs; readers need nothing new.
+//! Files holding parts of another at other offsets (one module built twice, one declaration file holding most of another), found by content-defined anchors: each chunk of such a file (a follower) is compressed right after the chunk of its base it shares the most anchors with, in one shared frame, so it costs about what differs; readers need nothing new.
 
 use std::collections::{HashMap, HashSet};
 use std::vec::Vec;
