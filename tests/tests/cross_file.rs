@@ -55,9 +55,16 @@ fn write_pool_tree(dir: &Path) {
         .unwrap();
         start += len;
     }
-    // A file holding another's halves the other way round (each over the 1 MiB the dictionary
-    // serves): each chunk of the later is compressed in the frame of the chunk holding it.
-    let dom: Vec<u8> = (0..1_200_000).map(|_| next() as u8).collect();
+    // A file of text holding another's halves the other way round (each over the 1 MiB the
+    // dictionary serves): each chunk of the later is compressed in the frame of the chunk
+    // holding it.
+    let vocabulary = ["let", "x", "=", "f(", ");", "\n", "if", "0", "17", "{", "}"];
+    let mut dom = Vec::new();
+    while dom.len() < 1_200_000 {
+        dom.extend_from_slice(vocabulary[(next() % 11) as usize].as_bytes());
+        dom.push(b' ');
+    }
+    dom.truncate(1_200_000);
     let mut worker = dom[600_000..].to_vec();
     worker.extend_from_slice(&dom[..600_000]);
     std::fs::create_dir_all(dir.join("pair")).unwrap();
