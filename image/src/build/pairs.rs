@@ -23,8 +23,13 @@ const MIN_SHARE: usize = 16;
 const MAX_SPREAD: usize = 32;
 /// Uncompressed bytes a frame may hold: a base chunk and the followers' chunks after it.
 const FRAME_BYTES: u64 = 1 << MAX_CHUNK_LOG2;
-/// Bytes from a file's start weighed by [`looks_compressed`].
+/// Bytes from a file's start weighed by [`looks_compressed`], and sampled whole.
 const HEAD_BYTES: u64 = 64 * 1024;
+/// Past its head, a file is sampled [`SAMPLE_BYTES`] every this many bytes to tell whether it
+/// shares content with another (a region of 64 KiB held at another offset shares ~16 anchors).
+const SAMPLE_EVERY: u64 = 64 * 1024;
+/// See [`SAMPLE_EVERY`].
+const SAMPLE_BYTES: u64 = 16 * 1024;
 /// Bits of entropy a byte (order 0) from which a file's head looks compressed or random: such
 /// files are not looked at (text 4–6 bits, machine code ~6, zstd and deflate output ~8); half of
 /// the bench's `m50` and `m200`, whose anchors took 0.1 s on `m200` for no pair.
@@ -261,66 +266,123 @@ fn groups(
     out
 }
 
-/// Every chunk of `slots`, with its anchors, in slot order, and a hash of each file's bytes;
-/// taken on up to `threads` threads, each a contiguous share of the files (the first error in
-/// slot order).
+/// Every chunk of `slots`, with its anchors, in slot order, and a hash of each file's bytes (0 for
+/// a file not looked at); on up to `threads` threads. Only files [`related`] to another are read
+/// whole and anchored: a tree of large files sharing nothing (the bench's `m200`, 90 MB of text)
+/// costs a sample of their bytes.
 fn anchored(
     slots: &[&Candidate<'_>],
     chunk: &(dyn Fn(&Candidate<'_>) -> u64 + Sync),
     threads: usize,
 ) -> Result<(Vec<Piece>, Vec<u64>), BuildError> {
+    let sampled = per_slot(slots, threads, |_, f, body| {
+        let head = f.size.min(HEAD_BYTES) as usize;
+        body.resize(head, 0);
+        f.data.read_at(0, body)?;
+        if looks_compressed(body) {
+            return Ok(None);
+        }
+        let mut anchors = Vec::new();
+        fingerprints(body, &mut anchors);
+        let mut at = HEAD_BYTES;
+        while at < f.size {
+            body.resize((f.size - at).min(SAMPLE_BYTES) as usize, 0);
+            f.data.read_at(at, body)?;
+            fingerprints(body, &mut anchors);
+            at += SAMPLE_EVERY;
+        }
+        Ok(Some(anchors))
+    })?;
+    let related = related(&sampled);
+    let whole = per_slot(slots, threads, |s, f, body| {
+        if !related[s] {
+            return Ok((Vec::new(), 0));
+        }
+        body.resize(f.size as usize, 0);
+        f.data.read_at(0, body)?;
+        let c = chunk(f) as usize;
+        let pieces = body
+            .chunks(c)
+            .enumerate()
+            .map(|(number, bytes)| {
+                let mut anchors = Vec::new();
+                fingerprints(bytes, &mut anchors);
+                anchors.sort_unstable();
+                anchors.dedup();
+                Piece {
+                    slot: s,
+                    number: number as u32,
+                    len: bytes.len() as u64,
+                    anchors,
+                }
+            })
+            .collect();
+        Ok((pieces, content_hash(body)))
+    })?;
+    let (mut out, mut hashes) = (Vec::new(), Vec::new());
+    for (pieces, hash) in whole {
+        out.extend(pieces);
+        hashes.push(hash);
+    }
+    Ok((out, hashes))
+}
+
+/// Whether each file shares a sampled anchor with another (an anchor sampled from more than
+/// [`MAX_SPREAD`] files counts for none); `None`: not looked at.
+fn related(sampled: &[Option<Vec<u64>>]) -> Vec<bool> {
+    let mut all: Vec<(u64, u32)> = sampled
+        .iter()
+        .enumerate()
+        .filter_map(|(s, a)| a.as_ref().map(|a| (s, a)))
+        .flat_map(|(s, a)| a.iter().map(move |&x| (x, s as u32)))
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    let mut out = std::vec![false; sampled.len()];
+    for run in all.chunk_by(|x, y| x.0 == y.0) {
+        if (2..=MAX_SPREAD).contains(&run.len()) {
+            for &(_, s) in run {
+                out[s as usize] = true;
+            }
+        }
+    }
+    out
+}
+
+/// `work(slot, file, scratch)` for each of `slots`, in slot order, on up to `threads` threads
+/// (0: one per core), each a contiguous share; the first error in slot order.
+fn per_slot<T: Send>(
+    slots: &[&Candidate<'_>],
+    threads: usize,
+    work: impl Fn(usize, &Candidate<'_>, &mut Vec<u8>) -> Result<T, BuildError> + Sync,
+) -> Result<Vec<T>, BuildError> {
     let share = slots
         .len()
         .div_ceil(super::compress::thread_count(threads))
         .max(1);
-    type Part = (Vec<Piece>, Vec<u64>);
-    let parts: Vec<Result<Part, BuildError>> = std::thread::scope(|s| {
+    let work = &work;
+    let parts: Vec<Result<Vec<T>, BuildError>> = std::thread::scope(|s| {
         let handles: Vec<_> = slots
             .chunks(share)
             .enumerate()
             .map(|(n, part)| {
                 s.spawn(move || {
-                    let (mut out, mut hashes) = (Vec::new(), Vec::new());
                     let mut body = Vec::new();
+                    let mut out = Vec::with_capacity(part.len());
                     for (i, f) in part.iter().enumerate() {
-                        let head = f.size.min(HEAD_BYTES) as usize;
-                        body.resize(head, 0);
-                        f.data.read_at(0, &mut body)?;
-                        if looks_compressed(&body) {
-                            // No pieces: it pairs with nothing (its hash is never compared).
-                            hashes.push(0);
-                            continue;
-                        }
-                        body.resize(f.size as usize, 0);
-                        f.data.read_at(head as u64, &mut body[head..])?;
-                        hashes.push(content_hash(&body));
-                        let c = chunk(f) as usize;
-                        for (number, bytes) in body.chunks(c).enumerate() {
-                            let mut anchors = Vec::new();
-                            fingerprints(bytes, &mut anchors);
-                            anchors.sort_unstable();
-                            anchors.dedup();
-                            out.push(Piece {
-                                slot: n * share + i,
-                                number: number as u32,
-                                len: bytes.len() as u64,
-                                anchors,
-                            });
-                        }
+                        out.push(work(n * share + i, f, &mut body)?);
                     }
-                    Ok((out, hashes))
+                    Ok(out)
                 })
             })
             .collect();
         handles.into_iter().map(super::data::joined).collect()
     });
-    let (mut out, mut hashes) = (Vec::new(), Vec::new());
+    let mut out = Vec::with_capacity(slots.len());
     for p in parts {
-        let (pieces, h) = p?;
-        out.extend(pieces);
-        hashes.extend(h);
+        out.extend(p?);
     }
-    Ok((out, hashes))
+    Ok(out)
 }
 
 /// Whether `head`, a file's first bytes, looks compressed or random (order-0 entropy of at least
