@@ -30,6 +30,8 @@ const HEAD_BYTES: u64 = 64 * 1024;
 const SAMPLE_EVERY: u64 = 64 * 1024;
 /// See [`SAMPLE_EVERY`].
 const SAMPLE_BYTES: u64 = 16 * 1024;
+/// Sampled anchors two files must share for either to be read whole and anchored.
+const MIN_SAMPLED: usize = 4;
 /// Bits of entropy a byte (order 0) from which a file's head looks compressed or random: such
 /// files are not looked at (text 4–6 bits, machine code ~6, zstd and deflate output ~8); half of
 /// the bench's `m50` and `m200`, whose anchors took 0.1 s on `m200` for no pair.
@@ -327,8 +329,8 @@ fn anchored(
     Ok((out, hashes))
 }
 
-/// Whether each file shares a sampled anchor with another (an anchor sampled from more than
-/// [`MAX_SPREAD`] files counts for none); `None`: not looked at.
+/// Whether each file shares at least [`MIN_SAMPLED`] sampled anchors with another (an anchor
+/// sampled from more than [`MAX_SPREAD`] files counts for none); `None`: not looked at.
 fn related(sampled: &[Option<Vec<u64>>]) -> Vec<bool> {
     let mut all: Vec<(u64, u32)> = sampled
         .iter()
@@ -338,12 +340,21 @@ fn related(sampled: &[Option<Vec<u64>>]) -> Vec<bool> {
         .collect();
     all.sort_unstable();
     all.dedup();
-    let mut out = std::vec![false; sampled.len()];
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
     for run in all.chunk_by(|x, y| x.0 == y.0) {
         if (2..=MAX_SPREAD).contains(&run.len()) {
-            for &(_, s) in run {
-                out[s as usize] = true;
+            for (i, &(_, a)) in run.iter().enumerate() {
+                pairs.extend(run[i + 1..].iter().map(|&(_, b)| (a, b)));
             }
+        }
+    }
+    pairs.sort_unstable();
+    let mut out = std::vec![false; sampled.len()];
+    for run in pairs.chunk_by(|x, y| x == y) {
+        if run.len() >= MIN_SAMPLED {
+            let (a, b) = run[0];
+            out[a as usize] = true;
+            out[b as usize] = true;
         }
     }
     out
