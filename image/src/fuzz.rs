@@ -6,6 +6,20 @@
 pub struct Rng(pub u64);
 
 impl Rng {
+    /// `len` bytes of text: words drawn at random from 256 made-up ones, compressible, yet no 64
+    /// bytes of it repeat elsewhere in it or in another seed's (test trees of files sharing text).
+    pub fn words(&mut self, len: usize) -> std::vec::Vec<u8> {
+        let mut v = std::vec::Vec::with_capacity(len + 9);
+        while v.len() < len {
+            let b = self.next() as u8;
+            let letters = 3 + (b % 6) as usize;
+            v.extend((0..letters).map(|k| b'a' + (b as usize * 7 + k * 13) as u8 % 26));
+            v.push(b' ');
+        }
+        v.truncate(len);
+        v
+    }
+
     /// The next 64 random bits.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> u64 {

@@ -283,20 +283,9 @@ pub(super) mod tests {
     use super::*;
 
     /// `n` xorshift bytes.
-    /// Text of words drawn at random from 256 made-up words: compressible, yet no 64 bytes of
-    /// it repeat elsewhere in it or in another seed's.
+    /// Text of words drawn at random ([`crate::fuzz::Rng::words`]).
     pub(in crate::build) fn words(n: usize, seed: u64) -> Vec<u8> {
-        let mut v = Vec::with_capacity(n + 9);
-        for b in noise(n, seed) {
-            if v.len() >= n {
-                break;
-            }
-            let letters = 3 + (b % 6) as usize;
-            v.extend((0..letters).map(|k| b'a' + (b as usize * 7 + k * 13) as u8 % 26));
-            v.push(b' ');
-        }
-        v.truncate(n);
-        v
+        crate::fuzz::Rng(seed).words(n)
     }
 
     pub(in crate::build) fn noise(n: usize, mut x: u64) -> Vec<u8> {

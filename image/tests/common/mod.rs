@@ -85,21 +85,9 @@ pub fn noise(len: usize, mut seed: u64) -> Vec<u8> {
     v
 }
 
-/// Deterministic text of words drawn at random (xorshift64) from 256 made-up words: compressible,
-/// yet no 64 bytes of it repeat elsewhere in it or in another seed's.
+/// Text of words drawn at random (`wasifs_image::fuzz::Rng::words`).
 pub fn words(len: usize, seed: u64) -> Vec<u8> {
-    let bytes = noise(len, seed);
-    let mut v = Vec::with_capacity(len + 8);
-    for &b in &bytes {
-        if v.len() >= len {
-            break;
-        }
-        let letters = 3 + (b % 6) as usize;
-        v.extend((0..letters).map(|k| b'a' + (b as usize * 7 + k * 13) as u8 % 26));
-        v.push(b' ');
-    }
-    v.truncate(len);
-    v
+    wasifs_image::fuzz::Rng(seed).words(len)
 }
 
 pub fn text(len: usize) -> Vec<u8> {

@@ -91,18 +91,9 @@ impl<'a> DataWriter<'a, '_, '_, '_> {
             }
             pieces.end()?;
             body.truncate(at);
-            let head = &body[..chunk.min(at)];
-            let whole = (head.len() == at).then_some(head);
-            let hash = content_hash(head);
-            if let Some(earlier) = self.dedup.earlier_copy(index, size, log2, hash, whole)? {
-                self.push(Item::Copy {
-                    index,
-                    earlier,
-                    size,
-                })?;
-                continue;
+            if !self.queued_as_copy((index, size, log2), &body[..chunk.min(at)])? {
+                bodies.push((index, body, chunk));
             }
-            bodies.push((index, body, chunk));
         }
         for pieces in frames {
             let mut frame = Block::default();
@@ -156,22 +147,11 @@ impl<'a> DataWriter<'a, '_, '_, '_> {
                 // One byte more than the piece: see `Pieces::read_into`.
                 piece.resize(len + 1, 0);
                 m.pieces.read_into(&mut piece[..=len])?;
-                if std::mem::take(&mut m.first) {
-                    let hash = content_hash(&piece[..len]);
-                    let whole = (len as u64 == m.size).then_some(&piece[..len]);
-                    if let Some(earlier) = self
-                        .dedup
-                        .earlier_copy(m.index, m.size, m.log2, hash, whole)?
-                    {
-                        m.copy = true;
-                        let (index, size) = (m.index, m.size);
-                        self.push(Item::Copy {
-                            index,
-                            earlier,
-                            size,
-                        })?;
-                        continue;
-                    }
+                if std::mem::take(&mut m.first)
+                    && self.queued_as_copy((m.index, m.size, m.log2), &piece[..len])?
+                {
+                    m.copy = true;
+                    continue;
                 }
                 frame.add_piece((m.index, number), &piece[..len], CHUNK_SEGMENT as usize);
             }
@@ -185,6 +165,29 @@ impl<'a> DataWriter<'a, '_, '_, '_> {
             m.pieces.end()?;
         }
         self.push(Item::GroupEnd)
+    }
+
+    /// Queues member `index` (`size` bytes in chunks of `1 << log2`, the first of them `head`) as a
+    /// copy of an earlier file when its size and first chunk match one's and so do all its bytes;
+    /// whether it was.
+    fn queued_as_copy(
+        &mut self,
+        (index, size, log2): (usize, u64, u8),
+        head: &[u8],
+    ) -> Result<bool, BuildError> {
+        let whole = (head.len() as u64 == size).then_some(head);
+        let hash = content_hash(head);
+        match self.dedup.earlier_copy(index, size, log2, hash, whole)? {
+            Some(earlier) => {
+                self.push(Item::Copy {
+                    index,
+                    earlier,
+                    size,
+                })?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     /// Appends one frame of a group, compressed (`stored`) or raw, keeping its chunk records
