@@ -1,4 +1,4 @@
-//! Writing a group of similar files (`similar.rs`): chunk `i` of every member in one shared frame, read when the group's first member's turn comes; the members' chunk records are kept apart until the group ends, so that each file's records stay contiguous.
+//! Writing a group: of similar files (`similar.rs`), chunk `i` of every member in one shared frame; or of a base and its followers (`pairs.rs`), in the frames planned; read when the group's first member's turn comes. The members' chunk records are kept apart until the group ends, sorted back into chunk order, so that each file's records stay contiguous.
 
 use std::io;
 use std::vec::Vec;
