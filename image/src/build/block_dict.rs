@@ -11,7 +11,7 @@ use std::vec::Vec;
 use super::zstd_ctx::{Context, Dict};
 use super::{similar, BuildError, FileData};
 use crate::block_size::BlockSize;
-use crate::format::MAX_BLOCK_DICT_LEN;
+use crate::format::{DEFAULT_CHUNK_SIZE, MAX_BLOCK_DICT_LEN};
 use crate::level::Level;
 
 /// Shortest dictionary tried: the files it would serve hold at least this much (was 64 KiB:
@@ -29,7 +29,7 @@ const MIN_SHARE: u64 = 4;
 /// 41.8 %, 2.7–3.4 % by bytes and 3.2 % measured).
 const TRIALS: u64 = 8;
 /// Bytes of a mid-size file compressed in the trial as one piece: a chunk, as it is stored.
-const TRIAL_PIECE: u64 = 256 * 1024;
+const TRIAL_PIECE: u64 = DEFAULT_CHUNK_SIZE as u64;
 /// The dictionary is kept when the files it serves are estimated to be at least this many
 /// percent smaller with it, its own bytes counted. With the mid-size files of the trial picked by
 /// bytes, estimates of 3–5 % came out 3–5 % smaller images (Zig's standard library 4.1 %: 1.085 →
