@@ -73,8 +73,8 @@ pub(super) struct Anchored<'c, 'a> {
     slots: Vec<&'c Candidate<'a>>,
     /// Their chunks, in slot order.
     pieces: Vec<Piece>,
-    /// A hash of each one's bytes.
-    hashes: Vec<u64>,
+    /// A hash of each one's bytes (`None`: not read whole).
+    hashes: Vec<Option<u64>>,
 }
 
 /// Takes the anchors of the chunks of `files` (in node order) not `taken` by another group (by
@@ -126,7 +126,7 @@ pub(super) fn pairs(a: Anchored<'_, '_>, known: &HashSet<u64>) -> Vec<Paired> {
     let mut role = std::vec![Role::Free; slots.len()];
     let mut seen = HashSet::new();
     for (s, f) in slots.iter().enumerate() {
-        if !seen.insert((f.size, hashes[s])) {
+        if hashes[s].is_some_and(|h| !seen.insert((f.size, h))) {
             role[s] = Role::Copy;
         }
     }
@@ -194,40 +194,58 @@ pub(super) fn pairs(a: Anchored<'_, '_>, known: &HashSet<u64>) -> Vec<Paired> {
 /// For each piece, the pieces of other files it shares anchors with and how many (an anchor in
 /// more than [`MAX_SPREAD`] pieces, or `known`, counted for none), by piece: entries
 /// `from[k]..from[k + 1]`.
-/// Found by sorting every (anchor, piece) and counting the pairs within each anchor's run, so the
-/// work grows with the anchors shared, not with those looked up.
 fn shared(pieces: &[Piece], known: &HashSet<u64>) -> (Vec<usize>, Vec<(u32, u32)>) {
-    let mut all: Vec<(u64, u32)> = pieces
+    let all = pieces
         .iter()
         .enumerate()
-        .flat_map(|(id, p)| p.anchors.iter().map(move |&a| (a, id as u32)))
-        .collect();
-    all.sort_unstable();
-    let mut pairs: Vec<(u32, u32)> = Vec::new();
-    for run in all.chunk_by(|x, y| x.0 == y.0) {
-        if run.len() < 2 || run.len() > MAX_SPREAD || known.contains(&run[0].0) {
-            continue;
-        }
-        for &(_, p) in run {
-            for &(_, q) in run {
-                if pieces[p as usize].slot != pieces[q as usize].slot {
-                    pairs.push((p, q));
-                }
-            }
-        }
-    }
-    pairs.sort_unstable();
+        .flat_map(|(id, p)| p.anchors.iter().map(move |&a| (a, id as u32)));
+    let counted = co_occurring(
+        all,
+        |a| known.contains(&a),
+        |p, q| pieces[p as usize].slot == pieces[q as usize].slot,
+    );
     let mut from = std::vec![0usize; pieces.len() + 1];
-    let mut out: Vec<(u32, u32)> = Vec::new();
-    for run in pairs.chunk_by(|x, y| x == y) {
-        let (p, q) = run[0];
+    let mut out: Vec<(u32, u32)> = Vec::with_capacity(counted.len());
+    for ((p, q), n) in counted {
         from[p as usize + 1] += 1;
-        out.push((q, run.len() as u32));
+        out.push((q, n));
     }
     for k in 0..pieces.len() {
         from[k + 1] += from[k];
     }
     (from, out)
+}
+
+/// Every ordered pair of ids seen with one anchor, and with how many anchors, sorted: from
+/// `(anchor, id)` items, an anchor `skipped`, or seen with more than [`MAX_SPREAD`] ids, counted
+/// for none, and ids that are the `same` (one file) never paired. One sort of the items and one
+/// of the pairs, so the work grows with the anchors shared, not with those looked up.
+fn co_occurring(
+    items: impl Iterator<Item = (u64, u32)>,
+    skipped: impl Fn(u64) -> bool,
+    same: impl Fn(u32, u32) -> bool,
+) -> Vec<((u32, u32), u32)> {
+    let mut all: Vec<(u64, u32)> = items.collect();
+    all.sort_unstable();
+    all.dedup();
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
+    for run in all.chunk_by(|x, y| x.0 == y.0) {
+        if run.len() < 2 || run.len() > MAX_SPREAD || skipped(run[0].0) {
+            continue;
+        }
+        for &(_, p) in run {
+            pairs.extend(
+                run.iter()
+                    .filter(|&&(_, q)| !same(p, q))
+                    .map(|&(_, q)| (p, q)),
+            );
+        }
+    }
+    pairs.sort_unstable();
+    pairs
+        .chunk_by(|x, y| x == y)
+        .map(|run| (run[0], run.len() as u32))
+        .collect()
 }
 
 /// The groups of each base with its followers: a frame per base chunk (the followers' chunks
@@ -270,15 +288,15 @@ fn groups(
     out
 }
 
-/// Every chunk of `slots`, with its anchors, in slot order, and a hash of each file's bytes (0 for
-/// a file not looked at); on up to `threads` threads. Only files [`related`] to another are read
+/// Every chunk of `slots`, with its anchors, in slot order, and a hash of each file's bytes (`None`
+/// for a file not read whole); on up to `threads` threads. Only files [`related`] to another are read
 /// whole and anchored: a tree of large files sharing nothing (the bench's `m200`, 90 MB of text)
 /// costs a sample of their bytes.
 fn anchored(
     slots: &[&Candidate<'_>],
     chunk: &(dyn Fn(&Candidate<'_>) -> u64 + Sync),
     threads: usize,
-) -> Result<(Vec<Piece>, Vec<u64>), BuildError> {
+) -> Result<(Vec<Piece>, Vec<Option<u64>>), BuildError> {
     let sampled = per_slot(slots, threads, |_, f, body| {
         let head = f.size.min(HEAD_BYTES) as usize;
         body.resize(head, 0);
@@ -300,7 +318,7 @@ fn anchored(
     let related = related(&sampled);
     let whole = per_slot(slots, threads, |s, f, body| {
         if !related[s] {
-            return Ok((Vec::new(), 0));
+            return Ok((Vec::new(), None));
         }
         body.resize(f.size as usize, 0);
         f.data.read_at(0, body)?;
@@ -321,7 +339,7 @@ fn anchored(
                 }
             })
             .collect();
-        Ok((pieces, content_hash(body)))
+        Ok((pieces, Some(content_hash(body))))
     })?;
     let (mut out, mut hashes) = (Vec::new(), Vec::new());
     for (pieces, hash) in whole {
@@ -334,29 +352,15 @@ fn anchored(
 /// Whether each file shares at least [`MIN_SAMPLED`] sampled anchors with another (an anchor
 /// sampled from more than [`MAX_SPREAD`] files counts for none); `None`: not looked at.
 fn related(sampled: &[Option<Vec<u64>>]) -> Vec<bool> {
-    let mut all: Vec<(u64, u32)> = sampled
+    let all = sampled
         .iter()
         .enumerate()
         .filter_map(|(s, a)| a.as_ref().map(|a| (s, a)))
-        .flat_map(|(s, a)| a.iter().map(move |&x| (x, s as u32)))
-        .collect();
-    all.sort_unstable();
-    all.dedup();
-    let mut pairs: Vec<(u32, u32)> = Vec::new();
-    for run in all.chunk_by(|x, y| x.0 == y.0) {
-        if (2..=MAX_SPREAD).contains(&run.len()) {
-            for (i, &(_, a)) in run.iter().enumerate() {
-                pairs.extend(run[i + 1..].iter().map(|&(_, b)| (a, b)));
-            }
-        }
-    }
-    pairs.sort_unstable();
+        .flat_map(|(s, a)| a.iter().map(move |&x| (x, s as u32)));
     let mut out = std::vec![false; sampled.len()];
-    for run in pairs.chunk_by(|x, y| x == y) {
-        if run.len() >= MIN_SAMPLED {
-            let (a, b) = run[0];
+    for ((a, _), n) in co_occurring(all, |_| false, |a, b| a == b) {
+        if n as usize >= MIN_SAMPLED {
             out[a as usize] = true;
-            out[b as usize] = true;
         }
     }
     out
