@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{build_in_dirs, noise, read_file, resolve, words};
+use common::{build_in_dirs, build_in_dirs_on, noise, read_file, resolve, words};
 use wasifs_image::format::Codec;
 use wasifs_image::{Dictionaries, Image};
 
@@ -63,7 +63,6 @@ fn a_file_holding_another_at_other_offsets_is_stored_in_its_frames_and_reads_bac
 
 #[test]
 fn pairs_pack_to_the_same_bytes_on_any_number_of_threads() {
-    use wasifs_image::{BuildOptions, FileData, ImageBuilder, Meta};
     // The pair above, and more files sharing chunks with it at other offsets.
     let mut files = files();
     let dom = files[0].1.clone();
@@ -73,26 +72,7 @@ fn pairs_pack_to_the_same_bytes_on_any_number_of_threads() {
         body.extend_from_slice(&dom[at..at + C / 2]);
         files.push((format!("more/m{i}.d.ts"), body));
     }
-    let build = |threads: usize| {
-        let mut b = ImageBuilder::new(BuildOptions::default());
-        b.set_threads(threads);
-        let root = b.root();
-        let mut dirs = std::collections::BTreeMap::new();
-        for (path, body) in &files {
-            let (dir, name) = path.split_once('/').unwrap();
-            let parent = *dirs
-                .entry(dir.to_string())
-                .or_insert_with(|| b.add_dir(root, dir.as_bytes(), Meta::default()).unwrap());
-            b.add_file(
-                parent,
-                name.as_bytes(),
-                Meta::default(),
-                FileData::Bytes(body.clone()),
-            )
-            .unwrap();
-        }
-        b.finish().unwrap()
-    };
+    let build = |threads| build_in_dirs_on(&files, Dictionaries::Auto, threads);
     let one = build(1);
     assert_eq!(build(2), one);
     assert_eq!(build(3), one);

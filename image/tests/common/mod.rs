@@ -54,10 +54,20 @@ pub fn build_flat(opts: BuildOptions, files: &[(&str, &[u8])]) -> Vec<u8> {
 /// An image (default options but `dictionaries`) of `files`, each `dir/name` (one directory
 /// level, made once).
 pub fn build_in_dirs(files: &[(String, Vec<u8>)], dictionaries: Dictionaries) -> Vec<u8> {
+    build_in_dirs_on(files, dictionaries, 0)
+}
+
+/// [`build_in_dirs`] on `threads` threads (0: one per core).
+pub fn build_in_dirs_on(
+    files: &[(String, Vec<u8>)],
+    dictionaries: Dictionaries,
+    threads: usize,
+) -> Vec<u8> {
     let mut b = ImageBuilder::new(BuildOptions {
         dictionaries,
         ..BuildOptions::default()
     });
+    b.set_threads(threads);
     let root = b.root();
     let mut dirs = std::collections::BTreeMap::new();
     for (path, body) in files {
