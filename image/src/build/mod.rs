@@ -18,6 +18,7 @@ mod layout;
 mod meta;
 mod pack;
 mod pairs;
+mod parallel;
 mod short_matches;
 mod similar;
 mod sink;

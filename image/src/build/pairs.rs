@@ -4,7 +4,8 @@ use std::collections::{HashMap, HashSet};
 use std::vec::Vec;
 
 use super::dedup::content_hash;
-use super::similar::{fingerprints, Candidate};
+use super::parallel;
+use super::similar::{fingerprints, fingerprints_from, Candidate};
 use super::BuildError;
 use crate::format::{DEFAULT_CHUNK_LOG2, MAX_CHUNK_LOG2};
 
@@ -291,51 +292,42 @@ fn groups(
 /// Every chunk of `slots`, with its anchors, in slot order, and a hash of each file's bytes (`None`
 /// for a file not read whole); on up to `threads` threads. Only files [`related`] to another are read
 /// whole and anchored: a tree of large files sharing nothing (the bench's `m200`, 90 MB of text)
-/// costs a sample of their bytes.
+/// costs a sample of their bytes. The sample's anchors of a file's head are those of its first
+/// chunk's start, and not taken again (most files of a node_modules are all head).
 fn anchored(
     slots: &[&Candidate<'_>],
     chunk: &(dyn Fn(&Candidate<'_>) -> u64 + Sync),
     threads: usize,
 ) -> Result<(Vec<Piece>, Vec<Option<u64>>), BuildError> {
-    let sampled = per_slot(slots, threads, |_, f, body| {
-        let head = f.size.min(HEAD_BYTES) as usize;
-        body.resize(head, 0);
-        f.data.read_at(0, body)?;
-        if looks_compressed(body) {
-            return Ok(None);
-        }
-        let mut anchors = Vec::new();
-        fingerprints(body, &mut anchors);
-        let mut at = HEAD_BYTES;
-        while at < f.size {
-            body.resize((f.size - at).min(SAMPLE_BYTES) as usize, 0);
-            f.data.read_at(at, body)?;
-            fingerprints(body, &mut anchors);
-            at += SAMPLE_EVERY;
-        }
-        Ok(Some(anchors))
-    })?;
+    let sampled = parallel::map(slots, threads, |_, f, body| sample(f, body))?;
     let related = related(&sampled);
-    let whole = per_slot(slots, threads, |s, f, body| {
-        if !related[s] {
+    let whole = parallel::map(slots, threads, |s, &f, body| {
+        let Some(Sample { anchors, head }) = sampled[s].as_ref().filter(|_| related[s]) else {
             return Ok((Vec::new(), None));
-        }
+        };
         body.resize(f.size as usize, 0);
         f.data.read_at(0, body)?;
         let c = chunk(f) as usize;
+        let head_bytes = HEAD_BYTES as usize;
         let pieces = body
             .chunks(c)
             .enumerate()
             .map(|(number, bytes)| {
-                let mut anchors = Vec::new();
-                fingerprints(bytes, &mut anchors);
-                anchors.sort_unstable();
-                anchors.dedup();
+                let mut found = Vec::new();
+                match number == 0 && c >= head_bytes {
+                    true => {
+                        found.extend_from_slice(&anchors[..*head]);
+                        fingerprints_from(bytes, head_bytes, &mut found);
+                    }
+                    false => fingerprints(bytes, &mut found),
+                }
+                found.sort_unstable();
+                found.dedup();
                 Piece {
                     slot: s,
                     number: number as u32,
                     len: bytes.len() as u64,
-                    anchors,
+                    anchors: found,
                 }
             })
             .collect();
@@ -349,13 +341,41 @@ fn anchored(
     Ok((out, hashes))
 }
 
+/// What a file's sample holds: the anchors of its head (its first [`HEAD_BYTES`]), in the order
+/// found, then those of the bytes sampled after it.
+struct Sample {
+    anchors: Vec<u64>,
+    /// How many of `anchors` are the head's.
+    head: usize,
+}
+
+/// The sample of `f` (read through `body`), or `None` if its head looks compressed.
+fn sample(f: &Candidate<'_>, body: &mut Vec<u8>) -> Result<Option<Sample>, BuildError> {
+    body.resize(f.size.min(HEAD_BYTES) as usize, 0);
+    f.data.read_at(0, body)?;
+    if looks_compressed(body) {
+        return Ok(None);
+    }
+    let mut anchors = Vec::new();
+    fingerprints(body, &mut anchors);
+    let head = anchors.len();
+    let mut at = HEAD_BYTES;
+    while at < f.size {
+        body.resize((f.size - at).min(SAMPLE_BYTES) as usize, 0);
+        f.data.read_at(at, body)?;
+        fingerprints(body, &mut anchors);
+        at += SAMPLE_EVERY;
+    }
+    Ok(Some(Sample { anchors, head }))
+}
+
 /// Whether each file shares at least [`MIN_SAMPLED`] sampled anchors with another (an anchor
 /// sampled from more than [`MAX_SPREAD`] files counts for none); `None`: not looked at.
-fn related(sampled: &[Option<Vec<u64>>]) -> Vec<bool> {
+fn related(sampled: &[Option<Sample>]) -> Vec<bool> {
     let all = sampled
         .iter()
         .enumerate()
-        .filter_map(|(s, a)| a.as_ref().map(|a| (s, a)))
+        .filter_map(|(s, a)| a.as_ref().map(|a| (s, &a.anchors)))
         .flat_map(|(s, a)| a.iter().map(move |&x| (x, s as u32)));
     let mut out = std::vec![false; sampled.len()];
     for ((a, _), n) in co_occurring(all, |_| false, |a, b| a == b) {
@@ -364,42 +384,6 @@ fn related(sampled: &[Option<Vec<u64>>]) -> Vec<bool> {
         }
     }
     out
-}
-
-/// `work(slot, file, scratch)` for each of `slots`, in slot order, on up to `threads` threads
-/// (0: one per core), each a contiguous share; the first error in slot order.
-fn per_slot<T: Send>(
-    slots: &[&Candidate<'_>],
-    threads: usize,
-    work: impl Fn(usize, &Candidate<'_>, &mut Vec<u8>) -> Result<T, BuildError> + Sync,
-) -> Result<Vec<T>, BuildError> {
-    let share = slots
-        .len()
-        .div_ceil(super::compress::thread_count(threads))
-        .max(1);
-    let work = &work;
-    let parts: Vec<Result<Vec<T>, BuildError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = slots
-            .chunks(share)
-            .enumerate()
-            .map(|(n, part)| {
-                s.spawn(move || {
-                    let mut body = Vec::new();
-                    let mut out = Vec::with_capacity(part.len());
-                    for (i, f) in part.iter().enumerate() {
-                        out.push(work(n * share + i, f, &mut body)?);
-                    }
-                    Ok(out)
-                })
-            })
-            .collect();
-        handles.into_iter().map(super::data::joined).collect()
-    });
-    let mut out = Vec::with_capacity(slots.len());
-    for p in parts {
-        out.extend(p?);
-    }
-    Ok(out)
 }
 
 /// Whether `head`, a file's first bytes, looks compressed or random (order-0 entropy of at least

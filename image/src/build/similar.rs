@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::vec;
 use std::vec::Vec;
 
-use super::{BuildError, FileData};
+use super::{parallel, BuildError, FileData};
 
 /// Bytes at the start of each file its sketch is taken from.
 const SKETCH_BYTES: usize = 16 * 1024;
@@ -145,27 +145,16 @@ fn name_key(name: &[u8]) -> Vec<u8> {
 }
 
 /// The sketch of each of `files` at the positions `which` (empty elsewhere), taken on up to
-/// `threads` threads (0: one per available core), each a contiguous share; the first error in
-/// `which` order.
+/// `threads` threads (0: one per available core); the first error in `which` order.
 fn sketches(
     files: &[Candidate<'_>],
     which: &[usize],
     threads: usize,
 ) -> Result<Vec<Vec<u64>>, BuildError> {
-    let share = which
-        .len()
-        .div_ceil(super::compress::thread_count(threads))
-        .max(1);
-    let taken: Vec<Vec<Result<Vec<u64>, BuildError>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = which
-            .chunks(share)
-            .map(|part| s.spawn(move || part.iter().map(|&i| sketch(&files[i])).collect()))
-            .collect();
-        handles.into_iter().map(super::data::joined).collect()
-    });
+    let taken = parallel::map(which, threads, |_, &i, _| sketch(&files[i]))?;
     let mut out = vec![Vec::new(); files.len()];
-    for (&i, s) in which.iter().zip(taken.into_iter().flatten()) {
-        out[i] = s?;
+    for (&i, s) in which.iter().zip(taken) {
+        out[i] = s;
     }
     Ok(out)
 }
@@ -185,14 +174,34 @@ fn sketch(f: &Candidate<'_>) -> Result<Vec<u64>, BuildError> {
 /// kept where 8 of its bits are 0 (every ~256 bytes), so that content shifted by an insertion
 /// keeps its anchors.
 pub(super) fn fingerprints(bytes: &[u8], out: &mut Vec<u64>) {
-    let mut h = 0u64;
-    for &b in bytes {
+    fingerprints_from(bytes, 0, out);
+}
+
+/// Appends the fingerprints [`fingerprints`] finds in `bytes` at offsets from `from` on (none if
+/// `from` is past the end): the hash is first fed the [`WINDOW`] bytes before `from`, all it
+/// depends on, so the anchors of a file's start and of its rest, taken apart, are those of all of
+/// it.
+pub(super) fn fingerprints_from(bytes: &[u8], from: usize, out: &mut Vec<u64>) {
+    let (Some(before), Some(rest)) = (
+        bytes.get(from.saturating_sub(WINDOW)..from),
+        bytes.get(from..),
+    ) else {
+        return;
+    };
+    let mut h = before
+        .iter()
+        .fold(0u64, |h, &b| (h << 1).wrapping_add(GEAR[b as usize]));
+    for &b in rest {
         h = (h << 1).wrapping_add(GEAR[b as usize]);
         if (h >> 40) & 0xff == 0 {
             out.push(h);
         }
     }
 }
+
+/// Bytes a fingerprint depends on: each step shifts the hash one bit, so a byte has left the 64-bit
+/// hash 64 bytes later.
+const WINDOW: usize = 64;
 
 /// 256 pseudo-random words (splitmix64), one per byte value.
 const GEAR: [u64; 256] = {
@@ -239,6 +248,23 @@ mod tests {
                 FileData::Bytes(b)
             })
             .collect()
+    }
+
+    #[test]
+    fn anchors_taken_in_parts_are_those_of_the_whole() {
+        let bytes = noise(50_000, 9);
+        let mut whole = Vec::new();
+        fingerprints(&bytes, &mut whole);
+        assert!(whole.len() > 100);
+        for cut in [0, 1, 63, 64, 65, 4096, 49_999, 50_000] {
+            let mut parts = Vec::new();
+            fingerprints(&bytes[..cut], &mut parts);
+            fingerprints_from(&bytes, cut, &mut parts);
+            assert_eq!(parts, whole, "cut at {cut}");
+        }
+        let mut past = Vec::new();
+        fingerprints_from(&bytes, 50_001, &mut past);
+        assert!(past.is_empty());
     }
 
     #[test]
