@@ -109,11 +109,19 @@ pub(super) fn classify<'t>(
             let log2 = chunk_log2(opts, data, *size, *marked)?;
             c.log2s[i] = log2;
             if Packer::packs(opts.level, opts.block_size, *size, log2) {
-                c.small.push(SmallFile { data, size: *size });
+                c.small.push(SmallFile {
+                    index: i,
+                    data,
+                    size: *size,
+                });
             } else if group::may_join(opts, log2.min(DEFAULT_CHUNK_LOG2), *size) {
                 // A file read whole has the largest chunks, unless it joins a group.
                 if shares(opts, log2, *size) {
-                    c.mid.push(SmallFile { data, size: *size });
+                    c.mid.push(SmallFile {
+                        index: i,
+                        data,
+                        size: *size,
+                    });
                 }
                 c.alike.push(Candidate {
                     index: i,
