@@ -1,6 +1,6 @@
 //! Work on each item of a list on several threads, each taking the next item left as it finishes one (a thread given a contiguous share of files of uneven sizes could do most of the work alone), with results in list order.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::vec::Vec;
 
 use super::compress::thread_count;
@@ -9,26 +9,25 @@ use super::BuildError;
 
 /// `work(position, item, scratch)` for each of `items`, on up to `threads` threads (0: one per
 /// available core), each with a scratch buffer of its own; the results in `items` order, or the
-/// first error in that order (a thread stops at its first error; every item before it was done).
+/// first error in that order (after an error no thread takes another item; every item before it,
+/// taken earlier, was done).
 pub(super) fn map<I: Sync, T: Send>(
     items: &[I],
     threads: usize,
     work: impl Fn(usize, &I, &mut Vec<u8>) -> Result<T, BuildError> + Sync,
 ) -> Result<Vec<T>, BuildError> {
-    let next = AtomicUsize::new(0);
+    let (next, failed) = (AtomicUsize::new(0), AtomicBool::new(false));
     let worker = || {
         let mut scratch = Vec::new();
         let mut done = Vec::new();
-        while let Some((i, item)) = {
+        while !failed.load(Ordering::Relaxed) {
             let i = next.fetch_add(1, Ordering::Relaxed);
-            items.get(i).map(|item| (i, item))
-        } {
+            let Some(item) = items.get(i) else { break };
             let result = work(i, item, &mut scratch);
-            let failed = result.is_err();
-            done.push((i, result));
-            if failed {
-                break;
+            if result.is_err() {
+                failed.store(true, Ordering::Relaxed);
             }
+            done.push((i, result));
         }
         done
     };
