@@ -223,7 +223,9 @@ fn shared(pieces: &[Piece], known: &HashSet<u64>) -> (Vec<usize>, Vec<(u32, u32)
 /// Every ordered pair of ids seen with one anchor, and with how many anchors, sorted: from
 /// `(anchor, id)` items, an anchor `skipped`, or seen with more than [`MAX_SPREAD`] ids, counted
 /// for none, and ids that are the `same` (one file) never paired. One sort of the items and one
-/// of the pairs, so the work grows with the anchors shared, not with those looked up.
+/// of the pairs, so the work grows with the anchors shared, not with those looked up; each pair
+/// is counted once, lower id first, and given both ways once counted (what the sort holds is
+/// halved: 32 edits of one text, every anchor in 32 chunks, sort ~15 M pairs otherwise).
 fn co_occurring(
     items: impl Iterator<Item = (u64, u32)>,
     skipped: impl Fn(u64) -> bool,
@@ -237,19 +239,24 @@ fn co_occurring(
         if run.len() < 2 || run.len() > MAX_SPREAD || skipped(run[0].0) {
             continue;
         }
-        for &(_, p) in run {
+        // The ids of a run are sorted and distinct: each pair once, the lower first.
+        for (k, &(_, p)) in run.iter().enumerate() {
             pairs.extend(
                 run.iter()
+                    .skip(k + 1)
                     .filter(|&&(_, q)| !same(p, q))
                     .map(|&(_, q)| (p, q)),
             );
         }
     }
     pairs.sort_unstable();
-    pairs
-        .chunk_by(|x, y| x == y)
-        .map(|run| (run[0], run.len() as u32))
-        .collect()
+    let mut counted: Vec<((u32, u32), u32)> = Vec::new();
+    for run in pairs.chunk_by(|x, y| x == y) {
+        let ((p, q), n) = (run[0], run.len() as u32);
+        counted.extend([((p, q), n), ((q, p), n)]);
+    }
+    counted.sort_unstable();
+    counted
 }
 
 /// The groups of each base with its followers: a frame per base chunk (the followers' chunks
@@ -502,6 +509,36 @@ mod tests {
             })
             .collect();
         assert!(paired(&boiler).is_empty());
+    }
+
+    #[test]
+    fn shared_anchors_are_counted_for_every_ordered_pair_as_one_by_one_lookups_would() {
+        // Ids 0–9 (slots by id / 3), each with anchors drawn from a small range, so that some
+        // anchors are in many ids; anchor 7 is skipped, and those in more than MAX_SPREAD ids
+        // (anchor 0 is in all 40) count for none.
+        let mut rng = crate::fuzz::Rng(0x5eed);
+        let mut items: Vec<(u64, u32)> = (0..40u32).map(|id| (0, id)).collect();
+        for id in 0..40u32 {
+            items.extend((0..30).map(|_| (1 + rng.next() % 60, id)));
+        }
+        let same = |p: u32, q: u32| p / 3 == q / 3;
+        let got = co_occurring(items.iter().copied(), |a| a == 7, same);
+        let mut want: std::collections::BTreeMap<(u32, u32), u32> = Default::default();
+        for a in 0..61u64 {
+            let ids: std::collections::BTreeSet<u32> =
+                items.iter().filter(|x| x.0 == a).map(|x| x.1).collect();
+            if a == 7 || ids.len() > MAX_SPREAD {
+                continue;
+            }
+            for &p in &ids {
+                for &q in ids.iter().filter(|&&q| !same(p, q)) {
+                    *want.entry((p, q)).or_default() += 1;
+                }
+            }
+        }
+        let want: Vec<((u32, u32), u32)> = want.into_iter().collect();
+        assert!(want.len() > 100, "{}", want.len());
+        assert_eq!(got, want);
     }
 
     #[test]
