@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{build_in_dirs, build_in_dirs_on, noise, read_file, resolve, words};
+use common::{
+    assert_reads_back, build_in_dirs, build_in_dirs_on, noise, read_file, resolve, words,
+};
 use wasifs_image::format::Codec;
 use wasifs_image::{Dictionaries, Image};
 
@@ -33,10 +35,7 @@ fn a_file_holding_another_at_other_offsets_is_stored_in_its_frames_and_reads_bac
     let files = files();
     let bytes = build_in_dirs(&files, Dictionaries::Auto);
     let img = Image::open(bytes.as_slice()).unwrap();
-    for (path, body) in &files {
-        let node = resolve(&img, 0, path);
-        assert_eq!(&read_file(&img, &node), body, "{path}");
-    }
+    assert_reads_back(&img, &files);
     let chunk = |path: &str, i: u32| img.chunk(&resolve(&img, 0, path), i).unwrap();
     // `dom.d.ts`, the first turned to, follows `worker.d.ts`: each chunk of `worker.d.ts` opens a
     // frame, the chunk of `dom.d.ts` it holds most of after it.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{build_in_dirs, noise, read_file, resolve};
+use common::{assert_reads_back, build_in_dirs, noise, resolve};
 use wasifs_image::format::Codec;
 use wasifs_image::{Dictionaries, Image};
 
@@ -36,10 +36,7 @@ fn versions_of_a_file_share_frames_and_read_back_exactly() {
     let files = versions();
     let bytes = build_in_dirs(&files, Dictionaries::Auto);
     let img = Image::open(bytes.as_slice()).unwrap();
-    for (path, body) in &files {
-        let node = resolve(&img, 0, path);
-        assert_eq!(&read_file(&img, &node), body, "{path}");
-    }
+    assert_reads_back(&img, &files);
     let frame = |path: &str, i: u32| {
         let node = resolve(&img, 0, path);
         img.chunk(&node, i).unwrap()

@@ -124,6 +124,14 @@ pub fn read_file(img: &Image<&[u8]>, node: &Node) -> Vec<u8> {
     out
 }
 
+/// Asserts that each of `files` (path from the root, contents) reads back from `img` exactly.
+pub fn assert_reads_back(img: &Image<&[u8]>, files: &[(String, Vec<u8>)]) {
+    for (path, body) in files {
+        let node = resolve(img, 0, path);
+        assert_eq!(&read_file(img, &node), body, "{path}");
+    }
+}
+
 pub fn name_of(img: &Image<&[u8]>, off: u32, len: u32) -> Vec<u8> {
     let mut v = vec![0u8; len as usize];
     img.read_str(off, len, &mut v).expect("string in table");
