@@ -71,6 +71,7 @@ class Inputs:
         self.gen_sqlite()
         self.gen_crates()
         self.gen_realfile()
+        self.gen_realtext()
         self.gen_copies()
         self.gen_sparse()
         self.gen_mid()
@@ -110,6 +111,28 @@ class Inputs:
                     b = r.read(left)
                 w.write(b)
                 left -= len(b)
+
+    def gen_realtext(self):
+        """One 64 MiB text file of real content, larger than the cache (P1/P2/P4 "realtext", the way a log,
+        a CSV or a JSON dump is): the `crates` tree's files without a NUL byte (sources, manifests,
+        documentation) back to back in path order, cut at 64 MiB; same bytes every run."""
+        crates = self.p("trees", "crates")
+        files = sorted(os.path.join(d, f) for d, _, fs in os.walk(crates) for f in fs)
+        out = self.p("trees", "realtext")
+        os.makedirs(out, exist_ok=True)
+        left = 64 * MIB
+        with open(os.path.join(out, "all.txt"), "wb") as w:
+            for f in files:
+                if left == 0:
+                    break
+                if os.path.islink(f) or not os.path.isfile(f):
+                    continue
+                with open(f, "rb") as r:
+                    b = r.read()
+                if b"\0" in b:
+                    continue
+                w.write(b[:left])
+                left -= min(len(b), left)
 
     def gen_copies(self):
         """Eight copies of the m50 tree's largest text file: a tree whose bytes are mostly whole files

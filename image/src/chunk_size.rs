@@ -16,6 +16,10 @@ pub enum Access {
     /// Loaded or read through (executables, object files and archives of them, wasm modules):
     /// the largest chunks (1 MiB) whatever its size.
     Whole,
+    /// Text larger than the cache (logs, CSV, JSON, dumps: no NUL bytes, few control characters
+    /// anywhere it was looked at): read through from the start, so the largest chunks (1 MiB),
+    /// as a file read whole.
+    Text,
     /// Nothing known: small chunks only when it is larger than the cache.
     Unknown,
 }
@@ -58,13 +62,15 @@ impl ChunkSize {
     /// gets 1 MiB chunks whatever its size (still decoded 32 KiB at a time as it is read; LLVM's
     /// 381 MB of libraries and tools: 1.34× `tar.zst` in 4 KiB chunks, 1.08× in 256 KiB ones, 1.03×
     /// in 1 MiB ones, rewritten 3× faster); the image builder gives it 256 KiB again if it is
-    /// compressed with versions of itself.
+    /// compressed with versions of itself. So does text larger than the cache, which is read
+    /// through, not at random (in 4 KiB chunks, a 73 MiB table of packages was 1.41× `tar.zst`,
+    /// a 14 MiB HTML file 3.95×, and took LZ4 HC 3–4× `tar | zstd`'s time; bench/NOTES.md).
     pub fn log2_for(self, size: u64, cache: CacheSize, access: Access) -> u8 {
         match (self.0, access) {
             (Some(log2), _) => log2,
             (None, Access::Paged) => SMALL_CHUNK_LOG2,
             (None, Access::Unknown) if size > u64::from(cache.get()) => SMALL_CHUNK_LOG2,
-            (None, Access::Whole) => MAX_CHUNK_LOG2,
+            (None, Access::Whole | Access::Text) => MAX_CHUNK_LOG2,
             (None, Access::Unknown) => DEFAULT_CHUNK_LOG2,
         }
     }
@@ -135,7 +141,7 @@ mod tests {
     }
 
     #[test]
-    fn auto_gives_4k_chunks_to_paged_files_and_larger_than_the_cache_ones_and_1m_to_files_read_whole(
+    fn auto_gives_4k_chunks_to_paged_files_and_larger_than_the_cache_ones_and_1m_to_files_read_through(
     ) {
         let cache = CacheSize::DEFAULT;
         let whole = u64::from(cache.get());
@@ -147,6 +153,7 @@ mod tests {
         assert_eq!(auto(whole + 1, cache, Access::Whole), MAX_CHUNK_LOG2);
         assert_eq!(auto(1 << 20, cache, Access::Whole), MAX_CHUNK_LOG2);
         assert_eq!(auto(1 << 30, cache, Access::Whole), MAX_CHUNK_LOG2);
+        assert_eq!(auto(whole + 1, cache, Access::Text), MAX_CHUNK_LOG2);
         assert_eq!(auto(0, cache, Access::Unknown), 18);
         let small: CacheSize = "64K".parse().expect("a valid cache size");
         assert_eq!(auto(300 << 10, small, Access::Unknown), SMALL_CHUNK_LOG2);

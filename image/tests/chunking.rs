@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{add_bytes, build_flat, noise, opts, read_file, resolve, sample, text};
+use common::{add_bytes, build_flat, noise, opts, read_file, records, resolve, sample, text};
 use wasifs_image::format::{Chunk, Codec, MAX_CHUNK_LOG2, SMALL_CHUNK_LOG2};
 use wasifs_image::{
     BlockSize, BuildOptions, CacheSize, ChunkSize, FileData, FormatError, Image, ImageBuilder, Meta,
@@ -93,8 +93,8 @@ fn auto_chunk_size_gives_files_over_the_cache_small_chunks_and_the_header_the_la
         ..BuildOptions::default()
     });
     let root = b.root();
-    let big = text(64 * 1024 + 1);
-    let small = text(64 * 1024);
+    let big = records(64 * 1024 + 1);
+    let small = records(64 * 1024);
     b.add_file(root, b"big", Meta::default(), FileData::Bytes(big.clone()))
         .unwrap();
     b.add_file(
@@ -131,18 +131,20 @@ fn auto_chunk_size_gives_files_over_the_cache_small_chunks_and_the_header_the_la
 }
 
 #[test]
-fn auto_chunk_size_gives_archives_and_executables_the_largest_chunks_unless_versions_or_marked() {
-    // Files four times the cache: text (read at random, for all `auto` knows), a static library
-    // and an ELF executable (read whole by whoever reads them: 1 MiB chunks), two versions of
-    // another library (compressed side by side: 256 KiB chunks, as every group member), and a
-    // library marked as read at random.
+fn auto_chunk_size_gives_archives_executables_and_text_the_largest_chunks_unless_versions_or_marked(
+) {
+    // Files four times the cache: records (read at random, for all `auto` knows), text, a static
+    // library and an ELF executable (read through or whole by whoever reads them: 1 MiB chunks),
+    // two versions of another library (compressed side by side: 256 KiB chunks, as every group
+    // member), and a library marked as read at random.
     let cache: CacheSize = "64K".parse().expect("a valid cache size");
     let starting = |magic: &[u8]| {
         let mut f = magic.to_vec();
         f.extend_from_slice(&text(256 * 1024 - magic.len()));
         f
     };
-    let (plain, lib, exe) = (
+    let (plain, log, lib, exe) = (
+        records(256 * 1024),
         starting(b""),
         starting(b"!<arch>\n"),
         starting(b"\x7fELF\x02\x01\x01\0"),
@@ -154,6 +156,7 @@ fn auto_chunk_size_gives_archives_and_executables_the_largest_chunks_unless_vers
     let root = b.root();
     let mut add = |name: &str, bytes: &[u8]| add_bytes(&mut b, root, name, bytes);
     add("plain", &plain);
+    add("log", &log);
     add("lib.a", &lib);
     add("exe", &exe);
     // (Noise: the anchors a group is found by need content that does not repeat every 44 bytes.)
@@ -171,6 +174,7 @@ fn auto_chunk_size_gives_archives_and_executables_the_largest_chunks_unless_vers
     let img = Image::open(image.as_slice()).unwrap();
     for (name, bytes, log2) in [
         ("plain", &plain, SMALL_CHUNK_LOG2),
+        ("log", &log, MAX_CHUNK_LOG2),
         ("lib.a", &lib, MAX_CHUNK_LOG2),
         ("exe", &exe, MAX_CHUNK_LOG2),
         ("libv-1.a", &v1, 18),

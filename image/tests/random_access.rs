@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{add_bytes, build_flat, opts, read_file, resolve, text};
+use common::{add_bytes, build_flat, opts, read_file, records, resolve, text};
 use wasifs_image::format::{Codec, SMALL_CHUNK_LOG2};
 use wasifs_image::{
     BuildOptions, CacheSize, ChunkSize, FileData, Image, ImageBuilder, Level, Meta,
@@ -75,15 +75,15 @@ fn files_marked_as_read_at_random_get_small_lz4_chunks_whatever_their_size_and_a
 
 #[test]
 fn files_read_at_random_become_lz4_blocks_against_a_trained_dictionary() {
-    // 2 MiB of text over a 256 KiB cache: 4 KiB chunks, read at random, so LZ4 with a dictionary;
-    // the small file keeps zstd (packed).
+    // 2 MiB of records over a 256 KiB cache: 4 KiB chunks, read at random, so LZ4 with a
+    // dictionary; the small file keeps zstd (packed).
     let cache: CacheSize = "256K".parse().expect("a valid cache size");
     let mut b = ImageBuilder::new(BuildOptions {
         cache_size: cache,
         ..BuildOptions::default()
     });
     let root = b.root();
-    let big = text(2 << 20);
+    let big = records(2 << 20);
     b.add_file(root, b"db", Meta::default(), FileData::Bytes(big.clone()))
         .unwrap();
     b.add_file(root, b"note", Meta::default(), FileData::Bytes(text(3000)))

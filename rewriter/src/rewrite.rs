@@ -117,7 +117,8 @@ impl Rewriter {
     /// below it) for reading at random — databases, indexes, archives read a page at a time: 4 KiB
     /// chunks whatever their size, so a read decodes a few KiB instead of up to 256 KiB, for a
     /// larger image when they compress well. Repeatable, the last matching line wins. Files
-    /// larger than the cache and SQLite and redb databases get this without a pattern.
+    /// larger than the cache (text excepted) and SQLite and redb databases get this without a
+    /// pattern.
     pub fn random_access(mut self, glob: Glob) -> Self {
         self.random_access.push(glob);
         self
@@ -143,9 +144,10 @@ impl Rewriter {
     }
 
     /// The uncompressed chunk size of the file data: [`ChunkSize::AUTO`] (the default) gives
-    /// files larger than the cache 4 KiB chunks (fast random reads) and the others 256 KiB; by
-    /// their first bytes, SQLite and redb databases get 4 KiB chunks whatever their size, and
-    /// executables, object files, static libraries and wasm modules (read whole) 1 MiB.
+    /// files larger than the cache 4 KiB chunks (fast random reads) unless they are text (read
+    /// through: 1 MiB), and the others 256 KiB; by their first bytes, SQLite and redb databases
+    /// get 4 KiB chunks whatever their size, and executables, object files, static libraries and
+    /// wasm modules (read whole) 1 MiB.
     pub fn chunk_size(mut self, size: ChunkSize) -> Self {
         self.image.chunk_size = size;
         self

@@ -109,6 +109,14 @@ pub fn text(len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Records of [`text`], a NUL after each line, as a database or an index holds them:
+/// compressible, and not text to `auto` (which reads text larger than the cache as read through).
+pub fn records(len: usize) -> Vec<u8> {
+    let mut v = text(len);
+    v.iter_mut().filter(|b| **b == b'\n').for_each(|b| *b = 0);
+    v
+}
+
 /// Reads a whole file through the reader, chunk by chunk.
 pub fn read_file(img: &Image<&[u8]>, node: &Node) -> Vec<u8> {
     let mut out = vec![0u8; node.size as usize];

@@ -57,14 +57,21 @@ fn chunk_log2(
     } else {
         Access::Unknown
     };
-    // A file larger than the cache may still have all its data fit in it (a sparse file, a disk
-    // image or database file mostly of zeros): its chunks of zeros are served without caching.
+    // A file larger than the cache is read through if it is text; else it may still have all its
+    // data fit in the cache (a sparse file, a disk image or database file mostly of zeros): its
+    // chunks of zeros are served without caching.
     let cache = u64::from(opts.cache_size.get());
-    let cached = match access {
+    let (access, cached) = match access {
         Access::Unknown if opts.chunk_size.is_auto() && size > cache => {
-            data.nonzero_chunks_len(size, 1 << DEFAULT_CHUNK_LOG2, cache)?
+            match formats::is_text(data, size)? {
+                true => (Access::Text, size),
+                false => (
+                    access,
+                    data.nonzero_chunks_len(size, 1 << DEFAULT_CHUNK_LOG2, cache)?,
+                ),
+            }
         }
-        _ => size,
+        _ => (access, size),
     };
     Ok(opts.chunk_size.log2_for(cached, opts.cache_size, access))
 }
