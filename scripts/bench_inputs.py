@@ -96,32 +96,23 @@ class Inputs:
     def gen_realfile(self):
         """One 64 MiB file of real content for P9: the `crates` tree's files (Rust sources, manifests,
         import libraries) back to back in path order, cut at 64 MiB; same bytes every run."""
-        crates = self.p("trees", "crates")
-        files = sorted(os.path.join(d, f) for d, _, fs in os.walk(crates) for f in fs)
-        out = self.p("trees", "realfile")
-        os.makedirs(out, exist_ok=True)
-        left = 64 * MIB
-        with open(os.path.join(out, "db.bin"), "wb") as w:
-            for f in files:
-                if left == 0:
-                    break
-                if os.path.islink(f) or not os.path.isfile(f):
-                    continue
-                with open(f, "rb") as r:
-                    b = r.read(left)
-                w.write(b)
-                left -= len(b)
+        self.crates_back_to_back("realfile", "db.bin", lambda b: True)
 
     def gen_realtext(self):
         """One 64 MiB text file of real content, larger than the cache (P1/P2/P4 "realtext", the way a log,
         a CSV or a JSON dump is): the `crates` tree's files without a NUL byte (sources, manifests,
         documentation) back to back in path order, cut at 64 MiB; same bytes every run."""
+        self.crates_back_to_back("realtext", "all.txt", lambda b: b"\0" not in b)
+
+    def crates_back_to_back(self, tree, name, keep):
+        """Writes trees/`tree`/`name`: the `crates` tree's files whose bytes `keep` accepts, back to back
+        in path order, cut at 64 MiB."""
         crates = self.p("trees", "crates")
         files = sorted(os.path.join(d, f) for d, _, fs in os.walk(crates) for f in fs)
-        out = self.p("trees", "realtext")
+        out = self.p("trees", tree)
         os.makedirs(out, exist_ok=True)
         left = 64 * MIB
-        with open(os.path.join(out, "all.txt"), "wb") as w:
+        with open(os.path.join(out, name), "wb") as w:
             for f in files:
                 if left == 0:
                     break
@@ -129,10 +120,9 @@ class Inputs:
                     continue
                 with open(f, "rb") as r:
                     b = r.read()
-                if b"\0" in b:
-                    continue
-                w.write(b[:left])
-                left -= min(len(b), left)
+                if keep(b):
+                    w.write(b[:left])
+                    left -= min(len(b), left)
 
     def gen_copies(self):
         """Eight copies of the m50 tree's largest text file: a tree whose bytes are mostly whole files
