@@ -74,9 +74,10 @@ pub struct RewriteArgs {
     chunk_size: ChunkSize,
     /// Store the files this .gitignore pattern matches (a directory: every file below it) for
     /// reading at random, like `auto` stores SQLite databases: 4K chunks whatever their size and
-    /// --chunk-size, so a read at a random offset decodes a few KiB, not up to 256K (a larger
-    /// image when they compress well). For databases, indexes and archives read a piece at a
-    /// time. Repeatable; `--dry-run` marks them.
+    /// --chunk-size, so a read at a random offset decodes a few KiB, not up to 256K or 1M (a
+    /// larger image when they compress well). For databases, indexes and archives read a piece at
+    /// a time, and text read at random (`auto` reads text larger than the cache through).
+    /// Repeatable; `--dry-run` marks them.
     #[arg(long, value_name = "PATTERN")]
     random_access: Vec<Glob>,
     /// Most bytes in one shared block: files under 16K are packed together into compressed blocks
