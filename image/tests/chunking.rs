@@ -421,3 +421,37 @@ fn a_file_larger_than_the_cache_keeps_large_chunks_when_what_is_not_zeros_fits_i
         );
     }
 }
+
+#[test]
+fn a_host_file_larger_than_the_cache_is_read_through_when_text_and_at_random_when_not() {
+    // The same check as for bytes in memory, on files read from disk a window at a time: text
+    // (1 MiB chunks), the same text ending in a NUL (its last window: 4 KiB), and records.
+    let dir = tempfile::tempdir().unwrap();
+    let log = text(300 * 1024);
+    let mut ends_in_nul = log.clone();
+    ends_in_nul.push(0);
+    let recs = records(300 * 1024);
+    let cache: CacheSize = "64K".parse().expect("a valid cache size");
+    let mut b = ImageBuilder::new(BuildOptions {
+        cache_size: cache,
+        ..BuildOptions::default()
+    });
+    let root = b.root();
+    for (name, bytes) in [("log", &log), ("nul", &ends_in_nul), ("recs", &recs)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        b.add_file(root, name.as_bytes(), Meta::default(), FileData::Path(path))
+            .unwrap();
+    }
+    let bytes = b.finish().unwrap();
+    let img = Image::open(bytes.as_slice()).unwrap();
+    for (name, want, log2) in [
+        ("log", &log, MAX_CHUNK_LOG2),
+        ("nul", &ends_in_nul, SMALL_CHUNK_LOG2),
+        ("recs", &recs, SMALL_CHUNK_LOG2),
+    ] {
+        let f = resolve(&img, 0, name);
+        assert_eq!(f.chunk_log2, log2, "{name}");
+        assert_eq!(&read_file(&img, &f), want, "{name}");
+    }
+}
