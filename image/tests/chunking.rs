@@ -172,18 +172,27 @@ fn auto_chunk_size_gives_archives_executables_and_text_the_largest_chunks_unless
     b.read_at_random(m).unwrap();
     let image = b.finish().unwrap();
     let img = Image::open(image.as_slice()).unwrap();
-    for (name, bytes, log2) in [
-        ("plain", &plain, SMALL_CHUNK_LOG2),
-        ("log", &log, MAX_CHUNK_LOG2),
-        ("lib.a", &lib, MAX_CHUNK_LOG2),
-        ("exe", &exe, MAX_CHUNK_LOG2),
-        ("libv-1.a", &v1, 18),
-        ("libv-2.a", &v2, 18),
-        ("marked.a", &marked, SMALL_CHUNK_LOG2),
-    ] {
-        let f = resolve(&img, 0, name);
+    assert_chunked(
+        &img,
+        &[
+            ("plain", &plain, SMALL_CHUNK_LOG2),
+            ("log", &log, MAX_CHUNK_LOG2),
+            ("lib.a", &lib, MAX_CHUNK_LOG2),
+            ("exe", &exe, MAX_CHUNK_LOG2),
+            ("libv-1.a", &v1, 18),
+            ("libv-2.a", &v2, 18),
+            ("marked.a", &marked, SMALL_CHUNK_LOG2),
+        ],
+    );
+}
+
+/// Each (name, contents, chunk size as a log2) of `files` is in `img`'s first root in chunks of
+/// that size and reads back as those contents.
+fn assert_chunked(img: &Image<&[u8]>, files: &[(&str, &Vec<u8>, u8)]) {
+    for &(name, bytes, log2) in files {
+        let f = resolve(img, 0, name);
         assert_eq!(f.chunk_log2, log2, "{name}");
-        assert_eq!(&read_file(&img, &f), bytes, "{name}");
+        assert_eq!(&read_file(img, &f), bytes, "{name}");
     }
 }
 
@@ -445,13 +454,12 @@ fn a_host_file_larger_than_the_cache_is_read_through_when_text_and_at_random_whe
     }
     let bytes = b.finish().unwrap();
     let img = Image::open(bytes.as_slice()).unwrap();
-    for (name, want, log2) in [
-        ("log", &log, MAX_CHUNK_LOG2),
-        ("nul", &ends_in_nul, SMALL_CHUNK_LOG2),
-        ("recs", &recs, SMALL_CHUNK_LOG2),
-    ] {
-        let f = resolve(&img, 0, name);
-        assert_eq!(f.chunk_log2, log2, "{name}");
-        assert_eq!(&read_file(&img, &f), want, "{name}");
-    }
+    assert_chunked(
+        &img,
+        &[
+            ("log", &log, MAX_CHUNK_LOG2),
+            ("nul", &ends_in_nul, SMALL_CHUNK_LOG2),
+            ("recs", &recs, SMALL_CHUNK_LOG2),
+        ],
+    );
 }
