@@ -1,11 +1,12 @@
 //! The dictionary of shared blocks: added where small files share content across blocks, read back
-//! through it, refused when its header fields are out of bounds, and never added under `off`.
+//! through it, refused when its header fields are out of bounds, never added under `off`, and a
+//! host file broken after it was added failing the build by its path.
 
 mod common;
 
 use common::{assert_reads_back, build_in_dirs, noise, resolve};
 use wasifs_image::format::{header_off, Codec, FormatError, MAX_BLOCK_DICT_LEN};
-use wasifs_image::{Dictionaries, Image};
+use wasifs_image::{BuildError, BuildOptions, Dictionaries, FileData, Image, ImageBuilder, Meta};
 
 /// 1,500 files of 2–10 KiB cut at pseudo-random places from one 1 MiB pool of noise, in 15
 /// directories: each block alone finds nothing to compress, the pool repeats across the tree.
@@ -83,4 +84,43 @@ fn block_dictionary_fields_out_of_bounds_are_refused_and_a_broken_one_is_an_erro
         img.read_chunk(&node, 0, &mut buf),
         Err(FormatError::Decompress)
     );
+}
+
+#[test]
+fn a_host_file_removed_or_shortened_after_it_was_added_fails_a_dictionary_build_naming_it() {
+    // The block dictionary's sample reads files ahead on several threads; wherever the broken file
+    // falls (visited first by the sample, later, or only by the data), the build fails with its path.
+    let files = pool_files();
+    let dir = tempfile::tempdir().unwrap();
+    for (victim, removed) in [(0, true), (777, false), (files.len() - 1, true)] {
+        let mut b = ImageBuilder::new(BuildOptions::default());
+        let root = b.root();
+        let mut dirs = std::collections::BTreeMap::new();
+        for (path, body) in &files {
+            let host = dir.path().join(path);
+            std::fs::create_dir_all(host.parent().unwrap()).unwrap();
+            std::fs::write(&host, body).unwrap();
+            let (d, name) = path.split_once('/').unwrap();
+            let parent = *dirs
+                .entry(d)
+                .or_insert_with(|| b.add_dir(root, d.as_bytes(), Meta::default()).unwrap());
+            b.add_file(
+                parent,
+                name.as_bytes(),
+                Meta::default(),
+                FileData::Path(host),
+            )
+            .unwrap();
+        }
+        let broken = dir.path().join(&files[victim].0);
+        match removed {
+            true => std::fs::remove_file(&broken).unwrap(),
+            false => std::fs::write(&broken, &files[victim].1[1..]).unwrap(),
+        }
+        match b.finish() {
+            Err(BuildError::Io { path, .. }) if removed => assert_eq!(path, broken),
+            Err(BuildError::SizeChanged { path, .. }) if !removed => assert_eq!(path, broken),
+            other => panic!("file {victim}: {:?}", other.map(|i| i.len())),
+        }
+    }
 }
