@@ -1,6 +1,6 @@
 //! The dictionary of shared frames (image format 8): whole small and mid-size files from across the tree, each adding content the others lack, used as raw zstd history for every block of small files and every chunk of a mid-size file, and kept only when a trial on other files shows it pays.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io;
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,7 +9,7 @@ use std::vec;
 use std::vec::Vec;
 
 use super::zstd_ctx::{Context, Dict};
-use super::{parallel, similar, BuildError, FileData};
+use super::{similar, BuildError, FileData};
 use crate::block_size::BlockSize;
 use crate::format::{DEFAULT_CHUNK_SIZE, MAX_BLOCK_DICT_LEN};
 use crate::level::Level;
@@ -54,14 +54,6 @@ const LOOK_AT: u64 = 4;
 /// Files opened for the sample, and for the trial blocks, at most: a tree of 50,000 files of a
 /// few bytes took 0.27 s to pack, and 0.41 s when the sample and trial opened all of them.
 const MAX_OPENED: usize = 2048;
-/// Files the sample reads ahead at a time, at most, and their bytes: read and fingerprinted on
-/// every thread, then weighed one by one in the order they are visited, so the choice is the
-/// same (the bench's `shared`, 2,328 files cut from one pool: its sample read ~1,000 of them on
-/// one core, 15–22 ms of a 120–140 ms rewrite with the other core idle; read ahead, the rewrite
-/// took 132 ms instead of 139, medians of 21 alternating runs).
-const AHEAD_FILES: usize = 64;
-/// See [`AHEAD_FILES`].
-const AHEAD_BYTES: u64 = 1 << 20;
 /// The zstd magic of a structured dictionary: a sample starting with it would be read as one.
 const ZSTD_DICT_MAGIC: [u8; 4] = 0xEC30_A437u32.to_le_bytes();
 
@@ -114,7 +106,7 @@ pub(super) fn choose(
     }
     let want = served.min(MAX_BLOCK_DICT_LEN.into());
     let files: Vec<&SmallFile<'_>> = small.iter().chain(mid).collect();
-    let (mut sample, sampled, spans) = sample(&files, want, threads)?;
+    let (mut sample, sampled, spans) = sample(&files, want)?;
     // Without the dictionary, the small files of the sample would share blocks and each mid-size
     // one would be compressed alone: the pieces its estimate compresses.
     let block_len = block.get() as usize;
@@ -139,11 +131,11 @@ pub(super) fn choose(
     };
     let trials = [
         trial(
-            trial_blocks(small, small_sampled, small_total, block_len, threads)?,
+            trial_blocks(small, small_sampled, small_total, block_len)?,
             small,
             small_sampled,
         ),
-        trial(trial_files(mid, mid_sampled, threads)?, mid, mid_sampled),
+        trial(trial_files(mid, mid_sampled)?, mid, mid_sampled),
     ];
     // Estimated stored bytes of the files served, without and with the dictionary: the files not
     // in it at the trial's rates, and those in it as they would be stored without it (`own`), or,
@@ -293,12 +285,8 @@ fn bytes(files: &[SmallFile<'_>], sampled: Option<&[bool]>) -> u64 {
 }
 
 /// Up to [`TRIALS`] chunks of files not in the sample (their first [`TRIAL_PIECE`] bytes, or the
-/// next ones), one at each of evenly spaced byte positions over them; read on `threads` threads.
-fn trial_files(
-    files: &[SmallFile<'_>],
-    sampled: &[bool],
-    threads: usize,
-) -> Result<Vec<Vec<u8>>, BuildError> {
+/// next ones), one at each of evenly spaced byte positions over them.
+fn trial_files(files: &[SmallFile<'_>], sampled: &[bool]) -> Result<Vec<Vec<u8>>, BuildError> {
     let free = files
         .iter()
         .zip(sampled)
@@ -306,24 +294,22 @@ fn trial_files(
         .map(|(f, _)| f);
     let step = (free.clone().map(|f| f.size).sum::<u64>() / TRIALS).max(1);
     let (mut start, mut next) = (0u64, step / 2);
-    let mut pieces = Vec::new();
+    let mut out = Vec::new();
     for f in free {
         let mut last = None;
         while next < start + f.size {
             let at = (next - start) / TRIAL_PIECE * TRIAL_PIECE;
             if last != Some(at) {
-                pieces.push((f, at, (f.size - at).min(TRIAL_PIECE)));
+                let mut buf = vec![0u8; (f.size - at).min(TRIAL_PIECE) as usize];
+                f.data.read_at(at, &mut buf)?;
+                out.push(buf);
                 last = Some(at);
             }
             next += step;
         }
         start += f.size;
     }
-    parallel::map(&pieces, threads, |_, &(f, at, len), _| {
-        let mut buf = vec![0u8; len as usize];
-        f.data.read_at(at, &mut buf)?;
-        Ok(buf)
-    })
+    Ok(out)
 }
 
 /// A sample: its bytes, which files are in it, and where each of them is in it (file, range).
@@ -339,63 +325,32 @@ type Sampled = (Vec<u8>, Vec<bool>, Vec<(usize, Range<usize>)>);
 /// so the dictionary compresses as a tar of them does and each file is near those it repeats
 /// (Zig's musl sources 1.063 → 1.005× `tar.zst`, `/usr/share/zoneinfo` 1.043 → 0.990×;
 /// bench/NOTES.md).
-fn sample(files: &[&SmallFile<'_>], want: u64, threads: usize) -> Result<Sampled, BuildError> {
+fn sample(files: &[&SmallFile<'_>], want: u64) -> Result<Sampled, BuildError> {
     let n = files.len();
     let step = (n / SPREAD).max(1);
     let mut sample = Vec::with_capacity(want as usize);
     let mut sampled = vec![false; n];
     let mut known = HashSet::new();
+    let mut anchors = Vec::new();
     let mut looked = 0u64;
     let mut opened = 0;
     let mut spans = Vec::new();
-    let mut ahead = HashMap::new();
     for max_known in [MAX_KNOWN_PERCENT, MAX_KNOWN_PERCENT_AGAIN] {
-        let visits: Vec<usize> = (0..step)
-            .flat_map(|first| (first..n).step_by(step))
-            .collect();
-        for (k, &i) in visits.iter().enumerate() {
+        let visits = (0..step).flat_map(|first| (first..n).step_by(step));
+        for i in visits {
             let f = &files[i];
             let full = sample.len() as u64 + 4096 > want;
             if looked >= want * LOOK_AT || full || opened >= MAX_OPENED {
                 break;
             }
-            let room = want - sample.len() as u64;
-            if sampled[i] || f.size > room {
+            if sampled[i] || sample.len() as u64 + f.size > want {
                 continue;
             }
             opened += 1;
-            if !ahead.contains_key(&i) {
-                // The files this loop may weigh next, `i` first, as far as its budgets allow (the
-                // sample only grows: a file that does not fit now never will).
-                let most = (
-                    AHEAD_FILES.min(MAX_OPENED + 1 - opened),
-                    AHEAD_BYTES.min(want * LOOK_AT - looked),
-                );
-                let (mut bytes, mut batch) = (0u64, Vec::new());
-                let fits = |j: &&usize| !sampled[**j] && files[**j].size <= room;
-                for &j in visits[k..].iter().filter(fits) {
-                    if batch.len() >= most.0 || bytes >= most.1 {
-                        break;
-                    }
-                    bytes += files[j].size;
-                    batch.push(j);
-                }
-                // A file that cannot be read fails the build only once the loop weighs it.
-                let read = parallel::map(&batch, threads, |_, &j, _| {
-                    Ok(read(files[j]).map(|body| {
-                        let mut anchors = Vec::new();
-                        similar::fingerprints(&body, &mut anchors);
-                        (body, anchors)
-                    }))
-                })?;
-                ahead.clear();
-                ahead.extend(batch.into_iter().zip(read));
-            }
-            let (body, anchors) = match ahead.remove(&i) {
-                Some(read) => read?,
-                None => unreachable_ahead()?,
-            };
+            let body = read(f)?;
             looked += f.size;
+            anchors.clear();
+            similar::fingerprints(&body, &mut anchors);
             let seen = anchors.iter().filter(|a| known.contains(*a)).count();
             if seen * 100 > anchors.len() * max_known {
                 continue;
@@ -405,7 +360,6 @@ fn sample(files: &[&SmallFile<'_>], want: u64, threads: usize) -> Result<Sampled
             sample.extend_from_slice(&body);
             sampled[i] = true;
         }
-        ahead.clear();
     }
     spans.sort_unstable_by_key(|&(i, _)| files.get(i).map(|f| f.index));
     let mut sorted = Vec::with_capacity(sample.len());
@@ -424,58 +378,37 @@ pub(super) fn store(dict: &[u8], level: Level) -> Result<Vec<u8>, BuildError> {
 }
 
 /// Up to [`TRIALS`] blocks of `size` bytes (or half [`MAX_OPENED`] / [`TRIALS`] files) of
-/// consecutive files not in the sample, starting at evenly spaced byte positions; the files are
-/// chosen by their sizes, then read on `threads` threads.
+/// consecutive files not in the sample, starting at evenly spaced byte positions.
 fn trial_blocks(
     files: &[SmallFile<'_>],
     sampled: &[bool],
     total: u64,
     size: usize,
-    threads: usize,
 ) -> Result<Vec<Vec<u8>>, BuildError> {
     let step = total / TRIALS;
-    // Each block's files and bytes.
-    let mut blocks: Vec<(Vec<&SmallFile<'_>>, u64)> = Vec::new();
+    let mut out = Vec::new();
     let mut at = 0u64;
     let mut next = step / 2;
-    let mut block = None;
+    let mut block: Option<Vec<u8>> = None;
+    let mut opened = 0;
     for (f, &in_sample) in files.iter().zip(sampled) {
-        if block.is_none() && at + f.size > next && (blocks.len() as u64) < TRIALS {
-            block = Some((Vec::new(), 0));
+        if block.is_none() && at + f.size > next && (out.len() as u64) < TRIALS {
+            block = Some(Vec::with_capacity(size));
             next += step;
+            opened = 0;
         }
         at += f.size;
-        let Some((members, len)) = block.as_mut() else {
-            continue;
-        };
+        let Some(b) = block.as_mut() else { continue };
         if !in_sample {
-            members.push(f);
-            *len += f.size;
+            b.extend_from_slice(&read(f)?);
+            opened += 1;
         }
-        if *len >= size as u64 || members.len() >= MAX_OPENED / TRIALS as usize / 2 {
-            blocks.extend(block.take());
+        if b.len() >= size || opened >= MAX_OPENED / TRIALS as usize / 2 {
+            out.extend(block.take());
         }
     }
-    blocks.extend(block.filter(|&(_, len)| len > 0));
-    let members: Vec<&SmallFile<'_>> = blocks.iter().flat_map(|(m, _)| m.clone()).collect();
-    let mut bodies = parallel::map(&members, threads, |_, f, _| read(f))?.into_iter();
-    let mut out = Vec::with_capacity(blocks.len());
-    for (m, len) in &blocks {
-        let mut b = Vec::with_capacity(*len as usize);
-        bodies
-            .by_ref()
-            .take(m.len())
-            .for_each(|body| b.extend_from_slice(&body));
-        out.push(b);
-    }
+    out.extend(block.filter(|b| !b.is_empty()));
     Ok(out)
-}
-
-/// The error for a file the sample weighs that was not read ahead (a bug, not bad input).
-fn unreachable_ahead() -> Result<(Vec<u8>, Vec<u64>), BuildError> {
-    Err(BuildError::Compress(io::Error::other(
-        "dictionary sample: a file was not read ahead",
-    )))
 }
 
 /// The whole contents of a small file.
