@@ -88,8 +88,8 @@ fn block_dictionary_fields_out_of_bounds_are_refused_and_a_broken_one_is_an_erro
 
 #[test]
 fn a_host_file_removed_or_shortened_after_it_was_added_fails_a_dictionary_build_naming_it() {
-    // The block dictionary's sample reads files ahead on several threads; wherever the broken file
-    // falls (visited first by the sample, later, or only by the data), the build fails with its path.
+    // Wherever the broken file falls (read first by the dictionary's sample, later, or only for its
+    // data), the build fails with its path.
     let files = pool_files();
     let dir = tempfile::tempdir().unwrap();
     for (victim, removed) in [(0, true), (777, false), (files.len() - 1, true)] {
