@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{assert_reads_back, build_in_dirs, noise, resolve};
+use common::{add_in_dirs, assert_reads_back, build_in_dirs, noise, resolve};
 use wasifs_image::format::{header_off, Codec, FormatError, MAX_BLOCK_DICT_LEN};
-use wasifs_image::{BuildError, BuildOptions, Dictionaries, FileData, Image, ImageBuilder, Meta};
+use wasifs_image::{BuildError, BuildOptions, Dictionaries, FileData, Image, ImageBuilder};
 
 /// 1,500 files of 2–10 KiB cut at pseudo-random places from one 1 MiB pool of noise, in 15
 /// directories: each block alone finds nothing to compress, the pool repeats across the tree.
@@ -94,24 +94,12 @@ fn a_host_file_removed_or_shortened_after_it_was_added_fails_a_dictionary_build_
     let dir = tempfile::tempdir().unwrap();
     for (victim, removed) in [(0, true), (777, false), (files.len() - 1, true)] {
         let mut b = ImageBuilder::new(BuildOptions::default());
-        let root = b.root();
-        let mut dirs = std::collections::BTreeMap::new();
-        for (path, body) in &files {
+        add_in_dirs(&mut b, &files, |path, body| {
             let host = dir.path().join(path);
             std::fs::create_dir_all(host.parent().unwrap()).unwrap();
             std::fs::write(&host, body).unwrap();
-            let (d, name) = path.split_once('/').unwrap();
-            let parent = *dirs
-                .entry(d)
-                .or_insert_with(|| b.add_dir(root, d.as_bytes(), Meta::default()).unwrap());
-            b.add_file(
-                parent,
-                name.as_bytes(),
-                Meta::default(),
-                FileData::Path(host),
-            )
-            .unwrap();
-        }
+            FileData::Path(host)
+        });
         let broken = dir.path().join(&files[victim].0);
         match removed {
             true => std::fs::remove_file(&broken).unwrap(),

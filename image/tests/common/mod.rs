@@ -68,6 +68,17 @@ pub fn build_in_dirs_on(
         ..BuildOptions::default()
     });
     b.set_threads(threads);
+    add_in_dirs(&mut b, files, |_, body| FileData::Bytes(body.to_vec()));
+    b.finish().unwrap()
+}
+
+/// Adds `files` (`dir/name` paths) under the root of `b`, each directory made once, each file's
+/// contents given by `data(path, body)`.
+pub fn add_in_dirs(
+    b: &mut ImageBuilder,
+    files: &[(String, Vec<u8>)],
+    data: impl Fn(&str, &[u8]) -> FileData,
+) {
     let root = b.root();
     let mut dirs = std::collections::BTreeMap::new();
     for (path, body) in files {
@@ -75,11 +86,9 @@ pub fn build_in_dirs_on(
         let parent = *dirs
             .entry(dir.to_string())
             .or_insert_with(|| b.add_dir(root, dir.as_bytes(), Meta::default()).unwrap());
-        let data = FileData::Bytes(body.clone());
-        b.add_file(parent, name.as_bytes(), Meta::default(), data)
+        b.add_file(parent, name.as_bytes(), Meta::default(), data(path, body))
             .unwrap();
     }
-    b.finish().unwrap()
 }
 
 /// Deterministic pseudo-random bytes (xorshift64), incompressible for zstd.
