@@ -142,7 +142,7 @@ pub(super) fn choose(
     // with it, as the dictionary's own stored bytes (stored against it, they then cost next to
     // nothing).
     let work = Work::new(&own, &trials);
-    let (counts, stored, prepared) = work.run(dict, (level, zstd_level), threads)?;
+    let (counts, stored, prepared) = work.run(dict, (level, zstd_level), block_len, threads)?;
     let rate = |k: usize, with: bool| counts[Work::total(k, with)] as f64 * trials[k].scale;
     let before = rate(0, false) + rate(1, false) + counts[OWN] as f64;
     let after = rate(0, true) + rate(1, true) + stored.len() as f64;
@@ -210,11 +210,12 @@ impl<'a> Work<'a> {
     }
 
     /// Runs the jobs on `threads` threads (0: one per core), `dict` at `level` (that is, zstd's
-    /// `zstd_level`). The counts are sums of whole lengths: the same whichever thread took a job.
+    /// `zstd_level`) for blocks of `block_len`. The counts are sums of whole lengths: the same whichever thread took a job.
     fn run(
         &self,
         dict: &[u8],
         (level, zstd_level): (Level, i32),
+        block_len: usize,
         threads: usize,
     ) -> Result<Weighed, BuildError> {
         let next = AtomicUsize::new(0);
@@ -223,7 +224,7 @@ impl<'a> Work<'a> {
         let prepared: OnceLock<Option<Arc<Dict>>> = OnceLock::new();
         let worker = |first: bool| -> Result<([u64; 5], Option<Vec<u8>>), BuildError> {
             if first {
-                let made = Dict::new(dict, zstd_level);
+                let made = Dict::new(dict, zstd_level, block_len);
                 let _ = prepared.set(made.as_ref().ok().cloned());
                 made?;
             }
