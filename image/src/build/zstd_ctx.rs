@@ -17,6 +17,14 @@ use crate::format::MAX_CHUNK_LOG2;
 /// in 187 ms against 217–244 ms; 2^18: +0.6 % on tokio and libc).
 const MAX_TABLE_LOG: u32 = 19;
 
+/// The least window log a dictionary is prepared with ([`Dict::new`]): each input compressed
+/// against it then gets hash and chain tables of at least 2^16 and 2^15 entries (384 KiB, within a
+/// core's L2 cache beside the dictionary's), level 3's own for a 128 KiB block. Measured on Perl's
+/// tree, image against the dictionary's sizes (2^18, 2^17): +0.09 % at level 3, +0.14 % at
+/// level 1 (whose own tables for 128 KiB, 2^13, cost +5.4 %); `meta`'s rewrite 451 → 388 ms of
+/// CPU, Python's 548 → 470 ms (bench/NOTES.md).
+const MIN_INPUT_WINDOW_LOG: u32 = 15;
+
 /// The error of a failed zstd call, or the call's result.
 fn check(code: usize) -> Result<usize, BuildError> {
     // SAFETY: a pure function of its argument.
@@ -101,24 +109,22 @@ impl Dict {
     /// Its window log is what sizes the tables of each input compressed against it: zstd gives an
     /// input that references a dictionary's tables (`forceAttachDict`) hash and chain tables of at
     /// most 2^(w+1) and 2^w entries for the dictionary's window log w (not the context's, which
-    /// still spans dictionary and input). So w is the smallest that leaves an input of
-    /// `input_len` the tables zstd gives it without a dictionary (level 3, 128 KiB: 2^16 and
-    /// 2^15), and not the dictionary's (2^18 and 2^17): tables four times as large missed the
-    /// cache on every position searched. Measured on `meta`'s rewrite: 563 → 484 ms of CPU, Perl's
-    /// tree 287 → 255 ms, images +0.1 to +0.3 % (bench/NOTES.md).
+    /// still spans dictionary and input). Left at the dictionary's size, a 128 KiB block got
+    /// tables of 2^18 and 2^17 entries, which missed the cache on every position searched; now it
+    /// gets what zstd gives an input of `input_len` at this level, and at least
+    /// 2^([`MIN_INPUT_WINDOW_LOG`] + 1) and 2^[`MIN_INPUT_WINDOW_LOG`].
     pub(super) fn new(raw: &[u8], level: i32, input_len: usize) -> Result<Arc<Dict>, BuildError> {
         let params = Params::new(level, Some(raw.len()))?;
         // SAFETY: a pure function of its arguments (the level's parameters for an input of this
         // size alone).
         let input = unsafe { sys::ZSTD_getCParams(level, input_len as u64, 0) };
-        let window = input.chainLog.max(input.hashLog.saturating_sub(1));
+        let window = input
+            .chainLog
+            .max(input.hashLog.saturating_sub(1))
+            .max(MIN_INPUT_WINDOW_LOG);
         // SAFETY: `params` is live; zstd checks the value against its bounds.
         check(unsafe {
-            sys::ZSTD_CCtxParams_setParameter(
-                params.0.as_ptr(),
-                P::ZSTD_c_windowLog,
-                window.max(sys::ZSTD_WINDOWLOG_MIN) as i32,
-            )
+            sys::ZSTD_CCtxParams_setParameter(params.0.as_ptr(), P::ZSTD_c_windowLog, window as i32)
         })?;
         let mem = sys::ZSTD_customMem {
             customAlloc: None,
