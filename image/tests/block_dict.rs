@@ -1,12 +1,12 @@
 //! The dictionary of shared blocks: added where small files share content across blocks, read back
-//! through it, refused when its header fields are out of bounds, never added under `off`, and a
-//! host file broken after it was added failing the build by its path.
+//! through it at every kind of zstd level, refused when its header fields are out of bounds, never
+//! added under `off`, and a host file broken after it was added failing the build by its path.
 
 mod common;
 
 use common::{add_in_dirs, assert_reads_back, build_in_dirs, noise, resolve};
 use wasifs_image::format::{header_off, Codec, FormatError, MAX_BLOCK_DICT_LEN};
-use wasifs_image::{BuildError, BuildOptions, Dictionaries, FileData, Image, ImageBuilder};
+use wasifs_image::{BuildError, BuildOptions, Dictionaries, FileData, Image, ImageBuilder, Level};
 
 /// 1,500 files of 2–10 KiB cut at pseudo-random places from one 1 MiB pool of noise, in 15
 /// directories: each block alone finds nothing to compress, the pool repeats across the tree.
@@ -49,6 +49,34 @@ fn small_files_sharing_content_across_blocks_are_compressed_against_a_dictionary
         with.len(),
         without.len()
     );
+}
+
+#[test]
+fn blocks_against_the_dictionary_read_back_and_pay_at_levels_of_every_zstd_strategy() {
+    // Each input's tables are sized apart from the dictionary's, by level (zstd's `fast`, `dfast`,
+    // `lazy2` and `btultra2` strategies): each still finds the pool through the dictionary.
+    let files = &pool_files()[..400];
+    for level in [1, 3, 9, 19] {
+        let build = |dictionaries| {
+            let mut b = ImageBuilder::new(BuildOptions {
+                level: Level::try_from(level).unwrap(),
+                dictionaries,
+                ..BuildOptions::default()
+            });
+            add_in_dirs(&mut b, files, |_, body| FileData::Bytes(body.to_vec()));
+            b.finish().unwrap()
+        };
+        let (with, without) = (build(Dictionaries::Auto), build(Dictionaries::Off));
+        let img = Image::open(with.as_slice()).unwrap();
+        assert!(img.block_dict_range().1 > 0, "level {level}");
+        assert_reads_back(&img, files);
+        assert!(
+            with.len() * 3 < without.len() * 2,
+            "level {level}: {} vs {} bytes",
+            with.len(),
+            without.len()
+        );
+    }
 }
 
 #[test]
