@@ -21,8 +21,8 @@ const MAX_TABLE_LOG: u32 = 19;
 /// against it then gets hash and chain tables of at least 2^16 and 2^15 entries (384 KiB, within a
 /// core's L2 cache beside the dictionary's), level 3's own for a 128 KiB block. Measured on Perl's
 /// tree, image against the dictionary's sizes (2^18, 2^17): +0.09 % at level 3, +0.14 % at
-/// level 1 (whose own tables for 128 KiB, 2^13, cost +5.4 %); `meta`'s rewrite 451 → 388 ms of
-/// CPU, Python's 548 → 470 ms (bench/NOTES.md).
+/// level 1 (whose own tables for 128 KiB, 2^13, cost +5.4 %); 4–14 % less CPU for the rewrite of a
+/// tree given the dictionary (bench/NOTES.md).
 const MIN_INPUT_WINDOW_LOG: u32 = 15;
 
 /// The error of a failed zstd call, or the call's result.
