@@ -210,7 +210,8 @@ impl<'a> Work<'a> {
     }
 
     /// Runs the jobs on `threads` threads (0: one per core), `dict` at `level` (that is, zstd's
-    /// `zstd_level`) for blocks of `block_len`. The counts are sums of whole lengths: the same whichever thread took a job.
+    /// `zstd_level`) for blocks of `block_len`. The counts are sums of whole lengths: the same
+    /// whichever thread took a job.
     fn run(
         &self,
         dict: &[u8],
