@@ -72,8 +72,11 @@ impl FileData {
             }
             FileData::Path(p) => {
                 let mut f = File::open(p).map_err(|e| io_error(p, e))?;
-                f.seek(io::SeekFrom::Start(off))
-                    .map_err(|e| io_error(p, e))?;
+                // A file opens at its start: most reads here are of a whole small file.
+                if off > 0 {
+                    f.seek(io::SeekFrom::Start(off))
+                        .map_err(|e| io_error(p, e))?;
+                }
                 if read_full(&mut f, dst).map_err(|e| io_error(p, e))? != dst.len() {
                     return Err(BuildError::SizeChanged {
                         path: p.to_path_buf(),
