@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{add_in_dirs, assert_reads_back, build_in_dirs, noise, resolve};
+use common::{add_in_dirs, assert_reads_back, build_in_dirs, build_in_dirs_with, noise, resolve};
 use wasifs_image::format::{header_off, Codec, FormatError, MAX_BLOCK_DICT_LEN};
 use wasifs_image::{BuildError, BuildOptions, Dictionaries, FileData, Image, ImageBuilder, Level};
 
@@ -58,13 +58,13 @@ fn blocks_against_the_dictionary_read_back_and_pay_at_levels_of_every_zstd_strat
     let files = &pool_files()[..400];
     for level in [1, 3, 9, 19] {
         let build = |dictionaries| {
-            let mut b = ImageBuilder::new(BuildOptions {
-                level: Level::try_from(level).unwrap(),
+            let level = Level::try_from(level).unwrap();
+            let opts = BuildOptions {
+                level,
                 dictionaries,
                 ..BuildOptions::default()
-            });
-            add_in_dirs(&mut b, files, |_, body| FileData::Bytes(body.to_vec()));
-            b.finish().unwrap()
+            };
+            build_in_dirs_with(files, opts, 0)
         };
         let (with, without) = (build(Dictionaries::Auto), build(Dictionaries::Off));
         let img = Image::open(with.as_slice()).unwrap();

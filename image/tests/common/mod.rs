@@ -63,10 +63,20 @@ pub fn build_in_dirs_on(
     dictionaries: Dictionaries,
     threads: usize,
 ) -> Vec<u8> {
-    let mut b = ImageBuilder::new(BuildOptions {
+    let opts = BuildOptions {
         dictionaries,
         ..BuildOptions::default()
-    });
+    };
+    build_in_dirs_with(files, opts, threads)
+}
+
+/// An image (`opts`) of `files`, each `dir/name`, on `threads` threads (0: one per core).
+pub fn build_in_dirs_with(
+    files: &[(String, Vec<u8>)],
+    opts: BuildOptions,
+    threads: usize,
+) -> Vec<u8> {
+    let mut b = ImageBuilder::new(opts);
     b.set_threads(threads);
     add_in_dirs(&mut b, files, |_, body| FileData::Bytes(body.to_vec()));
     b.finish().unwrap()
