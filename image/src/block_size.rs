@@ -4,7 +4,7 @@ use core::fmt;
 use core::str::FromStr;
 
 use crate::cache_size::parse_bytes;
-use crate::format::{BLOCK_LOG2, MAX_CHUNK_LOG2, PACK_BELOW};
+use crate::format::{BLOCK_LOG2, PACK_BELOW, WHOLE_CHUNK_LOG2};
 
 /// Most uncompressed bytes in one shared block of small files: larger blocks compress files that
 /// share content better, smaller ones cost less to read one file from (BENCHMARKS.md, P11).
@@ -79,7 +79,7 @@ impl FromStr for BlockSize {
             return Ok(BlockSize::OFF);
         }
         match parse_bytes(s) {
-            Some(b) if b.is_power_of_two() && (PACK_BELOW..=1 << MAX_CHUNK_LOG2).contains(&b) => {
+            Some(b) if b.is_power_of_two() && (PACK_BELOW..=1 << WHOLE_CHUNK_LOG2).contains(&b) => {
                 Ok(BlockSize(b.trailing_zeros() as u8))
             }
             _ => Err(BlockSizeError),

@@ -4,7 +4,7 @@ use core::fmt;
 use core::str::FromStr;
 
 use crate::cache_size::{parse_bytes, CacheSize};
-use crate::format::{DEFAULT_CHUNK_LOG2, MAX_CHUNK_LOG2, SMALL_CHUNK_LOG2};
+use crate::format::{DEFAULT_CHUNK_LOG2, SMALL_CHUNK_LOG2, TEXT_CHUNK_LOG2, WHOLE_CHUNK_LOG2};
 
 /// How a file is read, as far as its format tells (its first bytes): what `auto` weighs besides
 /// its size.
@@ -17,8 +17,8 @@ pub enum Access {
     /// the largest chunks (1 MiB) whatever its size.
     Whole,
     /// Text larger than the cache (logs, CSV, JSON, dumps: no NUL bytes, few control characters
-    /// anywhere it was looked at): read through from the start, so the largest chunks (1 MiB),
-    /// as a file read whole.
+    /// anywhere it was looked at): read through from the start, so the largest chunks (4 MiB),
+    /// whose frames find repeats as far apart as `tar.zst`'s window does.
     Text,
     /// Nothing known: small chunks only when it is larger than the cache.
     Unknown,
@@ -38,7 +38,7 @@ impl ChunkSize {
 
     /// Every file in chunks of `1 << log2` bytes, or `None` past 1 MiB (`log2` > 20).
     pub const fn fixed_log2(log2: u8) -> Option<ChunkSize> {
-        if log2 <= MAX_CHUNK_LOG2 {
+        if log2 <= WHOLE_CHUNK_LOG2 {
             Some(ChunkSize(Some(log2)))
         } else {
             None
@@ -62,18 +62,30 @@ impl ChunkSize {
     /// gets 1 MiB chunks whatever its size (still decoded 32 KiB at a time as it is read; LLVM's
     /// 381 MB of libraries and tools: 1.34× `tar.zst` in 4 KiB chunks, 1.08× in 256 KiB ones, 1.03×
     /// in 1 MiB ones, rewritten 3× faster); the image builder gives it 256 KiB again if it is
-    /// compressed with versions of itself. So does text larger than the cache, which is read
-    /// through, not at random (in 4 KiB chunks, a 73 MiB table of packages was 1.41× `tar.zst`,
-    /// a 14 MiB HTML file 3.95×, and took LZ4 HC 3–4× `tar | zstd`'s time; bench/NOTES.md).
+    /// compressed with versions of itself. Text larger than the cache is read through, not at
+    /// random (in 4 KiB chunks, a 73 MiB table of packages was 1.41× `tar.zst`, a 14 MiB HTML file
+    /// 3.95×, and took LZ4 HC 3–4× `tar | zstd`'s time): it gets 4 MiB chunks (at most half the
+    /// cache, at least 1 MiB), frames as long as
+    /// `tar.zst`'s window reaches (64 MiB of sources back to back: 1.22× `tar.zst` in 1 MiB chunks,
+    /// 1.03× in 4 MiB ones; bench/NOTES.md).
     pub fn log2_for(self, size: u64, cache: CacheSize, access: Access) -> u8 {
         match (self.0, access) {
             (Some(log2), _) => log2,
             (None, Access::Paged) => SMALL_CHUNK_LOG2,
             (None, Access::Unknown) if size > u64::from(cache.get()) => SMALL_CHUNK_LOG2,
-            (None, Access::Whole | Access::Text) => MAX_CHUNK_LOG2,
+            (None, Access::Whole) => WHOLE_CHUNK_LOG2,
+            (None, Access::Text) => text_log2(cache),
             (None, Access::Unknown) => DEFAULT_CHUNK_LOG2,
         }
     }
+}
+
+/// log2 of the chunks of text larger than `cache`: [`TEXT_CHUNK_LOG2`], or half the cache when that
+/// is less (a chunk is decoded whole into one slot, so a 1 MiB budget still means 1 MiB of chunks),
+/// and never less than a file read whole gets.
+fn text_log2(cache: CacheSize) -> u8 {
+    let half = (cache.get() / 2).max(1).ilog2() as u8;
+    half.clamp(WHOLE_CHUNK_LOG2, TEXT_CHUNK_LOG2)
 }
 
 impl fmt::Display for ChunkSize {
@@ -141,7 +153,7 @@ mod tests {
     }
 
     #[test]
-    fn auto_gives_4k_chunks_to_paged_files_and_larger_than_the_cache_ones_and_1m_to_files_read_through(
+    fn auto_gives_4k_chunks_to_paged_files_and_larger_than_the_cache_ones_1m_to_files_read_whole_and_4m_to_text_read_through(
     ) {
         let cache = CacheSize::DEFAULT;
         let whole = u64::from(cache.get());
@@ -150,10 +162,15 @@ mod tests {
         assert_eq!(auto(whole, cache, Access::Paged), SMALL_CHUNK_LOG2);
         assert_eq!(auto(1 << 20, cache, Access::Paged), SMALL_CHUNK_LOG2);
         assert_eq!(auto(whole + 1, cache, Access::Unknown), SMALL_CHUNK_LOG2);
-        assert_eq!(auto(whole + 1, cache, Access::Whole), MAX_CHUNK_LOG2);
-        assert_eq!(auto(1 << 20, cache, Access::Whole), MAX_CHUNK_LOG2);
-        assert_eq!(auto(1 << 30, cache, Access::Whole), MAX_CHUNK_LOG2);
-        assert_eq!(auto(whole + 1, cache, Access::Text), MAX_CHUNK_LOG2);
+        assert_eq!(auto(whole + 1, cache, Access::Whole), WHOLE_CHUNK_LOG2);
+        assert_eq!(auto(1 << 20, cache, Access::Whole), WHOLE_CHUNK_LOG2);
+        assert_eq!(auto(1 << 30, cache, Access::Whole), WHOLE_CHUNK_LOG2);
+        assert_eq!(auto(whole + 1, cache, Access::Text), TEXT_CHUNK_LOG2);
+        // Text chunks are at most half the cache, and at least a file read whole's.
+        let mib = |n: u32| -> CacheSize { alloc::format!("{n}M").parse().expect("a cache size") };
+        assert_eq!(auto(1 << 30, mib(4), Access::Text), 21);
+        assert_eq!(auto(1 << 30, mib(2), Access::Text), WHOLE_CHUNK_LOG2);
+        assert_eq!(auto(1 << 30, mib(1024), Access::Text), TEXT_CHUNK_LOG2);
         assert_eq!(auto(0, cache, Access::Unknown), 18);
         let small: CacheSize = "64K".parse().expect("a valid cache size");
         assert_eq!(auto(300 << 10, small, Access::Unknown), SMALL_CHUNK_LOG2);

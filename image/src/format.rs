@@ -10,7 +10,8 @@ pub use records::{Chunk, Dirent, HostAlias, Node, Preopen};
 
 /// The 8 bytes every image starts with.
 pub const MAGIC: [u8; 8] = *b"WASIFS\0\x01";
-/// The only image format version this crate reads and writes (9: a chunk of zeros is stored as
+/// The only image format version this crate reads and writes (10: a file's chunks may be 4 MiB,
+/// [`TEXT_CHUNK_LOG2`]; 9: a chunk of zeros is stored as
 /// nothing, [`CODEC_ZERO`]; 8: the dictionary of shared blocks may hold up to 2 MiB, and a chunk
 /// may be a zstd frame of its own against it, [`CODEC_ZSTD_DICT`]; 7: shared blocks may be
 /// compressed against a raw-content dictionary, header fields `block_dict_*`; 6: chunks read at
@@ -18,7 +19,7 @@ pub const MAGIC: [u8; 8] = *b"WASIFS\0\x01";
 /// node records its own chunk size, small files share compressed blocks, and the tables may be
 /// stored as a compressed metadata region, header fields `meta_*`; 4 added the `cache_size` header
 /// field; older images are refused, re-run `wasifs rewrite`).
-pub const VERSION: u32 = 9;
+pub const VERSION: u32 = 10;
 
 /// Size of the header at offset 0.
 pub const HEADER_SIZE: u32 = 116;
@@ -89,8 +90,18 @@ pub const NEW_FILE_CHUNK_LOG2: u8 = 15;
 /// at random, a small chunk costs less to decompress (BENCHMARKS.md, P9: 4 KiB reads 1.3x faster
 /// than with 8 KiB chunks for +2 % on such files).
 pub const SMALL_CHUNK_LOG2: u8 = 12;
-/// log2 of the largest chunk size a file may record (1 MiB).
-pub const MAX_CHUNK_LOG2: u8 = 20;
+/// log2 of the chunks of a file read whole (1 MiB: executables, archives, text within the
+/// cache's reach of being read through), of the largest `--chunk-size`, and of the most bytes in a
+/// shared frame (a block of small files, a group's or a pair's frame).
+pub const WHOLE_CHUNK_LOG2: u8 = 20;
+/// log2 of the chunks of text larger than the cache (4 MiB), which is read through from its start:
+/// each chunk is one zstd frame whose window holds all of it, as `tar.zst`'s window holds the
+/// repeats of a file's text that lie a few MiB apart (the bench's `realtext`: 1.22× `tar.zst` in
+/// 1 MiB chunks, 1.03× in 4 MiB ones; bench/NOTES.md). A read at random decodes up to the
+/// segment it falls in, 2 MiB on average; `--random-access` gives such a file small chunks.
+pub const TEXT_CHUNK_LOG2: u8 = 22;
+/// log2 of the largest chunk size a file may record ([`TEXT_CHUNK_LOG2`]).
+pub const MAX_CHUNK_LOG2: u8 = TEXT_CHUNK_LOG2;
 
 /// Files smaller than this are packed together into shared blocks when compressed (the way
 /// squashfs packs fragments): one zstd frame for many small files compresses far better than a

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{add_bytes, build_flat, noise, opts, read_file, records, resolve, sample, text};
-use wasifs_image::format::{Chunk, Codec, MAX_CHUNK_LOG2, SMALL_CHUNK_LOG2};
+use wasifs_image::format::{Chunk, Codec, SMALL_CHUNK_LOG2, TEXT_CHUNK_LOG2, WHOLE_CHUNK_LOG2};
 use wasifs_image::{
     BlockSize, BuildOptions, CacheSize, ChunkSize, FileData, FormatError, Image, ImageBuilder, Meta,
 };
@@ -134,7 +134,8 @@ fn auto_chunk_size_gives_files_over_the_cache_small_chunks_and_the_header_the_la
 fn auto_chunk_size_gives_archives_executables_and_text_the_largest_chunks_unless_versions_or_marked(
 ) {
     // Files four times the cache: records (read at random, for all `auto` knows), text, a static
-    // library and an ELF executable (read through or whole by whoever reads them: 1 MiB chunks),
+    // library and an ELF executable (read through or whole by whoever reads them: 1 MiB chunks,
+    // for the text too in a cache this small),
     // two versions of another library (compressed side by side: 256 KiB chunks, as every group
     // member), and a library marked as read at random.
     let cache: CacheSize = "64K".parse().expect("a valid cache size");
@@ -176,9 +177,9 @@ fn auto_chunk_size_gives_archives_executables_and_text_the_largest_chunks_unless
         &img,
         &[
             ("plain", &plain, SMALL_CHUNK_LOG2),
-            ("log", &log, MAX_CHUNK_LOG2),
-            ("lib.a", &lib, MAX_CHUNK_LOG2),
-            ("exe", &exe, MAX_CHUNK_LOG2),
+            ("log", &log, WHOLE_CHUNK_LOG2),
+            ("lib.a", &lib, WHOLE_CHUNK_LOG2),
+            ("exe", &exe, WHOLE_CHUNK_LOG2),
             ("libv-1.a", &v1, 18),
             ("libv-2.a", &v2, 18),
             ("marked.a", &marked, SMALL_CHUNK_LOG2),
@@ -434,7 +435,7 @@ fn a_file_larger_than_the_cache_keeps_large_chunks_when_what_is_not_zeros_fits_i
 #[test]
 fn a_host_file_larger_than_the_cache_is_read_through_when_text_and_at_random_when_not() {
     // The same check as for bytes in memory, on files read from disk a window at a time: text
-    // (1 MiB chunks), the same text ending in a NUL (its last window: 4 KiB), and records.
+    // (1 MiB chunks in a cache this small), the same text ending in a NUL (its last window: 4 KiB), and records.
     let dir = tempfile::tempdir().unwrap();
     let log = text(300 * 1024);
     let mut ends_in_nul = log.clone();
@@ -457,9 +458,42 @@ fn a_host_file_larger_than_the_cache_is_read_through_when_text_and_at_random_whe
     assert_chunked(
         &img,
         &[
-            ("log", &log, MAX_CHUNK_LOG2),
+            ("log", &log, WHOLE_CHUNK_LOG2),
             ("nul", &ends_in_nul, SMALL_CHUNK_LOG2),
             ("recs", &recs, SMALL_CHUNK_LOG2),
         ],
+    );
+}
+
+#[test]
+fn text_larger_than_the_cache_is_stored_in_4m_frames_that_reach_repeats_3m_back() {
+    // 3 MiB of words, three times over (9 MiB: text larger than the default 8 MiB cache). In
+    // 4 MiB frames whose window holds all of each, the second copy's first 1 MiB and the third's
+    // middle are matches 3 MiB back; 1 MiB frames (`--chunk-size 1M`), or a frame with level 3's
+    // own 2 MiB window, find none of them.
+    let once = common::words(3 << 20, 7);
+    let log = [&once[..], &once[..], &once[..]].concat();
+    let packed = build_flat(BuildOptions::default(), &[("log", &log)]);
+    let img = Image::open(packed.as_slice()).unwrap();
+    let f = resolve(&img, 0, "log");
+    assert_eq!(f.chunk_log2, TEXT_CHUNK_LOG2);
+    assert_eq!(read_file(&img, &f), log);
+    let stored = |img: &Image<&[u8]>| {
+        let f = resolve(img, 0, "log");
+        (0..f.b)
+            .map(|i| img.chunk(&f, i).unwrap().stored_len as usize)
+            .sum::<usize>()
+    };
+    let one_mib = build_flat(
+        BuildOptions {
+            chunk_size: ChunkSize::fixed_log2(WHOLE_CHUNK_LOG2).unwrap(),
+            ..BuildOptions::default()
+        },
+        &[("log", &log)],
+    );
+    let (big, small) = (stored(&img), stored(&Image::open(&one_mib[..]).unwrap()));
+    assert!(
+        big * 10 < small * 8,
+        "4 MiB frames {big} B, 1 MiB frames {small} B"
     );
 }

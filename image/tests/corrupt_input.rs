@@ -7,7 +7,7 @@ use wasifs_image::format::{header_off, Codec, Kind, HEADER_SIZE, NODE_SIZE};
 use wasifs_image::{BuildOptions, FileData, FormatError, Image, ImageBuilder, Meta};
 
 #[test]
-fn reader_refuses_a_file_chunk_size_above_the_header_or_1_mib_and_a_header_not_a_power_of_two() {
+fn reader_refuses_a_file_chunk_size_above_the_header_or_4_mib_and_a_header_not_a_power_of_two() {
     let mut b = ImageBuilder::new(opts(3, 4096));
     let root = b.root();
     b.add_file(root, b"f", Meta::default(), FileData::Bytes(text(10_000)))
@@ -17,7 +17,7 @@ fn reader_refuses_a_file_chunk_size_above_the_header_or_1_mib_and_a_header_not_a
     let id = img.lookup(&img.node(0).unwrap(), b"f").unwrap().unwrap();
     let at = img.header().nodes_off as usize + id as usize * NODE_SIZE as usize + 1;
     assert_eq!(bytes[at], 12, "node byte 1 is the chunk size's log2");
-    for log2 in [13, 21, 64, 255] {
+    for log2 in [13, 21, 23, 64, 255] {
         let mut bad = bytes.clone();
         bad[at] = log2;
         let img = Image::open(bad.as_slice()).unwrap();
@@ -37,7 +37,7 @@ fn reader_refuses_a_file_chunk_size_above_the_header_or_1_mib_and_a_header_not_a
         Err(FormatError::BadNode),
         "a directory records no chunk size"
     );
-    for header in [3 * 4096u32, 2 << 20] {
+    for header in [3 * 4096u32, 8 << 20] {
         let mut bad = bytes.clone();
         bad[56..60].copy_from_slice(&header.to_le_bytes());
         assert_eq!(

@@ -7,7 +7,7 @@ use super::dedup::content_hash;
 use super::parallel;
 use super::similar::{fingerprints, fingerprints_from, Candidate};
 use super::BuildError;
-use crate::format::{DEFAULT_CHUNK_LOG2, MAX_CHUNK_LOG2};
+use crate::format::{DEFAULT_CHUNK_LOG2, WHOLE_CHUNK_LOG2};
 
 /// Largest file paired: a group's members are read whole when it is written.
 const MAX_FILE: u64 = 4 << 20;
@@ -24,7 +24,7 @@ const MIN_SHARE: usize = 16;
 /// sign that two chunks share content.
 const MAX_SPREAD: usize = 32;
 /// Uncompressed bytes a frame may hold: a base chunk and the followers' chunks after it.
-const FRAME_BYTES: u64 = 1 << MAX_CHUNK_LOG2;
+const FRAME_BYTES: u64 = 1 << WHOLE_CHUNK_LOG2;
 /// Bytes from a file's start sampled whole.
 const HEAD_BYTES: u64 = 64 * 1024;
 /// Past its head, a file is sampled [`SAMPLE_BYTES`] every this many bytes to tell whether it

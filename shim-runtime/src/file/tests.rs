@@ -546,3 +546,48 @@ fn chunks_of_zeros_read_and_copy_on_write_without_decoding_or_caching() {
     body[10..13].copy_from_slice(b"abc");
     assert_eq!(read_all(&mut f, &mut m, id), body);
 }
+
+#[test]
+fn text_over_the_cache_in_4m_chunks_reads_back_at_random_and_through_decoding_only_what_is_read() {
+    use wasifs_image::format::{CHUNK_SEGMENT, TEXT_CHUNK_LOG2};
+    use wasifs_image::{BuildOptions, FileData, ImageBuilder, Meta};
+    // 9 MiB and a bit of lines of words (text, over the default 8 MiB cache): 4 MiB chunks.
+    let words = [&b"alpha "[..], b"beta ", b"gamma\n", b"delta ", b"epsilon "];
+    let mut want = Vec::new();
+    let mut x: u32 = 11;
+    while want.len() < (9 << 20) + 77 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        want.extend_from_slice(words[(x >> 16) as usize % words.len()]);
+    }
+    want.truncate((9 << 20) + 77);
+    let mut b = ImageBuilder::new(BuildOptions::default());
+    let root = b.root();
+    b.add_file(root, b"log", Meta::default(), FileData::Bytes(want.clone()))
+        .unwrap();
+    let bytes = b.finish().unwrap();
+    let (mut f, mut m, id) = open_file(&bytes, b"log");
+    assert_eq!(f.node(id).unwrap().chunk_log2, TEXT_CHUNK_LOG2);
+    let cs = 1u64 << TEXT_CHUNK_LOG2;
+    // A read near chunk 1's start decodes its first segment only; one past that, all of it.
+    assert_eq!(f.read(&mut m, id, cs + 10, 0, 100), Ok(100));
+    assert_eq!(&m.app[..100], &want[cs as usize + 10..cs as usize + 110]);
+    assert_eq!(f.cache.lens(), [CHUNK_SEGMENT as usize]);
+    let far = 3 * cs / 2;
+    assert_eq!(f.read(&mut m, id, far, 0, 100), Ok(100));
+    assert_eq!(&m.app[..100], &want[far as usize..far as usize + 100]);
+    assert_eq!(f.cache.lens(), [cs as usize]);
+    // Reads at random, some across a chunk's end, then all of it through.
+    let mut at: u64 = 12_345;
+    for _ in 0..40 {
+        at = (at * 48_271 + 11) % (want.len() as u64 - 5000);
+        let n = f.read(&mut m, id, at, 0, 5000).unwrap() as usize;
+        assert_eq!(&m.app[..n], &want[at as usize..at as usize + n], "at {at}");
+    }
+    let across = 2 * cs - 2500;
+    assert_eq!(f.read(&mut m, id, across, 0, 5000), Ok(5000));
+    assert_eq!(
+        &m.app[..5000],
+        &want[across as usize..across as usize + 5000]
+    );
+    assert_eq!(read_all(&mut f, &mut m, id), want);
+}

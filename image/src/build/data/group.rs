@@ -10,7 +10,7 @@ use crate::build::pack::Block;
 use crate::build::pairs::Paired;
 use crate::build::similar::MAX_MEMBERS;
 use crate::build::{BuildError, BuildOptions, FileData};
-use crate::format::{CHUNK_SEGMENT, MAX_CHUNK_LOG2};
+use crate::format::{CHUNK_SEGMENT, WHOLE_CHUNK_LOG2};
 
 /// The members of a group: (position, contents, size), in node order.
 pub(super) type Members<'a> = Vec<(usize, &'a FileData, u64)>;
@@ -24,7 +24,7 @@ pub(super) type Frames = Vec<Vec<(usize, u32)>>;
 pub(super) fn may_join(opts: &BuildOptions, log2: u8, size: u64) -> bool {
     opts.level.zstd().is_some()
         && size > 0
-        && (1u64 << log2) * MAX_MEMBERS as u64 <= 1 << MAX_CHUNK_LOG2
+        && (1u64 << log2) * MAX_MEMBERS as u64 <= 1 << WHOLE_CHUNK_LOG2
         && log2 > crate::format::SMALL_CHUNK_LOG2
 }
 
