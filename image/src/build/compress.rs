@@ -99,6 +99,11 @@ impl Compressors {
         Ok(Compressors(all, None))
     }
 
+    /// How many threads compress a batch.
+    pub(super) fn threads(&self) -> usize {
+        self.0.len()
+    }
+
     /// Compresses the jobs marked read at random as LZ4 blocks against `dict` from now on, at
     /// the HC level that matches `level` (nothing to do when it stores raw).
     pub(super) fn set_dict(&mut self, dict: &[u8], level: Level) -> Result<(), BuildError> {
