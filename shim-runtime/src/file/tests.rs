@@ -548,7 +548,8 @@ fn chunks_of_zeros_read_and_copy_on_write_without_decoding_or_caching() {
 }
 
 #[test]
-fn text_over_the_cache_in_4m_chunks_reads_back_at_random_and_through_decoding_only_what_is_read() {
+fn text_over_the_cache_in_4m_chunks_reads_back_at_random_and_through_and_a_write_copies_one_chunk()
+{
     use wasifs_image::format::{CHUNK_SEGMENT, TEXT_CHUNK_LOG2};
     use wasifs_image::{BuildOptions, FileData, ImageBuilder, Meta};
     // 9 MiB and a bit of lines of words (text, over the default 8 MiB cache): 4 MiB chunks.
@@ -589,5 +590,19 @@ fn text_over_the_cache_in_4m_chunks_reads_back_at_random_and_through_decoding_on
         &m.app[..5000],
         &want[across as usize..across as usize + 5000]
     );
+    assert_eq!(read_all(&mut f, &mut m, id), want);
+    // A write copies the one 4 MiB chunk it falls in.
+    m.app[..2].copy_from_slice(b"XY");
+    f.write(&m, id, cs + 7, 0, 2, 3).unwrap();
+    want[cs as usize + 7..cs as usize + 9].copy_from_slice(b"XY");
+    let Some(ONode {
+        data: Data::File { chunks, .. },
+        ..
+    }) = f.get(id)
+    else {
+        panic!("not changed");
+    };
+    assert_eq!(chunks.iter().map(|c| c.0).collect::<Vec<_>>(), [1]);
+    assert_eq!(chunks[0].1.len() as u64, cs);
     assert_eq!(read_all(&mut f, &mut m, id), want);
 }
