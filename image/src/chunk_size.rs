@@ -14,7 +14,7 @@ pub enum Access {
     /// whatever its size.
     Paged,
     /// Loaded or read through (executables, object files and archives of them, wasm modules):
-    /// the largest chunks (1 MiB) whatever its size.
+    /// 1 MiB chunks whatever its size.
     Whole,
     /// Text larger than the cache (logs, CSV, JSON, dumps: no NUL bytes, few control characters
     /// anywhere it was looked at): read through from the start, so the largest chunks (4 MiB),

@@ -218,6 +218,7 @@ impl Context {
 
     /// Compresses `src` into `dst` as one frame; returns its length.
     pub(super) fn compress(&mut self, src: &[u8], dst: &mut [u8]) -> Result<usize, BuildError> {
+        self.set_window(src.len())?;
         // SAFETY: both slices are valid for their lengths; the context is live.
         check(unsafe {
             sys::ZSTD_compress2(
@@ -230,19 +231,22 @@ impl Context {
         })
     }
 
-    /// The window log of a frame of `len` bytes without a dictionary: one that holds all of it
-    /// when the level's own window for that size would not (a 4 MiB chunk of text at level 3:
-    /// 2 MiB, which lost repeats 2–4 MiB apart, `realtext` 1.043 → 1.025× `tar.zst`), else 0, the
-    /// level's own.
-    fn window_log(&self, len: usize) -> i32 {
+    /// Sets the window of the next frame, of `len` bytes, when it has no dictionary: one that
+    /// holds all of it when the level's own window for that size would not (a 4 MiB chunk of text
+    /// at level 3 got 2 MiB, which lost repeats 2–4 MiB apart: `realtext` 1.043 → 1.025×
+    /// `tar.zst`), else the level's own (0). The decoder decodes a chunk into a buffer of its
+    /// whole size either way, so a larger window costs it no memory.
+    fn set_window(&mut self, len: usize) -> Result<(), BuildError> {
+        if self._dict.is_some() {
+            return Ok(());
+        }
         // SAFETY: a pure function of its arguments.
         let own = unsafe { sys::ZSTD_getCParams(self.level, len as u64, 0) }.windowLog;
         let whole = len.max(2).next_power_of_two().ilog2();
-        if whole > own {
-            whole as i32
-        } else {
-            0
-        }
+        let log = if whole > own { whole as i32 } else { 0 };
+        // SAFETY: the context is live, between frames; zstd checks the value.
+        check(unsafe { sys::ZSTD_CCtx_setParameter(self.cctx.as_ptr(), P::ZSTD_c_windowLog, log) })
+            .map(drop)
     }
 
     /// The length of `src` compressed as one frame (`scratch` holds the frame meanwhile).
@@ -270,12 +274,7 @@ impl Context {
         })?;
         // SAFETY: as above.
         check(unsafe { sys::ZSTD_CCtx_setPledgedSrcSize(cctx, src.len() as u64) })?;
-        if self._dict.is_none() {
-            // SAFETY: the context is live, between frames; zstd checks the value.
-            check(unsafe {
-                sys::ZSTD_CCtx_setParameter(cctx, P::ZSTD_c_windowLog, self.window_log(src.len()))
-            })?;
-        }
+        self.set_window(src.len())?;
         let (mut out, mut start) = (0, 0);
         for (k, &end) in ends.iter().enumerate() {
             let end = (end as usize).clamp(start, src.len());
