@@ -10,6 +10,17 @@ fn big() -> Vec<u8> {
     (0..300 * 1024u32).map(|i| (i * 7 % 251) as u8).collect()
 }
 
+/// The chunks file `id` owns (copied on write, or written new): it must have some.
+fn owned_chunks<'f>(f: &'f Fs<&[u8]>, id: u32) -> &'f [(u32, Vec<u8>)] {
+    match f.get(id) {
+        Some(ONode {
+            data: Data::File { chunks, .. },
+            ..
+        }) => chunks,
+        _ => panic!("file {id} owns no chunks"),
+    }
+}
+
 fn read_all(f: &mut Fs<&[u8]>, m: &mut TestMem, id: u32) -> Vec<u8> {
     let size = f.node(id).unwrap().size as u32;
     let mut out = Vec::new();
@@ -35,13 +46,7 @@ fn one_byte_written_copies_only_its_chunk() {
         let id = f.lookup(&root, b"big.bin").unwrap().unwrap();
         m.app[0] = b'X';
         f.write(&m, id, 70_000, 0, 1, 9).unwrap();
-        let Some(ONode {
-            data: Data::File { chunks, .. },
-            ..
-        }) = f.get(id)
-        else {
-            panic!("not changed");
-        };
+        let chunks = owned_chunks(&f, id);
         assert_eq!(chunks.iter().map(|c| c.0).collect::<Vec<_>>(), [1]);
         assert_eq!(chunks[0].1.len(), 64 * 1024);
         let mut want = big();
@@ -84,13 +89,8 @@ fn new_files_grow_sparse_with_zero_holes() {
     let id = f.create(0, b"n", Kind::File, Vec::new(), 1).unwrap();
     f.write(&m, id, 150_000, 0, 3, 2).unwrap();
     assert_eq!(f.node(id).unwrap().size, 150_003);
-    if let Some(ONode {
-        data: Data::File { chunks, .. },
-        ..
-    }) = f.get(id)
-    {
-        assert_eq!(chunks.len(), 1, "only the written chunk exists");
-    }
+    let chunks = owned_chunks(&f, id);
+    assert_eq!(chunks.len(), 1, "only the written chunk exists");
     m.app.fill(9);
     let got = read_all(&mut f, &mut m, id);
     assert!(got[..150_000].iter().all(|&b| b == 0));
@@ -169,7 +169,7 @@ fn a_corrupt_segmented_chunk_reads_as_eio_or_bytes_never_a_panic() {
 #[test]
 fn lz4_chunks_read_at_random_match_the_file_decode_only_what_is_read_and_load_the_dictionary_once()
 {
-    use wasifs_image::{BuildOptions, FileData, ImageBuilder, Meta};
+    use wasifs_image::BuildOptions;
     // 1.5 MiB of varied text over a 64 KiB cache: 4 KiB LZ4 chunks and a dictionary.
     let words = [
         &b"page "[..],
@@ -188,14 +188,11 @@ fn lz4_chunks_read_at_random_match_the_file_decode_only_what_is_read_and_load_th
     }
     // A last chunk of 25 bytes: shorter than the LZ4 decoder's fast-path room.
     want.truncate((3 << 19) + 25);
-    let mut b = ImageBuilder::new(BuildOptions {
+    let opts = BuildOptions {
         cache_size: "64K".parse().unwrap(),
         ..BuildOptions::default()
-    });
-    let root = b.root();
-    b.add_file(root, b"db", Meta::default(), FileData::Bytes(want.clone()))
-        .unwrap();
-    let bytes = b.finish().unwrap();
+    };
+    let bytes = image_of(opts, &[("db", &want)]);
     let (mut f, mut m, id) = open_file(&bytes, b"db");
     let img = f.img().unwrap();
     let dict_len = img.dict_range().1 as usize;
@@ -246,13 +243,7 @@ fn a_file_with_small_chunks_copies_one_small_chunk_on_write_and_reads_back_acros
     m.app[..3].copy_from_slice(b"XYZ");
     // 3 bytes across the border of chunks 8 and 9.
     f.write(&m, id, 9 * sc - 1, 0, 3, 5).unwrap();
-    let Some(ONode {
-        data: Data::File { chunks, .. },
-        ..
-    }) = f.get(id)
-    else {
-        panic!("not changed");
-    };
+    let chunks = owned_chunks(&f, id);
     assert_eq!(chunks.iter().map(|c| c.0).collect::<Vec<_>>(), [8, 9]);
     assert!(chunks.iter().all(|c| c.1.len() as u64 == sc));
     let mut want = big();
@@ -299,13 +290,8 @@ fn an_image_file_cut_to_nothing_takes_32k_chunks_like_a_new_file() {
     f.set_size(id, 0, 1).unwrap();
     assert_eq!(f.node(id).unwrap().chunk_size(), 32 * 1024);
     f.write(&m, id, 0, 0, 40_000, 2).unwrap();
-    if let Some(ONode {
-        data: Data::File { chunks, .. },
-        ..
-    }) = f.get(id)
-    {
-        assert_eq!(chunks.iter().map(|c| c.0).collect::<Vec<_>>(), [0, 1]);
-    }
+    let chunks = owned_chunks(&f, id);
+    assert_eq!(chunks.iter().map(|c| c.0).collect::<Vec<_>>(), [0, 1]);
     let got = read_all(&mut f, &mut m, id);
     assert_eq!(got, alloc::vec![b'z'; 40_000]);
     let n = f.create(0, b"new", Kind::File, Vec::new(), 3).unwrap();
@@ -386,14 +372,9 @@ fn a_small_file_in_a_shared_block_copies_only_its_bytes_on_write_and_truncates()
     let mut want = files[7].clone();
     want[10..12].copy_from_slice(b"##");
     assert_eq!(read_all(&mut f, &mut m, id), want);
-    if let Some(ONode {
-        data: Data::File { chunks, .. },
-        ..
-    }) = f.get(id)
-    {
-        assert_eq!(chunks.len(), 1);
-        assert_eq!(chunks[0].1.len(), files[7].len(), "the file, not the block");
-    }
+    let chunks = owned_chunks(&f, id);
+    assert_eq!(chunks.len(), 1);
+    assert_eq!(chunks[0].1.len(), files[7].len(), "the file, not the block");
     f.set_size(id, 5, 2).unwrap();
     assert_eq!(read_all(&mut f, &mut m, id), files[7][..5]);
     let next = f.lookup(&root, b"f08").unwrap().unwrap();
@@ -402,7 +383,7 @@ fn a_small_file_in_a_shared_block_copies_only_its_bytes_on_write_and_truncates()
 
 #[test]
 fn a_file_read_through_keeps_one_mib_cached_and_one_read_at_random_keeps_all_it_reads() {
-    use wasifs_image::{BuildOptions, FileData, ImageBuilder, Meta};
+    use wasifs_image::BuildOptions;
     // 4 MiB of text that compresses (zstd chunks of 256 KiB) under the default 8 MiB cache.
     let mut want = Vec::new();
     let mut x: u32 = 3;
@@ -410,11 +391,7 @@ fn a_file_read_through_keeps_one_mib_cached_and_one_read_at_random_keeps_all_it_
         x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
         want.extend_from_slice(format!("row {} of the table\n", x >> 20).as_bytes());
     }
-    let mut b = ImageBuilder::new(BuildOptions::default());
-    let root = b.root();
-    b.add_file(root, b"db", Meta::default(), FileData::Bytes(want.clone()))
-        .unwrap();
-    let bytes = b.finish().unwrap();
+    let bytes = image_of(BuildOptions::default(), &[("db", &want)]);
     let (mut f, mut m, id) = open_file(&bytes, b"db");
     assert_eq!(read_all(&mut f, &mut m, id), want);
     assert!(f.cache.bytes() <= 1 << 20, "{}", f.cache.bytes());
@@ -428,14 +405,17 @@ fn a_file_read_through_keeps_one_mib_cached_and_one_read_at_random_keeps_all_it_
     assert_eq!(f.cache.bytes(), 4 << 20, "the whole file cached");
 }
 
-/// An image (default options) of files named `name` at the root.
-fn image_of(files: &[(String, Vec<u8>)]) -> Vec<u8> {
-    use wasifs_image::{BuildOptions, FileData, ImageBuilder, Meta};
-    let mut b = ImageBuilder::new(BuildOptions::default());
+/// An image (`opts`) of `files`, (name, contents) each, at the root.
+fn image_of<N: AsRef<[u8]>, B: AsRef<[u8]>>(
+    opts: wasifs_image::BuildOptions,
+    files: &[(N, B)],
+) -> Vec<u8> {
+    use wasifs_image::{FileData, ImageBuilder, Meta};
+    let mut b = ImageBuilder::new(opts);
     let root = b.root();
     for (name, body) in files {
-        let data = FileData::Bytes(body.clone());
-        b.add_file(root, name.as_bytes(), Meta::default(), data)
+        let data = FileData::Bytes(body.as_ref().to_vec());
+        b.add_file(root, name.as_ref(), Meta::default(), data)
             .unwrap();
     }
     b.finish().unwrap()
@@ -459,7 +439,7 @@ fn the_block_dictionary_is_decoded_before_the_first_shared_block_and_kept() {
             (alloc::format!("f{i:04}"), pool[start..start + len].to_vec())
         })
         .collect();
-    let bytes = image_of(&files);
+    let bytes = image_of(wasifs_image::BuildOptions::default(), &files);
     let (mut f, mut m, _) = open_file(&bytes, b"f0000");
     let size = f.img().unwrap().block_dict_range().2 as usize;
     assert!(size > 0);
@@ -487,7 +467,7 @@ fn a_file_in_a_group_of_similar_files_reads_the_same_from_any_offset() {
         .enumerate()
         .map(|(i, v)| (alloc::format!("data-{i}.bin"), v))
         .collect();
-    let bytes = image_of(&files);
+    let bytes = image_of(wasifs_image::BuildOptions::default(), &files);
     let (mut f, mut m, last) = open_file(&bytes, b"data-2.bin");
     let node = f.img().unwrap().node(last).unwrap();
     assert_eq!(
@@ -520,7 +500,7 @@ fn chunks_of_zeros_read_and_copy_on_write_without_decoding_or_caching() {
     let mut body = alloc::vec![0u8; 1 << 20];
     body[300 << 10..(300 << 10) + 5000].copy_from_slice(&big()[..5000]);
     let files = [(String::from("z"), body.clone())];
-    let bytes = image_of(&files);
+    let bytes = image_of(wasifs_image::BuildOptions::default(), &files);
     let (mut f, mut m, id) = open_file(&bytes, b"z");
     let img = Image::open(&bytes[..]).unwrap();
     let node = img.node(id).unwrap();
@@ -551,7 +531,7 @@ fn chunks_of_zeros_read_and_copy_on_write_without_decoding_or_caching() {
 fn text_over_the_cache_in_4m_chunks_reads_back_at_random_and_through_and_a_write_copies_one_chunk()
 {
     use wasifs_image::format::{CHUNK_SEGMENT, TEXT_CHUNK_LOG2};
-    use wasifs_image::{BuildOptions, FileData, ImageBuilder, Meta};
+    use wasifs_image::BuildOptions;
     // 9 MiB and a bit of lines of words (text, over the default 8 MiB cache): 4 MiB chunks.
     let words = [&b"alpha "[..], b"beta ", b"gamma\n", b"delta ", b"epsilon "];
     let mut want = Vec::new();
@@ -561,11 +541,7 @@ fn text_over_the_cache_in_4m_chunks_reads_back_at_random_and_through_and_a_write
         want.extend_from_slice(words[(x >> 16) as usize % words.len()]);
     }
     want.truncate((9 << 20) + 77);
-    let mut b = ImageBuilder::new(BuildOptions::default());
-    let root = b.root();
-    b.add_file(root, b"log", Meta::default(), FileData::Bytes(want.clone()))
-        .unwrap();
-    let bytes = b.finish().unwrap();
+    let bytes = image_of(BuildOptions::default(), &[("log", &want)]);
     let (mut f, mut m, id) = open_file(&bytes, b"log");
     assert_eq!(f.node(id).unwrap().chunk_log2, TEXT_CHUNK_LOG2);
     let cs = 1u64 << TEXT_CHUNK_LOG2;
@@ -595,13 +571,7 @@ fn text_over_the_cache_in_4m_chunks_reads_back_at_random_and_through_and_a_write
     m.app[..2].copy_from_slice(b"XY");
     f.write(&m, id, cs + 7, 0, 2, 3).unwrap();
     want[cs as usize + 7..cs as usize + 9].copy_from_slice(b"XY");
-    let Some(ONode {
-        data: Data::File { chunks, .. },
-        ..
-    }) = f.get(id)
-    else {
-        panic!("not changed");
-    };
+    let chunks = owned_chunks(&f, id);
     assert_eq!(chunks.iter().map(|c| c.0).collect::<Vec<_>>(), [1]);
     assert_eq!(chunks[0].1.len() as u64, cs);
     assert_eq!(read_all(&mut f, &mut m, id), want);
