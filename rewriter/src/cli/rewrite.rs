@@ -67,14 +67,14 @@ pub struct RewriteArgs {
     cache_size: CacheSize,
     /// Uncompressed size of the chunks files are compressed in: `auto` gives files larger than the
     /// cache size, and SQLite and redb databases of any size, 4K chunks (fast random reads),
-    /// executables, object files, static libraries and wasm modules of any size, and text larger
-    /// than the cache (logs, CSV, JSON: read through), 1M, and the others 256K; or a power of two
-    /// from 1 to 1M (bytes, or with a K or M suffix) for every file.
+    /// executables, object files, static libraries and wasm modules of any size 1M, text larger
+    /// than the cache (logs, CSV, JSON: read through) 4M (at most half the cache), and the others
+    /// 256K; or a power of two from 1 to 1M (bytes, or with a K or M suffix) for every file.
     #[arg(long, value_name = "SIZE", default_value_t = ChunkSize::AUTO)]
     chunk_size: ChunkSize,
     /// Store the files this .gitignore pattern matches (a directory: every file below it) for
     /// reading at random, like `auto` stores SQLite databases: 4K chunks whatever their size and
-    /// --chunk-size, so a read at a random offset decodes a few KiB, not up to 256K or 1M (a
+    /// --chunk-size, so a read at a random offset decodes a few KiB, not up to 256K or 4M (a
     /// larger image when they compress well). For databases, indexes and archives read a piece at
     /// a time, and text read at random (`auto` reads text larger than the cache through).
     /// Repeatable; `--dry-run` marks them.
