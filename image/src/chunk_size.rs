@@ -65,9 +65,8 @@ impl ChunkSize {
     /// compressed with versions of itself. Text larger than the cache is read through, not at
     /// random (in 4 KiB chunks, a 73 MiB table of packages was 1.41× `tar.zst`, a 14 MiB HTML file
     /// 3.95×, and took LZ4 HC 3–4× `tar | zstd`'s time): it gets 4 MiB chunks (at most half the
-    /// cache, at least 1 MiB), frames as long as
-    /// `tar.zst`'s window reaches (64 MiB of sources back to back: 1.22× `tar.zst` in 1 MiB chunks,
-    /// 1.03× in 4 MiB ones; bench/NOTES.md).
+    /// cache, at least 1 MiB), frames as long as `tar.zst`'s window reaches (64 MiB of sources back
+    /// to back: 1.22× `tar.zst` in 1 MiB chunks, 1.03× in 4 MiB ones; bench/NOTES.md).
     pub fn log2_for(self, size: u64, cache: CacheSize, access: Access) -> u8 {
         match (self.0, access) {
             (Some(log2), _) => log2,

@@ -90,9 +90,9 @@ pub const NEW_FILE_CHUNK_LOG2: u8 = 15;
 /// at random, a small chunk costs less to decompress (BENCHMARKS.md, P9: 4 KiB reads 1.3x faster
 /// than with 8 KiB chunks for +2 % on such files).
 pub const SMALL_CHUNK_LOG2: u8 = 12;
-/// log2 of the chunks of a file read whole (1 MiB: executables, archives, text within the
-/// cache's reach of being read through), of the largest `--chunk-size`, and of the most bytes in a
-/// shared frame (a block of small files, a group's or a pair's frame).
+/// log2 of the chunks of a file read whole (1 MiB: executables, archives, wasm modules), of the
+/// largest `--chunk-size`, and of the most bytes in a shared frame (a block of small files, a
+/// group's or a pair's frame).
 pub const WHOLE_CHUNK_LOG2: u8 = 20;
 /// log2 of the chunks of text larger than the cache (4 MiB), which is read through from its start:
 /// each chunk is one zstd frame whose window holds all of it, as `tar.zst`'s window holds the
