@@ -17,8 +17,8 @@ pub enum Access {
     /// 1 MiB chunks whatever its size.
     Whole,
     /// Text larger than the cache (logs, CSV, JSON, dumps: no NUL bytes, few control characters
-    /// anywhere it was looked at): read through from the start, so the largest chunks (4 MiB),
-    /// whose frames find repeats as far apart as `tar.zst`'s window does.
+    /// anywhere it was looked at): read through from the start, so large chunks (an eighth of the
+    /// cache, 1–4 MiB), whose frames find repeats as far apart as `tar.zst`'s window does.
     Text,
     /// Nothing known: small chunks only when it is larger than the cache.
     Unknown,
@@ -64,9 +64,10 @@ impl ChunkSize {
     /// in 1 MiB ones, rewritten 3× faster); the image builder gives it 256 KiB again if it is
     /// compressed with versions of itself. Text larger than the cache is read through, not at
     /// random (in 4 KiB chunks, a 73 MiB table of packages was 1.41× `tar.zst`, a 14 MiB HTML file
-    /// 3.95×, and took LZ4 HC 3–4× `tar | zstd`'s time): it gets 4 MiB chunks (at most half the
-    /// cache, at least 1 MiB), frames as long as `tar.zst`'s window reaches (64 MiB of sources back
-    /// to back: 1.22× `tar.zst` in 1 MiB chunks, 1.03× in 4 MiB ones; bench/NOTES.md).
+    /// 3.95×, and took LZ4 HC 3–4× `tar | zstd`'s time): it gets chunks of an eighth of the cache,
+    /// from 1 MiB (the default cache) to 4 MiB (a cache of 32 MiB or more), whose frames reach
+    /// repeats as far apart as `tar.zst`'s window does (64 MiB of sources back to back: 1.22×
+    /// `tar.zst` in 1 MiB chunks, 1.03× in 4 MiB ones; bench/NOTES.md).
     pub fn log2_for(self, size: u64, cache: CacheSize, access: Access) -> u8 {
         match (self.0, access) {
             (Some(log2), _) => log2,
@@ -79,12 +80,15 @@ impl ChunkSize {
     }
 }
 
-/// log2 of the chunks of text larger than `cache`: [`TEXT_CHUNK_LOG2`], or half the cache when that
-/// is less (a chunk is decoded whole into one slot, so a 1 MiB budget still means 1 MiB of chunks),
-/// and never less than a file read whole gets.
+/// log2 of the chunks of text larger than `cache`: an eighth of the cache, from a file read whole's
+/// (1 MiB: the default 8 MiB cache) to [`TEXT_CHUNK_LOG2`] (4 MiB, from a 32 MiB cache). A reader
+/// going through several such files at once keeps one chunk of each cached, and one the cache cannot
+/// hold is decoded again from its start at every turn: three logs read in turn in 64 KiB reads
+/// took 3.7 s in 4 MiB chunks under an 8 MiB cache and 128 ms in 1 MiB ones (bench/NOTES.md), so
+/// up to eight stay cached whatever the budget.
 fn text_log2(cache: CacheSize) -> u8 {
-    let half = (cache.get() / 2).max(1).ilog2() as u8;
-    half.clamp(WHOLE_CHUNK_LOG2, TEXT_CHUNK_LOG2)
+    let eighth = (cache.get() / 8).max(1).ilog2() as u8;
+    eighth.clamp(WHOLE_CHUNK_LOG2, TEXT_CHUNK_LOG2)
 }
 
 impl fmt::Display for ChunkSize {
@@ -164,10 +168,11 @@ mod tests {
         assert_eq!(auto(whole + 1, cache, Access::Whole), WHOLE_CHUNK_LOG2);
         assert_eq!(auto(1 << 20, cache, Access::Whole), WHOLE_CHUNK_LOG2);
         assert_eq!(auto(1 << 30, cache, Access::Whole), WHOLE_CHUNK_LOG2);
-        assert_eq!(auto(whole + 1, cache, Access::Text), TEXT_CHUNK_LOG2);
-        // Text chunks are at most half the cache, and at least a file read whole's.
+        assert_eq!(auto(whole + 1, cache, Access::Text), WHOLE_CHUNK_LOG2);
+        // Text chunks are an eighth of the cache, from a file read whole's to 4 MiB.
         let mib = |n: u32| -> CacheSize { alloc::format!("{n}M").parse().expect("a cache size") };
-        assert_eq!(auto(1 << 30, mib(4), Access::Text), 21);
+        assert_eq!(auto(1 << 30, mib(16), Access::Text), 21);
+        assert_eq!(auto(1 << 30, mib(32), Access::Text), TEXT_CHUNK_LOG2);
         assert_eq!(auto(1 << 30, mib(2), Access::Text), WHOLE_CHUNK_LOG2);
         assert_eq!(auto(1 << 30, mib(1024), Access::Text), TEXT_CHUNK_LOG2);
         assert_eq!(auto(0, cache, Access::Unknown), 18);

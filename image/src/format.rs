@@ -94,11 +94,12 @@ pub const SMALL_CHUNK_LOG2: u8 = 12;
 /// largest `--chunk-size`, and of the most bytes in a shared frame (a block of small files, a
 /// group's or a pair's frame).
 pub const WHOLE_CHUNK_LOG2: u8 = 20;
-/// log2 of the chunks of text larger than the cache (4 MiB), which is read through from its start:
-/// each chunk is one zstd frame whose window holds all of it, as `tar.zst`'s window holds the
-/// repeats of a file's text that lie a few MiB apart (the bench's `realtext`: 1.22× `tar.zst` in
-/// 1 MiB chunks, 1.03× in 4 MiB ones; bench/NOTES.md). A read at random decodes up to the
-/// segment it falls in, 2 MiB on average; `--random-access` gives such a file small chunks.
+/// log2 of the largest chunks of text larger than the cache (4 MiB, given from a 32 MiB cache:
+/// text gets an eighth of the cache, at least 1 MiB), which is read through from its start: each
+/// chunk is one zstd frame whose window holds all of it, as `tar.zst`'s window holds the repeats
+/// of a file's text that lie a few MiB apart (the bench's `realtext`: 1.22× `tar.zst` in 1 MiB
+/// chunks, 1.03× in 4 MiB ones; bench/NOTES.md). A read at random decodes up to the segment it
+/// falls in, 2 MiB on average; `--random-access` gives such a file small chunks.
 pub const TEXT_CHUNK_LOG2: u8 = 22;
 /// log2 of the largest chunk size a file may record ([`TEXT_CHUNK_LOG2`]).
 pub const MAX_CHUNK_LOG2: u8 = TEXT_CHUNK_LOG2;

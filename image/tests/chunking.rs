@@ -466,14 +466,19 @@ fn a_host_file_larger_than_the_cache_is_read_through_when_text_and_at_random_whe
 }
 
 #[test]
-fn text_larger_than_the_cache_is_stored_in_4m_frames_that_reach_repeats_3m_back() {
-    // 3 MiB of words, three times over (9 MiB: text larger than the default 8 MiB cache). In
-    // 4 MiB frames whose window holds all of each, the second copy's first 1 MiB and the third's
-    // middle are matches 3 MiB back; 1 MiB frames (`--chunk-size 1M`), or a frame with level 3's
-    // own 2 MiB window, find none of them.
+fn text_larger_than_a_32m_cache_is_stored_in_4m_frames_that_reach_repeats_3m_back() {
+    // 3 MiB of words, eleven times over (33 MiB: text larger than a 32 MiB cache, whose eighth is
+    // 4 MiB). In 4 MiB frames whose window holds all of each, a quarter of each frame is a match
+    // 3 MiB back; 1 MiB frames (`--chunk-size 1M`), or a frame with level 3's own 2 MiB window,
+    // find none of them.
     let once = common::words(3 << 20, 7);
-    let log = [&once[..], &once[..], &once[..]].concat();
-    let packed = build_flat(BuildOptions::default(), &[("log", &log)]);
+    let log = once.repeat(11);
+    let cache: CacheSize = "32M".parse().expect("a valid cache size");
+    let opts = BuildOptions {
+        cache_size: cache,
+        ..BuildOptions::default()
+    };
+    let packed = build_flat(opts, &[("log", &log)]);
     let img = Image::open(packed.as_slice()).unwrap();
     let f = resolve(&img, 0, "log");
     assert_eq!(f.chunk_log2, TEXT_CHUNK_LOG2);
@@ -487,13 +492,18 @@ fn text_larger_than_the_cache_is_stored_in_4m_frames_that_reach_repeats_3m_back(
     let one_mib = build_flat(
         BuildOptions {
             chunk_size: ChunkSize::fixed_log2(WHOLE_CHUNK_LOG2).unwrap(),
-            ..BuildOptions::default()
+            ..opts
         },
         &[("log", &log)],
     );
+    // The default 8 MiB cache gives the same text 1 MiB chunks: eight such files read at once
+    // stay cached.
+    let default = build_flat(BuildOptions::default(), &[("log", &log)]);
+    let img_default = Image::open(&default[..]).unwrap();
+    assert_eq!(resolve(&img_default, 0, "log").chunk_log2, WHOLE_CHUNK_LOG2);
     let (big, small) = (stored(&img), stored(&Image::open(&one_mib[..]).unwrap()));
     assert!(
-        big * 10 < small * 8,
+        big * 10 < small * 9,
         "4 MiB frames {big} B, 1 MiB frames {small} B"
     );
 }

@@ -68,8 +68,8 @@ pub struct RewriteArgs {
     /// Uncompressed size of the chunks files are compressed in: `auto` gives files larger than the
     /// cache size, and SQLite and redb databases of any size, 4K chunks (fast random reads),
     /// executables, object files, static libraries and wasm modules of any size 1M, text larger
-    /// than the cache (logs, CSV, JSON: read through) 4M (at most half the cache), and the others
-    /// 256K; or a power of two from 1 to 1M (bytes, or with a K or M suffix) for every file.
+    /// than the cache (logs, CSV, JSON: read through) an eighth of the cache from 1M to 4M, and
+    /// the others 256K; or a power of two from 1 to 1M (bytes, or with a K or M suffix) for every file.
     #[arg(long, value_name = "SIZE", default_value_t = ChunkSize::AUTO)]
     chunk_size: ChunkSize,
     /// Store the files this .gitignore pattern matches (a directory: every file below it) for

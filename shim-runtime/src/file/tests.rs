@@ -528,20 +528,24 @@ fn chunks_of_zeros_read_and_copy_on_write_without_decoding_or_caching() {
 }
 
 #[test]
-fn text_over_the_cache_in_4m_chunks_reads_back_at_random_and_through_and_a_write_copies_one_chunk()
-{
+fn text_over_a_32m_cache_in_4m_chunks_reads_back_at_random_and_through_and_a_write_copies_one_chunk(
+) {
     use wasifs_image::format::{CHUNK_SEGMENT, TEXT_CHUNK_LOG2};
     use wasifs_image::BuildOptions;
-    // 9 MiB and a bit of lines of words (text, over the default 8 MiB cache): 4 MiB chunks.
+    // 33 MiB and a bit of lines of words (text, over a 32 MiB cache): 4 MiB chunks.
     let words = [&b"alpha "[..], b"beta ", b"gamma\n", b"delta ", b"epsilon "];
     let mut want = Vec::new();
     let mut x: u32 = 11;
-    while want.len() < (9 << 20) + 77 {
+    while want.len() < (33 << 20) + 77 {
         x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
         want.extend_from_slice(words[(x >> 16) as usize % words.len()]);
     }
-    want.truncate((9 << 20) + 77);
-    let bytes = image_of(BuildOptions::default(), &[("log", &want)]);
+    want.truncate((33 << 20) + 77);
+    let opts = BuildOptions {
+        cache_size: "32M".parse().unwrap(),
+        ..BuildOptions::default()
+    };
+    let bytes = image_of(opts, &[("log", &want)]);
     let (mut f, mut m, id) = open_file(&bytes, b"log");
     assert_eq!(f.node(id).unwrap().chunk_log2, TEXT_CHUNK_LOG2);
     let cs = 1u64 << TEXT_CHUNK_LOG2;
