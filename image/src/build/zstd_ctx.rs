@@ -162,9 +162,10 @@ impl Drop for Dict {
 /// One zstd compression context, at a level, alone or against a [`Dict`].
 pub(super) struct Context {
     cctx: NonNull<sys::ZSTD_CCtx>,
+    /// The zstd level it compresses at.
     level: i32,
-    /// Kept alive while the context references it.
-    _dict: Option<Arc<Dict>>,
+    /// The dictionary it references, kept alive meanwhile; none: frames of their own.
+    dict: Option<Arc<Dict>>,
 }
 
 // SAFETY: a context is used by one thread at a time (`&mut self`); the dictionary is `Sync`.
@@ -195,7 +196,7 @@ impl Context {
         let mut c = Context {
             cctx,
             level,
-            _dict: None,
+            dict: None,
         };
         let params = Params::new(level, dict.as_ref().map(|d| d.len))?;
         // SAFETY: both are live; the parameters are copied into the context.
@@ -210,9 +211,9 @@ impl Context {
             check(unsafe { sys::ZSTD_CCtx_setParameter(cctx.as_ptr(), param, 1) })?;
         }
         let Some(dict) = dict else { return Ok(c) };
-        // SAFETY: the dictionary outlives the context (`_dict` holds it).
+        // SAFETY: the dictionary outlives the context (`dict` holds it).
         check(unsafe { sys::ZSTD_CCtx_refCDict(cctx.as_ptr(), dict.cdict.as_ptr()) })?;
-        c._dict = Some(dict);
+        c.dict = Some(dict);
         Ok(c)
     }
 
@@ -237,7 +238,7 @@ impl Context {
     /// `tar.zst`), else the level's own (0). The decoder decodes a chunk into a buffer of its
     /// whole size either way, so a larger window costs it no memory.
     fn set_window(&mut self, len: usize) -> Result<(), BuildError> {
-        if self._dict.is_some() {
+        if self.dict.is_some() {
             return Ok(());
         }
         // SAFETY: a pure function of its arguments.
